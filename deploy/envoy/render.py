@@ -1,0 +1,181 @@
+#!/usr/bin/env python3
+"""Render a runnable Envoy config from a gemini-router template.
+
+The templates (deploy/envoy/envoy.yaml, deploy/envoy/envoy-vertex.yaml) are ready
+configs with one placeholder, __WASM__, for the module path. This script fills it
+in and, on request, changes what differs between `make run` (real Gemini over
+TLS), `make demo` (the local emulator, plaintext) and the tests: the filter
+configuration, the listen and admin addresses, and the upstream.
+
+    render.py --wasm target/wasm32-wasip1/release/gemini_router.wasm \\
+        --upstream http://127.0.0.1:8081 --listen 127.0.0.1:10001 --out /tmp/envoy.yaml
+
+The upstream is a URL: https://HOST[:PORT] (TLS with SNI HOST, certificate checked
+against the CA bundle) or http://HOST:PORT (plaintext, HTTP/1.1, for emulators).
+The output is YAML that `envoy --mode validate -c OUT` accepts. Needs PyYAML.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_TEMPLATE = HERE / "envoy.yaml"
+PLACEHOLDER = "__WASM__"
+WASM_FILTER = "envoy.filters.http.wasm"
+HCM = "envoy.filters.network.http_connection_manager"
+UPSTREAM_CLUSTER = "gemini"
+TLS_SOCKET = "envoy.transport_sockets.tls"
+HTTP_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+
+
+class RenderError(Exception):
+    """The template does not have the shape this script edits, or an argument is bad."""
+
+
+def host_port(text: str, what: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise RenderError(f"{what}: expected HOST:PORT, got {text!r}")
+    return host.strip("[]"), int(port)
+
+
+def parse_upstream(url: str) -> tuple[str, int, bool]:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise RenderError(f"--upstream: expected https://HOST[:PORT] or http://HOST:PORT, got {url!r}")
+    if parts.path not in ("", "/") or parts.query or parts.username:
+        raise RenderError(f"--upstream: only scheme, host and port are allowed, got {url!r}")
+    tls = parts.scheme == "https"
+    return parts.hostname, parts.port or (443 if tls else 80), tls
+
+
+def only(items: list[dict], name: str, where: str) -> dict:
+    found = [item for item in items if item.get("name") == name]
+    if len(found) != 1:
+        raise RenderError(f"template: expected exactly one {name!r} in {where}, found {len(found)}")
+    return found[0]
+
+
+def hcm_of(listener: dict) -> dict:
+    chains = listener.get("filter_chains") or []
+    if len(chains) != 1:
+        raise RenderError("template: expected one filter chain on the listener")
+    return only(chains[0].get("filters") or [], HCM, "the listener's network filters")["typed_config"]
+
+
+def render(
+    template: str,
+    *,
+    wasm: str,
+    config: str | None = None,
+    listen: str | None = None,
+    admin: str | None = None,
+    upstream: str | None = None,
+    ca_file: str | None = None,
+) -> dict:
+    """Return the rendered config as a dict. `config` is the filter's JSON configuration."""
+    if PLACEHOLDER not in template:
+        raise RenderError(f"template: no {PLACEHOLDER} placeholder")
+    doc = yaml.safe_load(template.replace(PLACEHOLDER, json.dumps(wasm)))
+    static = doc["static_resources"]
+    listeners = static.get("listeners") or []
+    if len(listeners) != 1:
+        raise RenderError("template: expected one listener")
+    listener = listeners[0]
+    hcm = hcm_of(listener)
+    wasm_filter = only(hcm.get("http_filters") or [], WASM_FILTER, "http_filters")
+    plugin = wasm_filter["typed_config"]["config"]
+
+    if config is not None:
+        try:
+            json.loads(config or "{}")
+        except json.JSONDecodeError as err:
+            raise RenderError(f"--config is not JSON: {err}") from err
+        plugin["configuration"]["value"] = config
+
+    if listen:
+        host, port = host_port(listen, "--listen")
+        listener["address"]["socket_address"].update(address=host, port_value=port)
+    if admin:
+        host, port = host_port(admin, "--admin")
+        doc["admin"]["address"]["socket_address"].update(address=host, port_value=port)
+
+    cluster = only(static.get("clusters") or [], UPSTREAM_CLUSTER, "clusters")
+    if upstream:
+        host, port, tls = parse_upstream(upstream)
+        endpoint = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]
+        endpoint["address"]["socket_address"].update(address=host, port_value=port)
+        options = cluster["typed_extension_protocol_options"][HTTP_OPTIONS]
+        if tls:
+            if cluster.get("transport_socket", {}).get("name") != TLS_SOCKET:
+                raise RenderError("template: the upstream cluster has no TLS transport socket")
+            tls_context = cluster["transport_socket"]["typed_config"]
+            tls_context["sni"] = host
+            for san in tls_context["common_tls_context"]["validation_context"].get(
+                "match_typed_subject_alt_names", []
+            ):
+                san["matcher"] = {"exact": host}
+        else:
+            cluster.pop("transport_socket", None)
+            # ALPN-based auto_config needs TLS; plaintext emulators speak HTTP/1.1.
+            options.pop("auto_config", None)
+            options["explicit_http_config"] = {"http_protocol_options": {}}
+    if ca_file:
+        socket = cluster.get("transport_socket")
+        if not socket:
+            raise RenderError("--ca-file needs a TLS upstream")
+        socket["typed_config"]["common_tls_context"]["validation_context"]["trusted_ca"] = {
+            "filename": ca_file
+        }
+    return doc
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--template", type=Path, default=DEFAULT_TEMPLATE,
+                        help="template to render (default: %(default)s)")
+    parser.add_argument("--wasm", required=True, help="path of gemini_router.wasm (made absolute)")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--config", help="filter configuration as a JSON string")
+    group.add_argument("--config-file", type=Path, help="file holding the filter configuration JSON")
+    parser.add_argument("--listen", help="listener HOST:PORT (template: 127.0.0.1:10000)")
+    parser.add_argument("--admin", help="admin HOST:PORT (template: 127.0.0.1:9901)")
+    parser.add_argument("--upstream", help="https://HOST[:PORT] or http://HOST:PORT")
+    parser.add_argument("--ca-file", help="CA bundle for a TLS upstream")
+    parser.add_argument("--out", type=Path, help="output file (default: stdout)")
+    args = parser.parse_args(argv)
+
+    config = args.config
+    if args.config_file:
+        config = args.config_file.read_text().strip()
+    try:
+        doc = render(
+            args.template.read_text(),
+            wasm=str(Path(args.wasm).resolve()),
+            config=config,
+            listen=args.listen,
+            admin=args.admin,
+            upstream=args.upstream,
+            ca_file=args.ca_file,
+        )
+    except RenderError as err:
+        print(f"render.py: {err}", file=sys.stderr)
+        return 2
+    text = f"# Rendered from {args.template.name} by deploy/envoy/render.py: do not edit.\n"
+    text += yaml.safe_dump(doc, sort_keys=False, width=1000)
+    if args.out:
+        args.out.write_text(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
