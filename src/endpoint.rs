@@ -9,7 +9,7 @@ use serde::Deserialize;
 use std::fmt;
 
 /// A model family: the set of models Google serves on the same methods.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Family {
     /// Gemini and Gemma text/multimodal models (`generateContent`).

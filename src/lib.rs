@@ -1,11 +1,43 @@
 //! gemini-router: a proxy-wasm HTTP filter for Envoy that routes Gemini API
-//! requests to the endpoint that serves the requested model's family.
+//! requests to the endpoint that serves the requested model's family, and
+//! turns the 404s it cannot prevent into errors a client can parse and a
+//! person can act on.
 //!
 //! ## Layout
 //!
+//! Pure, host-testable modules (no `proxy_wasm` in them):
+//! - [`config`]: the plugin configuration, parsed and validated once.
 //! - [`endpoint`]: model families, API methods and styles, and which method serves which family.
-//! - [`translate`]: one translator per (client endpoint, target endpoint) pair.
+//! - [`classify`]: model id -> family by ordered glob rules (built-in defaults, user rules first).
+//! - [`model`]: model name validation (a model goes into a URL path).
+//! - [`scan`]: finds top-level JSON fields without building a tree of a large body.
+//! - [`request`]: recognises OpenAI-style, native and Vertex requests from method and path.
+//! - [`route`]: the routing plan: target endpoint, new path, auth header moves.
+//! - [`translate`]: one body translator per (client endpoint, target endpoint) pair.
+//! - [`diagnose`]: hints, diagnostic headers, and error bodies in the client's shape.
+//! - [`flow`]: the per-callback decisions the glue asks for.
+//! - [`headers`]: header and metric names.
+//!
+//! Host glue (the only code that calls `proxy_wasm`):
+//! - [`filter`]: `RouterRoot` (configuration, metrics) and `Router` (per request).
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod classify;
+pub mod config;
+pub mod diagnose;
 pub mod endpoint;
+pub mod filter;
+pub mod flow;
+pub mod headers;
+pub mod model;
+pub mod request;
+pub mod route;
+pub mod scan;
 pub mod translate;
+
+proxy_wasm::main! {{
+    proxy_wasm::set_log_level(proxy_wasm::types::LogLevel::Debug);
+    proxy_wasm::set_root_context(|_| -> Box<dyn proxy_wasm::traits::RootContext> {
+        Box::new(filter::RouterRoot::default())
+    });
+}}

@@ -1,0 +1,298 @@
+//! Model id -> family, by an ordered list of glob rules (first match wins).
+//!
+//! Model availability changes often, so the rules are data: built-in defaults
+//! that follow the API reference, with user rules from configuration checked
+//! first.
+
+use crate::endpoint::Family;
+use std::fmt;
+
+/// The built-in rules, in order. Image-output Gemini models come before the
+/// general `gemini-*` rule so that they win.
+pub const BUILTIN_RULES: &[(&str, Family)] = &[
+    ("gemini-*-image*", Family::GeminiImage),
+    ("gemini-*image-generation*", Family::GeminiImage),
+    ("imagen-*", Family::Imagen),
+    ("veo-*", Family::Veo),
+    ("*embedding*", Family::Embedding),
+    ("embedding-*", Family::Embedding),
+    ("aqa", Family::Aqa),
+    ("gemini-*", Family::Gemini),
+    ("gemma-*", Family::Gemini),
+    ("learnlm-*", Family::Gemini),
+];
+
+/// A glob over model ids: `*` matches any run of characters, `?` one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Glob(String);
+
+/// Why a glob pattern was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GlobError {
+    /// The pattern is empty.
+    Empty,
+    /// The pattern has a character a model id cannot have.
+    BadCharacter(char),
+}
+
+impl fmt::Display for GlobError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GlobError::Empty => f.write_str("the pattern is empty"),
+            GlobError::BadCharacter(c) => write!(
+                f,
+                "the pattern has {}; only letters, digits, '.', '-', '_', '*' and '?' are allowed",
+                c.escape_default()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for GlobError {}
+
+impl Glob {
+    /// Compiles a pattern, refusing characters no model id has.
+    pub fn new(pattern: &str) -> Result<Glob, GlobError> {
+        if pattern.is_empty() {
+            return Err(GlobError::Empty);
+        }
+        if let Some(c) = pattern
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '*' | '?')))
+        {
+            return Err(GlobError::BadCharacter(c));
+        }
+        Ok(Glob(pattern.to_owned()))
+    }
+
+    /// The pattern as written.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether `text` matches, by the linear-time wildcard algorithm that
+    /// backtracks only to the last `*`.
+    pub fn matches(&self, text: &str) -> bool {
+        let (p, t) = (self.0.as_bytes(), text.as_bytes());
+        let (mut pi, mut ti) = (0, 0);
+        let mut star: Option<(usize, usize)> = None;
+        while ti < t.len() {
+            match p.get(pi) {
+                Some(b'*') => {
+                    star = Some((pi, ti));
+                    pi += 1;
+                }
+                Some(&c) if c == b'?' || c == t[ti] => {
+                    pi += 1;
+                    ti += 1;
+                }
+                _ => match star {
+                    Some((sp, st)) => {
+                        pi = sp + 1;
+                        ti = st + 1;
+                        star = Some((sp, st + 1));
+                    }
+                    None => return false,
+                },
+            }
+        }
+        p[pi..].iter().all(|&c| c == b'*')
+    }
+}
+
+/// Where a rule came from, for the `x-gemini-router-rule` header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleSource {
+    /// `rules[i]` in the configuration.
+    Config(usize),
+    /// The built-in table.
+    Builtin,
+}
+
+/// One classification rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    /// The pattern on the bare model id.
+    pub pattern: Glob,
+    /// The family a match belongs to.
+    pub family: Family,
+    /// Where the rule came from.
+    pub source: RuleSource,
+}
+
+/// The outcome of classification: the family and the rule that decided it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Classification<'a> {
+    /// The model's family.
+    pub family: Family,
+    /// The matching rule, or `None` when the default family applied.
+    pub rule: Option<&'a Rule>,
+}
+
+impl Classification<'_> {
+    /// A short label naming the deciding rule: `imagen-* (built-in)`,
+    /// `my-* (rules[0])` or `default`.
+    pub fn label(&self) -> String {
+        match self.rule {
+            Some(rule) => match rule.source {
+                RuleSource::Builtin => format!("{} (built-in)", rule.pattern.as_str()),
+                RuleSource::Config(i) => format!("{} (rules[{i}])", rule.pattern.as_str()),
+            },
+            None => "default".to_owned(),
+        }
+    }
+}
+
+/// An ordered rule list with a fallback family.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Classifier {
+    rules: Vec<Rule>,
+    default_family: Family,
+}
+
+impl Classifier {
+    /// Builds the list: `user` rules first, then the built-in ones if wanted.
+    pub fn new(user: Vec<Rule>, builtin: bool, default_family: Family) -> Classifier {
+        let mut rules = user;
+        if builtin {
+            rules.extend(BUILTIN_RULES.iter().filter_map(|(pattern, family)| {
+                Glob::new(pattern).ok().map(|pattern| Rule {
+                    pattern,
+                    family: *family,
+                    source: RuleSource::Builtin,
+                })
+            }));
+        }
+        Classifier {
+            rules,
+            default_family,
+        }
+    }
+
+    /// The family of a bare model id.
+    pub fn classify(&self, id: &str) -> Classification<'_> {
+        match self.rules.iter().find(|r| r.pattern.matches(id)) {
+            Some(rule) => Classification {
+                family: rule.family,
+                rule: Some(rule),
+            },
+            None => Classification {
+                family: self.default_family,
+                rule: None,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glob_matching() {
+        let cases = [
+            ("imagen-*", "imagen-4.0-generate-001", true),
+            ("imagen-*", "imagen", false),
+            ("*embedding*", "gemini-embedding-001", true),
+            ("*embedding*", "embedding", true),
+            ("gemini-*-image*", "gemini-2.5-flash-image", true),
+            ("gemini-*-image*", "gemini-3-pro-image-preview", true),
+            ("gemini-*-image*", "gemini-2.5-flash", false),
+            ("aqa", "aqa", true),
+            ("aqa", "aqa-2", false),
+            ("a?c", "abc", true),
+            ("a?c", "ac", false),
+            ("*", "", true),
+            ("a*b*c", "aXbYbZc", true),
+            ("a*b*c", "aXbYbZ", false),
+            ("**x", "x", true),
+        ];
+        for (pattern, text, want) in cases {
+            let glob = Glob::new(pattern).unwrap();
+            assert_eq!(glob.matches(text), want, "{pattern} ~ {text}");
+        }
+    }
+
+    #[test]
+    fn glob_rejects_bad_patterns() {
+        assert_eq!(Glob::new(""), Err(GlobError::Empty));
+        assert_eq!(Glob::new("a/b"), Err(GlobError::BadCharacter('/')));
+        assert_eq!(Glob::new("[ab]"), Err(GlobError::BadCharacter('[')));
+    }
+
+    #[test]
+    fn builtin_classification_follows_the_api_reference() {
+        let classifier = Classifier::new(Vec::new(), true, Family::Gemini);
+        let cases = [
+            ("gemini-2.5-flash", Family::Gemini, "gemini-* (built-in)"),
+            ("gemma-3-27b-it", Family::Gemini, "gemma-* (built-in)"),
+            (
+                "gemini-2.5-flash-image",
+                Family::GeminiImage,
+                "gemini-*-image* (built-in)",
+            ),
+            (
+                "gemini-2.5-flash-image-preview",
+                Family::GeminiImage,
+                "gemini-*-image* (built-in)",
+            ),
+            (
+                "gemini-3-pro-image-preview",
+                Family::GeminiImage,
+                "gemini-*-image* (built-in)",
+            ),
+            (
+                "gemini-2.0-flash-preview-image-generation",
+                Family::GeminiImage,
+                "gemini-*-image* (built-in)",
+            ),
+            (
+                "imagen-3.0-generate-002",
+                Family::Imagen,
+                "imagen-* (built-in)",
+            ),
+            (
+                "imagen-4.0-ultra-generate-001",
+                Family::Imagen,
+                "imagen-* (built-in)",
+            ),
+            ("veo-3.0-generate-001", Family::Veo, "veo-* (built-in)"),
+            (
+                "gemini-embedding-001",
+                Family::Embedding,
+                "*embedding* (built-in)",
+            ),
+            (
+                "text-embedding-004",
+                Family::Embedding,
+                "*embedding* (built-in)",
+            ),
+            ("embedding-001", Family::Embedding, "*embedding* (built-in)"),
+            ("aqa", Family::Aqa, "aqa (built-in)"),
+            ("some-future-model", Family::Gemini, "default"),
+        ];
+        for (id, family, label) in cases {
+            let got = classifier.classify(id);
+            assert_eq!((got.family, got.label().as_str()), (family, label), "{id}");
+        }
+    }
+
+    #[test]
+    fn user_rules_win_and_builtins_can_be_dropped() {
+        let user = vec![Rule {
+            pattern: Glob::new("imagen-4*").unwrap(),
+            family: Family::GeminiImage,
+            source: RuleSource::Config(0),
+        }];
+        let with_builtin = Classifier::new(user.clone(), true, Family::Gemini);
+        let got = with_builtin.classify("imagen-4.0-generate-001");
+        assert_eq!(
+            (got.family, got.label()),
+            (Family::GeminiImage, "imagen-4* (rules[0])".to_owned())
+        );
+        assert_eq!(with_builtin.classify("imagen-3.0").family, Family::Imagen);
+
+        let only_user = Classifier::new(user, false, Family::Embedding);
+        assert_eq!(only_user.classify("imagen-3.0").family, Family::Embedding);
+    }
+}

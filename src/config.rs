@@ -1,0 +1,516 @@
+//! Plugin configuration: deserialized once (`RawConfig`, unknown fields
+//! refused), then compiled and validated into `Config`, with errors that
+//! name the field. The JSON Schema in `schema/config.schema.json` documents
+//! the same fields.
+
+use crate::classify::{Classifier, Glob, GlobError, Rule, RuleSource};
+use crate::endpoint::{ApiStyle, Family};
+use crate::translate::{ImageMessageFormat, TranslateOptions};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Default `max_body_bytes`: room for a chat request with inline images.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+/// Largest accepted `max_body_bytes` (1 GiB).
+pub const MAX_MAX_BODY_BYTES: usize = 1024 * 1024 * 1024;
+/// Default `max_model_length`.
+pub const DEFAULT_MAX_MODEL_LENGTH: usize = 128;
+/// Largest accepted `max_model_length`.
+pub const MAX_MAX_MODEL_LENGTH: usize = 256;
+/// Default `native_version`.
+pub const DEFAULT_NATIVE_VERSION: &str = "v1beta";
+/// Default `openai_base_path`.
+pub const DEFAULT_OPENAI_BASE_PATH: &str = "/v1beta/openai";
+/// Default `annotate_statuses`.
+pub const DEFAULT_ANNOTATE_STATUSES: &[u16] = &[404];
+
+/// The configuration as written, before validation.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    api_style: Option<ApiStyle>,
+    #[serde(default)]
+    family_styles: BTreeMap<Family, ApiStyle>,
+    #[serde(default)]
+    rules: Vec<RawRule>,
+    builtin_rules: Option<bool>,
+    default_family: Option<Family>,
+    native_version: Option<String>,
+    openai_base_path: Option<String>,
+    #[serde(default)]
+    openai_images_families: Vec<Family>,
+    vertex: Option<RawVertex>,
+    upstream: Option<String>,
+    annotate_statuses: Option<Vec<u16>>,
+    max_body_bytes: Option<usize>,
+    max_model_length: Option<usize>,
+    image_message_format: Option<ImageMessageFormat>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    #[serde(rename = "match")]
+    pattern: String,
+    family: Family,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawVertex {
+    project: String,
+    location: String,
+    publisher: Option<String>,
+    version: Option<String>,
+}
+
+/// Vertex AI path parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vertex {
+    /// `projects/{project}`.
+    pub project: String,
+    /// `locations/{location}`.
+    pub location: String,
+    /// `publishers/{publisher}`, `google` by default.
+    pub publisher: String,
+    /// API version, `v1` by default.
+    pub version: String,
+}
+
+/// The validated configuration every request shares.
+#[derive(Debug, Clone)]
+pub struct Config {
+    api_style: ApiStyle,
+    family_styles: BTreeMap<Family, ApiStyle>,
+    /// Model id -> family.
+    pub classifier: Classifier,
+    /// Version in native paths the filter writes.
+    pub native_version: String,
+    /// Prefix of compat paths the filter writes for native clients.
+    pub openai_base_path: String,
+    openai_images_families: Vec<Family>,
+    /// Vertex AI path parameters, present when any style is Vertex.
+    pub vertex: Option<Vertex>,
+    /// `host[:port]` to set as `:authority`, from `upstream`.
+    pub authority: Option<String>,
+    /// Upstream statuses that get diagnostics.
+    pub annotate_statuses: Vec<u16>,
+    /// Bodies above this are not inspected.
+    pub max_body_bytes: usize,
+    /// Longest accepted model id.
+    pub max_model_length: usize,
+    /// Translation choices.
+    pub translate: TranslateOptions,
+}
+
+/// Why a configuration was refused. Each variant names the field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigError {
+    /// Not JSON, or a field of the wrong type or name (serde's message names it).
+    Parse(String),
+    /// `rules[i].match` is not a valid pattern.
+    Rule { index: usize, source: GlobError },
+    /// A field has an impossible value.
+    Invalid { field: &'static str, why: String },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Parse(msg) => write!(f, "configuration: {msg}"),
+            ConfigError::Rule { index, source } => {
+                write!(f, "configuration: rules[{index}].match: {source}")
+            }
+            ConfigError::Invalid { field, why } => write!(f, "configuration: {field}: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn invalid(field: &'static str, why: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        field,
+        why: why.into(),
+    }
+}
+
+impl Config {
+    /// Parses and validates the plugin configuration; empty means defaults.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Config, ConfigError> {
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Config::try_from(RawConfig::default());
+        }
+        let raw: RawConfig =
+            serde_json::from_slice(bytes).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        Config::try_from(raw)
+    }
+
+    /// The style a family's misrouted requests are sent to.
+    pub fn style_for(&self, family: Family) -> ApiStyle {
+        self.family_styles
+            .get(&family)
+            .copied()
+            .unwrap_or(self.api_style)
+    }
+
+    /// Whether the compat `images/generations` endpoint is trusted to serve `family`.
+    pub fn openai_images_serves(&self, family: Family) -> bool {
+        self.openai_images_families.contains(&family)
+    }
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        // The defaults are valid by construction; the fallback only exists
+        // because this cannot be a `const`.
+        Config::try_from(RawConfig::default()).unwrap_or_else(|_| Config {
+            api_style: ApiStyle::Native,
+            family_styles: BTreeMap::new(),
+            classifier: Classifier::new(Vec::new(), true, Family::Gemini),
+            native_version: DEFAULT_NATIVE_VERSION.to_owned(),
+            openai_base_path: DEFAULT_OPENAI_BASE_PATH.to_owned(),
+            openai_images_families: Vec::new(),
+            vertex: None,
+            authority: None,
+            annotate_statuses: DEFAULT_ANNOTATE_STATUSES.to_vec(),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_model_length: DEFAULT_MAX_MODEL_LENGTH,
+            translate: TranslateOptions::default(),
+        })
+    }
+}
+
+impl TryFrom<RawConfig> for Config {
+    type Error = ConfigError;
+
+    fn try_from(raw: RawConfig) -> Result<Config, ConfigError> {
+        let api_style = raw.api_style.unwrap_or(ApiStyle::Native);
+
+        let mut rules = Vec::with_capacity(raw.rules.len());
+        for (index, rule) in raw.rules.into_iter().enumerate() {
+            let pattern =
+                Glob::new(&rule.pattern).map_err(|source| ConfigError::Rule { index, source })?;
+            rules.push(Rule {
+                pattern,
+                family: rule.family,
+                source: RuleSource::Config(index),
+            });
+        }
+        let classifier = Classifier::new(
+            rules,
+            raw.builtin_rules.unwrap_or(true),
+            raw.default_family.unwrap_or(Family::Gemini),
+        );
+
+        let native_version = raw
+            .native_version
+            .unwrap_or_else(|| DEFAULT_NATIVE_VERSION.into());
+        if !matches!(native_version.as_str(), "v1" | "v1beta" | "v1alpha") {
+            return Err(invalid(
+                "native_version",
+                "must be one of v1, v1beta, v1alpha",
+            ));
+        }
+
+        let openai_base_path = raw
+            .openai_base_path
+            .unwrap_or_else(|| DEFAULT_OPENAI_BASE_PATH.into());
+        let openai_base_path = validate_base_path(&openai_base_path)?;
+
+        let uses_vertex = api_style == ApiStyle::Vertex
+            || raw.family_styles.values().any(|s| *s == ApiStyle::Vertex);
+        let vertex = match raw.vertex {
+            Some(v) => Some(compile_vertex(v)?),
+            None if uses_vertex => {
+                return Err(invalid(
+                    "vertex",
+                    "is required when api_style or family_styles selects vertex",
+                ))
+            }
+            None => None,
+        };
+
+        let authority = raw.upstream.as_deref().map(parse_upstream).transpose()?;
+
+        let annotate_statuses = raw
+            .annotate_statuses
+            .unwrap_or_else(|| DEFAULT_ANNOTATE_STATUSES.to_vec());
+        if let Some(bad) = annotate_statuses.iter().find(|s| !(400..=599).contains(*s)) {
+            return Err(invalid(
+                "annotate_statuses",
+                format!("{bad} is not an error status (400-599)"),
+            ));
+        }
+
+        let max_body_bytes = raw.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES);
+        if !(1..=MAX_MAX_BODY_BYTES).contains(&max_body_bytes) {
+            return Err(invalid(
+                "max_body_bytes",
+                format!("must be between 1 and {MAX_MAX_BODY_BYTES}"),
+            ));
+        }
+        let max_model_length = raw.max_model_length.unwrap_or(DEFAULT_MAX_MODEL_LENGTH);
+        if !(1..=MAX_MAX_MODEL_LENGTH).contains(&max_model_length) {
+            return Err(invalid(
+                "max_model_length",
+                format!("must be between 1 and {MAX_MAX_MODEL_LENGTH}"),
+            ));
+        }
+
+        Ok(Config {
+            api_style,
+            family_styles: raw.family_styles,
+            classifier,
+            native_version,
+            openai_base_path,
+            openai_images_families: raw.openai_images_families,
+            vertex,
+            authority,
+            annotate_statuses,
+            max_body_bytes,
+            max_model_length,
+            translate: TranslateOptions {
+                image_format: raw.image_message_format.unwrap_or_default(),
+            },
+        })
+    }
+}
+
+fn is_segment_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')
+}
+
+fn validate_base_path(path: &str) -> Result<String, ConfigError> {
+    let trimmed = path.trim_end_matches('/');
+    let ok = trimmed.starts_with('/')
+        && trimmed[1..].split('/').all(|seg| {
+            !seg.is_empty() && seg != "." && seg != ".." && seg.chars().all(is_segment_char)
+        });
+    if ok {
+        Ok(trimmed.to_owned())
+    } else {
+        Err(invalid(
+            "openai_base_path",
+            "must be an absolute path of segments made of letters, digits, '.', '-' and '_'",
+        ))
+    }
+}
+
+fn compile_vertex(raw: RawVertex) -> Result<Vertex, ConfigError> {
+    let segment = |field: &'static str, value: String| {
+        if !value.is_empty() && value.chars().all(is_segment_char) && value != "." && value != ".."
+        {
+            Ok(value)
+        } else {
+            Err(invalid(
+                field,
+                "must be one path segment of letters, digits, '.', '-' and '_'",
+            ))
+        }
+    };
+    Ok(Vertex {
+        project: segment("vertex.project", raw.project)?,
+        location: segment("vertex.location", raw.location)?,
+        publisher: segment(
+            "vertex.publisher",
+            raw.publisher.unwrap_or_else(|| "google".into()),
+        )?,
+        version: segment("vertex.version", raw.version.unwrap_or_else(|| "v1".into()))?,
+    })
+}
+
+/// `https://host[:port]` -> `host[:port]`, refusing paths, credentials and
+/// other schemes so the value can only ever be an authority.
+fn parse_upstream(value: &str) -> Result<String, ConfigError> {
+    let url = url::Url::parse(value).map_err(|e| invalid("upstream", format!("{e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid("upstream", "the scheme must be http or https"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(invalid("upstream", "must not carry credentials"));
+    }
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid(
+            "upstream",
+            "must be scheme://host[:port] without a path or query",
+        ));
+    }
+    let host = url
+        .host_str()
+        .ok_or_else(|| invalid("upstream", "has no host"))?;
+    Ok(match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_configuration_means_defaults() {
+        for input in ["", "  \n", "{}"] {
+            let config = Config::from_bytes(input.as_bytes()).unwrap();
+            assert_eq!(
+                config.style_for(Family::Imagen),
+                ApiStyle::Native,
+                "{input:?}"
+            );
+            assert_eq!(config.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
+            assert_eq!(config.annotate_statuses, vec![404]);
+            assert_eq!(config.native_version, "v1beta");
+            assert_eq!(config.openai_base_path, "/v1beta/openai");
+            assert_eq!(config.authority, None);
+        }
+    }
+
+    #[test]
+    fn a_full_configuration_compiles() {
+        let json = r#"{
+            "api_style": "openai",
+            "family_styles": {"imagen": "vertex"},
+            "rules": [{"match": "my-*", "family": "imagen"}],
+            "builtin_rules": true,
+            "default_family": "gemini",
+            "native_version": "v1",
+            "openai_base_path": "/openai/v1/",
+            "openai_images_families": ["imagen"],
+            "vertex": {"project": "p-1", "location": "us-central1"},
+            "upstream": "https://generativelanguage.googleapis.com",
+            "annotate_statuses": [404, 400],
+            "max_body_bytes": 1048576,
+            "max_model_length": 64,
+            "image_message_format": "image_url_parts"
+        }"#;
+        let config = Config::from_bytes(json.as_bytes()).unwrap();
+        assert_eq!(config.style_for(Family::Imagen), ApiStyle::Vertex);
+        assert_eq!(config.style_for(Family::Gemini), ApiStyle::Openai);
+        assert_eq!(config.openai_base_path, "/openai/v1");
+        assert!(config.openai_images_serves(Family::Imagen));
+        assert!(!config.openai_images_serves(Family::GeminiImage));
+        assert_eq!(
+            config.authority.as_deref(),
+            Some("generativelanguage.googleapis.com")
+        );
+        assert_eq!(
+            config.vertex.as_ref().map(|v| v.publisher.as_str()),
+            Some("google")
+        );
+        assert_eq!(
+            config.classifier.classify("my-model").family,
+            Family::Imagen
+        );
+        assert_eq!(
+            config.translate.image_format,
+            ImageMessageFormat::ImageUrlParts
+        );
+    }
+
+    #[test]
+    fn bad_configurations_name_the_field() {
+        let cases = [
+            ("unknown field", r#"{"nope": 1}"#, "unknown field `nope`"),
+            (
+                "bad style",
+                r#"{"api_style": "grpc"}"#,
+                "unknown variant `grpc`",
+            ),
+            (
+                "bad family",
+                r#"{"rules": [{"match": "x", "family": "llama"}]}"#,
+                "unknown variant `llama`",
+            ),
+            (
+                "bad glob",
+                r#"{"rules": [{"match": "a/b", "family": "imagen"}]}"#,
+                "rules[0].match",
+            ),
+            (
+                "empty glob",
+                r#"{"rules": [{"match": "", "family": "imagen"}]}"#,
+                "rules[0].match",
+            ),
+            (
+                "vertex missing",
+                r#"{"api_style": "vertex"}"#,
+                "vertex: is required",
+            ),
+            (
+                "vertex via family",
+                r#"{"family_styles": {"veo": "vertex"}}"#,
+                "vertex: is required",
+            ),
+            (
+                "vertex bad project",
+                r#"{"vertex": {"project": "a/b", "location": "l"}}"#,
+                "vertex.project",
+            ),
+            (
+                "upstream not a url",
+                r#"{"upstream": "not a url"}"#,
+                "upstream",
+            ),
+            (
+                "upstream with path",
+                r#"{"upstream": "https://h/x"}"#,
+                "upstream: must be scheme://host[:port]",
+            ),
+            (
+                "upstream ftp",
+                r#"{"upstream": "ftp://h"}"#,
+                "upstream: the scheme",
+            ),
+            (
+                "upstream creds",
+                r#"{"upstream": "https://u:p@h"}"#,
+                "upstream: must not carry credentials",
+            ),
+            (
+                "status 200",
+                r#"{"annotate_statuses": [200]}"#,
+                "annotate_statuses: 200",
+            ),
+            ("zero body", r#"{"max_body_bytes": 0}"#, "max_body_bytes"),
+            (
+                "huge body",
+                r#"{"max_body_bytes": 2000000000}"#,
+                "max_body_bytes",
+            ),
+            (
+                "negative body",
+                r#"{"max_body_bytes": -1}"#,
+                "invalid value: integer `-1`",
+            ),
+            (
+                "zero model length",
+                r#"{"max_model_length": 0}"#,
+                "max_model_length",
+            ),
+            (
+                "bad version",
+                r#"{"native_version": "v2"}"#,
+                "native_version",
+            ),
+            (
+                "bad base path",
+                r#"{"openai_base_path": "v1/../x"}"#,
+                "openai_base_path",
+            ),
+            ("not json", "{", "configuration: EOF"),
+            ("wrong type", r#"{"builtin_rules": "yes"}"#, "invalid type"),
+        ];
+        for (name, json, want) in cases {
+            let err = Config::from_bytes(json.as_bytes()).unwrap_err().to_string();
+            assert!(err.contains(want), "{name}: {err}");
+        }
+    }
+
+    #[test]
+    fn upstream_keeps_an_explicit_port() {
+        let config = Config::from_bytes(br#"{"upstream": "http://127.0.0.1:8080"}"#).unwrap();
+        assert_eq!(config.authority.as_deref(), Some("127.0.0.1:8080"));
+    }
+}

@@ -1,0 +1,403 @@
+//! Error responses a client can parse and a person can act on.
+//!
+//! For an upstream error on a routed request this module builds the
+//! diagnostic headers and one-line hint, unwraps Google's list-wrapped error
+//! (`[{"error":...}]`), and converts it to the OpenAI error shape for
+//! OpenAI-style clients. It also builds the filter's own local error replies.
+//! Nothing here sees the API key: bodies are built from the model, the paths
+//! (with `key=` redacted) and the upstream's own error text.
+
+use crate::endpoint::Endpoint;
+use crate::headers::{
+    DIAG_FAMILY, DIAG_HINT, DIAG_MODEL, DIAG_ORIGINAL_PATH, DIAG_RULE, DIAG_UPSTREAM_PATH,
+};
+use crate::route::{redact_key, ErrorShape, Plan, Verdict};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+/// How an endpoint is named in hints: `chat/completions` or `:predict`.
+pub fn endpoint_label(endpoint: Endpoint) -> String {
+    if endpoint.is_openai() {
+        endpoint.as_str().to_owned()
+    } else {
+        format!(":{}", endpoint.as_str())
+    }
+}
+
+/// What an error status from Gemini usually means, for the hint.
+fn usual_meaning(status: u16) -> &'static str {
+    match status {
+        404 => "the model is retired, misspelled, or not enabled for this API key (list models with GET /v1beta/models)",
+        400 => "the request body or API key was refused (see the upstream message)",
+        401 | 403 => "the API key is missing, invalid, or lacks access to this model",
+        429 => "the quota for this model or key is exhausted",
+        _ => "an upstream failure (see the upstream message)",
+    }
+}
+
+/// One line a person can act on: where the model was sent, why, and what
+/// the status usually means there.
+pub fn hint(plan: &Plan, model_id: &str, status: u16) -> String {
+    let family = plan.family;
+    let rule = &plan.rule;
+    let from = endpoint_label(plan.from);
+    let to = endpoint_label(plan.to);
+    let meaning = usual_meaning(status);
+    match plan.verdict {
+        Verdict::Rewritten if plan.from != plan.to => format!(
+            "{model_id} is a {family} model (rule {rule}); gemini-router sent it to {to} instead of {from}, because {from} does not serve {family} models. A {status} from {to} usually means {meaning}."
+        ),
+        Verdict::Rewritten => format!(
+            "{model_id} is a {family} model (rule {rule}); gemini-router sent it to {to} on the configured API base. A {status} there usually means {meaning}."
+        ),
+        Verdict::Unchanged => format!(
+            "{model_id} is a {family} model (rule {rule}) and was sent to {from}, which serves {family} models. A {status} there usually means {meaning}."
+        ),
+        Verdict::NoTranslator => format!(
+            "{model_id} is a {family} model (rule {rule}) served by {serving}, not by {from}; gemini-router has no translation from {from} to {serving}, so the request went to {from} unchanged. Call {serving} for this model.",
+            serving = endpoint_label(plan.serving)
+        ),
+    }
+}
+
+/// The diagnostic response headers for a routed request.
+pub fn diagnostic_headers(
+    plan: &Plan,
+    model_id: &str,
+    original_path: &str,
+    upstream_path: &str,
+    hint: &str,
+) -> Vec<(&'static str, String)> {
+    vec![
+        (DIAG_MODEL, model_id.to_owned()),
+        (DIAG_FAMILY, plan.family.as_str().to_owned()),
+        (DIAG_ORIGINAL_PATH, redact_key(original_path)),
+        (DIAG_UPSTREAM_PATH, redact_key(upstream_path)),
+        (DIAG_RULE, plan.rule.clone()),
+        (DIAG_HINT, hint.to_owned()),
+    ]
+}
+
+#[derive(Deserialize)]
+struct GoogleEnvelope {
+    error: Map<String, Value>,
+}
+
+/// List first: serde would also read a one-element list as the struct.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum GoogleBody {
+    List(Vec<GoogleEnvelope>),
+    Object(GoogleEnvelope),
+}
+
+/// Google's canonical status name for an HTTP status.
+pub fn google_status(status: u16) -> &'static str {
+    match status {
+        400 | 422 => "INVALID_ARGUMENT",
+        401 => "UNAUTHENTICATED",
+        403 => "PERMISSION_DENIED",
+        404 => "NOT_FOUND",
+        409 => "ABORTED",
+        429 => "RESOURCE_EXHAUSTED",
+        499 => "CANCELLED",
+        501 => "UNIMPLEMENTED",
+        502 | 503 => "UNAVAILABLE",
+        504 => "DEADLINE_EXCEEDED",
+        _ => "INTERNAL",
+    }
+}
+
+/// The OpenAI error type for a Google status, as the best gateways map it.
+pub fn openai_type(google_status: &str) -> &'static str {
+    match google_status {
+        "INVALID_ARGUMENT" | "FAILED_PRECONDITION" | "OUT_OF_RANGE" => "invalid_request_error",
+        "NOT_FOUND" => "not_found_error",
+        "PERMISSION_DENIED" | "UNAUTHENTICATED" => "authentication_error",
+        "RESOURCE_EXHAUSTED" => "rate_limit_error",
+        _ => "api_error",
+    }
+}
+
+/// Rewrites an upstream error body for the client: Google's object (list
+/// unwrapped) with the hint appended to its message, or the OpenAI shape.
+/// A body that is not a Google error is kept as the message text.
+pub fn error_body(shape: ErrorShape, status: u16, upstream: &[u8], hint: &str) -> Vec<u8> {
+    let parsed = match serde_json::from_slice::<GoogleBody>(upstream) {
+        Ok(GoogleBody::Object(env)) => Some(env.error),
+        Ok(GoogleBody::List(list)) => list.into_iter().next().map(|env| env.error),
+        Err(_) => None,
+    };
+    let mut error = parsed.unwrap_or_else(|| {
+        let text = String::from_utf8_lossy(upstream);
+        let text = text.trim();
+        let message = if text.is_empty() {
+            format!("upstream answered {status} with an empty body")
+        } else {
+            format!("upstream answered {status}: {}", truncate(text, 512))
+        };
+        let mut error = Map::new();
+        error.insert("code".into(), json!(status));
+        error.insert("message".into(), json!(message));
+        error.insert("status".into(), json!(google_status(status)));
+        error
+    });
+    let upstream_message = error
+        .get("message")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    let message = if upstream_message.is_empty() {
+        format!("gemini-router: {hint}")
+    } else {
+        format!("{upstream_message} (gemini-router: {hint})")
+    };
+    match shape {
+        ErrorShape::Google => {
+            error.insert("message".into(), json!(message));
+            error.entry("code").or_insert(json!(status));
+            error
+                .entry("status")
+                .or_insert(json!(google_status(status)));
+            json!({ "error": error }).to_string().into_bytes()
+        }
+        ErrorShape::OpenAi => {
+            let google = error
+                .get("status")
+                .and_then(Value::as_str)
+                .unwrap_or_else(|| google_status(status))
+                .to_owned();
+            openai_error(
+                &message,
+                openai_type(&google),
+                None,
+                &google.to_ascii_lowercase(),
+            )
+        }
+    }
+}
+
+/// The filter's own error reply, in the client's shape.
+pub fn local_error(
+    shape: ErrorShape,
+    status: u16,
+    message: &str,
+    code: &str,
+    param: Option<&str>,
+) -> Vec<u8> {
+    match shape {
+        ErrorShape::OpenAi => {
+            openai_error(message, openai_type(google_status(status)), param, code)
+        }
+        ErrorShape::Google => json!({
+            "error": {"code": status, "message": message, "status": google_status(status)}
+        })
+        .to_string()
+        .into_bytes(),
+    }
+}
+
+fn openai_error(message: &str, kind: &str, param: Option<&str>, code: &str) -> Vec<u8> {
+    json!({"error": {"message": message, "type": kind, "param": param, "code": code}})
+        .to_string()
+        .into_bytes()
+}
+
+fn truncate(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::endpoint::Family;
+
+    fn plan(verdict: Verdict, from: Endpoint, to: Endpoint, serving: Endpoint) -> Plan {
+        Plan {
+            family: Family::Imagen,
+            rule: "imagen-* (built-in)".into(),
+            from,
+            to,
+            serving,
+            verdict,
+            path: None,
+            headers: Vec::new(),
+            client_sse: false,
+        }
+    }
+
+    const COMPAT_404: &str = r#"[{"error":{"code":404,"message":"models/imagen-3.0-generate-002 is not found for API version v1main, or is not supported for predict. Call ListModels to see the list of available models and their supported methods.","status":"NOT_FOUND"}}]"#;
+
+    #[test]
+    fn hints_say_where_and_why() {
+        let cases = [
+            ("rewritten", plan(Verdict::Rewritten, Endpoint::ChatCompletions, Endpoint::Predict, Endpoint::Predict),
+                "imagen-3 is a imagen model (rule imagen-* (built-in)); gemini-router sent it to :predict instead of chat/completions"),
+            ("unchanged", plan(Verdict::Unchanged, Endpoint::Predict, Endpoint::Predict, Endpoint::Predict),
+                "was sent to :predict, which serves imagen models. A 404 there usually means the model is retired"),
+            ("no translator", plan(Verdict::NoTranslator, Endpoint::GenerateContent, Endpoint::GenerateContent, Endpoint::Predict),
+                "served by :predict, not by :generateContent; gemini-router has no translation"),
+            ("rebased", plan(Verdict::Rewritten, Endpoint::Predict, Endpoint::Predict, Endpoint::Predict),
+                "sent it to :predict on the configured API base"),
+        ];
+        for (name, plan, want) in cases {
+            let got = hint(&plan, "imagen-3", 404);
+            assert!(got.contains(want), "{name}: {got}");
+            assert!(got.is_ascii() && !got.contains('\n'), "{name}: header-safe");
+        }
+    }
+
+    #[test]
+    fn diagnostic_headers_redact_keys() {
+        let p = plan(
+            Verdict::Rewritten,
+            Endpoint::GenerateContent,
+            Endpoint::Predict,
+            Endpoint::Predict,
+        );
+        let headers = diagnostic_headers(
+            &p,
+            "imagen-3",
+            "/v1beta/models/imagen-3:generateContent?key=SECRET",
+            "/v1beta/models/imagen-3:predict?key=SECRET",
+            "h",
+        );
+        assert_eq!(headers.len(), 6);
+        for (name, value) in &headers {
+            assert!(!value.contains("SECRET"), "{name}: {value}");
+        }
+        assert_eq!(
+            headers[3],
+            (
+                DIAG_UPSTREAM_PATH,
+                "/v1beta/models/imagen-3:predict?key=REDACTED".to_owned()
+            )
+        );
+    }
+
+    #[test]
+    fn error_bodies_are_unwrapped_and_mapped() {
+        struct Case {
+            name: &'static str,
+            shape: ErrorShape,
+            status: u16,
+            upstream: &'static str,
+            want: Value,
+        }
+        let cases = [
+            Case {
+                name: "compat list to openai",
+                shape: ErrorShape::OpenAi,
+                status: 404,
+                upstream: COMPAT_404,
+                want: json!({"error": {
+                    "message": "models/imagen-3.0-generate-002 is not found for API version v1main, or is not supported for predict. Call ListModels to see the list of available models and their supported methods. (gemini-router: HINT)",
+                    "type": "not_found_error", "param": null, "code": "not_found"}}),
+            },
+            Case {
+                name: "compat list to google",
+                shape: ErrorShape::Google,
+                status: 404,
+                upstream: r#"[{"error":{"code":404,"message":"gone","status":"NOT_FOUND"}}]"#,
+                want: json!({"error": {"code": 404, "message": "gone (gemini-router: HINT)", "status": "NOT_FOUND"}}),
+            },
+            Case {
+                name: "native object keeps details",
+                shape: ErrorShape::Google,
+                status: 400,
+                upstream: r#"{"error":{"code":400,"message":"bad","status":"INVALID_ARGUMENT","details":[{"@type":"x"}]}}"#,
+                want: json!({"error": {"code": 400, "message": "bad (gemini-router: HINT)", "status": "INVALID_ARGUMENT", "details": [{"@type": "x"}]}}),
+            },
+            Case {
+                name: "permission to openai",
+                shape: ErrorShape::OpenAi,
+                status: 403,
+                upstream: r#"{"error":{"code":403,"message":"denied","status":"PERMISSION_DENIED"}}"#,
+                want: json!({"error": {"message": "denied (gemini-router: HINT)", "type": "authentication_error", "param": null, "code": "permission_denied"}}),
+            },
+            Case {
+                name: "html body",
+                shape: ErrorShape::OpenAi,
+                status: 404,
+                upstream: "<html>Not Found</html>",
+                want: json!({"error": {"message": "upstream answered 404: <html>Not Found</html> (gemini-router: HINT)", "type": "not_found_error", "param": null, "code": "not_found"}}),
+            },
+            Case {
+                name: "empty body",
+                shape: ErrorShape::Google,
+                status: 404,
+                upstream: "",
+                want: json!({"error": {"code": 404, "message": "upstream answered 404 with an empty body (gemini-router: HINT)", "status": "NOT_FOUND"}}),
+            },
+            Case {
+                name: "empty list",
+                shape: ErrorShape::Google,
+                status: 429,
+                upstream: "[]",
+                want: json!({"error": {"code": 429, "message": "upstream answered 429: [] (gemini-router: HINT)", "status": "RESOURCE_EXHAUSTED"}}),
+            },
+        ];
+        for case in cases {
+            let got: Value = serde_json::from_slice(&error_body(
+                case.shape,
+                case.status,
+                case.upstream.as_bytes(),
+                "HINT",
+            ))
+            .unwrap();
+            assert_eq!(got, case.want, "{}", case.name);
+        }
+    }
+
+    #[test]
+    fn local_errors_follow_the_client_shape() {
+        let openai: Value = serde_json::from_slice(&local_error(
+            ErrorShape::OpenAi,
+            400,
+            "bad model",
+            "invalid_model",
+            Some("model"),
+        ))
+        .unwrap();
+        assert_eq!(
+            openai,
+            json!({"error": {"message": "bad model", "type": "invalid_request_error", "param": "model", "code": "invalid_model"}})
+        );
+        let google: Value = serde_json::from_slice(&local_error(
+            ErrorShape::Google,
+            400,
+            "bad model",
+            "invalid_model",
+            None,
+        ))
+        .unwrap();
+        assert_eq!(
+            google,
+            json!({"error": {"code": 400, "message": "bad model", "status": "INVALID_ARGUMENT"}})
+        );
+    }
+
+    #[test]
+    fn status_mapping() {
+        let cases = [
+            ("INVALID_ARGUMENT", "invalid_request_error"),
+            ("FAILED_PRECONDITION", "invalid_request_error"),
+            ("NOT_FOUND", "not_found_error"),
+            ("PERMISSION_DENIED", "authentication_error"),
+            ("UNAUTHENTICATED", "authentication_error"),
+            ("RESOURCE_EXHAUSTED", "rate_limit_error"),
+            ("INTERNAL", "api_error"),
+            ("UNAVAILABLE", "api_error"),
+        ];
+        for (google, want) in cases {
+            assert_eq!(openai_type(google), want, "{google}");
+        }
+    }
+}

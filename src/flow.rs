@@ -1,0 +1,600 @@
+//! The per-request decisions, as pure functions the filter glue calls at each
+//! stage: on request headers ([`head`]), on the full request body ([`body`]),
+//! and on the response ([`response_mode`], [`error_reply`], [`translated_reply`]).
+//! Each returns what to do; the glue turns that into host calls.
+
+use crate::config::Config;
+use crate::diagnose;
+use crate::endpoint::Endpoint;
+use crate::model::{ModelError, ModelName};
+use crate::request::{recognize, Recognized};
+use crate::route::{self, Auth, Client, ErrorShape, Plan, Verdict};
+use crate::scan::{top_level_fields, ScanError};
+use crate::translate::{self, Exchange, TranslateError, Translator};
+
+/// Why a request goes on without routing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PassReason {
+    /// Not a request that names a model (lists, files, GETs, unknown methods).
+    Unrouted,
+    /// An OpenAI-style body without a `model`.
+    NoModel,
+    /// An OpenAI-style body that is not a JSON object.
+    InvalidJson,
+    /// A body larger than `max_body_bytes`.
+    TooLarge,
+    /// A compressed body (`content-encoding`).
+    Compressed,
+}
+
+impl PassReason {
+    /// Every reason, for defining metrics.
+    pub const ALL: [PassReason; 5] = [
+        PassReason::Unrouted,
+        PassReason::NoModel,
+        PassReason::InvalidJson,
+        PassReason::TooLarge,
+        PassReason::Compressed,
+    ];
+
+    /// The metric suffix.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PassReason::Unrouted => "unrouted",
+            PassReason::NoModel => "no_model",
+            PassReason::InvalidJson => "invalid_json",
+            PassReason::TooLarge => "too_large",
+            PassReason::Compressed => "compressed",
+        }
+    }
+}
+
+/// The request facts the decisions read, taken from the request headers.
+#[derive(Debug, Clone, Copy)]
+pub struct Head<'a> {
+    /// `:method`.
+    pub method: &'a str,
+    /// `:path`.
+    pub path: &'a str,
+    /// `content-length`, if present.
+    pub content_length: Option<&'a str>,
+    /// `content-encoding`, if present.
+    pub content_encoding: Option<&'a str>,
+    /// The credentials, for moving the key between styles.
+    pub auth: Auth<'a>,
+}
+
+/// A reply the filter sends itself instead of forwarding the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalReply {
+    /// HTTP status.
+    pub status: u16,
+    /// JSON error body in the client's shape.
+    pub body: Vec<u8>,
+    /// Why, for the log and the hint header (never carries the key).
+    pub reason: String,
+    /// The metric this reply counts under.
+    pub kind: RejectKind,
+}
+
+/// What kind of local reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RejectKind {
+    /// The model name is unsafe or malformed.
+    InvalidModel,
+    /// The request body could not be translated.
+    Translation,
+}
+
+/// A request the router decided on.
+#[derive(Debug, Clone)]
+pub struct Routed {
+    /// The validated model.
+    pub model: ModelName,
+    /// The decision.
+    pub plan: Plan,
+    /// The path the client sent.
+    pub original_path: String,
+    /// The error shape the client reads.
+    pub shape: ErrorShape,
+}
+
+impl Routed {
+    /// The path that goes upstream.
+    pub fn upstream_path(&self) -> &str {
+        self.plan.path.as_deref().unwrap_or(&self.original_path)
+    }
+}
+
+/// What to do after the request headers.
+#[derive(Debug)]
+pub enum HeadStep {
+    /// Continue untouched.
+    Pass(PassReason),
+    /// Answer locally.
+    Reject(LocalReply),
+    /// Wait for the whole body, then call [`body`].
+    Buffer,
+    /// Apply the plan now and continue; no body is needed.
+    Route(Routed),
+}
+
+/// What to do once the whole request body is there.
+pub enum BodyStep {
+    /// Continue untouched.
+    Pass(PassReason),
+    /// Answer locally.
+    Reject(LocalReply),
+    /// Apply the plan; with a translation, replace the body and keep the
+    /// translator for the response.
+    Route(Routed, Option<(Vec<u8>, Box<dyn Translator>)>),
+}
+
+/// Decides on the request headers.
+pub fn head(config: &Config, head: &Head<'_>) -> HeadStep {
+    let client = match recognize(head.method, head.path) {
+        Recognized::Unrouted => return HeadStep::Pass(PassReason::Unrouted),
+        Recognized::OpenAi(p) => Client::OpenAi(p),
+        Recognized::Model(p) => Client::Model(p),
+    };
+    if let Client::Model(p) = client {
+        {
+            let model = match ModelName::from_path(p.collection, p.raw_id, config.max_model_length)
+            {
+                Ok(m) => m,
+                Err(e) => return HeadStep::Reject(reject_model(ErrorShape::Google, &e)),
+            };
+            let stream = p.endpoint == Endpoint::StreamGenerateContent;
+            let routed = decide(config, client, model, stream, head);
+            if !routed.plan.translates() {
+                return HeadStep::Route(routed);
+            }
+        }
+    }
+    // The body is needed: for the model (OpenAI style) or for translation.
+    // A native request that needs translation but whose body cannot be read
+    // is left where it was sent: routing it untranslated would send a body
+    // the target rejects.
+    if let Some(reason) = body_unreadable(config, head) {
+        return HeadStep::Pass(reason);
+    }
+    HeadStep::Buffer
+}
+
+/// Why the request body cannot be inspected, if it cannot.
+fn body_unreadable(config: &Config, head: &Head<'_>) -> Option<PassReason> {
+    if head
+        .content_encoding
+        .is_some_and(|e| !e.trim().eq_ignore_ascii_case("identity"))
+    {
+        return Some(PassReason::Compressed);
+    }
+    let too_large = head
+        .content_length
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .is_some_and(|len| len > config.max_body_bytes as u64);
+    too_large.then_some(PassReason::TooLarge)
+}
+
+/// Decides on the full request body. `created` is the current Unix time.
+pub fn body(config: &Config, head: &Head<'_>, body: &[u8], created: u64) -> BodyStep {
+    if body.len() > config.max_body_bytes {
+        return BodyStep::Pass(PassReason::TooLarge);
+    }
+    let (client, model, stream) = match recognize(head.method, head.path) {
+        Recognized::Unrouted => return BodyStep::Pass(PassReason::Unrouted),
+        Recognized::Model(p) => {
+            match ModelName::from_path(p.collection, p.raw_id, config.max_model_length) {
+                Ok(m) => (
+                    Client::Model(p),
+                    m,
+                    p.endpoint == Endpoint::StreamGenerateContent,
+                ),
+                Err(e) => return BodyStep::Reject(reject_model(ErrorShape::Google, &e)),
+            }
+        }
+        Recognized::OpenAi(p) => {
+            let [model, stream] = match top_level_fields(body, ["model", "stream"]) {
+                Ok(fields) => fields,
+                Err(ScanError::Malformed { .. }) => return BodyStep::Pass(PassReason::InvalidJson),
+                Err(e @ ScanError::DuplicateKey(_)) => {
+                    return BodyStep::Reject(LocalReply {
+                        status: 400,
+                        body: diagnose::local_error(
+                            ErrorShape::OpenAi,
+                            400,
+                            &e.to_string(),
+                            "invalid_model",
+                            Some("model"),
+                        ),
+                        reason: e.to_string(),
+                        kind: RejectKind::InvalidModel,
+                    })
+                }
+            };
+            let Some(raw_model) = model else {
+                return BodyStep::Pass(PassReason::NoModel);
+            };
+            let parsed = serde_json::from_slice::<&str>(raw_model)
+                .map(str::to_owned)
+                .or_else(|_| serde_json::from_slice::<String>(raw_model));
+            let model = match parsed {
+                Ok(name) => ModelName::parse(&name, config.max_model_length),
+                Err(_) => Err(ModelError::NotAString),
+            };
+            match model {
+                Ok(m) => (Client::OpenAi(p), m, stream == Some(&b"true"[..])),
+                Err(e) => return BodyStep::Reject(reject_model(ErrorShape::OpenAi, &e)),
+            }
+        }
+    };
+    let routed = decide(config, client, model, stream, head);
+    if !routed.plan.translates() {
+        return BodyStep::Route(routed, None);
+    }
+    let exchange = Exchange {
+        model: &routed.model.id,
+        from: routed.plan.from,
+        to: routed.plan.to,
+        client_sse: routed.plan.client_sse,
+        created,
+        options: config.translate,
+    };
+    let Some(mut translator) = translate::select(&exchange) else {
+        // `route::plan` only rewrites to pairs `translate::supports`; this
+        // keeps the request as sent if the two ever disagree.
+        let mut routed = routed;
+        routed.plan.to = routed.plan.from;
+        routed.plan.path = None;
+        routed.plan.headers.clear();
+        routed.plan.verdict = Verdict::NoTranslator;
+        return BodyStep::Route(routed, None);
+    };
+    match translator.translate_request(body) {
+        Ok(new_body) => BodyStep::Route(routed, Some((new_body, translator))),
+        Err(e) => BodyStep::Reject(reject_translation(&routed, &e)),
+    }
+}
+
+fn decide(
+    config: &Config,
+    client: Client<'_>,
+    model: ModelName,
+    stream: bool,
+    head: &Head<'_>,
+) -> Routed {
+    let class = config.classifier.classify(&model.id);
+    let plan = route::plan(config, client, &model, class, stream, head.auth);
+    Routed {
+        model,
+        plan,
+        original_path: head.path.to_owned(),
+        shape: client.error_shape(),
+    }
+}
+
+fn reject_model(shape: ErrorShape, error: &ModelError) -> LocalReply {
+    let message = format!("gemini-router refused the request: {error}");
+    LocalReply {
+        status: 400,
+        body: diagnose::local_error(shape, 400, &message, "invalid_model", Some("model")),
+        reason: error.to_string(),
+        kind: RejectKind::InvalidModel,
+    }
+}
+
+fn reject_translation(routed: &Routed, error: &TranslateError) -> LocalReply {
+    let message = format!(
+        "gemini-router could not translate the {} request for {} to {}: {error}",
+        diagnose::endpoint_label(routed.plan.from),
+        routed.model.id,
+        diagnose::endpoint_label(routed.plan.to),
+    );
+    LocalReply {
+        status: error.status(),
+        body: diagnose::local_error(
+            routed.shape,
+            error.status(),
+            &message,
+            "translation_failed",
+            None,
+        ),
+        reason: error.to_string(),
+        kind: RejectKind::Translation,
+    }
+}
+
+/// What to do with a response to a routed request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseMode {
+    /// Let it flow untouched.
+    Pass,
+    /// Buffer it and replace it with an annotated error.
+    Annotate,
+    /// Buffer it and translate it back to the client's shape.
+    Translate,
+}
+
+/// Decides from the status whether the response is buffered, and why.
+pub fn response_mode(config: &Config, status: u16, translating: bool) -> ResponseMode {
+    if translating && (200..300).contains(&status) {
+        ResponseMode::Translate
+    } else if config.annotate_statuses.contains(&status) || (translating && status >= 400) {
+        ResponseMode::Annotate
+    } else {
+        ResponseMode::Pass
+    }
+}
+
+/// A response the filter rewrote: status, headers to set, and the body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// The status to send.
+    pub status: u16,
+    /// Headers to set (diagnostics, content type).
+    pub headers: Vec<(&'static str, String)>,
+    /// The new body.
+    pub body: Vec<u8>,
+}
+
+/// The diagnostic headers alone, for an error response without a body.
+pub fn error_headers(routed: &Routed, status: u16) -> Vec<(&'static str, String)> {
+    let hint = diagnose::hint(&routed.plan, &routed.model.id, status);
+    diagnose::diagnostic_headers(
+        &routed.plan,
+        &routed.model.id,
+        &routed.original_path,
+        routed.upstream_path(),
+        &hint,
+    )
+}
+
+/// The annotated error for an upstream error response.
+pub fn error_reply(routed: &Routed, status: u16, upstream_body: &[u8]) -> Reply {
+    let hint = diagnose::hint(&routed.plan, &routed.model.id, status);
+    let mut headers = diagnose::diagnostic_headers(
+        &routed.plan,
+        &routed.model.id,
+        &routed.original_path,
+        routed.upstream_path(),
+        &hint,
+    );
+    headers.push((
+        crate::headers::CONTENT_TYPE,
+        crate::headers::JSON.to_owned(),
+    ));
+    Reply {
+        status,
+        headers,
+        body: diagnose::error_body(routed.shape, status, upstream_body, &hint),
+    }
+}
+
+/// The client-shaped answer for a successful upstream response.
+pub fn translated_reply(
+    routed: &Routed,
+    translator: &mut dyn Translator,
+    upstream_body: &[u8],
+) -> Result<Reply, Reply> {
+    match translator.translate_response(upstream_body) {
+        Ok(t) => Ok(Reply {
+            status: 200,
+            headers: vec![(crate::headers::CONTENT_TYPE, t.content_type.to_owned())],
+            body: t.body,
+        }),
+        Err(e) => {
+            let status = e.status();
+            let local = reject_translation(routed, &e);
+            let mut headers = error_headers(routed, status);
+            headers.push((
+                crate::headers::CONTENT_TYPE,
+                crate::headers::JSON.to_owned(),
+            ));
+            Err(Reply {
+                status,
+                headers,
+                body: local.body,
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    fn h<'a>(method: &'a str, path: &'a str) -> Head<'a> {
+        Head {
+            method,
+            path,
+            content_length: None,
+            content_encoding: None,
+            auth: Auth {
+                authorization: Some("Bearer K"),
+                api_key: None,
+            },
+        }
+    }
+
+    #[test]
+    fn head_decisions() {
+        let config = Config::default();
+        let small = Config::from_bytes(br#"{"max_body_bytes": 10}"#).unwrap();
+        let cases: Vec<(&str, &Config, Head<'_>, &str)> = vec![
+            (
+                "GET passes",
+                &config,
+                h("GET", "/v1beta/models"),
+                "pass:unrouted",
+            ),
+            (
+                "openai buffers",
+                &config,
+                h("POST", "/v1beta/openai/chat/completions"),
+                "buffer",
+            ),
+            (
+                "native routes now",
+                &config,
+                h("POST", "/v1beta/models/gemini-2.5-flash:generateContent"),
+                "route",
+            ),
+            (
+                "hostile native path",
+                &config,
+                h("POST", "/v1beta/models/..%2Fx:generateContent"),
+                "reject",
+            ),
+            (
+                "compressed",
+                &config,
+                Head {
+                    content_encoding: Some("gzip"),
+                    ..h("POST", "/v1/chat/completions")
+                },
+                "pass:compressed",
+            ),
+            (
+                "identity is not compressed",
+                &config,
+                Head {
+                    content_encoding: Some("identity"),
+                    ..h("POST", "/v1/chat/completions")
+                },
+                "buffer",
+            ),
+            (
+                "too large",
+                &small,
+                Head {
+                    content_length: Some("11"),
+                    ..h("POST", "/v1/chat/completions")
+                },
+                "pass:too_large",
+            ),
+            (
+                "fits",
+                &small,
+                Head {
+                    content_length: Some("10"),
+                    ..h("POST", "/v1/chat/completions")
+                },
+                "buffer",
+            ),
+        ];
+        for (name, config, head_in, want) in cases {
+            let got = match head(config, &head_in) {
+                HeadStep::Pass(r) => format!("pass:{}", r.as_str()),
+                HeadStep::Reject(_) => "reject".into(),
+                HeadStep::Buffer => "buffer".into(),
+                HeadStep::Route(_) => "route".into(),
+            };
+            assert_eq!(got, want, "{name}");
+        }
+    }
+
+    #[test]
+    fn body_decisions() {
+        let config = Config::default();
+        let chat = h("POST", "/v1beta/openai/chat/completions");
+        let cases = [
+            (
+                "gemini unchanged",
+                r#"{"model":"gemini-2.5-flash","messages":[]}"#,
+                "route:Unchanged",
+            ),
+            (
+                "models prefix",
+                r#"{"model":"models/gemini-2.5-flash"}"#,
+                "route:Unchanged",
+            ),
+            ("no model", r#"{"messages":[]}"#, "pass:no_model"),
+            ("bad json", r#"{"model":"#, "pass:invalid_json"),
+            ("number model", r#"{"model":7}"#, "reject:400"),
+            ("traversal", r#"{"model":"../../etc"}"#, "reject:400"),
+            ("escaped slash", r#"{"model":"a\/b"}"#, "reject:400"),
+            ("duplicate", r#"{"model":"a","model":"b"}"#, "reject:400"),
+            (
+                "veo has no translator",
+                r#"{"model":"veo-3.0-generate-001"}"#,
+                "route:NoTranslator",
+            ),
+        ];
+        for (name, json, want) in cases {
+            let got = match body(&config, &chat, json.as_bytes(), 0) {
+                BodyStep::Pass(r) => format!("pass:{}", r.as_str()),
+                BodyStep::Reject(r) => format!("reject:{}", r.status),
+                BodyStep::Route(r, _) => format!("route:{:?}", r.plan.verdict),
+            };
+            assert_eq!(got, want, "{name}");
+        }
+    }
+
+    #[test]
+    fn rejections_use_the_client_shape() {
+        let config = Config::default();
+        let BodyStep::Reject(reply) = body(
+            &config,
+            &h("POST", "/v1/chat/completions"),
+            br#"{"model":"a b"}"#,
+            0,
+        ) else {
+            panic!("not rejected")
+        };
+        let v: Value = serde_json::from_slice(&reply.body).unwrap();
+        assert_eq!(v["error"]["type"], "invalid_request_error");
+        assert_eq!(v["error"]["param"], "model");
+        let HeadStep::Reject(reply) = head(&config, &h("POST", "/v1beta/models/a%20b:predict"))
+        else {
+            panic!("not rejected")
+        };
+        let v: Value = serde_json::from_slice(&reply.body).unwrap();
+        assert_eq!(v["error"]["status"], "INVALID_ARGUMENT");
+    }
+
+    #[test]
+    fn response_modes() {
+        let config = Config::default();
+        let cases = [
+            (200, false, ResponseMode::Pass),
+            (404, false, ResponseMode::Annotate),
+            (400, false, ResponseMode::Pass),
+            (200, true, ResponseMode::Translate),
+            (400, true, ResponseMode::Annotate),
+            (500, true, ResponseMode::Annotate),
+        ];
+        for (status, translating, want) in cases {
+            assert_eq!(
+                response_mode(&config, status, translating),
+                want,
+                "{status} {translating}"
+            );
+        }
+    }
+
+    #[test]
+    fn error_reply_names_model_and_endpoint() {
+        let config = Config::default();
+        let BodyStep::Route(routed, _) = body(
+            &config,
+            &h("POST", "/v1beta/openai/chat/completions"),
+            br#"{"model":"gemini-pro"}"#,
+            0,
+        ) else {
+            panic!("not routed")
+        };
+        let upstream = br#"[{"error":{"code":404,"message":"models/gemini-pro is not found for API version v1main","status":"NOT_FOUND"}}]"#;
+        let reply = error_reply(&routed, 404, upstream);
+        let v: Value = serde_json::from_slice(&reply.body).unwrap();
+        let message = v["error"]["message"].as_str().unwrap();
+        assert!(
+            message.starts_with("models/gemini-pro is not found"),
+            "{message}"
+        );
+        assert!(message.contains("chat/completions"), "{message}");
+        assert_eq!(v["error"]["type"], "not_found_error");
+        let names: Vec<&str> = reply.headers.iter().map(|(n, _)| *n).collect();
+        assert!(names.contains(&crate::headers::DIAG_HINT), "{names:?}");
+    }
+}

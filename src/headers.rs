@@ -1,0 +1,45 @@
+//! Header names and metric names, in one place. The README has a table of each.
+
+/// Request header carrying `Bearer KEY` for the OpenAI-compatibility layer.
+pub const AUTHORIZATION: &str = "authorization";
+/// Request header carrying the API key for the native API.
+pub const GOOG_API_KEY: &str = "x-goog-api-key";
+/// `content-length`, removed whenever a body is replaced.
+pub const CONTENT_LENGTH: &str = "content-length";
+/// `content-type`, set whenever a body is replaced.
+pub const CONTENT_TYPE: &str = "content-type";
+/// `content-encoding`: a compressed request body is not inspected.
+pub const CONTENT_ENCODING: &str = "content-encoding";
+
+/// Diagnostic response header: the bare model id.
+pub const DIAG_MODEL: &str = "x-gemini-router-model";
+/// Diagnostic response header: the model's family.
+pub const DIAG_FAMILY: &str = "x-gemini-router-family";
+/// Diagnostic response header: the path the client sent (`key=` redacted).
+pub const DIAG_ORIGINAL_PATH: &str = "x-gemini-router-original-path";
+/// Diagnostic response header: the path sent upstream (`key=` redacted).
+pub const DIAG_UPSTREAM_PATH: &str = "x-gemini-router-upstream-path";
+/// Diagnostic response header: the classification rule that matched.
+pub const DIAG_RULE: &str = "x-gemini-router-rule";
+/// Diagnostic response header: one line a person can act on.
+pub const DIAG_HINT: &str = "x-gemini-router-hint";
+
+/// JSON content type.
+pub const JSON: &str = "application/json";
+
+/// Metric: every request the filter sees.
+pub const METRIC_REQUESTS: &str = "gemini_router.requests_total";
+/// Metric prefix: requests sent to another endpoint, by family.
+pub const METRIC_REWRITTEN: &str = "gemini_router.rewritten";
+/// Metric prefix: model requests already on a serving endpoint, by family.
+pub const METRIC_UNCHANGED: &str = "gemini_router.unchanged";
+/// Metric: requests whose body was translated.
+pub const METRIC_TRANSLATED: &str = "gemini_router.translated";
+/// Metric prefix: requests passed through without routing, by reason.
+pub const METRIC_PASSTHROUGH: &str = "gemini_router.passthrough";
+/// Metric: requests answered locally because the model name is unsafe.
+pub const METRIC_REJECTED: &str = "gemini_router.rejected.invalid_model";
+/// Metric: upstream error responses annotated with diagnostics.
+pub const METRIC_ANNOTATED: &str = "gemini_router.annotated";
+/// Metric: translations that failed (request or response).
+pub const METRIC_TRANSLATE_ERRORS: &str = "gemini_router.translate_errors";

@@ -1,0 +1,652 @@
+//! The routing decision: which endpoint serves the model, the `:path` that
+//! reaches it, and the header changes that go with it (the API key moves
+//! between `Authorization: Bearer` and `x-goog-api-key` with the API style).
+//!
+//! Method choice ([`target`]) is kept apart from base-path choice
+//! ([`render_path`]). The result is a [`Plan`]; the filter applies it.
+
+use crate::classify::Classification;
+use crate::config::Config;
+use crate::endpoint::{ApiStyle, Endpoint, Family};
+use crate::headers::{AUTHORIZATION, GOOG_API_KEY};
+use crate::model::ModelName;
+use crate::request::{ModelPath, OpenAiPath};
+use crate::translate;
+use std::fmt;
+
+/// The request as the client sent it.
+#[derive(Debug, Clone, Copy)]
+pub enum Client<'a> {
+    /// OpenAI-style: model from the body.
+    OpenAi(OpenAiPath<'a>),
+    /// Native or Vertex: model from the path.
+    Model(ModelPath<'a>),
+}
+
+impl Client<'_> {
+    /// The endpoint the client called.
+    pub fn endpoint(&self) -> Endpoint {
+        match self {
+            Client::OpenAi(p) => p.endpoint,
+            Client::Model(p) => p.endpoint,
+        }
+    }
+
+    /// The error shape the client reads.
+    pub fn error_shape(&self) -> ErrorShape {
+        match self {
+            Client::OpenAi(_) => ErrorShape::OpenAi,
+            Client::Model(_) => ErrorShape::Google,
+        }
+    }
+}
+
+/// Which error body a client can parse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorShape {
+    /// `{"error":{"message","type","param","code"}}`.
+    OpenAi,
+    /// `{"error":{"code","message","status"}}`.
+    Google,
+}
+
+/// The credentials the request carries, read from its headers.
+#[derive(Clone, Copy, Default)]
+pub struct Auth<'a> {
+    /// The `authorization` header.
+    pub authorization: Option<&'a str>,
+    /// The `x-goog-api-key` header.
+    pub api_key: Option<&'a str>,
+}
+
+/// A header value that must never be logged: `Debug` prints a placeholder.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Auth<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Auth")
+            .field("authorization", &self.authorization.map(|_| "<redacted>"))
+            .field("api_key", &self.api_key.map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// A change to a request header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeaderOp {
+    /// Set (replace) the header.
+    Set(&'static str, Secret),
+    /// Remove the header.
+    Remove(&'static str),
+}
+
+/// What routing decided for a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The request is already on an endpoint that serves the model.
+    Unchanged,
+    /// The request is sent to another endpoint.
+    Rewritten,
+    /// The endpoint does not serve the model, and there is no translator to
+    /// the one that does: the request goes on as sent, and a 404 says why.
+    NoTranslator,
+}
+
+/// The routing plan for one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// The model's family.
+    pub family: Family,
+    /// The rule that decided the family, as a label.
+    pub rule: String,
+    /// The endpoint the client called.
+    pub from: Endpoint,
+    /// The endpoint the request is sent to (equal to `from` unless rewritten).
+    pub to: Endpoint,
+    /// The endpoint that serves the family in the configured style.
+    pub serving: Endpoint,
+    /// What was decided.
+    pub verdict: Verdict,
+    /// The new `:path`, when it changes.
+    pub path: Option<String>,
+    /// Header changes (auth moves).
+    pub headers: Vec<HeaderOp>,
+    /// The client called `:streamGenerateContent` with `alt=sse`.
+    pub client_sse: bool,
+}
+
+impl Plan {
+    /// Whether the body must be translated (the endpoint's shape changes).
+    pub fn translates(&self) -> bool {
+        self.from != self.to
+    }
+}
+
+/// Decides the plan for a client request for `model`.
+pub fn plan(
+    config: &Config,
+    client: Client<'_>,
+    model: &ModelName,
+    class: Classification<'_>,
+    stream: bool,
+    auth: Auth<'_>,
+) -> Plan {
+    let family = class.family;
+    let from = client.endpoint();
+    let (style, serving) = target(config, family, from, stream);
+    let served = from.serves(family)
+        && (from != Endpoint::ImagesGenerations || config.openai_images_serves(family));
+    // A Developer-API path is re-rendered on Vertex when Vertex is the style.
+    let rebase = matches!(client, Client::Model(p) if p.style == ApiStyle::Native)
+        && style == ApiStyle::Vertex;
+
+    let (verdict, to) = if from == serving && !rebase {
+        (Verdict::Unchanged, from)
+    } else if from != serving && translate::supports(from, serving) {
+        (Verdict::Rewritten, serving)
+    } else if served && rebase {
+        (Verdict::Rewritten, from)
+    } else if served {
+        (Verdict::Unchanged, from)
+    } else {
+        (Verdict::NoTranslator, from)
+    };
+
+    let client_sse = matches!(client, Client::Model(p)
+        if p.endpoint == Endpoint::StreamGenerateContent && has_param(p.query, "alt", Some("sse")));
+
+    let (path, headers) = if verdict == Verdict::Rewritten {
+        let to_style = if to.is_openai() {
+            ApiStyle::Openai
+        } else {
+            style
+        };
+        (
+            Some(render_path(config, client, model, to, to_style)),
+            move_auth(client, to_style, auth),
+        )
+    } else {
+        (None, Vec::new())
+    };
+
+    Plan {
+        family,
+        rule: class.label(),
+        from,
+        to,
+        serving,
+        verdict,
+        path,
+        headers,
+        client_sse,
+    }
+}
+
+/// The endpoint that serves `family`, and the API style it is reached in.
+pub fn target(
+    config: &Config,
+    family: Family,
+    from: Endpoint,
+    stream: bool,
+) -> (ApiStyle, Endpoint) {
+    let style = config.style_for(family);
+    if style == ApiStyle::Openai {
+        let openai = match family {
+            Family::Gemini => Some(Endpoint::ChatCompletions),
+            Family::Embedding => Some(Endpoint::Embeddings),
+            Family::Imagen | Family::GeminiImage if config.openai_images_serves(family) => {
+                Some(Endpoint::ImagesGenerations)
+            }
+            _ => None,
+        };
+        if let Some(endpoint) = openai {
+            return (ApiStyle::Openai, endpoint);
+        }
+        return (ApiStyle::Native, native_endpoint(family, from, stream));
+    }
+    (style, native_endpoint(family, from, stream))
+}
+
+fn native_endpoint(family: Family, from: Endpoint, stream: bool) -> Endpoint {
+    match family {
+        Family::Gemini | Family::GeminiImage if stream => Endpoint::StreamGenerateContent,
+        Family::Gemini | Family::GeminiImage => Endpoint::GenerateContent,
+        Family::Imagen => Endpoint::Predict,
+        Family::Veo => Endpoint::PredictLongRunning,
+        Family::Embedding if from == Endpoint::Embeddings => Endpoint::BatchEmbedContents,
+        Family::Embedding => Endpoint::EmbedContent,
+        Family::Aqa => Endpoint::GenerateAnswer,
+    }
+}
+
+/// The `:path` that reaches `to` in `style` for this client and model.
+fn render_path(
+    config: &Config,
+    client: Client<'_>,
+    model: &ModelName,
+    to: Endpoint,
+    style: ApiStyle,
+) -> String {
+    if to.is_openai() {
+        let prefix = match client {
+            Client::OpenAi(p) => p.prefix,
+            Client::Model(_) => config.openai_base_path.as_str(),
+        };
+        return format!("{prefix}/{}", to.as_str());
+    }
+    let prefix = match (client, style, &config.vertex) {
+        (Client::Model(p), _, _) if p.style == style => p.prefix.to_owned(),
+        (_, ApiStyle::Vertex, Some(v)) => format!(
+            "/{}/projects/{}/locations/{}/publishers/{}/",
+            v.version, v.project, v.location, v.publisher
+        ),
+        _ => format!("/{}/", config.native_version),
+    };
+    let query = match client {
+        Client::Model(p) => native_query(p.query, to),
+        Client::OpenAi(_) => native_query(None, to),
+    };
+    let mut path = format!("{prefix}{}:{}", model.resource(), to.as_str());
+    if !query.is_empty() {
+        path.push('?');
+        path.push_str(&query);
+    }
+    path
+}
+
+/// The client's query adjusted for the target: `alt=sse` added for a
+/// streaming target, and `alt` dropped for a non-streaming one.
+fn native_query(query: Option<&str>, to: Endpoint) -> String {
+    let streaming = to == Endpoint::StreamGenerateContent;
+    let mut params: Vec<&str> = query
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty() && param_name(p) != "alt")
+        .collect();
+    if streaming {
+        params.push("alt=sse");
+    }
+    params.join("&")
+}
+
+fn param_name(param: &str) -> &str {
+    param.split_once('=').map_or(param, |(k, _)| k)
+}
+
+fn param_value<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
+    query?
+        .split('&')
+        .find(|p| param_name(p) == name)
+        .map(|p| p.split_once('=').map_or("", |(_, v)| v))
+}
+
+fn has_param(query: Option<&str>, name: &str, value: Option<&str>) -> bool {
+    match (param_value(query, name), value) {
+        (Some(v), Some(want)) => v == want,
+        (Some(_), None) => true,
+        (None, _) => false,
+    }
+}
+
+/// Moves the API key to the header the target API reads.
+fn move_auth(client: Client<'_>, to_style: ApiStyle, auth: Auth<'_>) -> Vec<HeaderOp> {
+    match (client, to_style) {
+        (Client::OpenAi(_), ApiStyle::Native) => {
+            let bearer = auth.authorization.and_then(bearer_token);
+            match bearer {
+                Some(key) => vec![
+                    HeaderOp::Set(GOOG_API_KEY, Secret(key.to_owned())),
+                    HeaderOp::Remove(AUTHORIZATION),
+                ],
+                None => Vec::new(),
+            }
+        }
+        (Client::Model(p), ApiStyle::Openai) if p.style == ApiStyle::Native => {
+            let key = auth.api_key.or_else(|| param_value(p.query, "key"));
+            match key {
+                Some(key) if !key.is_empty() => vec![
+                    HeaderOp::Set(AUTHORIZATION, Secret(format!("Bearer {key}"))),
+                    HeaderOp::Remove(GOOG_API_KEY),
+                ],
+                _ => Vec::new(),
+            }
+        }
+        _ => Vec::new(),
+    }
+}
+
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// `path` with the value of any `key=` query parameter removed, for
+/// diagnostics. The parameter name stays so a reader sees a key was sent.
+pub fn redact_key(path: &str) -> String {
+    let Some((base, query)) = path.split_once('?') else {
+        return path.to_owned();
+    };
+    let params: Vec<String> = query
+        .split('&')
+        .map(|p| {
+            if param_name(p) == "key" {
+                "key=REDACTED".to_owned()
+            } else {
+                p.to_owned()
+            }
+        })
+        .collect();
+    format!("{base}?{}", params.join("&"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::request::{recognize, Recognized};
+
+    fn client(path: &'static str) -> Client<'static> {
+        match recognize("POST", path) {
+            Recognized::OpenAi(p) => Client::OpenAi(p),
+            Recognized::Model(p) => Client::Model(p),
+            Recognized::Unrouted => panic!("unrouted: {path}"),
+        }
+    }
+
+    struct Case {
+        name: &'static str,
+        config: &'static str,
+        path: &'static str,
+        model: &'static str,
+        stream: bool,
+        want_verdict: Verdict,
+        want_path: Option<&'static str>,
+        want_to: Endpoint,
+    }
+
+    fn run(case: &Case, auth: Auth<'_>) -> Plan {
+        let config = Config::from_bytes(case.config.as_bytes()).unwrap();
+        let model = ModelName::parse(case.model, 128).unwrap();
+        let class = config.classifier.classify(&model.id);
+        plan(&config, client(case.path), &model, class, case.stream, auth)
+    }
+
+    #[test]
+    fn routes_by_family_and_style() {
+        use Endpoint as E;
+        use Verdict::{NoTranslator, Rewritten, Unchanged};
+        let vertex = r#"{"api_style":"vertex","vertex":{"project":"p","location":"us-central1"}}"#;
+        let cases = [
+            Case { name: "gemini chat stays", config: "", path: "/v1beta/openai/chat/completions",
+                model: "gemini-2.5-flash", stream: true, want_verdict: Unchanged, want_path: None, want_to: E::ChatCompletions },
+            Case { name: "gemini chat stays in openai style", config: r#"{"api_style":"openai"}"#, path: "/v1beta/openai/chat/completions",
+                model: "models/gemini-2.5-flash", stream: false, want_verdict: Unchanged, want_path: None, want_to: E::ChatCompletions },
+            Case { name: "native generate stays", config: "", path: "/v1beta/models/gemini-2.5-flash:generateContent",
+                model: "gemini-2.5-flash", stream: false, want_verdict: Unchanged, want_path: None, want_to: E::GenerateContent },
+            Case { name: "native stream sse stays", config: "", path: "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
+                model: "gemini-2.5-flash", stream: true, want_verdict: Unchanged, want_path: None, want_to: E::StreamGenerateContent },
+            Case { name: "countTokens stays", config: "", path: "/v1beta/models/gemini-2.5-flash:countTokens",
+                model: "gemini-2.5-flash", stream: false, want_verdict: Unchanged, want_path: None, want_to: E::CountTokens },
+            Case { name: "vertex rebases native stream", config: vertex, path: "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
+                model: "gemini-2.5-flash", stream: true, want_verdict: Rewritten,
+                want_path: Some("/v1/projects/p/locations/us-central1/publishers/google/models/gemini-2.5-flash:streamGenerateContent?alt=sse"),
+                want_to: E::StreamGenerateContent },
+            Case { name: "vertex rebase adds alt=sse", config: vertex, path: "/v1beta/models/gemini-2.5-flash:streamGenerateContent",
+                model: "gemini-2.5-flash", stream: true, want_verdict: Rewritten,
+                want_path: Some("/v1/projects/p/locations/us-central1/publishers/google/models/gemini-2.5-flash:streamGenerateContent?alt=sse"),
+                want_to: E::StreamGenerateContent },
+            Case { name: "vertex path stays in vertex style", config: vertex,
+                path: "/v1/projects/p/locations/l/publishers/google/models/gemini-2.5-flash:generateContent",
+                model: "gemini-2.5-flash", stream: false, want_verdict: Unchanged, want_path: None, want_to: E::GenerateContent },
+            Case { name: "veo on generateContent has no translator", config: "", path: "/v1beta/models/veo-3.0-generate-001:generateContent",
+                model: "veo-3.0-generate-001", stream: false, want_verdict: NoTranslator, want_path: None, want_to: E::GenerateContent },
+            Case { name: "veo on chat has no translator", config: "", path: "/v1beta/openai/chat/completions",
+                model: "veo-3.0-generate-001", stream: false, want_verdict: NoTranslator, want_path: None, want_to: E::ChatCompletions },
+            Case { name: "embedding on native stays", config: "", path: "/v1beta/models/gemini-embedding-001:embedContent",
+                model: "gemini-embedding-001", stream: false, want_verdict: Unchanged, want_path: None, want_to: E::EmbedContent },
+            Case { name: "veo on its method stays", config: "", path: "/v1beta/models/veo-3.0-generate-001:predictLongRunning",
+                model: "veo-3.0-generate-001", stream: false, want_verdict: Unchanged, want_path: None, want_to: E::PredictLongRunning },
+        ];
+        for case in &cases {
+            let got = run(case, Auth::default());
+            assert_eq!(
+                (got.verdict, got.path.as_deref(), got.to),
+                (case.want_verdict, case.want_path, case.want_to),
+                "{}",
+                case.name
+            );
+        }
+    }
+
+    #[test]
+    fn rewrites_where_a_translator_exists() {
+        // Pairs whose translator is registered are rewritten; the others
+        // stay as sent. Either way the plan names the serving endpoint.
+        let cases = [
+            (
+                "chat imagen",
+                "",
+                "/v1beta/openai/chat/completions",
+                "imagen-4.0-generate-001",
+                false,
+                Endpoint::Predict,
+                "/v1beta/models/imagen-4.0-generate-001:predict",
+            ),
+            (
+                "chat gemini image stream",
+                "",
+                "/v1beta/openai/chat/completions",
+                "gemini-2.5-flash-image",
+                true,
+                Endpoint::StreamGenerateContent,
+                "/v1beta/models/gemini-2.5-flash-image:streamGenerateContent?alt=sse",
+            ),
+            (
+                "native generate imagen",
+                "",
+                "/v1beta/models/imagen-4.0-generate-001:generateContent?key=K",
+                "imagen-4.0-generate-001",
+                false,
+                Endpoint::Predict,
+                "/v1beta/models/imagen-4.0-generate-001:predict?key=K",
+            ),
+            (
+                "native predict gemini image",
+                "",
+                "/v1beta/models/gemini-2.5-flash-image:predict",
+                "gemini-2.5-flash-image",
+                false,
+                Endpoint::GenerateContent,
+                "/v1beta/models/gemini-2.5-flash-image:generateContent",
+            ),
+            (
+                "chat imagen openai style",
+                r#"{"api_style":"openai","openai_images_families":["imagen"]}"#,
+                "/v1beta/openai/chat/completions",
+                "imagen-4.0-generate-001",
+                false,
+                Endpoint::ImagesGenerations,
+                "/v1beta/openai/images/generations",
+            ),
+            (
+                "images untrusted go native",
+                "",
+                "/v1beta/openai/images/generations",
+                "imagen-4.0-generate-001",
+                false,
+                Endpoint::Predict,
+                "/v1beta/models/imagen-4.0-generate-001:predict",
+            ),
+            (
+                "embeddings go native",
+                "",
+                "/v1beta/openai/embeddings",
+                "text-embedding-004",
+                false,
+                Endpoint::BatchEmbedContents,
+                "/v1beta/models/text-embedding-004:batchEmbedContents",
+            ),
+            (
+                "native embed to openai",
+                r#"{"api_style":"openai"}"#,
+                "/v1beta/models/gemini-embedding-001:embedContent?key=K",
+                "gemini-embedding-001",
+                false,
+                Endpoint::Embeddings,
+                "/v1beta/openai/embeddings",
+            ),
+        ];
+        for (name, config, path, model, stream, serving, rewritten) in cases {
+            let case = Case {
+                name,
+                config,
+                path,
+                model,
+                stream,
+                want_verdict: Verdict::Rewritten,
+                want_path: None,
+                want_to: serving,
+            };
+            let got = run(&case, Auth::default());
+            assert_eq!(got.serving, serving, "{name}");
+            if translate::supports(got.from, serving) {
+                assert_eq!(
+                    (got.verdict, got.path.as_deref()),
+                    (Verdict::Rewritten, Some(rewritten)),
+                    "{name}"
+                );
+                assert!(got.translates(), "{name}");
+            } else {
+                assert_ne!(got.verdict, Verdict::Rewritten, "{name}");
+                assert_eq!(got.path, None, "{name}");
+            }
+        }
+    }
+
+    #[test]
+    fn auth_moves_with_the_style() {
+        let openai = client("/v1beta/openai/chat/completions");
+        let native = client("/v1beta/models/m:embedContent?key=QK");
+        let bearer = Auth {
+            authorization: Some("Bearer K1"),
+            api_key: None,
+        };
+        let cases = [
+            (
+                "openai to native",
+                openai,
+                ApiStyle::Native,
+                bearer,
+                vec![
+                    HeaderOp::Set(GOOG_API_KEY, Secret("K1".into())),
+                    HeaderOp::Remove(AUTHORIZATION),
+                ],
+            ),
+            (
+                "openai to native, lowercase scheme",
+                openai,
+                ApiStyle::Native,
+                Auth {
+                    authorization: Some("bearer  K1 "),
+                    api_key: None,
+                },
+                vec![
+                    HeaderOp::Set(GOOG_API_KEY, Secret("K1".into())),
+                    HeaderOp::Remove(AUTHORIZATION),
+                ],
+            ),
+            (
+                "openai to native, no key",
+                openai,
+                ApiStyle::Native,
+                Auth::default(),
+                vec![],
+            ),
+            (
+                "openai to native, basic auth",
+                openai,
+                ApiStyle::Native,
+                Auth {
+                    authorization: Some("Basic abc"),
+                    api_key: None,
+                },
+                vec![],
+            ),
+            (
+                "openai to vertex untouched",
+                openai,
+                ApiStyle::Vertex,
+                bearer,
+                vec![],
+            ),
+            (
+                "native header to openai",
+                native,
+                ApiStyle::Openai,
+                Auth {
+                    authorization: None,
+                    api_key: Some("HK"),
+                },
+                vec![
+                    HeaderOp::Set(AUTHORIZATION, Secret("Bearer HK".into())),
+                    HeaderOp::Remove(GOOG_API_KEY),
+                ],
+            ),
+            (
+                "native query to openai",
+                native,
+                ApiStyle::Openai,
+                Auth::default(),
+                vec![
+                    HeaderOp::Set(AUTHORIZATION, Secret("Bearer QK".into())),
+                    HeaderOp::Remove(GOOG_API_KEY),
+                ],
+            ),
+        ];
+        for (name, client, style, auth, want) in cases {
+            assert_eq!(move_auth(client, style, auth), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let op = HeaderOp::Set(GOOG_API_KEY, Secret("SECRET".into()));
+        assert!(!format!("{op:?}").contains("SECRET"));
+    }
+
+    #[test]
+    fn redacts_key_values() {
+        let cases = [
+            ("/v1beta/models/m:predict", "/v1beta/models/m:predict"),
+            (
+                "/v1beta/models/m:predict?key=SECRET",
+                "/v1beta/models/m:predict?key=REDACTED",
+            ),
+            ("/x?alt=sse&key=SECRET&y=1", "/x?alt=sse&key=REDACTED&y=1"),
+            ("/x?monkey=1", "/x?monkey=1"),
+        ];
+        for (path, want) in cases {
+            assert_eq!(redact_key(path), want, "{path}");
+        }
+    }
+
+    #[test]
+    fn native_query_handles_alt() {
+        assert_eq!(
+            native_query(Some("alt=sse&key=K"), Endpoint::Predict),
+            "key=K"
+        );
+        assert_eq!(
+            native_query(Some("key=K"), Endpoint::StreamGenerateContent),
+            "key=K&alt=sse"
+        );
+        assert_eq!(native_query(None, Endpoint::GenerateContent), "");
+    }
+}

@@ -1,0 +1,333 @@
+//! Finds top-level fields of a JSON object without building a tree of it.
+//!
+//! An OpenAI-style request can carry megabytes of inline base64 images; the
+//! router only needs `model` and `stream`. The scanner walks the top-level
+//! object once, skipping nested values and long strings byte by byte, and
+//! returns the raw JSON text of the wanted fields for `serde_json` to decode.
+//! It rejects what is not a single JSON object, and a wanted key given twice
+//! (so the filter and the upstream can never read different models).
+
+use std::fmt;
+
+/// The raw values (JSON text) of the wanted top-level keys, in `wanted` order.
+pub type Fields<'a, const N: usize> = [Option<&'a [u8]>; N];
+
+/// Why a body is not a JSON object the scanner can read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScanError {
+    /// Not JSON, or not an object at the top level; `at` is the byte offset.
+    Malformed { at: usize },
+    /// A wanted key occurs more than once.
+    DuplicateKey(&'static str),
+}
+
+impl fmt::Display for ScanError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ScanError::Malformed { at } => write!(f, "body is not a JSON object (byte {at})"),
+            ScanError::DuplicateKey(key) => write!(f, "body has the key {key:?} more than once"),
+        }
+    }
+}
+
+impl std::error::Error for ScanError {}
+
+/// Scans `body` for the top-level keys in `wanted`.
+pub fn top_level_fields<'a, const N: usize>(
+    body: &'a [u8],
+    wanted: [&'static str; N],
+) -> Result<Fields<'a, N>, ScanError> {
+    let mut found: Fields<'a, N> = [None; N];
+    let mut s = Scanner { buf: body, pos: 0 };
+    s.skip_ws();
+    s.expect(b'{')?;
+    s.skip_ws();
+    if s.peek() == Some(b'}') {
+        s.pos += 1;
+    } else {
+        loop {
+            s.skip_ws();
+            let key = s.string()?;
+            s.skip_ws();
+            s.expect(b':')?;
+            s.skip_ws();
+            let start = s.pos;
+            s.value()?;
+            let raw = &body[start..s.pos];
+            if let Some(i) = wanted.iter().position(|w| key_equals(key, w)) {
+                if found[i].is_some() {
+                    return Err(ScanError::DuplicateKey(wanted[i]));
+                }
+                found[i] = Some(raw);
+            }
+            s.skip_ws();
+            match s.next() {
+                Some(b',') => continue,
+                Some(b'}') => break,
+                _ => return Err(s.malformed()),
+            }
+        }
+    }
+    s.skip_ws();
+    if s.pos != body.len() {
+        return Err(s.malformed());
+    }
+    Ok(found)
+}
+
+/// Compares a raw key (between the quotes) with a wanted name, decoding
+/// escapes only when the key has any.
+fn key_equals(raw: &[u8], wanted: &str) -> bool {
+    if !raw.contains(&b'\\') {
+        return raw == wanted.as_bytes();
+    }
+    let mut quoted = Vec::with_capacity(raw.len() + 2);
+    quoted.push(b'"');
+    quoted.extend_from_slice(raw);
+    quoted.push(b'"');
+    serde_json::from_slice::<String>(&quoted).is_ok_and(|k| k == wanted)
+}
+
+struct Scanner<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Scanner<'a> {
+    fn malformed(&self) -> ScanError {
+        ScanError::Malformed { at: self.pos }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.buf.get(self.pos).copied()
+    }
+
+    fn next(&mut self) -> Option<u8> {
+        let b = self.peek()?;
+        self.pos += 1;
+        Some(b)
+    }
+
+    fn expect(&mut self, want: u8) -> Result<(), ScanError> {
+        if self.peek() == Some(want) {
+            self.pos += 1;
+            Ok(())
+        } else {
+            Err(self.malformed())
+        }
+    }
+
+    fn skip_ws(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.pos += 1;
+        }
+    }
+
+    /// Consumes a string and returns its raw contents (escapes undecoded).
+    fn string(&mut self) -> Result<&'a [u8], ScanError> {
+        self.expect(b'"')?;
+        let start = self.pos;
+        let rest = &self.buf[start..];
+        let mut i = 0;
+        while let Some(off) = rest[i..]
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+        {
+            let at = i + off;
+            match rest[at] {
+                b'"' => {
+                    self.pos = start + at + 1;
+                    return Ok(&rest[..at]);
+                }
+                b'\\' => i = at + 2,
+                _ => {
+                    self.pos = start + at;
+                    return Err(self.malformed());
+                }
+            }
+            if i > rest.len() {
+                break;
+            }
+        }
+        self.pos = self.buf.len();
+        Err(self.malformed())
+    }
+
+    /// Consumes one value of any type, checking only its outline.
+    fn value(&mut self) -> Result<(), ScanError> {
+        match self.peek() {
+            Some(b'"') => self.string().map(|_| ()),
+            Some(b'{' | b'[') => self.container(),
+            Some(b'-' | b'0'..=b'9' | b't' | b'f' | b'n') => {
+                let start = self.pos;
+                while matches!(
+                    self.peek(),
+                    Some(b'-' | b'+' | b'.' | b'0'..=b'9' | b'e' | b'E' | b'a'..=b'z')
+                ) {
+                    self.pos += 1;
+                }
+                let atom = &self.buf[start..self.pos];
+                let word_ok = matches!(atom, b"true" | b"false" | b"null");
+                let number_ok = atom
+                    .first()
+                    .is_some_and(|b| *b == b'-' || b.is_ascii_digit())
+                    && atom.iter().all(|b| !b.is_ascii_lowercase() || *b == b'e');
+                if word_ok || number_ok {
+                    Ok(())
+                } else {
+                    Err(ScanError::Malformed { at: start })
+                }
+            }
+            _ => Err(self.malformed()),
+        }
+    }
+
+    /// Consumes a nested object or array by bracket depth, skipping strings.
+    fn container(&mut self) -> Result<(), ScanError> {
+        let mut stack: Vec<u8> = Vec::new();
+        loop {
+            match self.peek() {
+                Some(b'"') => {
+                    self.string()?;
+                }
+                Some(open @ (b'{' | b'[')) => {
+                    stack.push(if open == b'{' { b'}' } else { b']' });
+                    self.pos += 1;
+                }
+                Some(close @ (b'}' | b']')) => {
+                    if stack.pop() != Some(close) {
+                        return Err(self.malformed());
+                    }
+                    self.pos += 1;
+                    if stack.is_empty() {
+                        return Ok(());
+                    }
+                }
+                Some(_) => self.pos += 1,
+                None => return Err(self.malformed()),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Case {
+        name: &'static str,
+        body: &'static str,
+        want: Result<[Option<&'static str>; 2], ScanError>,
+    }
+
+    #[test]
+    fn finds_top_level_model_and_stream() {
+        let cases = [
+            Case {
+                name: "simple",
+                body: r#"{"model":"gemini-2.5-flash","stream":true}"#,
+                want: Ok([Some(r#""gemini-2.5-flash""#), Some("true")]),
+            },
+            Case {
+                name: "key order and whitespace",
+                body: " \n{ \"stream\" : false ,\t\"model\"\r\n: \"m\" } \n",
+                want: Ok([Some(r#""m""#), Some("false")]),
+            },
+            Case {
+                name: "nested model keys are ignored",
+                body: r#"{"messages":[{"model":"evil","content":"{\"model\":\"x\"}"}],"model":"good"}"#,
+                want: Ok([Some(r#""good""#), None]),
+            },
+            Case {
+                name: "escaped quotes and backslashes in strings",
+                body: r#"{"prompt":"a \"quoted\" \\ back\\","model":"m\u002d1"}"#,
+                want: Ok([Some(r#""m\u002d1""#), None]),
+            },
+            Case {
+                name: "escaped key still matches",
+                body: r#"{"mod\u0065l":"m"}"#,
+                want: Ok([Some(r#""m""#), None]),
+            },
+            Case {
+                name: "non-string model is returned raw",
+                body: r#"{"model":42,"stream":null}"#,
+                want: Ok([Some("42"), Some("null")]),
+            },
+            Case {
+                name: "object model",
+                body: r#"{"model":{"a":[1,2,{"b":"]"}]}}"#,
+                want: Ok([Some(r#"{"a":[1,2,{"b":"]"}]}"#), None]),
+            },
+            Case {
+                name: "missing model",
+                body: r#"{"messages":[]}"#,
+                want: Ok([None, None]),
+            },
+            Case {
+                name: "empty object",
+                body: "{}",
+                want: Ok([None, None]),
+            },
+            Case {
+                name: "duplicate model",
+                body: r#"{"model":"a","model":"b"}"#,
+                want: Err(ScanError::DuplicateKey("model")),
+            },
+            Case {
+                name: "array at top level",
+                body: r#"[{"model":"a"}]"#,
+                want: Err(ScanError::Malformed { at: 0 }),
+            },
+            Case {
+                name: "unterminated string",
+                body: r#"{"model":"abc"#,
+                want: Err(ScanError::Malformed { at: 13 }),
+            },
+            Case {
+                name: "trailing garbage",
+                body: r#"{"model":"a"} x"#,
+                want: Err(ScanError::Malformed { at: 14 }),
+            },
+            Case {
+                name: "missing colon",
+                body: r#"{"model" "a"}"#,
+                want: Err(ScanError::Malformed { at: 9 }),
+            },
+            Case {
+                name: "bare word",
+                body: r#"{"model":nope}"#,
+                want: Err(ScanError::Malformed { at: 9 }),
+            },
+            Case {
+                name: "unbalanced brackets",
+                body: r#"{"x":[1,2}"#,
+                want: Err(ScanError::Malformed { at: 9 }),
+            },
+            Case {
+                name: "raw control character in string",
+                body: "{\"model\":\"a\nb\"}",
+                want: Err(ScanError::Malformed { at: 11 }),
+            },
+            Case {
+                name: "empty body",
+                body: "",
+                want: Err(ScanError::Malformed { at: 0 }),
+            },
+        ];
+        for case in cases {
+            let got = top_level_fields(case.body.as_bytes(), ["model", "stream"])
+                .map(|f| f.map(|v| v.map(|raw| std::str::from_utf8(raw).unwrap_or("<utf8>"))));
+            assert_eq!(got, case.want, "{}", case.name);
+        }
+    }
+
+    #[test]
+    fn skips_a_large_inline_image() {
+        let image = "A".repeat(4 << 20);
+        let body = format!(
+            r#"{{"messages":[{{"role":"user","content":[{{"type":"image_url","image_url":{{"url":"data:image/png;base64,{image}"}}}}]}}],"model":"gemini-2.5-flash"}}"#
+        );
+        let got = top_level_fields(body.as_bytes(), ["model"]).unwrap();
+        assert_eq!(got[0], Some(&br#""gemini-2.5-flash""#[..]));
+    }
+}
