@@ -514,3 +514,53 @@ mod tests {
         assert_eq!(config.authority.as_deref(), Some("127.0.0.1:8080"));
     }
 }
+
+#[cfg(test)]
+mod schema_tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    const SCHEMA: &str = include_str!("../schema/config.schema.json");
+
+    /// The published schema and the parser agree: every documented default
+    /// is accepted, every field in the schema is known to the parser, and
+    /// the documented defaults are the ones the code uses.
+    #[test]
+    fn schema_defaults_are_accepted_and_match_the_code() {
+        let schema: Value = serde_json::from_str(SCHEMA).unwrap();
+        let props = schema["properties"].as_object().unwrap();
+        let mut all = serde_json::Map::new();
+        for (name, prop) in props {
+            if let Some(default) = prop.get("default") {
+                let one = json!({ name.clone(): default });
+                assert!(
+                    Config::from_bytes(one.to_string().as_bytes()).is_ok(),
+                    "{name}"
+                );
+                all.insert(name.clone(), default.clone());
+            }
+        }
+        let config = Config::from_bytes(Value::Object(all).to_string().as_bytes()).unwrap();
+        assert_eq!(config.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
+        assert_eq!(config.max_model_length, DEFAULT_MAX_MODEL_LENGTH);
+        assert_eq!(
+            props["max_body_bytes"]["default"],
+            json!(DEFAULT_MAX_BODY_BYTES)
+        );
+        assert_eq!(
+            props["native_version"]["default"],
+            json!(DEFAULT_NATIVE_VERSION)
+        );
+        assert_eq!(
+            props["openai_base_path"]["default"],
+            json!(DEFAULT_OPENAI_BASE_PATH)
+        );
+        // Every schema property is a field the parser knows.
+        for name in props.keys() {
+            let err = Config::from_bytes(json!({ name.clone(): null }).to_string().as_bytes());
+            if let Err(e) = err {
+                assert!(!e.to_string().contains("unknown field"), "{name}: {e}");
+            }
+        }
+    }
+}

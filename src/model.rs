@@ -129,7 +129,8 @@ mod tests {
     #[test]
     fn validates_model_names() {
         let long = "a".repeat(129);
-        let cases: Vec<(&str, &str, Result<(Collection, &str), ModelError>)> = vec![
+        type Want = Result<(Collection, &'static str), ModelError>;
+        let cases: Vec<(&str, &str, Want)> = vec![
             (
                 "bare",
                 "gemini-2.5-flash",

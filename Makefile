@@ -1,0 +1,81 @@
+# gemini-router: build, test and run the Envoy filter.
+# `make help` lists the targets. Setup is idempotent and a prerequisite of
+# the targets that need it, so every target works from a clean clone.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON        ?= python3
+VENV          := .venv
+PY            := $(VENV)/bin/python
+ENVOY         := $(VENV)/bin/envoy
+TARGET        := wasm32-wasip1
+WASM          := target/$(TARGET)/release/gemini_router.wasm
+# The newest Envoy is pinned in requirements-dev.txt; the oldest supported
+# one runs the integration suite too (see README, "Supported Envoy versions").
+ENVOY_OLDEST  := 1.36.2
+FILTER_CONFIG ?= {}
+LISTEN        ?= 127.0.0.1:10000
+ADMIN         ?= 127.0.0.1:9901
+PYTEST_ARGS   ?=
+
+.PHONY: help setup build unit lint integration deploy-check matrix test run demo bench fuzz oci clean
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+$(VENV)/.stamp: requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+.rustup-target.stamp:
+	rustup target add $(TARGET)
+	@touch $@
+
+setup: $(VENV)/.stamp .rustup-target.stamp ## Install the Rust wasm target and the pinned Envoy, SDKs and test tools into .venv
+
+build: .rustup-target.stamp ## Build the filter: target/wasm32-wasip1/release/gemini_router.wasm
+	cargo build --release --target $(TARGET)
+
+unit: ## Run the Rust unit tests on the host
+	cargo test --all-targets
+
+lint: .rustup-target.stamp ## cargo fmt --check, and clippy -D warnings on host and wasm
+	cargo fmt --all -- --check
+	cargo clippy --all-targets -- -D warnings
+	cargo clippy --release --target $(TARGET) -- -D warnings
+
+integration: setup build ## Run the emulator, integration and client suites against the newest Envoy
+	$(PY) -m pytest -q -n 2 tests/emulator tests/integration tests/clients $(PYTEST_ARGS)
+
+deploy-check: setup build ## Check the Envoy configs, Helm chart and Istio resources offline
+	$(PY) -m pytest -q tests/deploy $(PYTEST_ARGS)
+
+matrix: setup build ## Run the integration suite on the oldest supported Envoy
+	ENVOY_BIN=$$(scripts/install-envoy.sh $(ENVOY_OLDEST)) && \
+	  ENVOY_BIN=$$ENVOY_BIN $(PY) -m pytest -q -n 2 tests/integration $(PYTEST_ARGS)
+
+test: setup lint unit integration deploy-check matrix ## The whole suite: lint, unit, integration, clients, deploy checks, Envoy matrix
+
+run: setup build ## Run Envoy with the filter on $(LISTEN) in front of the real Gemini API (TLS)
+	$(PY) deploy/envoy/render.py --wasm $(WASM) --config '$(FILTER_CONFIG)' \
+	  --listen $(LISTEN) --admin $(ADMIN) --out target/envoy-run.yaml
+	@echo "gemini-router: http://$(LISTEN)  (admin http://$(ADMIN)); point clients at http://$(LISTEN)/v1beta/openai or http://$(LISTEN)/v1beta"
+	$(ENVOY) -c target/envoy-run.yaml --log-level info --component-log-level wasm:debug
+
+demo: setup build ## Run Envoy with the filter in front of the local Gemini emulator and show a rewrite and an annotated 404
+	$(PY) scripts/demo.py --wasm $(WASM) --envoy $(ENVOY)
+
+bench: setup build ## Benchmarks: filter overhead and body scanning, reported as ratios
+	$(PY) bench/run.py --wasm $(WASM) --envoy $(ENVOY)
+
+fuzz: ## Fuzz the body scanner and the routing flow (needs cargo-fuzz; FUZZ_SECONDS=60)
+	cargo fuzz run -s none scan -- -max_total_time=$${FUZZ_SECONDS:-60}
+
+oci: build ## Build the OCI image of the module (needs docker, podman or buildah)
+	deploy/oci/build.sh $(WASM)
+
+clean: ## Remove build output and installed tools
+	cargo clean
+	rm -rf $(VENV) .tools .rustup-target.stamp
