@@ -45,16 +45,16 @@ pub fn hint(plan: &Plan, model_id: &str, status: u16) -> String {
     let meaning = usual_meaning(status);
     match plan.verdict {
         Verdict::Rewritten if plan.from != plan.to => format!(
-            "{model_id} is a {family} model (rule {rule}); gemini-router sent it to {to} instead of {from}, because {from} does not serve {family} models. A {status} from {to} usually means {meaning}."
+            "{model_id} is in the {family} family (rule {rule}); gemini-router sent it to {to} instead of {from}, because {from} does not serve {family} models. A {status} from {to} usually means {meaning}."
         ),
         Verdict::Rewritten => format!(
-            "{model_id} is a {family} model (rule {rule}); gemini-router sent it to {to} on the configured API base. A {status} there usually means {meaning}."
+            "{model_id} is in the {family} family (rule {rule}); gemini-router sent it to {to} on the configured API base. A {status} there usually means {meaning}."
         ),
         Verdict::Unchanged => format!(
-            "{model_id} is a {family} model (rule {rule}) and was sent to {from}, which serves {family} models. A {status} there usually means {meaning}."
+            "{model_id} is in the {family} family (rule {rule}) and was sent to {from}, which serves {family} models. A {status} there usually means {meaning}."
         ),
         Verdict::NoTranslator => format!(
-            "{model_id} is a {family} model (rule {rule}) served by {serving}, not by {from}; gemini-router has no translation from {from} to {serving}, so the request went to {from} unchanged. Call {serving} for this model.",
+            "{model_id} is in the {family} family (rule {rule}), served by {serving}, not by {from}; gemini-router has no translation from {from} to {serving}, so the request went to {from} unchanged. Call {serving} for this model.",
             serving = endpoint_label(plan.serving)
         ),
     }
@@ -239,7 +239,7 @@ mod tests {
     fn hints_say_where_and_why() {
         let cases = [
             ("rewritten", plan(Verdict::Rewritten, Endpoint::ChatCompletions, Endpoint::Predict, Endpoint::Predict),
-                "imagen-3 is a imagen model (rule imagen-* (built-in)); gemini-router sent it to :predict instead of chat/completions"),
+                "imagen-3 is in the imagen family (rule imagen-* (built-in)); gemini-router sent it to :predict instead of chat/completions"),
             ("unchanged", plan(Verdict::Unchanged, Endpoint::Predict, Endpoint::Predict, Endpoint::Predict),
                 "was sent to :predict, which serves imagen models. A 404 there usually means the model is retired"),
             ("no translator", plan(Verdict::NoTranslator, Endpoint::GenerateContent, Endpoint::GenerateContent, Endpoint::Predict),
