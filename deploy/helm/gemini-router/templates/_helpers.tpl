@@ -1,0 +1,232 @@
+{{/* Names and labels. */}}
+{{- define "gemini-router.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "gemini-router.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "gemini-router.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "gemini-router.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "gemini-router.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{ include "gemini-router.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/* Where the module sits inside the Envoy container. */}}
+{{- define "gemini-router.wasmDir" -}}
+/etc/gemini-router/wasm
+{{- end }}
+
+{{- define "gemini-router.wasmPath" -}}
+{{- if eq .Values.wasm.source "imageVolume" -}}
+{{ include "gemini-router.wasmDir" . }}/plugin.wasm
+{{- else -}}
+{{ include "gemini-router.wasmDir" . }}/gemini_router.wasm
+{{- end }}
+{{- end }}
+
+{{- define "gemini-router.configDir" -}}
+/etc/gemini-router/envoy
+{{- end }}
+
+{{/* The module, base64, for source configmap; fails with instructions when it is missing. */}}
+{{- define "gemini-router.wasmBase64" -}}
+{{- $wasm := .Files.Get "files/gemini_router.wasm" -}}
+{{- if not $wasm -}}
+{{- fail "wasm.source=configmap needs the module in the chart at files/gemini_router.wasm: run deploy/helm/package.sh (after `make build`), or copy target/wasm32-wasip1/release/gemini_router.wasm there; or set wasm.source to oci, imageVolume or url" -}}
+{{- end -}}
+{{- $wasm | b64enc -}}
+{{- end }}
+
+{{- define "gemini-router.listenAddress" -}}
+{{- if .Values.envoy.listenAddress -}}
+{{ .Values.envoy.listenAddress }}
+{{- else if eq .Values.mode "sidecar" -}}
+127.0.0.1
+{{- else -}}
+0.0.0.0
+{{- end }}
+{{- end }}
+
+{{/* Pod annotations: config checksum (rolls pods when the config changes) and Prometheus. */}}
+{{- define "gemini-router.podAnnotations" -}}
+checksum/envoy-config: {{ include "gemini-router.envoyConfig" . | sha256sum }}
+{{- if eq .Values.wasm.source "configmap" }}
+checksum/wasm: {{ .Files.Get "files/gemini_router.wasm" | sha256sum }}
+{{- end }}
+{{- if .Values.metrics.prometheusAnnotations }}
+prometheus.io/scrape: "true"
+prometheus.io/port: {{ .Values.envoy.healthPort | int | quote }}
+prometheus.io/path: /stats/prometheus
+{{- end }}
+{{- with .Values.podAnnotations }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* Init containers that fetch the module (sources oci and url). */}}
+{{- define "gemini-router.wasmInitContainers" -}}
+{{- $wasmPath := include "gemini-router.wasmPath" . -}}
+{{- if eq .Values.wasm.source "oci" }}
+- name: gemini-router-fetch-wasm
+  image: {{ .Values.wasm.oci.craneImage | quote }}
+  imagePullPolicy: IfNotPresent
+  command: ["/busybox/sh", "-c"]
+  args:
+  - |
+    set -eu
+    crane export "$WASM_IMAGE" - | tar -xOf - plugin.wasm > "$WASM_PATH.tmp"
+    test -s "$WASM_PATH.tmp"
+    mv "$WASM_PATH.tmp" "$WASM_PATH"
+  env:
+  - name: WASM_IMAGE
+    value: {{ .Values.wasm.oci.image | quote }}
+  - name: WASM_PATH
+    value: {{ $wasmPath | quote }}
+  - name: HOME
+    value: /tmp
+  securityContext:
+    {{- toYaml .Values.securityContext | nindent 4 }}
+  volumeMounts:
+  - name: gemini-router-wasm
+    mountPath: {{ include "gemini-router.wasmDir" . }}
+  - name: gemini-router-tmp
+    mountPath: /tmp
+{{- else if eq .Values.wasm.source "url" }}
+- name: gemini-router-fetch-wasm
+  image: {{ .Values.wasm.url.curlImage | quote }}
+  imagePullPolicy: IfNotPresent
+  command: ["/bin/sh", "-c"]
+  args:
+  - |
+    set -eu
+    curl -fsSL --retry 5 --retry-connrefused -o "$WASM_PATH.tmp" "$WASM_URL"
+    echo "$WASM_SHA256  $WASM_PATH.tmp" | sha256sum -c -
+    mv "$WASM_PATH.tmp" "$WASM_PATH"
+  env:
+  - name: WASM_URL
+    value: {{ .Values.wasm.url.location | quote }}
+  - name: WASM_SHA256
+    value: {{ .Values.wasm.url.sha256 | quote }}
+  - name: WASM_PATH
+    value: {{ $wasmPath | quote }}
+  securityContext:
+    {{- toYaml .Values.securityContext | nindent 4 }}
+  volumeMounts:
+  - name: gemini-router-wasm
+    mountPath: {{ include "gemini-router.wasmDir" . }}
+{{- end }}
+{{- end }}
+
+{{/* The Envoy container. */}}
+{{- define "gemini-router.envoyContainer" -}}
+- name: gemini-router
+  image: "{{ .Values.image.repository }}:{{ .Values.image.tag }}"
+  imagePullPolicy: {{ .Values.image.pullPolicy }}
+  {{- if and (eq .Values.mode "sidecar") .Values.sidecar.native }}
+  restartPolicy: Always
+  {{- end }}
+  command: ["envoy"]
+  args:
+  - --config-path
+  - {{ include "gemini-router.configDir" . }}/envoy.yaml
+  - --concurrency
+  - {{ .Values.envoy.concurrency | int | quote }}
+  - --log-level
+  - {{ .Values.envoy.logLevel }}
+  ports:
+  - name: http
+    containerPort: {{ .Values.envoy.listenPort | int }}
+    protocol: TCP
+  - name: health
+    containerPort: {{ .Values.envoy.healthPort | int }}
+    protocol: TCP
+  {{- with .Values.readinessProbe }}
+  readinessProbe:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with .Values.livenessProbe }}
+  livenessProbe:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- if gt (.Values.preStopSleepSeconds | int) 0 }}
+  lifecycle:
+    preStop:
+      sleep:
+        seconds: {{ .Values.preStopSleepSeconds | int }}
+  {{- end }}
+  {{- with .Values.resources }}
+  resources:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with .Values.securityContext }}
+  securityContext:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  volumeMounts:
+  - name: gemini-router-envoy
+    mountPath: {{ include "gemini-router.configDir" . }}
+    readOnly: true
+  - name: gemini-router-wasm
+    mountPath: {{ include "gemini-router.wasmDir" . }}
+    readOnly: true
+{{- end }}
+
+{{/* Volumes the Envoy container and the fetchers use. */}}
+{{- define "gemini-router.volumes" -}}
+- name: gemini-router-envoy
+  configMap:
+    name: {{ include "gemini-router.fullname" . }}-envoy
+{{- if eq .Values.wasm.source "configmap" }}
+- name: gemini-router-wasm
+  configMap:
+    name: {{ include "gemini-router.fullname" . }}-wasm
+{{- else if eq .Values.wasm.source "imageVolume" }}
+- name: gemini-router-wasm
+  image:
+    reference: {{ .Values.wasm.oci.image | quote }}
+    pullPolicy: {{ .Values.wasm.oci.pullPolicy }}
+{{- else }}
+- name: gemini-router-wasm
+  emptyDir:
+    sizeLimit: 64Mi
+{{- end }}
+{{- if eq .Values.wasm.source "oci" }}
+- name: gemini-router-tmp
+  emptyDir:
+    sizeLimit: 64Mi
+{{- end }}
+{{- end }}
+
+{{/* Cross-field checks values.schema.json cannot express clearly. */}}
+{{- define "gemini-router.validate" -}}
+{{- if and (has .Values.wasm.source (list "oci" "imageVolume")) (not .Values.wasm.oci.image) -}}
+{{- fail (printf "wasm.source=%s needs wasm.oci.image (an image built from deploy/oci/Dockerfile, module at /plugin.wasm)" .Values.wasm.source) -}}
+{{- end -}}
+{{- if and (eq .Values.wasm.source "url") (or (not .Values.wasm.url.location) (not .Values.wasm.url.sha256)) -}}
+{{- fail "wasm.source=url needs wasm.url.location and wasm.url.sha256" -}}
+{{- end -}}
+{{- if and (eq .Values.mode "egress") .Values.autoscaling.enabled (not (dig "requests" "cpu" "" .Values.resources)) -}}
+{{- fail "autoscaling.enabled needs resources.requests.cpu (the HPA scales on CPU utilization)" -}}
+{{- end -}}
+{{- $maxBody := dig "max_body_bytes" 33554432 .Values.filter | int64 -}}
+{{- if lt (.Values.envoy.bufferLimitBytes | int64) $maxBody -}}
+{{- fail (printf "envoy.bufferLimitBytes (%d) must be at least filter.max_body_bytes (%d)" (.Values.envoy.bufferLimitBytes | int64) $maxBody) -}}
+{{- end -}}
+{{- end }}
