@@ -1,0 +1,447 @@
+"""Test harness: run Envoy with the gemini-router wasm in front of the emulator.
+
+- ``Envoy``: one Envoy process. Listener and admin bind port 0 (the kernel
+  picks free ports; the harness reads them back from the admin API), so no
+  port is ever guessed. Each instance gets its own ``--base-id`` so instances
+  run side by side; readiness is polled on admin ``/ready``, never slept on.
+- ``bootstrap(...)``: the bootstrap YAML the harness writes (the wasm filter
+  exactly as the filter's contract shows it).
+- ``validate(config)``: ``envoy --mode validate`` on a bootstrap with that
+  filter configuration; returns ``(returncode, output)``.
+- ``http_request(...)``: a plain HTTP/1.1 request with ``http.client`` that
+  sends the path exactly as given and returns status, headers and body.
+
+Environment: ``ENVOY_BIN`` (default ``.venv/bin/envoy``),
+``GEMINI_ROUTER_WASM`` (default ``target/wasm32-wasip1/release/gemini_router.wasm``;
+relative paths are taken from the repository root), and
+``GEMINI_ROUTER_KEEP_LOGS=1`` to keep each instance's work directory (config
+and log) after it stops.
+"""
+
+from __future__ import annotations
+
+import http.client
+import itertools
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_ENVOY_BIN = REPO_ROOT / ".venv" / "bin" / "envoy"
+DEFAULT_WASM = Path("target/wasm32-wasip1/release/gemini_router.wasm")
+BUFFER_LIMIT = 67108864  # per_connection_buffer_limit_bytes on listener and cluster
+ROUTE_TIMEOUT = "120s"
+READY_TIMEOUT = 60.0
+STOP_TIMEOUT = 10.0
+
+_base_ids = itertools.count(1)
+_live: list["Envoy"] = []
+
+
+class WasmMissing(RuntimeError):
+    """The filter's .wasm has not been built."""
+
+
+def envoy_bin() -> str:
+    return os.environ.get("ENVOY_BIN", str(DEFAULT_ENVOY_BIN))
+
+
+def wasm_path() -> Path:
+    """The built filter, or WasmMissing saying how to build it."""
+    path = Path(os.environ.get("GEMINI_ROUTER_WASM", str(DEFAULT_WASM)))
+    if not path.is_absolute():
+        path = REPO_ROOT / path
+    if not path.is_file():
+        raise WasmMissing(
+            f"gemini-router wasm not found at {path}: run `make build` "
+            "(or `cargo build --release --target wasm32-wasip1`), or set GEMINI_ROUTER_WASM"
+        )
+    return path
+
+
+def _next_base_id() -> int:
+    # Unique per process and per instance: the pid keeps parallel pytest
+    # workers (xdist) apart, the counter keeps this process's instances apart.
+    return (os.getpid() % 100_000) * 100 + next(_base_ids) % 100
+
+
+def configuration_value(filter_config: dict | str | None) -> str:
+    """The filter's StringValue configuration: JSON text, or "" for defaults."""
+    if filter_config is None:
+        return ""
+    if isinstance(filter_config, str):
+        return filter_config
+    return json.dumps(filter_config)
+
+
+def wasm_filter(filter_config: dict | str | None, wasm: Path) -> dict:
+    """The HTTP filter entry, as the filter's contract writes it."""
+    return {
+        "name": "envoy.filters.http.wasm",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+            "config": {
+                "name": "gemini_router",
+                "root_id": "gemini_router",
+                "allow_on_headers_stop_iteration": True,
+                "configuration": {
+                    "@type": "type.googleapis.com/google.protobuf.StringValue",
+                    "value": configuration_value(filter_config),
+                },
+                "vm_config": {
+                    "vm_id": "gemini_router",
+                    "runtime": "envoy.wasm.runtime.v8",
+                    "code": {"local": {"filename": str(wasm)}},
+                },
+            },
+        },
+    }
+
+
+def bootstrap(
+    upstream_host: str,
+    upstream_port: int,
+    filter_config: dict | str | None = None,
+    *,
+    with_filter: bool = True,
+    wasm: Path | None = None,
+) -> str:
+    """Bootstrap YAML: listener and admin on 127.0.0.1 port 0, route / to the upstream."""
+    http_filters = []
+    if with_filter:
+        http_filters.append(wasm_filter(filter_config, wasm or wasm_path()))
+    http_filters.append(
+        {
+            "name": "envoy.filters.http.router",
+            "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
+        }
+    )
+    config = {
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}}},
+        "static_resources": {
+            "listeners": [
+                {
+                    "name": "main",
+                    "address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}},
+                    "per_connection_buffer_limit_bytes": BUFFER_LIMIT,
+                    "filter_chains": [
+                        {
+                            "filters": [
+                                {
+                                    "name": "envoy.filters.network.http_connection_manager",
+                                    "typed_config": {
+                                        "@type": "type.googleapis.com/envoy.extensions.filters.network."
+                                        "http_connection_manager.v3.HttpConnectionManager",
+                                        "stat_prefix": "ingress",
+                                        "codec_type": "AUTO",
+                                        "route_config": {
+                                            "name": "local",
+                                            "virtual_hosts": [
+                                                {
+                                                    "name": "all",
+                                                    "domains": ["*"],
+                                                    "routes": [
+                                                        {
+                                                            "match": {"prefix": "/"},
+                                                            "route": {"cluster": "upstream", "timeout": ROUTE_TIMEOUT},
+                                                        }
+                                                    ],
+                                                }
+                                            ],
+                                        },
+                                        "http_filters": http_filters,
+                                    },
+                                }
+                            ]
+                        }
+                    ],
+                }
+            ],
+            "clusters": [
+                {
+                    "name": "upstream",
+                    "type": "STATIC",
+                    "connect_timeout": "5s",
+                    "per_connection_buffer_limit_bytes": BUFFER_LIMIT,
+                    "load_assignment": {
+                        "cluster_name": "upstream",
+                        "endpoints": [
+                            {
+                                "lb_endpoints": [
+                                    {
+                                        "endpoint": {
+                                            "address": {
+                                                "socket_address": {"address": upstream_host, "port_value": upstream_port}
+                                            }
+                                        }
+                                    }
+                                ]
+                            }
+                        ],
+                    },
+                }
+            ],
+        },
+    }
+    return yaml.safe_dump(config, sort_keys=False)
+
+
+@dataclass
+class HttpResponse:
+    status: int
+    header_list: list[tuple[str, str]]
+    body: bytes
+    headers: dict[str, str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        merged: dict[str, str] = {}
+        for name, value in self.header_list:
+            key = name.lower()
+            merged[key] = f"{merged[key]}, {value}" if key in merged else value
+        self.headers = merged
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    def sse_data(self) -> list[str]:
+        """The `data:` payloads of an SSE body, in order."""
+        out = []
+        for line in self.text.replace("\r\n", "\n").split("\n"):
+            if line.startswith("data:"):
+                out.append(line[5:].strip())
+        return out
+
+    def __repr__(self) -> str:
+        body = self.body[:600]
+        return f"HttpResponse({self.status}, {self.headers!r}, {body!r}{'...' if len(self.body) > 600 else ''})"
+
+
+def http_request(
+    base_url: str,
+    method: str,
+    path: str,
+    *,
+    body: bytes | str | None = None,
+    json_body: Any = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 60.0,
+) -> HttpResponse:
+    """Send one request; the path goes on the request line exactly as given."""
+    host_port = base_url.split("://", 1)[1].rstrip("/")
+    host, _, port = host_port.partition(":")
+    all_headers = dict(headers or {})
+    if json_body is not None:
+        body = json.dumps(json_body)
+        all_headers.setdefault("content-type", "application/json")
+    if isinstance(body, str):
+        body = body.encode()
+    conn = http.client.HTTPConnection(host, int(port or 80), timeout=timeout)
+    try:
+        conn.putrequest(method, path, skip_accept_encoding=True)
+        for name, value in all_headers.items():
+            conn.putheader(name, value)
+        if body is not None and not any(k.lower() in ("content-length", "transfer-encoding") for k in all_headers):
+            conn.putheader("content-length", str(len(body)))
+        conn.endheaders(body)
+        resp = conn.getresponse()
+        data = resp.read()
+        return HttpResponse(resp.status, resp.getheaders(), data)
+    finally:
+        conn.close()
+
+
+def _get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read()
+
+
+class Envoy:
+    """One Envoy process in front of an upstream (the emulator)."""
+
+    def __init__(
+        self,
+        upstream_host: str,
+        upstream_port: int,
+        filter_config: dict | str | None = None,
+        *,
+        with_filter: bool = True,
+        name: str = "envoy",
+    ) -> None:
+        self.filter_config = filter_config
+        self.name = name
+        self.workdir = Path(tempfile.mkdtemp(prefix="gemini-router-envoy-"))
+        self.config_path = self.workdir / "envoy.yaml"
+        self.config_path.write_text(bootstrap(upstream_host, upstream_port, filter_config, with_filter=with_filter))
+        self.log_path = self.workdir / "envoy.log"
+        self.admin_path = self.workdir / "admin-address"
+        self.base_id = _next_base_id()
+        self.process: subprocess.Popen | None = None
+        self.port = 0
+        self.admin_url = ""
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def start(self) -> "Envoy":
+        cmd = [
+            envoy_bin(),
+            "-c", str(self.config_path),
+            "--base-id", str(self.base_id),
+            "--concurrency", "1",
+            "--log-level", "info",
+            "--admin-address-path", str(self.admin_path),
+        ]
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        _live.append(self)
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(
+                    f"Envoy exited with status {self.process.returncode} before it was ready.\n"
+                    f"--- Envoy log ({self.log_path}) ---\n{self.log_tail()}"
+                )
+            if not self.admin_url and self.admin_path.exists():
+                address = self.admin_path.read_text().strip()
+                if address:
+                    self.admin_url = f"http://{address}"
+            if self.admin_url:
+                try:
+                    status, _ = _get(f"{self.admin_url}/ready", timeout=2)
+                except OSError:
+                    status = 0
+                if status == 200:
+                    self.port = self._listener_port()
+                    return
+            time.sleep(0.02)
+        raise RuntimeError(f"Envoy not ready after {READY_TIMEOUT}s.\n--- Envoy log ---\n{self.log_tail()}")
+
+    def _listener_port(self) -> int:
+        _, body = _get(f"{self.admin_url}/listeners?format=json")
+        for listener in json.loads(body)["listener_statuses"]:
+            if listener["name"] == "main":
+                return int(listener["local_address"]["socket_address"]["port_value"])
+        raise RuntimeError(f"listener 'main' not found in {body!r}")
+
+    def stop(self) -> None:
+        if self in _live:
+            _live.remove(self)
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=STOP_TIMEOUT)
+        if not os.environ.get("GEMINI_ROUTER_KEEP_LOGS"):
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    # -- traffic -----------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def request(self, method: str, path: str, **kwargs: Any) -> HttpResponse:
+        return http_request(self.url, method, path, **kwargs)
+
+    def post(self, path: str, json_body: Any = None, headers: dict[str, str] | None = None, **kwargs: Any) -> HttpResponse:
+        return http_request(self.url, "POST", path, json_body=json_body, headers=headers, **kwargs)
+
+    # -- observation -------------------------------------------------------
+
+    def stats(self, prefix: str = "") -> dict[str, int]:
+        """Counters and gauges from admin /stats, by full name (e.g. wasmcustom.gemini_router.requests_total)."""
+        _, body = _get(f"{self.admin_url}/stats")
+        out: dict[str, int] = {}
+        for line in body.decode().splitlines():
+            name, sep, value = line.partition(": ")
+            if not sep or not name.startswith(prefix):
+                continue
+            try:
+                out[name] = int(value)
+            except ValueError:
+                continue  # histograms
+        return out
+
+    def counter(self, name: str) -> int:
+        """A filter metric by the name the filter defines (wasmcustom. is added); 0 when absent."""
+        full = name if name.startswith("wasmcustom.") else f"wasmcustom.{name}"
+        return self.stats(full).get(full, 0)
+
+    def wait_counter(self, name: str, at_least: int, timeout: float = 5.0) -> int:
+        """Poll a counter until it reaches ``at_least`` (metrics may move after the response)."""
+        deadline = time.monotonic() + timeout
+        value = self.counter(name)
+        while value < at_least and time.monotonic() < deadline:
+            time.sleep(0.02)
+            value = self.counter(name)
+        return value
+
+    def log_size(self) -> int:
+        try:
+            return self.log_path.stat().st_size
+        except OSError:
+            return 0
+
+    def log_text(self, since: int = 0) -> str:
+        try:
+            with open(self.log_path, "rb") as log:
+                log.seek(since)
+                return log.read().decode("utf-8", errors="replace")
+        except OSError:
+            return ""
+
+    def log_tail(self, max_chars: int = 20000) -> str:
+        text = self.log_text()
+        return text if len(text) <= max_chars else "...\n" + text[-max_chars:]
+
+    @staticmethod
+    def validate(filter_config: dict | str | None) -> tuple[int, str]:
+        return validate(filter_config)
+
+
+def live_envoys() -> list[Envoy]:
+    return list(_live)
+
+
+def validate(filter_config: dict | str | None, timeout: float = 120.0) -> tuple[int, str]:
+    """Run ``envoy --mode validate`` on a bootstrap carrying this filter configuration."""
+    workdir = Path(tempfile.mkdtemp(prefix="gemini-router-validate-"))
+    config_path = workdir / "envoy.yaml"
+    config_path.write_text(bootstrap("127.0.0.1", 9, filter_config))
+    try:
+        proc = subprocess.run(
+            [envoy_bin(), "--mode", "validate", "-c", str(config_path), "--base-id", str(_next_base_id()),
+             "--log-level", "info"],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return proc.returncode, proc.stdout + proc.stderr

@@ -1,0 +1,80 @@
+"""The harness itself, with an Envoy that has no wasm filter.
+
+A baseline: if these fail, the problem is the harness, Envoy or the emulator,
+not the filter. They need no built wasm.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests import harness
+
+pytestmark = pytest.mark.envoy
+
+KEY = {"x-goog-api-key": "test-key"}
+
+
+@pytest.fixture(scope="module")
+def envoy(start_envoy):
+    return start_envoy(with_filter=False)
+
+
+def test_proxies_to_the_emulator_and_records(envoy, emulator):
+    resp = envoy.post("/v1beta/models/gemini-2.5-flash:generateContent",
+                      {"contents": [{"parts": [{"text": "hi"}]}]}, KEY)
+    assert resp.status == 200, resp
+    (record,) = emulator.requests()
+    assert record["path"] == "/v1beta/models/gemini-2.5-flash:generateContent"
+    assert record["headers"]["x-goog-api-key"] == "test-key"
+
+
+def test_sse_stream_passes_through(envoy):
+    resp = envoy.post("/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
+                      {"contents": [{"parts": [{"text": "hi"}]}]}, KEY)
+    assert resp.status == 200
+    assert resp.headers["content-type"] == "text/event-stream"
+    assert len(resp.sse_data()) >= 2
+
+
+def test_large_answers_fit_the_buffer_limits(envoy):
+    body = {"instances": [{"prompt": "BIG cat"}], "parameters": {"sampleCount": 4}}
+    resp = envoy.post("/v1beta/models/imagen-4.0-generate-001:predict", body, KEY)
+    assert resp.status == 200
+    assert len(resp.json()["predictions"]) == 4
+    assert len(resp.body) > 8_000_000
+
+
+def test_instances_run_side_by_side(start_envoy, envoy):
+    other = start_envoy(with_filter=False)
+    assert other.port != envoy.port and other.base_id != envoy.base_id
+    assert other.request("GET", "/v1beta/models", headers=KEY).status == 200
+    other.stop()
+    assert other.process.poll() is not None
+
+
+def test_stats_and_log_are_readable(envoy):
+    stats = envoy.stats("http.ingress.")
+    assert stats.get("http.ingress.downstream_rq_total", 0) >= 1
+    assert "starting main dispatch loop" in envoy.log_text()
+
+
+def test_bootstrap_carries_the_contract_filter_shape(tmp_path):
+    wasm = tmp_path / "f.wasm"
+    wasm.write_bytes(b"\0asm")
+    import yaml
+
+    config = yaml.safe_load(harness.bootstrap("127.0.0.1", 1, {"api_style": "openai"}, wasm=wasm))
+    listener = config["static_resources"]["listeners"][0]
+    assert listener["per_connection_buffer_limit_bytes"] == 67108864
+    assert config["static_resources"]["clusters"][0]["per_connection_buffer_limit_bytes"] == 67108864
+    hcm = listener["filter_chains"][0]["filters"][0]["typed_config"]
+    wasm_filter, router = hcm["http_filters"]
+    assert router["name"] == "envoy.filters.http.router"
+    inner = wasm_filter["typed_config"]["config"]
+    assert inner["allow_on_headers_stop_iteration"] is True
+    assert inner["root_id"] == inner["name"] == inner["vm_config"]["vm_id"] == "gemini_router"
+    assert json.loads(inner["configuration"]["value"]) == {"api_style": "openai"}
+    assert hcm["route_config"]["virtual_hosts"][0]["routes"][0]["route"]["timeout"] == "120s"
