@@ -41,7 +41,7 @@ class RenderError(Exception):
 
 def host_port(text: str, what: str) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
         raise RenderError(f"{what}: expected HOST:PORT, got {text!r}")
     return host.strip("[]"), int(port)
 
