@@ -250,7 +250,8 @@ def http_request(
         body = body.encode()
     conn = http.client.HTTPConnection(host, int(port or 80), timeout=timeout)
     try:
-        conn.putrequest(method, path, skip_accept_encoding=True)
+        skip_host = any(k.lower() == "host" for k in all_headers)
+        conn.putrequest(method, path, skip_host=skip_host, skip_accept_encoding=True)
         for name, value in all_headers.items():
             conn.putheader(name, value)
         if body is not None and not any(k.lower() in ("content-length", "transfer-encoding") for k in all_headers):
@@ -445,3 +446,41 @@ def validate(filter_config: dict | str | None, timeout: float = 120.0) -> tuple[
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return proc.returncode, proc.stdout + proc.stderr
+
+
+# -- assertions shared by the integration and client suites ---------------------
+
+API_KEY = "test-key"
+NATIVE_AUTH = {"x-goog-api-key": API_KEY}
+OPENAI_AUTH = {"authorization": f"Bearer {API_KEY}"}
+
+DIAGNOSTIC_HEADERS = (
+    "x-gemini-router-model",
+    "x-gemini-router-family",
+    "x-gemini-router-original-path",
+    "x-gemini-router-upstream-path",
+    "x-gemini-router-rule",
+    "x-gemini-router-hint",
+)
+
+
+def only_request(emulator: Any) -> dict:
+    """The single request the emulator recorded (fails if there were more or none)."""
+    records = emulator.requests()
+    assert len(records) == 1, f"expected exactly one upstream request, got {len(records)}: {records!r}"
+    return records[0]
+
+
+def diagnostics(resp: HttpResponse) -> dict[str, str]:
+    """The x-gemini-router-* headers of a response."""
+    return {k: v for k, v in resp.headers.items() if k.startswith("x-gemini-router-")}
+
+
+def assert_no_diagnostics(resp: HttpResponse) -> None:
+    assert diagnostics(resp) == {}, f"unexpected diagnostic headers: {diagnostics(resp)!r}"
+
+
+def assert_length_matches(resp: HttpResponse) -> None:
+    """content-length, when sent, is the real body length."""
+    if "content-length" in resp.headers:
+        assert int(resp.headers["content-length"]) == len(resp.body), resp

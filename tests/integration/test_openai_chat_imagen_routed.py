@@ -1,0 +1,43 @@
+"""OpenAI chat for a model chat does not serve goes to the model's native endpoint.
+
+With the default configuration (api_style native) the path becomes the
+native method of the model's family and the key moves from
+`Authorization: Bearer` to `x-goog-api-key`. The body's translation is
+another suite's concern; only path and auth are asserted here.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.harness import API_KEY, OPENAI_AUTH, only_request
+
+pytestmark = pytest.mark.envoy
+
+CHAT = "/v1beta/openai/chat/completions"
+
+
+def chat(model: str, stream: bool = False) -> dict:
+    body: dict = {"model": model, "messages": [{"role": "user", "content": "a lighthouse at dusk"}]}
+    if stream:
+        body |= {"stream": True, "stream_options": {"include_usage": True}}
+    return body
+
+
+@pytest.mark.parametrize(
+    "model,stream,path,query",
+    [
+        ("imagen-4.0-generate-001", False, "/v1beta/models/imagen-4.0-generate-001:predict", ""),
+        # The Open WebUI case: streaming chat with usage for an Imagen model.
+        ("imagen-4.0-generate-001", True, "/v1beta/models/imagen-4.0-generate-001:predict", ""),
+        ("models/imagen-3.0-generate-002", False, "/v1beta/models/imagen-3.0-generate-002:predict", ""),
+        ("gemini-2.5-flash-image", False, "/v1beta/models/gemini-2.5-flash-image:generateContent", ""),
+        ("gemini-2.5-flash-image", True, "/v1beta/models/gemini-2.5-flash-image:streamGenerateContent", "alt=sse"),
+    ],
+)
+def test_path_and_auth_move_to_the_native_endpoint(envoy, emulator, model, stream, path, query):
+    envoy.post(CHAT, chat(model, stream), OPENAI_AUTH)
+    record = only_request(emulator)
+    assert (record["method"], record["path"], record["query"]) == ("POST", path, query)
+    assert record["headers"].get("x-goog-api-key") == API_KEY
+    assert "authorization" not in record["headers"]
