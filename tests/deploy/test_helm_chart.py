@@ -1,0 +1,237 @@
+"""The Helm chart: `helm lint`, `helm template` for every CI values file, the
+manifests checked with kubernetes-validate --strict, the Envoy config it renders
+checked with `envoy --mode validate`, and bad values refused by values.schema.json."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+
+from tests.deploy.artifacts import (
+    CHART, CI_VALUES, K8S_VERSIONS, REPO, chart_envoy_config, find, run, wasm_filter,
+)
+
+CONFIGMAP_LIMIT = 1048576  # bytes of data a ConfigMap may hold
+BAD_VALUES = REPO / "tests" / "deploy" / "bad-values"
+
+
+def values_id(path: Path) -> str:
+    return path.stem
+
+
+def test_ci_values_cover_both_modes_and_every_wasm_source():
+    values = [yaml.safe_load(p.read_text()) for p in CI_VALUES]
+    assert {v.get("mode", "egress") for v in values} == {"egress", "sidecar"}
+    assert {v.get("wasm", {}).get("source", "configmap") for v in values} == {"configmap", "oci", "imageVolume", "url"}
+    assert any(v.get("autoscaling", {}).get("enabled") for v in values)
+    assert any(v.get("filter", {}).get("api_style") == "vertex" for v in values)
+
+
+@pytest.mark.parametrize("values_file", CI_VALUES, ids=values_id)
+def test_helm_lint(values_file, helm, chart):
+    proc = run([helm, "lint", "--strict", str(chart), "-f", str(values_file)])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "0 chart(s) failed" in proc.stdout
+
+
+@pytest.mark.parametrize("k8s_version", K8S_VERSIONS)
+@pytest.mark.parametrize("values_file", CI_VALUES, ids=values_id)
+def test_manifests_pass_kubernetes_validate_strict(values_file, k8s_version, rendered):
+    docs = rendered(values_file)
+    assert docs, "helm template rendered nothing"
+    for doc in docs:
+        try:
+            kubernetes_validate.validate(doc, k8s_version, strict=True)
+        except kubernetes_validate.ValidationError as err:
+            pytest.fail(f"{doc['kind']}/{doc['metadata']['name']} (k8s {k8s_version}): {err.message} at {list(err.path)}")
+
+
+def test_kubernetes_validate_strict_catches_an_unknown_field(rendered):
+    """Guards the check above: strict mode really refuses what Kubernetes would."""
+    deployment = copy.deepcopy(find(rendered(CI_VALUES[0]), "Deployment"))
+    deployment["spec"]["template"]["spec"]["containers"][0]["readinesProbe"] = {}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(deployment, K8S_VERSIONS[-1], strict=True)
+
+
+@pytest.mark.parametrize("values_file", CI_VALUES, ids=values_id)
+def test_rendered_envoy_config_passes_envoy_validate(values_file, rendered, wasm, envoy_validate):
+    config = chart_envoy_config(rendered(values_file), wasm)
+    code, output = envoy_validate(config)
+    assert code == 0, output
+
+
+@pytest.mark.parametrize("values_file", CI_VALUES, ids=values_id)
+def test_rendered_envoy_config_matches_the_values(values_file, rendered, wasm):
+    values = yaml.safe_load(values_file.read_text())
+    defaults = yaml.safe_load((CHART / "values.yaml").read_text())
+    docs = rendered(values_file)
+    config = chart_envoy_config(docs, wasm)
+    plugin = wasm_filter(config)
+    # Helm merges maps with the chart defaults, so `filter: {}` keeps api_style.
+    expected_filter = merge(defaults["filter"], values.get("filter") or {})
+    assert json.loads(plugin["configuration"]["value"]) == expected_filter
+    assert json.loads(find(docs, "ConfigMap", "-envoy")["data"]["filter.json"]) == expected_filter
+    assert plugin["allow_on_headers_stop_iteration"] is True
+    upstream = {**defaults["upstream"], **values.get("upstream", {})}
+    cluster = next(c for c in config["static_resources"]["clusters"] if c["name"] == "gemini")
+    address = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]["socket_address"]
+    assert address == {"address": upstream["host"], "port_value": upstream["port"]}
+    assert ("transport_socket" in cluster) == upstream["tls"]
+    listener = next(l for l in config["static_resources"]["listeners"] if l["name"] == "gemini")
+    mode = values.get("mode", "egress")
+    expected_address = values.get("envoy", {}).get("listenAddress") or ("127.0.0.1" if mode == "sidecar" else "0.0.0.0")
+    assert listener["address"]["socket_address"]["address"] == expected_address
+    max_body = expected_filter.get("max_body_bytes", 33554432)
+    assert listener["per_connection_buffer_limit_bytes"] >= max_body
+    assert cluster["per_connection_buffer_limit_bytes"] >= max_body
+    assert config["admin"]["address"]["socket_address"]["address"] == "127.0.0.1"
+
+
+@pytest.mark.parametrize("values_file", CI_VALUES, ids=values_id)
+def test_workload_shape_follows_the_mode(values_file, rendered):
+    values = yaml.safe_load(values_file.read_text())
+    docs = rendered(values_file)
+    kinds = sorted(d["kind"] for d in docs)
+    if values.get("mode", "egress") == "sidecar":
+        assert set(kinds) == {"ConfigMap"}, kinds
+        find(docs, "ConfigMap", "-sidecar-patch")
+        return
+    deployment = find(docs, "Deployment")
+    service = find(docs, "Service")
+    pod = deployment["spec"]["template"]
+    assert service["spec"]["selector"].items() <= pod["metadata"]["labels"].items()
+    annotations = pod["metadata"]["annotations"]
+    assert annotations["prometheus.io/scrape"] == "true"
+    assert annotations["prometheus.io/path"] == "/stats/prometheus"
+    envoy = next(c for c in pod["spec"]["containers"] if c["name"] == "gemini-router")
+    health_port = next(p["containerPort"] for p in envoy["ports"] if p["name"] == "health")
+    assert annotations["prometheus.io/port"] == str(health_port)
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert envoy[probe]["httpGet"] == {"path": "/ready", "port": "health"}
+    assert envoy["image"] == "envoyproxy/envoy:v1.40.0"
+    if values.get("autoscaling", {}).get("enabled"):
+        hpa = find(docs, "HorizontalPodAutoscaler")
+        assert hpa["spec"]["scaleTargetRef"]["name"] == deployment["metadata"]["name"]
+        assert "replicas" not in deployment["spec"]
+    else:
+        assert "HorizontalPodAutoscaler" not in kinds
+    pdb = find(docs, "PodDisruptionBudget")
+    assert pdb["spec"]["selector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
+
+
+@pytest.mark.parametrize("values_file", [p for p in CI_VALUES if "sidecar" in p.stem], ids=values_id)
+def test_sidecar_patch_makes_a_valid_workload(values_file, rendered):
+    """Apply the rendered patch to a stand-in app Deployment the way a strategic
+    merge would (lists merged by name) and validate the result."""
+    docs = rendered(values_file)
+    patch = yaml.safe_load(find(docs, "ConfigMap", "-sidecar-patch")["data"]["patch.yaml"])
+    template = patch["spec"]["template"]
+    app = {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "app"},
+        "spec": {"selector": {"matchLabels": {"app": "x"}}, "template": {
+            "metadata": {"labels": {"app": "x"}, "annotations": {"owner": "team"}},
+            "spec": {"containers": [{"name": "app", "image": "example/app:1"}], "volumes": [{"name": "data", "emptyDir": {}}]}}}}
+    pod = app["spec"]["template"]
+    pod["metadata"]["annotations"].update(template["metadata"]["annotations"])
+    for key in ("initContainers", "containers", "volumes"):
+        pod["spec"][key] = pod["spec"].get(key, []) + template["spec"].get(key, [])
+    for version in K8S_VERSIONS:
+        kubernetes_validate.validate(app, version, strict=True)
+    names = [c["name"] for c in pod["spec"].get("initContainers", []) + pod["spec"]["containers"]]
+    assert "gemini-router" in names
+    mounted = {m["name"] for c in pod["spec"].get("initContainers", []) + pod["spec"]["containers"] for m in c.get("volumeMounts", [])}
+    assert mounted <= {v["name"] for v in pod["spec"]["volumes"]}
+    envoy = next(c for c in pod["spec"].get("initContainers", []) + pod["spec"]["containers"] if c["name"] == "gemini-router")
+    native = yaml.safe_load(values_file.read_text()).get("sidecar", {}).get("native", True)
+    assert (envoy.get("restartPolicy") == "Always") == native
+    # The pod is not ours in sidecar mode: Envoy must carry its own non-root settings.
+    assert envoy["securityContext"]["runAsNonRoot"] is True
+
+
+def test_wasm_configmap_holds_the_built_module_within_the_limit(rendered, wasm):
+    docs = rendered(next(p for p in CI_VALUES if p.stem == "egress"))
+    data = find(docs, "ConfigMap", "-wasm")["binaryData"]["gemini_router.wasm"]
+    module = base64.b64decode(data)
+    assert module == wasm.read_bytes()
+    assert len(module) < CONFIGMAP_LIMIT, (
+        f"the module is {len(module)} bytes, over the {CONFIGMAP_LIMIT}-byte ConfigMap limit: "
+        "ship it with wasm.source=oci, imageVolume or url and update deploy/README.md"
+    )
+
+
+def test_configmap_source_without_the_module_fails_with_instructions(helm, tmp_path):
+    bare = tmp_path / "gemini-router"
+    shutil.copytree(CHART, bare, ignore=shutil.ignore_patterns("*.wasm", "*.tgz"))
+    proc = run([helm, "template", "gr", str(bare)])
+    assert proc.returncode != 0
+    assert "files/gemini_router.wasm" in proc.stderr and "package.sh" in proc.stderr, proc.stderr
+
+
+BAD = [
+    ("bad-mode.yaml", "/mode"),
+    ("unknown-filter-field.yaml", "nope"),
+    ("vertex-without-project.yaml", "vertex"),
+    ("bad-model-rule.yaml", "/filter/rules/0/family"),
+    ("zero-replicas.yaml", "/replicaCount"),
+    ("bad-failure-policy.yaml", "/envoy/failurePolicy"),
+    ("oci-without-image.yaml", "image"),
+    ("url-without-sha256.yaml", "sha256"),
+    ("unknown-top-level-key.yaml", "replicas"),
+]
+
+
+def test_every_bad_values_file_is_listed():
+    assert sorted(p.name for p in BAD_VALUES.glob("*.yaml")) == sorted(name for name, _ in BAD)
+
+
+@pytest.mark.parametrize("name, message", BAD, ids=[name for name, _ in BAD])
+def test_bad_values_are_refused_at_template_time(name, message, helm_template):
+    proc = helm_template("-f", str(BAD_VALUES / name))
+    assert proc.returncode != 0, f"helm accepted {name}"
+    assert "schema" in proc.stderr, f"{name} was not refused by values.schema.json:\n{proc.stderr}"
+    assert message in proc.stderr, proc.stderr
+
+
+def test_cross_field_checks_in_templates(helm_template):
+    proc = helm_template("--set", "filter.max_body_bytes=134217728")
+    assert proc.returncode != 0
+    assert "envoy.bufferLimitBytes" in proc.stderr
+    proc = helm_template("--set", "autoscaling.enabled=true", "--set", "resources.requests=null")
+    assert proc.returncode != 0
+    assert "resources.requests.cpu" in proc.stderr
+
+
+def test_values_schema_is_generated_from_the_filter_schema():
+    proc = run([sys.executable, str(REPO / "deploy" / "helm" / "gen-values-schema.py"), "--check"])
+    assert proc.returncode == 0, proc.stderr
+    values_schema = json.loads((CHART / "values.schema.json").read_text())
+    jsonschema.Draft7Validator.check_schema(values_schema)
+    filter_schema = json.loads((REPO / "schema" / "config.schema.json").read_text())
+    assert values_schema["properties"]["filter"]["properties"] == filter_schema["properties"]
+
+
+@pytest.mark.parametrize("values_file", [CHART / "values.yaml", *CI_VALUES], ids=values_id)
+def test_values_files_pass_the_schema_in_python_too(values_file):
+    """Same verdict from a second implementation (python-jsonschema) as from helm's."""
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    defaults = yaml.safe_load((CHART / "values.yaml").read_text())
+    merged = merge(defaults, yaml.safe_load(values_file.read_text()) or {})
+    errors = [f"{list(e.path)}: {e.message}" for e in jsonschema.Draft7Validator(schema).iter_errors(merged)]
+    assert not errors, errors
+
+
+def merge(base: dict, override: dict) -> dict:
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = merge(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+    return out
