@@ -7,20 +7,20 @@ import pytest
 pytestmark = pytest.mark.envoy
 
 BAD = [
-    pytest.param({"bogus": 1}, "bogus", id="unknown-field"),
-    pytest.param({"rules": [{"match": "dall-e-*", "family": "dalle"}]}, "dalle", id="bad-rule-family"),
-    pytest.param({"rules": [{"match": "x-*", "family": "imagen", "extra": 1}]}, "extra", id="unknown-rule-field"),
-    pytest.param({"family_styles": {"imagen": "grpc"}}, "grpc", id="bad-family-style"),
-    pytest.param({"api_style": "anthropic"}, "anthropic", id="bad-api-style"),
-    pytest.param({"upstream": "not a url"}, "upstream", id="bad-upstream-url"),
-    pytest.param({"api_style": "vertex"}, "vertex", id="vertex-without-block"),
-    pytest.param({"family_styles": {"imagen": "vertex"}}, "vertex", id="vertex-family-without-block"),
-    pytest.param({"max_body_bytes": 0}, "max_body_bytes", id="max-body-zero"),
-    pytest.param({"max_body_bytes": 1073741825}, "max_body_bytes", id="max-body-too-big"),
-    pytest.param({"max_model_length": 257}, "max_model_length", id="max-model-length"),
-    pytest.param({"annotate_statuses": [200]}, "annotate_statuses", id="annotate-2xx"),
-    pytest.param({"native_version": "v2"}, "v2", id="native-version"),
-    pytest.param({"default_family": "dalle"}, "dalle", id="default-family"),
+    pytest.param({"bogus": 1}, ("bogus",), id="unknown-field"),
+    pytest.param({"rules": [{"match": "dall-e-*", "family": "dalle"}]}, ("rules", "dalle"), id="bad-rule-family"),
+    pytest.param({"rules": [{"match": "x-*", "family": "imagen", "extra": 1}]}, ("extra",), id="unknown-rule-field"),
+    pytest.param({"family_styles": {"imagen": "grpc"}}, ("family_styles", "grpc"), id="bad-family-style"),
+    pytest.param({"api_style": "anthropic"}, ("api_style", "anthropic"), id="bad-api-style"),
+    pytest.param({"upstream": "not a url"}, ("upstream",), id="bad-upstream-url"),
+    pytest.param({"api_style": "vertex"}, ("vertex",), id="vertex-without-block"),
+    pytest.param({"family_styles": {"imagen": "vertex"}}, ("vertex",), id="vertex-family-without-block"),
+    pytest.param({"max_body_bytes": 0}, ("max_body_bytes",), id="max-body-zero"),
+    pytest.param({"max_body_bytes": 1073741825}, ("max_body_bytes",), id="max-body-too-big"),
+    pytest.param({"max_model_length": 257}, ("max_model_length",), id="max-model-length"),
+    pytest.param({"annotate_statuses": [200]}, ("annotate_statuses",), id="annotate-2xx"),
+    pytest.param({"native_version": "v2"}, ("native_version", "v2"), id="native-version"),
+    pytest.param({"default_family": "dalle"}, ("default_family", "dalle"), id="default-family"),
     pytest.param('{"api_style": ', None, id="not-json"),
 ]
 
@@ -51,17 +51,13 @@ GOOD = [
 ]
 
 
-@pytest.mark.parametrize("config,field", BAD)
-def test_bad_configuration_is_refused(validate, config, field):
+@pytest.mark.parametrize("config,culprits", BAD)
+def test_bad_configuration_is_refused(validate, config, culprits):
     rc, output = validate(config)
-    assert rc != 0, output
-
-
-@pytest.mark.parametrize("config,field", [p for p in BAD if p.values[1] is not None])
-def test_refusal_names_the_field(validate, config, field):
-    rc, output = validate(config)
-    assert rc != 0
-    assert field in output, output[-3000:]
+    assert rc != 0, f"Envoy accepted a bad configuration:\n{output[-3000:]}"
+    if culprits:
+        # The log names the offending field or value, so an operator can fix it.
+        assert any(c in output for c in culprits), f"refusal does not name {culprits}:\n{output[-3000:]}"
 
 
 @pytest.mark.parametrize("config", GOOD)
