@@ -155,6 +155,12 @@ impl Config {
             .unwrap_or(self.api_style)
     }
 
+    /// The style `family_styles` sets explicitly for a family, if any. An
+    /// explicit style moves even requests whose endpoint serves the family.
+    pub fn forced_style(&self, family: Family) -> Option<ApiStyle> {
+        self.family_styles.get(&family).copied()
+    }
+
     /// Whether the compat `images/generations` endpoint is trusted to serve `family`.
     pub fn openai_images_serves(&self, family: Family) -> bool {
         self.openai_images_families.contains(&family)

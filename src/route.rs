@@ -147,14 +147,25 @@ pub fn plan(
     let rebase = matches!(client, Client::Model(p) if p.style == ApiStyle::Native)
         && style == ApiStyle::Vertex;
 
-    let (verdict, to) = if from == serving && !rebase {
-        (Verdict::Unchanged, from)
-    } else if from != serving && translate::supports(from, serving) {
+    // A request on an endpoint that serves its family stays there, unless
+    // `family_styles` explicitly puts the family on another API style.
+    let client_style = match client {
+        Client::OpenAi(_) => ApiStyle::Openai,
+        Client::Model(p) => p.style,
+    };
+    let forced = config.forced_style(family).is_some() && style != client_style;
+    let keep = if rebase {
+        Verdict::Rewritten
+    } else {
+        Verdict::Unchanged
+    };
+
+    let (verdict, to) = if from == serving || (served && !forced) {
+        (keep, from)
+    } else if translate::supports_for(family, from, serving) {
         (Verdict::Rewritten, serving)
-    } else if served && rebase {
-        (Verdict::Rewritten, from)
     } else if served {
-        (Verdict::Unchanged, from)
+        (keep, from)
     } else {
         (Verdict::NoTranslator, from)
     };
@@ -427,6 +438,7 @@ mod tests {
 
     #[test]
     fn rewrites_where_a_translator_exists() {
+        // An empty expected path means the request must stay as sent.
         // Pairs whose translator is registered are rewritten; the others
         // stay as sent. Either way the plan names the serving endpoint.
         let cases = [
@@ -516,7 +528,15 @@ mod tests {
             };
             let got = run(&case, Auth::default());
             assert_eq!(got.serving, serving, "{name}");
-            if translate::supports(got.from, serving) {
+            let served_here =
+                got.from.serves(got.family) && got.from != Endpoint::ImagesGenerations;
+            if rewritten.is_empty() || served_here && !case.config.contains("family_styles") {
+                assert_eq!(
+                    (got.verdict, got.path.as_deref()),
+                    (Verdict::Unchanged, None),
+                    "{name}"
+                );
+            } else if translate::supports_for(got.family, got.from, serving) {
                 assert_eq!(
                     (got.verdict, got.path.as_deref()),
                     (Verdict::Rewritten, Some(rewritten)),
