@@ -41,3 +41,13 @@ def test_path_and_auth_move_to_the_native_endpoint(envoy, emulator, model, strea
     assert (record["method"], record["path"], record["query"]) == ("POST", path, query)
     assert record["headers"].get("x-goog-api-key") == API_KEY
     assert "authorization" not in record["headers"]
+    # The body was replaced: a stale content-length must not survive.
+    if "content-length" in record["headers"]:
+        assert int(record["headers"]["content-length"]) == len(record["body"].encode())
+
+
+@pytest.mark.parametrize("native_version", ["v1", "v1alpha"])
+def test_native_version_is_configurable(start_envoy, emulator, native_version):
+    envoy = start_envoy({"native_version": native_version})
+    envoy.post(CHAT, chat("imagen-4.0-generate-001"), OPENAI_AUTH)
+    assert only_request(emulator)["path"] == f"/{native_version}/models/imagen-4.0-generate-001:predict"
