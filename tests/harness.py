@@ -20,6 +20,7 @@ and log) after it stops.
 
 from __future__ import annotations
 
+import atexit
 import http.client
 import itertools
 import json
@@ -427,6 +428,13 @@ class Envoy:
 
 def live_envoys() -> list[Envoy]:
     return list(_live)
+
+
+@atexit.register
+def _stop_all() -> None:
+    # A safety net for interrupted runs: fixtures normally stop their instances.
+    for envoy in list(_live):
+        envoy.stop()
 
 
 def validate(filter_config: dict | str | None, timeout: float = 120.0) -> tuple[int, str]:

@@ -93,13 +93,13 @@ COMPAT_SERVES: dict[str, frozenset[str]] = {
 # The 2.0 preview image model accepts only the TEXT+IMAGE combination.
 REQUIRES_TEXT_AND_IMAGE = frozenset({"gemini-2.0-flash-preview-image-generation"})
 
-DISPLAY_NAMES = {
-    GEMINI: "Gemini",
-    GEMINI_IMAGE: "Gemini Image",
-    IMAGEN: "Imagen",
-    VEO: "Veo",
-    EMBEDDING: "Embedding",
-    AQA: "Model that performs Attributed Question Answering.",
+DESCRIPTIONS = {
+    GEMINI: "Emulated Gemini text and multimodal model.",
+    GEMINI_IMAGE: "Emulated Gemini model with image output.",
+    IMAGEN: "Emulated Imagen image generation model.",
+    VEO: "Emulated Veo video generation model.",
+    EMBEDDING: "Emulated text embedding model.",
+    AQA: "Emulated model that performs Attributed Question Answering.",
 }
 
 
@@ -129,8 +129,8 @@ def model_resource(model: str) -> dict:
     return {
         "name": f"models/{model}",
         "version": "001",
-        "displayName": f"{DISPLAY_NAMES[family]} {model}",
-        "description": f"Emulated {family} model {model}.",
+        "displayName": model.replace("-", " ").title(),
+        "description": DESCRIPTIONS[family],
         "inputTokenLimit": 2048 if embedding else 1048576,
         "outputTokenLimit": 1 if embedding else 65536,
         "supportedGenerationMethods": native_methods_for(model),
