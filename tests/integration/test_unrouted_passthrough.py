@@ -17,6 +17,7 @@ pytestmark = pytest.mark.envoy
         ("/v1beta/models/imagen-4.0-generate-001", NATIVE_AUTH),
         ("/v1beta/openai/models", OPENAI_AUTH),
         ("/v1beta/models/gemini-2.0-flash", NATIVE_AUTH),  # retired below: a 404 that is not annotated
+        ("/v1beta/openai/chat/completions", OPENAI_AUTH),  # a recognised path, but not a POST
     ],
 )
 def test_get_passes_untouched(envoy, emulator, target, headers):
