@@ -8,11 +8,62 @@
 //! request, and chosen by the single `match` in [`select`].
 //!
 //! Error responses are not translated here: the filter turns a non-2xx answer
-//! into the client's error shape with [`crate::diagnose`].
+//! into the client's error shape with [`crate::diagnose`]. A 2xx answer
+//! without an image becomes an assistant message saying why for chat
+//! clients, and [`TranslateError::NoImage`] for everyone else.
+//!
+//! ## Layout
+//!
+//! Shapes, shared by the pairs (parsing borrows strings from the body, so
+//! base64 image data is copied once, into the output):
+//! - `openai`: chat completion and `images/generations` requests; chat
+//!   answers (JSON or `chat.completion.chunk` SSE) and images answers.
+//! - `gemini`: `generateContent` image requests; `GenerateContentResponse`
+//!   read from one object, a JSON array or SSE, and written in each framing.
+//! - `imagen`: `:predict` requests and predictions.
+//! - `embedding`: compat `embeddings` and native `embedContent` /
+//!   `batchEmbedContents` requests and answers.
+//! - `answer`: the text and images of an answer, and why there is no image.
+//! - `json`, `sse`, `aspect`: borrowed strings and the output buffer, SSE
+//!   event splitting, aspect ratio snapping.
+//!
+//! Pairs, one translator each (client endpoint `_to_` target endpoint):
+//! `chat_to_predict`, `chat_to_images`, `chat_to_generate_content`,
+//! `images_to_predict`, `images_to_generate_content`,
+//! `generate_content_to_predict`, `predict_to_generate_content`,
+//! `embeddings_to_batch_embed`, `embed_content_to_embeddings`,
+//! `batch_embed_to_embeddings`.
 
-use crate::endpoint::Endpoint;
+use crate::endpoint::{Endpoint, Family};
 use serde::Deserialize;
 use std::fmt;
+
+mod answer;
+mod aspect;
+mod embedding;
+mod gemini;
+mod imagen;
+mod json;
+mod openai;
+mod sse;
+#[cfg(test)]
+mod testutil;
+
+mod batch_embed_to_embeddings;
+mod chat_to_generate_content;
+mod chat_to_images;
+mod chat_to_predict;
+mod embed_content_to_embeddings;
+mod embeddings_to_batch_embed;
+mod generate_content_to_predict;
+mod images_to_generate_content;
+mod images_to_predict;
+mod predict_to_generate_content;
+
+/// `content-type` of JSON bodies the translators write.
+pub const CONTENT_TYPE_JSON: &str = "application/json";
+/// `content-type` of server-sent event bodies the translators write.
+pub const CONTENT_TYPE_SSE: &str = "text/event-stream";
 
 /// How an image is put into an OpenAI chat assistant message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -106,21 +157,355 @@ impl fmt::Display for TranslateError {
 
 impl std::error::Error for TranslateError {}
 
-/// Whether a translator exists for sending a `from` request to `to`.
+/// Whether a `from` request can be sent to `to` for *every* family that
+/// `to` serves: the shapes are the same, or a translator exists whose
+/// translation is right whatever the model. Pairs that only make sense for
+/// one of the families `to` serves (chat -> `generateContent` is an image
+/// translation, wrong for a text Gemini model) are `false` here; ask
+/// [`supports_for`] with the model's family.
 pub fn supports(from: Endpoint, to: Endpoint) -> bool {
-    from == to || translator_for(from, to).is_some()
+    from == to
+        || translator_for(from, to).is_some_and(|pair| {
+            Family::ALL
+                .iter()
+                .filter(|&&family| to.serves(family))
+                .all(|&family| pair.handles(family))
+        })
+}
+
+/// Whether a `from` request for a model of `family` can be sent to `to`:
+/// the shapes are the same, or a translator exists for that family.
+pub fn supports_for(family: Family, from: Endpoint, to: Endpoint) -> bool {
+    from == to || translator_for(from, to).is_some_and(|pair| pair.handles(family))
 }
 
 /// The translator for this exchange, or `None` when no pair is implemented
-/// (routing then leaves the request where it is).
+/// (or none is needed because `from == to`). Routing decides whether the
+/// pair fits the model's family ([`supports`], [`supports_for`]).
 pub fn select(exchange: &Exchange<'_>) -> Option<Box<dyn Translator>> {
-    let kind = translator_for(exchange.from, exchange.to)?;
-    let _ = kind;
-    None
+    let translator: Box<dyn Translator> = match translator_for(exchange.from, exchange.to)? {
+        Pair::ChatToPredict => Box::new(chat_to_predict::ChatToPredict::new(exchange)),
+        Pair::ChatToImages => Box::new(chat_to_images::ChatToImages::new(exchange)),
+        Pair::ChatToGenerateContent => Box::new(
+            chat_to_generate_content::ChatToGenerateContent::new(exchange),
+        ),
+        Pair::ImagesToPredict => Box::new(images_to_predict::ImagesToPredict::new(exchange)),
+        Pair::ImagesToGenerateContent => Box::new(
+            images_to_generate_content::ImagesToGenerateContent::new(exchange),
+        ),
+        Pair::GenerateContentToPredict => Box::new(
+            generate_content_to_predict::GenerateContentToPredict::new(exchange),
+        ),
+        Pair::PredictToGenerateContent => Box::new(
+            predict_to_generate_content::PredictToGenerateContent::new(exchange),
+        ),
+        Pair::EmbeddingsToBatchEmbed => Box::new(
+            embeddings_to_batch_embed::EmbeddingsToBatchEmbed::new(exchange),
+        ),
+        Pair::EmbedContentToEmbeddings => Box::new(
+            embed_content_to_embeddings::EmbedContentToEmbeddings::new(exchange),
+        ),
+        Pair::BatchEmbedToEmbeddings => Box::new(
+            batch_embed_to_embeddings::BatchEmbedToEmbeddings::new(exchange),
+        ),
+    };
+    Some(translator)
+}
+
+/// The implemented translation pairs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pair {
+    ChatToPredict,
+    ChatToImages,
+    ChatToGenerateContent,
+    ImagesToPredict,
+    ImagesToGenerateContent,
+    GenerateContentToPredict,
+    PredictToGenerateContent,
+    EmbeddingsToBatchEmbed,
+    EmbedContentToEmbeddings,
+    BatchEmbedToEmbeddings,
+}
+
+impl Pair {
+    /// Whether the translation is right for models of `family`.
+    fn handles(self, family: Family) -> bool {
+        use Family as F;
+        match self {
+            Pair::ChatToPredict | Pair::ImagesToPredict | Pair::GenerateContentToPredict => {
+                family == F::Imagen
+            }
+            Pair::ChatToGenerateContent
+            | Pair::ImagesToGenerateContent
+            | Pair::PredictToGenerateContent => family == F::GeminiImage,
+            Pair::ChatToImages => matches!(family, F::Imagen | F::GeminiImage),
+            Pair::EmbeddingsToBatchEmbed
+            | Pair::EmbedContentToEmbeddings
+            | Pair::BatchEmbedToEmbeddings => family == F::Embedding,
+        }
+    }
 }
 
 /// The translation pairs that exist. One arm per pair.
-fn translator_for(from: Endpoint, to: Endpoint) -> Option<()> {
-    let _ = (from, to);
-    None
+fn translator_for(from: Endpoint, to: Endpoint) -> Option<Pair> {
+    use Endpoint as E;
+    Some(match (from, to) {
+        (E::ChatCompletions, E::Predict) => Pair::ChatToPredict,
+        (E::ChatCompletions, E::ImagesGenerations) => Pair::ChatToImages,
+        (E::ChatCompletions, E::GenerateContent | E::StreamGenerateContent) => {
+            Pair::ChatToGenerateContent
+        }
+        (E::ImagesGenerations, E::Predict) => Pair::ImagesToPredict,
+        (E::ImagesGenerations, E::GenerateContent | E::StreamGenerateContent) => {
+            Pair::ImagesToGenerateContent
+        }
+        (E::GenerateContent | E::StreamGenerateContent, E::Predict) => {
+            Pair::GenerateContentToPredict
+        }
+        (E::Predict, E::GenerateContent | E::StreamGenerateContent) => {
+            Pair::PredictToGenerateContent
+        }
+        (E::Embeddings, E::BatchEmbedContents) => Pair::EmbeddingsToBatchEmbed,
+        (E::EmbedContent, E::Embeddings) => Pair::EmbedContentToEmbeddings,
+        (E::BatchEmbedContents, E::Embeddings) => Pair::BatchEmbedToEmbeddings,
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::endpoint::Endpoint as E;
+
+    const ALL: [E; 11] = [
+        E::ChatCompletions,
+        E::ImagesGenerations,
+        E::Embeddings,
+        E::GenerateContent,
+        E::StreamGenerateContent,
+        E::CountTokens,
+        E::EmbedContent,
+        E::BatchEmbedContents,
+        E::Predict,
+        E::PredictLongRunning,
+        E::GenerateAnswer,
+    ];
+
+    use crate::endpoint::Family as F;
+
+    /// Every implemented pair and the families it is right for.
+    const PAIRS: [(E, E, &[F]); 14] = [
+        (E::ChatCompletions, E::Predict, &[F::Imagen]),
+        (
+            E::ChatCompletions,
+            E::ImagesGenerations,
+            &[F::Imagen, F::GeminiImage],
+        ),
+        (E::ChatCompletions, E::GenerateContent, &[F::GeminiImage]),
+        (
+            E::ChatCompletions,
+            E::StreamGenerateContent,
+            &[F::GeminiImage],
+        ),
+        (E::ImagesGenerations, E::Predict, &[F::Imagen]),
+        (E::ImagesGenerations, E::GenerateContent, &[F::GeminiImage]),
+        (
+            E::ImagesGenerations,
+            E::StreamGenerateContent,
+            &[F::GeminiImage],
+        ),
+        (E::GenerateContent, E::Predict, &[F::Imagen]),
+        (E::StreamGenerateContent, E::Predict, &[F::Imagen]),
+        (E::Predict, E::GenerateContent, &[F::GeminiImage]),
+        (E::Predict, E::StreamGenerateContent, &[F::GeminiImage]),
+        (E::Embeddings, E::BatchEmbedContents, &[F::Embedding]),
+        (E::EmbedContent, E::Embeddings, &[F::Embedding]),
+        (E::BatchEmbedContents, E::Embeddings, &[F::Embedding]),
+    ];
+
+    fn families(from: E, to: E) -> Option<&'static [F]> {
+        PAIRS
+            .iter()
+            .find(|(f, t, _)| (*f, *t) == (from, to))
+            .map(|(_, _, families)| *families)
+    }
+
+    #[test]
+    fn supports_for_exactly_the_implemented_pairs_and_families() {
+        for from in ALL {
+            for to in ALL {
+                for family in F::ALL {
+                    let want =
+                        from == to || families(from, to).is_some_and(|fs| fs.contains(&family));
+                    assert_eq!(
+                        supports_for(family, from, to),
+                        want,
+                        "{family}: {from} -> {to}"
+                    );
+                }
+                let exchange = testutil::exchange("m", from, to);
+                let selected = select(&exchange).is_some();
+                assert_eq!(
+                    selected,
+                    families(from, to).is_some(),
+                    "select {from} -> {to}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn supports_without_family_only_where_every_served_family_fits() {
+        let cases = [
+            ("identity", E::ChatCompletions, E::ChatCompletions, true),
+            ("chat to imagen", E::ChatCompletions, E::Predict, true),
+            (
+                "chat to compat images",
+                E::ChatCompletions,
+                E::ImagesGenerations,
+                true,
+            ),
+            (
+                "chat to generateContent is image-only",
+                E::ChatCompletions,
+                E::GenerateContent,
+                false,
+            ),
+            (
+                "chat to stream is image-only",
+                E::ChatCompletions,
+                E::StreamGenerateContent,
+                false,
+            ),
+            ("images to predict", E::ImagesGenerations, E::Predict, true),
+            (
+                "images to generateContent",
+                E::ImagesGenerations,
+                E::GenerateContent,
+                false,
+            ),
+            (
+                "generateContent to predict",
+                E::GenerateContent,
+                E::Predict,
+                true,
+            ),
+            (
+                "stream to predict",
+                E::StreamGenerateContent,
+                E::Predict,
+                true,
+            ),
+            (
+                "predict to generateContent",
+                E::Predict,
+                E::GenerateContent,
+                false,
+            ),
+            (
+                "embeddings to batch",
+                E::Embeddings,
+                E::BatchEmbedContents,
+                true,
+            ),
+            (
+                "embedContent to embeddings",
+                E::EmbedContent,
+                E::Embeddings,
+                true,
+            ),
+            (
+                "batch to embeddings",
+                E::BatchEmbedContents,
+                E::Embeddings,
+                true,
+            ),
+            (
+                "embeddings to embedContent",
+                E::Embeddings,
+                E::EmbedContent,
+                false,
+            ),
+            (
+                "chat to veo",
+                E::ChatCompletions,
+                E::PredictLongRunning,
+                false,
+            ),
+        ];
+        for (name, from, to, want) in cases {
+            assert_eq!(supports(from, to), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn selected_translators_work_through_the_trait_object() {
+        struct Case {
+            name: &'static str,
+            from: E,
+            to: E,
+            request: &'static str,
+            upstream: &'static str,
+            content_type: &'static str,
+        }
+        let cases = [
+            Case {
+                name: "chat to predict, streaming",
+                from: E::ChatCompletions,
+                to: E::Predict,
+                request: r#"{"model":"imagen-4.0-generate-001","messages":[{"role":"user","content":"a cat"}],"stream":true}"#,
+                upstream: r#"{"predictions":[{"bytesBase64Encoded":"iAAA","mimeType":"image/png"}]}"#,
+                content_type: CONTENT_TYPE_SSE,
+            },
+            Case {
+                name: "embeddings to batch",
+                from: E::Embeddings,
+                to: E::BatchEmbedContents,
+                request: r#"{"model":"gemini-embedding-001","input":"x"}"#,
+                upstream: r#"{"embeddings":[{"values":[0.5]}]}"#,
+                content_type: CONTENT_TYPE_JSON,
+            },
+        ];
+        for case in cases {
+            let exchange = testutil::exchange("m", case.from, case.to);
+            let mut translator = select(&exchange).unwrap();
+            translator
+                .translate_request(case.request.as_bytes())
+                .unwrap();
+            let got = translator
+                .translate_response(case.upstream.as_bytes())
+                .unwrap();
+            assert_eq!(got.content_type, case.content_type, "{}", case.name);
+        }
+    }
+
+    #[test]
+    fn errors_have_statuses_and_messages() {
+        let cases = [
+            (
+                TranslateError::InvalidRequest("x".into()),
+                400,
+                "invalid request body: x",
+            ),
+            (
+                TranslateError::NoPrompt,
+                400,
+                "the request has no prompt text",
+            ),
+            (
+                TranslateError::InvalidResponse("y".into()),
+                502,
+                "the upstream answer could not be translated: y",
+            ),
+            (
+                TranslateError::NoImage("z".into()),
+                422,
+                "the upstream returned no image: z",
+            ),
+        ];
+        for (error, status, message) in cases {
+            assert_eq!(error.status(), status, "{message}");
+            assert_eq!(error.to_string(), message);
+        }
+    }
 }

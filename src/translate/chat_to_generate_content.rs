@@ -1,0 +1,311 @@
+//! OpenAI `chat/completions` -> Gemini image model `:generateContent` or
+//! `:streamGenerateContent?alt=sse`.
+//!
+//! The prompt is the text of the last user message, sent with its `data:`
+//! URL images (image editing); system messages become `systemInstruction`;
+//! `responseModalities` asks for text and images. The answer's text and
+//! images (collected across stream frames) come back as one assistant
+//! message in their original order, with `usageMetadata` as `usage`.
+
+use super::gemini::{self, ResponseBody};
+use super::openai::{self, ChatReply};
+use super::{aspect, Exchange, TranslateError, Translated, Translator};
+
+/// Chat completion in, `:generateContent` / `:streamGenerateContent` out.
+pub(crate) struct ChatToGenerateContent {
+    reply: ChatReply,
+}
+
+impl ChatToGenerateContent {
+    pub(crate) fn new(exchange: &Exchange<'_>) -> ChatToGenerateContent {
+        ChatToGenerateContent {
+            reply: ChatReply::new(exchange),
+        }
+    }
+}
+
+impl Translator for ChatToGenerateContent {
+    fn translate_request(&mut self, body: &[u8]) -> Result<Vec<u8>, TranslateError> {
+        let request = openai::parse_chat(body)?;
+        self.reply.for_request(&request);
+        if request.prompt.is_empty() {
+            return Err(TranslateError::NoPrompt);
+        }
+        gemini::ImageRequest {
+            prompt: &request.prompt,
+            images: &request.images,
+            system: request.system.as_deref(),
+            candidate_count: request.n,
+            aspect_ratio: request.aspect.map(|r| aspect::nearest(r, aspect::GEMINI)),
+        }
+        .to_body()
+    }
+
+    fn translate_response(&mut self, body: &[u8]) -> Result<Translated, TranslateError> {
+        let body = ResponseBody::split(body);
+        let answer = body.answer()?;
+        Ok(self.reply.write(&answer))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::endpoint::Endpoint;
+    use crate::translate::testutil::*;
+    use serde_json::{json, Value};
+
+    const MODEL: &str = "gemini-2.5-flash-image";
+
+    fn translator(to: Endpoint, parts: bool) -> ChatToGenerateContent {
+        let exchange = exchange(MODEL, Endpoint::ChatCompletions, to);
+        ChatToGenerateContent::new(&if parts {
+            with_parts(exchange)
+        } else {
+            exchange
+        })
+    }
+
+    #[test]
+    fn requests() {
+        struct Case {
+            name: &'static str,
+            body: &'static str,
+            want: Result<Value, TranslateError>,
+        }
+        let config = json!({"responseModalities":["TEXT","IMAGE"]});
+        let cases = [
+            Case {
+                name: "minimal",
+                body: r#"{"model":"gemini-2.5-flash-image","messages":[{"role":"user","content":"a cat"}],"stream":true}"#,
+                want: Ok(
+                    json!({"contents":[{"role":"user","parts":[{"text":"a cat"}]}],"generationConfig":config}),
+                ),
+            },
+            Case {
+                name: "system, n, aspect ratio from size",
+                body: r#"{"messages":[{"role":"system","content":"Draw in watercolour."},{"role":"developer","content":[{"type":"text","text":"No text in images."}]},
+                    {"role":"user","content":"日本の猫 🐱"}],"n":2,"size":"1536x1024"}"#,
+                want: Ok(
+                    json!({"contents":[{"role":"user","parts":[{"text":"日本の猫 🐱"}]}],
+                    "systemInstruction":{"parts":[{"text":"Draw in watercolour.\n\nNo text in images."}]},
+                    "generationConfig":{"responseModalities":["TEXT","IMAGE"],"candidateCount":2,"imageConfig":{"aspectRatio":"3:2"}}}),
+                ),
+            },
+            Case {
+                name: "data url image of the last user message is sent, others are not",
+                body: r#"{"messages":[
+                    {"role":"user","content":[{"type":"text","text":"a cat"},{"type":"image_url","image_url":{"url":"data:image/png;base64,OLD"}}]},
+                    {"role":"assistant","content":"![image](data:image/png;base64,GEN)"},
+                    {"role":"user","content":[{"type":"text","text":"make it blue"},{"type":"image_url","image_url":{"url":"data:image/jpeg;base64,/9j/NEW","detail":"high"}},
+                        {"type":"image_url","image_url":{"url":"https://example.com/x.png"}},{"type":"image_url","image_url":"data:image/webp;base64,UklGR"}]}]}"#,
+                want: Ok(
+                    json!({"contents":[{"role":"user","parts":[{"text":"make it blue"},
+                    {"inlineData":{"mimeType":"image/jpeg","data":"/9j/NEW"}},
+                    {"inlineData":{"mimeType":"image/webp","data":"UklGR"}}]}],"generationConfig":config}),
+                ),
+            },
+            Case {
+                name: "aspect_ratio field",
+                body: r#"{"messages":[{"role":"user","content":"x"}],"aspect_ratio":"21:9"}"#,
+                want: Ok(json!({"contents":[{"role":"user","parts":[{"text":"x"}]}],
+                    "generationConfig":{"responseModalities":["TEXT","IMAGE"],"imageConfig":{"aspectRatio":"21:9"}}})),
+            },
+            Case {
+                name: "no prompt",
+                body: r#"{"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/png;base64,AAAA"}}]}]}"#,
+                want: Err(TranslateError::NoPrompt),
+            },
+        ];
+        for case in cases {
+            let got = translator(Endpoint::GenerateContent, false)
+                .translate_request(case.body.as_bytes())
+                .map(|b| json(&b));
+            assert_eq!(got, case.want, "{}", case.name);
+        }
+    }
+
+    fn frame(parts: Value, extra: Value) -> String {
+        let mut response =
+            json!({"candidates":[{"content":{"role":"model","parts":parts},"index":0}]});
+        if let (Some(r), Some(extra)) = (response.as_object_mut(), extra.as_object()) {
+            r.extend(extra.clone());
+        }
+        format!("data: {response}\r\n\r\n")
+    }
+
+    #[test]
+    fn responses() {
+        struct Case {
+            name: &'static str,
+            to: Endpoint,
+            parts: bool,
+            stream: bool,
+            upstream: String,
+            content: Value,
+            finish_reason: &'static str,
+            usage: Value,
+        }
+        let img = fake_b64('Q', 5000);
+        let usage_meta = json!({"usageMetadata":{"promptTokenCount":7,"candidatesTokenCount":1290,"totalTokenCount":1297}});
+        let usage = json!({"prompt_tokens":7,"completion_tokens":1290,"total_tokens":1297});
+        let zero = json!({"prompt_tokens":0,"completion_tokens":0,"total_tokens":0});
+        let sse = [
+            frame(json!([{"text":"Here is "}]), json!({})),
+            frame(json!([{"text":"your cat:"}]), json!({})),
+            frame(
+                json!([{"inlineData":{"mimeType":"image/png","data":img}}]),
+                json!({}),
+            ),
+            frame(json!([{"text":"Enjoy!"}]), usage_meta.clone()),
+        ]
+        .concat();
+        let unary = json!({"candidates":[{"content":{"role":"model","parts":[{"text":"Here is your cat:"},{"inlineData":{"mimeType":"image/png","data":img}}]},"finishReason":"STOP","index":0}],
+            "usageMetadata":usage_meta["usageMetadata"]}).to_string();
+        let markdown = json!(format!(
+            "Here is your cat:\n\n![image](data:image/png;base64,{img})\n\nEnjoy!"
+        ));
+        let cases = [
+            Case {
+                name: "unary, text and image",
+                to: Endpoint::GenerateContent,
+                parts: false,
+                stream: false,
+                upstream: unary.clone(),
+                content: json!(format!("Here is your cat:\n\n![image](data:image/png;base64,{img})")),
+                finish_reason: "stop",
+                usage: usage.clone(),
+            },
+            Case {
+                name: "unary as parts",
+                to: Endpoint::GenerateContent,
+                parts: true,
+                stream: false,
+                upstream: unary,
+                content: json!([{"type":"text","text":"Here is your cat:"},{"type":"image_url","image_url":{"url":format!("data:image/png;base64,{img}")}}]),
+                finish_reason: "stop",
+                usage: usage.clone(),
+            },
+            Case {
+                name: "sse collected, not streamed to client",
+                to: Endpoint::StreamGenerateContent,
+                parts: false,
+                stream: false,
+                upstream: sse.clone(),
+                content: markdown.clone(),
+                finish_reason: "stop",
+                usage: usage.clone(),
+            },
+            Case {
+                name: "sse collected and streamed",
+                to: Endpoint::StreamGenerateContent,
+                parts: false,
+                stream: true,
+                upstream: sse,
+                content: markdown,
+                finish_reason: "stop",
+                usage,
+            },
+            Case {
+                name: "image safety",
+                to: Endpoint::StreamGenerateContent,
+                parts: false,
+                stream: true,
+                upstream: "data: {\"candidates\":[{\"finishReason\":\"IMAGE_SAFETY\",\"index\":0}]}\n\n".into(),
+                content: json!("No image was returned by gemini-2.5-flash-image. Reason: \"finishReason IMAGE_SAFETY\""),
+                finish_reason: "content_filter",
+                usage: zero.clone(),
+            },
+            Case {
+                name: "text only answer is passed on",
+                to: Endpoint::GenerateContent,
+                parts: false,
+                stream: false,
+                upstream: r#"{"candidates":[{"content":{"parts":[{"text":"Which cat do you mean?"}]},"finishReason":"STOP"}]}"#.into(),
+                content: json!("Which cat do you mean?"),
+                finish_reason: "stop",
+                usage: zero.clone(),
+            },
+            Case {
+                name: "text with a safety stop says both",
+                to: Endpoint::GenerateContent,
+                parts: false,
+                stream: false,
+                upstream: r#"{"candidates":[{"content":{"parts":[{"text":"I will draw it."}]},"finishReason":"IMAGE_SAFETY","finishMessage":"blocked"}]}"#.into(),
+                content: json!("I will draw it.\n\nNo image was returned by gemini-2.5-flash-image. Reason: \"finishReason IMAGE_SAFETY: blocked\""),
+                finish_reason: "content_filter",
+                usage: zero.clone(),
+            },
+            Case {
+                name: "prompt blocked",
+                to: Endpoint::GenerateContent,
+                parts: true,
+                stream: false,
+                upstream: r#"{"promptFeedback":{"blockReason":"SAFETY","blockReasonMessage":"unsafe prompt"},"usageMetadata":{"promptTokenCount":3,"totalTokenCount":3}}"#.into(),
+                content: json!([{"type":"text","text":"No image was returned by gemini-2.5-flash-image. Reason: \"the prompt was blocked (SAFETY): unsafe prompt\""}]),
+                finish_reason: "content_filter",
+                usage: json!({"prompt_tokens":3,"completion_tokens":0,"total_tokens":3}),
+            },
+        ];
+        for case in cases {
+            let request = format!(
+                r#"{{"messages":[{{"role":"user","content":"a cat"}}],"stream":{},"stream_options":{{"include_usage":true}}}}"#,
+                case.stream
+            );
+            let (_, got) = run(
+                &mut translator(case.to, case.parts),
+                &request,
+                &case.upstream,
+            );
+            if case.stream {
+                let chunks = chat_chunks(&got);
+                assert_eq!(chunks.len(), 4, "{}", case.name);
+                assert_eq!(
+                    chunks[0]["choices"][0]["delta"],
+                    json!({"role":"assistant","content":""}),
+                    "{}",
+                    case.name
+                );
+                assert_eq!(
+                    chunks[1]["choices"][0]["delta"]["content"], case.content,
+                    "{}",
+                    case.name
+                );
+                assert_eq!(
+                    chunks[2]["choices"][0]["finish_reason"],
+                    json!(case.finish_reason),
+                    "{}",
+                    case.name
+                );
+                assert_eq!(chunks[3]["choices"], json!([]), "{}", case.name);
+                assert_eq!(chunks[3]["usage"], case.usage, "{}", case.name);
+            } else {
+                let want = json!({"object":"chat.completion","created":CREATED,"model":MODEL,
+                    "choices":[{"index":0,"message":{"role":"assistant","content":case.content},"logprobs":null,"finish_reason":case.finish_reason}],
+                    "usage":case.usage});
+                assert_eq!(chat_completion(&got), want, "{}", case.name);
+            }
+        }
+    }
+
+    #[test]
+    fn large_images_are_copied_once_into_a_right_sized_buffer() {
+        let img = fake_b64('Z', 3 * 1024 * 1024);
+        let upstream = format!(
+            r#"{{"candidates":[{{"content":{{"parts":[{{"inlineData":{{"mimeType":"image/png","data":"{img}"}}}}]}}}}]}}"#
+        );
+        let mut t = translator(Endpoint::GenerateContent, false);
+        let (_, got) = run(
+            &mut t,
+            r#"{"messages":[{"role":"user","content":"x"}]}"#,
+            &upstream,
+        );
+        assert!(
+            got.body.capacity() < img.len() + 4096,
+            "capacity {}",
+            got.body.capacity()
+        );
+        let content = content_text(&[chat_completion(&got)]);
+        assert_eq!(content, format!("![image](data:image/png;base64,{img})"));
+    }
+}

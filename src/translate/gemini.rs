@@ -1,0 +1,842 @@
+//! Gemini `:generateContent` / `:streamGenerateContent` shapes: the image
+//! request (written for Gemini image models, read from native clients) and
+//! the `GenerateContentResponse` (read from one object, a JSON array or an SSE
+//! stream; written for native clients).
+
+use super::answer::{Answer, Image, Piece, Usage, DEFAULT_MIME};
+use super::json::{self, JStr, OneOrMany, Out};
+use super::sse;
+use super::{TranslateError, Translated, CONTENT_TYPE_JSON, CONTENT_TYPE_SSE};
+use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+
+/// A `:generateContent` request that asks a Gemini image model for images.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ImageRequest<'r, 'a> {
+    pub(crate) prompt: &'r str,
+    /// Input images (image editing), sent after the prompt.
+    pub(crate) images: &'r [Image<'a>],
+    /// `systemInstruction` text.
+    pub(crate) system: Option<&'r str>,
+    /// Sent only when more than one image is asked for.
+    pub(crate) candidate_count: Option<i64>,
+    pub(crate) aspect_ratio: Option<&'static str>,
+}
+
+impl ImageRequest<'_, '_> {
+    /// The JSON body.
+    pub(crate) fn to_body(&self) -> Result<Vec<u8>, TranslateError> {
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Body<'a> {
+            contents: [Content<'a>; 1],
+            #[serde(skip_serializing_if = "Option::is_none")]
+            system_instruction: Option<System<'a>>,
+            generation_config: Config,
+        }
+        #[derive(Serialize)]
+        struct Content<'a> {
+            role: &'static str,
+            parts: Vec<Part<'a>>,
+        }
+        #[derive(Serialize)]
+        struct System<'a> {
+            parts: [Part<'a>; 1],
+        }
+        #[derive(Serialize)]
+        #[serde(untagged)]
+        enum Part<'a> {
+            Text {
+                text: &'a str,
+            },
+            Inline {
+                #[serde(rename = "inlineData")]
+                inline_data: Blob<'a>,
+            },
+        }
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Blob<'a> {
+            mime_type: &'a str,
+            data: &'a str,
+        }
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Config {
+            response_modalities: [&'static str; 2],
+            #[serde(skip_serializing_if = "Option::is_none")]
+            candidate_count: Option<i64>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            image_config: Option<ImageConfig>,
+        }
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct ImageConfig {
+            aspect_ratio: &'static str,
+        }
+        let mut parts = Vec::with_capacity(1 + self.images.len());
+        parts.push(Part::Text { text: self.prompt });
+        parts.extend(self.images.iter().map(|image| Part::Inline {
+            inline_data: Blob {
+                mime_type: &image.mime,
+                data: &image.data,
+            },
+        }));
+        json::to_body(&Body {
+            contents: [Content {
+                role: "user",
+                parts,
+            }],
+            system_instruction: self.system.filter(|s| !s.is_empty()).map(|text| System {
+                parts: [Part::Text { text }],
+            }),
+            generation_config: Config {
+                // The 2.0 preview image model refuses IMAGE alone.
+                response_modalities: ["TEXT", "IMAGE"],
+                candidate_count: self.candidate_count.filter(|&n| n > 1),
+                image_config: self
+                    .aspect_ratio
+                    .map(|aspect_ratio| ImageConfig { aspect_ratio }),
+            },
+        })
+    }
+}
+
+/// What a native `:generateContent` client asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ContentPrompt {
+    /// Text parts of the last user content, joined by newlines.
+    pub(crate) prompt: String,
+    pub(crate) candidate_count: Option<i64>,
+    pub(crate) aspect_ratio: Option<String>,
+}
+
+/// Reads a client's `:generateContent` body (camelCase or snake_case fields,
+/// `contents` as a list or one object); inline data parts are skipped unread.
+pub(crate) fn parse_request(body: &[u8]) -> Result<ContentPrompt, TranslateError> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Raw<'a> {
+        #[serde(borrow)]
+        contents: Option<OneOrMany<RawContent<'a>>>,
+        #[serde(borrow, alias = "generation_config")]
+        generation_config: Option<RawConfig<'a>>,
+    }
+    #[derive(Deserialize)]
+    struct RawContent<'a> {
+        #[serde(borrow)]
+        role: Option<JStr<'a>>,
+        #[serde(borrow)]
+        parts: Option<OneOrMany<RawPart<'a>>>,
+    }
+    #[derive(Deserialize)]
+    struct RawPart<'a> {
+        #[serde(borrow)]
+        text: Option<JStr<'a>>,
+        thought: Option<bool>,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct RawConfig<'a> {
+        #[serde(alias = "candidate_count")]
+        candidate_count: Option<i64>,
+        #[serde(borrow, alias = "image_config")]
+        image_config: Option<RawImageConfig<'a>>,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct RawImageConfig<'a> {
+        #[serde(borrow, alias = "aspect_ratio")]
+        aspect_ratio: Option<JStr<'a>>,
+    }
+    let raw: Raw = json::request(body)?;
+    let contents = raw.contents.map(|c| c.0).unwrap_or_default();
+    let last_user = contents
+        .into_iter()
+        .rev()
+        .find(|c| c.role.as_deref().map_or(true, |role| role == "user"));
+    let texts: Vec<String> = last_user
+        .and_then(|c| c.parts)
+        .map(|parts| parts.0)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|part| part.thought != Some(true))
+        .filter_map(|part| part.text)
+        .map(|text| text.trim().to_owned())
+        .filter(|text| !text.is_empty())
+        .collect();
+    let prompt = texts.join("\n");
+    if prompt.is_empty() {
+        return Err(TranslateError::NoPrompt);
+    }
+    let config = raw.generation_config;
+    Ok(ContentPrompt {
+        prompt,
+        candidate_count: config.as_ref().and_then(|c| c.candidate_count),
+        aspect_ratio: config
+            .and_then(|c| c.image_config)
+            .and_then(|c| c.aspect_ratio)
+            .map(|r| r.to_string()),
+    })
+}
+
+/// An upstream `GenerateContentResponse` body, split into its JSON documents
+/// once so that the answer can borrow from them.
+#[derive(Debug)]
+pub(crate) struct ResponseBody<'a> {
+    /// One document (`{...}` or `[...]`), or one per SSE event.
+    frames: Vec<Cow<'a, [u8]>>,
+    /// The single document is a JSON array of responses.
+    array: bool,
+}
+
+impl<'a> ResponseBody<'a> {
+    /// Recognises the framing by the first byte: `{` one response (unary),
+    /// `[` a JSON array (streaming without `alt=sse`), otherwise SSE.
+    pub(crate) fn split(body: &'a [u8]) -> ResponseBody<'a> {
+        match body.iter().find(|b| !b.is_ascii_whitespace()) {
+            Some(b'{') => ResponseBody {
+                frames: vec![Cow::Borrowed(body)],
+                array: false,
+            },
+            Some(b'[') => ResponseBody {
+                frames: vec![Cow::Borrowed(body)],
+                array: true,
+            },
+            _ => ResponseBody {
+                frames: sse::data_frames(body),
+                array: false,
+            },
+        }
+    }
+
+    /// Collects text and images across all responses, candidate by candidate.
+    /// Thought parts (interim images of thinking models) are left out.
+    pub(crate) fn answer(&self) -> Result<Answer<'_>, TranslateError> {
+        let mut acc = Collector::default();
+        for frame in &self.frames {
+            let frame: &[u8] = frame;
+            if self.array {
+                let responses: Vec<RawResponse> = json::response(frame)?;
+                for response in responses {
+                    acc.add(response)?;
+                }
+            } else if frame.trim_ascii() == b"[DONE]" {
+                continue;
+            } else {
+                acc.add(json::response(frame)?)?;
+            }
+        }
+        if acc.frames == 0 {
+            return Err(TranslateError::InvalidResponse(
+                "the stream carried no GenerateContentResponse".to_owned(),
+            ));
+        }
+        Ok(acc.finish())
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawResponse<'a> {
+    #[serde(borrow)]
+    candidates: Option<Vec<RawCandidate<'a>>>,
+    #[serde(borrow, alias = "prompt_feedback")]
+    prompt_feedback: Option<RawFeedback<'a>>,
+    #[serde(alias = "usage_metadata")]
+    usage_metadata: Option<RawUsage>,
+    #[serde(borrow)]
+    error: Option<RawError<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawCandidate<'a> {
+    #[serde(borrow)]
+    content: Option<RawContent<'a>>,
+    #[serde(borrow, alias = "finish_reason")]
+    finish_reason: Option<JStr<'a>>,
+    #[serde(borrow, alias = "finish_message")]
+    finish_message: Option<JStr<'a>>,
+    index: Option<u32>,
+}
+
+#[derive(Deserialize)]
+struct RawContent<'a> {
+    #[serde(borrow)]
+    parts: Option<Vec<RawPart<'a>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawPart<'a> {
+    #[serde(borrow)]
+    text: Option<JStr<'a>>,
+    #[serde(borrow, alias = "inline_data")]
+    inline_data: Option<RawBlob<'a>>,
+    thought: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawBlob<'a> {
+    #[serde(borrow, alias = "mime_type")]
+    mime_type: Option<JStr<'a>>,
+    #[serde(borrow)]
+    data: Option<JStr<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawFeedback<'a> {
+    #[serde(borrow, alias = "block_reason")]
+    block_reason: Option<JStr<'a>>,
+    #[serde(borrow, alias = "block_reason_message")]
+    block_reason_message: Option<JStr<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawUsage {
+    #[serde(alias = "prompt_token_count")]
+    prompt_token_count: Option<u64>,
+    #[serde(alias = "candidates_token_count")]
+    candidates_token_count: Option<u64>,
+    #[serde(alias = "thoughts_token_count")]
+    thoughts_token_count: Option<u64>,
+    #[serde(alias = "total_token_count")]
+    total_token_count: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct RawError<'a> {
+    #[serde(borrow)]
+    message: Option<JStr<'a>>,
+    #[serde(borrow)]
+    status: Option<JStr<'a>>,
+}
+
+/// One candidate's parts, accumulated across stream frames.
+#[derive(Default)]
+struct CandidateAcc<'a> {
+    index: u32,
+    answer: Answer<'a>,
+    finish_reason: Option<String>,
+    finish_message: Option<String>,
+}
+
+#[derive(Default)]
+struct Collector<'a> {
+    frames: usize,
+    candidates: Vec<CandidateAcc<'a>>,
+    blocked: Option<String>,
+    usage: Option<Usage>,
+}
+
+impl<'a> Collector<'a> {
+    fn add(&mut self, response: RawResponse<'a>) -> Result<(), TranslateError> {
+        self.frames += 1;
+        if let Some(error) = response.error {
+            let status = error.status.as_deref().unwrap_or("UNKNOWN").to_owned();
+            let message = error.message.as_deref().unwrap_or("").to_owned();
+            return Err(TranslateError::InvalidResponse(format!(
+                "the upstream stream carried an error: {status}: {message}"
+            )));
+        }
+        if let Some(reason) = response.prompt_feedback.and_then(|f| {
+            f.block_reason.map(|r| {
+                with_message(
+                    format!("the prompt was blocked ({})", &*r),
+                    f.block_reason_message.as_deref(),
+                )
+            })
+        }) {
+            self.blocked = Some(reason);
+        }
+        if let Some(usage) = response.usage_metadata {
+            let prompt = usage.prompt_token_count.unwrap_or(0);
+            let completion =
+                usage.candidates_token_count.unwrap_or(0) + usage.thoughts_token_count.unwrap_or(0);
+            self.usage = Some(Usage {
+                prompt_tokens: prompt,
+                completion_tokens: completion,
+                total_tokens: usage.total_token_count.unwrap_or(prompt + completion),
+            });
+        }
+        for (position, candidate) in response
+            .candidates
+            .unwrap_or_default()
+            .into_iter()
+            .enumerate()
+        {
+            let index = candidate
+                .index
+                .unwrap_or(u32::try_from(position).unwrap_or(u32::MAX));
+            let slot = match self.candidates.iter().position(|c| c.index == index) {
+                Some(slot) => slot,
+                None => {
+                    self.candidates.push(CandidateAcc {
+                        index,
+                        ..CandidateAcc::default()
+                    });
+                    self.candidates.len() - 1
+                }
+            };
+            let Some(acc) = self.candidates.get_mut(slot) else {
+                continue;
+            };
+            let parts = candidate.content.and_then(|c| c.parts).unwrap_or_default();
+            for part in parts {
+                if part.thought == Some(true) {
+                    continue;
+                }
+                if let Some(text) = part.text {
+                    acc.answer.push_text(&text);
+                }
+                if let Some(data) = part.inline_data.and_then(|blob| {
+                    let mime = blob.mime_type;
+                    blob.data.filter(|d| !d.is_empty()).map(|d| (mime, d))
+                }) {
+                    let (mime, data) = data;
+                    acc.answer.push_image(Image {
+                        mime: mime.map_or(Cow::Borrowed(DEFAULT_MIME), JStr::into_cow),
+                        data: data.into_cow(),
+                        revised_prompt: None,
+                    });
+                }
+            }
+            if let Some(reason) = candidate.finish_reason {
+                acc.finish_reason = Some(reason.to_string());
+            }
+            if let Some(message) = candidate.finish_message {
+                acc.finish_message = Some(message.to_string());
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> Answer<'a> {
+        self.candidates.sort_by_key(|c| c.index);
+        let mut answer = Answer {
+            usage: self.usage,
+            ..Answer::default()
+        };
+        if let Some(blocked) = self.blocked {
+            answer.withheld.push(blocked);
+        }
+        for candidate in self.candidates {
+            answer.pieces.extend(candidate.answer.pieces);
+            match candidate.finish_reason.as_deref() {
+                None | Some("STOP") | Some("FINISH_REASON_UNSPECIFIED") => {}
+                Some(reason) => answer.withheld.push(with_message(
+                    format!("finishReason {reason}"),
+                    candidate.finish_message.as_deref(),
+                )),
+            }
+        }
+        answer
+    }
+}
+
+fn with_message(reason: String, message: Option<&str>) -> String {
+    match message.map(str::trim) {
+        Some(message) if !message.is_empty() => format!("{reason}: {message}"),
+        _ => reason,
+    }
+}
+
+/// How a native client expects a `GenerateContentResponse`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Framing {
+    /// `:generateContent`: one JSON object.
+    Object,
+    /// `:streamGenerateContent` without `alt=sse`: a JSON array of responses.
+    Array,
+    /// `:streamGenerateContent?alt=sse`: `data: {...}` events.
+    Sse,
+}
+
+/// Writes the answer as one `GenerateContentResponse` (text and
+/// `inlineData` parts, `finishReason: STOP`, `modelVersion: model`).
+pub(crate) fn write_answer(answer: &Answer<'_>, model: &str, framing: Framing) -> Translated {
+    let mut out = Out::with_capacity(answer.payload_len() + model.len() + 256);
+    match framing {
+        Framing::Object => {}
+        Framing::Array => {
+            out.raw("[");
+        }
+        Framing::Sse => {
+            out.raw("data: ");
+        }
+    }
+    out.raw("{\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[");
+    for (i, piece) in answer.pieces.iter().enumerate() {
+        if i > 0 {
+            out.raw(",");
+        }
+        match piece {
+            Piece::Text(text) => {
+                out.raw("{\"text\":").string(text).raw("}");
+            }
+            Piece::Image(image) => {
+                out.raw("{\"inlineData\":{\"mimeType\":")
+                    .string(&image.mime)
+                    .raw(",\"data\":")
+                    .string(&image.data)
+                    .raw("}}");
+            }
+        }
+    }
+    out.raw("]},\"finishReason\":\"STOP\",\"index\":0}]");
+    if let Some(usage) = answer.usage {
+        out.raw(",\"usageMetadata\":{\"promptTokenCount\":")
+            .number(usage.prompt_tokens)
+            .raw(",\"candidatesTokenCount\":")
+            .number(usage.completion_tokens)
+            .raw(",\"totalTokenCount\":")
+            .number(usage.total_tokens)
+            .raw("}");
+    }
+    out.raw(",\"modelVersion\":").string(model).raw("}");
+    let content_type = match framing {
+        Framing::Object => CONTENT_TYPE_JSON,
+        Framing::Array => {
+            out.raw("]");
+            CONTENT_TYPE_JSON
+        }
+        Framing::Sse => {
+            out.raw("\r\n\r\n");
+            CONTENT_TYPE_SSE
+        }
+    };
+    Translated {
+        body: out.into_bytes(),
+        content_type,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    fn png(data: &'static str) -> Image<'static> {
+        Image {
+            mime: Cow::Borrowed("image/png"),
+            data: Cow::Borrowed(data),
+            revised_prompt: None,
+        }
+    }
+
+    #[test]
+    fn request_bodies() {
+        struct Case {
+            name: &'static str,
+            request: ImageRequest<'static, 'static>,
+            want: Value,
+        }
+        static EDIT: std::sync::OnceLock<[Image<'static>; 1]> = std::sync::OnceLock::new();
+        let edit = EDIT.get_or_init(|| [png("AAAA")]);
+        let cases = [
+            Case {
+                name: "prompt only",
+                request: ImageRequest {
+                    prompt: "a cat",
+                    images: &[],
+                    system: None,
+                    candidate_count: None,
+                    aspect_ratio: None,
+                },
+                want: json!({"contents":[{"role":"user","parts":[{"text":"a cat"}]}],"generationConfig":{"responseModalities":["TEXT","IMAGE"]}}),
+            },
+            Case {
+                name: "everything",
+                request: ImageRequest {
+                    prompt: "日本の猫 🐱",
+                    images: &[],
+                    system: Some("be brief"),
+                    candidate_count: Some(2),
+                    aspect_ratio: Some("16:9"),
+                },
+                want: json!({"contents":[{"role":"user","parts":[{"text":"日本の猫 🐱"}]}],
+                    "systemInstruction":{"parts":[{"text":"be brief"}]},
+                    "generationConfig":{"responseModalities":["TEXT","IMAGE"],"candidateCount":2,"imageConfig":{"aspectRatio":"16:9"}}}),
+            },
+            Case {
+                name: "one candidate and empty system are not sent",
+                request: ImageRequest {
+                    prompt: "x",
+                    images: &[],
+                    system: Some(""),
+                    candidate_count: Some(1),
+                    aspect_ratio: None,
+                },
+                want: json!({"contents":[{"role":"user","parts":[{"text":"x"}]}],"generationConfig":{"responseModalities":["TEXT","IMAGE"]}}),
+            },
+            Case {
+                name: "input image",
+                request: ImageRequest {
+                    prompt: "make it blue",
+                    images: edit,
+                    system: None,
+                    candidate_count: None,
+                    aspect_ratio: None,
+                },
+                want: json!({"contents":[{"role":"user","parts":[{"text":"make it blue"},{"inlineData":{"mimeType":"image/png","data":"AAAA"}}]}],
+                    "generationConfig":{"responseModalities":["TEXT","IMAGE"]}}),
+            },
+        ];
+        for case in cases {
+            let got: Value = serde_json::from_slice(&case.request.to_body().unwrap()).unwrap();
+            assert_eq!(got, case.want, "{}", case.name);
+        }
+    }
+
+    #[test]
+    fn parses_client_requests() {
+        struct Case {
+            name: &'static str,
+            body: &'static str,
+            want: Result<ContentPrompt, TranslateError>,
+        }
+        let prompt = |p: &str, n: Option<i64>, r: Option<&str>| {
+            Ok(ContentPrompt {
+                prompt: p.into(),
+                candidate_count: n,
+                aspect_ratio: r.map(Into::into),
+            })
+        };
+        let cases = [
+            Case {
+                name: "open webui generateContent",
+                body: r#"{"contents":[{"parts":[{"text":"a cat"}]}]}"#,
+                want: prompt("a cat", None, None),
+            },
+            Case {
+                name: "last user turn, text parts joined, image skipped",
+                body: r#"{"contents":[{"role":"user","parts":[{"text":"old"}]},{"role":"model","parts":[{"text":"ok"}]},
+                    {"role":"user","parts":[{"text":"日本の猫"},{"inlineData":{"mimeType":"image/png","data":"AAAA"}},{"text":"🐱"}]}],
+                    "generationConfig":{"candidateCount":3,"imageConfig":{"aspectRatio":"9:16"}}}"#,
+                want: prompt("日本の猫\n🐱", Some(3), Some("9:16")),
+            },
+            Case {
+                name: "snake_case and object contents",
+                body: r#"{"contents":{"role":"user","parts":{"text":"x"}},"generation_config":{"candidate_count":2,"image_config":{"aspect_ratio":"1:1"}}}"#,
+                want: prompt("x", Some(2), Some("1:1")),
+            },
+            Case {
+                name: "trailing model turn ignored",
+                body: r#"{"contents":[{"role":"user","parts":[{"text":"q"}]},{"role":"model","parts":[{"text":"a"}]}]}"#,
+                want: prompt("q", None, None),
+            },
+            Case {
+                name: "image only",
+                body: r#"{"contents":[{"parts":[{"inlineData":{"data":"AAAA"}}]}]}"#,
+                want: Err(TranslateError::NoPrompt),
+            },
+            Case {
+                name: "no contents",
+                body: r#"{}"#,
+                want: Err(TranslateError::NoPrompt),
+            },
+        ];
+        for case in cases {
+            assert_eq!(
+                parse_request(case.body.as_bytes()),
+                case.want,
+                "{}",
+                case.name
+            );
+        }
+        assert!(matches!(
+            parse_request(b"[1]"),
+            Err(TranslateError::InvalidRequest(_))
+        ));
+    }
+
+    struct AnswerCase {
+        name: &'static str,
+        body: String,
+        pieces: Vec<Piece<'static>>,
+        withheld: Vec<&'static str>,
+        usage: Option<Usage>,
+    }
+
+    fn text(t: &str) -> Piece<'static> {
+        Piece::Text(t.to_owned())
+    }
+
+    #[test]
+    fn parses_answers() {
+        let unary = r#"{"candidates":[{"content":{"role":"model","parts":[{"text":"Here is your cat"},{"inlineData":{"mimeType":"image/png","data":"AAAA"}}]},"finishReason":"STOP","index":0}],
+            "usageMetadata":{"promptTokenCount":5,"candidatesTokenCount":1290,"totalTokenCount":1295},"modelVersion":"gemini-2.5-flash-image"}"#;
+        let frames = [
+            r#"{"candidates":[{"content":{"role":"model","parts":[{"text":"Here "}]},"index":0}]}"#,
+            r#"{"candidates":[{"content":{"role":"model","parts":[{"text":"it is"}]},"index":0}]}"#,
+            r#"{"candidates":[{"content":{"role":"model","parts":[{"inlineData":{"mimeType":"image/png","data":"AAAA"}}]},"index":0}]}"#,
+            r#"{"candidates":[{"content":{"role":"model","parts":[{"inlineData":{"mimeType":"image/jpeg","data":"BBBB"}}]},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":3,"candidatesTokenCount":10,"thoughtsTokenCount":2,"totalTokenCount":15}}"#,
+        ];
+        let stream_pieces = vec![
+            text("Here it is"),
+            Piece::Image(png("AAAA")),
+            Piece::Image(Image {
+                mime: Cow::Borrowed("image/jpeg"),
+                ..png("BBBB")
+            }),
+        ];
+        let stream_usage = Some(Usage {
+            prompt_tokens: 3,
+            completion_tokens: 12,
+            total_tokens: 15,
+        });
+        let cases = [
+            AnswerCase {
+                name: "unary",
+                body: unary.to_owned(),
+                pieces: vec![text("Here is your cat"), Piece::Image(png("AAAA"))],
+                withheld: vec![],
+                usage: Some(Usage { prompt_tokens: 5, completion_tokens: 1290, total_tokens: 1295 }),
+            },
+            AnswerCase {
+                name: "sse lf",
+                body: frames.iter().map(|f| format!("data: {f}\n\n")).collect(),
+                pieces: stream_pieces.clone(),
+                withheld: vec![],
+                usage: stream_usage,
+            },
+            AnswerCase {
+                name: "sse crlf without trailing blank line",
+                body: frames.iter().map(|f| format!("data: {f}")).collect::<Vec<_>>().join("\r\n\r\n"),
+                pieces: stream_pieces.clone(),
+                withheld: vec![],
+                usage: stream_usage,
+            },
+            AnswerCase {
+                name: "json array stream",
+                body: format!("[{}]", frames.join(",\r\n")),
+                pieces: stream_pieces,
+                withheld: vec![],
+                usage: stream_usage,
+            },
+            AnswerCase {
+                name: "thought parts skipped",
+                body: r#"{"candidates":[{"content":{"parts":[{"text":"thinking","thought":true},{"inlineData":{"mimeType":"image/png","data":"DRAFT"},"thought":true},{"inlineData":{"mimeType":"image/png","data":"AAAA"}}]},"finishReason":"STOP"}]}"#.to_owned(),
+                pieces: vec![Piece::Image(png("AAAA"))],
+                withheld: vec![],
+                usage: None,
+            },
+            AnswerCase {
+                name: "two candidates keep their order",
+                body: r#"{"candidates":[{"content":{"parts":[{"inlineData":{"data":"BBBB"}}]},"index":1},{"content":{"parts":[{"inlineData":{"data":"AAAA"}}]},"index":0}]}"#.to_owned(),
+                pieces: vec![Piece::Image(png("AAAA")), Piece::Image(png("BBBB"))],
+                withheld: vec![],
+                usage: None,
+            },
+            AnswerCase {
+                name: "image safety",
+                body: r#"{"candidates":[{"content":{"parts":[]},"finishReason":"IMAGE_SAFETY","finishMessage":"Unable to show the generated image."}],"usageMetadata":{"promptTokenCount":4,"totalTokenCount":4}}"#.to_owned(),
+                pieces: vec![],
+                withheld: vec!["finishReason IMAGE_SAFETY: Unable to show the generated image."],
+                usage: Some(Usage { prompt_tokens: 4, completion_tokens: 0, total_tokens: 4 }),
+            },
+            AnswerCase {
+                name: "prompt blocked, no candidates",
+                body: r#"{"promptFeedback":{"blockReason":"PROHIBITED_CONTENT"}}"#.to_owned(),
+                pieces: vec![],
+                withheld: vec!["the prompt was blocked (PROHIBITED_CONTENT)"],
+                usage: None,
+            },
+            AnswerCase {
+                name: "safety without content",
+                body: r#"{"candidates":[{"finishReason":"SAFETY","index":0}]}"#.to_owned(),
+                pieces: vec![],
+                withheld: vec!["finishReason SAFETY"],
+                usage: None,
+            },
+            AnswerCase {
+                name: "text only",
+                body: r#"{"candidates":[{"content":{"parts":[{"text":"日本の猫 🐱?"}]},"finishReason":"STOP"}]}"#.to_owned(),
+                pieces: vec![text("日本の猫 🐱?")],
+                withheld: vec![],
+                usage: None,
+            },
+        ];
+        for case in cases {
+            let body = ResponseBody::split(case.body.as_bytes());
+            let answer = body
+                .answer()
+                .unwrap_or_else(|e| panic!("{}: {e}", case.name));
+            assert_eq!(answer.pieces, case.pieces, "{}", case.name);
+            assert_eq!(answer.withheld, case.withheld, "{}", case.name);
+            assert_eq!(answer.usage, case.usage, "{}", case.name);
+        }
+    }
+
+    #[test]
+    fn bad_answers_are_errors() {
+        let cases = [
+            ("not json", "{oops"),
+            ("empty stream", ""),
+            ("bad frame", "data: {\"candidates\":3}\n\n"),
+            (
+                "error frame",
+                "data: {\"error\":{\"code\":500,\"message\":\"boom\",\"status\":\"INTERNAL\"}}\n\n",
+            ),
+        ];
+        for (name, body) in cases {
+            let split = ResponseBody::split(body.as_bytes());
+            let got = split.answer();
+            assert!(
+                matches!(got, Err(TranslateError::InvalidResponse(_))),
+                "{name}: {got:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn writes_all_framings() {
+        let answer = Answer {
+            pieces: vec![
+                text("caption \"q\""),
+                Piece::Image(png("AAAA")),
+                Piece::Image(png("BBBB")),
+            ],
+            ..Answer::default()
+        };
+        let want = json!({"candidates":[{"content":{"role":"model","parts":[
+            {"text":"caption \"q\""},
+            {"inlineData":{"mimeType":"image/png","data":"AAAA"}},
+            {"inlineData":{"mimeType":"image/png","data":"BBBB"}}]},
+            "finishReason":"STOP","index":0}],"modelVersion":"imagen-4.0-generate-001"});
+        let cases = [
+            ("object", Framing::Object, "application/json"),
+            ("array", Framing::Array, "application/json"),
+            ("sse", Framing::Sse, "text/event-stream"),
+        ];
+        for (name, framing, content_type) in cases {
+            let got = write_answer(&answer, "imagen-4.0-generate-001", framing);
+            assert_eq!(got.content_type, content_type, "{name}");
+            let docs: Vec<Value> = match framing {
+                Framing::Object => vec![serde_json::from_slice(&got.body).unwrap()],
+                Framing::Array => serde_json::from_slice(&got.body).unwrap(),
+                Framing::Sse => sse::data_frames(&got.body)
+                    .iter()
+                    .map(|f| serde_json::from_slice(f).unwrap())
+                    .collect(),
+            };
+            assert_eq!(docs, vec![want.clone()], "{name}");
+            // What we write, we read back the same.
+            let back = ResponseBody::split(&got.body);
+            assert_eq!(back.answer().unwrap().pieces, answer.pieces, "{name}");
+        }
+    }
+
+    #[test]
+    fn image_data_is_borrowed_from_sse_frames() {
+        let body = b"data: {\"candidates\":[{\"content\":{\"parts\":[{\"inlineData\":{\"data\":\"AAAA\"}}]}}]}\r\n\r\n";
+        let split = ResponseBody::split(body);
+        let answer = split.answer().unwrap();
+        let image = answer.images().next().unwrap();
+        assert!(matches!(image.data, Cow::Borrowed(_)));
+    }
+}

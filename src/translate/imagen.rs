@@ -1,0 +1,373 @@
+//! Imagen `:predict` shapes: the request (written for Imagen targets, read
+//! from `:predict` clients) and the answer (read from Imagen, written for
+//! `:predict` clients).
+
+use super::answer::{Answer, Image, DEFAULT_MIME};
+use super::json::{self, JStr, OneOrMany, Out};
+use super::{TranslateError, Translated, CONTENT_TYPE_JSON};
+use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+
+/// The most images one `:predict` call returns.
+pub(crate) const MAX_SAMPLES: i64 = 4;
+
+/// A `:predict` request for Imagen.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct PredictRequest<'a> {
+    pub(crate) prompt: &'a str,
+    /// Clamped to 1..=4; always sent, since Imagen's default is 4.
+    pub(crate) sample_count: i64,
+    pub(crate) aspect_ratio: Option<&'static str>,
+}
+
+impl PredictRequest<'_> {
+    /// The JSON body.
+    pub(crate) fn to_body(&self) -> Result<Vec<u8>, TranslateError> {
+        #[derive(Serialize)]
+        struct Body<'a> {
+            instances: [Instance<'a>; 1],
+            parameters: Parameters,
+        }
+        #[derive(Serialize)]
+        struct Instance<'a> {
+            prompt: &'a str,
+        }
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Parameters {
+            sample_count: i64,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            aspect_ratio: Option<&'static str>,
+        }
+        json::to_body(&Body {
+            instances: [Instance {
+                prompt: self.prompt,
+            }],
+            parameters: Parameters {
+                sample_count: self.sample_count.clamp(1, MAX_SAMPLES),
+                aspect_ratio: self.aspect_ratio,
+            },
+        })
+    }
+}
+
+/// What a `:predict` client asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct PredictPrompt {
+    pub(crate) prompt: String,
+    pub(crate) sample_count: Option<i64>,
+    pub(crate) aspect_ratio: Option<String>,
+}
+
+/// Reads a client's `:predict` body; `instances` may be a list or one object.
+pub(crate) fn parse_request(body: &[u8]) -> Result<PredictPrompt, TranslateError> {
+    #[derive(Deserialize)]
+    struct Raw<'a> {
+        #[serde(borrow)]
+        instances: Option<OneOrMany<RawInstance<'a>>>,
+        #[serde(borrow)]
+        parameters: Option<RawParameters<'a>>,
+    }
+    #[derive(Deserialize)]
+    struct RawInstance<'a> {
+        #[serde(borrow)]
+        prompt: Option<JStr<'a>>,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct RawParameters<'a> {
+        #[serde(alias = "sample_count")]
+        sample_count: Option<i64>,
+        #[serde(borrow, alias = "aspect_ratio")]
+        aspect_ratio: Option<JStr<'a>>,
+    }
+    let raw: Raw = json::request(body)?;
+    let prompt = raw
+        .instances
+        .and_then(|instances| instances.0.into_iter().next())
+        .and_then(|instance| instance.prompt)
+        .map(|prompt| prompt.trim().to_owned())
+        .unwrap_or_default();
+    if prompt.is_empty() {
+        return Err(TranslateError::NoPrompt);
+    }
+    let parameters = raw.parameters;
+    Ok(PredictPrompt {
+        prompt,
+        sample_count: parameters.as_ref().and_then(|p| p.sample_count),
+        aspect_ratio: parameters
+            .and_then(|p| p.aspect_ratio)
+            .map(|r| r.to_string()),
+    })
+}
+
+/// Reads Imagen's answer: one image per prediction with data; filtered
+/// predictions (`raiFilteredReason`) and an empty list become `withheld`.
+pub(crate) fn parse_answer(body: &[u8]) -> Result<Answer<'_>, TranslateError> {
+    #[derive(Deserialize)]
+    struct Raw<'a> {
+        #[serde(borrow)]
+        predictions: Option<Vec<Prediction<'a>>>,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Prediction<'a> {
+        #[serde(borrow)]
+        bytes_base64_encoded: Option<JStr<'a>>,
+        #[serde(borrow)]
+        mime_type: Option<JStr<'a>>,
+        #[serde(borrow)]
+        rai_filtered_reason: Option<JStr<'a>>,
+        #[serde(borrow)]
+        prompt: Option<JStr<'a>>,
+    }
+    let raw: Raw = json::response(body)?;
+    let predictions = raw.predictions.unwrap_or_default();
+    let mut answer = Answer::default();
+    if predictions.is_empty() {
+        answer.withheld.push(
+            "the answer has no predictions (Imagen leaves out images its safety filter blocks)"
+                .to_owned(),
+        );
+    }
+    for prediction in predictions {
+        match prediction.bytes_base64_encoded {
+            Some(data) if !data.is_empty() => answer.push_image(Image {
+                mime: prediction
+                    .mime_type
+                    .map_or(Cow::Borrowed(DEFAULT_MIME), JStr::into_cow),
+                data: data.into_cow(),
+                revised_prompt: prediction.prompt.map(JStr::into_cow),
+            }),
+            _ => {
+                if let Some(reason) = prediction.rai_filtered_reason {
+                    answer.withheld.push(reason.to_string());
+                }
+            }
+        }
+    }
+    if answer.withheld.is_empty() && !answer.has_image() {
+        answer
+            .withheld
+            .push("the predictions carry no image data".to_owned());
+    }
+    Ok(answer)
+}
+
+/// Writes `{"predictions":[{"bytesBase64Encoded","mimeType"}...]}` with the
+/// answer's images (text has no place in this shape).
+pub(crate) fn write_answer(answer: &Answer<'_>) -> Translated {
+    let mut out = Out::with_capacity(answer.payload_len() + 64);
+    out.raw("{\"predictions\":[");
+    for (i, image) in answer.images().enumerate() {
+        if i > 0 {
+            out.raw(",");
+        }
+        out.raw("{\"bytesBase64Encoded\":")
+            .string(&image.data)
+            .raw(",\"mimeType\":")
+            .string(&image.mime)
+            .raw("}");
+    }
+    out.raw("]}");
+    Translated {
+        body: out.into_bytes(),
+        content_type: CONTENT_TYPE_JSON,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    #[test]
+    fn request_bodies() {
+        struct Case {
+            name: &'static str,
+            request: PredictRequest<'static>,
+            want: Value,
+        }
+        let cases = [
+            Case {
+                name: "defaults",
+                request: PredictRequest {
+                    prompt: "a cat",
+                    sample_count: 1,
+                    aspect_ratio: None,
+                },
+                want: json!({"instances":[{"prompt":"a cat"}],"parameters":{"sampleCount":1}}),
+            },
+            Case {
+                name: "clamped high with ratio",
+                request: PredictRequest {
+                    prompt: "日本の猫 🐱",
+                    sample_count: 9,
+                    aspect_ratio: Some("16:9"),
+                },
+                want: json!({"instances":[{"prompt":"日本の猫 🐱"}],"parameters":{"sampleCount":4,"aspectRatio":"16:9"}}),
+            },
+            Case {
+                name: "clamped low",
+                request: PredictRequest {
+                    prompt: "x",
+                    sample_count: 0,
+                    aspect_ratio: None,
+                },
+                want: json!({"instances":[{"prompt":"x"}],"parameters":{"sampleCount":1}}),
+            },
+        ];
+        for case in cases {
+            let got: Value = serde_json::from_slice(&case.request.to_body().unwrap()).unwrap();
+            assert_eq!(got, case.want, "{}", case.name);
+        }
+    }
+
+    #[test]
+    fn parses_client_requests() {
+        struct Case {
+            name: &'static str,
+            body: &'static str,
+            want: Result<PredictPrompt, TranslateError>,
+        }
+        let prompt = |p: &str, n: Option<i64>, r: Option<&str>| {
+            Ok(PredictPrompt {
+                prompt: p.into(),
+                sample_count: n,
+                aspect_ratio: r.map(Into::into),
+            })
+        };
+        let cases = [
+            Case {
+                name: "list",
+                body: r#"{"instances":[{"prompt":"a cat"}],"parameters":{"sampleCount":2,"aspectRatio":"16:9"}}"#,
+                want: prompt("a cat", Some(2), Some("16:9")),
+            },
+            Case {
+                name: "object (older Open WebUI)",
+                body: r#"{"instances":{"prompt":"日本の猫 🐱"},"parameters":{"sampleCount":1,"outputOptions":{"mimeType":"image/png"}}}"#,
+                want: prompt("日本の猫 🐱", Some(1), None),
+            },
+            Case {
+                name: "no parameters",
+                body: r#"{"instances":[{"prompt":"x"}]}"#,
+                want: prompt("x", None, None),
+            },
+            Case {
+                name: "empty prompt",
+                body: r#"{"instances":[{"prompt":"  "}]}"#,
+                want: Err(TranslateError::NoPrompt),
+            },
+            Case {
+                name: "no instances",
+                body: r#"{}"#,
+                want: Err(TranslateError::NoPrompt),
+            },
+            Case {
+                name: "empty list",
+                body: r#"{"instances":[]}"#,
+                want: Err(TranslateError::NoPrompt),
+            },
+        ];
+        for case in cases {
+            assert_eq!(
+                parse_request(case.body.as_bytes()),
+                case.want,
+                "{}",
+                case.name
+            );
+        }
+        assert!(matches!(
+            parse_request(b"{"),
+            Err(TranslateError::InvalidRequest(_))
+        ));
+        assert!(matches!(
+            parse_request(br#"{"instances":"a cat"}"#),
+            Err(TranslateError::InvalidRequest(_))
+        ));
+    }
+
+    #[test]
+    fn parses_answers() {
+        struct Case {
+            name: &'static str,
+            body: &'static str,
+            images: Vec<(&'static str, &'static str)>,
+            withheld: Vec<&'static str>,
+        }
+        let cases = [
+            Case {
+                name: "two images",
+                body: r#"{"predictions":[{"bytesBase64Encoded":"AAAA","mimeType":"image/png"},{"mimeType":"image/jpeg","bytesBase64Encoded":"/9j/"}]}"#,
+                images: vec![("image/png", "AAAA"), ("image/jpeg", "/9j/")],
+                withheld: vec![],
+            },
+            Case {
+                name: "missing mime",
+                body: r#"{"predictions":[{"bytesBase64Encoded":"AAAA"}]}"#,
+                images: vec![("image/png", "AAAA")],
+                withheld: vec![],
+            },
+            Case {
+                name: "one filtered of two",
+                body: r#"{"predictions":[{"bytesBase64Encoded":"AAAA"},{"raiFilteredReason":"blocked: people"}]}"#,
+                images: vec![("image/png", "AAAA")],
+                withheld: vec!["blocked: people"],
+            },
+            Case {
+                name: "all filtered",
+                body: r#"{"predictions":[{"raiFilteredReason":"Your current safety filter threshold prohibited one or more images."}]}"#,
+                images: vec![],
+                withheld: vec!["Your current safety filter threshold prohibited one or more images."],
+            },
+            Case {
+                name: "empty object",
+                body: r#"{}"#,
+                images: vec![],
+                withheld: vec!["the answer has no predictions (Imagen leaves out images its safety filter blocks)"],
+            },
+            Case {
+                name: "empty list",
+                body: r#"{"predictions":[]}"#,
+                images: vec![],
+                withheld: vec!["the answer has no predictions (Imagen leaves out images its safety filter blocks)"],
+            },
+            Case {
+                name: "prediction without data or reason",
+                body: r#"{"predictions":[{"mimeType":"image/png"}]}"#,
+                images: vec![],
+                withheld: vec!["the predictions carry no image data"],
+            },
+        ];
+        for case in cases {
+            let answer = parse_answer(case.body.as_bytes()).unwrap();
+            let images: Vec<(&str, &str)> = answer.images().map(|i| (&*i.mime, &*i.data)).collect();
+            assert_eq!(images, case.images, "{}", case.name);
+            assert_eq!(answer.withheld, case.withheld, "{}", case.name);
+        }
+        assert!(matches!(
+            parse_answer(b"[]"),
+            Err(TranslateError::InvalidResponse(_))
+        ));
+    }
+
+    #[test]
+    fn image_data_is_borrowed() {
+        let body = br#"{"predictions":[{"bytesBase64Encoded":"iVBORw0KGgo","prompt":"a cat, watercolour"}]}"#;
+        let answer = parse_answer(body).unwrap();
+        let image = answer.images().next().unwrap();
+        assert!(matches!(image.data, Cow::Borrowed(_)));
+        assert_eq!(image.revised_prompt.as_deref(), Some("a cat, watercolour"));
+    }
+
+    #[test]
+    fn writes_predictions() {
+        let body = br#"{"predictions":[{"bytesBase64Encoded":"AAAA","mimeType":"image/png"},{"bytesBase64Encoded":"BBBB","mimeType":"image/jpeg"}]}"#;
+        let answer = parse_answer(body).unwrap();
+        let got = write_answer(&answer);
+        assert_eq!(got.content_type, "application/json");
+        let got: Value = serde_json::from_slice(&got.body).unwrap();
+        let want: Value = serde_json::from_slice(body).unwrap();
+        assert_eq!(got, want);
+    }
+}

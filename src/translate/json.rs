@@ -1,0 +1,403 @@
+//! JSON plumbing shared by the translators: strings borrowed from the input
+//! body, a one-or-many list, and an output buffer that copies large strings
+//! (base64 image data) exactly once.
+//!
+//! `serde_json` hands out `&str` slices of the input for strings without
+//! escapes; [`JStr`] keeps them borrowed and only allocates when the string had
+//! escapes. (`Cow<str>` alone always allocates when deserialized inside an
+//! `Option`.) Unknown fields of the derived structs are skipped by
+//! `serde_json`'s `IgnoredAny` path, which scans without allocating.
+
+use super::TranslateError;
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::Serialize;
+use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
+use std::ops::{Deref, Range};
+
+/// A JSON string, borrowed from the input when it had no escapes.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct JStr<'a>(pub(crate) Cow<'a, str>);
+
+impl<'a> JStr<'a> {
+    /// A part of the string that stays borrowed when `self` is; an empty
+    /// string when `range` is not on character boundaries.
+    pub(crate) fn slice(&self, range: Range<usize>) -> Cow<'a, str> {
+        match &self.0 {
+            Cow::Borrowed(s) => Cow::Borrowed(s.get(range).unwrap_or("")),
+            Cow::Owned(s) => Cow::Owned(s.get(range).unwrap_or("").to_owned()),
+        }
+    }
+
+    /// The string as a `Cow`, borrowed when possible.
+    pub(crate) fn into_cow(self) -> Cow<'a, str> {
+        self.0
+    }
+}
+
+impl Deref for JStr<'_> {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for JStr<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct StrVisitor<'a>(PhantomData<&'a ()>);
+
+        impl<'de: 'a, 'a> Visitor<'de> for StrVisitor<'a> {
+            type Value = JStr<'a>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<JStr<'a>, E> {
+                Ok(JStr(Cow::Borrowed(v)))
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<JStr<'a>, E> {
+                Ok(JStr(Cow::Owned(v.to_owned())))
+            }
+
+            fn visit_string<E: de::Error>(self, v: String) -> Result<JStr<'a>, E> {
+                Ok(JStr(Cow::Owned(v)))
+            }
+        }
+
+        deserializer.deserialize_str(StrVisitor(PhantomData))
+    }
+}
+
+/// A field that is a list of `T`, or a single `T` object (older Open WebUI
+/// sends `"instances": {...}` instead of a list).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct OneOrMany<T>(pub(crate) Vec<T>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for OneOrMany<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ListVisitor<T>(PhantomData<T>);
+
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for ListVisitor<T> {
+            type Value = OneOrMany<T>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object or a list of objects")
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
+                while let Some(item) = seq.next_element()? {
+                    items.push(item);
+                }
+                Ok(OneOrMany(items))
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                T::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(|item| OneOrMany(vec![item]))
+            }
+        }
+
+        deserializer.deserialize_any(ListVisitor(PhantomData))
+    }
+}
+
+/// Parses a client request body, mapping a syntax or shape error to
+/// [`TranslateError::InvalidRequest`].
+pub(crate) fn request<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, TranslateError> {
+    serde_json::from_slice(body).map_err(|e| TranslateError::InvalidRequest(e.to_string()))
+}
+
+/// Parses an upstream answer, mapping a syntax or shape error to
+/// [`TranslateError::InvalidResponse`].
+pub(crate) fn response<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, TranslateError> {
+    serde_json::from_slice(body).map_err(|e| TranslateError::InvalidResponse(e.to_string()))
+}
+
+/// Serializes a small request body.
+pub(crate) fn to_body<T: Serialize>(value: &T) -> Result<Vec<u8>, TranslateError> {
+    serde_json::to_vec(value).map_err(|e| TranslateError::InvalidRequest(e.to_string()))
+}
+
+/// An output body written front to back into one preallocated buffer.
+#[derive(Debug, Default)]
+pub(crate) struct Out {
+    buf: Vec<u8>,
+}
+
+impl Out {
+    /// A buffer that holds `capacity` bytes without growing.
+    pub(crate) fn with_capacity(capacity: usize) -> Out {
+        Out {
+            buf: Vec::with_capacity(capacity),
+        }
+    }
+
+    /// Appends `s` as it is (JSON punctuation, SSE framing, trusted literals).
+    pub(crate) fn raw(&mut self, s: &str) -> &mut Out {
+        self.buf.extend_from_slice(s.as_bytes());
+        self
+    }
+
+    /// Appends `s` escaped for the inside of a JSON string, without quotes.
+    pub(crate) fn escaped(&mut self, s: &str) -> &mut Out {
+        escape_into(&mut self.buf, s);
+        self
+    }
+
+    /// Appends `s` as a quoted JSON string.
+    pub(crate) fn string(&mut self, s: &str) -> &mut Out {
+        self.buf.push(b'"');
+        escape_into(&mut self.buf, s);
+        self.buf.push(b'"');
+        self
+    }
+
+    /// Appends an unsigned integer.
+    pub(crate) fn number(&mut self, n: u64) -> &mut Out {
+        self.raw(&n.to_string())
+    }
+
+    /// Appends any small serializable value (numbers, float lists).
+    pub(crate) fn value<T: Serialize + ?Sized>(
+        &mut self,
+        value: &T,
+    ) -> Result<&mut Out, TranslateError> {
+        serde_json::to_writer(&mut self.buf, value)
+            .map_err(|e| TranslateError::InvalidResponse(e.to_string()))?;
+        Ok(self)
+    }
+
+    /// The bytes written so far.
+    pub(crate) fn into_bytes(self) -> Vec<u8> {
+        self.buf
+    }
+}
+
+/// Escapes `s` for a JSON string. Runs of bytes that need no escape (all of
+/// base64, all non-ASCII UTF-8) are found eight bytes at a time and copied
+/// with one `extend_from_slice` each.
+fn escape_into(buf: &mut Vec<u8>, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        if let Some(word) = bytes
+            .get(i..i + 8)
+            .and_then(|w| <[u8; 8]>::try_from(w).ok())
+        {
+            if !word_needs_escape(u64::from_le_bytes(word)) {
+                i += 8;
+                continue;
+            }
+        }
+        let b = bytes.get(i).copied().unwrap_or(b' ');
+        let short: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0x00..=0x1f => b"",
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        buf.extend_from_slice(bytes.get(start..i).unwrap_or_default());
+        if short.is_empty() {
+            buf.extend_from_slice(b"\\u00");
+            buf.push(HEX[usize::from(b >> 4)]);
+            buf.push(HEX[usize::from(b & 0xf)]);
+        } else {
+            buf.extend_from_slice(short);
+        }
+        i += 1;
+        start = i;
+    }
+    buf.extend_from_slice(bytes.get(start..).unwrap_or_default());
+}
+
+/// Whether any of the eight bytes in `word` is a control character, `"` or
+/// `\\` (exact, with the classic "has a byte less than n" bit trick).
+fn word_needs_escape(word: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let below = |x: u64, n: u64| x.wrapping_sub(ONES * n) & !x & HIGH;
+    let quote = word ^ (ONES * u64::from(b'"'));
+    let backslash = word ^ (ONES * u64::from(b'\\'));
+    (below(word, 0x20) | below(quote, 1) | below(backslash, 1)) != 0
+}
+
+/// Standard base64 with padding (for OpenAI `encoding_format: "base64"`).
+pub(crate) fn base64_encode(input: &[u8]) -> String {
+    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
+    for chunk in input.chunks(3) {
+        let b0 = chunk.first().copied().unwrap_or(0);
+        let b1 = chunk.get(1).copied().unwrap_or(0);
+        let b2 = chunk.get(2).copied().unwrap_or(0);
+        let n = (u32::from(b0) << 16) | (u32::from(b1) << 8) | u32::from(b2);
+        let sextet = |shift: u32| char::from(TABLE[((n >> shift) & 0x3f) as usize]);
+        out.push(sextet(18));
+        out.push(sextet(12));
+        out.push(if chunk.len() > 1 { sextet(6) } else { '=' });
+        out.push(if chunk.len() > 2 { sextet(0) } else { '=' });
+    }
+    out
+}
+
+/// A short, stable hex digest (FNV-1a, 64 bit) for response ids.
+pub(crate) fn digest(parts: &[&[u8]]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for &b in *part {
+            hash ^= u64::from(b);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    hash
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize)]
+    struct Holder<'a> {
+        #[serde(borrow)]
+        s: Option<JStr<'a>>,
+    }
+
+    #[test]
+    fn jstr_borrows_unless_escaped() {
+        struct Case {
+            name: &'static str,
+            body: &'static str,
+            want: Option<&'static str>,
+            borrowed: bool,
+        }
+        let cases = [
+            Case {
+                name: "plain",
+                body: r#"{"s":"iVBORw0KGgo+/="}"#,
+                want: Some("iVBORw0KGgo+/="),
+                borrowed: true,
+            },
+            Case {
+                name: "unicode",
+                body: r#"{"s":"日本の猫 🐱"}"#,
+                want: Some("日本の猫 🐱"),
+                borrowed: true,
+            },
+            Case {
+                name: "escaped slash",
+                body: r#"{"s":"a\/b"}"#,
+                want: Some("a/b"),
+                borrowed: false,
+            },
+            Case {
+                name: "null",
+                body: r#"{"s":null}"#,
+                want: None,
+                borrowed: false,
+            },
+            Case {
+                name: "missing",
+                body: r#"{}"#,
+                want: None,
+                borrowed: false,
+            },
+        ];
+        for case in cases {
+            let got: Holder = serde_json::from_str(case.body).unwrap();
+            assert_eq!(got.s.as_deref(), case.want, "{}", case.name);
+            let borrowed = matches!(got.s.map(|s| s.0), Some(Cow::Borrowed(_)));
+            assert_eq!(borrowed, case.borrowed, "{}", case.name);
+        }
+    }
+
+    #[test]
+    fn escaping_round_trips() {
+        let cases = [
+            ("empty", ""),
+            ("base64", "iVBORw0KGgoAAAANSUhEUgAA+/=="),
+            ("quotes and backslashes", r#"say "hi" \ bye"#),
+            ("controls", "a\nb\r\tc\u{1}\u{8}\u{c}\u{1f}"),
+            ("unicode", "日本の猫 🐱 \u{2028}"),
+            (
+                "long clean run then escapes",
+                "abcdefghijklmnopqrstuvwxyz0123456789\"x\\y\u{0}z",
+            ),
+            (
+                "escape at every offset",
+                "a\"bcdefgh\\ijklmnop\nqrstuvwx\u{7f}\u{80}é",
+            ),
+        ];
+        for (name, s) in cases {
+            let mut out = Out::default();
+            out.string(s);
+            let bytes = out.into_bytes();
+            let back: String = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(back, s, "{name}");
+        }
+    }
+
+    #[test]
+    fn word_check_matches_the_byte_rule() {
+        for b in 0..=255u8 {
+            let needs = b < 0x20 || b == b'"' || b == b'\\';
+            for pos in 0..8 {
+                let mut word = [b'A'; 8];
+                word[pos] = b;
+                assert_eq!(
+                    word_needs_escape(u64::from_le_bytes(word)),
+                    needs,
+                    "byte {b} at {pos}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn base64_matches_rfc4648_vectors() {
+        let cases = [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(base64_encode(input.as_bytes()), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn one_or_many_accepts_both() {
+        #[derive(serde::Deserialize, Debug, PartialEq)]
+        struct Item {
+            x: u32,
+        }
+        let cases = [
+            ("list", r#"[{"x":1},{"x":2}]"#, vec![1, 2]),
+            ("object", r#"{"x":7}"#, vec![7]),
+            ("empty list", "[]", vec![]),
+        ];
+        for (name, body, want) in cases {
+            let got: OneOrMany<Item> = serde_json::from_str(body).unwrap();
+            let got: Vec<u32> = got.0.into_iter().map(|i| i.x).collect();
+            assert_eq!(got, want, "{name}");
+        }
+        assert!(serde_json::from_str::<OneOrMany<Item>>("3").is_err());
+    }
+}

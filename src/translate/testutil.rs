@@ -1,0 +1,105 @@
+//! Helpers for the translator tests.
+
+use super::{Exchange, ImageMessageFormat, TranslateOptions, Translated, Translator};
+use crate::endpoint::Endpoint;
+use serde_json::Value;
+
+/// `created` in every test exchange.
+pub(crate) const CREATED: u64 = 1_764_000_000;
+
+/// An exchange for `model` from `from` to `to`.
+pub(crate) fn exchange(model: &'static str, from: Endpoint, to: Endpoint) -> Exchange<'static> {
+    Exchange {
+        model,
+        from,
+        to,
+        client_sse: false,
+        created: CREATED,
+        options: TranslateOptions::default(),
+    }
+}
+
+/// The same exchange with image_url parts for chat answers.
+pub(crate) fn with_parts(mut exchange: Exchange<'static>) -> Exchange<'static> {
+    exchange.options.image_format = ImageMessageFormat::ImageUrlParts;
+    exchange
+}
+
+/// Parses JSON bytes.
+pub(crate) fn json(body: &[u8]) -> Value {
+    serde_json::from_slice(body)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(body)))
+}
+
+/// Runs a translator over a request and an upstream answer.
+pub(crate) fn run(
+    translator: &mut dyn Translator,
+    request: &str,
+    upstream: &str,
+) -> (Value, Translated) {
+    let sent = translator.translate_request(request.as_bytes()).unwrap();
+    let got = translator.translate_response(upstream.as_bytes()).unwrap();
+    (json(&sent), got)
+}
+
+/// A chat completion with its `id` checked and removed.
+pub(crate) fn chat_completion(translated: &Translated) -> Value {
+    assert_eq!(translated.content_type, "application/json");
+    let mut value = json(&translated.body);
+    let id = value
+        .as_object_mut()
+        .and_then(|o| o.remove("id"))
+        .and_then(|id| id.as_str().map(str::to_owned))
+        .unwrap();
+    assert!(id.starts_with("chatcmpl-"), "{id}");
+    value
+}
+
+/// An OpenAI SSE body checked frame by frame: every event is one `data:`
+/// line followed by a blank line, `[DONE]` is last and only last, all chunks
+/// share one id. Returns the chunks with `id` removed.
+pub(crate) fn chat_chunks(translated: &Translated) -> Vec<Value> {
+    assert_eq!(translated.content_type, "text/event-stream");
+    let body = std::str::from_utf8(&translated.body).unwrap();
+    assert!(body.ends_with("\n\n"), "body must end with a blank line");
+    let events: Vec<&str> = body.trim_end_matches('\n').split("\n\n").collect();
+    assert_eq!(events.last().copied(), Some("data: [DONE]"));
+    let mut ids = Vec::new();
+    let chunks = events[..events.len() - 1]
+        .iter()
+        .map(|event| {
+            assert!(!event.contains('\n'), "one line per event: {event:.80}");
+            let data = event.strip_prefix("data: ").unwrap();
+            let mut chunk = json(data.as_bytes());
+            let id = chunk.as_object_mut().and_then(|o| o.remove("id")).unwrap();
+            ids.push(id);
+            chunk
+        })
+        .collect();
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "one id for all chunks");
+    chunks
+}
+
+/// The content of a chat completion or the joined content deltas of chunks.
+pub(crate) fn content_text(chunks_or_completion: &[Value]) -> String {
+    chunks_or_completion
+        .iter()
+        .filter_map(|c| {
+            let choice = c.get("choices")?.get(0)?;
+            choice
+                .get("message")
+                .or_else(|| choice.get("delta"))?
+                .get("content")?
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect()
+}
+
+/// Base64-looking data of `len` bytes, distinct per `seed`.
+pub(crate) fn fake_b64(seed: char, len: usize) -> String {
+    let mut data: String = std::iter::repeat(seed).take(len).collect();
+    data.replace_range(..1, "i");
+    data
+}
