@@ -79,7 +79,10 @@ def values_schema() -> dict:
             "wasm": {
                 "type": "object", "additionalProperties": False, "required": ["source"],
                 "properties": {
-                    "source": {"enum": ["configmap", "oci", "imageVolume", "url"]},
+                    "source": {"enum": ["configmap", "chart", "oci", "imageVolume", "url"]},
+                    "configMap": {"type": "object", "additionalProperties": False, "required": ["name", "key"],
+                                  "properties": {"name": {"type": "string", "pattern": "^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"},
+                                                 "key": {"type": "string", "pattern": r"^[-._a-zA-Z0-9]+$"}}},
                     "oci": {"type": "object", "additionalProperties": False,
                             "properties": {"image": {"type": "string", "pattern": r"^\S*$"},
                                            "pullPolicy": PULL_POLICY,

@@ -45,11 +45,15 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 /etc/gemini-router/envoy
 {{- end }}
 
-{{/* The module, base64, for source configmap; fails with instructions when it is missing. */}}
+{{/* The module, base64, for source chart; fails with instructions when it is missing or too big. */}}
 {{- define "gemini-router.wasmBase64" -}}
 {{- $wasm := .Files.Get "files/gemini_router.wasm" -}}
 {{- if not $wasm -}}
-{{- fail "wasm.source=configmap needs the module in the chart at files/gemini_router.wasm: run deploy/helm/package.sh (after `make build`), or copy target/wasm32-wasip1/release/gemini_router.wasm there; or set wasm.source to oci, imageVolume or url" -}}
+{{- fail "wasm.source=chart needs the module in the chart at files/gemini_router.wasm: run deploy/helm/package.sh --with-module (after `make build`); or use wasm.source=configmap (a ConfigMap you create), oci, imageVolume or url" -}}
+{{- end -}}
+{{- $limit := 716800 -}}
+{{- if gt (len $wasm) $limit -}}
+{{- fail (printf "wasm.source=chart: the module is %d bytes, over %d: Helm would store it twice in its release Secret (1 MiB limit) and the install would fail. Use wasm.source=configmap: kubectl create configmap %s --from-file=%s=gemini_router.wasm" (len $wasm) $limit .Values.wasm.configMap.name .Values.wasm.configMap.key) -}}
 {{- end -}}
 {{- $wasm | b64enc -}}
 {{- end }}
@@ -67,7 +71,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{/* Pod annotations: config checksum (rolls pods when the config changes) and Prometheus. */}}
 {{- define "gemini-router.podAnnotations" -}}
 checksum/envoy-config: {{ include "gemini-router.envoyConfig" . | sha256sum }}
-{{- if eq .Values.wasm.source "configmap" }}
+{{- if eq .Values.wasm.source "chart" }}
 checksum/wasm: {{ .Files.Get "files/gemini_router.wasm" | sha256sum }}
 {{- end }}
 {{- if .Values.metrics.prometheusAnnotations }}
@@ -194,6 +198,13 @@ prometheus.io/path: /stats/prometheus
   configMap:
     name: {{ include "gemini-router.fullname" . }}-envoy
 {{- if eq .Values.wasm.source "configmap" }}
+- name: gemini-router-wasm
+  configMap:
+    name: {{ .Values.wasm.configMap.name }}
+    items:
+    - key: {{ .Values.wasm.configMap.key }}
+      path: gemini_router.wasm
+{{- else if eq .Values.wasm.source "chart" }}
 - name: gemini-router-wasm
   configMap:
     name: {{ include "gemini-router.fullname" . }}-wasm
