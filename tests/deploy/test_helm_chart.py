@@ -285,3 +285,18 @@ def merge(base: dict, override: dict) -> dict:
     for key, value in override.items():
         out[key] = merge(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
     return out
+
+
+@pytest.mark.parametrize("values_file", CI_VALUES, ids=values_id)
+def test_install_notes_render_and_name_the_next_step(values_file, helm, chart):
+    """NOTES.txt is not part of `helm template`; a client-side dry-run install renders it."""
+    proc = run([helm, "install", "gr", str(chart), "--namespace", "ai", "--dry-run=client", "-f", str(values_file)])
+    assert proc.returncode == 0, proc.stderr
+    notes = proc.stdout.split("NOTES:", 1)[1]
+    values = yaml.safe_load(values_file.read_text())
+    if values.get("mode", "egress") == "sidecar":
+        assert "--patch-file" in notes and "gr-gemini-router-sidecar-patch" in notes, notes
+    else:
+        assert "http://gr-gemini-router.ai:80/v1beta/openai" in notes, notes
+    source = values.get("wasm", {}).get("source", "configmap")
+    assert ("kubectl -n ai create configmap gemini-router-wasm" in notes) == (source == "configmap"), notes
