@@ -25,6 +25,15 @@ if [[ -x "$envoy" ]] && "$envoy" --version 2>/dev/null | grep -qF "$want"; then
   exit 0
 fi
 
+# One installer per version at a time (parallel test workers may all call this).
+mkdir -p "$root/.tools"
+exec 9>"$root/.tools/.install-envoy-$version.lock"
+if command -v flock >/dev/null; then flock 9; fi
+if [[ -x "$envoy" ]] && "$envoy" --version 2>/dev/null | grep -qF "$want"; then
+  echo "$envoy"
+  exit 0
+fi
+
 python="${PYTHON:-python3}"
 rm -rf "$venv"
 mkdir -p "$root/.tools"

