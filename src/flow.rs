@@ -6,9 +6,10 @@
 use crate::config::Config;
 use crate::diagnose;
 use crate::endpoint::Endpoint;
+use crate::headers::ACCEPT_ENCODING;
 use crate::model::{ModelError, ModelName};
 use crate::request::{recognize, Recognized};
-use crate::route::{self, Auth, Client, ErrorShape, Plan, Verdict};
+use crate::route::{self, Auth, Client, ErrorShape, HeaderOp, Plan, Verdict};
 use crate::scan::{top_level_fields, ScanError};
 use crate::translate::{self, Exchange, TranslateError, Translator};
 
@@ -264,7 +265,10 @@ fn decide(
     head: &Head<'_>,
 ) -> Routed {
     let class = config.classifier.classify(&model.id);
-    let plan = route::plan(config, client, &model, class, stream, head.auth);
+    let mut plan = route::plan(config, client, &model, class, stream, head.auth);
+    // The filter may rewrite the answer (an annotated error, a translation):
+    // ask for it uncompressed. Successful answers still stream through as is.
+    plan.headers.push(HeaderOp::Remove(ACCEPT_ENCODING));
     Routed {
         model,
         plan,
@@ -311,15 +315,30 @@ pub enum ResponseMode {
     Pass,
     /// Buffer it and replace it with an annotated error.
     Annotate,
+    /// Add the diagnostic headers, leave the body as it is.
+    HeadersOnly,
     /// Buffer it and translate it back to the client's shape.
     Translate,
 }
 
-/// Decides from the status whether the response is buffered, and why.
-pub fn response_mode(config: &Config, status: u16, translating: bool) -> ResponseMode {
+/// Decides from the status whether the response is buffered, and why. An
+/// error body that is compressed (`content-encoding` other than identity) is
+/// not rewritten: it gets the diagnostic headers only. (Routed requests ask
+/// for identity encoding, so this only happens with an upstream that ignores
+/// that; a compressed translated answer fails translation with a 502.)
+pub fn response_mode(
+    config: &Config,
+    status: u16,
+    translating: bool,
+    content_encoding: Option<&str>,
+) -> ResponseMode {
+    let compressed = content_encoding.is_some_and(|e| !e.trim().eq_ignore_ascii_case("identity"));
+    let annotate = config.annotate_statuses.contains(&status) || (translating && status >= 400);
     if translating && (200..300).contains(&status) {
         ResponseMode::Translate
-    } else if config.annotate_statuses.contains(&status) || (translating && status >= 400) {
+    } else if annotate && compressed {
+        ResponseMode::HeadersOnly
+    } else if annotate {
         ResponseMode::Annotate
     } else {
         ResponseMode::Pass
@@ -557,19 +576,20 @@ mod tests {
     fn response_modes() {
         let config = Config::default();
         let cases = [
-            (200, false, ResponseMode::Pass),
-            (404, false, ResponseMode::Annotate),
-            (400, false, ResponseMode::Pass),
-            (200, true, ResponseMode::Translate),
-            (400, true, ResponseMode::Annotate),
-            (500, true, ResponseMode::Annotate),
+            (200, false, None, ResponseMode::Pass),
+            (404, false, None, ResponseMode::Annotate),
+            (404, false, Some("identity"), ResponseMode::Annotate),
+            (404, false, Some("gzip"), ResponseMode::HeadersOnly),
+            (200, false, Some("gzip"), ResponseMode::Pass),
+            (400, false, None, ResponseMode::Pass),
+            (200, true, None, ResponseMode::Translate),
+            (200, true, Some("br"), ResponseMode::Translate),
+            (400, true, None, ResponseMode::Annotate),
+            (500, true, None, ResponseMode::Annotate),
         ];
-        for (status, translating, want) in cases {
-            assert_eq!(
-                response_mode(&config, status, translating),
-                want,
-                "{status} {translating}"
-            );
+        for (status, translating, encoding, want) in cases {
+            let got = response_mode(&config, status, translating, encoding);
+            assert_eq!(got, want, "{status} {translating} {encoding:?}");
         }
     }
 

@@ -24,6 +24,10 @@ pub const DIAG_RULE: &str = "x-gemini-router-rule";
 /// Diagnostic response header: one line a person can act on.
 pub const DIAG_HINT: &str = "x-gemini-router-hint";
 
+/// `accept-encoding`: removed from routed requests, so that an error or a
+/// translated answer arrives uncompressed and can be rewritten.
+pub const ACCEPT_ENCODING: &str = "accept-encoding";
+
 /// JSON content type.
 pub const JSON: &str = "application/json";
 

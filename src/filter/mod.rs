@@ -34,19 +34,16 @@ impl Context for RouterRoot {}
 
 impl RootContext for RouterRoot {
     fn on_configure(&mut self, size: usize) -> bool {
-        let bytes = match proxy_wasm::hostcalls::get_buffer(
-            BufferType::PluginConfiguration,
-            0,
-            size,
-        ) {
-            Ok(bytes) => bytes.unwrap_or_default(),
-            Err(status) => {
-                log::error!(
+        let bytes =
+            match proxy_wasm::hostcalls::get_buffer(BufferType::PluginConfiguration, 0, size) {
+                Ok(bytes) => bytes.unwrap_or_default(),
+                Err(status) => {
+                    log::error!(
                     "gemini-router: cannot read the plugin configuration: host error {status:?}"
                 );
-                return false;
-            }
-        };
+                    return false;
+                }
+            };
         match Config::from_bytes(&bytes) {
             Ok(config) => {
                 log::info!("gemini-router: configuration accepted");
@@ -298,11 +295,19 @@ impl HttpContext for Router {
         self.status = host::header(RESP, ":status")
             .and_then(|s| s.parse().ok())
             .unwrap_or(0);
-        self.response = flow::response_mode(&self.config, self.status, self.translator.is_some());
+        let encoding = host::header(RESP, CONTENT_ENCODING);
+        self.response = flow::response_mode(
+            &self.config,
+            self.status,
+            self.translator.is_some(),
+            encoding.as_deref(),
+        );
         match self.response {
             ResponseMode::Pass => Action::Continue,
-            _ if end_of_stream => {
-                // No body to rewrite: the headers alone carry the diagnosis.
+            ResponseMode::Annotate | ResponseMode::Translate if !end_of_stream => Action::Pause,
+            ResponseMode::HeadersOnly | ResponseMode::Annotate | ResponseMode::Translate => {
+                // No body to rewrite (none, or compressed): the headers
+                // alone carry the diagnosis.
                 if self.status >= 400 {
                     for (name, value) in flow::error_headers(routed, self.status) {
                         let _ = host::set_header(RESP, name, Some(&value));
@@ -312,7 +317,6 @@ impl HttpContext for Router {
                 self.response = ResponseMode::Pass;
                 Action::Continue
             }
-            ResponseMode::Annotate | ResponseMode::Translate => Action::Pause,
         }
     }
 
