@@ -157,22 +157,6 @@ impl fmt::Display for TranslateError {
 
 impl std::error::Error for TranslateError {}
 
-/// Whether a `from` request can be sent to `to` for *every* family that
-/// `to` serves: the shapes are the same, or a translator exists whose
-/// translation is right whatever the model. Pairs that only make sense for
-/// one of the families `to` serves (chat -> `generateContent` is an image
-/// translation, wrong for a text Gemini model) are `false` here; ask
-/// [`supports_for`] with the model's family.
-pub fn supports(from: Endpoint, to: Endpoint) -> bool {
-    from == to
-        || translator_for(from, to).is_some_and(|pair| {
-            Family::ALL
-                .iter()
-                .filter(|&&family| to.serves(family))
-                .all(|&family| pair.handles(family))
-        })
-}
-
 /// Whether a `from` request for a model of `family` can be sent to `to`:
 /// the shapes are the same, or a translator exists for that family.
 pub fn supports_for(family: Family, from: Endpoint, to: Endpoint) -> bool {
@@ -181,7 +165,7 @@ pub fn supports_for(family: Family, from: Endpoint, to: Endpoint) -> bool {
 
 /// The translator for this exchange, or `None` when no pair is implemented
 /// (or none is needed because `from == to`). Routing decides whether the
-/// pair fits the model's family ([`supports`], [`supports_for`]).
+/// pair fits the model's family ([`supports_for`]).
 pub fn select(exchange: &Exchange<'_>) -> Option<Box<dyn Translator>> {
     let translator: Box<dyn Translator> = match translator_for(exchange.from, exchange.to)? {
         Pair::ChatToPredict => Box::new(chat_to_predict::ChatToPredict::new(exchange)),
@@ -351,90 +335,6 @@ mod tests {
                     "select {from} -> {to}"
                 );
             }
-        }
-    }
-
-    #[test]
-    fn supports_without_family_only_where_every_served_family_fits() {
-        let cases = [
-            ("identity", E::ChatCompletions, E::ChatCompletions, true),
-            ("chat to imagen", E::ChatCompletions, E::Predict, true),
-            (
-                "chat to compat images",
-                E::ChatCompletions,
-                E::ImagesGenerations,
-                true,
-            ),
-            (
-                "chat to generateContent is image-only",
-                E::ChatCompletions,
-                E::GenerateContent,
-                false,
-            ),
-            (
-                "chat to stream is image-only",
-                E::ChatCompletions,
-                E::StreamGenerateContent,
-                false,
-            ),
-            ("images to predict", E::ImagesGenerations, E::Predict, true),
-            (
-                "images to generateContent",
-                E::ImagesGenerations,
-                E::GenerateContent,
-                false,
-            ),
-            (
-                "generateContent to predict",
-                E::GenerateContent,
-                E::Predict,
-                true,
-            ),
-            (
-                "stream to predict",
-                E::StreamGenerateContent,
-                E::Predict,
-                true,
-            ),
-            (
-                "predict to generateContent",
-                E::Predict,
-                E::GenerateContent,
-                false,
-            ),
-            (
-                "embeddings to batch",
-                E::Embeddings,
-                E::BatchEmbedContents,
-                true,
-            ),
-            (
-                "embedContent to embeddings",
-                E::EmbedContent,
-                E::Embeddings,
-                true,
-            ),
-            (
-                "batch to embeddings",
-                E::BatchEmbedContents,
-                E::Embeddings,
-                true,
-            ),
-            (
-                "embeddings to embedContent",
-                E::Embeddings,
-                E::EmbedContent,
-                false,
-            ),
-            (
-                "chat to veo",
-                E::ChatCompletions,
-                E::PredictLongRunning,
-                false,
-            ),
-        ];
-        for (name, from, to, want) in cases {
-            assert_eq!(supports(from, to), want, "{name}");
         }
     }
 
