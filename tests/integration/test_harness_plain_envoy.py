@@ -56,6 +56,7 @@ def test_instances_run_side_by_side(start_envoy, envoy):
 
 
 def test_stats_and_log_are_readable(envoy):
+    envoy.request("GET", "/v1beta/models", headers=KEY)
     stats = envoy.stats("http.ingress.")
     assert stats.get("http.ingress.downstream_rq_total", 0) >= 1
     assert "starting main dispatch loop" in envoy.log_text()
