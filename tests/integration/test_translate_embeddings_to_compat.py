@@ -91,3 +91,19 @@ def test_default_dimensions_are_left_to_the_model(envoy, emulator):
     resp = envoy.post(f"/v1beta/models/{MODEL}:embedContent", {"content": content("hello")}, NATIVE_AUTH)
     assert "dimensions" not in upstream(emulator)
     assert len(assert_json(resp)["embedding"]["values"]) == 3072
+
+
+def test_batch_with_different_dimensions_is_refused_locally(envoy, emulator):
+    # The compat layer takes one `dimensions` per call.
+    body = {
+        "requests": [
+            {"model": f"models/{MODEL}", "content": content("one"), "outputDimensionality": 4},
+            {"model": f"models/{MODEL}", "content": content("two"), "outputDimensionality": 8},
+        ]
+    }
+    resp = envoy.post(f"/v1beta/models/{MODEL}:batchEmbedContents", body, NATIVE_AUTH)
+    assert emulator.requests() == []
+    assert resp.status == 400, resp
+    error = resp.json()["error"]
+    assert (error["code"], error["status"]) == (400, "INVALID_ARGUMENT")
+    assert "outputDimensionality" in error["message"]

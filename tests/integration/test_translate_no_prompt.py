@@ -3,8 +3,10 @@
 An image endpoint needs a prompt; a chat body whose last user message has no
 text (only a system message, only image parts, blank text, no messages), an
 `images/generations` body without `prompt`, or a native body without text
-cannot be translated. The filter answers 400 itself, in the OpenAI or Google
-error shape, and nothing reaches the upstream.
+cannot be translated; neither can a body the translator cannot read (a chat
+body without `messages`, a native body that is not JSON). The filter answers
+400 itself, in the OpenAI or Google error shape, and nothing reaches the
+upstream.
 """
 
 from __future__ import annotations
@@ -79,3 +81,24 @@ def test_native_without_prompt_is_a_local_google_400(envoy, emulator, path, body
     error = resp.json()["error"]
     assert (error["code"], error["status"]) == (400, "INVALID_ARGUMENT")
     assert "no prompt text" in error["message"]
+
+
+@pytest.mark.parametrize(
+    "path,body,headers,shape",
+    [
+        (CHAT, '{"model":"imagen-4.0-generate-001"}', OPENAI_AUTH, "openai"),
+        (f"/v1beta/models/{IMAGEN}:generateContent", "not json", NATIVE_AUTH, "google"),
+    ],
+    ids=["chat-without-messages", "native-not-json"],
+)
+def test_unreadable_body_is_a_local_400(envoy, emulator, path, body, headers, shape):
+    # The same local refusal for a body the translator cannot read at all.
+    resp = envoy.request("POST", path, body=body, headers={**headers, "content-type": "application/json"})
+    assert emulator.requests() == []
+    assert resp.status == 400, resp
+    error = resp.json()["error"]
+    assert "invalid request body" in error["message"] and IMAGEN in error["message"]
+    if shape == "openai":
+        assert (error["type"], error["code"]) == ("invalid_request_error", "translation_failed")
+    else:
+        assert (error["code"], error["status"]) == (400, "INVALID_ARGUMENT")
