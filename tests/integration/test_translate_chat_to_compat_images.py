@@ -97,3 +97,15 @@ def test_untrusted_image_family_still_goes_native(envoy, emulator):
     assert record["headers"].get("x-goog-api-key") == "test-key"
     assert resp.status == 200, resp
     assert pngs(resp.json()["choices"][0]["message"]["content"]) == 1
+
+
+def test_empty_data_becomes_an_assistant_message_saying_so(envoy, emulator):
+    # The compat layer answers a blocked prompt with `"data": []`.
+    body = {"model": MODEL, "messages": [{"role": "user", "content": "a BLOCKED fox"}]}
+    resp = envoy.post(CHAT, body, OPENAI_AUTH)
+    upstream(emulator)
+    assert resp.status == 200, resp
+    [choice] = resp.json()["choices"]
+    assert choice["finish_reason"] == "content_filter"
+    assert choice["message"]["content"].startswith(f"No image was returned by {MODEL}. Reason:")
+    assert "![image]" not in choice["message"]["content"]
