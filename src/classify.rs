@@ -169,6 +169,16 @@ impl Classifier {
         }
     }
 
+    /// How many rules there are (user and built-in).
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    /// Whether there are no rules (every model gets the default family).
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
     /// The family of a bare model id.
     pub fn classify(&self, id: &str) -> Classification<'_> {
         match self.rules.iter().find(|r| r.pattern.matches(id)) {

@@ -155,6 +155,19 @@ impl Config {
             .unwrap_or(self.api_style)
     }
 
+    /// A one-line summary for the log when the configuration is accepted.
+    pub fn summary(&self) -> String {
+        format!(
+            "api_style={} family_styles={} rules={} upstream={} annotate={:?} max_body_bytes={}",
+            self.api_style.as_str(),
+            self.family_styles.len(),
+            self.classifier.len(),
+            self.authority.as_deref().unwrap_or("(unchanged)"),
+            self.annotate_statuses,
+            self.max_body_bytes,
+        )
+    }
+
     /// The style `family_styles` sets explicitly for a family, if any. An
     /// explicit style moves even requests whose endpoint serves the family.
     pub fn forced_style(&self, family: Family) -> Option<ApiStyle> {
@@ -370,6 +383,10 @@ mod tests {
             assert_eq!(config.native_version, "v1beta");
             assert_eq!(config.openai_base_path, "/v1beta/openai");
             assert_eq!(config.authority, None);
+            assert_eq!(
+                config.summary(),
+                "api_style=native family_styles=0 rules=10 upstream=(unchanged) annotate=[404] max_body_bytes=33554432"
+            );
         }
     }
 

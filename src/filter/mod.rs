@@ -46,7 +46,10 @@ impl RootContext for RouterRoot {
             };
         match Config::from_bytes(&bytes) {
             Ok(config) => {
-                log::info!("gemini-router: configuration accepted");
+                log::info!(
+                    "gemini-router: configuration accepted: {}",
+                    config.summary()
+                );
                 self.config = Some(Rc::new(config));
                 if self.metrics.is_none() {
                     self.metrics = Some(Rc::new(Metrics::define()));
