@@ -12,6 +12,7 @@ use crate::headers::{
     DIAG_FAMILY, DIAG_HINT, DIAG_MODEL, DIAG_ORIGINAL_PATH, DIAG_RULE, DIAG_UPSTREAM_PATH,
 };
 use crate::route::{redact_key, ErrorShape, Plan, Verdict};
+use crate::translate::TranslateError;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
@@ -56,6 +57,24 @@ pub fn hint(plan: &Plan, model_id: &str, status: u16) -> String {
         Verdict::NoTranslator => format!(
             "{model_id} is in the {family} family (rule {rule}), served by {serving}, not by {from}; gemini-router has no translation from {from} to {serving}, so the request went to {from} unchanged. Call {serving} for this model.",
             serving = endpoint_label(plan.serving)
+        ),
+    }
+}
+
+/// One line for a translated exchange that failed: the client's request
+/// could not be translated, or the upstream's 2xx answer could not be
+/// returned in the client's shape (no image, unexpected body).
+pub fn translation_hint(plan: &Plan, model_id: &str, error: &TranslateError) -> String {
+    let family = plan.family;
+    let rule = &plan.rule;
+    let from = endpoint_label(plan.from);
+    let to = endpoint_label(plan.to);
+    match error {
+        TranslateError::InvalidRequest(_) | TranslateError::NoPrompt => format!(
+            "{model_id} is in the {family} family (rule {rule}), served by {to}; gemini-router translates {from} requests to {to} and could not translate this one: {error}."
+        ),
+        TranslateError::InvalidResponse(_) | TranslateError::NoImage(_) => format!(
+            "{model_id} is in the {family} family (rule {rule}); gemini-router sent it to {to} instead of {from}, which answered with success, but {error}."
         ),
     }
 }

@@ -6,7 +6,7 @@
 use crate::config::Config;
 use crate::diagnose;
 use crate::endpoint::Endpoint;
-use crate::headers::ACCEPT_ENCODING;
+use crate::headers::{ACCEPT_ENCODING, CONTENT_TYPE, DIAG_HINT, JSON};
 use crate::model::{ModelError, ModelName};
 use crate::request::{recognize, Recognized};
 use crate::route::{self, Auth, Client, ErrorShape, HeaderOp, Plan, Verdict};
@@ -72,6 +72,8 @@ pub struct LocalReply {
     pub status: u16,
     /// JSON error body in the client's shape.
     pub body: Vec<u8>,
+    /// Diagnostic headers to send with it (never the key).
+    pub headers: Vec<(&'static str, String)>,
     /// Why, for the log and the hint header (never carries the key).
     pub reason: String,
     /// The metric this reply counts under.
@@ -208,6 +210,7 @@ pub fn body(config: &Config, head: &Head<'_>, body: &[u8], created: u64) -> Body
                             "invalid_model",
                             Some("model"),
                         ),
+                        headers: vec![(DIAG_HINT, e.to_string())],
                         reason: e.to_string(),
                         kind: RejectKind::InvalidModel,
                     })
@@ -282,26 +285,32 @@ fn reject_model(shape: ErrorShape, error: &ModelError) -> LocalReply {
     LocalReply {
         status: 400,
         body: diagnose::local_error(shape, 400, &message, "invalid_model", Some("model")),
+        headers: vec![(DIAG_HINT, message)],
         reason: error.to_string(),
         kind: RejectKind::InvalidModel,
     }
 }
 
+/// The reply for a translated exchange that failed, on either side, with the
+/// diagnostic headers of the routed request.
 fn reject_translation(routed: &Routed, error: &TranslateError) -> LocalReply {
-    let message = format!(
-        "gemini-router could not translate the {} request for {} to {}: {error}",
-        diagnose::endpoint_label(routed.plan.from),
-        routed.model.id,
-        diagnose::endpoint_label(routed.plan.to),
-    );
+    let hint = diagnose::translation_hint(&routed.plan, &routed.model.id, error);
+    let status = error.status();
     LocalReply {
-        status: error.status(),
+        status,
         body: diagnose::local_error(
             routed.shape,
-            error.status(),
-            &message,
+            status,
+            &format!("gemini-router: {hint}"),
             "translation_failed",
             None,
+        ),
+        headers: diagnose::diagnostic_headers(
+            &routed.plan,
+            &routed.model.id,
+            &routed.original_path,
+            routed.upstream_path(),
+            &hint,
         ),
         reason: error.to_string(),
         kind: RejectKind::Translation,
@@ -402,15 +411,11 @@ pub fn translated_reply(
             body: t.body,
         }),
         Err(e) => {
-            let status = e.status();
             let local = reject_translation(routed, &e);
-            let mut headers = error_headers(routed, status);
-            headers.push((
-                crate::headers::CONTENT_TYPE,
-                crate::headers::JSON.to_owned(),
-            ));
+            let mut headers = local.headers;
+            headers.push((CONTENT_TYPE, JSON.to_owned()));
             Err(Reply {
-                status,
+                status: local.status,
                 headers,
                 body: local.body,
             })
@@ -616,5 +621,61 @@ mod tests {
         assert_eq!(v["error"]["type"], "not_found_error");
         let names: Vec<&str> = reply.headers.iter().map(|(n, _)| *n).collect();
         assert!(names.contains(&crate::headers::DIAG_HINT), "{names:?}");
+    }
+
+    #[test]
+    fn translation_failures_carry_diagnostics() {
+        let config = Config::default();
+        // Request side: no prompt, answered locally with the routed diagnostics.
+        let chat = h("POST", "/v1beta/openai/chat/completions");
+        let BodyStep::Reject(reply) = body(
+            &config,
+            &chat,
+            br#"{"model":"imagen-4.0-generate-001","messages":[]}"#,
+            0,
+        ) else {
+            panic!("not rejected")
+        };
+        assert_eq!(reply.status, 400);
+        let names: Vec<&str> = reply.headers.iter().map(|(n, _)| *n).collect();
+        assert!(
+            names.contains(&crate::headers::DIAG_UPSTREAM_PATH),
+            "{names:?}"
+        );
+        let v: Value = serde_json::from_slice(&reply.body).unwrap();
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("could not translate"),
+            "{v}"
+        );
+
+        // Response side: a 200 without an image becomes a 422 that says so.
+        let images = h("POST", "/v1beta/openai/images/generations");
+        let BodyStep::Route(routed, Some((_, mut translator))) = body(
+            &config,
+            &images,
+            br#"{"model":"imagen-4.0-generate-001","prompt":"a cat"}"#,
+            0,
+        ) else {
+            panic!("not translated")
+        };
+        let upstream = br#"{"predictions":[{"raiFilteredReason":"filtered by policy"}]}"#;
+        let Err(reply) = translated_reply(&routed, translator.as_mut(), upstream) else {
+            panic!("no-image answer translated as a success")
+        };
+        assert_eq!(reply.status, 422);
+        let hint = reply
+            .headers
+            .iter()
+            .find(|(n, _)| *n == crate::headers::DIAG_HINT)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("");
+        assert!(
+            hint.contains("answered with success") && hint.contains("filtered by policy"),
+            "{hint}"
+        );
+        assert!(!hint.contains("usually means"), "{hint}");
     }
 }

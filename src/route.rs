@@ -160,14 +160,22 @@ pub fn plan(
         Verdict::Unchanged
     };
 
-    let (verdict, to) = if from == serving || (served && !forced) {
-        (keep, from)
+    // In the openai style, an image family's compat endpoint may have no
+    // translator from the client's endpoint (a native `:generateContent`
+    // for Imagen); its native method, which also serves it, may have one.
+    let native = native_endpoint(family, from, stream);
+    let fallback = (serving.is_openai() && native != from).then_some(native);
+
+    let (verdict, to, to_style) = if from == serving || (served && !forced) {
+        (keep, from, style)
     } else if translate::supports_for(family, from, serving) {
-        (Verdict::Rewritten, serving)
+        (Verdict::Rewritten, serving, style)
+    } else if let Some(native) = fallback.filter(|n| translate::supports_for(family, from, *n)) {
+        (Verdict::Rewritten, native, ApiStyle::Native)
     } else if served {
-        (keep, from)
+        (keep, from, style)
     } else {
-        (Verdict::NoTranslator, from)
+        (Verdict::NoTranslator, from, style)
     };
 
     let client_sse = matches!(client, Client::Model(p)
@@ -177,7 +185,7 @@ pub fn plan(
         let to_style = if to.is_openai() {
             ApiStyle::Openai
         } else {
-            style
+            to_style
         };
         (
             Some(render_path(config, client, model, to, to_style)),
@@ -438,9 +446,9 @@ mod tests {
 
     #[test]
     fn rewrites_where_a_translator_exists() {
-        // An empty expected path means the request must stay as sent.
-        // Pairs whose translator is registered are rewritten; the others
-        // stay as sent. Either way the plan names the serving endpoint.
+        // (name, config, client path, model, stream, want path or "" for unchanged)
+        let images_openai =
+            r#"{"api_style":"openai","openai_images_families":["imagen","gemini_image"]}"#;
         let cases = [
             (
                 "chat imagen",
@@ -448,7 +456,6 @@ mod tests {
                 "/v1beta/openai/chat/completions",
                 "imagen-4.0-generate-001",
                 false,
-                Endpoint::Predict,
                 "/v1beta/models/imagen-4.0-generate-001:predict",
             ),
             (
@@ -457,16 +464,14 @@ mod tests {
                 "/v1beta/openai/chat/completions",
                 "gemini-2.5-flash-image",
                 true,
-                Endpoint::StreamGenerateContent,
                 "/v1beta/models/gemini-2.5-flash-image:streamGenerateContent?alt=sse",
             ),
             (
-                "native generate imagen",
+                "native generate imagen keeps the key query",
                 "",
                 "/v1beta/models/imagen-4.0-generate-001:generateContent?key=K",
                 "imagen-4.0-generate-001",
                 false,
-                Endpoint::Predict,
                 "/v1beta/models/imagen-4.0-generate-001:predict?key=K",
             ),
             (
@@ -475,7 +480,6 @@ mod tests {
                 "/v1beta/models/gemini-2.5-flash-image:predict",
                 "gemini-2.5-flash-image",
                 false,
-                Endpoint::GenerateContent,
                 "/v1beta/models/gemini-2.5-flash-image:generateContent",
             ),
             (
@@ -484,8 +488,31 @@ mod tests {
                 "/v1beta/openai/chat/completions",
                 "imagen-4.0-generate-001",
                 false,
-                Endpoint::ImagesGenerations,
                 "/v1beta/openai/images/generations",
+            ),
+            (
+                "native generate imagen, openai style, falls back to predict",
+                images_openai,
+                "/v1beta/models/imagen-4.0-generate-001:generateContent",
+                "imagen-4.0-generate-001",
+                false,
+                "/v1beta/models/imagen-4.0-generate-001:predict",
+            ),
+            (
+                "native predict gemini image, openai style, falls back to generateContent",
+                images_openai,
+                "/v1beta/models/gemini-2.5-flash-image:predict",
+                "gemini-2.5-flash-image",
+                false,
+                "/v1beta/models/gemini-2.5-flash-image:generateContent",
+            ),
+            (
+                "imagen predict stays in openai style",
+                images_openai,
+                "/v1beta/models/imagen-4.0-generate-001:predict",
+                "imagen-4.0-generate-001",
+                false,
+                "",
             ),
             (
                 "images untrusted go native",
@@ -493,61 +520,101 @@ mod tests {
                 "/v1beta/openai/images/generations",
                 "imagen-4.0-generate-001",
                 false,
-                Endpoint::Predict,
                 "/v1beta/models/imagen-4.0-generate-001:predict",
             ),
             (
-                "embeddings go native",
+                "images trusted stay",
+                images_openai,
+                "/v1beta/openai/images/generations",
+                "imagen-4.0-generate-001",
+                false,
+                "",
+            ),
+            (
+                "embeddings stay on compat",
                 "",
                 "/v1beta/openai/embeddings",
                 "text-embedding-004",
                 false,
-                Endpoint::BatchEmbedContents,
+                "",
+            ),
+            (
+                "embeddings forced native",
+                r#"{"family_styles":{"embedding":"native"}}"#,
+                "/v1beta/openai/embeddings",
+                "text-embedding-004",
+                false,
                 "/v1beta/models/text-embedding-004:batchEmbedContents",
             ),
             (
-                "native embed to openai",
+                "native embed stays native",
                 r#"{"api_style":"openai"}"#,
                 "/v1beta/models/gemini-embedding-001:embedContent?key=K",
                 "gemini-embedding-001",
                 false,
-                Endpoint::Embeddings,
+                "",
+            ),
+            (
+                "native embed forced to openai",
+                r#"{"family_styles":{"embedding":"openai"}}"#,
+                "/v1beta/models/gemini-embedding-001:embedContent?key=K",
+                "gemini-embedding-001",
+                false,
                 "/v1beta/openai/embeddings",
             ),
         ];
-        for (name, config, path, model, stream, serving, rewritten) in cases {
+        for (name, config, path, model, stream, want) in cases {
             let case = Case {
                 name,
                 config,
                 path,
                 model,
                 stream,
-                want_verdict: Verdict::Rewritten,
+                want_verdict: Verdict::Unchanged,
                 want_path: None,
-                want_to: serving,
+                want_to: Endpoint::Predict,
             };
             let got = run(&case, Auth::default());
-            assert_eq!(got.serving, serving, "{name}");
-            let served_here =
-                got.from.serves(got.family) && got.from != Endpoint::ImagesGenerations;
-            if rewritten.is_empty() || served_here && !case.config.contains("family_styles") {
+            if want.is_empty() {
                 assert_eq!(
-                    (got.verdict, got.path.as_deref()),
-                    (Verdict::Unchanged, None),
+                    (got.verdict, got.path.as_deref(), got.translates()),
+                    (Verdict::Unchanged, None, false),
                     "{name}"
                 );
-            } else if translate::supports_for(got.family, got.from, serving) {
-                assert_eq!(
-                    (got.verdict, got.path.as_deref()),
-                    (Verdict::Rewritten, Some(rewritten)),
-                    "{name}"
-                );
-                assert!(got.translates(), "{name}");
             } else {
-                assert_ne!(got.verdict, Verdict::Rewritten, "{name}");
-                assert_eq!(got.path, None, "{name}");
+                assert_eq!(
+                    (got.verdict, got.path.as_deref(), got.translates()),
+                    (Verdict::Rewritten, Some(want), true),
+                    "{name}"
+                );
             }
         }
+    }
+
+    #[test]
+    fn the_openai_fallback_moves_the_key_to_the_native_header() {
+        let case = Case {
+            name: "fallback auth",
+            config: r#"{"api_style":"openai","openai_images_families":["imagen"]}"#,
+            path: "/v1beta/models/imagen-4.0-generate-001:generateContent",
+            model: "imagen-4.0-generate-001",
+            stream: false,
+            want_verdict: Verdict::Rewritten,
+            want_path: None,
+            want_to: Endpoint::Predict,
+        };
+        let got = run(
+            &case,
+            Auth {
+                authorization: None,
+                api_key: Some("K"),
+            },
+        );
+        assert_eq!(
+            (got.to, got.headers),
+            (Endpoint::Predict, vec![]),
+            "native to native keeps x-goog-api-key"
+        );
     }
 
     #[test]

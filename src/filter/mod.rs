@@ -161,7 +161,9 @@ impl Router {
             RejectKind::InvalidModel => self.metrics.rejected.inc(),
             RejectKind::Translation => self.metrics.translate_errors.inc(),
         }
-        host::reply(reply.status, &[(CONTENT_TYPE, JSON)], &reply.body);
+        let mut headers: Vec<(&str, &str)> = vec![(CONTENT_TYPE, JSON)];
+        headers.extend(reply.headers.iter().map(|(n, v)| (*n, v.as_str())));
+        host::reply(reply.status, &headers, &reply.body);
         Action::Pause
     }
 
@@ -213,6 +215,7 @@ impl Router {
                         // The body could not be replaced: send nothing in a
                         // shape the target rejects.
                         let reply = LocalReply {
+                            headers: Vec::new(),
                             status: 500,
                             body: crate::diagnose::local_error(
                                 routed.shape,
