@@ -64,12 +64,14 @@ pub fn hint(plan: &Plan, model_id: &str, status: u16) -> String {
 /// One line for a translated exchange that failed: the client's request
 /// could not be translated, or the upstream's 2xx answer could not be
 /// returned in the client's shape (no image, unexpected body).
-pub fn translation_hint(plan: &Plan, model_id: &str, error: &TranslateError) -> String {
+pub fn translation_hint(plan: &Plan, model_id: &str, error_kind: &TranslateError) -> String {
     let family = plan.family;
     let rule = &plan.rule;
     let from = endpoint_label(plan.from);
     let to = endpoint_label(plan.to);
-    match error {
+    let error = error_kind.to_string();
+    let error = error.trim_end_matches('.');
+    match error_kind {
         TranslateError::InvalidRequest(_) | TranslateError::NoPrompt => format!(
             "{model_id} is in the {family} family (rule {rule}), served by {to}; gemini-router translates {from} requests to {to} and could not translate this one: {error}."
         ),
