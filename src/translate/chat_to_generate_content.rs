@@ -1,11 +1,22 @@
 //! OpenAI `chat/completions` -> Gemini image model `:generateContent` or
 //! `:streamGenerateContent?alt=sse`.
 //!
-//! The prompt is the text of the last user message, sent with its `data:`
-//! URL images (image editing); system messages become `systemInstruction`;
-//! `responseModalities` asks for text and images. The answer's text and
-//! images (collected across stream frames) come back as one assistant
-//! message in their original order, with `usageMetadata` as `usage`.
+//! The conversation becomes `contents`, so that an image can be edited turn
+//! after turn ("now make the sky purple"): user messages become user turns
+//! (text, then `data:` URL images), assistant messages model turns (text,
+//! and the images the model made earlier, found as markdown data URLs in the
+//! text or as `image_url` parts, as inline data); consecutive messages of one
+//! role are merged into one turn. Images given by `http(s)` URL are skipped
+//! (Gemini takes no URLs inline), and so are tool messages. The conversation
+//! must end with a user message that has text, or there is nothing to answer
+//! ([`TranslateError::NoPrompt`]). System messages become
+//! `systemInstruction`; `responseModalities` asks for text and images. The
+//! answer's text and images (collected across stream frames) come back as
+//! one assistant message in their original order, with `usageMetadata` as
+//! `usage`.
+//!
+//! Image data is borrowed from the request body and copied once, into the
+//! new body (see `openai::parse_chat_conversation`).
 
 use super::gemini::{self, ResponseBody};
 use super::openai::{self, ChatReply};
@@ -26,19 +37,18 @@ impl ChatToGenerateContent {
 
 impl Translator for ChatToGenerateContent {
     fn translate_request(&mut self, body: &[u8]) -> Result<Vec<u8>, TranslateError> {
-        let request = openai::parse_chat(body)?;
+        let request = openai::parse_chat_conversation(body)?;
         self.reply.for_request(&request);
-        if request.prompt.is_empty() {
+        if request.prompt.is_empty() || !request.contents.ends_with_user() {
             return Err(TranslateError::NoPrompt);
         }
-        gemini::ImageRequest {
-            prompt: &request.prompt,
-            images: &request.images,
+        Ok(gemini::ImageRequest {
+            contents: &request.contents,
             system: request.system.as_deref(),
             candidate_count: request.n,
             aspect_ratio: request.aspect.map(|r| aspect::nearest(r, aspect::GEMINI)),
         }
-        .to_body()
+        .to_body())
     }
 
     fn translate_response(&mut self, body: &[u8]) -> Result<Translated, TranslateError> {
@@ -52,8 +62,10 @@ impl Translator for ChatToGenerateContent {
 mod tests {
     use super::*;
     use crate::endpoint::Endpoint;
+    use crate::translate::answer::Piece;
     use crate::translate::testutil::*;
     use serde_json::{json, Value};
+    use std::borrow::Cow;
 
     const MODEL: &str = "gemini-2.5-flash-image";
 
@@ -93,17 +105,72 @@ mod tests {
                 ),
             },
             Case {
-                name: "data url image of the last user message is sent, others are not",
+                name: "the conversation is sent: earlier user images and the model's image too",
                 body: r#"{"messages":[
                     {"role":"user","content":[{"type":"text","text":"a cat"},{"type":"image_url","image_url":{"url":"data:image/png;base64,OLD"}}]},
                     {"role":"assistant","content":"![image](data:image/png;base64,GEN)"},
                     {"role":"user","content":[{"type":"text","text":"make it blue"},{"type":"image_url","image_url":{"url":"data:image/jpeg;base64,/9j/NEW","detail":"high"}},
                         {"type":"image_url","image_url":{"url":"https://example.com/x.png"}},{"type":"image_url","image_url":"data:image/webp;base64,UklGR"}]}]}"#,
-                want: Ok(
-                    json!({"contents":[{"role":"user","parts":[{"text":"make it blue"},
-                    {"inlineData":{"mimeType":"image/jpeg","data":"/9j/NEW"}},
-                    {"inlineData":{"mimeType":"image/webp","data":"UklGR"}}]}],"generationConfig":config}),
-                ),
+                want: Ok(json!({"contents":[
+                    {"role":"user","parts":[{"text":"a cat"},{"inlineData":{"mimeType":"image/png","data":"OLD"}}]},
+                    {"role":"model","parts":[{"inlineData":{"mimeType":"image/png","data":"GEN"}}]},
+                    {"role":"user","parts":[{"text":"make it blue"},
+                        {"inlineData":{"mimeType":"image/jpeg","data":"/9j/NEW"}},
+                        {"inlineData":{"mimeType":"image/webp","data":"UklGR"}}]}],"generationConfig":config})),
+            },
+            Case {
+                name: "two-turn edit: our own markdown answer becomes a model turn with inline data",
+                body: r#"{"model":"gemini-2.5-flash-image","stream":true,"messages":[
+                    {"role":"system","content":"Photorealistic."},
+                    {"role":"user","content":"a house by a lake"},
+                    {"role":"assistant","content":"Here is your house:\n\n![image](data:image/png;base64,iVBORw0KGgo)"},
+                    {"role":"user","content":"now make the sky purple"}]}"#,
+                want: Ok(json!({"contents":[
+                    {"role":"user","parts":[{"text":"a house by a lake"}]},
+                    {"role":"model","parts":[{"text":"Here is your house:"},{"inlineData":{"mimeType":"image/png","data":"iVBORw0KGgo"}}]},
+                    {"role":"user","parts":[{"text":"now make the sky purple"}]}],
+                    "systemInstruction":{"parts":[{"text":"Photorealistic."}]},"generationConfig":config})),
+            },
+            Case {
+                name: "image_url parts in the assistant's history (image_url_parts answers)",
+                body: r#"{"messages":[
+                    {"role":"user","content":"a fox"},
+                    {"role":"assistant","content":[{"type":"text","text":"A fox:"},{"type":"image_url","image_url":{"url":"data:image/png;base64,FOX1"}}]},
+                    {"role":"user","content":"in the snow"},
+                    {"role":"assistant","content":[{"type":"image_url","image_url":{"url":"data:image/png;base64,FOX2"}},{"type":"image_url","image_url":{"url":"https://cdn.example.com/fox.png"}}]},
+                    {"role":"user","content":"at night"}]}"#,
+                want: Ok(json!({"contents":[
+                    {"role":"user","parts":[{"text":"a fox"}]},
+                    {"role":"model","parts":[{"text":"A fox:"},{"inlineData":{"mimeType":"image/png","data":"FOX1"}}]},
+                    {"role":"user","parts":[{"text":"in the snow"}]},
+                    {"role":"model","parts":[{"inlineData":{"mimeType":"image/png","data":"FOX2"}}]},
+                    {"role":"user","parts":[{"text":"at night"}]}],"generationConfig":config})),
+            },
+            Case {
+                name: "consecutive user messages are one turn; a trailing empty assistant message is not a turn",
+                body: r#"{"messages":[{"role":"user","content":"old prompt"},{"role":"user","content":"new prompt"},{"role":"assistant","content":""}]}"#,
+                want: Ok(json!({"contents":[{"role":"user","parts":[{"text":"old prompt"},{"text":"new prompt"}]}],"generationConfig":config})),
+            },
+            Case {
+                name: "unicode conversation",
+                body: r#"{"messages":[{"role":"user","content":"日本の猫 🐱"},
+                    {"role":"assistant","content":"どうぞ 🐈\n\n![image](data:image/png;base64,NEKO)"},
+                    {"role":"user","content":"空を紫に \u2014 🟣"}]}"#,
+                want: Ok(json!({"contents":[
+                    {"role":"user","parts":[{"text":"日本の猫 🐱"}]},
+                    {"role":"model","parts":[{"text":"どうぞ 🐈"},{"inlineData":{"mimeType":"image/png","data":"NEKO"}}]},
+                    {"role":"user","parts":[{"text":"空を紫に — 🟣"}]}],"generationConfig":config})),
+            },
+            Case {
+                name: "last message is the assistant's: nothing to answer",
+                body: r#"{"messages":[{"role":"user","content":"a cat"},{"role":"assistant","content":"![image](data:image/png;base64,GEN)"}]}"#,
+                want: Err(TranslateError::NoPrompt),
+            },
+            Case {
+                name: "last user message has no text",
+                body: r#"{"messages":[{"role":"user","content":"a cat"},{"role":"assistant","content":"ok"},
+                    {"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/png;base64,AAAA"}}]}]}"#,
+                want: Err(TranslateError::NoPrompt),
             },
             Case {
                 name: "aspect_ratio field",
@@ -286,6 +353,80 @@ mod tests {
                 assert_eq!(chat_completion(&got), want, "{}", case.name);
             }
         }
+    }
+
+    #[test]
+    fn a_long_conversation_is_copied_once_into_a_right_sized_buffer() {
+        const MB: usize = 1024 * 1024;
+        let (a, b, c) = (
+            fake_b64('A', 2 * MB),
+            fake_b64('B', 2 * MB),
+            fake_b64('C', 2 * MB),
+        );
+        // Turn one: the user's photo; turn two: the model's answer as our
+        // own markdown (escaped newlines around the image) and a second
+        // image as a part; turn three: the edit.
+        // Written by hand: clients put `role` before `content` (a
+        // `serde_json::Value` would sort the keys).
+        let body = format!(
+            r#"{{"model":"{MODEL}","messages":[
+            {{"role":"user","content":[{{"type":"text","text":"a house by a lake"}},{{"type":"image_url","image_url":{{"url":"data:image/png;base64,{a}"}}}}]}},
+            {{"role":"assistant","content":"Here is your house:\n\n![image](data:image/png;base64,{b})"}},
+            {{"role":"user","content":"now make the sky purple"}},
+            {{"role":"assistant","content":[{{"type":"text","text":"Purple:"}},{{"type":"image_url","image_url":{{"url":"data:image/png;base64,{c}"}}}}]}},
+            {{"role":"user","content":"and add a moon"}}]}}"#
+        );
+        let images = a.len() + b.len() + c.len();
+
+        let parsed = openai::parse_chat_conversation(body.as_bytes()).unwrap();
+        let range = body.as_bytes().as_ptr_range();
+        let borrowed: Vec<bool> = parsed
+            .contents
+            .turns()
+            .iter()
+            .flat_map(|turn| &turn.parts)
+            .filter_map(|piece| match piece {
+                Piece::Image(image) => {
+                    Some(matches!(&image.data, Cow::Borrowed(d) if range.contains(&d.as_ptr())))
+                }
+                Piece::Text(_) => None,
+            })
+            .collect();
+        assert_eq!(
+            borrowed,
+            [true, true, true],
+            "image data borrowed from the body"
+        );
+
+        let sent = translator(Endpoint::GenerateContent, false)
+            .translate_request(body.as_bytes())
+            .unwrap();
+        assert!(
+            sent.len() > images && sent.len() < images + 1024,
+            "length {}",
+            sent.len()
+        );
+        assert!(
+            sent.capacity() < images + 4096,
+            "one buffer, never regrown: capacity {}",
+            sent.capacity()
+        );
+        let sent = json(&sent);
+        let datas: Vec<&str> = sent["contents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|turn| turn["parts"].as_array().unwrap())
+            .filter_map(|part| part["inlineData"]["data"].as_str())
+            .collect();
+        assert_eq!(datas, [a.as_str(), b.as_str(), c.as_str()]);
+        let roles: Vec<&str> = sent["contents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|turn| turn["role"].as_str().unwrap())
+            .collect();
+        assert_eq!(roles, ["user", "model", "user", "model", "user"]);
     }
 
     #[test]

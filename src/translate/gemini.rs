@@ -7,15 +7,102 @@ use super::answer::{Answer, Image, Piece, Usage, DEFAULT_MIME};
 use super::json::{self, JStr, OneOrMany, Out};
 use super::sse;
 use super::{TranslateError, Translated, CONTENT_TYPE_JSON, CONTENT_TYPE_SSE};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use std::borrow::Cow;
+
+/// Who speaks a turn of a conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    User,
+    Model,
+}
+
+impl Role {
+    fn as_str(self) -> &'static str {
+        match self {
+            Role::User => "user",
+            Role::Model => "model",
+        }
+    }
+}
+
+/// One `contents[]` entry: a role and its text and `inlineData` parts, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Turn<'a> {
+    pub(crate) role: Role,
+    pub(crate) parts: Vec<Piece<'a>>,
+}
+
+/// The `contents` of a request, built turn by turn.
+///
+/// Consecutive turns of one role are merged into one: Gemini documents
+/// alternating user and model turns, and whether it accepts two of a role in
+/// a row is unconfirmed. Blank text parts and turns left without parts are
+/// dropped (Gemini refuses a content without parts).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct Contents<'a> {
+    turns: Vec<Turn<'a>>,
+}
+
+impl<'a> Contents<'a> {
+    /// One user turn with `prompt` as its only part.
+    pub(crate) fn prompt(prompt: &str) -> Contents<'a> {
+        let mut contents = Contents::default();
+        contents.push(Role::User, [Piece::Text(prompt.to_owned())]);
+        contents
+    }
+
+    /// Appends a turn, or its parts to the last turn when that has the same role.
+    pub(crate) fn push(&mut self, role: Role, parts: impl IntoIterator<Item = Piece<'a>>) {
+        let parts = parts
+            .into_iter()
+            .filter(|part| !matches!(part, Piece::Text(text) if text.trim().is_empty()));
+        match self.turns.last_mut() {
+            Some(last) if last.role == role => last.parts.extend(parts),
+            _ => {
+                let parts: Vec<Piece<'a>> = parts.collect();
+                if !parts.is_empty() {
+                    self.turns.push(Turn { role, parts });
+                }
+            }
+        }
+    }
+
+    /// The turns, in order.
+    pub(crate) fn turns(&self) -> &[Turn<'a>] {
+        &self.turns
+    }
+
+    /// Whether the last turn is the user's (Gemini answers the last user turn;
+    /// a conversation that ends with the model has nothing to answer).
+    pub(crate) fn ends_with_user(&self) -> bool {
+        self.turns
+            .last()
+            .is_some_and(|turn| turn.role == Role::User)
+    }
+
+    /// Bytes of text and image data, to size the request buffer.
+    fn payload_len(&self) -> usize {
+        self.turns
+            .iter()
+            .flat_map(|turn| &turn.parts)
+            .map(|part| match part {
+                // Room for escapes, so the buffer never regrows (and copies
+                // the images again).
+                Piece::Text(text) => text.len() * 2 + 16,
+                Piece::Image(image) => image.data.len() + image.mime.len() * 2 + 64,
+            })
+            .sum::<usize>()
+            + self.turns.len() * 32
+    }
+}
 
 /// A `:generateContent` request that asks a Gemini image model for images.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct ImageRequest<'r, 'a> {
-    pub(crate) prompt: &'r str,
-    /// Input images (image editing), sent after the prompt.
-    pub(crate) images: &'r [Image<'a>],
+    /// The conversation (often one user turn); the model answers its last
+    /// user turn, whose images (and earlier ones) are the images to edit.
+    pub(crate) contents: &'r Contents<'a>,
     /// `systemInstruction` text.
     pub(crate) system: Option<&'r str>,
     /// Sent only when more than one image is asked for.
@@ -24,81 +111,67 @@ pub(crate) struct ImageRequest<'r, 'a> {
 }
 
 impl ImageRequest<'_, '_> {
-    /// The JSON body.
-    pub(crate) fn to_body(&self) -> Result<Vec<u8>, TranslateError> {
-        #[derive(Serialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Body<'a> {
-            contents: [Content<'a>; 1],
-            #[serde(skip_serializing_if = "Option::is_none")]
-            system_instruction: Option<System<'a>>,
-            generation_config: Config,
+    /// The JSON body, written into one buffer sized for it, so each image
+    /// is copied once.
+    pub(crate) fn to_body(&self) -> Vec<u8> {
+        let system = self.system.filter(|s| !s.is_empty());
+        let mut out = Out::with_capacity(
+            self.contents.payload_len() + system.map_or(0, |s| s.len() * 2) + 256,
+        );
+        out.raw("{\"contents\":[");
+        for (i, turn) in self.contents.turns().iter().enumerate() {
+            if i > 0 {
+                out.raw(",");
+            }
+            out.raw("{\"role\":\"")
+                .raw(turn.role.as_str())
+                .raw("\",\"parts\":[");
+            write_parts(&mut out, &turn.parts);
+            out.raw("]}");
         }
-        #[derive(Serialize)]
-        struct Content<'a> {
-            role: &'static str,
-            parts: Vec<Part<'a>>,
+        out.raw("]");
+        if let Some(text) = system {
+            out.raw(",\"systemInstruction\":{\"parts\":[{\"text\":")
+                .string(text)
+                .raw("}]}");
         }
-        #[derive(Serialize)]
-        struct System<'a> {
-            parts: [Part<'a>; 1],
+        // The 2.0 preview image model refuses IMAGE alone.
+        out.raw(",\"generationConfig\":{\"responseModalities\":[\"TEXT\",\"IMAGE\"]");
+        if let Some(n) = self
+            .candidate_count
+            .and_then(|n| u64::try_from(n).ok())
+            .filter(|&n| n > 1)
+        {
+            out.raw(",\"candidateCount\":").number(n);
         }
-        #[derive(Serialize)]
-        #[serde(untagged)]
-        enum Part<'a> {
-            Text {
-                text: &'a str,
-            },
-            Inline {
-                #[serde(rename = "inlineData")]
-                inline_data: Blob<'a>,
-            },
+        if let Some(ratio) = self.aspect_ratio {
+            out.raw(",\"imageConfig\":{\"aspectRatio\":")
+                .string(ratio)
+                .raw("}");
         }
-        #[derive(Serialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Blob<'a> {
-            mime_type: &'a str,
-            data: &'a str,
+        out.raw("}}");
+        out.into_bytes()
+    }
+}
+
+/// Writes text and `inlineData` parts, comma separated.
+fn write_parts(out: &mut Out, parts: &[Piece<'_>]) {
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            out.raw(",");
         }
-        #[derive(Serialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Config {
-            response_modalities: [&'static str; 2],
-            #[serde(skip_serializing_if = "Option::is_none")]
-            candidate_count: Option<i64>,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            image_config: Option<ImageConfig>,
+        match part {
+            Piece::Text(text) => {
+                out.raw("{\"text\":").string(text).raw("}");
+            }
+            Piece::Image(image) => {
+                out.raw("{\"inlineData\":{\"mimeType\":")
+                    .string(&image.mime)
+                    .raw(",\"data\":")
+                    .string(&image.data)
+                    .raw("}}");
+            }
         }
-        #[derive(Serialize)]
-        #[serde(rename_all = "camelCase")]
-        struct ImageConfig {
-            aspect_ratio: &'static str,
-        }
-        let mut parts = Vec::with_capacity(1 + self.images.len());
-        parts.push(Part::Text { text: self.prompt });
-        parts.extend(self.images.iter().map(|image| Part::Inline {
-            inline_data: Blob {
-                mime_type: &image.mime,
-                data: &image.data,
-            },
-        }));
-        json::to_body(&Body {
-            contents: [Content {
-                role: "user",
-                parts,
-            }],
-            system_instruction: self.system.filter(|s| !s.is_empty()).map(|text| System {
-                parts: [Part::Text { text }],
-            }),
-            generation_config: Config {
-                // The 2.0 preview image model refuses IMAGE alone.
-                response_modalities: ["TEXT", "IMAGE"],
-                candidate_count: self.candidate_count.filter(|&n| n > 1),
-                image_config: self
-                    .aspect_ratio
-                    .map(|aspect_ratio| ImageConfig { aspect_ratio }),
-            },
-        })
     }
 }
 
@@ -470,23 +543,7 @@ pub(crate) fn write_answer(answer: &Answer<'_>, model: &str, framing: Framing) -
         }
     }
     out.raw("{\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[");
-    for (i, piece) in answer.pieces.iter().enumerate() {
-        if i > 0 {
-            out.raw(",");
-        }
-        match piece {
-            Piece::Text(text) => {
-                out.raw("{\"text\":").string(text).raw("}");
-            }
-            Piece::Image(image) => {
-                out.raw("{\"inlineData\":{\"mimeType\":")
-                    .string(&image.mime)
-                    .raw(",\"data\":")
-                    .string(&image.data)
-                    .raw("}}");
-            }
-        }
-    }
+    write_parts(&mut out, &answer.pieces);
     out.raw("]},\"finishReason\":\"STOP\",\"index\":0}]");
     if let Some(usage) = answer.usage {
         out.raw(",\"usageMetadata\":{\"promptTokenCount\":")
@@ -528,67 +585,263 @@ mod tests {
         }
     }
 
+    fn user(parts: Vec<Piece<'static>>) -> Turn<'static> {
+        Turn {
+            role: Role::User,
+            parts,
+        }
+    }
+
+    fn model(parts: Vec<Piece<'static>>) -> Turn<'static> {
+        Turn {
+            role: Role::Model,
+            parts,
+        }
+    }
+
+    fn contents(turns: Vec<Turn<'static>>) -> Contents<'static> {
+        let mut contents = Contents::default();
+        for turn in turns {
+            contents.push(turn.role, turn.parts);
+        }
+        contents
+    }
+
     #[test]
     fn request_bodies() {
         struct Case {
             name: &'static str,
-            request: ImageRequest<'static, 'static>,
+            contents: Contents<'static>,
+            system: Option<&'static str>,
+            candidate_count: Option<i64>,
+            aspect_ratio: Option<&'static str>,
             want: Value,
         }
-        static EDIT: std::sync::OnceLock<[Image<'static>; 1]> = std::sync::OnceLock::new();
-        let edit = EDIT.get_or_init(|| [png("AAAA")]);
+        let config = json!({"responseModalities":["TEXT","IMAGE"]});
         let cases = [
             Case {
                 name: "prompt only",
-                request: ImageRequest {
-                    prompt: "a cat",
-                    images: &[],
-                    system: None,
-                    candidate_count: None,
-                    aspect_ratio: None,
-                },
-                want: json!({"contents":[{"role":"user","parts":[{"text":"a cat"}]}],"generationConfig":{"responseModalities":["TEXT","IMAGE"]}}),
+                contents: Contents::prompt("a cat"),
+                system: None,
+                candidate_count: None,
+                aspect_ratio: None,
+                want: json!({"contents":[{"role":"user","parts":[{"text":"a cat"}]}],"generationConfig":config}),
             },
             Case {
                 name: "everything",
-                request: ImageRequest {
-                    prompt: "日本の猫 🐱",
-                    images: &[],
-                    system: Some("be brief"),
-                    candidate_count: Some(2),
-                    aspect_ratio: Some("16:9"),
-                },
+                contents: Contents::prompt("日本の猫 🐱"),
+                system: Some("be brief"),
+                candidate_count: Some(2),
+                aspect_ratio: Some("16:9"),
                 want: json!({"contents":[{"role":"user","parts":[{"text":"日本の猫 🐱"}]}],
                     "systemInstruction":{"parts":[{"text":"be brief"}]},
                     "generationConfig":{"responseModalities":["TEXT","IMAGE"],"candidateCount":2,"imageConfig":{"aspectRatio":"16:9"}}}),
             },
             Case {
-                name: "one candidate and empty system are not sent",
-                request: ImageRequest {
-                    prompt: "x",
-                    images: &[],
-                    system: Some(""),
-                    candidate_count: Some(1),
-                    aspect_ratio: None,
-                },
-                want: json!({"contents":[{"role":"user","parts":[{"text":"x"}]}],"generationConfig":{"responseModalities":["TEXT","IMAGE"]}}),
+                name: "one or a negative candidate count and empty system are not sent",
+                contents: Contents::prompt("x"),
+                system: Some(""),
+                candidate_count: Some(-3),
+                aspect_ratio: None,
+                want: json!({"contents":[{"role":"user","parts":[{"text":"x"}]}],"generationConfig":config}),
             },
             Case {
                 name: "input image",
-                request: ImageRequest {
-                    prompt: "make it blue",
-                    images: edit,
-                    system: None,
-                    candidate_count: None,
-                    aspect_ratio: None,
-                },
+                contents: contents(vec![user(vec![
+                    text("make it blue"),
+                    Piece::Image(png("AAAA")),
+                ])]),
+                system: None,
+                candidate_count: Some(1),
+                aspect_ratio: None,
                 want: json!({"contents":[{"role":"user","parts":[{"text":"make it blue"},{"inlineData":{"mimeType":"image/png","data":"AAAA"}}]}],
-                    "generationConfig":{"responseModalities":["TEXT","IMAGE"]}}),
+                    "generationConfig":config}),
+            },
+            Case {
+                name: "conversation: same roles merged, blank text and empty turns dropped",
+                contents: contents(vec![
+                    user(vec![text("a cat")]),
+                    user(vec![Piece::Image(png("AAAA"))]),
+                    model(vec![text(" \n ")]),
+                    model(vec![
+                        text("Here:"),
+                        Piece::Image(png("BBBB")),
+                        text("Enjoy"),
+                    ]),
+                    user(vec![]),
+                    user(vec![text("now purple")]),
+                ]),
+                system: None,
+                candidate_count: None,
+                aspect_ratio: None,
+                want: json!({"contents":[
+                    {"role":"user","parts":[{"text":"a cat"},{"inlineData":{"mimeType":"image/png","data":"AAAA"}}]},
+                    {"role":"model","parts":[{"text":"Here:"},{"inlineData":{"mimeType":"image/png","data":"BBBB"}},{"text":"Enjoy"}]},
+                    {"role":"user","parts":[{"text":"now purple"}]}],"generationConfig":config}),
             },
         ];
         for case in cases {
-            let got: Value = serde_json::from_slice(&case.request.to_body().unwrap()).unwrap();
+            let request = ImageRequest {
+                contents: &case.contents,
+                system: case.system,
+                candidate_count: case.candidate_count,
+                aspect_ratio: case.aspect_ratio,
+            };
+            let got: Value = serde_json::from_slice(&request.to_body()).unwrap();
             assert_eq!(got, case.want, "{}", case.name);
+        }
+    }
+
+    #[test]
+    fn contents_end_with_user_or_not() {
+        let cases = [
+            ("empty", contents(vec![]), false),
+            ("user", Contents::prompt("x"), true),
+            (
+                "model last",
+                contents(vec![user(vec![text("x")]), model(vec![text("y")])]),
+                false,
+            ),
+            (
+                "empty model turn is not a turn",
+                contents(vec![user(vec![text("x")]), model(vec![text("")])]),
+                true,
+            ),
+        ];
+        for (name, contents, want) in cases {
+            assert_eq!(contents.ends_with_user(), want, "{name}");
+        }
+    }
+
+    /// The single-turn body as the earlier serde writer produced it: one
+    /// user turn of the prompt then its images.
+    fn serde_body(
+        prompt: &str,
+        images: &[Image<'_>],
+        system: Option<&str>,
+        n: Option<i64>,
+        ratio: Option<&str>,
+    ) -> Vec<u8> {
+        #[derive(serde::Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Body<'a> {
+            contents: [Content<'a>; 1],
+            #[serde(skip_serializing_if = "Option::is_none")]
+            system_instruction: Option<System<'a>>,
+            generation_config: Config<'a>,
+        }
+        #[derive(serde::Serialize)]
+        struct Content<'a> {
+            role: &'static str,
+            parts: Vec<Part<'a>>,
+        }
+        #[derive(serde::Serialize)]
+        struct System<'a> {
+            parts: [Part<'a>; 1],
+        }
+        #[derive(serde::Serialize)]
+        #[serde(untagged)]
+        enum Part<'a> {
+            Text {
+                text: &'a str,
+            },
+            Inline {
+                #[serde(rename = "inlineData")]
+                inline_data: Blob<'a>,
+            },
+        }
+        #[derive(serde::Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Blob<'a> {
+            mime_type: &'a str,
+            data: &'a str,
+        }
+        #[derive(serde::Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Config<'a> {
+            response_modalities: [&'static str; 2],
+            #[serde(skip_serializing_if = "Option::is_none")]
+            candidate_count: Option<i64>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            image_config: Option<ImageConfig<'a>>,
+        }
+        #[derive(serde::Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct ImageConfig<'a> {
+            aspect_ratio: &'a str,
+        }
+        let mut parts = vec![Part::Text { text: prompt }];
+        parts.extend(images.iter().map(|image| Part::Inline {
+            inline_data: Blob {
+                mime_type: &image.mime,
+                data: &image.data,
+            },
+        }));
+        serde_json::to_vec(&Body {
+            contents: [Content {
+                role: "user",
+                parts,
+            }],
+            system_instruction: system.filter(|s| !s.is_empty()).map(|text| System {
+                parts: [Part::Text { text }],
+            }),
+            generation_config: Config {
+                response_modalities: ["TEXT", "IMAGE"],
+                candidate_count: n.filter(|&n| n > 1),
+                image_config: ratio.map(|aspect_ratio| ImageConfig { aspect_ratio }),
+            },
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn single_turn_bodies_are_byte_for_byte_what_serde_wrote() {
+        let prompts = [
+            "a cat",
+            "日本の猫 🐱",
+            "quote \" backslash \\ slash / newline \n tab \t cr \r",
+            "controls \u{0}\u{1}\u{8}\u{c}\u{1f} del \u{7f} separators \u{2028}\u{2029} </script>",
+        ];
+        let images = [
+            png("iVBORw0KGgo+/="),
+            Image {
+                mime: Cow::Borrowed("image/jpeg"),
+                ..png("/9j/4AAQ")
+            },
+        ];
+        for prompt in prompts {
+            for images in [&images[..0], &images[..1], &images[..]] {
+                for (system, n, ratio) in [
+                    (None, None, None),
+                    (
+                        Some("Draw in \"watercolour\".\n\nNo text."),
+                        Some(2),
+                        Some("16:9"),
+                    ),
+                    (Some(""), Some(1), Some("1:1")),
+                    (Some("日本"), Some(4), None),
+                ] {
+                    let mut contents = Contents::default();
+                    contents.push(
+                        Role::User,
+                        std::iter::once(text(prompt))
+                            .chain(images.iter().cloned().map(Piece::Image)),
+                    );
+                    let got = ImageRequest {
+                        contents: &contents,
+                        system,
+                        candidate_count: n,
+                        aspect_ratio: ratio,
+                    }
+                    .to_body();
+                    let want = serde_body(prompt, images, system, n, ratio);
+                    assert_eq!(
+                        String::from_utf8(got).unwrap(),
+                        String::from_utf8(want).unwrap(),
+                        "{prompt:?} {system:?} {n:?}"
+                    );
+                }
+            }
         }
     }
 

@@ -25,14 +25,14 @@ impl ImagesToGenerateContent {
 impl Translator for ImagesToGenerateContent {
     fn translate_request(&mut self, body: &[u8]) -> Result<Vec<u8>, TranslateError> {
         let request = openai::parse_images(body)?;
-        gemini::ImageRequest {
-            prompt: &request.prompt,
-            images: &[],
+        let contents = gemini::Contents::prompt(&request.prompt);
+        Ok(gemini::ImageRequest {
+            contents: &contents,
             system: None,
             candidate_count: request.n,
             aspect_ratio: request.aspect.map(|r| aspect::nearest(r, aspect::GEMINI)),
         }
-        .to_body()
+        .to_body())
     }
 
     fn translate_response(&mut self, body: &[u8]) -> Result<Translated, TranslateError> {

@@ -16,10 +16,12 @@
 //!
 //! Shapes, shared by the pairs (parsing borrows strings from the body, so
 //! base64 image data is copied once, into the output):
-//! - `openai`: chat completion and `images/generations` requests; chat
-//!   answers (JSON or `chat.completion.chunk` SSE) and images answers.
-//! - `gemini`: `generateContent` image requests; `GenerateContentResponse`
-//!   read from one object, a JSON array or SSE, and written in each framing.
+//! - `openai`: chat completion requests (the last prompt, or the whole
+//!   conversation with the images in it) and `images/generations` requests;
+//!   chat answers (JSON or `chat.completion.chunk` SSE) and images answers.
+//! - `gemini`: `generateContent` image requests (`contents` turns);
+//!   `GenerateContentResponse` read from one object, a JSON array or SSE, and
+//!   written in each framing.
 //! - `imagen`: `:predict` requests and predictions.
 //! - `embedding`: compat `embeddings` and native `embedContent` /
 //!   `batchEmbedContents` requests and answers.

@@ -3,24 +3,30 @@
 
 use super::answer::{sniff_mime, Answer, Image, Piece};
 use super::aspect;
+use super::gemini::{Contents, Role};
 use super::json::{self, JStr, Out};
 use super::sse;
 use super::{
     Exchange, ImageMessageFormat, TranslateError, Translated, CONTENT_TYPE_JSON, CONTENT_TYPE_SSE,
 };
-use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{
+    self, Deserialize, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor,
+};
 use serde::Serialize;
 use std::borrow::Cow;
+use std::cell::{Cell, OnceCell};
 use std::fmt;
 use std::marker::PhantomData;
+use std::ops::Range;
 
 /// What a chat client asked an image model for.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct ChatRequest<'a> {
     /// Text of the last user message (text parts joined by newlines).
     pub(crate) prompt: String,
-    /// `data:` URL images of the last user message (other URLs are skipped).
-    pub(crate) images: Vec<Image<'a>>,
+    /// The conversation as Gemini `contents`. Only
+    /// [`parse_chat_conversation`] reads it; [`parse_chat`] leaves it empty.
+    pub(crate) contents: Contents<'a>,
     /// System and developer messages, joined by blank lines.
     pub(crate) system: Option<String>,
     pub(crate) n: Option<i64>,
@@ -32,36 +38,66 @@ pub(crate) struct ChatRequest<'a> {
     pub(crate) include_usage: bool,
 }
 
-/// Reads a chat completion request. Only the fields an image request needs
-/// are read; the content of assistant messages (earlier images) and all
-/// other fields are skipped without being copied.
+/// Reads a chat completion request for a model without conversations
+/// (Imagen): only the last user message's text and the fields an image
+/// request needs are read; the content of assistant and tool messages
+/// (earlier images) and all other fields are skipped without being copied.
 pub(crate) fn parse_chat(body: &[u8]) -> Result<ChatRequest<'_>, TranslateError> {
-    #[derive(serde::Deserialize)]
-    struct Raw<'a> {
-        #[serde(borrow)]
-        messages: Option<Vec<Message<'a>>>,
-        n: Option<i64>,
-        #[serde(borrow)]
-        size: Option<JStr<'a>>,
-        #[serde(borrow)]
-        aspect_ratio: Option<JStr<'a>>,
-        stream: Option<bool>,
-        stream_options: Option<StreamOptions>,
-    }
-    #[derive(serde::Deserialize)]
-    struct StreamOptions {
-        include_usage: Option<bool>,
-    }
-    let raw: Raw = json::request(body)?;
+    parse(body, History::Skip)
+}
+
+/// Reads a chat completion request with its conversation, for Gemini
+/// image models that edit their earlier images.
+///
+/// Each user message becomes a user turn (its text, then its `data:` URL
+/// images); each assistant message a model turn (its text with the markdown
+/// data-URL images taken out, and those images and its `image_url` parts as
+/// inline data, in order). Images given by `http(s)` URL cannot be sent
+/// inline and are skipped; markdown links to them stay in the text. Tool and
+/// function messages are skipped unread. Image data is borrowed from `body`.
+pub(crate) fn parse_chat_conversation(body: &[u8]) -> Result<ChatRequest<'_>, TranslateError> {
+    parse(body, History::Read)
+}
+
+/// Whether the earlier turns of a conversation are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum History {
+    /// Only the last user message counts.
+    Skip,
+    /// User and assistant messages become `contents`.
+    Read,
+}
+
+fn parse(body: &[u8], history: History) -> Result<ChatRequest<'_>, TranslateError> {
+    let locator = Locator::new(body);
+    let raw = json::request_seed(
+        body,
+        ChatSeed(Reader {
+            history,
+            locator: &locator,
+        }),
+    )?;
     let messages = raw
         .messages
         .ok_or_else(|| TranslateError::InvalidRequest("`messages` is missing".to_owned()))?;
     let mut system = Vec::new();
-    let mut last_user = None;
+    let mut prompt = String::new();
+    let mut contents = Contents::default();
     for message in messages {
         match message.role.as_deref() {
             Some("user") => {
-                last_user = Some(message.content.unwrap_or(Content::Text(JStr::default())))
+                let content = message.content.unwrap_or(Content::Text(JStr::default()));
+                prompt = content.text();
+                if history == History::Read {
+                    let text = Piece::Text(prompt.clone());
+                    let images = content.into_images().map(Piece::Image);
+                    contents.push(Role::User, std::iter::once(text).chain(images));
+                }
+            }
+            Some("assistant") if history == History::Read => {
+                if let Some(content) = message.content {
+                    contents.push(Role::Model, content.into_model_parts());
+                }
             }
             Some("system" | "developer") => {
                 let text = message.content.map(|c| c.text()).unwrap_or_default();
@@ -72,10 +108,6 @@ pub(crate) fn parse_chat(body: &[u8]) -> Result<ChatRequest<'_>, TranslateError>
             _ => {}
         }
     }
-    let (prompt, images) = match last_user {
-        Some(content) => (content.text(), content.into_images()),
-        None => (String::new(), Vec::new()),
-    };
     let aspect = raw
         .aspect_ratio
         .as_deref()
@@ -83,64 +115,171 @@ pub(crate) fn parse_chat(body: &[u8]) -> Result<ChatRequest<'_>, TranslateError>
         .or_else(|| raw.size.as_deref().and_then(aspect::ratio));
     Ok(ChatRequest {
         prompt,
-        images,
+        contents,
         system: (!system.is_empty()).then(|| system.join("\n\n")),
         n: raw.n,
         size: raw.size.map(|s| s.to_string()),
         aspect,
         stream: raw.stream.unwrap_or(false),
-        include_usage: raw
-            .stream_options
-            .and_then(|o| o.include_usage)
-            .unwrap_or(false),
+        include_usage: raw.include_usage.unwrap_or(false),
     })
 }
 
-/// A chat message: only `role` and, for roles whose text is used, `content`.
+/// The top-level fields of a chat request that are read.
+struct RawChat<'a> {
+    messages: Option<Vec<Message<'a>>>,
+    n: Option<i64>,
+    size: Option<JStr<'a>>,
+    aspect_ratio: Option<JStr<'a>>,
+    stream: Option<bool>,
+    include_usage: Option<bool>,
+}
+
+/// What the readers of one request share: which messages to read, and
+/// where to find image data verbatim in the body.
+#[derive(Clone, Copy)]
+struct Reader<'s, 'de> {
+    history: History,
+    locator: &'s Locator<'de>,
+}
+
+/// Reads the request object.
+struct ChatSeed<'s, 'de>(Reader<'s, 'de>);
+
+impl<'s, 'de> DeserializeSeed<'de> for ChatSeed<'s, 'de> {
+    type Value = RawChat<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'s, 'de> Visitor<'de> for ChatSeed<'s, 'de> {
+    type Value = RawChat<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a chat completion request object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawChat<'de>, A::Error> {
+        #[derive(serde::Deserialize)]
+        struct StreamOptions {
+            include_usage: Option<bool>,
+        }
+        let mut raw = RawChat {
+            messages: None,
+            n: None,
+            size: None,
+            aspect_ratio: None,
+            stream: None,
+            include_usage: None,
+        };
+        while let Some(key) = map.next_key::<JStr<'de>>()? {
+            match &*key {
+                "messages" => raw.messages = map.next_value_seed(MessagesSeed(self.0))?,
+                "n" => raw.n = map.next_value()?,
+                "size" => raw.size = map.next_value()?,
+                "aspect_ratio" => raw.aspect_ratio = map.next_value()?,
+                "stream" => raw.stream = map.next_value()?,
+                "stream_options" => {
+                    raw.include_usage = map
+                        .next_value::<Option<StreamOptions>>()?
+                        .and_then(|o| o.include_usage);
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(raw)
+    }
+}
+
+/// Reads `messages`: a list, or `null`.
+struct MessagesSeed<'s, 'de>(Reader<'s, 'de>);
+
+impl<'s, 'de> DeserializeSeed<'de> for MessagesSeed<'s, 'de> {
+    type Value = Option<Vec<Message<'de>>>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'s, 'de> Visitor<'de> for MessagesSeed<'s, 'de> {
+    type Value = Option<Vec<Message<'de>>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list of chat messages")
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut messages = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
+        while let Some(message) = seq.next_element_seed(MessageSeed(self.0))? {
+            messages.push(message);
+        }
+        Ok(Some(messages))
+    }
+}
+
+/// A chat message: only `role` and, for roles whose content is used, `content`.
 struct Message<'a> {
     role: Option<JStr<'a>>,
     content: Option<Content<'a>>,
 }
 
-impl<'de: 'a, 'a> Deserialize<'de> for Message<'a> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct MessageVisitor<'a>(PhantomData<&'a ()>);
+/// Reads one message.
+struct MessageSeed<'s, 'de>(Reader<'s, 'de>);
 
-        impl<'de: 'a, 'a> Visitor<'de> for MessageVisitor<'a> {
-            type Value = Message<'a>;
+impl<'s, 'de> DeserializeSeed<'de> for MessageSeed<'s, 'de> {
+    type Value = Message<'de>;
 
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a chat message object")
-            }
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
 
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Message<'a>, A::Error> {
-                let mut message = Message {
-                    role: None,
-                    content: None,
-                };
-                while let Some(key) = map.next_key::<JStr<'de>>()? {
-                    match &*key {
-                        "role" => message.role = map.next_value()?,
-                        // Clients write `role` first; when they do, the
-                        // (possibly multi-MB) content of assistant and tool
-                        // messages is skipped unread.
-                        "content"
-                            if message.role.as_deref().map_or(true, |role| {
-                                matches!(role, "user" | "system" | "developer")
-                            }) =>
-                        {
-                            message.content = map.next_value()?;
-                        }
-                        _ => {
-                            map.next_value::<IgnoredAny>()?;
-                        }
-                    }
+impl<'s, 'de> Visitor<'de> for MessageSeed<'s, 'de> {
+    type Value = Message<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a chat message object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Message<'de>, A::Error> {
+        let reader = self.0;
+        let mut message = Message {
+            role: None,
+            content: None,
+        };
+        while let Some(key) = map.next_key::<JStr<'de>>()? {
+            match &*key {
+                "role" => message.role = map.next_value()?,
+                // Clients write `role` first; when they do, the (possibly
+                // multi-MB) content of messages that are not used is
+                // skipped unread: tool messages, and assistant messages
+                // unless the history is read. (Content before its role is
+                // read as plain text, so an assistant image in an escaped
+                // string is then copied rather than located.)
+                "content"
+                    if message.role.as_deref().map_or(true, |role| {
+                        matches!(role, "user" | "system" | "developer")
+                            || (role == "assistant" && reader.history == History::Read)
+                    }) =>
+                {
+                    let markdown = message.role.as_deref() == Some("assistant");
+                    message.content = map.next_value_seed(ContentSeed { reader, markdown })?;
                 }
-                Ok(message)
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
             }
         }
-
-        deserializer.deserialize_map(MessageVisitor(PhantomData))
+        Ok(message)
     }
 }
 
@@ -148,6 +287,9 @@ impl<'de: 'a, 'a> Deserialize<'de> for Message<'a> {
 enum Content<'a> {
     Text(JStr<'a>),
     Parts(Vec<ContentPart<'a>>),
+    /// An assistant string that had escapes, already split into text and
+    /// its markdown data-URL images (see [`Locator`]).
+    Markdown(Vec<Piece<'a>>),
 }
 
 impl<'a> Content<'a> {
@@ -157,61 +299,128 @@ impl<'a> Content<'a> {
             Content::Parts(parts) => {
                 let texts: Vec<&str> = parts
                     .iter()
-                    .filter(|p| p.kind.as_deref().map_or(true, |k| k == "text"))
-                    .filter_map(|p| p.text.as_deref())
-                    .map(str::trim)
+                    .filter_map(ContentPart::text)
+                    .map(|t| t.trim())
                     .filter(|t| !t.is_empty())
                     .collect();
                 texts.join("\n")
             }
+            Content::Markdown(pieces) => {
+                let texts: Vec<&str> = pieces
+                    .iter()
+                    .filter_map(|piece| match piece {
+                        Piece::Text(text) => Some(text.as_str()),
+                        Piece::Image(_) => None,
+                    })
+                    .collect();
+                texts.join("\n\n")
+            }
         }
     }
 
-    fn into_images(self) -> Vec<Image<'a>> {
+    /// The `data:` URL images of `image_url` parts (other URLs are skipped).
+    fn into_images(self) -> impl Iterator<Item = Image<'a>> {
+        let parts = match self {
+            Content::Parts(parts) => parts,
+            Content::Text(_) | Content::Markdown(_) => Vec::new(),
+        };
+        parts
+            .into_iter()
+            .filter_map(|p| p.image_url)
+            .filter_map(|url| data_url(&url.0))
+    }
+
+    /// An assistant message as model parts, in order: text with markdown
+    /// data-URL images taken out, and those images and the `data:` URL
+    /// images of `image_url` parts as inline data.
+    fn into_model_parts(self) -> Vec<Piece<'a>> {
         match self {
-            Content::Text(_) => Vec::new(),
-            Content::Parts(parts) => parts
-                .into_iter()
-                .filter_map(|p| p.image_url)
-                .filter_map(|url| data_url(&url))
-                .collect(),
+            Content::Text(text) => split_markdown(&text, |mime, data| Image {
+                mime: text.slice(mime),
+                data: text.slice(data),
+                revised_prompt: None,
+            }),
+            Content::Markdown(pieces) => pieces,
+            Content::Parts(parts) => {
+                let mut pieces = Vec::with_capacity(parts.len());
+                for part in parts {
+                    if let Some(text) = part.text() {
+                        pieces.extend(split_markdown(text, |mime, data| Image {
+                            mime: text.slice(mime),
+                            data: text.slice(data),
+                            revised_prompt: None,
+                        }));
+                    } else if let Some(image) = part.image_url.and_then(|url| data_url(&url.0)) {
+                        pieces.push(Piece::Image(image));
+                    }
+                }
+                pieces
+            }
         }
     }
 }
 
-impl<'de: 'a, 'a> Deserialize<'de> for Content<'a> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct ContentVisitor<'a>(PhantomData<&'a ()>);
+/// Reads a message's content (or `null`). `markdown`: the message is the
+/// assistant's, whose text may carry markdown data-URL images.
+struct ContentSeed<'s, 'de> {
+    reader: Reader<'s, 'de>,
+    markdown: bool,
+}
 
-        impl<'de: 'a, 'a> Visitor<'de> for ContentVisitor<'a> {
-            type Value = Content<'a>;
+impl<'s, 'de> DeserializeSeed<'de> for ContentSeed<'s, 'de> {
+    type Value = Option<Content<'de>>;
 
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string or a list of content parts")
-            }
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
 
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Content<'a>, E> {
-                Ok(Content::Text(JStr(Cow::Borrowed(v))))
-            }
+impl<'s, 'de> Visitor<'de> for ContentSeed<'s, 'de> {
+    type Value = Option<Content<'de>>;
 
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Content<'a>, E> {
-                Ok(Content::Text(JStr(Cow::Owned(v.to_owned()))))
-            }
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string or a list of content parts")
+    }
 
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Content<'a>, E> {
-                Ok(Content::Text(JStr(Cow::Owned(v))))
-            }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
 
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Content<'a>, A::Error> {
-                let mut parts = Vec::new();
-                while let Some(part) = seq.next_element()? {
-                    parts.push(part);
-                }
-                Ok(Content::Parts(parts))
-            }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Some(Content::Text(JStr(Cow::Borrowed(v)))))
+    }
+
+    /// A string with escapes, decoded into a temporary buffer. An assistant
+    /// string is split here, its images borrowed from the body where it
+    /// holds them verbatim, so that the whole string is not copied.
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        if !self.markdown {
+            return Ok(Some(Content::Text(JStr(Cow::Owned(v.to_owned())))));
         }
+        let locator = self.reader.locator;
+        let pieces = split_markdown(v, |mime, data| {
+            let data = v.get(data).unwrap_or_default();
+            Image {
+                mime: Cow::Owned(v.get(mime).unwrap_or_default().to_owned()),
+                data: locator
+                    .find(data)
+                    .map_or_else(|| Cow::Owned(data.to_owned()), Cow::Borrowed),
+                revised_prompt: None,
+            }
+        });
+        Ok(Some(Content::Markdown(pieces)))
+    }
 
-        deserializer.deserialize_any(ContentVisitor(PhantomData))
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Some(Content::Text(JStr(Cow::Owned(v)))))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut parts = Vec::new();
+        while let Some(part) = seq.next_element()? {
+            parts.push(part);
+        }
+        Ok(Some(Content::Parts(parts)))
     }
 }
 
@@ -223,6 +432,17 @@ struct ContentPart<'a> {
     text: Option<JStr<'a>>,
     #[serde(borrow)]
     image_url: Option<ImageUrl<'a>>,
+}
+
+impl<'a> ContentPart<'a> {
+    /// The text of a `text` part (or of a part without `type`).
+    fn text(&self) -> Option<&JStr<'a>> {
+        if self.kind.as_deref().map_or(true, |k| k == "text") {
+            self.text.as_ref()
+        } else {
+            None
+        }
+    }
 }
 
 /// `image_url` as `{"url": ...}` or, from lenient clients, a bare string.
@@ -264,23 +484,136 @@ impl<'de: 'a, 'a> Deserialize<'de> for ImageUrl<'a> {
     }
 }
 
-/// `data:image/png;base64,DATA` as an image borrowing `DATA`.
-fn data_url<'a>(url: &ImageUrl<'a>) -> Option<Image<'a>> {
-    let s: &str = &url.0;
-    let rest = s.strip_prefix("data:")?;
-    let marker = rest.find(";base64,")?;
-    let mime_start = "data:".len();
-    let data_start = mime_start + marker + ";base64,".len();
-    let mime = url.0.slice(mime_start..mime_start + marker);
-    let data = url.0.slice(data_start..s.len());
-    if data.is_empty() || !mime.starts_with("image/") {
-        return None;
-    }
+/// `data:image/png;base64,DATA` as an image borrowing `DATA` when `url` is
+/// borrowed. Other URLs (`http(s)`) cannot be sent inline: `None`.
+fn data_url<'a>(url: &JStr<'a>) -> Option<Image<'a>> {
+    let (mime, data) = data_url_ranges(url)?;
     Some(Image {
-        mime,
-        data,
+        mime: url.slice(mime),
+        data: url.slice(data),
         revised_prompt: None,
     })
+}
+
+/// Where the MIME type and the data are in `data:image/...;base64,DATA`.
+fn data_url_ranges(url: &str) -> Option<(Range<usize>, Range<usize>)> {
+    const SCHEME: &str = "data:";
+    const MARKER: &str = ";base64,";
+    let marker = url.strip_prefix(SCHEME)?.find(MARKER)?;
+    let mime = SCHEME.len()..SCHEME.len() + marker;
+    let data = mime.end + MARKER.len()..url.len();
+    let image = url.get(mime.clone())?.starts_with("image/") && !data.is_empty();
+    image.then_some((mime, data))
+}
+
+/// Splits assistant text at its markdown data-URL images
+/// (`![alt](data:image/png;base64,DATA)`, as [`ChatReply`] writes them):
+/// the text around them (trimmed, blank pieces left out) and, for each, the
+/// image `image` makes from the ranges of its MIME type and data in `text`.
+/// Other markdown, links to `http(s)` images included, stays text.
+fn split_markdown<'a>(
+    text: &str,
+    mut image: impl FnMut(Range<usize>, Range<usize>) -> Image<'a>,
+) -> Vec<Piece<'a>> {
+    fn push_text(pieces: &mut Vec<Piece<'_>>, text: &str) {
+        let text = text.trim();
+        if !text.is_empty() {
+            pieces.push(Piece::Text(text.to_owned()));
+        }
+    }
+    let mut pieces = Vec::new();
+    let mut done = 0;
+    let mut at = 0;
+    while let Some(link) = text.get(at..).and_then(|rest| rest.find("![")) {
+        let start = at + link;
+        at = start + "![".len();
+        let Some((mime, data, end)) = markdown_data_image(text, start) else {
+            continue;
+        };
+        push_text(&mut pieces, text.get(done..start).unwrap_or(""));
+        pieces.push(Piece::Image(image(mime, data)));
+        done = end;
+        at = end;
+    }
+    push_text(&mut pieces, text.get(done..).unwrap_or(""));
+    pieces
+}
+
+/// The markdown image that starts at `start` (at `![`), when it is one
+/// with a `data:` image URL: the ranges of its MIME type and data, and
+/// where the link ends. The alt text is one line without brackets; the URL
+/// is made of the characters of a data URL and ends at `)` (no title).
+///
+/// Neither scan can run past the next `![`, so splitting a text looks at
+/// each byte a bounded number of times, whatever the text.
+fn markdown_data_image(text: &str, start: usize) -> Option<(Range<usize>, Range<usize>, usize)> {
+    let in_url = |c: char| c.is_ascii_alphanumeric() || "+/=:;,.-_".contains(c);
+    let alt_start = start + "![".len();
+    let alt_len = text.get(alt_start..)?.find(['[', ']', '\n'])?;
+    let url_start = alt_start + alt_len + "](".len();
+    if text.get(alt_start + alt_len..url_start)? != "](" {
+        return None;
+    }
+    let rest = text.get(url_start..)?;
+    let url_end = url_start + rest.find(|c| !in_url(c))?;
+    if text.get(url_end..)?.starts_with(')') {
+        let (mime, data) = data_url_ranges(text.get(url_start..url_end)?)?;
+        let shift = |r: Range<usize>| r.start + url_start..r.end + url_start;
+        Some((shift(mime), shift(data), url_end + ")".len()))
+    } else {
+        None
+    }
+}
+
+/// Finds image data, decoded from a JSON string that had escapes, verbatim
+/// in the request body, so that it can be borrowed instead of copied.
+///
+/// `serde_json` hands out a borrowed `&str` only for strings without
+/// escapes. An assistant message such as
+/// `"Here it is:\n\n![image](data:image/png;base64,...)"` has escapes around
+/// its image, so the whole string, image included, arrives decoded in a
+/// temporary buffer. The base64 itself has no escapes, so the same bytes are
+/// in the body: they are looked up there (`str::find`, linear time) and
+/// borrowed. Strings are read in body order, so each search starts where the
+/// previous one ended and the searches together scan the body about once.
+/// After one miss (a client that escapes `/` in base64) the locator gives up
+/// and the remaining images are copied. Any match is byte-for-byte the data,
+/// so what is borrowed is always right.
+struct Locator<'de> {
+    body: &'de [u8],
+    text: OnceCell<Option<&'de str>>,
+    from: Cell<usize>,
+    missed: Cell<bool>,
+}
+
+impl<'de> Locator<'de> {
+    fn new(body: &'de [u8]) -> Locator<'de> {
+        Locator {
+            body,
+            text: OnceCell::new(),
+            from: Cell::new(0),
+            missed: Cell::new(false),
+        }
+    }
+
+    /// `data` as a slice of the body, or `None` when it is not found there.
+    fn find(&self, data: &str) -> Option<&'de str> {
+        if self.missed.get() || data.is_empty() {
+            return None;
+        }
+        let body = (*self
+            .text
+            .get_or_init(|| std::str::from_utf8(self.body).ok()))?;
+        let from = self.from.get();
+        let found = body.get(from..).and_then(|rest| rest.find(data));
+        let Some(at) = found else {
+            self.missed.set(true);
+            return None;
+        };
+        let start = from + at;
+        self.from.set(start + data.len());
+        body.get(start..start + data.len())
+    }
 }
 
 /// Writes chat completion answers for one exchange.
@@ -603,7 +936,6 @@ mod tests {
             name: &'static str,
             body: &'static str,
             prompt: &'static str,
-            images: Vec<(&'static str, &'static str)>,
             system: Option<&'static str>,
             stream: (bool, bool),
             aspect: Option<f64>,
@@ -613,7 +945,6 @@ mod tests {
                 name: "open webui streaming request",
                 body: r#"{"model":"imagen-3.0-generate-002","messages":[{"role":"user","content":"a cat"}],"stream":true,"stream_options":{"include_usage":true}}"#,
                 prompt: "a cat",
-                images: vec![],
                 system: None,
                 stream: (true, true),
                 aspect: None,
@@ -622,18 +953,15 @@ mod tests {
                 name: "assistant content is skipped unread when role comes first",
                 body: r#"{"messages":[{"role":"user","content":"a"},{"role":"assistant","content":{"not":"a string"}},{"role":"tool","content":7},{"role":"user","content":"b"}]}"#,
                 prompt: "b",
-                images: vec![],
                 system: None,
                 stream: (false, false),
                 aspect: None,
             },
             Case {
-                name: "data urls, other urls skipped, parts without type",
+                name: "parts without type, other parts skipped",
                 body: r#"{"messages":[{"role":"user","content":[{"text":"x"},{"type":"image_url","image_url":{"url":"data:image/png;base64,AAAA"}},
-                    {"type":"image_url","image_url":{"url":"data:text/plain;base64,AAAA"}},{"type":"image_url","image_url":{"url":"data:image/png;base64,"}},
-                    {"type":"input_audio","input_audio":{"data":"zzz","format":"wav"}}]}],"stream":false,"size":"1024x1024"}"#,
+                    {"type":"input_audio","input_audio":{"data":"zzz","format":"wav"}},{"type":"refusal","text":"no"}]}],"stream":false,"size":"1024x1024"}"#,
                 prompt: "x",
-                images: vec![("image/png", "AAAA")],
                 system: None,
                 stream: (false, false),
                 aspect: Some(1.0),
@@ -642,7 +970,6 @@ mod tests {
                 name: "system and developer",
                 body: r#"{"messages":[{"role":"system","content":"s1"},{"role":"developer","content":[{"type":"text","text":"s2"}]},{"role":"user","content":"u"}],"stream":null}"#,
                 prompt: "u",
-                images: vec![],
                 system: Some("s1\n\ns2"),
                 stream: (false, false),
                 aspect: None,
@@ -651,18 +978,23 @@ mod tests {
                 name: "escaped prompt",
                 body: r#"{"messages":[{"role":"user","content":"line one\nline \"two\" \u65e5"}],"aspect_ratio":"16:9"}"#,
                 prompt: "line one\nline \"two\" 日",
-                images: vec![],
                 system: None,
                 stream: (false, false),
                 aspect: Some(16.0 / 9.0),
+            },
+            Case {
+                name: "the last user message counts, even when not last",
+                body: r#"{"stream_options":null,"messages":[{"content":"first","role":"user"},{"role":"user","content":"second"},{"role":"assistant","content":"ok"}],"unknown":[1,{"a":2}]}"#,
+                prompt: "second",
+                system: None,
+                stream: (false, false),
+                aspect: None,
             },
         ];
         for case in cases {
             let got = parse_chat(case.body.as_bytes()).unwrap();
             assert_eq!(got.prompt, case.prompt, "{}", case.name);
-            let images: Vec<(&str, &str)> =
-                got.images.iter().map(|i| (&*i.mime, &*i.data)).collect();
-            assert_eq!(images, case.images, "{}", case.name);
+            assert_eq!(got.contents, Contents::default(), "{}", case.name);
             assert_eq!(got.system.as_deref(), case.system, "{}", case.name);
             assert_eq!(
                 (got.stream, got.include_usage),
@@ -675,10 +1007,340 @@ mod tests {
     }
 
     #[test]
-    fn input_image_data_is_borrowed() {
-        let body = br#"{"messages":[{"role":"user","content":[{"type":"text","text":"x"},{"type":"image_url","image_url":{"url":"data:image/png;base64,iVBORw0KGgo"}}]}]}"#;
-        let got = parse_chat(body).unwrap();
-        assert!(matches!(got.images[0].data, Cow::Borrowed("iVBORw0KGgo")));
+    fn bad_chat_requests() {
+        let cases = [
+            ("not json", "{oops", None),
+            ("not an object", "[1]", None),
+            (
+                "messages missing",
+                r#"{"model":"x"}"#,
+                Some("`messages` is missing"),
+            ),
+            (
+                "messages null",
+                r#"{"messages":null}"#,
+                Some("`messages` is missing"),
+            ),
+            ("messages not a list", r#"{"messages":{}}"#, None),
+            (
+                "content a number",
+                r#"{"messages":[{"role":"user","content":7}]}"#,
+                None,
+            ),
+            ("trailing bytes", r#"{"messages":[]} x"#, None),
+        ];
+        for (name, body, why) in cases {
+            for got in [
+                parse_chat(body.as_bytes()),
+                parse_chat_conversation(body.as_bytes()),
+            ] {
+                let Err(TranslateError::InvalidRequest(message)) = got else {
+                    panic!("{name}: {got:?}");
+                };
+                if let Some(why) = why {
+                    assert_eq!(message, why, "{name}");
+                }
+            }
+        }
+        // Read for the conversation, assistant content must be a string or parts.
+        let body = br#"{"messages":[{"role":"assistant","content":{"not":"a string"}},{"role":"user","content":"b"}]}"#;
+        assert!(parse_chat(body).is_ok());
+        assert!(matches!(
+            parse_chat_conversation(body),
+            Err(TranslateError::InvalidRequest(_))
+        ));
+    }
+
+    /// A part, for expected turns: text, or (MIME type, data).
+    #[derive(Debug, PartialEq)]
+    enum P {
+        T(&'static str),
+        I(&'static str, &'static str),
+    }
+
+    fn parts(turn: &Turn<'_>) -> Vec<P> {
+        turn.parts
+            .iter()
+            .map(|piece| match piece {
+                Piece::Text(text) => P::T(Box::leak(text.clone().into_boxed_str())),
+                Piece::Image(image) => P::I(
+                    Box::leak(image.mime.to_string().into_boxed_str()),
+                    Box::leak(image.data.to_string().into_boxed_str()),
+                ),
+            })
+            .collect()
+    }
+
+    use crate::translate::gemini::Turn;
+    use P::{I, T};
+
+    #[test]
+    fn reads_conversations() {
+        struct Case {
+            name: &'static str,
+            body: &'static str,
+            want: Vec<(Role, Vec<P>)>,
+        }
+        let user = Role::User;
+        let model = Role::Model;
+        let cases = [
+            Case {
+                name: "single turn",
+                body: r#"{"messages":[{"role":"user","content":"a cat"}]}"#,
+                want: vec![(user, vec![T("a cat")])],
+            },
+            Case {
+                name: "edit: the assistant's markdown image becomes inline data",
+                body: r#"{"messages":[{"role":"user","content":"a cat"},
+                    {"role":"assistant","content":"Here is your cat:\n\n![image](data:image/png;base64,iVBORw0KGgo)\n\nEnjoy!"},
+                    {"role":"user","content":"now make the sky purple"}]}"#,
+                want: vec![
+                    (user, vec![T("a cat")]),
+                    (model, vec![T("Here is your cat:"), I("image/png", "iVBORw0KGgo"), T("Enjoy!")]),
+                    (user, vec![T("now make the sky purple")]),
+                ],
+            },
+            Case {
+                name: "markdown image alone, without escapes; two images",
+                body: r#"{"messages":[{"role":"user","content":"cats"},
+                    {"role":"assistant","content":"![image](data:image/png;base64,AAAA)![second](data:image/jpeg;base64,/9j/BBBB)"},
+                    {"role":"user","content":"the second"}]}"#,
+                want: vec![
+                    (user, vec![T("cats")]),
+                    (model, vec![I("image/png", "AAAA"), I("image/jpeg", "/9j/BBBB")]),
+                    (user, vec![T("the second")]),
+                ],
+            },
+            Case {
+                name: "image_url parts in the assistant's history",
+                body: r#"{"messages":[{"role":"user","content":[{"type":"text","text":"a cat"}]},
+                    {"role":"assistant","content":[{"type":"text","text":"Here:"},{"type":"image_url","image_url":{"url":"data:image/webp;base64,UklGR"}},
+                        {"type":"image_url","image_url":{"url":"https://example.com/cat.png"}},{"type":"refusal","refusal":"x"},{"type":"text","text":"Done."}]},
+                    {"role":"user","content":"bigger"}]}"#,
+                want: vec![
+                    (user, vec![T("a cat")]),
+                    (model, vec![T("Here:"), I("image/webp", "UklGR"), T("Done.")]),
+                    (user, vec![T("bigger")]),
+                ],
+            },
+            Case {
+                name: "user images: data urls sent, http and non-image skipped",
+                body: r#"{"messages":[{"role":"user","content":[{"type":"text","text":"make it blue"},
+                    {"type":"image_url","image_url":{"url":"data:image/jpeg;base64,/9j/NEW","detail":"high"}},
+                    {"type":"image_url","image_url":{"url":"https://example.com/x.png"}},
+                    {"type":"image_url","image_url":{"url":"data:text/plain;base64,AAAA"}},
+                    {"type":"image_url","image_url":{"url":"data:image/png;base64,"}},
+                    {"type":"image_url","image_url":"data:image/webp;base64,UklGR"}]}]}"#,
+                want: vec![(user, vec![T("make it blue"), I("image/jpeg", "/9j/NEW"), I("image/webp", "UklGR")])],
+            },
+            Case {
+                name: "markdown http image and broken links stay text",
+                body: r#"{"messages":[{"role":"user","content":"x"},
+                    {"role":"assistant","content":"see ![a](https://e.com/a.png) and ![b](data:image/png;base64,AAAA) and ![c] (data:image/png;base64,BBBB) ![d](data:text/plain;base64,CCCC) ![e](data:image/png;base64,DDDD"},
+                    {"role":"user","content":"y"}]}"#,
+                want: vec![
+                    (user, vec![T("x")]),
+                    (model, vec![
+                        T("see ![a](https://e.com/a.png) and"),
+                        I("image/png", "AAAA"),
+                        T("and ![c] (data:image/png;base64,BBBB) ![d](data:text/plain;base64,CCCC) ![e](data:image/png;base64,DDDD"),
+                    ]),
+                    (user, vec![T("y")]),
+                ],
+            },
+            Case {
+                name: "system, tool and unknown roles are not turns; same roles merge",
+                body: r#"{"messages":[{"role":"system","content":"be nice"},{"role":"user","content":"a"},{"role":"user","content":"b"},
+                    {"role":"assistant","content":null,"tool_calls":[{"id":"1"}]},{"role":"tool","content":"{\"x\":1}"},{"role":"function","content":"f"},
+                    {"role":"assistant","content":"first"},{"role":"assistant","content":"  "},{"role":"assistant","content":"second"},{"content":"no role"},
+                    {"role":"developer","content":"d"},{"role":"user","content":"c"}]}"#,
+                want: vec![
+                    (user, vec![T("a"), T("b")]),
+                    (model, vec![T("first"), T("second")]),
+                    (user, vec![T("c")]),
+                ],
+            },
+            Case {
+                name: "content before role",
+                body: r#"{"messages":[{"content":"a","role":"user"},{"content":"x\n![image](data:image/png;base64,AAAA)","role":"assistant"},
+                    {"content":"ignored","role":"tool"},{"content":"b","role":"user"}]}"#,
+                want: vec![
+                    (user, vec![T("a")]),
+                    (model, vec![T("x"), I("image/png", "AAAA")]),
+                    (user, vec![T("b")]),
+                ],
+            },
+            Case {
+                name: "unicode and escapes",
+                body: r#"{"messages":[{"role":"user","content":"日本の猫 🐱 \u00e9"},
+                    {"role":"assistant","content":"ねこ 🐈:\n![画像](data:image/png;base64,AAAA)\n\u30cd\u30b3"},
+                    {"role":"user","content":[{"type":"text","text":"空を紫に 🟣"}]}]}"#,
+                want: vec![
+                    (user, vec![T("日本の猫 🐱 é")]),
+                    (model, vec![T("ねこ 🐈:"), I("image/png", "AAAA"), T("ネコ")]),
+                    (user, vec![T("空を紫に 🟣")]),
+                ],
+            },
+            Case {
+                name: "trailing assistant message",
+                body: r#"{"messages":[{"role":"user","content":"a cat"},{"role":"assistant","content":"![image](data:image/png;base64,AAAA)"}]}"#,
+                want: vec![(user, vec![T("a cat")]), (model, vec![I("image/png", "AAAA")])],
+            },
+        ];
+        for case in cases {
+            let got = parse_chat_conversation(case.body.as_bytes())
+                .unwrap_or_else(|e| panic!("{}: {e}", case.name));
+            let got: Vec<(Role, Vec<P>)> = got
+                .contents
+                .turns()
+                .iter()
+                .map(|turn| (turn.role, parts(turn)))
+                .collect();
+            assert_eq!(got, case.want, "{}", case.name);
+        }
+    }
+
+    /// Whether the image's data is borrowed and lies inside `body`.
+    fn borrowed_from(image: &Image<'_>, body: &[u8]) -> bool {
+        let Cow::Borrowed(data) = image.data else {
+            return false;
+        };
+        body.as_ptr_range().contains(&data.as_ptr())
+    }
+
+    fn images<'r>(request: &'r ChatRequest<'_>) -> Vec<&'r Image<'r>> {
+        request
+            .contents
+            .turns()
+            .iter()
+            .flat_map(|turn| &turn.parts)
+            .filter_map(|piece| match piece {
+                Piece::Image(image) => Some(image),
+                Piece::Text(_) => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn image_data_is_borrowed_from_the_body() {
+        struct Case {
+            name: &'static str,
+            body: String,
+            borrowed: Vec<bool>,
+        }
+        let cases = [
+            Case {
+                name: "user image_url",
+                body: r#"{"messages":[{"role":"user","content":[{"type":"text","text":"x"},{"type":"image_url","image_url":{"url":"data:image/png;base64,iVBORw0KGgo"}}]}]}"#.into(),
+                borrowed: vec![true],
+            },
+            Case {
+                name: "assistant markdown without escapes, image_url parts",
+                body: r#"{"messages":[{"role":"user","content":"x"},{"role":"assistant","content":"![image](data:image/png;base64,AAAA)"},
+                    {"role":"assistant","content":[{"type":"image_url","image_url":{"url":"data:image/png;base64,BBBB"}}]},{"role":"user","content":"y"}]}"#.into(),
+                borrowed: vec![true, true],
+            },
+            Case {
+                name: "assistant markdown with escapes around the images is located",
+                body: r#"{"messages":[{"role":"user","content":"x"},{"role":"assistant","content":"Here:\n\n![image](data:image/png;base64,AAAA)\n\n![image](data:image/png;base64,BBBB)"},
+                    {"role":"user","content":"y"},{"role":"assistant","content":"Again \"AAAA\":\n![image](data:image/png;base64,AAAA)"},{"role":"user","content":"z"}]}"#.into(),
+                borrowed: vec![true, true, true],
+            },
+            Case {
+                name: "escaped slashes in base64 are copied, and so is everything after a miss",
+                body: r#"{"messages":[{"role":"user","content":"x"},{"role":"assistant","content":"a\n![image](data:image\/png;base64,\/9j\/AAAA)"},
+                    {"role":"user","content":"y"},{"role":"assistant","content":"b\n![image](data:image/png;base64,BBBB)"},{"role":"user","content":"z"}]}"#.into(),
+                borrowed: vec![false, false],
+            },
+        ];
+        for case in cases {
+            let body = case.body.as_bytes();
+            let got = parse_chat_conversation(body).unwrap();
+            let borrowed: Vec<bool> = images(&got)
+                .iter()
+                .map(|image| borrowed_from(image, body))
+                .collect();
+            assert_eq!(borrowed, case.borrowed, "{}", case.name);
+        }
+    }
+
+    #[test]
+    fn markdown_splits_at_data_images_only() {
+        let cases = [
+            ("plain", "just text", vec![T("just text")]),
+            ("empty", "", vec![]),
+            (
+                "image only",
+                "![](data:image/png;base64,AA)",
+                vec![I("image/png", "AA")],
+            ),
+            (
+                "nested brackets are not an image",
+                "![a [b]](data:image/png;base64,AA)",
+                vec![T("![a [b]](data:image/png;base64,AA)")],
+            ),
+            (
+                "alt text across lines is not an image",
+                "![a\nb](data:image/png;base64,AA)",
+                vec![T("![a\nb](data:image/png;base64,AA)")],
+            ),
+            (
+                "bang without link, then an image",
+                "wow! ![ ok ](data:image/gif;base64,R0lGOD) end",
+                vec![T("wow!"), I("image/gif", "R0lGOD"), T("end")],
+            ),
+            (
+                "multibyte around",
+                "é![x](data:image/png;base64,AA)ü",
+                vec![T("é"), I("image/png", "AA"), T("ü")],
+            ),
+            (
+                "unterminated",
+                "![x](data:image/png;base64,AA",
+                vec![T("![x](data:image/png;base64,AA")],
+            ),
+        ];
+        for (name, text, want) in cases {
+            let pieces = split_markdown(text, |mime, data| Image {
+                mime: Cow::Owned(text[mime].to_owned()),
+                data: Cow::Owned(text[data].to_owned()),
+                revised_prompt: None,
+            });
+            let got = parts(&Turn {
+                role: Role::Model,
+                parts: pieces,
+            });
+            assert_eq!(got, want, "{name}");
+        }
+    }
+
+    #[test]
+    fn splitting_hostile_text_takes_linear_time() {
+        let texts = [
+            "![a](data:image/png;base64,AAAA".repeat(40_000),
+            format!("![{}", "a".repeat(1_000_000)).repeat(2),
+            "![".repeat(500_000),
+            format!("![a]({}", "data:image/png;base64,".repeat(40_000)),
+        ];
+        for text in texts {
+            let started = std::time::Instant::now();
+            let pieces = split_markdown(&text, |_, _| unreachable!("no image here"));
+            assert_eq!(pieces, vec![Piece::Text(text.clone())]);
+            let elapsed = started.elapsed();
+            assert!(elapsed.as_secs() < 5, "{elapsed:?} for {:.40}", text);
+        }
+    }
+
+    #[test]
+    fn the_locator_finds_data_in_order_and_gives_up_after_a_miss() {
+        let body = br#"{"a":"xAAAAy","b":"zAAAAw BBBB"}"#;
+        let locator = Locator::new(body);
+        let first = locator.find("AAAA").unwrap();
+        let second = locator.find("AAAA").unwrap();
+        assert!(first.as_ptr() < second.as_ptr(), "searches move forward");
+        assert_eq!(locator.find("CCCC"), None);
+        assert_eq!(locator.find("BBBB"), None, "no search after a miss");
+        assert_eq!(Locator::new(b"\xff AAAA").find("AAAA"), None, "not UTF-8");
     }
 
     #[test]

@@ -22,9 +22,9 @@ impl PredictToGenerateContent {
 impl Translator for PredictToGenerateContent {
     fn translate_request(&mut self, body: &[u8]) -> Result<Vec<u8>, TranslateError> {
         let request = imagen::parse_request(body)?;
-        gemini::ImageRequest {
-            prompt: &request.prompt,
-            images: &[],
+        let contents = gemini::Contents::prompt(&request.prompt);
+        Ok(gemini::ImageRequest {
+            contents: &contents,
             system: None,
             candidate_count: request.sample_count,
             aspect_ratio: request
@@ -33,7 +33,7 @@ impl Translator for PredictToGenerateContent {
                 .and_then(aspect::ratio)
                 .map(|r| aspect::nearest(r, aspect::GEMINI)),
         }
-        .to_body()
+        .to_body())
     }
 
     fn translate_response(&mut self, body: &[u8]) -> Result<Translated, TranslateError> {
