@@ -640,11 +640,16 @@ impl ChatReply {
         }
     }
 
-    /// Takes streaming choices and a stable id from the request.
+    /// Takes streaming choices and a stable id from the request. A stream
+    /// always carries markdown: OpenAI's `delta.content` is a string, and
+    /// clients that accumulate it (the SDK's stream helper) drop a list.
     pub(crate) fn for_request(&mut self, request: &ChatRequest<'_>) {
         self.id = chat_id(&self.model, &request.prompt, self.created);
         self.stream = request.stream;
         self.include_usage = request.include_usage;
+        if request.stream {
+            self.format = ImageMessageFormat::Markdown;
+        }
     }
 
     /// The answer as a `chat.completion`, or as `chat.completion.chunk`

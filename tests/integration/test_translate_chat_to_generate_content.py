@@ -111,16 +111,22 @@ def test_system_images_and_aspect_ratio_are_passed(envoy, emulator):
 
     body = upstream(emulator, GENERATE)
     _, _, data = PNG_DATA_URL.partition(";base64,")
+    # Consecutive user messages are one turn; the http(s) image cannot be inlined.
     assert body["contents"] == [
         {
             "role": "user",
-            "parts": [{"text": "make the sky purple"}, {"inlineData": {"mimeType": "image/png", "data": data}}],
+            "parts": [
+                {"text": "old prompt"},
+                {"text": "make the sky purple"},
+                {"inlineData": {"mimeType": "image/png", "data": data}},
+            ],
         }
     ]
     assert body["systemInstruction"] == {"parts": [{"text": "Draw in watercolour."}]}
     assert body["generationConfig"]["imageConfig"] == {"aspectRatio": "16:9"}
     assert resp.status == 200, resp
-    assert_text_then_png(resp.json()["choices"][0]["message"]["content"], "make the sky purple")
+    # The emulator answers with the text of the last user turn.
+    assert_text_then_png(resp.json()["choices"][0]["message"]["content"], "old prompt make the sky purple")
 
 
 def test_preview_model_gets_text_and_image_modalities(envoy, emulator):
@@ -131,3 +137,26 @@ def test_preview_model_gets_text_and_image_modalities(envoy, emulator):
     assert sorted(body["generationConfig"]["responseModalities"]) == ["IMAGE", "TEXT"]
     assert resp.status == 200, resp
     assert_text_then_png(resp.json()["choices"][0]["message"]["content"], "a red fox in the snow")
+
+
+def test_iterative_edit_sends_the_conversation_with_the_previous_image(envoy, emulator):
+    # First turn: the model draws; its answer carries the image as markdown.
+    first = envoy.post(CHAT, chat(), OPENAI_AUTH)
+    assert first.status == 200, first
+    answer = first.json()["choices"][0]["message"]["content"]
+    emulator.reset()
+    # Second turn, as a chat UI sends it: the whole conversation.
+    messages = chat()["messages"] + [
+        {"role": "assistant", "content": answer},
+        {"role": "user", "content": "now make the sky purple"},
+    ]
+    resp = envoy.post(CHAT, {"model": MODEL, "messages": messages}, OPENAI_AUTH)
+    assert resp.status == 200, resp
+    contents = upstream(emulator, GENERATE)["contents"]
+    assert [turn["role"] for turn in contents] == ["user", "model", "user"]
+    _, _, previous = answer.rpartition(";base64,")
+    model_parts = contents[1]["parts"]
+    assert {"inlineData": {"mimeType": "image/png", "data": previous.rstrip(")")}} in model_parts
+    assert all("data:image" not in part.get("text", "") for part in model_parts)
+    assert contents[2]["parts"] == [{"text": "now make the sky purple"}]
+    assert_text_then_png(resp.json()["choices"][0]["message"]["content"], "now make the sky purple")
