@@ -1,0 +1,26 @@
+-- wrk script for bench/run.py.
+--   wrk ... -s bench/wrk.lua URL -- METHOD [BODY_FILE]
+-- Sends METHOD with the body read from BODY_FILE (if given), and prints one
+-- line "BENCH-JSON {...}" with the totals and latency percentiles (µs), so
+-- run.py does not parse wrk's human-readable report.
+
+function init(args)
+  wrk.method = args[1] or "GET"
+  wrk.headers["Authorization"] = "Bearer bench-key"
+  if args[2] and args[2] ~= "" then
+    local f = assert(io.open(args[2], "rb"))
+    wrk.body = f:read("*a")
+    f:close()
+    wrk.headers["Content-Type"] = "application/json"
+  end
+end
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'BENCH-JSON {"requests":%d,"duration_us":%d,"bytes":%d,"p50_us":%d,"p90_us":%d,"p99_us":%d,' ..
+    '"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d}\n',
+    summary.requests, summary.duration, summary.bytes,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99),
+    e.connect, e.read, e.write, e.status, e.timeout))
+end

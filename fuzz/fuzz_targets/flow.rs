@@ -1,0 +1,584 @@
+//! `flow::head` and `flow::body` (and the response decisions that follow a
+//! routed request) on arbitrary method, path, headers and body.
+//!
+//! Configurations: the default one (index 0), and a few others that turn on
+//! the OpenAI, Vertex and custom-rule paths. Checked:
+//! - nothing panics;
+//! - a routed model id is 1..=max_model_length characters of
+//!   `[A-Za-z0-9._-]`, and not `.` or `..`;
+//! - a rewritten path starts with `/`, holds no character outside RFC 3986
+//!   `pchar`/`/`/`?` that the client's path did not already hold, adds no dot
+//!   segment, and names `{collection}/{id}:{method}` of the target (or ends in
+//!   the OpenAI operation);
+//! - header values the filter writes (diagnostics, moved credentials) hold no
+//!   control character unless the request's own path or header values held it
+//!   (Envoy refuses those, so in practice: none). Bodies, the client's or the
+//!   upstream's, must never put one there: a CR or LF in a response header
+//!   splits the HTTP/1 response;
+//! - local replies, annotated errors and translated JSON bodies are JSON;
+//! - the API key (sent in `authorization`, `x-goog-api-key` or `?key=`) never
+//!   appears in a diagnostic header, an error body or a local reply, nor in a
+//!   path rewritten for an OpenAI-compatible target.
+#![no_main]
+
+use arbitrary::Arbitrary;
+use gemini_router::config::Config;
+use gemini_router::flow::{self, BodyStep, Head, HeadStep, LocalReply, Reply, Routed};
+use gemini_router::route::{Auth, HeaderOp};
+use gemini_router_fuzz::{Json, JsonObject, ShapedRequest, ShapedResponse};
+use libfuzzer_sys::fuzz_target;
+use serde_json::Value;
+use std::sync::OnceLock;
+
+const KEY: &str = "AIzaFuzzKey0123456789SECRET";
+
+/// Index 0 is the default configuration.
+const CONFIGS: &[&str] = &[
+    "",
+    r#"{"api_style":"openai"}"#,
+    r#"{"api_style":"openai","openai_images_families":["imagen","gemini_image"],"image_message_format":"image_url_parts"}"#,
+    r#"{"api_style":"vertex","vertex":{"project":"proj","location":"us-central1"}}"#,
+    r#"{"family_styles":{"imagen":"openai","embedding":"openai"},"openai_images_families":["imagen"],"native_version":"v1","openai_base_path":"/compat/v1"}"#,
+    r#"{"rules":[{"match":"my-*","family":"imagen"},{"match":"?x*","family":"veo"}],"builtin_rules":false,"default_family":"embedding","max_body_bytes":256,"max_model_length":16,"annotate_statuses":[400,404,500]}"#,
+];
+
+const MODELS: &[&str] = &[
+    "gemini-2.5-flash",
+    "gemini-2.5-flash-image",
+    "gemini-2.0-flash-preview-image-generation",
+    "imagen-4.0-generate-001",
+    "veo-3.0-generate-001",
+    "text-embedding-004",
+    "gemini-embedding-001",
+    "embedding-001",
+    "aqa",
+    "gemma-3-27b-it",
+    "learnlm-2.0-flash",
+    "my-model",
+    "models/gemini-2.5-flash",
+    "tunedModels/my-tuned",
+    ".",
+    "..",
+    "../x",
+    "a/b",
+    "%2F",
+    "",
+];
+
+const METHODS: &[&str] = &[
+    "generateContent",
+    "streamGenerateContent",
+    "countTokens",
+    "embedContent",
+    "batchEmbedContents",
+    "predict",
+    "predictLongRunning",
+    "generateAnswer",
+];
+
+fn configs() -> &'static [Config] {
+    static CONFIGS_COMPILED: OnceLock<Vec<Config>> = OnceLock::new();
+    CONFIGS_COMPILED.get_or_init(|| {
+        CONFIGS
+            .iter()
+            .map(|c| Config::from_bytes(c.as_bytes()).expect("fuzz configuration is valid"))
+            .collect()
+    })
+}
+
+#[derive(Arbitrary, Debug)]
+enum Method<'a> {
+    Post,
+    Get,
+    Other(&'a str),
+}
+
+#[derive(Arbitrary, Debug)]
+enum Text<'a> {
+    Known(u8),
+    Raw(&'a str),
+}
+
+impl Text<'_> {
+    fn pick(&self, known: &[&'static str]) -> String {
+        match self {
+            Text::Known(i) => known[usize::from(*i) % known.len()].to_owned(),
+            Text::Raw(s) => (*s).to_owned(),
+        }
+    }
+}
+
+#[derive(Arbitrary, Debug)]
+enum ModelPrefix<'a> {
+    Native(u8),
+    Vertex {
+        project: &'a str,
+        location: &'a str,
+        publisher: &'a str,
+    },
+    VertexPublisher(&'a str),
+    Custom(&'a str),
+}
+
+#[derive(Arbitrary, Debug)]
+struct Query<'a> {
+    alt_sse: bool,
+    key: bool,
+    extra: &'a str,
+}
+
+#[derive(Arbitrary, Debug)]
+enum PathInput<'a> {
+    Raw(&'a str),
+    OpenAi {
+        prefix: Option<&'a str>,
+        op: u8,
+        query: Option<&'a str>,
+    },
+    Model {
+        prefix: ModelPrefix<'a>,
+        tuned: bool,
+        id: Text<'a>,
+        method: Text<'a>,
+        query: Option<Query<'a>>,
+    },
+}
+
+impl PathInput<'_> {
+    fn render(&self) -> String {
+        match self {
+            PathInput::Raw(p) => (*p).to_owned(),
+            PathInput::OpenAi { prefix, op, query } => {
+                let op =
+                    ["chat/completions", "images/generations", "embeddings"][usize::from(*op) % 3];
+                let mut path = format!("{}/{op}", prefix.unwrap_or("/v1beta/openai"));
+                if let Some(q) = query {
+                    path.push('?');
+                    path.push_str(q);
+                }
+                path
+            }
+            PathInput::Model {
+                prefix,
+                tuned,
+                id,
+                method,
+                query,
+            } => {
+                let prefix = match prefix {
+                    ModelPrefix::Native(v) => {
+                        format!("/{}/", ["v1beta", "v1", "v1alpha"][usize::from(*v) % 3])
+                    }
+                    ModelPrefix::Vertex {
+                        project,
+                        location,
+                        publisher,
+                    } => format!(
+                        "/v1/projects/{project}/locations/{location}/publishers/{publisher}/"
+                    ),
+                    ModelPrefix::VertexPublisher(publisher) => {
+                        format!("/v1/publishers/{publisher}/")
+                    }
+                    ModelPrefix::Custom(p) => (*p).to_owned(),
+                };
+                let collection = if *tuned { "tunedModels" } else { "models" };
+                let mut path = format!(
+                    "{prefix}{collection}/{}:{}",
+                    id.pick(MODELS),
+                    method.pick(METHODS)
+                );
+                if let Some(q) = query {
+                    let mut params = Vec::new();
+                    if q.alt_sse {
+                        params.push("alt=sse".to_owned());
+                    }
+                    if q.key {
+                        params.push(format!("key={KEY}"));
+                    }
+                    if !q.extra.is_empty() {
+                        params.push(q.extra.to_owned());
+                    }
+                    path.push('?');
+                    path.push_str(&params.join("&"));
+                }
+                path
+            }
+        }
+    }
+}
+
+#[derive(Arbitrary, Debug)]
+enum ModelValue<'a> {
+    Known(u8),
+    Raw(&'a str),
+    NotAString(Json),
+    Missing,
+}
+
+#[derive(Arbitrary, Debug)]
+enum BodyInput<'a> {
+    Raw(&'a [u8]),
+    Json(JsonObject),
+    Request {
+        model: ModelValue<'a>,
+        stream: Option<bool>,
+        rest: JsonObject,
+    },
+    Shaped {
+        model: ModelValue<'a>,
+        shaped: ShapedRequest,
+    },
+}
+
+fn set_model(map: &mut serde_json::Map<String, Value>, model: &ModelValue<'_>) {
+    match model {
+        ModelValue::Known(i) => {
+            map.insert(
+                "model".into(),
+                MODELS[usize::from(*i) % MODELS.len()].into(),
+            );
+        }
+        ModelValue::Raw(s) => {
+            map.insert("model".into(), (*s).into());
+        }
+        ModelValue::NotAString(v) => {
+            map.insert("model".into(), v.0.clone());
+        }
+        ModelValue::Missing => {
+            map.remove("model");
+        }
+    }
+}
+
+impl BodyInput<'_> {
+    fn render(&self) -> Vec<u8> {
+        match self {
+            BodyInput::Raw(b) => b.to_vec(),
+            BodyInput::Json(o) => Value::Object(o.0.clone()).to_string().into_bytes(),
+            BodyInput::Request {
+                model,
+                stream,
+                rest,
+            } => {
+                let mut map = rest.0.clone();
+                set_model(&mut map, model);
+                if let Some(s) = stream {
+                    map.insert("stream".into(), (*s).into());
+                }
+                Value::Object(map).to_string().into_bytes()
+            }
+            BodyInput::Shaped { model, shaped } => match &shaped.0 {
+                Value::Object(map) => {
+                    let mut map = map.clone();
+                    set_model(&mut map, model);
+                    Value::Object(map).to_string().into_bytes()
+                }
+                other => other.to_string().into_bytes(),
+            },
+        }
+    }
+}
+
+#[derive(Arbitrary, Debug)]
+enum AuthInput<'a> {
+    None,
+    Bearer,
+    GoogKey,
+    Both,
+    Raw(&'a str),
+}
+
+#[derive(Arbitrary, Debug)]
+enum UpstreamInput<'a> {
+    Raw(&'a [u8]),
+    Json(Json),
+    Shaped(ShapedResponse),
+}
+
+#[derive(Arbitrary, Debug)]
+struct Input<'a> {
+    config: u8,
+    method: Method<'a>,
+    path: PathInput<'a>,
+    content_length: Option<&'a str>,
+    content_encoding: Option<&'a str>,
+    auth: AuthInput<'a>,
+    body: BodyInput<'a>,
+    status: u16,
+    upstream: UpstreamInput<'a>,
+}
+
+/// RFC 3986 `pchar`, plus `/` and `?`: what a path the filter writes may hold.
+fn uri_safe(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "-._~!$&'()*+,;=:@/?%".contains(c)
+}
+
+fn dot_segments(path: &str) -> usize {
+    let path_only = path.split_once('?').map_or(path, |(p, _)| p);
+    path_only
+        .split('/')
+        .filter(|s| *s == "." || *s == "..")
+        .count()
+}
+
+fn is_json(bytes: &[u8]) -> bool {
+    serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok()
+}
+
+struct Case<'c> {
+    config: &'c Config,
+    path: String,
+    /// The request's method, path and header values (not its body).
+    request_text: Vec<u8>,
+    /// Whether the key appears in the request only where it was put as a credential.
+    key_only_as_credential: bool,
+}
+
+impl Case<'_> {
+    fn no_key(&self, what: &str, text: &[u8]) {
+        if self.key_only_as_credential {
+            assert!(
+                !contains(text, KEY.as_bytes()),
+                "the API key leaked into {what}: {:?}",
+                String::from_utf8_lossy(text)
+            );
+        }
+    }
+
+    fn header_value(&self, name: &str, value: &str) {
+        for b in value.bytes() {
+            if b < 0x20 || b == 0x7f {
+                assert!(
+                    self.request_text.contains(&b),
+                    "header {name} has control byte {b:#04x} not in the request's path or headers: {value:?}"
+                );
+            }
+        }
+    }
+
+    fn routed(&self, routed: &Routed) {
+        let id = &routed.model.id;
+        assert!(
+            !id.is_empty()
+                && id.len() <= self.config.max_model_length
+                && id != "."
+                && id != ".."
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)),
+            "unsafe model id {id:?}"
+        );
+        if let Some(new) = &routed.plan.path {
+            assert!(
+                new.starts_with('/'),
+                "rewritten path {new:?} is not absolute"
+            );
+            for c in new.chars() {
+                assert!(
+                    uri_safe(c) || self.path.contains(c),
+                    "rewritten path {new:?} gained the character {c:?} (from {:?})",
+                    self.path
+                );
+            }
+            assert!(
+                dot_segments(new) <= dot_segments(&self.path),
+                "rewritten path {new:?} gained a dot segment (from {:?})",
+                self.path
+            );
+            let to = routed.plan.to;
+            let path_only = new.split_once('?').map_or(new.as_str(), |(p, _)| p);
+            if to.is_openai() {
+                assert!(
+                    path_only.ends_with(&format!("/{}", to.as_str())),
+                    "rewritten path {new:?} does not end in {}",
+                    to.as_str()
+                );
+                self.no_key(
+                    "a path rewritten for an OpenAI-compatible target",
+                    new.as_bytes(),
+                );
+            } else {
+                let tail = format!("/{}:{}", routed.model.resource(), to.as_str());
+                assert!(
+                    path_only.ends_with(&tail),
+                    "rewritten path {new:?} does not end in {tail:?}"
+                );
+            }
+        }
+        for op in &routed.plan.headers {
+            if let HeaderOp::Set(name, secret) = op {
+                self.header_value(name, &secret.0);
+            }
+        }
+    }
+
+    fn local(&self, reply: &LocalReply) {
+        assert!(
+            (400..=599).contains(&reply.status),
+            "local reply status {}",
+            reply.status
+        );
+        for (name, value) in &reply.headers {
+            self.header_value(name, value);
+            self.no_key("a local reply header", value.as_bytes());
+        }
+        assert!(
+            is_json(&reply.body),
+            "local reply body is not JSON: {:?}",
+            String::from_utf8_lossy(&reply.body)
+        );
+        self.no_key("a local reply", &reply.body);
+        self.no_key("a local reply's reason", reply.reason.as_bytes());
+    }
+
+    fn reply(&self, what: &str, reply: &Reply, json_body: bool) {
+        for (name, value) in &reply.headers {
+            self.header_value(name, value);
+            self.no_key(what, value.as_bytes());
+        }
+        if json_body {
+            assert!(
+                is_json(&reply.body),
+                "{what} body is not JSON: {:?}",
+                String::from_utf8_lossy(&reply.body)
+            );
+        }
+    }
+
+    fn responses(&self, routed: &Routed, status: u16, upstream: &[u8], upstream_has_key: bool) {
+        for (name, value) in flow::error_headers(routed, status) {
+            self.header_value(name, &value);
+            self.no_key("a diagnostic header", value.as_bytes());
+        }
+        let reply = flow::error_reply(routed, status, upstream);
+        self.reply("an annotated error", &reply, true);
+        if !upstream_has_key {
+            self.no_key("an annotated error body", &reply.body);
+        }
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+fn sse_or_json(content_type: &str, body: &[u8]) -> bool {
+    if content_type.starts_with("text/event-stream") {
+        let text = String::from_utf8_lossy(body);
+        text.lines()
+            .filter_map(|l| l.strip_prefix("data:"))
+            .all(|d| d.trim() == "[DONE]" || is_json(d.trim().as_bytes()))
+    } else {
+        is_json(body)
+    }
+}
+
+fuzz_target!(|input: Input<'_>| {
+    let configs = configs();
+    let config = &configs[usize::from(input.config) % configs.len()];
+    let method = match input.method {
+        Method::Post => "POST",
+        Method::Get => "GET",
+        Method::Other(m) => m,
+    };
+    let path = input.path.render();
+    let body = input.body.render();
+    let upstream = match &input.upstream {
+        UpstreamInput::Raw(b) => b.to_vec(),
+        UpstreamInput::Json(j) => j.to_bytes(),
+        UpstreamInput::Shaped(s) => s.0.clone(),
+    };
+    let bearer = format!("Bearer {KEY}");
+    let (authorization, api_key) = match input.auth {
+        AuthInput::None => (None, None),
+        AuthInput::Bearer => (Some(bearer.as_str()), None),
+        AuthInput::GoogKey => (None, Some(KEY)),
+        AuthInput::Both => (Some(bearer.as_str()), Some(KEY)),
+        AuthInput::Raw(v) => (Some(v), None),
+    };
+    let head = Head {
+        method,
+        path: &path,
+        content_length: input.content_length,
+        content_encoding: input.content_encoding,
+        auth: Auth {
+            authorization,
+            api_key,
+        },
+    };
+    let mut request_text = Vec::new();
+    for part in [
+        Some(method),
+        Some(path.as_str()),
+        input.content_length,
+        input.content_encoding,
+        authorization,
+        api_key,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        request_text.extend_from_slice(part.as_bytes());
+    }
+    let key_only_as_credential = !contains(
+        path.replace(&format!("key={KEY}"), "").as_bytes(),
+        KEY.as_bytes(),
+    ) && !contains(&body, KEY.as_bytes())
+        && !input.content_length.is_some_and(|v| v.contains(KEY))
+        && !input.content_encoding.is_some_and(|v| v.contains(KEY))
+        && !method.contains(KEY);
+    let upstream_has_key = contains(&upstream, KEY.as_bytes());
+    let case = Case {
+        config,
+        path: path.clone(),
+        request_text,
+        key_only_as_credential,
+    };
+    let status = 400 + input.status % 200;
+
+    match flow::head(config, &head) {
+        HeadStep::Route(routed) => {
+            case.routed(&routed);
+            case.responses(&routed, status, &upstream, upstream_has_key);
+        }
+        HeadStep::Reject(reply) => case.local(&reply),
+        HeadStep::Pass(_) | HeadStep::Buffer => {}
+    }
+
+    match flow::body(config, &head, &body, 1_700_000_000) {
+        BodyStep::Route(routed, translation) => {
+            case.routed(&routed);
+            case.responses(&routed, status, &upstream, upstream_has_key);
+            if let Some((new_body, mut translator)) = translation {
+                assert!(
+                    is_json(&new_body),
+                    "translated request body is not JSON: {:?}",
+                    String::from_utf8_lossy(&new_body)
+                );
+                match flow::translated_reply(&routed, translator.as_mut(), &upstream) {
+                    Ok(reply) => {
+                        let content_type = reply
+                            .headers
+                            .iter()
+                            .find(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+                            .map_or("", |(_, v)| v.as_str());
+                        assert!(
+                            sse_or_json(content_type, &reply.body),
+                            "translated answer ({content_type}) is malformed: {:?}",
+                            String::from_utf8_lossy(&reply.body)
+                        );
+                        case.reply("a translated answer", &reply, false);
+                    }
+                    Err(reply) => {
+                        case.reply("a translation error", &reply, true);
+                        if !upstream_has_key {
+                            case.no_key("a translation error body", &reply.body);
+                        }
+                    }
+                }
+            }
+        }
+        BodyStep::Reject(reply) => case.local(&reply),
+        BodyStep::Pass(_) => {}
+    }
+});
