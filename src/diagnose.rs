@@ -81,6 +81,30 @@ pub fn translation_hint(plan: &Plan, model_id: &str, error_kind: &TranslateError
     }
 }
 
+/// Longest diagnostic header value, in bytes; longer values are cut.
+pub const MAX_HEADER_VALUE: usize = 1024;
+
+/// A header-safe form of `text`: printable ASCII kept, anything else
+/// (CR, LF and other control characters, non-ASCII) escaped, and at most
+/// [`MAX_HEADER_VALUE`] bytes. Diagnostic values can carry text from the
+/// upstream (a block reason), which must never split or add a header.
+pub fn header_value(text: &str) -> String {
+    let mut out = String::with_capacity(text.len().min(MAX_HEADER_VALUE));
+    for c in text.chars() {
+        if (' '..='~').contains(&c) {
+            out.push(c);
+        } else {
+            out.extend(c.escape_default());
+        }
+        if out.len() >= MAX_HEADER_VALUE {
+            out.truncate(MAX_HEADER_VALUE - 3);
+            out.push_str("...");
+            break;
+        }
+    }
+    out
+}
+
 /// The diagnostic response headers for a routed request.
 pub fn diagnostic_headers(
     plan: &Plan,
@@ -90,12 +114,12 @@ pub fn diagnostic_headers(
     hint: &str,
 ) -> Vec<(&'static str, String)> {
     vec![
-        (DIAG_MODEL, model_id.to_owned()),
+        (DIAG_MODEL, header_value(model_id)),
         (DIAG_FAMILY, plan.family.as_str().to_owned()),
-        (DIAG_ORIGINAL_PATH, redact_key(original_path)),
-        (DIAG_UPSTREAM_PATH, redact_key(upstream_path)),
-        (DIAG_RULE, plan.rule.clone()),
-        (DIAG_HINT, hint.to_owned()),
+        (DIAG_ORIGINAL_PATH, header_value(&redact_key(original_path))),
+        (DIAG_UPSTREAM_PATH, header_value(&redact_key(upstream_path))),
+        (DIAG_RULE, header_value(&plan.rule)),
+        (DIAG_HINT, header_value(hint)),
     ]
 }
 
@@ -419,6 +443,52 @@ mod tests {
         ];
         for (google, want) in cases {
             assert_eq!(openai_type(google), want, "{google}");
+        }
+    }
+
+    #[test]
+    fn header_values_cannot_split_or_add_headers() {
+        let cases = [
+            ("plain", "a model: ok", "a model: ok".to_owned()),
+            (
+                "crlf injection",
+                "blocked\r\nx-injected: yes",
+                "blocked\\r\\nx-injected: yes".to_owned(),
+            ),
+            ("bare lf", "a\nb", "a\\nb".to_owned()),
+            ("control", "a\u{12}b", "a\\u{12}b".to_owned()),
+            ("non-ascii", "caf\u{e9}", "caf\\u{e9}".to_owned()),
+            (
+                "long",
+                &"x".repeat(5000),
+                format!("{}...", "x".repeat(MAX_HEADER_VALUE - 3)),
+            ),
+        ];
+        for (name, text, want) in cases {
+            let got = header_value(text);
+            assert_eq!(got, want, "{name}");
+            assert!(
+                got.bytes().all(|b| (0x20..0x7f).contains(&b)) && got.len() <= MAX_HEADER_VALUE,
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn upstream_text_in_a_hint_stays_on_one_line() {
+        let p = plan(
+            Verdict::Rewritten,
+            Endpoint::ImagesGenerations,
+            Endpoint::GenerateContent,
+            Endpoint::GenerateContent,
+        );
+        let error = TranslateError::NoImage("blocked\r\nx-injected: yes".into());
+        let hint = translation_hint(&p, "gemini-2.5-flash-image", &error);
+        for (name, value) in diagnostic_headers(&p, "gemini-2.5-flash-image", "/a", "/b", &hint) {
+            assert!(
+                !value.contains('\r') && !value.contains('\n'),
+                "{name}: {value:?}"
+            );
         }
     }
 }

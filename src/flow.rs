@@ -210,7 +210,7 @@ pub fn body(config: &Config, head: &Head<'_>, body: &[u8], created: u64) -> Body
                             "invalid_model",
                             Some("model"),
                         ),
-                        headers: vec![(DIAG_HINT, e.to_string())],
+                        headers: vec![(DIAG_HINT, diagnose::header_value(&e.to_string()))],
                         reason: e.to_string(),
                         kind: RejectKind::InvalidModel,
                     })
@@ -285,7 +285,7 @@ fn reject_model(shape: ErrorShape, error: &ModelError) -> LocalReply {
     LocalReply {
         status: 400,
         body: diagnose::local_error(shape, 400, &message, "invalid_model", Some("model")),
-        headers: vec![(DIAG_HINT, message)],
+        headers: vec![(DIAG_HINT, diagnose::header_value(&message))],
         reason: error.to_string(),
         kind: RejectKind::InvalidModel,
     }
