@@ -88,6 +88,18 @@ fn key_equals(raw: &[u8], wanted: &str) -> bool {
     serde_json::from_slice::<String>(&quoted).is_ok_and(|k| k == wanted)
 }
 
+/// Whether any of the eight bytes in `word` (little-endian) ends or escapes
+/// a JSON string or may not stand in one: `"`, `\\` or a control character.
+/// Exact, by the "has a byte less than n" bit trick.
+pub(crate) fn word_has_string_special(word: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let below = |x: u64, n: u64| x.wrapping_sub(ONES * n) & !x & HIGH;
+    let quote = word ^ (ONES * u64::from(b'"'));
+    let backslash = word ^ (ONES * u64::from(b'\\'));
+    (below(word, 0x20) | below(quote, 1) | below(backslash, 1)) != 0
+}
+
 struct Scanner<'a> {
     buf: &'a [u8],
     pos: usize,
@@ -124,33 +136,36 @@ impl<'a> Scanner<'a> {
     }
 
     /// Consumes a string and returns its raw contents (escapes undecoded).
+    /// Runs of ordinary bytes (all of base64) are skipped eight at a time.
     fn string(&mut self) -> Result<&'a [u8], ScanError> {
         self.expect(b'"')?;
+        let buf = self.buf;
         let start = self.pos;
-        let rest = &self.buf[start..];
-        let mut i = 0;
-        while let Some(off) = rest[i..]
-            .iter()
-            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
-        {
-            let at = i + off;
-            match rest[at] {
-                b'"' => {
-                    self.pos = start + at + 1;
-                    return Ok(&rest[..at]);
+        let mut i = start;
+        loop {
+            while let Some(word) = buf.get(i..i + 8).and_then(|w| <[u8; 8]>::try_from(w).ok()) {
+                if word_has_string_special(u64::from_le_bytes(word)) {
+                    break;
                 }
-                b'\\' => i = at + 2,
-                _ => {
-                    self.pos = start + at;
+                i += 8;
+            }
+            match buf.get(i) {
+                Some(b'"') => {
+                    self.pos = i + 1;
+                    return Ok(&buf[start..i]);
+                }
+                Some(b'\\') => i += 2,
+                Some(b) if *b < 0x20 => {
+                    self.pos = i;
+                    return Err(self.malformed());
+                }
+                Some(_) => i += 1,
+                None => {
+                    self.pos = buf.len();
                     return Err(self.malformed());
                 }
             }
-            if i > rest.len() {
-                break;
-            }
         }
-        self.pos = self.buf.len();
-        Err(self.malformed())
     }
 
     /// Consumes one value of any type, checking only its outline.
@@ -329,5 +344,54 @@ mod tests {
         );
         let got = top_level_fields(body.as_bytes(), ["model"]).unwrap();
         assert_eq!(got[0], Some(&br#""gemini-2.5-flash""#[..]));
+    }
+
+    #[test]
+    fn word_test_agrees_with_the_byte_test() {
+        let special = |b: u8| b == b'"' || b == b'\\' || b < 0x20;
+        // Every byte value in every lane, among ordinary neighbours.
+        for lane in 0..8 {
+            for b in 0..=255u8 {
+                let mut word = [b'A'; 8];
+                word[lane] = b;
+                let got = word_has_string_special(u64::from_le_bytes(word));
+                assert_eq!(got, special(b), "byte {b:#04x} in lane {lane}");
+            }
+        }
+        // Neighbours that could borrow into the next lane.
+        for pair in [
+            [0x00, 0x22],
+            [0x21, 0x22],
+            [0x80, 0x5c],
+            [0xff, 0x1f],
+            [0x20, 0x21],
+        ] {
+            let mut word = [b'A'; 8];
+            word[3..5].copy_from_slice(&pair);
+            let want = pair.iter().any(|&b| special(b));
+            assert_eq!(
+                word_has_string_special(u64::from_le_bytes(word)),
+                want,
+                "{pair:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn strings_end_at_every_offset() {
+        // A closing quote, escape or control byte at each position of the
+        // eight-byte stride is found where the byte-wise scan finds it.
+        for len in 0..20 {
+            let s = "b".repeat(len);
+            let body = format!(r#"{{"model":"{s}","x":"{s}\"{s}"}}"#);
+            let got = top_level_fields(body.as_bytes(), ["model", "x"]).unwrap();
+            assert_eq!(got[0], Some(format!("\"{s}\"").as_bytes()), "{len}");
+            let bad = format!("{{\"model\":\"{s}\u{1}\"}}");
+            assert_eq!(
+                top_level_fields(bad.as_bytes(), ["model"]),
+                Err(ScanError::Malformed { at: 10 + len }),
+                "{len}"
+            );
+        }
     }
 }

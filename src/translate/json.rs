@@ -203,7 +203,7 @@ fn escape_into(buf: &mut Vec<u8>, s: &str) {
             .get(i..i + 8)
             .and_then(|w| <[u8; 8]>::try_from(w).ok())
         {
-            if !word_needs_escape(u64::from_le_bytes(word)) {
+            if !crate::scan::word_has_string_special(u64::from_le_bytes(word)) {
                 i += 8;
                 continue;
             }
@@ -235,17 +235,6 @@ fn escape_into(buf: &mut Vec<u8>, s: &str) {
         start = i;
     }
     buf.extend_from_slice(bytes.get(start..).unwrap_or_default());
-}
-
-/// Whether any of the eight bytes in `word` is a control character, `"` or
-/// `\\` (exact, with the classic "has a byte less than n" bit trick).
-fn word_needs_escape(word: u64) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let below = |x: u64, n: u64| x.wrapping_sub(ONES * n) & !x & HIGH;
-    let quote = word ^ (ONES * u64::from(b'"'));
-    let backslash = word ^ (ONES * u64::from(b'\\'));
-    (below(word, 0x20) | below(quote, 1) | below(backslash, 1)) != 0
 }
 
 /// Standard base64 with padding (for OpenAI `encoding_format: "base64"`).
@@ -359,22 +348,6 @@ mod tests {
             let bytes = out.into_bytes();
             let back: String = serde_json::from_slice(&bytes).unwrap();
             assert_eq!(back, s, "{name}");
-        }
-    }
-
-    #[test]
-    fn word_check_matches_the_byte_rule() {
-        for b in 0..=255u8 {
-            let needs = b < 0x20 || b == b'"' || b == b'\\';
-            for pos in 0..8 {
-                let mut word = [b'A'; 8];
-                word[pos] = b;
-                assert_eq!(
-                    word_needs_escape(u64::from_le_bytes(word)),
-                    needs,
-                    "byte {b} at {pos}"
-                );
-            }
         }
     }
 
