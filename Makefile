@@ -18,6 +18,7 @@ FILTER_CONFIG ?= {}
 LISTEN        ?= 127.0.0.1:10000
 ADMIN         ?= 127.0.0.1:9901
 PYTEST_ARGS   ?=
+FUZZ_TARGETS  ?= scan flow translate
 
 .PHONY: help setup build unit lint integration deploy-check matrix test run demo bench fuzz oci clean
 
@@ -71,8 +72,14 @@ demo: setup build ## Run Envoy with the filter in front of the local Gemini emul
 bench: setup build ## Benchmarks: filter overhead and body scanning, reported as ratios
 	$(PY) bench/run.py --wasm $(WASM) --envoy $(ENVOY)
 
-fuzz: ## Fuzz the body scanner and the routing flow (needs cargo-fuzz; FUZZ_SECONDS=60)
-	cargo fuzz run -s none scan -- -max_total_time=$${FUZZ_SECONDS:-60}
+fuzz: ## Fuzz the body scanner, the request flow and the translators, FUZZ_SECONDS (60) each (installs cargo-fuzz)
+	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --version 0.13.2 --locked
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p fuzz/corpus/$$t; \
+	  seeds=$$(test -d fuzz/seeds/$$t && echo fuzz/seeds/$$t); \
+	  echo "== fuzz $$t ($${FUZZ_SECONDS:-60} s)"; \
+	  cargo fuzz run -s none $$t fuzz/corpus/$$t $$seeds -- -dict=fuzz/json.dict -max_total_time=$${FUZZ_SECONDS:-60} || exit 1; \
+	done
 
 oci: build ## Build the OCI image of the module (needs docker, podman or buildah)
 	deploy/oci/build.sh $(WASM)
