@@ -133,6 +133,13 @@ pub enum BodyStep {
     Route(Routed, Option<(Vec<u8>, Box<dyn Translator>)>),
 }
 
+/// Whether a request is one the router looks at, from `:method` and
+/// `:path` alone: the glue reads no other header for the rest, which pass
+/// through untouched.
+pub fn is_routed(method: &str, path: &str) -> bool {
+    recognize(method, path) != Recognized::Unrouted
+}
+
 /// Decides on the request headers.
 pub fn head(config: &Config, head: &Head<'_>) -> HeadStep {
     let client = match recognize(head.method, head.path) {

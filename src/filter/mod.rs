@@ -86,10 +86,21 @@ struct RequestHead {
 }
 
 impl RequestHead {
+    /// Reads `:method` and `:path`, and the other headers the decisions use
+    /// only for a request the router looks at (each read is a host call).
     fn read() -> RequestHead {
+        let method = host::header(REQ, ":method").unwrap_or_default();
+        let path = host::header(REQ, ":path").unwrap_or_default();
+        if !flow::is_routed(&method, &path) {
+            return RequestHead {
+                method,
+                path,
+                ..RequestHead::default()
+            };
+        }
         RequestHead {
-            method: host::header(REQ, ":method").unwrap_or_default(),
-            path: host::header(REQ, ":path").unwrap_or_default(),
+            method,
+            path,
             content_length: host::header(REQ, CONTENT_LENGTH),
             content_encoding: host::header(REQ, CONTENT_ENCODING),
             authorization: host::header(REQ, AUTHORIZATION),
