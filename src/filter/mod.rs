@@ -19,6 +19,7 @@ use metrics::Metrics;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, MapType};
 use std::rc::Rc;
+use std::time::Duration;
 
 const REQ: MapType = MapType::HttpRequestHeaders;
 const RESP: MapType = MapType::HttpResponseHeaders;
@@ -32,8 +33,28 @@ pub struct RouterRoot {
 
 impl Context for RouterRoot {}
 
+/// How often the root context re-reads Envoy's log level for the `wasm`
+/// component, so that `/logging?wasm=debug` takes effect at runtime.
+const LOG_LEVEL_REFRESH: Duration = Duration::from_secs(1);
+
+/// Follows Envoy's log level: the SDK formats and sends every line that
+/// passes its own level, so it is set to the host's instead of `Trace`.
+fn follow_host_log_level() {
+    if let Ok(level) = proxy_wasm::hostcalls::get_log_level() {
+        proxy_wasm::set_log_level(level);
+    }
+}
+
 impl RootContext for RouterRoot {
+    fn on_tick(&mut self) {
+        follow_host_log_level();
+    }
+
     fn on_configure(&mut self, size: usize) -> bool {
+        follow_host_log_level();
+        if let Err(status) = proxy_wasm::hostcalls::set_tick_period(LOG_LEVEL_REFRESH) {
+            log::debug!("gemini-router: no tick for log level refresh: host error {status:?}");
+        }
         let bytes =
             match proxy_wasm::hostcalls::get_buffer(BufferType::PluginConfiguration, 0, size) {
                 Ok(bytes) => bytes.unwrap_or_default(),
