@@ -394,10 +394,7 @@ pub fn error_reply(routed: &Routed, status: u16, upstream_body: &[u8]) -> Reply 
         routed.upstream_path(),
         &hint,
     );
-    headers.push((
-        crate::headers::CONTENT_TYPE,
-        crate::headers::JSON.to_owned(),
-    ));
+    headers.push((CONTENT_TYPE, JSON.to_owned()));
     Reply {
         status,
         headers,
@@ -414,7 +411,7 @@ pub fn translated_reply(
     match translator.translate_response(upstream_body) {
         Ok(t) => Ok(Reply {
             status: 200,
-            headers: vec![(crate::headers::CONTENT_TYPE, t.content_type.to_owned())],
+            headers: vec![(CONTENT_TYPE, t.content_type.to_owned())],
             body: t.body,
         }),
         Err(e) => {

@@ -30,6 +30,8 @@ pub const ACCEPT_ENCODING: &str = "accept-encoding";
 
 /// JSON content type.
 pub const JSON: &str = "application/json";
+/// Server-sent events content type (streamed answers).
+pub const EVENT_STREAM: &str = "text/event-stream";
 
 /// Metric: every request the filter sees.
 pub const METRIC_REQUESTS: &str = "gemini_router.requests_total";

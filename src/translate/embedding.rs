@@ -5,7 +5,8 @@
 //! `Vec<f64>` and written with `serde_json`; texts stay borrowed.
 
 use super::json::{self, JStr, OneOrMany, Out};
-use super::{TranslateError, Translated, CONTENT_TYPE_JSON};
+use super::{TranslateError, Translated};
+use crate::headers::JSON;
 use serde::de::{Deserialize, Deserializer, SeqAccess, Visitor};
 use serde::Serialize;
 use std::fmt;
@@ -175,7 +176,7 @@ pub(crate) fn write_list(
         .raw(",\"usage\":{\"prompt_tokens\":0,\"total_tokens\":0}}");
     Ok(Translated {
         body: out.into_bytes(),
-        content_type: CONTENT_TYPE_JSON,
+        content_type: JSON,
     })
 }
 
@@ -335,7 +336,7 @@ pub(crate) fn write_embed_answer(values: &[f64]) -> Result<Translated, Translate
     out.raw("}}");
     Ok(Translated {
         body: out.into_bytes(),
-        content_type: CONTENT_TYPE_JSON,
+        content_type: JSON,
     })
 }
 
@@ -355,6 +356,6 @@ pub(crate) fn write_batch_answer(vectors: &[Vec<f64>]) -> Result<Translated, Tra
     out.raw("]}");
     Ok(Translated {
         body: out.into_bytes(),
-        content_type: CONTENT_TYPE_JSON,
+        content_type: JSON,
     })
 }

@@ -6,7 +6,8 @@
 use super::answer::{Answer, Image, Piece, Usage, DEFAULT_MIME};
 use super::json::{self, JStr, OneOrMany, Out};
 use super::sse;
-use super::{TranslateError, Translated, CONTENT_TYPE_JSON, CONTENT_TYPE_SSE};
+use super::{TranslateError, Translated};
+use crate::headers::{EVENT_STREAM, JSON};
 use serde::Deserialize;
 use std::borrow::Cow;
 
@@ -556,14 +557,14 @@ pub(crate) fn write_answer(answer: &Answer<'_>, model: &str, framing: Framing) -
     }
     out.raw(",\"modelVersion\":").string(model).raw("}");
     let content_type = match framing {
-        Framing::Object => CONTENT_TYPE_JSON,
+        Framing::Object => JSON,
         Framing::Array => {
             out.raw("]");
-            CONTENT_TYPE_JSON
+            JSON
         }
         Framing::Sse => {
             out.raw("\r\n\r\n");
-            CONTENT_TYPE_SSE
+            EVENT_STREAM
         }
     };
     Translated {

@@ -4,7 +4,8 @@
 
 use super::answer::{Answer, Image, DEFAULT_MIME};
 use super::json::{self, JStr, OneOrMany, Out};
-use super::{TranslateError, Translated, CONTENT_TYPE_JSON};
+use super::{TranslateError, Translated};
+use crate::headers::JSON;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 
@@ -172,7 +173,7 @@ pub(crate) fn write_answer(answer: &Answer<'_>) -> Translated {
     out.raw("]}");
     Translated {
         body: out.into_bytes(),
-        content_type: CONTENT_TYPE_JSON,
+        content_type: JSON,
     }
 }
 

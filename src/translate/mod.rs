@@ -62,11 +62,6 @@ mod images_to_generate_content;
 mod images_to_predict;
 mod predict_to_generate_content;
 
-/// `content-type` of JSON bodies the translators write.
-pub const CONTENT_TYPE_JSON: &str = "application/json";
-/// `content-type` of server-sent event bodies the translators write.
-pub const CONTENT_TYPE_SSE: &str = "text/event-stream";
-
 /// How an image is put into an OpenAI chat assistant message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -262,6 +257,7 @@ fn translator_for(from: Endpoint, to: Endpoint) -> Option<Pair> {
 mod tests {
     use super::*;
     use crate::endpoint::Endpoint as E;
+    use crate::headers::{EVENT_STREAM, JSON};
 
     const ALL: [E; 11] = [
         E::ChatCompletions,
@@ -357,7 +353,7 @@ mod tests {
                 to: E::Predict,
                 request: r#"{"model":"imagen-4.0-generate-001","messages":[{"role":"user","content":"a cat"}],"stream":true}"#,
                 upstream: r#"{"predictions":[{"bytesBase64Encoded":"iAAA","mimeType":"image/png"}]}"#,
-                content_type: CONTENT_TYPE_SSE,
+                content_type: EVENT_STREAM,
             },
             Case {
                 name: "embeddings to batch",
@@ -365,7 +361,7 @@ mod tests {
                 to: E::BatchEmbedContents,
                 request: r#"{"model":"gemini-embedding-001","input":"x"}"#,
                 upstream: r#"{"embeddings":[{"values":[0.5]}]}"#,
-                content_type: CONTENT_TYPE_JSON,
+                content_type: JSON,
             },
         ];
         for case in cases {

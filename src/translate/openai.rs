@@ -6,9 +6,8 @@ use super::aspect;
 use super::gemini::{Contents, Role};
 use super::json::{self, JStr, Out};
 use super::sse;
-use super::{
-    Exchange, ImageMessageFormat, TranslateError, Translated, CONTENT_TYPE_JSON, CONTENT_TYPE_SSE,
-};
+use super::{Exchange, ImageMessageFormat, TranslateError, Translated};
+use crate::headers::{EVENT_STREAM, JSON};
 use serde::de::{
     self, Deserialize, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor,
 };
@@ -709,7 +708,7 @@ impl ChatReply {
             out.raw("}");
             return Translated {
                 body: out.into_bytes(),
-                content_type: CONTENT_TYPE_JSON,
+                content_type: JSON,
             };
         }
         let chunk = "chat.completion.chunk";
@@ -736,7 +735,7 @@ impl ChatReply {
         out.raw(sse::DONE);
         Translated {
             body: out.into_bytes(),
-            content_type: CONTENT_TYPE_SSE,
+            content_type: EVENT_STREAM,
         }
     }
 
@@ -927,7 +926,7 @@ pub(crate) fn write_images_answer(answer: &Answer<'_>, created: u64) -> Translat
     out.raw("]}");
     Translated {
         body: out.into_bytes(),
-        content_type: CONTENT_TYPE_JSON,
+        content_type: JSON,
     }
 }
 
