@@ -180,27 +180,6 @@ impl Config {
     }
 }
 
-impl Default for Config {
-    fn default() -> Config {
-        // The defaults are valid by construction; the fallback only exists
-        // because this cannot be a `const`.
-        Config::try_from(RawConfig::default()).unwrap_or_else(|_| Config {
-            api_style: ApiStyle::Native,
-            family_styles: BTreeMap::new(),
-            classifier: Classifier::new(Vec::new(), true, Family::Gemini),
-            native_version: DEFAULT_NATIVE_VERSION.to_owned(),
-            openai_base_path: DEFAULT_OPENAI_BASE_PATH.to_owned(),
-            openai_images_families: Vec::new(),
-            vertex: None,
-            authority: None,
-            annotate_statuses: DEFAULT_ANNOTATE_STATUSES.to_vec(),
-            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
-            max_model_length: DEFAULT_MAX_MODEL_LENGTH,
-            translate: TranslateOptions::default(),
-        })
-    }
-}
-
 impl TryFrom<RawConfig> for Config {
     type Error = ConfigError;
 

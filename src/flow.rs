@@ -208,28 +208,13 @@ pub fn body(config: &Config, head: &Head<'_>, body: &[u8], created: u64) -> Body
                 Ok(fields) => fields,
                 Err(ScanError::Malformed { .. }) => return BodyStep::Pass(PassReason::InvalidJson),
                 Err(e @ ScanError::DuplicateKey(_)) => {
-                    return BodyStep::Reject(LocalReply {
-                        status: 400,
-                        body: diagnose::local_error(
-                            ErrorShape::OpenAi,
-                            400,
-                            &e.to_string(),
-                            "invalid_model",
-                            Some("model"),
-                        ),
-                        headers: vec![(DIAG_HINT, diagnose::header_value(&e.to_string()))],
-                        reason: e.to_string(),
-                        kind: RejectKind::InvalidModel,
-                    })
+                    return BodyStep::Reject(reject_model(ErrorShape::OpenAi, &e))
                 }
             };
             let Some(raw_model) = model else {
                 return BodyStep::Pass(PassReason::NoModel);
             };
-            let parsed = serde_json::from_slice::<&str>(raw_model)
-                .map(str::to_owned)
-                .or_else(|_| serde_json::from_slice::<String>(raw_model));
-            let model = match parsed {
+            let model = match serde_json::from_slice::<String>(raw_model) {
                 Ok(name) => ModelName::parse(&name, config.max_model_length),
                 Err(_) => Err(ModelError::NotAString),
             };
@@ -287,7 +272,9 @@ fn decide(
     }
 }
 
-fn reject_model(shape: ErrorShape, error: &ModelError) -> LocalReply {
+/// The local 400 for a model the filter will not put into a path (unsafe,
+/// not a string, or given twice).
+fn reject_model(shape: ErrorShape, error: &dyn std::fmt::Display) -> LocalReply {
     let message = format!("gemini-router refused the request: {error}");
     LocalReply {
         status: 400,
@@ -432,6 +419,10 @@ mod tests {
     use super::*;
     use serde_json::Value;
 
+    fn defaults() -> Config {
+        Config::from_bytes(b"").unwrap()
+    }
+
     fn h<'a>(method: &'a str, path: &'a str) -> Head<'a> {
         Head {
             method,
@@ -447,7 +438,7 @@ mod tests {
 
     #[test]
     fn head_decisions() {
-        let config = Config::default();
+        let config = defaults();
         let small = Config::from_bytes(br#"{"max_body_bytes": 10}"#).unwrap();
         let cases: Vec<(&str, &Config, Head<'_>, &str)> = vec![
             (
@@ -524,7 +515,7 @@ mod tests {
 
     #[test]
     fn body_decisions() {
-        let config = Config::default();
+        let config = defaults();
         let chat = h("POST", "/v1beta/openai/chat/completions");
         let cases = [
             (
@@ -561,7 +552,7 @@ mod tests {
 
     #[test]
     fn rejections_use_the_client_shape() {
-        let config = Config::default();
+        let config = defaults();
         let BodyStep::Reject(reply) = body(
             &config,
             &h("POST", "/v1/chat/completions"),
@@ -583,7 +574,7 @@ mod tests {
 
     #[test]
     fn response_modes() {
-        let config = Config::default();
+        let config = defaults();
         let cases = [
             (200, false, None, ResponseMode::Pass),
             (404, false, None, ResponseMode::Annotate),
@@ -604,7 +595,7 @@ mod tests {
 
     #[test]
     fn error_reply_names_model_and_endpoint() {
-        let config = Config::default();
+        let config = defaults();
         let BodyStep::Route(routed, _) = body(
             &config,
             &h("POST", "/v1beta/openai/chat/completions"),
@@ -629,7 +620,7 @@ mod tests {
 
     #[test]
     fn translation_failures_carry_diagnostics() {
-        let config = Config::default();
+        let config = defaults();
         // Request side: no prompt, answered locally with the routed diagnostics.
         let chat = h("POST", "/v1beta/openai/chat/completions");
         let BodyStep::Reject(reply) = body(

@@ -179,7 +179,7 @@ pub fn plan(
     };
 
     let client_sse = matches!(client, Client::Model(p)
-        if p.endpoint == Endpoint::StreamGenerateContent && has_param(p.query, "alt", Some("sse")));
+        if p.endpoint == Endpoint::StreamGenerateContent && param_value(p.query, "alt") == Some("sse"));
 
     let (path, headers) = if verdict == Verdict::Rewritten {
         let to_style = if to.is_openai() {
@@ -304,14 +304,6 @@ fn param_value<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
         .split('&')
         .find(|p| param_name(p) == name)
         .map(|p| p.split_once('=').map_or("", |(_, v)| v))
-}
-
-fn has_param(query: Option<&str>, name: &str, value: Option<&str>) -> bool {
-    match (param_value(query, name), value) {
-        (Some(v), Some(want)) => v == want,
-        (Some(_), None) => true,
-        (None, _) => false,
-    }
 }
 
 /// Moves the API key to the header the target API reads.
