@@ -107,26 +107,31 @@ struct RequestHead {
 }
 
 impl RequestHead {
-    /// Reads `:method` and `:path`, and the other headers the decisions use
-    /// only for a request the router looks at (each read is a host call).
-    fn read() -> RequestHead {
+    /// Reads the request facts the decisions use; `false` when `:method`
+    /// and `:path` already show the router does not look at the request (each
+    /// header read is a host call, so the rest are not read for those).
+    fn read() -> (RequestHead, bool) {
         let method = host::header(REQ, ":method").unwrap_or_default();
         let path = host::header(REQ, ":path").unwrap_or_default();
         if !flow::is_routed(&method, &path) {
-            return RequestHead {
-                method,
-                path,
-                ..RequestHead::default()
-            };
+            return (
+                RequestHead {
+                    method,
+                    path,
+                    ..RequestHead::default()
+                },
+                false,
+            );
         }
-        RequestHead {
+        let head = RequestHead {
             method,
             path,
             content_length: host::header(REQ, CONTENT_LENGTH),
             content_encoding: host::header(REQ, CONTENT_ENCODING),
             authorization: host::header(REQ, AUTHORIZATION),
             api_key: host::header(REQ, GOOG_API_KEY),
-        }
+        };
+        (head, true)
     }
 
     fn view(&self) -> Head<'_> {
@@ -294,7 +299,11 @@ impl HttpContext for Router {
         if let Some(authority) = &self.config.authority {
             let _ = host::set_header(REQ, ":authority", Some(authority));
         }
-        self.head = RequestHead::read();
+        let (head, routed) = RequestHead::read();
+        self.head = head;
+        if !routed {
+            return self.pass(flow::PassReason::Unrouted);
+        }
         match flow::head(&self.config, &self.head.view()) {
             HeadStep::Pass(reason) => self.pass(reason),
             HeadStep::Reject(reply) => self.reject(&reply),
