@@ -382,11 +382,11 @@ mod tests {
         want_to: Endpoint,
     }
 
-    fn run(case: &Case, auth: Auth<'_>) -> Plan {
-        let config = Config::from_bytes(case.config.as_bytes()).unwrap();
-        let model = ModelName::parse(case.model, 128).unwrap();
+    fn run(config: &str, path: &'static str, model: &str, stream: bool, auth: Auth<'_>) -> Plan {
+        let config = Config::from_bytes(config.as_bytes()).unwrap();
+        let model = ModelName::parse(model, 128).unwrap();
         let class = config.classifier.classify(&model.id);
-        plan(&config, client(case.path), &model, class, case.stream, auth)
+        plan(&config, client(path), &model, class, stream, auth)
     }
 
     #[test]
@@ -426,7 +426,13 @@ mod tests {
                 model: "veo-3.0-generate-001", stream: false, want_verdict: Unchanged, want_path: None, want_to: E::PredictLongRunning },
         ];
         for case in &cases {
-            let got = run(case, Auth::default());
+            let got = run(
+                case.config,
+                case.path,
+                case.model,
+                case.stream,
+                Auth::default(),
+            );
             assert_eq!(
                 (got.verdict, got.path.as_deref(), got.to),
                 (case.want_verdict, case.want_path, case.want_to),
@@ -556,17 +562,7 @@ mod tests {
             ),
         ];
         for (name, config, path, model, stream, want) in cases {
-            let case = Case {
-                name,
-                config,
-                path,
-                model,
-                stream,
-                want_verdict: Verdict::Unchanged,
-                want_path: None,
-                want_to: Endpoint::Predict,
-            };
-            let got = run(&case, Auth::default());
+            let got = run(config, path, model, stream, Auth::default());
             if want.is_empty() {
                 assert_eq!(
                     (got.verdict, got.path.as_deref(), got.translates()),
@@ -584,24 +580,14 @@ mod tests {
     }
 
     #[test]
-    fn the_openai_fallback_moves_the_key_to_the_native_header() {
-        let case = Case {
-            name: "fallback auth",
-            config: r#"{"api_style":"openai","openai_images_families":["imagen"]}"#,
-            path: "/v1beta/models/imagen-4.0-generate-001:generateContent",
-            model: "imagen-4.0-generate-001",
-            stream: false,
-            want_verdict: Verdict::Rewritten,
-            want_path: None,
-            want_to: Endpoint::Predict,
+    fn the_openai_fallback_to_a_native_method_keeps_the_native_key_header() {
+        let config = r#"{"api_style":"openai","openai_images_families":["imagen"]}"#;
+        let path = "/v1beta/models/imagen-4.0-generate-001:generateContent";
+        let auth = Auth {
+            authorization: None,
+            api_key: Some("K"),
         };
-        let got = run(
-            &case,
-            Auth {
-                authorization: None,
-                api_key: Some("K"),
-            },
-        );
+        let got = run(config, path, "imagen-4.0-generate-001", false, auth);
         assert_eq!(
             (got.to, got.headers),
             (Endpoint::Predict, vec![]),
