@@ -2,10 +2,11 @@
 """Render a runnable Envoy config from a gemini-router template.
 
 The templates (deploy/envoy/envoy.yaml, deploy/envoy/envoy-vertex.yaml) are ready
-configs with one placeholder, __WASM__, for the module path. This script fills it
-in and, on request, changes what differs between `make run` (real Gemini over
-TLS), `make demo` (the local emulator, plaintext) and the tests: the filter
-configuration, the listen and admin addresses, and the upstream.
+configs that load the module from /etc/envoy/gemini_router.wasm. This script
+parses one and edits its fields (never its text): the module path, and what
+differs between `make run` (real Gemini over TLS), `make demo` (the local
+emulator, plaintext) and the tests: the filter configuration, the listen and
+admin addresses, and the upstream.
 
     render.py --wasm target/wasm32-wasip1/release/gemini_router.wasm \\
         --upstream http://127.0.0.1:8081 --listen 127.0.0.1:10001 --out /tmp/envoy.yaml
@@ -27,7 +28,6 @@ import yaml
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_TEMPLATE = HERE / "envoy.yaml"
-PLACEHOLDER = "__WASM__"
 WASM_FILTER = "envoy.filters.http.wasm"
 HCM = "envoy.filters.network.http_connection_manager"
 UPSTREAM_CLUSTER = "gemini"
@@ -73,7 +73,7 @@ def hcm_of(listener: dict) -> dict:
 def render(
     template: str,
     *,
-    wasm: str,
+    wasm: str | None = None,
     config: str | None = None,
     listen: str | None = None,
     admin: str | None = None,
@@ -81,9 +81,7 @@ def render(
     ca_file: str | None = None,
 ) -> dict:
     """Return the rendered config as a dict. `config` is the filter's JSON configuration."""
-    if PLACEHOLDER not in template:
-        raise RenderError(f"template: no {PLACEHOLDER} placeholder")
-    doc = yaml.safe_load(template.replace(PLACEHOLDER, json.dumps(wasm)))
+    doc = yaml.safe_load(template)
     static = doc["static_resources"]
     listeners = static.get("listeners") or []
     if len(listeners) != 1:
@@ -92,6 +90,11 @@ def render(
     hcm = hcm_of(listener)
     wasm_filter = only(hcm.get("http_filters") or [], WASM_FILTER, "http_filters")
     plugin = wasm_filter["typed_config"]["config"]
+    if wasm:
+        code = plugin["vm_config"]["code"]
+        if "local" not in code:
+            raise RenderError("template: the Wasm filter does not load a local module")
+        code["local"] = {"filename": wasm}
 
     if config is not None:
         try:
@@ -102,7 +105,12 @@ def render(
 
     if listen:
         host, port = host_port(listen, "--listen")
-        listener["address"]["socket_address"].update(address=host, port_value=port)
+        socket = listener["address"]["socket_address"]
+        socket.update(address=host, port_value=port)
+        # "::" with ipv4_compat serves IPv4 clients too (as v4-mapped addresses).
+        socket.pop("ipv4_compat", None)
+        if host == "::":
+            socket["ipv4_compat"] = True
     if admin:
         host, port = host_port(admin, "--admin")
         doc["admin"]["address"]["socket_address"].update(address=host, port_value=port)
@@ -141,11 +149,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--template", type=Path, default=DEFAULT_TEMPLATE,
                         help="template to render (default: %(default)s)")
-    parser.add_argument("--wasm", required=True, help="path of gemini_router.wasm (made absolute)")
+    parser.add_argument("--wasm", help="path of gemini_router.wasm, made absolute "
+                        "(template: /etc/envoy/gemini_router.wasm)")
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--config", help="filter configuration as a JSON string")
     group.add_argument("--config-file", type=Path, help="file holding the filter configuration JSON")
-    parser.add_argument("--listen", help="listener HOST:PORT (template: 127.0.0.1:10000)")
+    parser.add_argument("--listen", help="listener HOST:PORT (template: 127.0.0.1:10000); "
+                        "[::]:PORT listens on IPv6 and IPv4")
     parser.add_argument("--admin", help="admin HOST:PORT (template: 127.0.0.1:9901)")
     parser.add_argument("--upstream", help="https://HOST[:PORT] or http://HOST:PORT")
     parser.add_argument("--ca-file", help="CA bundle for a TLS upstream")
@@ -158,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         doc = render(
             args.template.read_text(),
-            wasm=str(Path(args.wasm).resolve()),
+            wasm=str(Path(args.wasm).resolve()) if args.wasm else None,
             config=config,
             listen=args.listen,
             admin=args.admin,

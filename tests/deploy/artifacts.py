@@ -1,8 +1,12 @@
-"""Shared helpers for the deployment checks: paths, subprocess, manifest lookup."""
+"""Shared helpers for the deployment checks: paths, subprocess, manifest lookup,
+and RunningEnvoy, which runs a shipped or rendered config for real."""
 
 from __future__ import annotations
 
+import http.client
+import json
 import subprocess
+import time
 from pathlib import Path
 
 import yaml
@@ -50,3 +54,89 @@ def chart_envoy_config(docs: list[dict], wasm: Path) -> dict:
     assert code["filename"] in WASM_IN_POD, code
     code["filename"] = str(wasm)
     return config
+
+
+class RunningEnvoy:
+    """An Envoy started from a config file, for the checks that run a shipped or
+    rendered config for real. The config binds its own ports (use port 0); the
+    admin address is read back through --admin-address-path, readiness is polled
+    on /ready, and the log is kept for failure messages. Use as a context manager."""
+
+    def __init__(self, config: dict, workdir: Path, *, envoy: str | None = None, args: tuple[str, ...] = ()) -> None:
+        self.workdir = workdir
+        self.config_path = workdir / "envoy.yaml"
+        self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+        self.log_path = workdir / "envoy.log"
+        self.admin_path = workdir / "admin-address"
+        self.cmd = [envoy or harness.envoy_bin(), "-c", str(self.config_path), "--base-id", str(harness._next_base_id()),
+                    "--admin-address-path", str(self.admin_path), "--log-level", "info", "--concurrency", "1", *args]
+        self.process: subprocess.Popen | None = None
+        self.admin = ""
+
+    def __enter__(self) -> "RunningEnvoy":
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(self.cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise AssertionError(f"envoy exited with {self.process.returncode}:\n{self.log_tail()}")
+            if not self.admin and self.admin_path.exists():
+                self.admin = self.admin_path.read_text().strip()
+            if self.admin:
+                try:
+                    status, body = self.admin_get("/ready")
+                    if status == 200 and body.strip() == b"LIVE":
+                        return
+                except OSError:
+                    pass
+            time.sleep(0.05)
+        raise AssertionError(f"envoy not ready after {timeout}s:\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def admin_request(self, method: str, path: str, timeout: float = 5.0) -> tuple[int, bytes]:
+        conn = http.client.HTTPConnection(self.admin, timeout=timeout)
+        try:
+            conn.request(method, path)
+            resp = conn.getresponse()
+            return resp.status, resp.read()
+        finally:
+            conn.close()
+
+    def admin_get(self, path: str) -> tuple[int, bytes]:
+        return self.admin_request("GET", path)
+
+    def port(self, listener: str) -> int:
+        """The port the kernel gave a listener configured with port 0."""
+        _, body = self.admin_get("/listeners?format=json")
+        for status in json.loads(body)["listener_statuses"]:
+            if status["name"] == listener:
+                return int(status["local_address"]["socket_address"]["port_value"])
+        raise AssertionError(f"no listener {listener!r} in {body!r}")
+
+    def stats(self) -> dict[str, str]:
+        _, body = self.admin_get("/stats")
+        return dict(line.split(": ", 1) for line in body.decode().splitlines() if ": " in line)
+
+    def log_tail(self, chars: int = 6000) -> str:
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return text[-chars:]

@@ -1,6 +1,7 @@
 """The shipped Envoy configs (deploy/envoy/) pass `envoy --mode validate` with the
-built module, and render.py produces the variants `make run`, `make demo` and the
-tests use."""
+built module at their module path, one runs for real in front of the emulator,
+and render.py produces the variants `make run`, `make demo` and the tests use by
+editing YAML fields."""
 
 from __future__ import annotations
 
@@ -12,12 +13,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.deploy.artifacts import REPO, run, wasm_filter
+from tests import harness
+from tests.deploy.artifacts import REPO, RunningEnvoy, run, wasm_filter
 
 ENVOY_DIR = REPO / "deploy" / "envoy"
 RENDER = ENVOY_DIR / "render.py"
 TEMPLATES = ["envoy.yaml", "envoy-vertex.yaml"]
 DEFAULT_MAX_BODY = 33554432
+# Where the shipped configs load the module (the container example mounts it there).
+MODULE_PATH = "/etc/envoy/gemini_router.wasm"
 
 
 def render(wasm: Path, *args: str) -> str:
@@ -38,13 +42,33 @@ def test_template_validates_with_the_built_module(template, wasm, envoy_validate
 
 
 @pytest.mark.parametrize("template", TEMPLATES)
-def test_template_with_only_the_placeholder_replaced_validates(template, wasm, envoy_validate):
-    """The documented sed one-liner works too: __WASM__ is the only thing to fill in."""
-    text = (ENVOY_DIR / template).read_text()
-    config_lines = [line for line in text.splitlines() if not line.lstrip().startswith("#")]
-    assert sum(line.count("__WASM__") for line in config_lines) == 1
-    code, output = envoy_validate(text.replace("__WASM__", str(wasm)))
-    assert code == 0, output
+def test_shipped_config_validates_with_the_module_at_its_path(template, wasm, envoy_validate):
+    """The file as shipped, with the module where it says: only the module path
+    field differs (the test cannot write /etc/envoy), nothing else is rendered."""
+    config = yaml.safe_load((ENVOY_DIR / template).read_text())
+    code = wasm_filter(config)["vm_config"]["code"]
+    assert code == {"local": {"filename": MODULE_PATH}}
+    assert "__WASM__" not in (ENVOY_DIR / template).read_text()
+    code["local"]["filename"] = str(wasm)
+    status, output = envoy_validate(config)
+    assert status == 0, output
+
+
+def test_shipped_config_runs_in_front_of_the_emulator(wasm, emulator, tmp_path):
+    """envoy.yaml started for real with the filter, listening on [::] (IPv6 and
+    IPv4), upstream the emulator: an OpenAI chat for an Imagen model reaches the
+    emulator at the model's native :predict endpoint."""
+    text = render(wasm, "--upstream", emulator.url, "--listen", "[::]:0", "--admin", "127.0.0.1:0")
+    with RunningEnvoy(yaml.safe_load(text), tmp_path) as envoy:
+        url = f"http://127.0.0.1:{envoy.port('gemini')}"
+        body = {"model": "imagen-4.0-generate-001", "messages": [{"role": "user", "content": "a lighthouse"}]}
+        resp = harness.http_request(url, "POST", "/v1beta/openai/chat/completions", json_body=body,
+                                    headers=harness.OPENAI_AUTH)
+        assert resp.status == 200, (resp, envoy.log_tail())
+        assert harness.only_request(emulator)["path"] == "/v1beta/models/imagen-4.0-generate-001:predict"
+        assert int(envoy.stats()["wasmcustom.gemini_router.rewritten.imagen"]) == 1
+        # The key reached the upstream but never the access log.
+        assert harness.API_KEY not in envoy.log_tail(100000)
 
 
 def test_plaintext_emulator_variant_validates(wasm, envoy_validate):
@@ -101,6 +125,7 @@ def test_template_settings_the_filter_depends_on(template):
     assert cluster["per_connection_buffer_limit_bytes"] >= max_body
     assert config["admin"]["address"]["socket_address"]["address"] == "127.0.0.1"
     assert listener["address"]["socket_address"] == {"address": "127.0.0.1", "port_value": 10000}
+    assert plugin["vm_config"]["code"]["local"]["filename"] == MODULE_PATH
     hcm = listener["filter_chains"][0]["filters"][0]["typed_config"]
     route = hcm["route_config"]["virtual_hosts"][0]["routes"][0]["route"]
     assert route["auto_host_rewrite"] is True
@@ -152,3 +177,23 @@ def test_render_writes_the_absolute_module_path(tmp_path):
     filename = wasm_filter(yaml.safe_load(out.read_text()))["vm_config"]["code"]["local"]["filename"]
     assert filename == str(REPO / "target" / "x.wasm")
     assert re.match(r"# Rendered from envoy.yaml", out.read_text())
+
+
+def test_render_without_wasm_keeps_the_module_path_and_edits_fields(tmp_path):
+    """No --wasm: the module stays at its default path (the container case); the
+    [::] listener gets ipv4_compat so IPv4 clients are served too."""
+    proc = run([sys.executable, str(RENDER), "--listen", "[::]:10000"])
+    assert proc.returncode == 0, proc.stderr
+    config = yaml.safe_load(proc.stdout)
+    assert wasm_filter(config)["vm_config"]["code"]["local"]["filename"] == MODULE_PATH
+    assert config["static_resources"]["listeners"][0]["address"]["socket_address"] == {
+        "address": "::", "port_value": 10000, "ipv4_compat": True}
+
+
+def test_render_refuses_a_template_without_a_local_module(tmp_path):
+    config = yaml.safe_load((ENVOY_DIR / "envoy.yaml").read_text())
+    wasm_filter(config)["vm_config"]["code"] = {"remote": {"http_uri": {"uri": "https://x", "cluster": "x", "timeout": "1s"}}}
+    template = tmp_path / "t.yaml"
+    template.write_text(yaml.safe_dump(config))
+    proc = run([sys.executable, str(RENDER), "--template", str(template), "--wasm", "/x.wasm"])
+    assert proc.returncode == 2 and "local module" in proc.stderr, proc.stderr
