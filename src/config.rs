@@ -22,8 +22,6 @@ pub const MAX_MAX_MODEL_LENGTH: usize = 256;
 pub const DEFAULT_NATIVE_VERSION: &str = "v1beta";
 /// Default `openai_base_path`.
 pub const DEFAULT_OPENAI_BASE_PATH: &str = "/v1beta/openai";
-/// Default `annotate_statuses`.
-pub const DEFAULT_ANNOTATE_STATUSES: &[u16] = &[404];
 
 /// The configuration as written, before validation.
 #[derive(Debug, Default, Deserialize)]
@@ -94,8 +92,8 @@ pub struct Config {
     pub vertex: Option<Vertex>,
     /// `host[:port]` to set as `:authority`, from `upstream`.
     pub authority: Option<String>,
-    /// Upstream statuses that get diagnostics.
-    pub annotate_statuses: Vec<u16>,
+    /// Retired fields the configuration still sets, for a warning in the log.
+    pub retired: Vec<&'static str>,
     /// Bodies above this are not inspected.
     pub max_body_bytes: usize,
     /// Longest accepted model id.
@@ -158,12 +156,11 @@ impl Config {
     /// A one-line summary for the log when the configuration is accepted.
     pub fn summary(&self) -> String {
         format!(
-            "api_style={} family_styles={} rules={} upstream={} annotate={:?} max_body_bytes={}",
+            "api_style={} family_styles={} rules={} upstream={} max_body_bytes={}",
             self.api_style.as_str(),
             self.family_styles.len(),
             self.classifier.len(),
             self.authority.as_deref().unwrap_or("(unchanged)"),
-            self.annotate_statuses,
             self.max_body_bytes,
         )
     }
@@ -232,9 +229,13 @@ impl TryFrom<RawConfig> for Config {
 
         let authority = raw.upstream.as_deref().map(parse_upstream).transpose()?;
 
-        let annotate_statuses = raw
-            .annotate_statuses
-            .unwrap_or_else(|| DEFAULT_ANNOTATE_STATUSES.to_vec());
+        // Retired: every 4xx and 5xx of a routed request is rewritten now.
+        // Still accepted (and checked) so existing configurations load.
+        let mut retired = Vec::new();
+        if raw.annotate_statuses.is_some() {
+            retired.push("annotate_statuses");
+        }
+        let annotate_statuses = raw.annotate_statuses.unwrap_or_default();
         if let Some(bad) = annotate_statuses.iter().find(|s| !(400..=599).contains(*s)) {
             return Err(invalid(
                 "annotate_statuses",
@@ -266,7 +267,7 @@ impl TryFrom<RawConfig> for Config {
             openai_images_families: raw.openai_images_families,
             vertex,
             authority,
-            annotate_statuses,
+            retired,
             max_body_bytes,
             max_model_length,
             translate: TranslateOptions {
@@ -358,13 +359,13 @@ mod tests {
                 "{input:?}"
             );
             assert_eq!(config.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
-            assert_eq!(config.annotate_statuses, vec![404]);
+            assert!(config.retired.is_empty());
             assert_eq!(config.native_version, "v1beta");
             assert_eq!(config.openai_base_path, "/v1beta/openai");
             assert_eq!(config.authority, None);
             assert_eq!(
                 config.summary(),
-                "api_style=native family_styles=0 rules=10 upstream=(unchanged) annotate=[404] max_body_bytes=33554432"
+                "api_style=native family_styles=0 rules=10 upstream=(unchanged) max_body_bytes=33554432"
             );
         }
     }

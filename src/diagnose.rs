@@ -12,7 +12,7 @@ use crate::headers::{
     DIAG_FAMILY, DIAG_HINT, DIAG_MODEL, DIAG_ORIGINAL_PATH, DIAG_RULE, DIAG_UPSTREAM_PATH,
 };
 use crate::route::{redact_key, ErrorShape, Plan, Verdict};
-use crate::translate::TranslateError;
+use crate::translate::{Side, TranslateError};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
@@ -25,25 +25,130 @@ pub fn endpoint_label(endpoint: Endpoint) -> String {
     }
 }
 
-/// What an error status from Gemini usually means, for the hint.
-fn usual_meaning(status: u16) -> &'static str {
+/// What Google's error says beyond its message: the facts a hint can name.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ErrorFacts {
+    /// The first exceeded quota (`QuotaFailure.violations[0]`): its id or
+    /// metric, and its limit when given.
+    pub quota: Option<String>,
+    /// `RetryInfo.retryDelay`, in whole seconds (rounded up).
+    pub retry_after: Option<u64>,
+    /// The first field Google names (`BadRequest.fieldViolations[0]`),
+    /// with its description.
+    pub field: Option<String>,
+    /// `ErrorInfo.reason` (`API_KEY_INVALID`, `SERVICE_DISABLED`, ...).
+    pub reason: Option<String>,
+}
+
+/// Reads the `details` of a Google error object.
+pub fn facts(error: &Map<String, Value>) -> ErrorFacts {
+    let mut facts = ErrorFacts::default();
+    let Some(details) = error.get("details").and_then(Value::as_array) else {
+        return facts;
+    };
+    let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
+    for detail in details {
+        let kind = detail.get("@type").and_then(Value::as_str).unwrap_or("");
+        let kind = kind.rsplit('.').next().unwrap_or(kind);
+        match kind {
+            "QuotaFailure" if facts.quota.is_none() => {
+                let first = detail
+                    .get("violations")
+                    .and_then(Value::as_array)
+                    .and_then(|v| v.first());
+                if let Some(v) = first {
+                    let name = text(v.get("quotaId")).or_else(|| text(v.get("quotaMetric")));
+                    let limit = match v.get("quotaValue") {
+                        Some(Value::String(s)) => Some(s.clone()),
+                        Some(Value::Number(n)) => Some(n.to_string()),
+                        _ => None,
+                    };
+                    facts.quota = match (name, limit) {
+                        (Some(name), Some(limit)) => Some(format!("{name} (limit {limit})")),
+                        (name, _) => name,
+                    };
+                }
+            }
+            "RetryInfo" if facts.retry_after.is_none() => {
+                facts.retry_after = detail
+                    .get("retryDelay")
+                    .and_then(Value::as_str)
+                    .and_then(duration_seconds);
+            }
+            "BadRequest" if facts.field.is_none() => {
+                let first = detail
+                    .get("fieldViolations")
+                    .and_then(Value::as_array)
+                    .and_then(|v| v.first());
+                if let Some(v) = first {
+                    facts.field = match (text(v.get("field")), text(v.get("description"))) {
+                        (Some(field), Some(why)) => Some(format!("{field}: {why}")),
+                        (field, why) => field.or(why),
+                    };
+                }
+            }
+            "ErrorInfo" if facts.reason.is_none() => facts.reason = text(detail.get("reason")),
+            _ => {}
+        }
+    }
+    facts
+}
+
+/// Seconds, rounded up, of a protobuf JSON duration (`"27s"`, `"1.5s"`).
+fn duration_seconds(text: &str) -> Option<u64> {
+    let number = text.trim().strip_suffix('s')?;
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    let whole: u64 = whole.parse().ok()?;
+    let round_up = fraction.bytes().any(|b| b != b'0');
+    if !fraction.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(whole.saturating_add(u64::from(round_up)))
+}
+
+/// What an error status from Gemini usually means, for the hint, with the
+/// facts Google's details give.
+fn usual_meaning(status: u16, facts: &ErrorFacts) -> String {
+    let retry = facts
+        .retry_after
+        .map(|s| format!("; Google asks to retry after {s}s"))
+        .unwrap_or_default();
+    let reason = facts
+        .reason
+        .as_deref()
+        .map(|r| format!(" ({r})"))
+        .unwrap_or_default();
     match status {
-        404 => "the model is retired, misspelled, or not enabled for this API key (list models with GET /v1beta/models)",
-        400 => "the request body or API key was refused (see the upstream message)",
-        401 | 403 => "the API key is missing, invalid, or lacks access to this model",
-        429 => "the quota for this model or key is exhausted",
-        _ => "an upstream failure (see the upstream message)",
+        404 => "the model is retired, misspelled, or not enabled for this API key (list models with GET /v1beta/models)".to_owned(),
+        400 => match &facts.field {
+            Some(field) => format!("Google refused a field of the request: {field}"),
+            None => format!("the request body or the API key was refused{reason} (see the upstream message)"),
+        },
+        401 | 403 => format!(
+            "the API key or token is missing, invalid, or lacks permission for this model or project{reason}"
+        ),
+        413 => "the request is larger than Google accepts".to_owned(),
+        429 => match &facts.quota {
+            Some(quota) => format!("the quota {quota} is exhausted{retry}"),
+            None => format!(
+                "a quota or rate limit of this model or key is exhausted (free-tier keys have low per-minute and per-day limits){retry}"
+            ),
+        },
+        500..=599 => format!(
+            "a failure at the upstream, not in the routing; retry with backoff{retry}"
+        ),
+        _ => format!("the upstream refused the request{reason} (see the upstream message)"),
     }
 }
 
 /// One line a person can act on: where the model was sent, why, and what
-/// the status usually means there.
-pub fn hint(plan: &Plan, model_id: &str, status: u16) -> String {
+/// the status usually means there (with the facts of Google's `details`).
+pub fn hint(plan: &Plan, model_id: &str, status: u16, facts: &ErrorFacts) -> String {
     let family = plan.family;
     let rule = &plan.rule;
     let from = endpoint_label(plan.from);
     let to = endpoint_label(plan.to);
-    let meaning = usual_meaning(status);
+    let meaning = usual_meaning(status, facts);
     match plan.verdict {
         Verdict::Rewritten if plan.from != plan.to => format!(
             "{model_id} is in the {family} family (rule {rule}); gemini-router sent it to {to} instead of {from}, because {from} does not serve {family} models. A {status} from {to} usually means {meaning}."
@@ -72,10 +177,28 @@ pub fn translation_hint(plan: &Plan, model_id: &str, error_kind: &TranslateError
     let error = error_kind.to_string();
     let error = error.trim_end_matches('.');
     match error_kind {
-        TranslateError::InvalidRequest(_) | TranslateError::NoPrompt => format!(
+        TranslateError::InvalidRequest(_)
+        | TranslateError::NoPrompt
+        | TranslateError::TooManyValues {
+            side: Side::Request,
+            ..
+        }
+        | TranslateError::TooLarge {
+            side: Side::Request,
+            ..
+        } => format!(
             "{model_id} is in the {family} family (rule {rule}), served by {to}; gemini-router translates {from} requests to {to} and could not translate this one: {error}."
         ),
-        TranslateError::InvalidResponse(_) | TranslateError::NoImage(_) => format!(
+        TranslateError::InvalidResponse(_)
+        | TranslateError::NoImage(_)
+        | TranslateError::TooManyValues {
+            side: Side::Response,
+            ..
+        }
+        | TranslateError::TooLarge {
+            side: Side::Response,
+            ..
+        } => format!(
             "{model_id} is in the {family} family (rule {rule}); gemini-router sent it to {to} instead of {from}, which answered with success, but {error}."
         ),
     }
@@ -164,16 +287,21 @@ pub fn openai_type(google_status: &str) -> &'static str {
     }
 }
 
-/// Rewrites an upstream error body for the client: Google's object (list
-/// unwrapped) with the hint appended to its message, or the OpenAI shape.
-/// A body that is not a Google error is kept as the message text.
-pub fn error_body(shape: ErrorShape, status: u16, upstream: &[u8], hint: &str) -> Vec<u8> {
+/// Largest upstream error body the filter reads and rewrites (64 KiB).
+/// Google's errors are a few KB; a larger error body keeps its bytes and
+/// streams through, and only the diagnostic headers are added.
+pub const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// Google's error object from an upstream error body (the list unwrapped),
+/// or one made from the status and the body's text when the body is not a
+/// Google error. Only called on bodies of at most [`MAX_ERROR_BODY`] bytes.
+pub fn parse_error(status: u16, upstream: &[u8]) -> Map<String, Value> {
     let parsed = match serde_json::from_slice::<GoogleBody>(upstream) {
         Ok(GoogleBody::Object(env)) => Some(env.error),
         Ok(GoogleBody::List(list)) => list.into_iter().next().map(|env| env.error),
         Err(_) => None,
     };
-    let mut error = parsed.unwrap_or_else(|| {
+    parsed.unwrap_or_else(|| {
         let text = String::from_utf8_lossy(upstream);
         let text = text.trim();
         let message = if text.is_empty() {
@@ -186,7 +314,23 @@ pub fn error_body(shape: ErrorShape, status: u16, upstream: &[u8], hint: &str) -
         error.insert("message".into(), json!(message));
         error.insert("status".into(), json!(google_status(status)));
         error
-    });
+    })
+}
+
+/// Rewrites an upstream error body for the client: Google's object (list
+/// unwrapped) with the hint appended to its message, or the OpenAI shape.
+/// A body that is not a Google error is kept as the message text.
+pub fn error_body(shape: ErrorShape, status: u16, upstream: &[u8], hint: &str) -> Vec<u8> {
+    client_error(shape, status, parse_error(status, upstream), hint)
+}
+
+/// The client's error body from Google's error object and the hint.
+pub fn client_error(
+    shape: ErrorShape,
+    status: u16,
+    mut error: Map<String, Value>,
+    hint: &str,
+) -> Vec<u8> {
     let upstream_message = error
         .get("message")
         .and_then(Value::as_str)
@@ -293,7 +437,7 @@ mod tests {
                 "sent it to :predict on the configured API base"),
         ];
         for (name, plan, want) in cases {
-            let got = hint(&plan, "imagen-3", 404);
+            let got = hint(&plan, "imagen-3", 404, &ErrorFacts::default());
             assert!(got.contains(want), "{name}: {got}");
             assert!(got.is_ascii() && !got.contains('\n'), "{name}: header-safe");
         }

@@ -1,12 +1,12 @@
 //! The per-request decisions, as pure functions the filter glue calls at each
-//! stage: on request headers ([`head`]), on the full request body ([`body`]),
-//! and on the response ([`response_mode`], [`error_reply`], [`translated_reply`]).
-//! Each returns what to do; the glue turns that into host calls.
+//! stage: on request headers ([`head`]) and on the full request body
+//! ([`body`]); the response side is [`crate::response`]. Each returns what
+//! to do; the glue turns that into host calls.
 
 use crate::config::Config;
 use crate::diagnose;
 use crate::endpoint::Endpoint;
-use crate::headers::{ACCEPT_ENCODING, CONTENT_TYPE, DIAG_HINT, JSON};
+use crate::headers::{ACCEPT_ENCODING, DIAG_HINT};
 use crate::model::{ModelError, ModelName};
 use crate::request::{recognize, Recognized};
 use crate::route::{self, Auth, Client, ErrorShape, HeaderOp, Plan, Verdict};
@@ -87,6 +87,8 @@ pub enum RejectKind {
     InvalidModel,
     /// The request body could not be translated.
     Translation,
+    /// The request carries more than one credential.
+    Credentials,
 }
 
 /// A request the router decided on.
@@ -147,6 +149,10 @@ pub fn head(config: &Config, head: &Head<'_>) -> HeadStep {
         Recognized::OpenAi(p) => Client::OpenAi(p),
         Recognized::Model(p) => Client::Model(p),
     };
+    let query = head.path.split_once('?').map(|(_, q)| q);
+    if let Err(e) = route::check_credentials(head.auth, query) {
+        return HeadStep::Reject(reject_credentials(client.error_shape(), &e));
+    }
     if let Client::Model(p) = client {
         {
             let model = match ModelName::from_path(p.collection, p.raw_id, config.max_model_length)
@@ -246,7 +252,7 @@ pub fn body(config: &Config, head: &Head<'_>, body: &[u8], created: u64) -> Body
         routed.plan.verdict = Verdict::NoTranslator;
         return BodyStep::Route(routed, None);
     };
-    match translator.translate_request(body) {
+    match translate::request(translator.as_mut(), body, config.max_body_bytes) {
         Ok(new_body) => BodyStep::Route(routed, Some((new_body, translator))),
         Err(e) => BodyStep::Reject(reject_translation(&routed, &e)),
     }
@@ -285,9 +291,21 @@ fn reject_model(shape: ErrorShape, error: &dyn std::fmt::Display) -> LocalReply 
     }
 }
 
+/// The local 400 for a request that carries more than one credential.
+fn reject_credentials(shape: ErrorShape, error: &route::CredentialError) -> LocalReply {
+    let message = format!("gemini-router refused the request: {error}");
+    LocalReply {
+        status: 400,
+        body: diagnose::local_error(shape, 400, &message, "ambiguous_credentials", None),
+        headers: vec![(DIAG_HINT, diagnose::header_value(&message))],
+        reason: error.to_string(),
+        kind: RejectKind::Credentials,
+    }
+}
+
 /// The reply for a translated exchange that failed, on either side, with the
 /// diagnostic headers of the routed request.
-fn reject_translation(routed: &Routed, error: &TranslateError) -> LocalReply {
+pub(crate) fn reject_translation(routed: &Routed, error: &TranslateError) -> LocalReply {
     let hint = diagnose::translation_hint(&routed.plan, &routed.model.id, error);
     let status = error.status();
     LocalReply {
@@ -308,109 +326,6 @@ fn reject_translation(routed: &Routed, error: &TranslateError) -> LocalReply {
         ),
         reason: error.to_string(),
         kind: RejectKind::Translation,
-    }
-}
-
-/// What to do with a response to a routed request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ResponseMode {
-    /// Let it flow untouched.
-    Pass,
-    /// Buffer it and replace it with an annotated error.
-    Annotate,
-    /// Add the diagnostic headers, leave the body as it is.
-    HeadersOnly,
-    /// Buffer it and translate it back to the client's shape.
-    Translate,
-}
-
-/// Decides from the status whether the response is buffered, and why. An
-/// error body that is compressed (`content-encoding` other than identity) is
-/// not rewritten: it gets the diagnostic headers only. (Routed requests ask
-/// for identity encoding, so this only happens with an upstream that ignores
-/// that; a compressed translated answer fails translation with a 502.)
-pub fn response_mode(
-    config: &Config,
-    status: u16,
-    translating: bool,
-    content_encoding: Option<&str>,
-) -> ResponseMode {
-    let compressed = content_encoding.is_some_and(|e| !e.trim().eq_ignore_ascii_case("identity"));
-    let annotate = config.annotate_statuses.contains(&status) || (translating && status >= 400);
-    if translating && (200..300).contains(&status) {
-        ResponseMode::Translate
-    } else if annotate && compressed {
-        ResponseMode::HeadersOnly
-    } else if annotate {
-        ResponseMode::Annotate
-    } else {
-        ResponseMode::Pass
-    }
-}
-
-/// A response the filter rewrote: status, headers to set, and the body.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reply {
-    /// The status to send.
-    pub status: u16,
-    /// Headers to set (diagnostics, content type).
-    pub headers: Vec<(&'static str, String)>,
-    /// The new body.
-    pub body: Vec<u8>,
-}
-
-/// The diagnostic headers alone, for an error response without a body.
-pub fn error_headers(routed: &Routed, status: u16) -> Vec<(&'static str, String)> {
-    let hint = diagnose::hint(&routed.plan, &routed.model.id, status);
-    diagnose::diagnostic_headers(
-        &routed.plan,
-        &routed.model.id,
-        &routed.original_path,
-        routed.upstream_path(),
-        &hint,
-    )
-}
-
-/// The annotated error for an upstream error response.
-pub fn error_reply(routed: &Routed, status: u16, upstream_body: &[u8]) -> Reply {
-    let hint = diagnose::hint(&routed.plan, &routed.model.id, status);
-    let mut headers = diagnose::diagnostic_headers(
-        &routed.plan,
-        &routed.model.id,
-        &routed.original_path,
-        routed.upstream_path(),
-        &hint,
-    );
-    headers.push((CONTENT_TYPE, JSON.to_owned()));
-    Reply {
-        status,
-        headers,
-        body: diagnose::error_body(routed.shape, status, upstream_body, &hint),
-    }
-}
-
-/// The client-shaped answer for a successful upstream response.
-pub fn translated_reply(
-    routed: &Routed,
-    translator: &mut dyn Translator,
-    upstream_body: &[u8],
-) -> Result<Reply, Reply> {
-    match translator.translate_response(upstream_body) {
-        Ok(t) => Ok(Reply {
-            status: 200,
-            headers: vec![(CONTENT_TYPE, t.content_type.to_owned())],
-            body: t.body,
-        }),
-        Err(e) => {
-            let local = reject_translation(routed, &e);
-            let mut headers = local.headers;
-            headers.push((CONTENT_TYPE, JSON.to_owned()));
-            Err(Reply {
-                status: local.status,
-                headers,
-                body: local.body,
-            })
-        }
     }
 }
 
@@ -573,52 +488,6 @@ mod tests {
     }
 
     #[test]
-    fn response_modes() {
-        let config = defaults();
-        let cases = [
-            (200, false, None, ResponseMode::Pass),
-            (404, false, None, ResponseMode::Annotate),
-            (404, false, Some("identity"), ResponseMode::Annotate),
-            (404, false, Some("gzip"), ResponseMode::HeadersOnly),
-            (200, false, Some("gzip"), ResponseMode::Pass),
-            (400, false, None, ResponseMode::Pass),
-            (200, true, None, ResponseMode::Translate),
-            (200, true, Some("br"), ResponseMode::Translate),
-            (400, true, None, ResponseMode::Annotate),
-            (500, true, None, ResponseMode::Annotate),
-        ];
-        for (status, translating, encoding, want) in cases {
-            let got = response_mode(&config, status, translating, encoding);
-            assert_eq!(got, want, "{status} {translating} {encoding:?}");
-        }
-    }
-
-    #[test]
-    fn error_reply_names_model_and_endpoint() {
-        let config = defaults();
-        let BodyStep::Route(routed, _) = body(
-            &config,
-            &h("POST", "/v1beta/openai/chat/completions"),
-            br#"{"model":"gemini-pro"}"#,
-            0,
-        ) else {
-            panic!("not routed")
-        };
-        let upstream = br#"[{"error":{"code":404,"message":"models/gemini-pro is not found for API version v1main","status":"NOT_FOUND"}}]"#;
-        let reply = error_reply(&routed, 404, upstream);
-        let v: Value = serde_json::from_slice(&reply.body).unwrap();
-        let message = v["error"]["message"].as_str().unwrap();
-        assert!(
-            message.starts_with("models/gemini-pro is not found"),
-            "{message}"
-        );
-        assert!(message.contains("chat/completions"), "{message}");
-        assert_eq!(v["error"]["type"], "not_found_error");
-        let names: Vec<&str> = reply.headers.iter().map(|(n, _)| *n).collect();
-        assert!(names.contains(&crate::headers::DIAG_HINT), "{names:?}");
-    }
-
-    #[test]
     fn translation_failures_carry_diagnostics() {
         let config = defaults();
         // Request side: no prompt, answered locally with the routed diagnostics.
@@ -645,32 +514,5 @@ mod tests {
                 .contains("could not translate"),
             "{v}"
         );
-
-        // Response side: a 200 without an image becomes a 422 that says so.
-        let images = h("POST", "/v1beta/openai/images/generations");
-        let BodyStep::Route(routed, Some((_, mut translator))) = body(
-            &config,
-            &images,
-            br#"{"model":"imagen-4.0-generate-001","prompt":"a cat"}"#,
-            0,
-        ) else {
-            panic!("not translated")
-        };
-        let upstream = br#"{"predictions":[{"raiFilteredReason":"filtered by policy"}]}"#;
-        let Err(reply) = translated_reply(&routed, translator.as_mut(), upstream) else {
-            panic!("no-image answer translated as a success")
-        };
-        assert_eq!(reply.status, 422);
-        let hint = reply
-            .headers
-            .iter()
-            .find(|(n, _)| *n == crate::headers::DIAG_HINT)
-            .map(|(_, v)| v.as_str())
-            .unwrap_or("");
-        assert!(
-            hint.contains("answered with success") && hint.contains("filtered by policy"),
-            "{hint}"
-        );
-        assert!(!hint.contains("usually means"), "{hint}");
     }
 }

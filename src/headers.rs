@@ -28,6 +28,9 @@ pub const DIAG_HINT: &str = "x-gemini-router-hint";
 /// translated answer arrives uncompressed and can be rewritten.
 pub const ACCEPT_ENCODING: &str = "accept-encoding";
 
+/// `retry-after`: kept from the upstream, or set from Google's `RetryInfo`.
+pub const RETRY_AFTER: &str = "retry-after";
+
 /// JSON content type.
 pub const JSON: &str = "application/json";
 /// Server-sent events content type (streamed answers).
@@ -47,5 +50,7 @@ pub const METRIC_PASSTHROUGH: &str = "gemini_router.passthrough";
 pub const METRIC_REJECTED: &str = "gemini_router.rejected.invalid_model";
 /// Metric: upstream error responses annotated with diagnostics.
 pub const METRIC_ANNOTATED: &str = "gemini_router.annotated";
+/// Metric: requests refused because they carry more than one credential.
+pub const METRIC_REJECTED_CREDENTIALS: &str = "gemini_router.rejected.ambiguous_credentials";
 /// Metric: translations that failed (request or response).
 pub const METRIC_TRANSLATE_ERRORS: &str = "gemini_router.translate_errors";

@@ -15,7 +15,9 @@
 //! - [`route`]: the routing plan: target endpoint, new path, auth header moves.
 //! - [`translate`]: one body translator per (client endpoint, target endpoint) pair.
 //! - [`diagnose`]: hints, diagnostic headers, and error bodies in the client's shape.
-//! - [`flow`]: the per-callback decisions the glue asks for.
+//! - [`flow`]: the request-side decisions the glue asks for.
+//! - [`response`]: the response-side state machine (rewrite, translate,
+//!   drop, bounds).
 //! - [`headers`]: header and metric names.
 //!
 //! Host glue (the only code that calls `proxy_wasm`):
@@ -31,6 +33,7 @@ pub mod flow;
 pub mod headers;
 pub mod model;
 pub mod request;
+pub mod response;
 pub mod route;
 pub mod scan;
 pub mod translate;

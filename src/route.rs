@@ -12,6 +12,7 @@ use crate::headers::{AUTHORIZATION, GOOG_API_KEY};
 use crate::model::ModelName;
 use crate::request::{ModelPath, OpenAiPath};
 use crate::translate;
+use std::borrow::Cow;
 use std::fmt;
 
 /// The request as the client sent it.
@@ -140,7 +141,14 @@ pub fn plan(
 ) -> Plan {
     let family = class.family;
     let from = client.endpoint();
-    let (style, serving) = target(config, family, from, stream);
+    // A Vertex client stays on Vertex, on its own project and location:
+    // only the method changes. The other styles follow the configuration.
+    let (style, serving) = match client {
+        Client::Model(p) if p.style == ApiStyle::Vertex => {
+            (ApiStyle::Vertex, native_endpoint(family, from, stream))
+        }
+        _ => target(config, family, from, stream),
+    };
     let served = from.serves(family)
         && (from != Endpoint::ImagesGenerations || config.openai_images_serves(family));
     // A Developer-API path is re-rendered on Vertex when Vertex is the style.
@@ -287,7 +295,7 @@ fn native_query(query: Option<&str>, to: Endpoint) -> String {
     let mut params: Vec<&str> = query
         .unwrap_or("")
         .split('&')
-        .filter(|p| !p.is_empty() && param_name(p) != "alt")
+        .filter(|p| !p.is_empty() && canonical_name(p) != "alt")
         .collect();
     if streaming {
         params.push("alt=sse");
@@ -299,10 +307,91 @@ fn param_name(param: &str) -> &str {
     param.split_once('=').map_or(param, |(k, _)| k)
 }
 
+/// `text` with `%XX` escapes decoded (and `+` as a space, as in forms);
+/// borrowed when there is nothing to decode. Invalid escapes stay as written.
+pub fn percent_decode(text: &str) -> Cow<'_, str> {
+    if !text.contains(['%', '+']) {
+        return Cow::Borrowed(text);
+    }
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    i += 3;
+                }
+                _ => {
+                    out.push(b'%');
+                    i += 1;
+                }
+            },
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
+}
+
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// A query parameter's name as Google reads it: percent-decoded, without
+/// the `$` that marks a system parameter (`$key` is `key`).
+fn canonical_name(param: &str) -> Cow<'_, str> {
+    match percent_decode(param_name(param)) {
+        Cow::Borrowed(name) => Cow::Borrowed(name.strip_prefix('$').unwrap_or(name)),
+        Cow::Owned(name) => Cow::Owned(name.strip_prefix('$').unwrap_or(&name).to_owned()),
+    }
+}
+
+/// Query parameters that carry a credential: Google's API key (`key`) and
+/// OAuth token (`access_token`), and the names other Google and OAuth
+/// front ends accept. Compared by decoded name, ignoring case.
+const CREDENTIAL_PARAMS: &[&str] = &[
+    "key",
+    "api_key",
+    "apikey",
+    "access_token",
+    "oauth_token",
+    "bearer_token",
+];
+
+fn is_credential_param(param: &str) -> bool {
+    let name = canonical_name(param);
+    CREDENTIAL_PARAMS
+        .iter()
+        .any(|c| name.eq_ignore_ascii_case(c))
+}
+
 fn param_value<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
     query?
         .split('&')
-        .find(|p| param_name(p) == name)
+        .find(|p| canonical_name(p) == name)
+        .map(|p| p.split_once('=').map_or("", |(_, v)| v))
+}
+
+/// The values of the API key parameter (`key`, however its name is
+/// encoded), as written.
+fn query_keys(query: Option<&str>) -> impl Iterator<Item = &str> {
+    query
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty() && canonical_name(p) == "key")
         .map(|p| p.split_once('=').map_or("", |(_, v)| v))
 }
 
@@ -320,9 +409,13 @@ fn move_auth(client: Client<'_>, to_style: ApiStyle, auth: Auth<'_>) -> Vec<Head
             }
         }
         (Client::Model(p), ApiStyle::Openai) if p.style == ApiStyle::Native => {
-            let key = auth.api_key.or_else(|| param_value(p.query, "key"));
+            let key = match auth.api_key {
+                Some(key) => Some(Cow::Borrowed(key.trim())),
+                None => param_value(p.query, "key").map(percent_decode),
+            };
+            // Only a key that is one visible-ASCII token becomes a header value.
             match key {
-                Some(key) if !key.is_empty() => vec![
+                Some(key) if !key.is_empty() && key.bytes().all(|b| b.is_ascii_graphic()) => vec![
                     HeaderOp::Set(AUTHORIZATION, Secret(format!("Bearer {key}"))),
                     HeaderOp::Remove(GOOG_API_KEY),
                 ],
@@ -339,23 +432,87 @@ fn bearer_token(value: &str) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
-/// `path` with the value of any `key=` query parameter removed, for
-/// diagnostics. The parameter name stays so a reader sees a key was sent.
+/// `path` with the value of every credential query parameter (`key`,
+/// `access_token` and the other [`CREDENTIAL_PARAMS`], by decoded name)
+/// replaced by `REDACTED`, for diagnostics and logs. The parameter name
+/// stays as written, so a reader sees a credential was sent.
 pub fn redact_key(path: &str) -> String {
     let Some((base, query)) = path.split_once('?') else {
         return path.to_owned();
     };
-    let params: Vec<String> = query
-        .split('&')
-        .map(|p| {
-            if param_name(p) == "key" {
-                "key=REDACTED".to_owned()
-            } else {
-                p.to_owned()
-            }
-        })
-        .collect();
-    format!("{base}?{}", params.join("&"))
+    let mut out = String::with_capacity(path.len());
+    out.push_str(base);
+    out.push('?');
+    for (i, p) in query.split('&').enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        if is_credential_param(p) {
+            out.push_str(param_name(p));
+            out.push_str("=REDACTED");
+        } else {
+            out.push_str(p);
+        }
+    }
+    out
+}
+
+/// Why the credentials of a request are refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialError {
+    /// A credential header or parameter is given more than once (Envoy
+    /// joins repeated headers with a comma).
+    Repeated(&'static str),
+    /// Two different credentials: which one Google would use is a guess.
+    Conflicting,
+}
+
+impl fmt::Display for CredentialError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CredentialError::Repeated(what) => write!(
+                f,
+                "{what} is given more than once; send exactly one credential"
+            ),
+            CredentialError::Conflicting => f.write_str(
+                "the request carries two different credentials (among the authorization header, x-goog-api-key and the key query parameter); send exactly one",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for CredentialError {}
+
+/// Checks that a request carries at most one credential: no credential
+/// header or `key` parameter repeated, and no two different keys among
+/// them. The same key given in two places counts as one.
+pub fn check_credentials(auth: Auth<'_>, query: Option<&str>) -> Result<(), CredentialError> {
+    if auth.authorization.is_some_and(|v| v.contains(',')) {
+        return Err(CredentialError::Repeated("the authorization header"));
+    }
+    if auth.api_key.is_some_and(|v| v.contains(',')) {
+        return Err(CredentialError::Repeated("the x-goog-api-key header"));
+    }
+    let mut keys = query_keys(query);
+    let query_key = keys.next();
+    if keys.next().is_some() {
+        return Err(CredentialError::Repeated("the key query parameter"));
+    }
+    let query_key = query_key.map(percent_decode);
+    let bearer = auth.authorization.and_then(bearer_token);
+    let mut seen: Option<&str> = None;
+    let candidates = [
+        bearer.or(auth.authorization.map(str::trim)),
+        auth.api_key.map(str::trim),
+        query_key.as_deref(),
+    ];
+    for value in candidates.into_iter().flatten() {
+        match seen {
+            Some(first) if first != value => return Err(CredentialError::Conflicting),
+            _ => seen = Some(value),
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -696,10 +853,148 @@ mod tests {
             ),
             ("/x?alt=sse&key=SECRET&y=1", "/x?alt=sse&key=REDACTED&y=1"),
             ("/x?monkey=1", "/x?monkey=1"),
+            ("/x?%6Bey=SECRET", "/x?%6Bey=REDACTED"),
+            ("/x?k%65y=SECRET&alt=sse", "/x?k%65y=REDACTED&alt=sse"),
+            ("/x?%6b%65%79=SECRET", "/x?%6b%65%79=REDACTED"),
+            ("/x?$key=SECRET", "/x?$key=REDACTED"),
+            ("/x?%24key=SECRET", "/x?%24key=REDACTED"),
+            ("/x?access_token=SECRET", "/x?access_token=REDACTED"),
+            ("/x?access%5Ftoken=SECRET", "/x?access%5Ftoken=REDACTED"),
+            ("/x?KEY=SECRET", "/x?KEY=REDACTED"),
+            ("/x?key", "/x?key=REDACTED"),
+            ("/x?key=a&key=b", "/x?key=REDACTED&key=REDACTED"),
+            ("/x?ke%y=1", "/x?ke%y=1"),
+            ("/x?%", "/x?%"),
         ];
         for (path, want) in cases {
             assert_eq!(redact_key(path), want, "{path}");
         }
+    }
+
+    #[test]
+    fn one_credential_or_a_clear_refusal() {
+        use CredentialError::{Conflicting, Repeated};
+        let auth = |authorization, api_key| Auth {
+            authorization,
+            api_key,
+        };
+        let cases = [
+            ("none", auth(None, None), None, Ok(())),
+            ("bearer", auth(Some("Bearer K"), None), None, Ok(())),
+            ("header key", auth(None, Some("K")), None, Ok(())),
+            ("query key", auth(None, None), Some("key=K&alt=sse"), Ok(())),
+            (
+                "same key twice",
+                auth(Some("Bearer K"), Some("K")),
+                Some("key=K"),
+                Ok(()),
+            ),
+            (
+                "oauth token alone",
+                auth(Some("Bearer ya29.T"), None),
+                None,
+                Ok(()),
+            ),
+            (
+                "two authorization joined",
+                auth(Some("Bearer A,Bearer B"), None),
+                None,
+                Err(Repeated("the authorization header")),
+            ),
+            (
+                "two api keys joined",
+                auth(None, Some("A,B")),
+                None,
+                Err(Repeated("the x-goog-api-key header")),
+            ),
+            (
+                "two query keys",
+                auth(None, None),
+                Some("key=A&%6Bey=B"),
+                Err(Repeated("the key query parameter")),
+            ),
+            (
+                "bearer and other header key",
+                auth(Some("Bearer A"), Some("B")),
+                None,
+                Err(Conflicting),
+            ),
+            (
+                "header and other query key",
+                auth(None, Some("A")),
+                Some("key=B"),
+                Err(Conflicting),
+            ),
+            (
+                "encoded query key differs",
+                auth(Some("Bearer A"), None),
+                Some("k%65y=B"),
+                Err(Conflicting),
+            ),
+            (
+                "encoded query value is the same key",
+                auth(None, Some("A-1")),
+                Some("key=A%2D1"),
+                Ok(()),
+            ),
+        ];
+        for (name, auth, query, want) in cases {
+            assert_eq!(check_credentials(auth, query), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_vertex_client_stays_on_vertex() {
+        let path = "/v1/projects/p/locations/europe-west4/publishers/google/models/imagen-3.0-generate-002:generateContent";
+        for config in ["", r#"{"api_style":"openai"}"#] {
+            let got = run(
+                config,
+                path,
+                "imagen-3.0-generate-002",
+                false,
+                Auth::default(),
+            );
+            assert_eq!(
+                (got.verdict, got.path.as_deref(), got.headers),
+                (
+                    Verdict::Rewritten,
+                    Some("/v1/projects/p/locations/europe-west4/publishers/google/models/imagen-3.0-generate-002:predict"),
+                    vec![]
+                ),
+                "config {config:?}"
+            );
+        }
+        let stays =
+            "/v1/projects/p/locations/l/publishers/google/models/gemini-3.5-flash:generateContent";
+        let got = run(
+            r#"{"family_styles":{"gemini":"openai"}}"#,
+            stays,
+            "gemini-3.5-flash",
+            false,
+            Auth::default(),
+        );
+        assert_eq!(
+            (got.verdict, got.path),
+            (Verdict::Unchanged, None),
+            "family_styles does not move a Vertex client"
+        );
+    }
+
+    #[test]
+    fn a_query_key_moves_by_its_decoded_name() {
+        let native = client("/v1beta/models/m:embedContent?k%65y=QK");
+        assert_eq!(
+            move_auth(native, ApiStyle::Openai, Auth::default()),
+            vec![
+                HeaderOp::Set(AUTHORIZATION, Secret("Bearer QK".into())),
+                HeaderOp::Remove(GOOG_API_KEY),
+            ]
+        );
+        let unsafe_key = client("/v1beta/models/m:embedContent?key=A%0D%0Ax-injected:1");
+        assert_eq!(
+            move_auth(unsafe_key, ApiStyle::Openai, Auth::default()),
+            vec![]
+        );
     }
 
     #[test]

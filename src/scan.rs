@@ -77,6 +77,42 @@ pub fn top_level_fields<'a, const N: usize>(
 
 /// Compares a raw key (between the quotes) with a wanted name, decoding
 /// escapes only when the key has any.
+/// Counts the objects, arrays and strings in `body` (one JSON document, or
+/// a stream of them such as SSE `data:` lines), stopping as soon as the
+/// count passes `limit`. A translator builds one small value per object,
+/// array or string it reads, so this bounds the memory a translation can
+/// take before anything is parsed. Returns the count, or `Err(limit + 1)`
+/// when the body holds more. Text outside JSON is skipped, not validated.
+pub fn count_values(body: &[u8], limit: usize) -> Result<usize, usize> {
+    let mut count = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in body {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => {
+                in_string = true;
+                count += 1;
+            }
+            b'{' | b'[' => count += 1,
+            _ => continue,
+        }
+        if count > limit {
+            return Err(limit + 1);
+        }
+    }
+    Ok(count)
+}
+
 fn key_equals(raw: &[u8], wanted: &str) -> bool {
     if !raw.contains(&b'\\') {
         return raw == wanted.as_bytes();
@@ -392,6 +428,28 @@ mod tests {
                 Err(ScanError::Malformed { at: 10 + len }),
                 "{len}"
             );
+        }
+    }
+
+    #[test]
+    fn counts_objects_arrays_and_strings() {
+        let cases: [(&str, &str, usize, Result<usize, usize>); 8] = [
+            ("empty", "", 10, Ok(0)),
+            ("numbers only", "[1,2,3,4.5e6]", 10, Ok(1)),
+            ("object", r#"{"a":"b","c":[1,{}]}"#, 10, Ok(6)),
+            ("escaped quote", r#"["a\"b","c"]"#, 10, Ok(3)),
+            ("escaped backslash", r#"["a\\","c"]"#, 10, Ok(3)),
+            ("brackets in strings", r#"["{[{["]"#, 10, Ok(2)),
+            (
+                "sse frames",
+                "data: {\"a\":1}\r\n\r\ndata: {\"a\":2}\r\n\r\n",
+                10,
+                Ok(4),
+            ),
+            ("over the limit", r#"["","","",""]"#, 3, Err(4)),
+        ];
+        for (name, body, limit, want) in cases {
+            assert_eq!(count_values(body.as_bytes(), limit), want, "{name}");
         }
     }
 }

@@ -115,8 +115,16 @@ def bootstrap(
     *,
     with_filter: bool = True,
     wasm: Path | None = None,
+    buffer_limit: int = BUFFER_LIMIT,
+    upstream_http2: bool = False,
+    http1_trailers: bool = False,
 ) -> str:
-    """Bootstrap YAML: listener and admin on 127.0.0.1 port 0, route / to the upstream."""
+    """Bootstrap YAML: listener and admin on 127.0.0.1 port 0, route / to the upstream.
+
+    ``buffer_limit`` sets ``per_connection_buffer_limit_bytes`` on the listener
+    and the cluster; ``upstream_http2`` speaks HTTP/2 (cleartext) upstream;
+    ``http1_trailers`` makes Envoy read and send HTTP/1.1 chunked trailers on
+    both sides (HTTP/2 trailers always pass)."""
     http_filters = []
     if with_filter:
         http_filters.append(wasm_filter(filter_config, wasm or wasm_path()))
@@ -133,7 +141,7 @@ def bootstrap(
                 {
                     "name": "main",
                     "address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}},
-                    "per_connection_buffer_limit_bytes": BUFFER_LIMIT,
+                    "per_connection_buffer_limit_bytes": buffer_limit,
                     "filter_chains": [
                         {
                             "filters": [
@@ -144,6 +152,7 @@ def bootstrap(
                                         "http_connection_manager.v3.HttpConnectionManager",
                                         "stat_prefix": "ingress",
                                         "codec_type": "AUTO",
+                                        **({"http_protocol_options": {"enable_trailers": True}} if http1_trailers else {}),
                                         "route_config": {
                                             "name": "local",
                                             "virtual_hosts": [
@@ -172,7 +181,8 @@ def bootstrap(
                     "name": "upstream",
                     "type": "STATIC",
                     "connect_timeout": "5s",
-                    "per_connection_buffer_limit_bytes": BUFFER_LIMIT,
+                    "per_connection_buffer_limit_bytes": buffer_limit,
+                    **_upstream_protocol(upstream_http2, http1_trailers),
                     "load_assignment": {
                         "cluster_name": "upstream",
                         "endpoints": [
@@ -194,6 +204,20 @@ def bootstrap(
         },
     }
     return yaml.safe_dump(config, sort_keys=False)
+
+
+def _upstream_protocol(http2: bool, http1_trailers: bool) -> dict:
+    if not http2 and not http1_trailers:
+        return {}
+    explicit = {"http2_protocol_options": {}} if http2 else {"http_protocol_options": {"enable_trailers": True}}
+    return {
+        "typed_extension_protocol_options": {
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                "explicit_http_config": explicit,
+            }
+        }
+    }
 
 
 @dataclass
@@ -284,12 +308,15 @@ class Envoy:
         *,
         with_filter: bool = True,
         name: str = "envoy",
+        **bootstrap_options: Any,
     ) -> None:
         self.filter_config = filter_config
         self.name = name
         self.workdir = Path(tempfile.mkdtemp(prefix="gemini-router-envoy-"))
         self.config_path = self.workdir / "envoy.yaml"
-        self.config_path.write_text(bootstrap(upstream_host, upstream_port, filter_config, with_filter=with_filter))
+        self.config_path.write_text(
+            bootstrap(upstream_host, upstream_port, filter_config, with_filter=with_filter, **bootstrap_options)
+        )
         self.log_path = self.workdir / "envoy.log"
         self.admin_path = self.workdir / "admin-address"
         self.base_id = _next_base_id()
@@ -366,6 +393,21 @@ class Envoy:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def alive(self) -> bool:
+        """The process runs and its admin answers /ready."""
+        if self.process is None or self.process.poll() is not None:
+            return False
+        try:
+            status, _ = _get(f"{self.admin_url}/ready", timeout=5)
+        except OSError:
+            return False
+        return status == 200
 
     def request(self, method: str, path: str, **kwargs: Any) -> HttpResponse:
         return http_request(self.url, method, path, **kwargs)

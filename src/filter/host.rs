@@ -15,6 +15,15 @@ pub fn header(map: MapType, name: &str) -> Option<String> {
     }
 }
 
+/// Reads a whole header map, one pair per header line; a host error
+/// reads as empty.
+pub fn headers(map: MapType) -> Vec<(String, String)> {
+    hostcalls::get_map(map).unwrap_or_else(|status| {
+        log::warn!("get headers: host error {status:?}");
+        Vec::new()
+    })
+}
+
 /// Sets (`Some`) or removes (`None`) a header.
 pub fn set_header(map: MapType, name: &str, value: Option<&str>) -> Result<(), Status> {
     hostcalls::set_map_value(map, name, value).inspect_err(|status| {

@@ -3,8 +3,9 @@
 use crate::endpoint::Family;
 use crate::flow::PassReason;
 use crate::headers::{
-    METRIC_ANNOTATED, METRIC_PASSTHROUGH, METRIC_REJECTED, METRIC_REQUESTS, METRIC_REWRITTEN,
-    METRIC_TRANSLATED, METRIC_TRANSLATE_ERRORS, METRIC_UNCHANGED,
+    METRIC_ANNOTATED, METRIC_PASSTHROUGH, METRIC_REJECTED, METRIC_REJECTED_CREDENTIALS,
+    METRIC_REQUESTS, METRIC_REWRITTEN, METRIC_TRANSLATED, METRIC_TRANSLATE_ERRORS,
+    METRIC_UNCHANGED,
 };
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::MetricType;
@@ -48,6 +49,8 @@ pub struct Metrics {
     pub translated: Counter,
     /// Local 400s for unsafe model names.
     pub rejected: Counter,
+    /// Local 400s for requests with more than one credential.
+    pub rejected_credentials: Counter,
     /// Error responses annotated.
     pub annotated: Counter,
     /// Failed translations.
@@ -69,6 +72,7 @@ impl Metrics {
             no_translator: Counter::define(&format!("{METRIC_PASSTHROUGH}.no_translator")),
             translated: Counter::define(METRIC_TRANSLATED),
             rejected: Counter::define(METRIC_REJECTED),
+            rejected_credentials: Counter::define(METRIC_REJECTED_CREDENTIALS),
             annotated: Counter::define(METRIC_ANNOTATED),
             translate_errors: Counter::define(METRIC_TRANSLATE_ERRORS),
         }

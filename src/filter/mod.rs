@@ -7,12 +7,11 @@ mod host;
 mod metrics;
 
 use crate::config::Config;
-use crate::flow::{
-    self, BodyStep, Head, HeadStep, LocalReply, RejectKind, Reply, ResponseMode, Routed,
-};
+use crate::flow::{self, BodyStep, Head, HeadStep, LocalReply, RejectKind, Routed};
 use crate::headers::{
-    AUTHORIZATION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, GOOG_API_KEY, JSON,
+    AUTHORIZATION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, GOOG_API_KEY, JSON, RETRY_AFTER,
 };
+use crate::response::{self, Count, Edit, Response, ResponseHead, Step};
 use crate::route::{Auth, HeaderOp, Verdict};
 use crate::translate::Translator;
 use metrics::Metrics;
@@ -71,6 +70,9 @@ impl RootContext for RouterRoot {
                     "gemini-router: configuration accepted: {}",
                     config.summary()
                 );
+                for field in &config.retired {
+                    log::warn!("gemini-router: configuration: {field} is retired and has no effect (see the README)");
+                }
                 self.config = Some(Rc::new(config));
                 if self.metrics.is_none() {
                     self.metrics = Some(Rc::new(Metrics::define()));
@@ -110,6 +112,9 @@ impl RequestHead {
     /// Reads the request facts the decisions use; `false` when `:method`
     /// and `:path` already show the router does not look at the request (each
     /// header read is a host call, so the rest are not read for those).
+    /// For routed requests the whole header map is read once, so that a
+    /// credential header given twice is seen (joined with a comma, as Envoy
+    /// joins repeated HTTP/1 headers) wherever it came from.
     fn read() -> (RequestHead, bool) {
         let method = host::header(REQ, ":method").unwrap_or_default();
         let path = host::header(REQ, ":path").unwrap_or_default();
@@ -123,14 +128,27 @@ impl RequestHead {
                 false,
             );
         }
-        let head = RequestHead {
+        let mut head = RequestHead {
             method,
             path,
-            content_length: host::header(REQ, CONTENT_LENGTH),
-            content_encoding: host::header(REQ, CONTENT_ENCODING),
-            authorization: host::header(REQ, AUTHORIZATION),
-            api_key: host::header(REQ, GOOG_API_KEY),
+            ..RequestHead::default()
         };
+        for (name, value) in host::headers(REQ) {
+            let slot = match name.as_str() {
+                CONTENT_LENGTH => &mut head.content_length,
+                CONTENT_ENCODING => &mut head.content_encoding,
+                AUTHORIZATION => &mut head.authorization,
+                GOOG_API_KEY => &mut head.api_key,
+                _ => continue,
+            };
+            match slot {
+                Some(joined) => {
+                    joined.push(',');
+                    joined.push_str(&value);
+                }
+                None => *slot = Some(value),
+            }
+        }
         (head, true)
     }
 
@@ -154,11 +172,16 @@ pub struct Router {
     config: Rc<Config>,
     metrics: Rc<Metrics>,
     head: RequestHead,
+    /// Request body chunks are being held for [`flow::body`].
     buffering_request: bool,
+    /// Bytes of request body held so far (Envoy has a body buffer only
+    /// once a body callback ran: writing one before that crashes Envoy).
+    request_size: Option<usize>,
     routed: Option<Routed>,
     translator: Option<Box<dyn Translator>>,
-    response: ResponseMode,
-    status: u16,
+    response: Response,
+    /// Bytes of response body held so far, once a body callback ran.
+    response_size: Option<usize>,
 }
 
 impl Router {
@@ -169,10 +192,11 @@ impl Router {
             metrics,
             head: RequestHead::default(),
             buffering_request: false,
+            request_size: None,
             routed: None,
             translator: None,
-            response: ResponseMode::Pass,
-            status: 0,
+            response: Response::default(),
+            response_size: None,
         }
     }
 
@@ -197,6 +221,7 @@ impl Router {
         match reply.kind {
             RejectKind::InvalidModel => self.metrics.rejected.inc(),
             RejectKind::Translation => self.metrics.translate_errors.inc(),
+            RejectKind::Credentials => self.metrics.rejected_credentials.inc(),
         }
         let mut headers: Vec<(&str, &str)> = vec![(CONTENT_TYPE, JSON)];
         headers.extend(reply.headers.iter().map(|(n, v)| (*n, v.as_str())));
@@ -233,22 +258,27 @@ impl Router {
         );
     }
 
-    /// Decides on the whole request body.
-    fn on_full_body(&mut self, size: usize) -> Action {
-        let body = if size == 0 {
-            Vec::new()
-        } else {
-            match host::body(BufferType::HttpRequestBody, size) {
+    /// Decides on the whole request body (held by Envoy, `size` bytes, or
+    /// none when no body callback ran).
+    fn on_full_body(&mut self) -> Action {
+        self.buffering_request = false;
+        let body = match self.request_size {
+            None | Some(0) => Vec::new(),
+            Some(size) => match host::body(BufferType::HttpRequestBody, size) {
                 Ok(body) => body,
                 Err(_) => return Action::Continue,
-            }
+            },
         };
         match flow::body(&self.config, &self.head.view(), &body, host::unix_time()) {
             BodyStep::Pass(reason) => self.pass(reason),
             BodyStep::Reject(reply) => self.reject(&reply),
             BodyStep::Route(routed, translation) => {
                 if let Some((new_body, translator)) = translation {
-                    if host::set_body(BufferType::HttpRequestBody, size, &new_body).is_err() {
+                    let written = match self.request_size {
+                        Some(size) => host::set_body(BufferType::HttpRequestBody, size, &new_body),
+                        None => Err(proxy_wasm::types::Status::NotFound),
+                    };
+                    if written.is_err() {
                         // The body could not be replaced: send nothing in a
                         // shape the target rejects.
                         let reply = LocalReply {
@@ -278,16 +308,81 @@ impl Router {
         }
     }
 
-    /// Writes a rewritten response: status, headers and body.
-    fn write_reply(&self, reply: &Reply, size: usize) {
-        if reply.status != self.status {
-            let _ = host::set_header(RESP, ":status", Some(&reply.status.to_string()));
+    /// Turns a response step into host calls.
+    fn respond(&mut self, step: Step) -> Action {
+        match step {
+            Step::Continue(edit) => {
+                self.edit_response(edit);
+                Action::Continue
+            }
+            Step::Hold(edit) => {
+                self.edit_response(edit);
+                Action::Pause
+            }
+            Step::ReadBody => {
+                let body = match self.response_size {
+                    None | Some(0) => Ok(Vec::new()),
+                    Some(size) => host::body(BufferType::HttpResponseBody, size),
+                };
+                let Ok(body) = body else {
+                    return Action::Continue;
+                };
+                let Some(routed) = &self.routed else {
+                    return Action::Continue;
+                };
+                let translator = self
+                    .translator
+                    .as_mut()
+                    .map(|t| t.as_mut() as &mut dyn Translator);
+                let step = self
+                    .response
+                    .finish(&self.config, routed, translator, &body);
+                drop(body);
+                self.respond(step)
+            }
+            Step::Replace(reply) => {
+                self.count(reply.count);
+                log::debug!("[{}] response replaced by {}", self.id, reply.status);
+                let upstream = host::headers(RESP);
+                let mut headers: Vec<(&str, &str)> = upstream
+                    .iter()
+                    .filter(|(name, _)| response::kept_on_replace(name))
+                    .filter(|(name, _)| !reply.headers.iter().any(|(n, _)| n == name))
+                    .map(|(n, v)| (n.as_str(), v.as_str()))
+                    .collect();
+                headers.extend(reply.headers.iter().map(|(n, v)| (*n, v.as_str())));
+                host::reply(reply.status, &headers, &reply.body);
+                Action::Pause
+            }
         }
-        let _ = host::set_header(RESP, CONTENT_LENGTH, None);
-        for (name, value) in &reply.headers {
+    }
+
+    /// Writes an edit of the held response. The body is only written where
+    /// Envoy holds one (after a body callback).
+    fn edit_response(&mut self, edit: Edit) {
+        self.count(edit.count);
+        if let Some(status) = edit.status {
+            let _ = host::set_header(RESP, ":status", Some(&status.to_string()));
+        }
+        for name in edit.remove {
+            let _ = host::set_header(RESP, name, None);
+        }
+        for (name, value) in &edit.set {
             let _ = host::set_header(RESP, name, Some(value));
         }
-        let _ = host::set_body(BufferType::HttpResponseBody, size, &reply.body);
+        if let (Some(body), Some(size)) = (edit.body, self.response_size) {
+            if host::set_body(BufferType::HttpResponseBody, size, &body).is_ok() {
+                self.response_size = Some(body.len());
+            }
+        }
+    }
+
+    fn count(&self, count: Option<Count>) {
+        match count {
+            Some(Count::Annotated) => self.metrics.annotated.inc(),
+            Some(Count::TranslateError) => self.metrics.translate_errors.inc(),
+            None => {}
+        }
     }
 }
 
@@ -312,7 +407,7 @@ impl HttpContext for Router {
                 self.routed = Some(routed);
                 Action::Continue
             }
-            HeadStep::Buffer if end_of_stream => self.on_full_body(0),
+            HeadStep::Buffer if end_of_stream => self.on_full_body(),
             HeadStep::Buffer => {
                 self.buffering_request = true;
                 Action::Pause
@@ -324,6 +419,7 @@ impl HttpContext for Router {
         if !self.buffering_request {
             return Action::Continue;
         }
+        self.request_size = Some(body_size);
         if body_size > self.config.max_body_bytes {
             self.buffering_request = false;
             return self.pass(flow::PassReason::TooLarge);
@@ -331,79 +427,64 @@ impl HttpContext for Router {
         if !end_of_stream {
             return Action::Pause;
         }
-        self.buffering_request = false;
-        self.on_full_body(body_size)
+        self.on_full_body()
+    }
+
+    fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
+        // Trailers end the body (HTTP/2, or HTTP/1.1 chunked with trailers).
+        if !self.buffering_request {
+            return Action::Continue;
+        }
+        self.on_full_body()
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         let Some(routed) = &self.routed else {
             return Action::Continue;
         };
-        self.status = host::header(RESP, ":status")
+        let status = host::header(RESP, ":status")
             .and_then(|s| s.parse().ok())
             .unwrap_or(0);
         let encoding = host::header(RESP, CONTENT_ENCODING);
-        self.response = flow::response_mode(
+        let length = host::header(RESP, CONTENT_LENGTH);
+        let head = ResponseHead {
+            status,
+            content_encoding: encoding.as_deref(),
+            content_length: length.as_deref(),
+            retry_after: status >= 400 && host::header(RESP, RETRY_AFTER).is_some(),
+        };
+        let (state, step) = Response::headers(
             &self.config,
-            self.status,
+            routed,
             self.translator.is_some(),
-            encoding.as_deref(),
+            &head,
+            end_of_stream,
         );
-        match self.response {
-            ResponseMode::Pass => Action::Continue,
-            ResponseMode::Annotate | ResponseMode::Translate if !end_of_stream => Action::Pause,
-            ResponseMode::HeadersOnly | ResponseMode::Annotate | ResponseMode::Translate => {
-                // No body to rewrite (none, or compressed): the headers
-                // alone carry the diagnosis.
-                if self.status >= 400 {
-                    for (name, value) in flow::error_headers(routed, self.status) {
-                        let _ = host::set_header(RESP, name, Some(&value));
-                    }
-                    self.metrics.annotated.inc();
-                }
-                self.response = ResponseMode::Pass;
-                Action::Continue
-            }
-        }
+        self.response = state;
+        self.respond(step)
     }
 
     fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        if self.response == ResponseMode::Pass {
-            return Action::Continue;
-        }
-        if !end_of_stream {
-            return Action::Pause;
-        }
         let Some(routed) = &self.routed else {
             return Action::Continue;
         };
-        let Ok(body) = host::body(BufferType::HttpResponseBody, body_size) else {
+        self.response_size = Some(body_size);
+        let step = self
+            .response
+            .body(&self.config, routed, body_size, end_of_stream);
+        self.respond(step)
+    }
+
+    fn on_http_response_trailers(&mut self, _num_trailers: usize) -> Action {
+        let Some(routed) = &self.routed else {
             return Action::Continue;
         };
-        let reply = match (self.response, self.translator.as_mut()) {
-            (ResponseMode::Translate, Some(translator)) => {
-                match flow::translated_reply(routed, translator.as_mut(), &body) {
-                    Ok(reply) => reply,
-                    Err(reply) => {
-                        self.metrics.translate_errors.inc();
-                        reply
-                    }
-                }
-            }
-            _ => {
-                self.metrics.annotated.inc();
-                flow::error_reply(routed, self.status, &body)
-            }
-        };
-        log::debug!(
-            "[{}] response {} -> {} ({} bytes)",
-            self.id,
-            self.status,
-            reply.status,
-            reply.body.len()
-        );
-        self.write_reply(&reply, body_size);
-        self.response = ResponseMode::Pass;
-        Action::Continue
+        if let Some(size) = self.response_size {
+            // The size the last body callback saw is what Envoy holds now
+            // (it adds each chunk to its buffer before the callback).
+            self.response_size = Some(size);
+        }
+        let step = self.response.trailers(&self.config, routed);
+        self.respond(step)
     }
 }

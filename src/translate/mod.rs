@@ -126,6 +126,87 @@ pub enum TranslateError {
     InvalidResponse(String),
     /// The upstream answered 2xx without any image (safety filter, empty predictions).
     NoImage(String),
+    /// The body holds more objects, arrays and strings than a translation
+    /// reads ([`value_limit`]): a bound on the memory one request can take.
+    TooManyValues { side: Side, limit: usize },
+    /// The body (or what it translates to) is larger than `max_body_bytes`.
+    TooLarge {
+        side: Side,
+        size: usize,
+        limit: usize,
+    },
+}
+
+/// Which side of an exchange a translation bound refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// The client's request.
+    Request,
+    /// The upstream's answer.
+    Response,
+}
+
+impl Side {
+    fn as_str(self) -> &'static str {
+        match self {
+            Side::Request => "request",
+            Side::Response => "upstream answer",
+        }
+    }
+}
+
+/// The most objects, arrays and strings a body of `len` bytes may hold to
+/// be translated: 65,536, plus one per 64 bytes. Every value a translator
+/// builds is at most about 128 bytes, so parsing takes at most about
+/// 8 MiB + 2 x `len` of memory, whatever the body holds.
+pub fn value_limit(len: usize) -> usize {
+    65_536 + len / 64
+}
+
+fn check_values(body: &[u8], side: Side) -> Result<(), TranslateError> {
+    let limit = value_limit(body.len());
+    match crate::scan::count_values(body, limit) {
+        Ok(_) => Ok(()),
+        Err(_) => Err(TranslateError::TooManyValues { side, limit }),
+    }
+}
+
+/// Translates a request body within the bounds: at most [`value_limit`]
+/// values read, and at most `max_out` bytes written.
+pub fn request(
+    translator: &mut dyn Translator,
+    body: &[u8],
+    max_out: usize,
+) -> Result<Vec<u8>, TranslateError> {
+    check_values(body, Side::Request)?;
+    let out = translator.translate_request(body)?;
+    if out.len() > max_out {
+        return Err(TranslateError::TooLarge {
+            side: Side::Request,
+            size: out.len(),
+            limit: max_out,
+        });
+    }
+    Ok(out)
+}
+
+/// Translates a 2xx answer within the bounds: at most [`value_limit`]
+/// values read, and at most `max_out` bytes written.
+pub fn response(
+    translator: &mut dyn Translator,
+    body: &[u8],
+    max_out: usize,
+) -> Result<Translated, TranslateError> {
+    check_values(body, Side::Response)?;
+    let out = translator.translate_response(body)?;
+    if out.body.len() > max_out {
+        return Err(TranslateError::TooLarge {
+            side: Side::Response,
+            size: out.body.len(),
+            limit: max_out,
+        });
+    }
+    Ok(out)
 }
 
 impl TranslateError {
@@ -135,6 +216,12 @@ impl TranslateError {
             TranslateError::InvalidRequest(_) | TranslateError::NoPrompt => 400,
             TranslateError::InvalidResponse(_) => 502,
             TranslateError::NoImage(_) => 422,
+            TranslateError::TooManyValues { side, .. } | TranslateError::TooLarge { side, .. } => {
+                match side {
+                    Side::Request => 413,
+                    Side::Response => 502,
+                }
+            }
         }
     }
 }
@@ -148,6 +235,16 @@ impl fmt::Display for TranslateError {
                 write!(f, "the upstream answer could not be translated: {why}")
             }
             TranslateError::NoImage(why) => write!(f, "the upstream returned no image: {why}"),
+            TranslateError::TooManyValues { side, limit } => write!(
+                f,
+                "the {} holds more than {limit} JSON objects, arrays and strings, more than gemini-router translates",
+                side.as_str()
+            ),
+            TranslateError::TooLarge { side, size, limit } => write!(
+                f,
+                "the translated {} would be {size} bytes (or more), above max_body_bytes ({limit})",
+                side.as_str()
+            ),
         }
     }
 }

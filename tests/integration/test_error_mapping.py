@@ -1,4 +1,4 @@
-"""Which statuses are annotated, and how Google's status maps to the OpenAI error type."""
+"""Every error status is annotated, and Google's status maps to the OpenAI error type."""
 
 from __future__ import annotations
 
@@ -49,14 +49,14 @@ def test_native_annotated_auth_error_keeps_google_shape(auth_annotated, emulator
     assert diagnostics(resp)
 
 
-def test_status_not_listed_is_left_alone(only_400, emulator):
+def test_every_error_is_rewritten_whatever_annotate_statuses_says(only_400, emulator):
+    # annotate_statuses is retired: a 404 not listed is still one error object.
     emulator.configure(retired=["gemini-2.0-flash"])
     resp = only_400.post(CHAT, {**GEMINI_CHAT, "model": "gemini-2.0-flash"}, OPENAI_AUTH)
     assert resp.status == 404
-    assert_no_diagnostics(resp)
-    # Google's own list-wrapped body, untouched.
+    assert diagnostics(resp)
     body = resp.json()
-    assert isinstance(body, list) and body[0]["error"]["status"] == "NOT_FOUND"
+    assert isinstance(body, dict) and body["error"]["type"] == "not_found_error", body
 
 
 def test_success_is_never_annotated(only_400, emulator):

@@ -1,0 +1,840 @@
+//! The response side of a routed request: a small state machine the glue
+//! drives from the response callbacks (headers, each body chunk, trailers).
+//! Each call returns a [`Step`]: what to write and whether to keep holding
+//! the response. The glue only turns steps into host calls.
+//!
+//! What gets rewritten, and the bounds that keep memory and output fixed:
+//! - an error (4xx or 5xx) whose body is at most [`error_limit`] bytes
+//!   becomes one error object in the client's shape, with the diagnostic
+//!   headers; a larger or compressed error body streams through untouched
+//!   with the diagnostic headers only; an error without a body gets one;
+//! - a 2xx answer to a translated request is buffered up to
+//!   `max_body_bytes` and translated; a larger or compressed one, or one
+//!   whose translation would be larger than `max_body_bytes`, becomes a 502
+//!   in the client's shape while the upstream's bytes are dropped as they
+//!   arrive (never held);
+//! - every other response passes untouched.
+//!
+//! A body the filter writes is never larger than `max_body_bytes` (an error
+//! body at most [`error_limit`] plus a few KB), so it always fits Envoy's
+//! buffer when `max_body_bytes` does: growing Envoy's buffer past its limit
+//! from inside a callback makes Envoy send a local reply while the filter
+//! is still running, which the proxy-wasm SDK cannot take.
+
+use crate::config::Config;
+use crate::diagnose::{self, MAX_ERROR_BODY};
+use crate::flow::{reject_translation, Routed};
+use crate::headers::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, JSON, RETRY_AFTER};
+use crate::translate::{self, Side, TranslateError, Translator};
+
+/// The response facts the decisions read, from the response headers.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ResponseHead<'a> {
+    /// `:status`.
+    pub status: u16,
+    /// `content-encoding`, if present.
+    pub content_encoding: Option<&'a str>,
+    /// `content-length`, if present.
+    pub content_length: Option<&'a str>,
+    /// Whether the upstream sent `retry-after`.
+    pub retry_after: bool,
+}
+
+/// A change to the held response.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Edit {
+    /// A new `:status`.
+    pub status: Option<u16>,
+    /// Headers to set.
+    pub set: Vec<(&'static str, String)>,
+    /// Headers to remove.
+    pub remove: Vec<&'static str>,
+    /// A new body for what is buffered (empty to drop it).
+    pub body: Option<Vec<u8>>,
+    /// The metric this edit counts under.
+    pub count: Option<Count>,
+}
+
+/// What a response counts under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Count {
+    /// An upstream error got diagnostics (and a rewritten body when it fit).
+    Annotated,
+    /// A translated answer failed to translate (shape, no image, bounds).
+    TranslateError,
+}
+
+/// A response the filter writes in place of the upstream's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// The status to send.
+    pub status: u16,
+    /// Headers to set (diagnostics, content type).
+    pub headers: Vec<(&'static str, String)>,
+    /// The new body.
+    pub body: Vec<u8>,
+    /// The metric it counts under, if any (a successful translation counts
+    /// nothing here: the request was counted when it went out).
+    pub count: Option<Count>,
+}
+
+impl Reply {
+    /// The edit that turns the held response into this reply: status,
+    /// headers, no stale `content-length` or `content-encoding`, and `body`
+    /// (the reply's own; empty while the upstream's bytes are dropped; none
+    /// from the headers callback, where there is no body to write yet).
+    fn edit(&self, body: Option<Vec<u8>>) -> Edit {
+        Edit {
+            status: Some(self.status),
+            set: self.headers.clone(),
+            remove: vec![CONTENT_LENGTH, CONTENT_ENCODING],
+            body,
+            count: self.count,
+        }
+    }
+}
+
+/// What the glue does at a response callback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Apply the edit and let the response go on.
+    Continue(Edit),
+    /// Apply the edit and keep holding the response.
+    Hold(Edit),
+    /// Read the whole buffered body and call [`Response::finish`].
+    ReadBody,
+    /// There is no body to write into: send this reply instead of the
+    /// upstream's response (a local reply).
+    Replace(Reply),
+}
+
+/// How the response is being handled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Mode {
+    /// Untouched.
+    Pass,
+    /// An error, buffered to be rewritten.
+    Annotate,
+    /// A 2xx answer, buffered to be translated.
+    Translate,
+    /// The upstream's bytes are dropped; this reply's body is written at
+    /// the end (its headers were written when draining began).
+    Drain(Reply),
+}
+
+/// The state of one routed response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    mode: Mode,
+    status: u16,
+    body_seen: bool,
+    retry_after: bool,
+}
+
+impl Default for Response {
+    fn default() -> Response {
+        Response {
+            mode: Mode::Pass,
+            status: 0,
+            body_seen: false,
+            retry_after: false,
+        }
+    }
+}
+
+/// The largest upstream error body rewritten: [`MAX_ERROR_BODY`], or
+/// `max_body_bytes` if that is smaller.
+pub fn error_limit(config: &Config) -> usize {
+    MAX_ERROR_BODY.min(config.max_body_bytes)
+}
+
+/// Whether an upstream response header is kept when the filter answers in
+/// place of a response without a body: everything but the framing and
+/// content headers the replacement sets itself.
+pub fn kept_on_replace(name: &str) -> bool {
+    !name.starts_with(':')
+        && !matches!(
+            name,
+            "content-length"
+                | "content-type"
+                | "content-encoding"
+                | "transfer-encoding"
+                | "connection"
+                | "keep-alive"
+                | "date"
+                | "server"
+        )
+}
+
+fn is_compressed(encoding: Option<&str>) -> bool {
+    encoding.is_some_and(|e| !e.trim().eq_ignore_ascii_case("identity"))
+}
+
+impl Response {
+    /// Decides on the response headers of a routed request.
+    pub fn headers(
+        config: &Config,
+        routed: &Routed,
+        translating: bool,
+        head: &ResponseHead<'_>,
+        end_of_stream: bool,
+    ) -> (Response, Step) {
+        let mut state = Response {
+            status: head.status,
+            retry_after: head.retry_after,
+            ..Response::default()
+        };
+        let length = head
+            .content_length
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        let compressed = is_compressed(head.content_encoding);
+        let step = if translating && (200..300).contains(&head.status) {
+            let refused = if compressed {
+                Some(TranslateError::InvalidResponse(format!(
+                    "it is compressed (content-encoding: {})",
+                    diagnose::header_value(head.content_encoding.unwrap_or_default())
+                )))
+            } else {
+                length
+                    .filter(|len| *len > config.max_body_bytes as u64)
+                    .map(|len| TranslateError::TooLarge {
+                        side: Side::Response,
+                        size: usize::try_from(len).unwrap_or(usize::MAX),
+                        limit: config.max_body_bytes,
+                    })
+            };
+            match refused {
+                Some(error) => state.drain(routed, &error, end_of_stream),
+                None if end_of_stream => {
+                    state.mode = Mode::Translate;
+                    Step::Replace(state.translated(config, routed, None, b""))
+                }
+                None => {
+                    state.mode = Mode::Translate;
+                    Step::Hold(Edit::default())
+                }
+            }
+        } else if head.status >= 400 {
+            let too_large = length.is_some_and(|len| len > error_limit(config) as u64);
+            if compressed || too_large {
+                Step::Continue(state.annotation(routed))
+            } else if end_of_stream {
+                Step::Replace(state.error_reply(routed, b""))
+            } else {
+                state.mode = Mode::Annotate;
+                Step::Hold(Edit::default())
+            }
+        } else {
+            Step::Continue(Edit::default())
+        };
+        (state, step)
+    }
+
+    /// Decides on a body chunk; `size` is all that is buffered so far.
+    pub fn body(&mut self, config: &Config, routed: &Routed, size: usize, end: bool) -> Step {
+        self.body_seen = true;
+        match &self.mode {
+            Mode::Pass => Step::Continue(Edit::default()),
+            Mode::Annotate if size > error_limit(config) => {
+                self.mode = Mode::Pass;
+                Step::Continue(self.annotation(routed))
+            }
+            Mode::Translate if size > config.max_body_bytes => {
+                let error = TranslateError::TooLarge {
+                    side: Side::Response,
+                    size,
+                    limit: config.max_body_bytes,
+                };
+                self.drain(routed, &error, end)
+            }
+            Mode::Annotate | Mode::Translate if end => Step::ReadBody,
+            Mode::Annotate | Mode::Translate => Step::Hold(Edit::default()),
+            Mode::Drain(reply) if end => {
+                let edit = Edit {
+                    body: Some(reply.body.clone()),
+                    ..Edit::default()
+                };
+                self.mode = Mode::Pass;
+                Step::Continue(edit)
+            }
+            Mode::Drain(_) => Step::Hold(Edit {
+                body: Some(Vec::new()),
+                ..Edit::default()
+            }),
+        }
+    }
+
+    /// Decides on the response trailers, which end the body.
+    pub fn trailers(&mut self, config: &Config, routed: &Routed) -> Step {
+        let mode = std::mem::replace(&mut self.mode, Mode::Pass);
+        match mode {
+            Mode::Pass => Step::Continue(Edit::default()),
+            Mode::Annotate | Mode::Translate if self.body_seen => {
+                self.mode = mode;
+                Step::ReadBody
+            }
+            Mode::Annotate => Step::Replace(self.error_reply(routed, b"")),
+            Mode::Translate => Step::Replace(self.translated(config, routed, None, b"")),
+            Mode::Drain(reply) if self.body_seen => Step::Continue(Edit {
+                body: Some(reply.body),
+                ..Edit::default()
+            }),
+            Mode::Drain(reply) => Step::Replace(reply),
+        }
+    }
+
+    /// The rewritten response once the whole body is there (after
+    /// [`Step::ReadBody`]).
+    pub fn finish(
+        &mut self,
+        config: &Config,
+        routed: &Routed,
+        translator: Option<&mut dyn Translator>,
+        body: &[u8],
+    ) -> Step {
+        let mode = std::mem::replace(&mut self.mode, Mode::Pass);
+        let reply = match mode {
+            Mode::Annotate => self.error_reply(routed, body),
+            Mode::Translate => self.translated(config, routed, translator, body),
+            Mode::Pass | Mode::Drain(_) => return Step::Continue(Edit::default()),
+        };
+        let body = reply.body.clone();
+        Step::Continue(reply.edit(Some(body)))
+    }
+
+    /// Starts dropping the upstream's bytes; the client gets `error`.
+    fn drain(&mut self, routed: &Routed, error: &TranslateError, end: bool) -> Step {
+        let reply = failed_translation(routed, error);
+        match (end, self.body_seen) {
+            (true, false) => {
+                self.mode = Mode::Pass;
+                Step::Replace(reply)
+            }
+            (true, true) => {
+                self.mode = Mode::Pass;
+                let body = reply.body.clone();
+                Step::Continue(reply.edit(Some(body)))
+            }
+            (false, seen) => {
+                let edit = reply.edit(seen.then(Vec::new));
+                self.mode = Mode::Drain(reply);
+                Step::Hold(edit)
+            }
+        }
+    }
+
+    /// The diagnostic headers alone, for an error body left as it is.
+    fn annotation(&self, routed: &Routed) -> Edit {
+        let facts = diagnose::ErrorFacts::default();
+        let hint = diagnose::hint(&routed.plan, &routed.model.id, self.status, &facts);
+        Edit {
+            set: diagnose::diagnostic_headers(
+                &routed.plan,
+                &routed.model.id,
+                &routed.original_path,
+                routed.upstream_path(),
+                &hint,
+            ),
+            count: Some(Count::Annotated),
+            ..Edit::default()
+        }
+    }
+
+    /// The upstream error as one error object in the client's shape, with
+    /// the diagnostic headers (and `retry-after` from Google's `RetryInfo`
+    /// when the upstream sent none).
+    fn error_reply(&self, routed: &Routed, upstream_body: &[u8]) -> Reply {
+        let error = diagnose::parse_error(self.status, upstream_body);
+        let facts = diagnose::facts(&error);
+        let hint = diagnose::hint(&routed.plan, &routed.model.id, self.status, &facts);
+        let mut headers = diagnose::diagnostic_headers(
+            &routed.plan,
+            &routed.model.id,
+            &routed.original_path,
+            routed.upstream_path(),
+            &hint,
+        );
+        headers.push((CONTENT_TYPE, JSON.to_owned()));
+        if let Some(seconds) = facts.retry_after.filter(|_| !self.retry_after) {
+            headers.push((RETRY_AFTER, seconds.to_string()));
+        }
+        Reply {
+            status: self.status,
+            headers,
+            body: diagnose::client_error(routed.shape, self.status, error, &hint),
+            count: Some(Count::Annotated),
+        }
+    }
+
+    /// The client-shaped answer for a 2xx answer, or the error saying why
+    /// it cannot be given.
+    fn translated(
+        &self,
+        config: &Config,
+        routed: &Routed,
+        translator: Option<&mut dyn Translator>,
+        upstream_body: &[u8],
+    ) -> Reply {
+        let result = match translator {
+            Some(t) => translate::response(t, upstream_body, config.max_body_bytes),
+            None => Err(TranslateError::InvalidResponse(
+                "the upstream answered with success and no body".into(),
+            )),
+        };
+        match result {
+            Ok(t) => Reply {
+                status: 200,
+                headers: vec![(CONTENT_TYPE, t.content_type.to_owned())],
+                body: t.body,
+                count: None,
+            },
+            Err(e) => failed_translation(routed, &e),
+        }
+    }
+}
+
+/// The reply for an answer that cannot be given in the client's shape.
+fn failed_translation(routed: &Routed, error: &TranslateError) -> Reply {
+    let local = reject_translation(routed, error);
+    let mut headers = local.headers;
+    headers.push((CONTENT_TYPE, JSON.to_owned()));
+    Reply {
+        status: local.status,
+        headers,
+        body: local.body,
+        count: Some(Count::TranslateError),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::{body as flow_body, BodyStep, Head};
+    use crate::headers::{DIAG_HINT, RETRY_AFTER};
+    use crate::route::Auth;
+    use serde_json::Value;
+
+    fn config(json: &str) -> Config {
+        Config::from_bytes(json.as_bytes()).unwrap()
+    }
+
+    /// A chat request for `model`, routed (and translated when the model
+    /// needs it) under `config`.
+    fn routed(config: &Config, model: &str) -> (Routed, Option<Box<dyn Translator>>) {
+        let head = Head {
+            method: "POST",
+            path: "/v1beta/openai/chat/completions",
+            content_length: None,
+            content_encoding: None,
+            auth: Auth::default(),
+        };
+        let body =
+            format!(r#"{{"model":"{model}","messages":[{{"role":"user","content":"a cat"}}]}}"#);
+        match flow_body(config, &head, body.as_bytes(), 0) {
+            BodyStep::Route(routed, t) => (routed, t.map(|(_, t)| t)),
+            _ => panic!("not routed"),
+        }
+    }
+
+    #[derive(Clone, Copy)]
+    enum Event {
+        Headers(bool),
+        Body(usize, bool),
+        Trailers,
+    }
+
+    /// A step as a short label: `pass`, `hold`, `drop` (hold and empty the
+    /// body), `read`, `write` (continue with a new body), `headers`
+    /// (continue with headers only), `replace:STATUS`.
+    fn label(step: &Step) -> String {
+        match step {
+            Step::Continue(e) if e.body.is_some() => "write".into(),
+            Step::Continue(e) if !e.set.is_empty() => "headers".into(),
+            Step::Continue(_) => "pass".into(),
+            Step::Hold(e) if e.body.as_ref().is_some_and(Vec::is_empty) => "drop".into(),
+            Step::Hold(_) => "hold".into(),
+            Step::ReadBody => "read".into(),
+            Step::Replace(r) => format!("replace:{}", r.status),
+        }
+    }
+
+    #[test]
+    fn response_sequences() {
+        use Event::{Body, Headers, Trailers};
+        struct Case {
+            name: &'static str,
+            config: &'static str,
+            model: &'static str,
+            status: u16,
+            encoding: Option<&'static str>,
+            length: Option<&'static str>,
+            events: &'static [Event],
+            want: &'static [&'static str],
+        }
+        let small = r#"{"max_body_bytes": 1000}"#;
+        let cases = [
+            Case {
+                name: "2xx untranslated passes",
+                config: "",
+                model: "gemini-3.5-flash",
+                status: 200,
+                encoding: None,
+                length: None,
+                events: &[Headers(false), Body(10, true)],
+                want: &["pass", "pass"],
+            },
+            Case {
+                name: "404 buffered and rewritten",
+                config: "",
+                model: "gemini-3.5-flash",
+                status: 404,
+                encoding: None,
+                length: None,
+                events: &[Headers(false), Body(10, false), Body(20, true)],
+                want: &["hold", "hold", "read"],
+            },
+            Case {
+                name: "429 rewritten too",
+                config: "",
+                model: "gemini-3.5-flash",
+                status: 429,
+                encoding: None,
+                length: None,
+                events: &[Headers(false), Body(10, true)],
+                want: &["hold", "read"],
+            },
+            Case {
+                name: "503 rewritten too",
+                config: "",
+                model: "gemini-3.5-flash",
+                status: 503,
+                encoding: None,
+                length: None,
+                events: &[Headers(false), Body(10, true)],
+                want: &["hold", "read"],
+            },
+            Case {
+                name: "error with content-length 0 is replaced",
+                config: "",
+                model: "gemini-3.5-flash",
+                status: 404,
+                encoding: None,
+                length: Some("0"),
+                events: &[Headers(true)],
+                want: &["replace:404"],
+            },
+            Case {
+                name: "compressed error: headers only",
+                config: "",
+                model: "gemini-3.5-flash",
+                status: 404,
+                encoding: Some("gzip"),
+                length: None,
+                events: &[Headers(false), Body(10, true)],
+                want: &["headers", "pass"],
+            },
+            Case {
+                name: "error announced too large: headers only",
+                config: "",
+                model: "gemini-3.5-flash",
+                status: 404,
+                encoding: None,
+                length: Some("70000"),
+                events: &[Headers(false), Body(70000, true)],
+                want: &["headers", "pass"],
+            },
+            Case {
+                name: "error growing too large: headers only, then streams",
+                config: "",
+                model: "gemini-3.5-flash",
+                status: 500,
+                encoding: None,
+                length: None,
+                events: &[
+                    Headers(false),
+                    Body(60000, false),
+                    Body(70000, false),
+                    Body(80000, true),
+                ],
+                want: &["hold", "hold", "headers", "pass"],
+            },
+            Case {
+                name: "error ended by trailers",
+                config: "",
+                model: "gemini-3.5-flash",
+                status: 404,
+                encoding: None,
+                length: None,
+                events: &[Headers(false), Body(10, false), Trailers],
+                want: &["hold", "hold", "read"],
+            },
+            Case {
+                name: "error with only trailers is replaced",
+                config: "",
+                model: "gemini-3.5-flash",
+                status: 404,
+                encoding: None,
+                length: None,
+                events: &[Headers(false), Trailers],
+                want: &["hold", "replace:404"],
+            },
+            Case {
+                name: "translated 2xx buffered",
+                config: "",
+                model: "imagen-4.0-generate-001",
+                status: 200,
+                encoding: None,
+                length: None,
+                events: &[Headers(false), Body(10, false), Body(20, true)],
+                want: &["hold", "hold", "read"],
+            },
+            Case {
+                name: "translated 2xx ended by trailers",
+                config: "",
+                model: "imagen-4.0-generate-001",
+                status: 200,
+                encoding: None,
+                length: None,
+                events: &[Headers(false), Body(10, false), Trailers],
+                want: &["hold", "hold", "read"],
+            },
+            Case {
+                name: "translated gzip answer drained into a 502",
+                config: "",
+                model: "imagen-4.0-generate-001",
+                status: 200,
+                encoding: Some("gzip"),
+                length: None,
+                events: &[Headers(false), Body(10, false), Body(20, true)],
+                want: &["hold", "drop", "write"],
+            },
+            Case {
+                name: "translated answer announced too large",
+                config: small,
+                model: "imagen-4.0-generate-001",
+                status: 200,
+                encoding: None,
+                length: Some("2000"),
+                events: &[Headers(false), Body(1500, false), Trailers],
+                want: &["hold", "drop", "write"],
+            },
+            Case {
+                name: "translated answer growing too large",
+                config: small,
+                model: "imagen-4.0-generate-001",
+                status: 200,
+                encoding: None,
+                length: None,
+                events: &[
+                    Headers(false),
+                    Body(900, false),
+                    Body(1100, false),
+                    Body(1500, true),
+                ],
+                want: &["hold", "hold", "drop", "write"],
+            },
+            Case {
+                name: "translated empty 2xx is replaced",
+                config: "",
+                model: "imagen-4.0-generate-001",
+                status: 200,
+                encoding: None,
+                length: Some("0"),
+                events: &[Headers(true)],
+                want: &["replace:502"],
+            },
+            Case {
+                name: "translated gzip without body is replaced",
+                config: "",
+                model: "imagen-4.0-generate-001",
+                status: 200,
+                encoding: Some("gzip"),
+                length: None,
+                events: &[Headers(true)],
+                want: &["replace:502"],
+            },
+            Case {
+                name: "translated error rewritten",
+                config: "",
+                model: "imagen-4.0-generate-001",
+                status: 400,
+                encoding: None,
+                length: None,
+                events: &[Headers(false), Body(10, true)],
+                want: &["hold", "read"],
+            },
+            Case {
+                name: "3xx passes",
+                config: "",
+                model: "imagen-4.0-generate-001",
+                status: 304,
+                encoding: None,
+                length: None,
+                events: &[Headers(true)],
+                want: &["pass"],
+            },
+        ];
+        for case in &cases {
+            let config = config(case.config);
+            let (routed, translator) = routed(&config, case.model);
+            let head = ResponseHead {
+                status: case.status,
+                content_encoding: case.encoding,
+                content_length: case.length,
+                retry_after: false,
+            };
+            let mut state = Response::default();
+            let mut got = Vec::new();
+            for event in case.events {
+                let step = match *event {
+                    Event::Headers(eos) => {
+                        let (s, step) =
+                            Response::headers(&config, &routed, translator.is_some(), &head, eos);
+                        state = s;
+                        step
+                    }
+                    Event::Body(size, eos) => state.body(&config, &routed, size, eos),
+                    Event::Trailers => state.trailers(&config, &routed),
+                };
+                got.push(label(&step));
+            }
+            assert_eq!(got, case.want, "{}", case.name);
+        }
+    }
+
+    #[test]
+    fn replaced_bodies_never_keep_a_stale_encoding_or_length() {
+        let config = config("");
+        let (routed, translator) = routed(&config, "imagen-4.0-generate-001");
+        let head = ResponseHead {
+            status: 200,
+            content_encoding: Some("gzip"),
+            ..ResponseHead::default()
+        };
+        let (_, step) = Response::headers(&config, &routed, translator.is_some(), &head, false);
+        let Step::Hold(edit) = step else {
+            panic!("{step:?}")
+        };
+        assert_eq!(edit.status, Some(502));
+        assert_eq!(edit.remove, vec![CONTENT_LENGTH, CONTENT_ENCODING]);
+        assert!(
+            edit.set.contains(&(CONTENT_TYPE, JSON.to_owned())),
+            "{:?}",
+            edit.set
+        );
+        assert_eq!(
+            edit.body, None,
+            "no body is written from the headers callback"
+        );
+    }
+
+    #[test]
+    fn errors_are_one_object_in_the_client_shape_with_a_fitting_hint() {
+        let config = config("");
+        let (routed, _) = routed(&config, "gemini-3.5-flash");
+        let quota = r#"[{"error":{"code":429,"message":"Resource has been exhausted","status":"RESOURCE_EXHAUSTED","details":[
+            {"@type":"type.googleapis.com/google.rpc.QuotaFailure","violations":[{"quotaMetric":"generativelanguage.googleapis.com/generate_content_free_tier_requests","quotaId":"GenerateRequestsPerMinutePerProjectPerModel-FreeTier","quotaValue":"15"}]},
+            {"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"26.5s"}]}}]"#;
+        type Case<'a> = (
+            &'a str,
+            u16,
+            &'a str,
+            bool,
+            &'a str,
+            &'a str,
+            Option<&'a str>,
+        );
+        let cases: [Case<'_>; 5] = [
+            ("429 names the quota", 429, quota, false, "rate_limit_error",
+                "the quota GenerateRequestsPerMinutePerProjectPerModel-FreeTier (limit 15) is exhausted; Google asks to retry after 27s", Some("27")),
+            ("429 keeps the upstream retry-after", 429, quota, true, "rate_limit_error", "is exhausted", None),
+            ("400 names the field", 400,
+                r#"{"error":{"code":400,"message":"bad","status":"INVALID_ARGUMENT","details":[{"@type":"type.googleapis.com/google.rpc.BadRequest","fieldViolations":[{"field":"generation_config.temperature","description":"must be <= 2"}]}]}}"#,
+                false, "invalid_request_error", "Google refused a field of the request: generation_config.temperature: must be <= 2", None),
+            ("403 says key or permission", 403,
+                r#"[{"error":{"code":403,"message":"denied","status":"PERMISSION_DENIED","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"SERVICE_DISABLED"}]}}]"#,
+                false, "authentication_error", "lacks permission for this model or project (SERVICE_DISABLED)", None),
+            ("503 says retry", 503, r#"[{"error":{"code":503,"message":"The model is overloaded.","status":"UNAVAILABLE"}}]"#,
+                false, "api_error", "a failure at the upstream, not in the routing; retry with backoff", None),
+        ];
+        for (name, status, upstream, upstream_retry_after, kind, hint_part, retry_after) in cases {
+            let head = ResponseHead {
+                status,
+                retry_after: upstream_retry_after,
+                ..ResponseHead::default()
+            };
+            let (mut state, _) = Response::headers(&config, &routed, false, &head, false);
+            assert_eq!(
+                label(&state.body(&config, &routed, upstream.len(), true)),
+                "read",
+                "{name}"
+            );
+            let Step::Continue(edit) = state.finish(&config, &routed, None, upstream.as_bytes())
+            else {
+                panic!("{name}")
+            };
+            assert_eq!(edit.status, Some(status), "{name}");
+            let body: Value = serde_json::from_slice(edit.body.as_deref().unwrap()).unwrap();
+            assert!(body.is_object(), "{name}: {body}");
+            assert_eq!(body["error"]["type"], kind, "{name}");
+            let hint = edit
+                .set
+                .iter()
+                .find(|(n, _)| *n == DIAG_HINT)
+                .map(|(_, v)| v.as_str())
+                .unwrap();
+            assert!(hint.contains(hint_part), "{name}: {hint}");
+            let retry = edit
+                .set
+                .iter()
+                .find(|(n, _)| *n == RETRY_AFTER)
+                .map(|(_, v)| v.as_str());
+            assert_eq!(retry, retry_after, "{name}");
+            assert_eq!(edit.count, Some(Count::Annotated), "{name}");
+        }
+    }
+
+    #[test]
+    fn written_bodies_stay_within_max_body_bytes() {
+        // A translated answer that would grow past max_body_bytes is refused.
+        let config = config(r#"{"max_body_bytes": 300}"#);
+        let (routed, mut translator) = routed(&config, "imagen-4.0-generate-001");
+        let data = "A".repeat(200);
+        let upstream = format!(
+            r#"{{"predictions":[{{"bytesBase64Encoded":"{data}","mimeType":"image/png"}}]}}"#
+        );
+        let head = ResponseHead {
+            status: 200,
+            ..ResponseHead::default()
+        };
+        let (mut state, _) = Response::headers(&config, &routed, true, &head, false);
+        assert_eq!(
+            label(&state.body(&config, &routed, upstream.len(), true)),
+            "read"
+        );
+        let t = translator
+            .as_mut()
+            .map(|t| t.as_mut() as &mut dyn Translator);
+        let Step::Continue(edit) = state.finish(&config, &routed, t, upstream.as_bytes()) else {
+            panic!()
+        };
+        assert_eq!(edit.status, Some(502));
+        let body = edit.body.unwrap();
+        assert!(body.len() <= 2048, "{}", body.len());
+        assert!(String::from_utf8_lossy(&body).contains("above max_body_bytes (300)"));
+    }
+
+    #[test]
+    fn kept_headers_on_replace() {
+        for (name, want) in [
+            ("retry-after", true),
+            ("x-goog-foo", true),
+            (":status", false),
+            ("content-length", false),
+            ("content-encoding", false),
+            ("transfer-encoding", false),
+        ] {
+            assert_eq!(kept_on_replace(name), want, "{name}");
+        }
+    }
+}

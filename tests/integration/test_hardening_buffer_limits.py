@@ -1,0 +1,130 @@
+"""No response size around Envoy's buffer limit crashes Envoy, and an error
+larger than the buffer reaches the client with its own status.
+
+Before the fix, writing a rewritten body just past Envoy's buffer limit from
+inside the filter made Envoy send a local reply re-entrantly; the proxy-wasm
+SDK panicked ("RefCell already borrowed") and Envoy died with SIGSEGV. Now a
+body the filter writes is at most `max_body_bytes` (error bodies at most
+64 KiB): larger errors stream through with the diagnostic headers only, and a
+translated answer too large to rewrite becomes a 502 in the client's shape.
+Checked at the shipped 64 MiB buffers and at Envoy's default 1 MiB with
+`max_body_bytes` 512 KiB.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests import harness
+from tests.adversary import RawUpstream, h1_response
+from tests.harness import OPENAI_AUTH, assert_length_matches, diagnostics
+
+pytestmark = pytest.mark.envoy
+
+MIB = 1024 * 1024
+CHAT = "/v1beta/openai/chat/completions"
+IMAGEN_CHAT = {"model": "imagen-4.0-generate-001", "messages": [{"role": "user", "content": "a fox"}]}
+GEMINI_CHAT = {"model": "gemini-3.5-flash", "messages": [{"role": "user", "content": "hi"}]}
+
+
+def predictions(total: int) -> bytes:
+    """A predict answer of exactly `total` bytes."""
+    head = b'{"predictions":[{"mimeType":"image/png","bytesBase64Encoded":"'
+    tail = b'"}]}'
+    return head + b"A" * (total - len(head) - len(tail)) + tail
+
+
+class Script:
+    """The upstream's next answer, set by each test."""
+
+    answer = b""
+
+    def __call__(self, request):
+        return self.answer
+
+
+@pytest.fixture(scope="module")
+def script():
+    return Script()
+
+
+@pytest.fixture(scope="module")
+def upstream(script):
+    server = RawUpstream(script)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module", params=[(64 * MIB, None), (1 * MIB, 512 * 1024)], ids=["64MiB", "1MiB"])
+def envoy(request, upstream):
+    limit, max_body = request.param
+    config = {"max_body_bytes": max_body} if max_body else {}
+    proxy = harness.Envoy("127.0.0.1", upstream.port, config, buffer_limit=limit).start()
+    proxy.limit = limit
+    proxy.max_body = max_body or 32 * MIB
+    yield proxy
+    proxy.stop()
+
+
+def test_error_just_under_the_buffer_limit(envoy, script):
+    body = b"x" * (envoy.limit - 1024)
+    script.answer = h1_response(404, [("content-type", "text/plain")], body)
+    resp = envoy.post(CHAT, GEMINI_CHAT, OPENAI_AUTH)
+    assert envoy.alive(), envoy.log_tail()
+    assert resp.status == 404
+    assert resp.body == body, "an error too large to rewrite streams through unchanged"
+    assert diagnostics(resp)["x-gemini-router-hint"]
+    assert "Caught Segmentation fault" not in envoy.log_text()
+
+
+def test_error_larger_than_the_buffer_keeps_its_status(envoy, script):
+    body = b"y" * (envoy.limit * 2)
+    script.answer = h1_response(404, [("content-type", "text/plain")], body)
+    resp = envoy.post(CHAT, GEMINI_CHAT, OPENAI_AUTH)
+    assert envoy.alive(), envoy.log_tail()
+    assert resp.status == 404, resp
+    assert len(resp.body) == len(body)
+    assert diagnostics(resp)
+
+
+def test_chunked_error_larger_than_the_buffer_keeps_its_status(envoy, script):
+    chunk = b"z" * (256 * 1024)
+    parts = [b"%x\r\n%s\r\n" % (len(chunk), chunk)] * (2 * envoy.limit // len(chunk))
+    script.answer = [h1_response(500, [("transfer-encoding", "chunked")])] + parts + [b"0\r\n\r\n"]
+    resp = envoy.post(CHAT, GEMINI_CHAT, OPENAI_AUTH)
+    assert envoy.alive(), envoy.log_tail()
+    assert resp.status == 500, resp
+    assert len(resp.body) == 2 * envoy.limit
+    assert diagnostics(resp)
+
+
+def test_translated_answer_just_under_the_buffer_limit(envoy, script):
+    script.answer = h1_response(200, [("content-type", "application/json")], predictions(envoy.limit - 1024))
+    resp = envoy.post(CHAT, IMAGEN_CHAT, OPENAI_AUTH)
+    assert envoy.alive(), envoy.log_tail()
+    assert resp.status == 502, resp
+    assert_length_matches(resp)
+    error = resp.json()["error"]
+    assert "above max_body_bytes" in error["message"], error
+    assert error["code"] == "translation_failed"
+
+
+def test_translated_answer_just_under_max_body_bytes(envoy, script):
+    # The answer fits max_body_bytes, but its translation would not.
+    script.answer = h1_response(200, [("content-type", "application/json")], predictions(envoy.max_body - 16))
+    resp = envoy.post(CHAT, IMAGEN_CHAT, OPENAI_AUTH)
+    assert envoy.alive(), envoy.log_tail()
+    assert resp.status == 502, resp
+    assert "above max_body_bytes" in resp.json()["error"]["message"]
+
+
+def test_translated_answer_well_within_the_bounds(envoy, script):
+    script.answer = h1_response(200, [("content-type", "application/json")], predictions(envoy.max_body // 2))
+    resp = envoy.post(CHAT, IMAGEN_CHAT, OPENAI_AUTH)
+    assert resp.status == 200, resp
+    assert_length_matches(resp)
+    content = resp.json()["choices"][0]["message"]["content"]
+    assert content.startswith("![image](data:image/png;base64,AAAA")
+    assert envoy.alive()
