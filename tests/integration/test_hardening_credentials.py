@@ -1,0 +1,106 @@
+"""Credentials: exactly one goes upstream, or the request is refused with a
+clear 400; and a key is redacted by the parameter's decoded name wherever
+the filter echoes a path (diagnostic headers, debug log).
+
+Before the fix, `?%6Bey=KEY`, `?k%65y=KEY` and `?access_token=TOKEN` were
+echoed in `x-gemini-router-original-path` / `-upstream-path` and the debug
+log, and two `Authorization` headers went upstream joined in one
+`x-goog-api-key: AAA,Bearer BBB`.
+"""
+
+from __future__ import annotations
+
+import time
+import urllib.request
+
+import pytest
+
+from tests import harness
+from tests.adversary import h1_request, h2_request
+from tests.harness import diagnostics
+
+pytestmark = pytest.mark.envoy
+
+SECRET = "AIzaSECRETvalue0123"
+IMAGEN_NATIVE = "/v1beta/models/imagen-4.0-generate-001:generateContent"
+CHAT = "/v1beta/openai/chat/completions"
+IMAGEN_CHAT = b'{"model":"imagen-4.0-generate-001","messages":[{"role":"user","content":"a fox"}]}'
+
+
+@pytest.fixture(scope="module")
+def envoy(start_envoy):
+    return start_envoy({})
+
+
+@pytest.mark.parametrize("query", [f"%6Bey={SECRET}", f"k%65y={SECRET}", f"%24key={SECRET}",
+                                   f"access_token={SECRET}", f"alt=json&ACCESS%5FTOKEN={SECRET}"])
+def test_encoded_credential_names_are_redacted(envoy, emulator, query):
+    # The emulator refuses the key (or misses it): every error carries the
+    # diagnostic headers, which echo both paths.
+    path = f"/v1beta/models/imagen-3.0-generate-002:generateContent?{query}"
+    resp = envoy.post(path, {"contents": [{"parts": [{"text": "a fox"}]}]})
+    assert resp.status >= 400, resp
+    diag = diagnostics(resp)
+    assert diag["x-gemini-router-original-path"].endswith("=REDACTED"), diag
+    for name, value in resp.header_list:
+        assert SECRET not in value, (name, value)
+    assert SECRET not in resp.text
+
+
+def test_encoded_credential_names_never_reach_the_debug_log(envoy, emulator):
+    def level(value: str) -> None:
+        req = urllib.request.Request(f"{envoy.admin_url}/logging?wasm={value}", method="POST")
+        urllib.request.urlopen(req, timeout=5).read()
+
+    level("debug")
+    try:
+        deadline = time.monotonic() + 10
+        seen = ""
+        while time.monotonic() < deadline and "pass through" not in seen and "model imagen" not in seen:
+            since = envoy.log_size()
+            for query in (f"%6Bey={SECRET}", f"access_token={SECRET}"):
+                envoy.post(f"{IMAGEN_NATIVE}?{query}", {"contents": [{"parts": [{"text": "x"}]}]})
+            seen = envoy.log_text(since)
+    finally:
+        level("info")
+    assert "model imagen-4.0-generate-001" in seen, seen[-2000:]
+    assert SECRET not in envoy.log_text(), "a key reached Envoy's log"
+
+
+def raw_chat(port: int, extra_headers: str) -> harness.HttpResponse:
+    head = (f"POST {CHAT} HTTP/1.1\r\nhost: gemini\r\ncontent-type: application/json\r\n"
+            f"content-length: {len(IMAGEN_CHAT)}\r\n{extra_headers}\r\n").encode()
+    resp, _ = h1_request(port, head + IMAGEN_CHAT)
+    return resp
+
+
+@pytest.mark.parametrize("headers", [
+    "authorization: Bearer AAA\r\nauthorization: Bearer BBB\r\n",
+    "x-goog-api-key: AAA\r\nx-goog-api-key: BBB\r\n",
+    "authorization: Bearer AAA\r\nx-goog-api-key: BBB\r\n",
+], ids=["two-authorization", "two-api-keys", "bearer-and-other-key"])
+def test_two_credentials_are_refused(envoy, emulator, headers):
+    resp = raw_chat(envoy.port, headers)
+    assert resp.status == 400, resp
+    error = resp.json()["error"]
+    assert error["code"] == "ambiguous_credentials", error
+    assert "exactly one" in error["message"]
+    assert "AAA" not in resp.text and "BBB" not in resp.text
+    assert emulator.requests() == []
+
+
+def test_two_authorization_headers_over_http2_are_refused(envoy, emulator):
+    request = [(":method", "POST"), (":path", CHAT), (":scheme", "http"), (":authority", "gemini"),
+               ("content-type", "application/json"), ("authorization", "Bearer AAA"), ("authorization", "Bearer BBB")]
+    resp, _ = h2_request(envoy.port, request, IMAGEN_CHAT)
+    assert resp.status == 400, resp
+    assert resp.json()["error"]["code"] == "ambiguous_credentials"
+    assert emulator.requests() == []
+
+
+def test_the_same_key_twice_is_one_credential(envoy, emulator):
+    resp = raw_chat(envoy.port, f"authorization: Bearer {harness.API_KEY}\r\nx-goog-api-key: {harness.API_KEY}\r\n")
+    assert resp.status == 200, resp
+    (record,) = emulator.requests()
+    sent = {k: v for k, v in record["headers"].items() if k in ("x-goog-api-key", "authorization")}
+    assert sent == {"x-goog-api-key": harness.API_KEY}, sent
