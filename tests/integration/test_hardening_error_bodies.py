@@ -1,0 +1,125 @@
+"""Every error status of a routed request reaches the client as one error
+object in its own shape, with the original status, Google's message, the
+upstream's headers (Retry-After among them) and a hint fitting the status;
+bodies the filter replaces never carry a stale content-encoding or
+content-length.
+
+Before the fix only 404s were rewritten: a 429, 500 or 503 reached an
+OpenAI-style client as Google's JSON list; a 404 with `content-length: 0`
+got no body; and a gzip-encoded translated 2xx became a 502 whose plain JSON
+body still said `content-encoding: gzip`.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import pytest
+
+from tests import harness
+from tests.adversary import RawUpstream, google_error, h1_response
+from tests.harness import NATIVE_AUTH, OPENAI_AUTH, assert_length_matches, diagnostics
+
+pytestmark = pytest.mark.envoy
+
+CHAT = "/v1beta/openai/chat/completions"
+GEMINI_CHAT = {"model": "gemini-3.5-flash", "messages": [{"role": "user", "content": "hi"}]}
+IMAGEN_CHAT = {"model": "imagen-4.0-generate-001", "messages": [{"role": "user", "content": "a fox"}]}
+NATIVE = "/v1beta/models/gemini-3.5-flash:generateContent"
+QUOTA = [
+    {"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [{
+        "quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests",
+        "quotaId": "GenerateRequestsPerMinutePerProjectPerModel-FreeTier", "quotaValue": "10"}]},
+    {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "31s"},
+]
+
+
+class Script:
+    answer = b""
+
+    def __call__(self, request):
+        return self.answer
+
+
+@pytest.fixture(scope="module")
+def script():
+    return Script()
+
+
+@pytest.fixture(scope="module")
+def envoy(script):
+    server = RawUpstream(script)
+    proxy = harness.Envoy("127.0.0.1", server.port, {}).start()
+    yield proxy
+    proxy.stop()
+    server.stop()
+
+
+@pytest.mark.parametrize("status,google,kind,hint", [
+    (429, "RESOURCE_EXHAUSTED", "rate_limit_error", "GenerateRequestsPerMinutePerProjectPerModel-FreeTier (limit 10) is exhausted"),
+    (500, "INTERNAL", "api_error", "a failure at the upstream, not in the routing; retry with backoff"),
+    (503, "UNAVAILABLE", "api_error", "a failure at the upstream, not in the routing; retry with backoff"),
+    (401, "UNAUTHENTICATED", "authentication_error", "missing, invalid, or lacks permission"),
+])
+def test_error_statuses_reach_an_openai_client_as_one_object(envoy, script, status, google, kind, hint):
+    details = QUOTA if status == 429 else None
+    body = google_error(status, "Upstream says no.", google, details)
+    script.answer = h1_response(status, [("content-type", "application/json"), ("retry-after", "30"),
+                                         ("x-upstream-trace", "t-1")], body)
+    resp = envoy.post(CHAT, GEMINI_CHAT, OPENAI_AUTH)
+    assert resp.status == status, resp
+    assert_length_matches(resp)
+    error = resp.json()["error"]
+    assert error["type"] == kind, error
+    assert error["message"].startswith("Upstream says no. (gemini-router: "), error
+    assert resp.headers["retry-after"] == "30"
+    assert resp.headers["x-upstream-trace"] == "t-1"
+    assert hint in diagnostics(resp)["x-gemini-router-hint"]
+
+
+def test_a_native_429_keeps_google_shape_and_details(envoy, script):
+    script.answer = h1_response(429, [("content-type", "application/json")], google_error(429, "Quota.", "RESOURCE_EXHAUSTED", QUOTA))
+    resp = envoy.post(NATIVE, {"contents": [{"parts": [{"text": "x"}]}]}, NATIVE_AUTH)
+    assert resp.status == 429
+    error = resp.json()["error"]
+    assert error["status"] == "RESOURCE_EXHAUSTED" and error["details"] == QUOTA, error
+    # Google gave no Retry-After header: the filter sets it from RetryInfo.
+    assert resp.headers["retry-after"] == "31"
+
+
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+def test_an_error_without_a_body_gets_one(envoy, script, framing):
+    if framing == "chunked":
+        script.answer = h1_response(404, [("transfer-encoding", "chunked"), ("retry-after", "5")]) + b"0\r\n\r\n"
+    else:
+        script.answer = h1_response(404, [("content-length", "0"), ("retry-after", "5")])
+    resp = envoy.post(CHAT, GEMINI_CHAT, OPENAI_AUTH)
+    assert resp.status == 404, resp
+    assert_length_matches(resp)
+    assert resp.headers["content-type"] == "application/json"
+    error = resp.json()["error"]
+    assert error["type"] == "not_found_error"
+    assert "upstream answered 404 with an empty body" in error["message"]
+    assert resp.headers["retry-after"] == "5"
+    assert diagnostics(resp)["x-gemini-router-hint"]
+
+
+def test_a_gzip_translated_answer_becomes_a_plain_502(envoy, script):
+    predictions = json.dumps({"predictions": [{"mimeType": "image/png", "bytesBase64Encoded": "AAAA"}]}).encode()
+    script.answer = h1_response(200, [("content-type", "application/json"), ("content-encoding", "gzip")], gzip.compress(predictions))
+    resp = envoy.post(CHAT, IMAGEN_CHAT, OPENAI_AUTH)
+    assert resp.status == 502, resp
+    assert "content-encoding" not in resp.headers, resp.headers
+    assert_length_matches(resp)
+    error = resp.json()["error"]
+    assert "compressed (content-encoding: gzip)" in error["message"], error
+
+
+def test_a_gzip_error_keeps_its_body_and_encoding(envoy, script):
+    body = gzip.compress(google_error(404, "gone", "NOT_FOUND"))
+    script.answer = h1_response(404, [("content-type", "application/json"), ("content-encoding", "gzip")], body)
+    resp = envoy.post(CHAT, GEMINI_CHAT, OPENAI_AUTH)
+    assert resp.status == 404
+    assert resp.headers["content-encoding"] == "gzip" and resp.body == body
+    assert diagnostics(resp)
