@@ -62,14 +62,15 @@ class RunningEnvoy:
     admin address is read back through --admin-address-path, readiness is polled
     on /ready, and the log is kept for failure messages. Use as a context manager."""
 
-    def __init__(self, config: dict, workdir: Path, *, envoy: str | None = None, args: tuple[str, ...] = ()) -> None:
+    def __init__(self, config: dict, workdir: Path, *, envoy: str | None = None,
+                 args: tuple[str, ...] = ("--log-level", "info", "--concurrency", "1")) -> None:
         self.workdir = workdir
         self.config_path = workdir / "envoy.yaml"
         self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
         self.log_path = workdir / "envoy.log"
         self.admin_path = workdir / "admin-address"
         self.cmd = [envoy or harness.envoy_bin(), "-c", str(self.config_path), "--base-id", str(harness._next_base_id()),
-                    "--admin-address-path", str(self.admin_path), "--log-level", "info", "--concurrency", "1", *args]
+                    "--admin-address-path", str(self.admin_path), *args]
         self.process: subprocess.Popen | None = None
         self.admin = ""
 

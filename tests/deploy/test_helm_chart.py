@@ -118,8 +118,10 @@ def test_workload_shape_follows_the_mode(values_file, rendered):
     envoy = next(c for c in pod["spec"]["containers"] if c["name"] == "gemini-router")
     health_port = next(p["containerPort"] for p in envoy["ports"] if p["name"] == "health")
     assert annotations["prometheus.io/port"] == str(health_port)
-    for probe in ("readinessProbe", "livenessProbe"):
-        assert envoy[probe]["httpGet"] == {"path": "/ready", "port": "health"}
+    assert envoy["readinessProbe"]["httpGet"] == {"path": "/ready", "port": "health"}
+    # Liveness must not fail while Envoy drains (tests/deploy/test_drain.py).
+    assert envoy["livenessProbe"]["httpGet"] == {"path": "/live", "port": "health"}
+    assert envoy["lifecycle"]["preStop"]["exec"]["command"][:2] == ["/bin/bash", "-c"]
     assert envoy["image"] == "envoyproxy/envoy:v1.40.0"
     if values.get("autoscaling", {}).get("enabled"):
         hpa = find(docs, "HorizontalPodAutoscaler")

@@ -12,6 +12,9 @@ static_resources:
   listeners:
   - name: gemini
     address: { socket_address: { address: {{ include "gemini-router.listenAddress" . | quote }}, port_value: {{ .Values.envoy.listenPort | int }} } }
+    # INBOUND: the preStop drain (drain_listeners?inboundonly) closes this
+    # listener only; the health listener keeps answering probes and scrapes.
+    traffic_direction: INBOUND
     per_connection_buffer_limit_bytes: {{ $buffer }}
     filter_chains:
     - filters:
@@ -67,6 +70,7 @@ static_resources:
               "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
   - name: health
     address: { socket_address: { address: 0.0.0.0, port_value: {{ .Values.envoy.healthPort | int }} } }
+    traffic_direction: OUTBOUND
     filter_chains:
     - filters:
       - name: envoy.filters.network.http_connection_manager
@@ -87,6 +91,11 @@ static_resources:
                   path: /stats/prometheus
                   headers: [{ name: ":method", string_match: { exact: GET } }]
                 route: { cluster: envoy_admin }
+              # Liveness: answered by Envoy itself, also while it drains.
+              - match:
+                  path: /live
+                  headers: [{ name: ":method", string_match: { exact: GET } }]
+                direct_response: { status: 200, body: { inline_string: "live\n" } }
               - match: { prefix: "/" }
                 direct_response: { status: 404 }
           http_filters:

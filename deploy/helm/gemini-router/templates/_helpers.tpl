@@ -154,6 +154,13 @@ prometheus.io/path: /stats/prometheus
   - {{ .Values.envoy.concurrency | int | quote }}
   - --log-level
   - {{ .Values.envoy.logLevel }}
+  {{- if .Values.drain.enabled }}
+  # While draining, every response tells its client to reconnect elsewhere.
+  - --drain-time-s
+  - {{ .Values.drain.seconds | int | quote }}
+  - --drain-strategy
+  - immediate
+  {{- end }}
   ports:
   - name: http
     containerPort: {{ .Values.envoy.listenPort | int }}
@@ -169,11 +176,15 @@ prometheus.io/path: /stats/prometheus
   livenessProbe:
     {{- toYaml . | nindent 4 }}
   {{- end }}
-  {{- if gt (.Values.preStopSleepSeconds | int) 0 }}
+  {{- if .Values.drain.enabled }}
   lifecycle:
     preStop:
-      sleep:
-        seconds: {{ .Values.preStopSleepSeconds | int }}
+      exec:
+        command:
+        - /bin/bash
+        - -c
+        - |
+          {{- include "gemini-router.drainScript" . | nindent 10 }}
   {{- end }}
   {{- with .Values.resources }}
   resources:
@@ -225,6 +236,36 @@ prometheus.io/path: /stats/prometheus
 {{- end }}
 {{- end }}
 
+{{/*
+The preStop drain: start Envoy's graceful drain of the API listener (the
+"health" listener keeps serving probes and metrics), let it accept for
+drain.seconds while the endpoint is removed, then wait until no request is
+active. Talks to the loopback admin API over bash's /dev/tcp: the Envoy image
+has no curl. When Envoy cannot be reached there is nothing to wait for.
+*/}}
+{{- define "gemini-router.drainScript" -}}
+admin() {
+  exec 3<>/dev/tcp/127.0.0.1/{{ .Values.envoy.adminPort | int }} || return 1
+  printf '%s %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: 0\r\n\r\n' "$1" "$2" >&3
+  cat <&3
+  exec 3<&-
+}
+admin POST '/drain_listeners?graceful&inboundonly' >/dev/null
+sleep {{ .Values.drain.seconds | int }}
+while true; do
+  active=$(admin GET '/stats?filter=http.gemini.downstream_rq_active' | tr -d '\r' | sed -n 's/^http\.gemini\.downstream_rq_active: //p')
+  if [ "${active:-0}" = 0 ]; then exit 0; fi
+  sleep 1
+done
+{{- end }}
+
+{{/* A duration value (600s, 10m, 1h, 500ms) in whole seconds. */}}
+{{- define "gemini-router.seconds" -}}
+{{- $d := . | toString -}}
+{{- $n := regexFind "^[0-9]+" $d | int -}}
+{{- if hasSuffix "ms" $d -}}{{ div $n 1000 }}{{- else if hasSuffix "m" $d -}}{{ mul $n 60 }}{{- else if hasSuffix "h" $d -}}{{ mul $n 3600 }}{{- else -}}{{ $n }}{{- end -}}
+{{- end }}
+
 {{/* Cross-field checks values.schema.json cannot express clearly. */}}
 {{- define "gemini-router.validate" -}}
 {{- if and (has .Values.wasm.source (list "oci" "imageVolume")) (not .Values.wasm.oci.image) -}}
@@ -235,6 +276,12 @@ prometheus.io/path: /stats/prometheus
 {{- end -}}
 {{- if and (eq .Values.mode "egress") .Values.autoscaling.enabled (not (dig "requests" "cpu" "" .Values.resources)) -}}
 {{- fail "autoscaling.enabled needs resources.requests.cpu (the HPA scales on CPU utilization)" -}}
+{{- end -}}
+{{- if .Values.drain.enabled -}}
+{{- $needed := add (.Values.drain.seconds | int) (include "gemini-router.seconds" .Values.envoy.routeTimeout | int) -}}
+{{- if lt (.Values.terminationGracePeriodSeconds | int) $needed -}}
+{{- fail (printf "terminationGracePeriodSeconds (%d) must be at least drain.seconds + envoy.routeTimeout (%d s), or requests in flight are cut at shutdown" (.Values.terminationGracePeriodSeconds | int) $needed) -}}
+{{- end -}}
 {{- end -}}
 {{- $maxBody := dig "max_body_bytes" 33554432 .Values.filter | int64 -}}
 {{- if lt (.Values.envoy.bufferLimitBytes | int64) $maxBody -}}
