@@ -16,6 +16,12 @@
 //!   upstream's, must never put one there: a CR or LF in a response header
 //!   splits the HTTP/1 response;
 //! - local replies, annotated errors and translated JSON bodies are JSON;
+//! - the response state machine, driven through arbitrary headers, chunk
+//!   sizes (some far past the bounds) and ends (at the headers, on the last
+//!   chunk, or by trailers), never writes a body from the headers callback,
+//!   never writes one larger than `max_body_bytes` (error bodies: the error
+//!   limit plus 8 KiB), never holds a response again once it let it go, and
+//!   never holds one that has ended;
 //! - the API key (sent in `authorization`, `x-goog-api-key` or `?key=`) never
 //!   appears in a diagnostic header, an error body or a local reply, nor in a
 //!   path rewritten for an OpenAI-compatible target.
@@ -23,7 +29,9 @@
 
 use arbitrary::Arbitrary;
 use gemini_router::config::Config;
-use gemini_router::flow::{self, BodyStep, Head, HeadStep, LocalReply, Reply, Routed};
+use gemini_router::flow::{self, BodyStep, Head, HeadStep, LocalReply, Routed};
+use gemini_router::response::{self, Edit, Reply, Response, ResponseHead, Step};
+use gemini_router::translate::Translator;
 use gemini_router::route::{Auth, HeaderOp};
 use gemini_router_fuzz::{Json, JsonObject, ShapedRequest, ShapedResponse};
 use libfuzzer_sys::fuzz_target;
@@ -306,6 +314,37 @@ struct Input<'a> {
     body: BodyInput<'a>,
     status: u16,
     upstream: UpstreamInput<'a>,
+    response: ResponseInput<'a>,
+}
+
+/// How the upstream's answer arrives: its headers, then the body in chunks
+/// (cut points into the upstream body, or sizes far past it to cross the
+/// bounds), ended by the last chunk, by trailers, or already at the headers.
+#[derive(Arbitrary, Debug)]
+struct ResponseInput<'a> {
+    content_encoding: Option<&'a str>,
+    content_length: Option<&'a str>,
+    retry_after: bool,
+    chunks: Vec<ChunkSize>,
+    end: End,
+}
+
+#[derive(Arbitrary, Debug, Clone, Copy)]
+enum ChunkSize {
+    /// A cut point into the upstream body.
+    Cut(u16),
+    /// Bytes far beyond it (as a size only: the bytes are never built).
+    Huge(u32),
+}
+
+#[derive(Arbitrary, Debug, Clone, Copy)]
+enum End {
+    /// `end_of_stream` on the headers: no body at all.
+    AtHeaders,
+    /// `end_of_stream` on the last chunk.
+    LastChunk,
+    /// Trailers after the last chunk.
+    Trailers,
 }
 
 /// RFC 3986 `pchar`, plus `/` and `?`: what a path the filter writes may hold.
@@ -431,29 +470,141 @@ impl Case<'_> {
         self.no_key("a local reply's reason", reply.reason.as_bytes());
     }
 
-    fn reply(&self, what: &str, reply: &Reply, json_body: bool) {
+    fn edit(&self, what: &str, edit: &Edit, upstream_has_key: bool) {
+        for (name, value) in &edit.set {
+            self.header_value(name, value);
+            self.no_key(what, value.as_bytes());
+        }
+        if let Some(body) = &edit.body {
+            let bound = self
+                .config
+                .max_body_bytes
+                .max(response::error_limit(self.config) + 8192);
+            assert!(
+                body.len() <= bound,
+                "{what}: wrote a body of {} bytes, above the bound {bound}",
+                body.len()
+            );
+            if !upstream_has_key {
+                self.no_key(what, body);
+            }
+        }
+    }
+
+    fn reply(&self, what: &str, reply: &Reply, upstream_has_key: bool) {
         for (name, value) in &reply.headers {
             self.header_value(name, value);
             self.no_key(what, value.as_bytes());
         }
-        if json_body {
-            assert!(
-                is_json(&reply.body),
-                "{what} body is not JSON: {:?}",
-                String::from_utf8_lossy(&reply.body)
-            );
+        assert!(
+            is_json(&reply.body),
+            "{what} body is not JSON: {:?}",
+            String::from_utf8_lossy(&reply.body)
+        );
+        if !upstream_has_key {
+            self.no_key(what, &reply.body);
         }
     }
 
-    fn responses(&self, routed: &Routed, status: u16, upstream: &[u8], upstream_has_key: bool) {
-        for (name, value) in flow::error_headers(routed, status) {
-            self.header_value(name, &value);
-            self.no_key("a diagnostic header", value.as_bytes());
+    /// Drives the response state machine through the input's headers,
+    /// chunks and end, checking every step.
+    #[allow(clippy::too_many_arguments)]
+    fn responses(
+        &self,
+        routed: &Routed,
+        mut translator: Option<Box<dyn Translator>>,
+        status: u16,
+        input: &ResponseInput<'_>,
+        upstream: &[u8],
+        upstream_has_key: bool,
+    ) {
+        let head = ResponseHead {
+            status,
+            content_encoding: input.content_encoding,
+            content_length: input.content_length,
+            retry_after: input.retry_after,
+        };
+        let at_headers = matches!(input.end, End::AtHeaders);
+        let (mut state, step) =
+            Response::headers(self.config, routed, translator.is_some(), &head, at_headers);
+        if let Step::Continue(edit) | Step::Hold(edit) = &step {
+            assert!(edit.body.is_none(), "a body written from the headers callback");
         }
-        let reply = flow::error_reply(routed, status, upstream);
-        self.reply("an annotated error", &reply, true);
-        if !upstream_has_key {
-            self.no_key("an annotated error body", &reply.body);
+        let mut holding = self.check(&mut state, routed, &mut translator, step, upstream, 0, upstream_has_key);
+        if at_headers {
+            assert!(!holding, "still holding a response that has ended");
+            return;
+        }
+        let mut size = 0usize;
+        let last = input.chunks.len();
+        for (i, chunk) in input.chunks.iter().enumerate() {
+            size = match *chunk {
+                ChunkSize::Cut(at) => size.max(usize::from(at).min(upstream.len())),
+                ChunkSize::Huge(n) => size.saturating_add(n as usize),
+            };
+            let end = i + 1 == last && matches!(input.end, End::LastChunk);
+            let step = state.body(self.config, routed, size, end);
+            let was_holding = holding;
+            holding = self.check(&mut state, routed, &mut translator, step, upstream, size, upstream_has_key);
+            assert!(was_holding || !holding, "held again after letting the response go");
+            if end {
+                assert!(!holding, "still holding a response that has ended");
+            }
+        }
+        if matches!(input.end, End::Trailers) || input.chunks.is_empty() {
+            let step = state.trailers(self.config, routed);
+            holding = self.check(&mut state, routed, &mut translator, step, upstream, size, upstream_has_key);
+            assert!(!holding, "still holding a response after its trailers");
+        }
+    }
+
+    /// Checks one step; returns whether the response is still held.
+    #[allow(clippy::too_many_arguments)]
+    fn check(
+        &self,
+        state: &mut Response,
+        routed: &Routed,
+        translator: &mut Option<Box<dyn Translator>>,
+        step: Step,
+        upstream: &[u8],
+        size: usize,
+        upstream_has_key: bool,
+    ) -> bool {
+        match step {
+            Step::Continue(edit) => {
+                self.edit("a response edit", &edit, upstream_has_key);
+                false
+            }
+            Step::Hold(edit) => {
+                self.edit("a held response edit", &edit, upstream_has_key);
+                true
+            }
+            Step::Replace(reply) => {
+                self.reply("a replacement response", &reply, upstream_has_key);
+                false
+            }
+            Step::ReadBody => {
+                let body = &upstream[..size.min(upstream.len())];
+                let t = translator.as_mut().map(|t| t.as_mut() as &mut dyn Translator);
+                let step = state.finish(self.config, routed, t, body);
+                let Step::Continue(edit) = &step else {
+                    panic!("finish must let the response go: {step:?}");
+                };
+                let content_type = edit
+                    .set
+                    .iter()
+                    .find(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+                    .map_or("", |(_, v)| v.as_str());
+                if let Some(body) = &edit.body {
+                    assert!(
+                        sse_or_json(content_type, body),
+                        "rewritten response ({content_type}) is malformed: {:?}",
+                        String::from_utf8_lossy(body)
+                    );
+                }
+                self.edit("a rewritten response", edit, upstream_has_key);
+                false
+            }
         }
     }
 }
@@ -539,7 +690,7 @@ fuzz_target!(|input: Input<'_>| {
     match flow::head(config, &head) {
         HeadStep::Route(routed) => {
             case.routed(&routed);
-            case.responses(&routed, status, &upstream, upstream_has_key);
+            case.responses(&routed, None, status, &input.response, &upstream, upstream_has_key);
         }
         HeadStep::Reject(reply) => case.local(&reply),
         HeadStep::Pass(_) | HeadStep::Buffer => {}
@@ -548,35 +699,22 @@ fuzz_target!(|input: Input<'_>| {
     match flow::body(config, &head, &body, 1_700_000_000) {
         BodyStep::Route(routed, translation) => {
             case.routed(&routed);
-            case.responses(&routed, status, &upstream, upstream_has_key);
-            if let Some((new_body, mut translator)) = translation {
+            let translator = translation.map(|(new_body, translator)| {
                 assert!(
                     is_json(&new_body),
                     "translated request body is not JSON: {:?}",
                     String::from_utf8_lossy(&new_body)
                 );
-                match flow::translated_reply(&routed, translator.as_mut(), &upstream) {
-                    Ok(reply) => {
-                        let content_type = reply
-                            .headers
-                            .iter()
-                            .find(|(n, _)| n.eq_ignore_ascii_case("content-type"))
-                            .map_or("", |(_, v)| v.as_str());
-                        assert!(
-                            sse_or_json(content_type, &reply.body),
-                            "translated answer ({content_type}) is malformed: {:?}",
-                            String::from_utf8_lossy(&reply.body)
-                        );
-                        case.reply("a translated answer", &reply, false);
-                    }
-                    Err(reply) => {
-                        case.reply("a translation error", &reply, true);
-                        if !upstream_has_key {
-                            case.no_key("a translation error body", &reply.body);
-                        }
-                    }
-                }
-            }
+                assert!(
+                    new_body.len() <= config.max_body_bytes,
+                    "translated request of {} bytes, above max_body_bytes",
+                    new_body.len()
+                );
+                translator
+            });
+            // A 2xx as well as errors: the status input picks either.
+            let status = if input.status % 3 == 0 { 200 } else { status };
+            case.responses(&routed, translator, status, &input.response, &upstream, upstream_has_key);
         }
         BodyStep::Reject(reply) => case.local(&reply),
         BodyStep::Pass(_) => {}

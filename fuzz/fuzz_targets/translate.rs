@@ -11,9 +11,9 @@
 
 use arbitrary::{Arbitrary, Unstructured};
 use gemini_router::endpoint::Endpoint;
+use gemini_router::headers::{EVENT_STREAM, JSON};
 use gemini_router::translate::{
-    self, Exchange, ImageMessageFormat, TranslateError, TranslateOptions, CONTENT_TYPE_JSON,
-    CONTENT_TYPE_SSE,
+    self, Exchange, ImageMessageFormat, TranslateError, TranslateOptions,
 };
 use gemini_router_fuzz::{Json, JsonObject, ENDPOINTS};
 use libfuzzer_sys::fuzz_target;
@@ -147,7 +147,7 @@ fuzz_target!(|input: Input| {
     );
     match translator.translate_response(&input.response) {
         Ok(answer) => {
-            if answer.content_type == CONTENT_TYPE_SSE {
+            if answer.content_type == EVENT_STREAM {
                 let text = String::from_utf8_lossy(&answer.body);
                 for data in text.lines().filter_map(|l| l.strip_prefix("data:")) {
                     let data = data.trim();
@@ -157,7 +157,7 @@ fuzz_target!(|input: Input| {
                     );
                 }
             } else {
-                assert_eq!(answer.content_type, CONTENT_TYPE_JSON, "{from:?} -> {to:?}");
+                assert_eq!(answer.content_type, JSON, "{from:?} -> {to:?}");
                 assert!(
                     is_json(&answer.body),
                     "{from:?} -> {to:?}: translated answer is not JSON: {:?}",
