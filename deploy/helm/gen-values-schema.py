@@ -26,6 +26,8 @@ DURATION = {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?(ms|s|m|h)$"}
 OBJECT = {"type": "object"}
 PULL_POLICY = {"enum": ["Always", "IfNotPresent", "Never"]}
 STRING_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
+MONITOR = {"type": "object", "additionalProperties": False,
+           "properties": {"enabled": {"type": "boolean"}, "interval": DURATION, "labels": STRING_MAP}}
 
 
 def filter_schema() -> tuple[dict, dict]:
@@ -66,7 +68,8 @@ def values_schema() -> dict:
                                         "tls": {"type": "boolean"},
                                         "caFile": {"type": "string", "pattern": "^/"}}},
             "envoy": {"type": "object", "additionalProperties": False,
-                      "required": ["listenPort", "adminPort", "healthPort", "bufferLimitBytes", "failurePolicy"],
+                      "required": ["listenPort", "adminPort", "healthPort", "bufferLimitBytes", "failurePolicy",
+                                   "overload", "circuitBreakers"],
                       "properties": {
                           "listenAddress": {"type": "string", "pattern": r"^([0-9.]+|[0-9a-fA-F:]+)?$"},
                           "listenPort": PORT, "adminPort": PORT, "healthPort": PORT,
@@ -75,7 +78,16 @@ def values_schema() -> dict:
                           "bufferLimitBytes": {"type": "integer", "minimum": 1048576, "maximum": 2147483647},
                           "routeTimeout": DURATION, "streamIdleTimeout": DURATION, "connectTimeout": DURATION,
                           "failurePolicy": {"enum": ["FAIL_RELOAD", "FAIL_CLOSED", "FAIL_OPEN"]},
-                          "accessLog": {"type": "boolean"}}},
+                          "accessLog": {"type": "boolean"},
+                          "overload": {"type": "object", "additionalProperties": False,
+                                       "required": ["maxHeapBytes", "maxDownstreamConnections"],
+                                       "properties": {"maxHeapBytes": {"type": "integer", "minimum": 67108864},
+                                                      "maxDownstreamConnections": {"type": "integer", "minimum": 1}}},
+                          "circuitBreakers": {"type": "object", "additionalProperties": False,
+                                              "required": ["maxConnections", "maxPendingRequests", "maxRequests"],
+                                              "properties": {"maxConnections": {"type": "integer", "minimum": 1},
+                                                             "maxPendingRequests": {"type": "integer", "minimum": 1},
+                                                             "maxRequests": {"type": "integer", "minimum": 1}}}}},
             "wasm": {
                 "type": "object", "additionalProperties": False, "required": ["source"],
                 "properties": {
@@ -119,7 +131,11 @@ def values_schema() -> dict:
             "readinessProbe": OBJECT,
             "livenessProbe": OBJECT,
             "metrics": {"type": "object", "additionalProperties": False,
-                        "properties": {"prometheusAnnotations": {"type": "boolean"}}},
+                        "properties": {"prometheusAnnotations": {"type": "boolean"},
+                                       "serviceMonitor": MONITOR, "podMonitor": MONITOR,
+                                       "prometheusRule": {"type": "object", "additionalProperties": False,
+                                                          "properties": {"enabled": {"type": "boolean"},
+                                                                         "labels": STRING_MAP}}}},
             "drain": {"type": "object", "additionalProperties": False, "required": ["enabled", "seconds"],
                       "properties": {"enabled": {"type": "boolean"},
                                      "seconds": {"type": "integer", "minimum": 0, "maximum": 3600}}},

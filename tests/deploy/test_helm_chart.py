@@ -22,6 +22,14 @@ from tests.deploy.artifacts import (
 )
 
 CONFIGMAP_LIMIT = 1048576  # bytes of data a ConfigMap may hold
+SCHEMAS = REPO / "tests" / "deploy" / "schemas"
+
+
+def check_crd(doc: dict) -> None:
+    """A custom resource against its structural schema in tests/deploy/schemas/."""
+    schema = json.loads((SCHEMAS / f"{doc['kind'].lower()}.schema.json").read_text())
+    errors = [f"{list(e.path)}: {e.message}" for e in jsonschema.Draft7Validator(schema).iter_errors(doc)]
+    assert not errors, f"{doc['kind']}/{doc['metadata']['name']}: {errors}"
 BAD_VALUES = REPO / "tests" / "deploy" / "bad-values"
 
 
@@ -36,6 +44,35 @@ def test_ci_values_cover_both_modes_and_every_wasm_source():
     assert {v.get("wasm", {}).get("source", "configmap") for v in values} == {"configmap", "oci", "imageVolume", "url"}
     assert any(v.get("autoscaling", {}).get("enabled") for v in values)
     assert any(v.get("filter", {}).get("api_style") == "vertex" for v in values)
+    monitoring = {k for v in values for k, m in v.get("metrics", {}).items() if isinstance(m, dict) and m.get("enabled")}
+    assert monitoring == {"serviceMonitor", "podMonitor", "prometheusRule"}
+
+
+def test_monitoring_objects_scrape_the_health_port(rendered):
+    docs = rendered(next(p for p in CI_VALUES if p.stem == "hpa-pdb"))
+    service, pod = find(docs, "Service"), find(docs, "Deployment")["spec"]["template"]
+    monitor = find(docs, "ServiceMonitor")
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    assert monitor["spec"]["endpoints"][0]["port"] in {p["name"] for p in service["spec"]["ports"]}
+    assert monitor["spec"]["endpoints"][0]["path"] == "/stats/prometheus"
+    pod_monitor = find(docs, "PodMonitor")
+    assert pod_monitor["spec"]["selector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
+    assert pod_monitor["spec"]["podMetricsEndpoints"][0]["port"] == "health"
+    rules = find(docs, "PrometheusRule")
+    shipped = yaml.safe_load((CHART / "files" / "prometheus-alerts.yaml").read_text())
+    assert rules["spec"] == shipped
+    assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+
+
+def test_monitoring_schemas_refuse_mistakes(rendered):
+    docs = rendered(next(p for p in CI_VALUES if p.stem == "hpa-pdb"))
+    for kind, mutate in [("ServiceMonitor", lambda d: d["spec"]["endpoints"][0].update(path="stats")),
+                         ("PodMonitor", lambda d: d["spec"].pop("podMetricsEndpoints")),
+                         ("PrometheusRule", lambda d: d["spec"]["groups"][0]["rules"][0].pop("expr"))]:
+        doc = copy.deepcopy(find(docs, kind))
+        mutate(doc)
+        with pytest.raises(AssertionError):
+            check_crd(doc)
 
 
 @pytest.mark.parametrize("values_file", CI_VALUES, ids=values_id)
@@ -51,6 +88,10 @@ def test_manifests_pass_kubernetes_validate_strict(values_file, k8s_version, ren
     docs = rendered(values_file)
     assert docs, "helm template rendered nothing"
     for doc in docs:
+        if doc["apiVersion"].startswith("monitoring.coreos.com/"):
+            # Prometheus Operator CRDs: kubernetes-validate has no schema for them.
+            check_crd(doc)
+            continue
         try:
             kubernetes_validate.validate(doc, k8s_version, strict=True)
         except kubernetes_validate.ValidationError as err:

@@ -6,6 +6,41 @@ exposes only GET /ready and GET /stats/prometheus of the loopback admin API.
 {{- define "gemini-router.envoyConfig" -}}
 {{- $up := .Values.upstream -}}
 {{- $buffer := .Values.envoy.bufferLimitBytes | int64 -}}
+{{- $cb := .Values.envoy.circuitBreakers -}}
+# The filter's family and reason become Prometheus labels:
+# gemini_router_rewritten{family="imagen"}, gemini_router_passthrough{reason="too_large"}.
+stats_config:
+  stats_tags:
+  - tag_name: family
+    regex: '^wasmcustom\.gemini_router\.(?:rewritten|unchanged)(\.([a-z0-9_]+))$'
+  - tag_name: reason
+    regex: '^wasmcustom\.gemini_router\.(?:passthrough|rejected)(\.([a-z0-9_]+))$'
+overload_manager:
+  refresh_interval: 0.25s
+  resource_monitors:
+  - name: envoy.resource_monitors.fixed_heap
+    typed_config:
+      "@type": type.googleapis.com/envoy.extensions.resource_monitors.fixed_heap.v3.FixedHeapConfig
+      max_heap_size_bytes: {{ .Values.envoy.overload.maxHeapBytes | int64 }}
+  - name: envoy.resource_monitors.global_downstream_max_connections
+    typed_config:
+      "@type": type.googleapis.com/envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig
+      max_active_downstream_connections: {{ .Values.envoy.overload.maxDownstreamConnections | int64 }}
+  actions:
+  - name: envoy.overload_actions.shrink_heap
+    triggers:
+    - name: envoy.resource_monitors.fixed_heap
+      threshold: { value: 0.90 }
+  - name: envoy.overload_actions.reset_high_memory_stream
+    triggers:
+    - name: envoy.resource_monitors.fixed_heap
+      scaled: { scaling_threshold: 0.85, saturation_threshold: 0.95 }
+  - name: envoy.overload_actions.stop_accepting_requests
+    triggers:
+    - name: envoy.resource_monitors.fixed_heap
+      threshold: { value: 0.95 }
+  buffer_factory_config:
+    minimum_account_to_track_power_of_two: 20
 admin:
   address: { socket_address: { address: 127.0.0.1, port_value: {{ .Values.envoy.adminPort | int }} } }
 static_resources:
@@ -71,6 +106,8 @@ static_resources:
   - name: health
     address: { socket_address: { address: 0.0.0.0, port_value: {{ .Values.envoy.healthPort | int }} } }
     traffic_direction: OUTBOUND
+    # Probes and scrapes still get through when the connection limit is reached.
+    ignore_global_conn_limit: true
     filter_chains:
     - filters:
       - name: envoy.filters.network.http_connection_manager
@@ -108,6 +145,13 @@ static_resources:
     dns_lookup_family: V4_PREFERRED
     connect_timeout: {{ .Values.envoy.connectTimeout }}
     per_connection_buffer_limit_bytes: {{ $buffer }}
+    circuit_breakers:
+      thresholds:
+      - priority: DEFAULT
+        max_connections: {{ $cb.maxConnections | int }}
+        max_pending_requests: {{ $cb.maxPendingRequests | int }}
+        max_requests: {{ $cb.maxRequests | int }}
+        max_retries: 3
     load_assignment:
       cluster_name: gemini
       endpoints:

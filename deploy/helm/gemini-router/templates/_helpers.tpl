@@ -266,6 +266,15 @@ done
 {{- if hasSuffix "ms" $d -}}{{ div $n 1000 }}{{- else if hasSuffix "m" $d -}}{{ mul $n 60 }}{{- else if hasSuffix "h" $d -}}{{ mul $n 3600 }}{{- else -}}{{ $n }}{{- end -}}
 {{- end }}
 
+{{/* A Kubernetes quantity of bytes (1Gi, 512Mi, 1G, 1073741824) as an integer. */}}
+{{- define "gemini-router.bytes" -}}
+{{- $q := . | toString -}}
+{{- $n := regexFind "^[0-9]+" $q | int64 -}}
+{{- $units := dict "Ki" 1024 "Mi" 1048576 "Gi" 1073741824 "Ti" 1099511627776 "k" 1000 "M" 1000000 "G" 1000000000 "T" 1000000000000 -}}
+{{- $unit := trimPrefix (regexFind "^[0-9]+" $q) $q -}}
+{{- mul $n (get $units $unit | default 1) -}}
+{{- end }}
+
 {{/* Cross-field checks values.schema.json cannot express clearly. */}}
 {{- define "gemini-router.validate" -}}
 {{- if and (has .Values.wasm.source (list "oci" "imageVolume")) (not .Values.wasm.oci.image) -}}
@@ -281,6 +290,12 @@ done
 {{- $needed := add (.Values.drain.seconds | int) (include "gemini-router.seconds" .Values.envoy.routeTimeout | int) -}}
 {{- if lt (.Values.terminationGracePeriodSeconds | int) $needed -}}
 {{- fail (printf "terminationGracePeriodSeconds (%d) must be at least drain.seconds + envoy.routeTimeout (%d s), or requests in flight are cut at shutdown" (.Values.terminationGracePeriodSeconds | int) $needed) -}}
+{{- end -}}
+{{- end -}}
+{{- with dig "limits" "memory" "" (.Values.resources | default dict) -}}
+{{- $limit := include "gemini-router.bytes" . | int64 -}}
+{{- if gt ($.Values.envoy.overload.maxHeapBytes | int64) $limit -}}
+{{- fail (printf "envoy.overload.maxHeapBytes (%d) must be below resources.limits.memory (%s = %d bytes): the kernel would kill Envoy before the overload manager acts; use about 80%% of the limit" ($.Values.envoy.overload.maxHeapBytes | int64) . $limit) -}}
 {{- end -}}
 {{- end -}}
 {{- $maxBody := dig "max_body_bytes" 33554432 .Values.filter | int64 -}}
