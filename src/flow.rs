@@ -9,7 +9,7 @@ use crate::endpoint::Endpoint;
 use crate::headers::{ACCEPT_ENCODING, DIAG_HINT};
 use crate::model::{ModelError, ModelName};
 use crate::request::{recognize, Recognized};
-use crate::route::{self, Auth, Client, ErrorShape, HeaderOp, Plan, Verdict};
+use crate::route::{self, Auth, Client, ErrorShape, HeaderOp, Plan, Secret, Verdict};
 use crate::scan::{top_level_fields, ScanError};
 use crate::translate::{self, Exchange, TranslateError, Translator};
 
@@ -102,6 +102,9 @@ pub struct Routed {
     pub original_path: String,
     /// The error shape the client reads.
     pub shape: ErrorShape,
+    /// The request's credential values, scrubbed from any upstream text the
+    /// filter writes back (never logged: `Secret` prints as redacted).
+    pub secrets: Vec<Secret>,
 }
 
 impl Routed {
@@ -270,11 +273,13 @@ fn decide(
     // The filter may rewrite the answer (an annotated error, a translation):
     // ask for it uncompressed. Successful answers still stream through as is.
     plan.headers.push(HeaderOp::Remove(ACCEPT_ENCODING));
+    let query = head.path.split_once('?').map(|(_, q)| q);
     Routed {
         model,
         plan,
         original_path: head.path.to_owned(),
         shape: client.error_shape(),
+        secrets: route::secrets(head.auth, query),
     }
 }
 

@@ -25,6 +25,7 @@ use crate::config::Config;
 use crate::diagnose::{self, MAX_ERROR_BODY};
 use crate::flow::{reject_translation, Routed};
 use crate::headers::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, JSON, RETRY_AFTER};
+use crate::route;
 use crate::translate::{self, Side, TranslateError, Translator};
 
 /// The response facts the decisions read, from the response headers.
@@ -79,6 +80,21 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// The reply with the request's credentials removed from its body and
+    /// headers: an upstream that echoes the request (a path with `?key=`)
+    /// must not make the filter hand the key back in an error.
+    fn scrubbed(mut self, routed: &Routed) -> Reply {
+        if let Some(body) = route::scrub(&self.body, &routed.secrets) {
+            self.body = body;
+        }
+        for (_, value) in &mut self.headers {
+            if let Some(clean) = route::scrub(value.as_bytes(), &routed.secrets) {
+                *value = String::from_utf8_lossy(&clean).into_owned();
+            }
+        }
+        self
+    }
+
     /// The edit that turns the held response into this reply: status,
     /// headers, no stale `content-length` or `content-encoding`, and `body`
     /// (the reply's own; empty while the upstream's bytes are dropped; none
@@ -364,6 +380,7 @@ impl Response {
             body: diagnose::client_error(routed.shape, self.status, error, &hint),
             count: Some(Count::Annotated),
         }
+        .scrubbed(routed)
     }
 
     /// The client-shaped answer for a 2xx answer, or the error saying why
@@ -404,6 +421,7 @@ fn failed_translation(routed: &Routed, error: &TranslateError) -> Reply {
         body: local.body,
         count: Some(Count::TranslateError),
     }
+    .scrubbed(routed)
 }
 
 #[cfg(test)]

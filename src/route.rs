@@ -457,6 +457,57 @@ pub fn redact_key(path: &str) -> String {
     out
 }
 
+/// The credential values a request carries (the bearer token or
+/// `authorization` value, `x-goog-api-key`, the `key` parameter as written
+/// and decoded), for scrubbing them from text the upstream sends back.
+/// Values shorter than 8 bytes are left out: replacing them would mangle
+/// ordinary text, and no Google credential is that short.
+pub fn secrets(auth: Auth<'_>, query: Option<&str>) -> Vec<Secret> {
+    let mut out: Vec<Secret> = Vec::new();
+    let mut add = |value: &str| {
+        let value = value.trim();
+        if value.len() >= 8 && !out.iter().any(|s| s.0 == value) {
+            out.push(Secret(value.to_owned()));
+        }
+    };
+    if let Some(a) = auth.authorization {
+        add(bearer_token(a).unwrap_or(a));
+    }
+    if let Some(k) = auth.api_key {
+        add(k);
+    }
+    for key in query_keys(query) {
+        add(key);
+        add(&percent_decode(key));
+    }
+    out
+}
+
+/// `text` with every occurrence of a secret replaced by `REDACTED`.
+pub fn scrub(text: &[u8], secrets: &[Secret]) -> Option<Vec<u8>> {
+    let mut out: Option<Vec<u8>> = None;
+    for secret in secrets {
+        let needle = secret.0.as_bytes();
+        let current = out.as_deref().unwrap_or(text);
+        if !current.windows(needle.len()).any(|w| w == needle) {
+            continue;
+        }
+        let mut next = Vec::with_capacity(current.len());
+        let mut i = 0;
+        while i < current.len() {
+            if current[i..].starts_with(needle) {
+                next.extend_from_slice(b"REDACTED");
+                i += needle.len();
+            } else {
+                next.push(current[i]);
+                i += 1;
+            }
+        }
+        out = Some(next);
+    }
+    out
+}
+
 /// Why the credentials of a request are refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CredentialError {
@@ -941,6 +992,23 @@ mod tests {
         for (name, auth, query, want) in cases {
             assert_eq!(check_credentials(auth, query), want, "{name}");
         }
+    }
+
+    #[test]
+    fn secrets_are_scrubbed_from_upstream_text() {
+        let auth = Auth {
+            authorization: Some("Bearer AIzaBEARER123"),
+            api_key: Some("AIzaHEADER456"),
+        };
+        let secrets = secrets(auth, Some("alt=sse&k%65y=AIza%2DQUERY789&key=short"));
+        let text =
+            b"bad AIzaBEARER123, AIzaHEADER456, AIza%2DQUERY789 and AIza-QUERY789; short stays";
+        let got = scrub(text, &secrets).unwrap();
+        assert_eq!(
+            String::from_utf8(got).unwrap(),
+            "bad REDACTED, REDACTED, REDACTED and REDACTED; short stays"
+        );
+        assert_eq!(scrub(b"nothing here", &secrets), None);
     }
 
     #[test]

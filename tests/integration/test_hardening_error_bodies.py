@@ -36,10 +36,10 @@ QUOTA = [
 
 
 class Script:
-    answer = b""
+    answer: object = b""
 
     def __call__(self, request):
-        return self.answer
+        return self.answer(request) if callable(self.answer) else self.answer
 
 
 @pytest.fixture(scope="module")
@@ -123,3 +123,22 @@ def test_a_gzip_error_keeps_its_body_and_encoding(envoy, script):
     assert resp.status == 404
     assert resp.headers["content-encoding"] == "gzip" and resp.body == body
     assert diagnostics(resp)
+
+
+def test_an_upstream_echoing_the_key_does_not_get_it_back_to_the_client(envoy, script):
+    key = "AIzaECHOEDsecret42"
+
+    def echo(request):
+        seen = f"{request.target} {request.header('x-goog-api-key')} {request.header('authorization')}"
+        return h1_response(400, [("content-type", "application/json")],
+                           google_error(400, f"Cannot serve {seen}", "INVALID_ARGUMENT"))
+
+    script.answer = echo
+    native = envoy.post(f"{NATIVE}?k%65y={key}", {"contents": [{"parts": [{"text": "x"}]}]})
+    chat = envoy.post(CHAT, GEMINI_CHAT, {"authorization": f"Bearer {key}"})
+    for resp in (native, chat):
+        assert resp.status == 400, resp
+        assert "Cannot serve" in resp.text and "REDACTED" in resp.text, resp
+        assert key not in resp.text
+        for name, value in resp.header_list:
+            assert key not in value, (name, value)
