@@ -132,8 +132,10 @@ def test_rendered_envoy_config_matches_the_values(values_file, rendered, wasm):
     assert ("transport_socket" in cluster) == upstream["tls"]
     listener = next(l for l in config["static_resources"]["listeners"] if l["name"] == "gemini")
     mode = values.get("mode", "egress")
-    expected_address = values.get("envoy", {}).get("listenAddress") or ("127.0.0.1" if mode == "sidecar" else "0.0.0.0")
+    expected_address = values.get("envoy", {}).get("listenAddress") or ("127.0.0.1" if mode == "sidecar" else "::")
     assert listener["address"]["socket_address"]["address"] == expected_address
+    # "::" serves IPv4 clients too.
+    assert listener["address"]["socket_address"].get("ipv4_compat", False) == (expected_address == "::")
     max_body = expected_filter.get("max_body_bytes", 33554432)
     assert listener["per_connection_buffer_limit_bytes"] >= max_body
     assert cluster["per_connection_buffer_limit_bytes"] >= max_body

@@ -46,7 +46,7 @@ admin:
 static_resources:
   listeners:
   - name: gemini
-    address: { socket_address: { address: {{ include "gemini-router.listenAddress" . | quote }}, port_value: {{ .Values.envoy.listenPort | int }} } }
+    address: { socket_address: {{ include "gemini-router.socketAddress" (dict "address" (include "gemini-router.listenAddress" .) "port" .Values.envoy.listenPort) }} }
     # INBOUND: the preStop drain (drain_listeners?inboundonly) closes this
     # listener only; the health listener keeps answering probes and scrapes.
     traffic_direction: INBOUND
@@ -104,7 +104,7 @@ static_resources:
             typed_config:
               "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
   - name: health
-    address: { socket_address: { address: 0.0.0.0, port_value: {{ .Values.envoy.healthPort | int }} } }
+    address: { socket_address: {{ include "gemini-router.socketAddress" (dict "address" (include "gemini-router.anyAddress" .) "port" .Values.envoy.healthPort) }} }
     traffic_direction: OUTBOUND
     # Probes and scrapes still get through when the connection limit is reached.
     ignore_global_conn_limit: true

@@ -28,6 +28,14 @@ app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 
+{{- define "gemini-router.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{ default (include "gemini-router.fullname" .) .Values.serviceAccount.name }}
+{{- else -}}
+{{ default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
 {{/* Where the module sits inside the Envoy container. */}}
 {{- define "gemini-router.wasmDir" -}}
 /etc/gemini-router/wasm
@@ -64,8 +72,18 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- else if eq .Values.mode "sidecar" -}}
 127.0.0.1
 {{- else -}}
-0.0.0.0
+{{ include "gemini-router.anyAddress" . }}
 {{- end }}
+{{- end }}
+
+{{/* All addresses: IPv6 and IPv4 ("::" with ipv4_compat), or IPv4 only. */}}
+{{- define "gemini-router.anyAddress" -}}
+{{- if .Values.envoy.ipv6 -}}::{{- else -}}0.0.0.0{{- end -}}
+{{- end }}
+
+{{/* A socket address; "::" also serves IPv4 clients (ipv4_compat). */}}
+{{- define "gemini-router.socketAddress" -}}
+{ address: {{ .address | quote }}, port_value: {{ .port | int }}{{ if eq .address "::" }}, ipv4_compat: true{{ end }} }
 {{- end }}
 
 {{/* Pod annotations: config checksum (rolls pods when the config changes) and Prometheus. */}}
