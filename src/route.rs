@@ -460,13 +460,20 @@ pub fn redact_key(path: &str) -> String {
 /// The credential values a request carries (the bearer token or
 /// `authorization` value, `x-goog-api-key`, the `key` parameter as written
 /// and decoded), for scrubbing them from text the upstream sends back.
-/// Values shorter than 8 bytes are left out: replacing them would mangle
-/// ordinary text, and no Google credential is that short.
+/// Only values that look like a credential are kept: at least 8 bytes of
+/// token characters (`A-Z a-z 0-9 . _ ~ + / = % -`) with a letter among them.
+/// Such a value can only occur inside a JSON string, so replacing it never
+/// breaks the JSON it is scrubbed from; and no Google credential is shorter.
 pub fn secrets(auth: Auth<'_>, query: Option<&str>) -> Vec<Secret> {
     let mut out: Vec<Secret> = Vec::new();
     let mut add = |value: &str| {
         let value = value.trim();
-        if value.len() >= 8 && !out.iter().any(|s| s.0 == value) {
+        let token = value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._~+/=%-".contains(&b));
+        let credential_like =
+            value.len() >= 8 && token && value.bytes().any(|b| b.is_ascii_alphabetic());
+        if credential_like && !out.iter().any(|s| s.0 == value) {
             out.push(Secret(value.to_owned()));
         }
     };
@@ -483,7 +490,9 @@ pub fn secrets(auth: Auth<'_>, query: Option<&str>) -> Vec<Secret> {
     out
 }
 
-/// `text` with every occurrence of a secret replaced by `REDACTED`.
+/// `text` with every occurrence of a secret replaced by `REDACTED`, except
+/// right after a backslash (inside a JSON escape), which is left intact.
+/// `None` when there is nothing to replace.
 pub fn scrub(text: &[u8], secrets: &[Secret]) -> Option<Vec<u8>> {
     let mut out: Option<Vec<u8>> = None;
     for secret in secrets {
@@ -495,7 +504,8 @@ pub fn scrub(text: &[u8], secrets: &[Secret]) -> Option<Vec<u8>> {
         let mut next = Vec::with_capacity(current.len());
         let mut i = 0;
         while i < current.len() {
-            if current[i..].starts_with(needle) {
+            let escaped = i > 0 && current[i - 1] == b'\\';
+            if !escaped && current[i..].starts_with(needle) {
                 next.extend_from_slice(b"REDACTED");
                 i += needle.len();
             } else {
@@ -1009,6 +1019,16 @@ mod tests {
             "bad REDACTED, REDACTED, REDACTED and REDACTED; short stays"
         );
         assert_eq!(scrub(b"nothing here", &secrets), None);
+        // Values that could match JSON structure are never secrets.
+        let odd = Auth {
+            authorization: Some(r#"{"error":"#),
+            api_key: Some("12345678"),
+        };
+        assert_eq!(
+            super::secrets(odd, Some("key=a%20b%22cdefgh")),
+            vec![Secret("a%20b%22cdefgh".into())],
+            "the decoded form has a space and a quote: not a secret"
+        );
     }
 
     #[test]
