@@ -321,27 +321,82 @@ fn compile_vertex(raw: RawVertex) -> Result<Vertex, ConfigError> {
 }
 
 /// `https://host[:port]` -> `host[:port]`, refusing paths, credentials and
-/// other schemes so the value can only ever be an authority.
+/// other schemes so the value can only ever be an authority. The host is
+/// lowercased and a port equal to the scheme's default is dropped, as a URL
+/// parser would; a host is ASCII letters, digits, `.` and `-` (an
+/// internationalised name in its `xn--` form), or an IPv6 literal in `[]`.
 fn parse_upstream(value: &str) -> Result<String, ConfigError> {
-    let url = url::Url::parse(value).map_err(|e| invalid("upstream", format!("{e}")))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(invalid("upstream", "the scheme must be http or https"));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(invalid("upstream", "must not carry credentials"));
-    }
-    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
-        return Err(invalid(
+    let shape = || {
+        invalid(
             "upstream",
             "must be scheme://host[:port] without a path or query",
-        ));
+        )
+    };
+    let (scheme, rest) = value.split_once("://").ok_or_else(shape)?;
+    let default_port = match scheme.to_ascii_lowercase().as_str() {
+        "http" => 80,
+        "https" => 443,
+        _ => return Err(invalid("upstream", "the scheme must be http or https")),
+    };
+    let authority = rest.strip_suffix('/').unwrap_or(rest);
+    if authority.contains('@') {
+        return Err(invalid("upstream", "must not carry credentials"));
     }
-    let host = url
-        .host_str()
-        .ok_or_else(|| invalid("upstream", "has no host"))?;
-    Ok(match url.port() {
+    if authority.contains(['/', '?', '#']) {
+        return Err(shape());
+    }
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(v6) => {
+            let (addr, after) = v6.split_once(']').ok_or_else(shape)?;
+            let ok = !addr.is_empty()
+                && addr.contains(':')
+                && addr
+                    .bytes()
+                    .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.');
+            if !ok {
+                return Err(invalid("upstream", "has an invalid IPv6 address"));
+            }
+            let port = match after {
+                "" => None,
+                p => Some(p.strip_prefix(':').ok_or_else(shape)?),
+            };
+            (format!("[{}]", addr.to_ascii_lowercase()), port)
+        }
+        None => {
+            let (host, port) = match authority.rsplit_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (authority, None),
+            };
+            let ok = !host.is_empty()
+                && host
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+                && host
+                    .split('.')
+                    .all(|label| !label.is_empty() || host.ends_with('.'));
+            if !ok {
+                return Err(invalid(
+                    "upstream",
+                    "has no valid host (ASCII letters, digits, '.' and '-'; IDNA names in their xn-- form)",
+                ));
+            }
+            (host.to_ascii_lowercase(), port)
+        }
+    };
+    let port = match port {
+        None => None,
+        Some(p) => {
+            let n: u16 = p
+                .parse()
+                .ok()
+                .filter(|_| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+                .ok_or_else(|| invalid("upstream", "has an invalid port"))?;
+            (n != default_port).then_some(n)
+        }
+    };
+    Ok(match port {
         Some(port) => format!("{host}:{port}"),
-        None => host.to_owned(),
+        None => host,
     })
 }
 
@@ -508,6 +563,65 @@ mod tests {
         for (name, json, want) in cases {
             let err = Config::from_bytes(json.as_bytes()).unwrap_err().to_string();
             assert!(err.contains(want), "{name}: {err}");
+        }
+    }
+
+    #[test]
+    fn upstream_is_an_authority() {
+        let cases = [
+            (
+                "https://generativelanguage.googleapis.com",
+                Ok("generativelanguage.googleapis.com"),
+            ),
+            (
+                "https://generativelanguage.googleapis.com/",
+                Ok("generativelanguage.googleapis.com"),
+            ),
+            (
+                "HTTPS://Gemini.Example.COM:8443",
+                Ok("gemini.example.com:8443"),
+            ),
+            ("https://h:443", Ok("h")),
+            ("http://h:80", Ok("h")),
+            ("http://h:443", Ok("h:443")),
+            ("http://[::1]:8080", Ok("[::1]:8080")),
+            ("http://[2001:DB8::1]", Ok("[2001:db8::1]")),
+            ("http://10.0.0.1:9000/", Ok("10.0.0.1:9000")),
+            ("not a url", Err("upstream: must be scheme://host[:port]")),
+            ("https://h/x", Err("upstream: must be scheme://host[:port]")),
+            (
+                "https://h?x=1",
+                Err("upstream: must be scheme://host[:port]"),
+            ),
+            ("https://h#f", Err("upstream: must be scheme://host[:port]")),
+            ("ftp://h", Err("upstream: the scheme")),
+            ("https://u:p@h", Err("upstream: must not carry credentials")),
+            ("https://", Err("upstream: has no valid host")),
+            ("https://h:", Err("upstream: has an invalid port")),
+            ("https://h:99999", Err("upstream: has an invalid port")),
+            ("https://h:+1", Err("upstream: has an invalid port")),
+            ("https://h..x", Err("upstream: has no valid host")),
+            (
+                "https://caf\u{e9}.example",
+                Err("upstream: has no valid host"),
+            ),
+            ("https://[zz]:1", Err("upstream: has an invalid IPv6")),
+            (
+                "https://[::1",
+                Err("upstream: must be scheme://host[:port]"),
+            ),
+            ("https://h x", Err("upstream: has no valid host")),
+        ];
+        for (value, want) in cases {
+            let got = parse_upstream(value).map_err(|e| e.to_string());
+            match (got, want) {
+                (Ok(got), Ok(want)) => assert_eq!(got, want, "{value}"),
+                (Err(got), Err(want)) => assert!(
+                    got.starts_with(&format!("configuration: {want}")),
+                    "{value}: {got}"
+                ),
+                (got, want) => panic!("{value}: got {got:?}, want {want:?}"),
+            }
         }
     }
 
