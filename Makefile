@@ -19,8 +19,11 @@ LISTEN        ?= 127.0.0.1:10000
 ADMIN         ?= 127.0.0.1:9901
 PYTEST_ARGS   ?=
 FUZZ_TARGETS  ?= scan flow translate
+# skopeo checks the OCI layout `make dist` writes (Debian bookworm's package).
+SKOPEO_DEB    := 1.9.3+ds1-1+b10
+DIST_IMAGE    ?=
 
-.PHONY: help setup build unit lint integration deploy-check matrix test run demo bench fuzz oci clean
+.PHONY: help setup build unit lint integration deploy-check matrix test run demo bench fuzz oci dist skopeo clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -51,7 +54,12 @@ lint: .rustup-target.stamp ## cargo fmt --check, and clippy -D warnings on host 
 integration: setup build ## Run the emulator, integration and client suites against the newest Envoy
 	$(PY) -m pytest -q -n 2 tests/emulator tests/integration tests/clients $(PYTEST_ARGS)
 
-deploy-check: setup build ## Check the Envoy configs, Helm chart and Istio resources offline
+skopeo: ## Install skopeo (apt, pinned) unless it is already there
+	@command -v skopeo >/dev/null || { \
+	  command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] || { echo "skopeo missing: install it (apt-get install skopeo=$(SKOPEO_DEB))" >&2; exit 1; }; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends skopeo=$(SKOPEO_DEB); }
+
+deploy-check: setup build skopeo ## Check the Envoy configs, Helm chart, Istio resources and release artifacts offline
 	$(PY) -m pytest -q tests/deploy $(PYTEST_ARGS)
 
 matrix: setup build ## Run the integration suite on the oldest supported Envoy
@@ -80,6 +88,9 @@ fuzz: ## Fuzz the body scanner, the request flow and the translators, FUZZ_SECON
 	  echo "== fuzz $$t ($${FUZZ_SECONDS:-60} s)"; \
 	  cargo fuzz run -s none $$t fuzz/corpus/$$t $$seeds -- -dict=fuzz/json.dict -max_total_time=$${FUZZ_SECONDS:-60} || exit 1; \
 	done
+
+dist: setup build ## Release artifacts in dist/: module + SHA256SUMS, OCI layout of the module, chart pinned to its digest (DIST_IMAGE=REGISTRY/REPO sets the chart's image)
+	$(PY) deploy/dist/dist.py --wasm $(WASM) --out dist $(if $(DIST_IMAGE),--image $(DIST_IMAGE))
 
 oci: build ## Build the OCI image of the module (needs docker, podman or buildah)
 	deploy/oci/build.sh $(WASM)

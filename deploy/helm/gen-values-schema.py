@@ -98,6 +98,7 @@ def values_schema() -> dict:
                                                  "key": {"type": "string", "pattern": r"^[-._a-zA-Z0-9]+$"}}},
                     "oci": {"type": "object", "additionalProperties": False,
                             "properties": {"image": {"type": "string", "pattern": r"^\S*$"},
+                                           "digest": {"type": "string", "pattern": "^(sha256:[0-9a-f]{64})?$"},
                                            "pullPolicy": PULL_POLICY,
                                            "craneImage": {"type": "string", "minLength": 1}}},
                     "url": {"type": "object", "additionalProperties": False,

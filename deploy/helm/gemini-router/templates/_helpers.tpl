@@ -49,6 +49,16 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- end }}
 
+{{/* The module image reference: image, pinned to wasm.oci.digest when set. */}}
+{{- define "gemini-router.wasmImage" -}}
+{{- $oci := .Values.wasm.oci -}}
+{{- if and $oci.digest (not (contains "@" $oci.image)) -}}
+{{ $oci.image }}@{{ $oci.digest }}
+{{- else -}}
+{{ $oci.image }}
+{{- end }}
+{{- end }}
+
 {{- define "gemini-router.configDir" -}}
 /etc/gemini-router/envoy
 {{- end }}
@@ -118,7 +128,7 @@ prometheus.io/path: /stats/prometheus
     mv "$WASM_PATH.tmp" "$WASM_PATH"
   env:
   - name: WASM_IMAGE
-    value: {{ .Values.wasm.oci.image | quote }}
+    value: {{ include "gemini-router.wasmImage" . | quote }}
   - name: WASM_PATH
     value: {{ $wasmPath | quote }}
   - name: HOME
@@ -240,7 +250,7 @@ prometheus.io/path: /stats/prometheus
 {{- else if eq .Values.wasm.source "imageVolume" }}
 - name: gemini-router-wasm
   image:
-    reference: {{ .Values.wasm.oci.image | quote }}
+    reference: {{ include "gemini-router.wasmImage" . | quote }}
     pullPolicy: {{ .Values.wasm.oci.pullPolicy }}
 {{- else }}
 - name: gemini-router-wasm
@@ -296,7 +306,7 @@ done
 {{/* Cross-field checks values.schema.json cannot express clearly. */}}
 {{- define "gemini-router.validate" -}}
 {{- if and (has .Values.wasm.source (list "oci" "imageVolume")) (not .Values.wasm.oci.image) -}}
-{{- fail (printf "wasm.source=%s needs wasm.oci.image (an image built from deploy/oci/Dockerfile, module at /plugin.wasm)" .Values.wasm.source) -}}
+{{- fail (printf "wasm.source=%s needs wasm.oci.image: the repository you pushed the module image to (make dist writes it to dist/oci; skopeo copy oci:dist/oci:%s docker://REPO:%s), e.g. --set wasm.oci.image=ghcr.io/acme/gemini-router-wasm" .Values.wasm.source .Chart.AppVersion .Chart.AppVersion) -}}
 {{- end -}}
 {{- if and (eq .Values.wasm.source "url") (or (not .Values.wasm.url.location) (not .Values.wasm.url.sha256)) -}}
 {{- fail "wasm.source=url needs wasm.url.location and wasm.url.sha256" -}}
