@@ -6,6 +6,7 @@ whose Envoy config then runs with the module taken out of the pulled image."""
 
 from __future__ import annotations
 
+import base64
 import gzip
 import hashlib
 import io
@@ -201,3 +202,21 @@ def test_dist_refuses_bad_input(tmp_path):
     assert proc.returncode == 2 and "not a WebAssembly module" in proc.stderr
     proc = run([sys.executable, str(DIST), "--wasm", str(tmp_path / "missing.wasm"), "--out", str(tmp_path / "o")])
     assert proc.returncode == 2 and "make build" in proc.stderr
+
+
+def test_module_is_embedded_in_the_chart_when_it_fits(dist_dir, helm, wasm):
+    """Under the chart's 700 KiB cut-off the package carries the module, so
+    `--set wasm.source=chart` installs without any registry."""
+    package = dist_dir / "gemini-router-0.1.0.tgz"
+    with tarfile.open(package) as tar:
+        names = tar.getnames()
+        embedded = "gemini-router/files/gemini_router.wasm" in names
+        module = tar.extractfile("gemini-router/files/gemini_router.wasm").read() if embedded else None
+    assert embedded == (wasm.stat().st_size <= 716800)
+    if not embedded:
+        return
+    assert module == wasm.read_bytes()
+    proc = run([helm, "template", "gr", str(package), "--set", "wasm.source=chart"])
+    assert proc.returncode == 0, proc.stderr
+    configmap = find(parse_manifests(proc.stdout), "ConfigMap", "-wasm")
+    assert base64.b64decode(configmap["binaryData"]["gemini_router.wasm"]) == module
