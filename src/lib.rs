@@ -21,7 +21,9 @@
 //! - [`headers`]: header and metric names.
 //!
 //! Host glue (the only code that calls `proxy_wasm`):
-//! - [`filter`]: `RouterRoot` (configuration, metrics) and `Router` (per request).
+//! - [`filter`]: `RouterRoot` (configuration, metrics) and `Router` (per
+//!   request), which reaches Envoy only through the `Host` trait (`Proxy` in
+//!   the module, a fake in its tests).
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod classify;

@@ -232,10 +232,10 @@ impl Response {
             }
         } else if head.status >= 400 {
             let too_large = length.is_some_and(|len| len > error_limit(config) as u64);
-            if compressed || too_large {
-                Step::Continue(state.annotation(routed))
-            } else if end_of_stream {
+            if end_of_stream {
                 Step::Replace(state.error_reply(routed, b""))
+            } else if compressed || too_large {
+                Step::Continue(state.annotation(routed))
             } else {
                 state.mode = Mode::Annotate;
                 Step::Hold(Edit::default())

@@ -1,60 +1,98 @@
-//! Thin wrappers over `proxy_wasm::hostcalls` that log host errors instead
-//! of panicking (the SDK's convenience methods unwrap them).
+//! The host calls the glue makes, behind one trait: [`Proxy`] calls
+//! `proxy_wasm::hostcalls` and logs host errors instead of panicking (the
+//! SDK's convenience methods unwrap them); the glue's tests use a fake.
 
 use proxy_wasm::hostcalls;
-use proxy_wasm::types::{BufferType, MapType, Status};
+use proxy_wasm::types::{BufferType, MapType, MetricType, Status};
 
-/// Reads a header; a host error reads as absent.
-pub fn header(map: MapType, name: &str) -> Option<String> {
-    match hostcalls::get_map_value(map, name) {
-        Ok(value) => value,
-        Err(status) => {
-            log::warn!("get header {name}: host error {status:?}");
-            None
+/// Everything the glue asks of Envoy.
+pub trait Host {
+    /// Reads a header; a host error reads as absent.
+    fn header(&self, map: MapType, name: &str) -> Option<String>;
+    /// Reads a whole header map, one pair per header line; a host error
+    /// reads as empty.
+    fn headers(&self, map: MapType) -> Vec<(String, String)>;
+    /// Sets (`Some`) or removes (`None`) a header.
+    fn set_header(&self, map: MapType, name: &str, value: Option<&str>) -> Result<(), Status>;
+    /// Reads the first `size` bytes of a body buffer.
+    fn body(&self, buffer: BufferType, size: usize) -> Result<Vec<u8>, Status>;
+    /// Replaces the first `size` bytes of a body buffer (all of it) with
+    /// `value`. Only valid once a body callback ran: before that Envoy has
+    /// no buffer, and writing one crashes it.
+    fn set_body(&self, buffer: BufferType, size: usize, value: &[u8]) -> Result<(), Status>;
+    /// Sends a local reply (Envoy sends it once the callback returns).
+    fn reply(&self, status: u16, headers: &[(&str, &str)], body: &[u8]);
+    /// Current Unix time in seconds; 0 if the host cannot tell.
+    fn unix_time(&self) -> u64;
+    /// Defines a counter; `None` if the host refuses.
+    fn define_counter(&self, name: &str) -> Option<u32>;
+    /// Adds one to a counter.
+    fn increment(&self, id: u32);
+}
+
+/// The real host: Envoy, through `proxy_wasm::hostcalls`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Proxy;
+
+impl Host for Proxy {
+    fn header(&self, map: MapType, name: &str) -> Option<String> {
+        match hostcalls::get_map_value(map, name) {
+            Ok(value) => value,
+            Err(status) => {
+                log::warn!("get header {name}: host error {status:?}");
+                None
+            }
         }
     }
-}
 
-/// Reads a whole header map, one pair per header line; a host error
-/// reads as empty.
-pub fn headers(map: MapType) -> Vec<(String, String)> {
-    hostcalls::get_map(map).unwrap_or_else(|status| {
-        log::warn!("get headers: host error {status:?}");
-        Vec::new()
-    })
-}
-
-/// Sets (`Some`) or removes (`None`) a header.
-pub fn set_header(map: MapType, name: &str, value: Option<&str>) -> Result<(), Status> {
-    hostcalls::set_map_value(map, name, value).inspect_err(|status| {
-        log::warn!("set header {name}: host error {status:?}");
-    })
-}
-
-/// Reads a whole body buffer of `size` bytes.
-pub fn body(buffer: BufferType, size: usize) -> Result<Vec<u8>, Status> {
-    hostcalls::get_buffer(buffer, 0, size)
-        .map(Option::unwrap_or_default)
-        .inspect_err(|status| log::warn!("get body: host error {status:?}"))
-}
-
-/// Replaces the first `size` bytes of a body buffer (all of it) with `value`.
-pub fn set_body(buffer: BufferType, size: usize, value: &[u8]) -> Result<(), Status> {
-    hostcalls::set_buffer(buffer, 0, size, value)
-        .inspect_err(|status| log::warn!("set body: host error {status:?}"))
-}
-
-/// Sends a local reply with a JSON body.
-pub fn reply(status: u16, headers: &[(&str, &str)], body: &[u8]) {
-    if let Err(e) = hostcalls::send_http_response(u32::from(status), headers.to_vec(), Some(body)) {
-        log::warn!("send local reply: host error {e:?}");
+    fn headers(&self, map: MapType) -> Vec<(String, String)> {
+        hostcalls::get_map(map).unwrap_or_else(|status| {
+            log::warn!("get headers: host error {status:?}");
+            Vec::new()
+        })
     }
-}
 
-/// Current Unix time in seconds; 0 if the host cannot tell.
-pub fn unix_time() -> u64 {
-    hostcalls::get_current_time()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_secs())
+    fn set_header(&self, map: MapType, name: &str, value: Option<&str>) -> Result<(), Status> {
+        hostcalls::set_map_value(map, name, value).inspect_err(|status| {
+            log::warn!("set header {name}: host error {status:?}");
+        })
+    }
+
+    fn body(&self, buffer: BufferType, size: usize) -> Result<Vec<u8>, Status> {
+        hostcalls::get_buffer(buffer, 0, size)
+            .map(Option::unwrap_or_default)
+            .inspect_err(|status| log::warn!("get body: host error {status:?}"))
+    }
+
+    fn set_body(&self, buffer: BufferType, size: usize, value: &[u8]) -> Result<(), Status> {
+        hostcalls::set_buffer(buffer, 0, size, value)
+            .inspect_err(|status| log::warn!("set body: host error {status:?}"))
+    }
+
+    fn reply(&self, status: u16, headers: &[(&str, &str)], body: &[u8]) {
+        if let Err(e) =
+            hostcalls::send_http_response(u32::from(status), headers.to_vec(), Some(body))
+        {
+            log::warn!("send local reply: host error {e:?}");
+        }
+    }
+
+    fn unix_time(&self) -> u64 {
+        hostcalls::get_current_time()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_secs())
+    }
+
+    fn define_counter(&self, name: &str) -> Option<u32> {
+        hostcalls::define_metric(MetricType::Counter, name)
+            .inspect_err(|status| log::warn!("define metric {name}: host error {status:?}"))
+            .ok()
+    }
+
+    fn increment(&self, id: u32) {
+        if let Err(status) = hostcalls::increment_metric(id, 1) {
+            log::debug!("increment metric {id}: host error {status:?}");
+        }
+    }
 }

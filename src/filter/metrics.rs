@@ -1,5 +1,6 @@
 //! Counters exposed through Envoy stats (`wasmcustom.gemini_router.*`).
 
+use super::host::Host;
 use crate::endpoint::Family;
 use crate::flow::PassReason;
 use crate::headers::{
@@ -7,30 +8,16 @@ use crate::headers::{
     METRIC_REQUESTS, METRIC_REWRITTEN, METRIC_TRANSLATED, METRIC_TRANSLATE_ERRORS,
     METRIC_UNCHANGED,
 };
-use proxy_wasm::hostcalls;
-use proxy_wasm::types::MetricType;
 
 /// A counter id, or `None` if the host refused to define it.
 #[derive(Debug, Clone, Copy)]
 pub struct Counter(Option<u32>);
 
 impl Counter {
-    fn define(name: &str) -> Counter {
-        match hostcalls::define_metric(MetricType::Counter, name) {
-            Ok(id) => Counter(Some(id)),
-            Err(status) => {
-                log::warn!("define metric {name}: host error {status:?}");
-                Counter(None)
-            }
-        }
-    }
-
     /// Adds one.
-    pub fn inc(self) {
+    pub fn inc(self, host: &impl Host) {
         if let Some(id) = self.0 {
-            if let Err(status) = hostcalls::increment_metric(id, 1) {
-                log::debug!("increment metric {id}: host error {status:?}");
-            }
+            host.increment(id);
         }
     }
 }
@@ -59,22 +46,22 @@ pub struct Metrics {
 
 impl Metrics {
     /// Defines all counters with the host.
-    pub fn define() -> Metrics {
-        let by_family = |prefix: &str| {
-            Family::ALL.map(|f| Counter::define(&format!("{prefix}.{}", f.as_str())))
-        };
+    pub fn define(host: &impl Host) -> Metrics {
+        let define = |name: &str| Counter(host.define_counter(name));
+        let by_family =
+            |prefix: &str| Family::ALL.map(|f| define(&format!("{prefix}.{}", f.as_str())));
         Metrics {
-            requests: Counter::define(METRIC_REQUESTS),
+            requests: define(METRIC_REQUESTS),
             rewritten: by_family(METRIC_REWRITTEN),
             unchanged: by_family(METRIC_UNCHANGED),
             passthrough: PassReason::ALL
-                .map(|r| Counter::define(&format!("{METRIC_PASSTHROUGH}.{}", r.as_str()))),
-            no_translator: Counter::define(&format!("{METRIC_PASSTHROUGH}.no_translator")),
-            translated: Counter::define(METRIC_TRANSLATED),
-            rejected: Counter::define(METRIC_REJECTED),
-            rejected_credentials: Counter::define(METRIC_REJECTED_CREDENTIALS),
-            annotated: Counter::define(METRIC_ANNOTATED),
-            translate_errors: Counter::define(METRIC_TRANSLATE_ERRORS),
+                .map(|r| define(&format!("{METRIC_PASSTHROUGH}.{}", r.as_str()))),
+            no_translator: define(&format!("{METRIC_PASSTHROUGH}.no_translator")),
+            translated: define(METRIC_TRANSLATED),
+            rejected: define(METRIC_REJECTED),
+            rejected_credentials: define(METRIC_REJECTED_CREDENTIALS),
+            annotated: define(METRIC_ANNOTATED),
+            translate_errors: define(METRIC_TRANSLATE_ERRORS),
         }
     }
 
@@ -90,14 +77,27 @@ impl Metrics {
 
     /// The passthrough counter of a reason.
     pub fn passthrough(&self, reason: PassReason) -> Counter {
-        let i = PassReason::ALL
-            .iter()
-            .position(|r| *r == reason)
-            .unwrap_or(0);
-        self.passthrough[i]
+        self.passthrough[reason as usize]
     }
 }
 
+/// The index of a family in `Family::ALL`, which lists the variants in
+/// declaration order (checked by a test).
 fn family_index(family: Family) -> usize {
-    Family::ALL.iter().position(|f| *f == family).unwrap_or(0)
+    family as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn indexes_follow_the_all_lists() {
+        for (i, family) in Family::ALL.iter().enumerate() {
+            assert_eq!(family_index(*family), i, "{family:?}");
+        }
+        for (i, reason) in PassReason::ALL.iter().enumerate() {
+            assert_eq!(*reason as usize, i, "{reason:?}");
+        }
+    }
 }

@@ -5,6 +5,8 @@
 
 mod host;
 mod metrics;
+#[cfg(test)]
+mod tests;
 
 use crate::config::Config;
 use crate::flow::{self, BodyStep, Head, HeadStep, LocalReply, RejectKind, Routed};
@@ -14,6 +16,7 @@ use crate::headers::{
 use crate::response::{self, Count, Edit, Response, ResponseHead, Step};
 use crate::route::{Auth, HeaderOp, Verdict};
 use crate::translate::Translator;
+use host::{Host, Proxy};
 use metrics::Metrics;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, MapType};
@@ -75,7 +78,7 @@ impl RootContext for RouterRoot {
                 }
                 self.config = Some(Rc::new(config));
                 if self.metrics.is_none() {
-                    self.metrics = Some(Rc::new(Metrics::define()));
+                    self.metrics = Some(Rc::new(Metrics::define(&Proxy)));
                 }
                 true
             }
@@ -89,7 +92,7 @@ impl RootContext for RouterRoot {
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
         let config = self.config.clone()?;
         let metrics = self.metrics.clone()?;
-        Some(Box::new(Router::new(context_id, config, metrics)))
+        Some(Box::new(Router::new(context_id, config, metrics, Proxy)))
     }
 
     fn get_type(&self) -> Option<ContextType> {
@@ -115,9 +118,9 @@ impl RequestHead {
     /// For routed requests the whole header map is read once, so that a
     /// credential header given twice is seen (joined with a comma, as Envoy
     /// joins repeated HTTP/1 headers) wherever it came from.
-    fn read() -> (RequestHead, bool) {
-        let method = host::header(REQ, ":method").unwrap_or_default();
-        let path = host::header(REQ, ":path").unwrap_or_default();
+    fn read(host: &impl Host) -> (RequestHead, bool) {
+        let method = host.header(REQ, ":method").unwrap_or_default();
+        let path = host.header(REQ, ":path").unwrap_or_default();
         if !flow::is_routed(&method, &path) {
             return (
                 RequestHead {
@@ -133,7 +136,7 @@ impl RequestHead {
             path,
             ..RequestHead::default()
         };
-        for (name, value) in host::headers(REQ) {
+        for (name, value) in host.headers(REQ) {
             let slot = match name.as_str() {
                 CONTENT_LENGTH => &mut head.content_length,
                 CONTENT_ENCODING => &mut head.content_encoding,
@@ -166,8 +169,10 @@ impl RequestHead {
     }
 }
 
-/// The per-request context.
-pub struct Router {
+/// The per-request context, generic over the host so the glue can be
+/// tested against a fake.
+pub struct Router<H: Host = Proxy> {
+    host: H,
     id: u32,
     config: Rc<Config>,
     metrics: Rc<Metrics>,
@@ -184,9 +189,10 @@ pub struct Router {
     response_size: Option<usize>,
 }
 
-impl Router {
-    fn new(id: u32, config: Rc<Config>, metrics: Rc<Metrics>) -> Router {
+impl<H: Host> Router<H> {
+    fn new(id: u32, config: Rc<Config>, metrics: Rc<Metrics>, host: H) -> Router<H> {
         Router {
+            host,
             id,
             config,
             metrics,
@@ -207,7 +213,7 @@ impl Router {
             reason.as_str(),
             crate::route::redact_key(&self.head.path)
         );
-        self.metrics.passthrough(reason).inc();
+        self.metrics.passthrough(reason).inc(&self.host);
         Action::Continue
     }
 
@@ -219,13 +225,13 @@ impl Router {
             reply.reason
         );
         match reply.kind {
-            RejectKind::InvalidModel => self.metrics.rejected.inc(),
-            RejectKind::Translation => self.metrics.translate_errors.inc(),
-            RejectKind::Credentials => self.metrics.rejected_credentials.inc(),
+            RejectKind::InvalidModel => self.metrics.rejected.inc(&self.host),
+            RejectKind::Translation => self.metrics.translate_errors.inc(&self.host),
+            RejectKind::Credentials => self.metrics.rejected_credentials.inc(&self.host),
         }
         let mut headers: Vec<(&str, &str)> = vec![(CONTENT_TYPE, JSON)];
         headers.extend(reply.headers.iter().map(|(n, v)| (*n, v.as_str())));
-        host::reply(reply.status, &headers, &reply.body);
+        self.host.reply(reply.status, &headers, &reply.body);
         Action::Pause
     }
 
@@ -233,18 +239,18 @@ impl Router {
     fn apply(&self, routed: &Routed) {
         let plan = &routed.plan;
         if let Some(path) = &plan.path {
-            let _ = host::set_header(REQ, ":path", Some(path));
+            let _ = self.host.set_header(REQ, ":path", Some(path));
         }
         for op in &plan.headers {
             let _ = match op {
-                HeaderOp::Set(name, value) => host::set_header(REQ, name, Some(&value.0)),
-                HeaderOp::Remove(name) => host::set_header(REQ, name, None),
+                HeaderOp::Set(name, value) => self.host.set_header(REQ, name, Some(&value.0)),
+                HeaderOp::Remove(name) => self.host.set_header(REQ, name, None),
             };
         }
         match plan.verdict {
-            Verdict::Rewritten => self.metrics.rewritten(plan.family).inc(),
-            Verdict::Unchanged => self.metrics.unchanged(plan.family).inc(),
-            Verdict::NoTranslator => self.metrics.no_translator.inc(),
+            Verdict::Rewritten => self.metrics.rewritten(plan.family).inc(&self.host),
+            Verdict::Unchanged => self.metrics.unchanged(plan.family).inc(&self.host),
+            Verdict::NoTranslator => self.metrics.no_translator.inc(&self.host),
         }
         log::debug!(
             "[{}] model {} family {} ({}): {:?} {} -> {}",
@@ -264,18 +270,26 @@ impl Router {
         self.buffering_request = false;
         let body = match self.request_size {
             None | Some(0) => Vec::new(),
-            Some(size) => match host::body(BufferType::HttpRequestBody, size) {
+            Some(size) => match self.host.body(BufferType::HttpRequestBody, size) {
                 Ok(body) => body,
                 Err(_) => return Action::Continue,
             },
         };
-        match flow::body(&self.config, &self.head.view(), &body, host::unix_time()) {
+        match flow::body(
+            &self.config,
+            &self.head.view(),
+            &body,
+            self.host.unix_time(),
+        ) {
             BodyStep::Pass(reason) => self.pass(reason),
             BodyStep::Reject(reply) => self.reject(&reply),
             BodyStep::Route(routed, translation) => {
                 if let Some((new_body, translator)) = translation {
                     let written = match self.request_size {
-                        Some(size) => host::set_body(BufferType::HttpRequestBody, size, &new_body),
+                        Some(size) => {
+                            self.host
+                                .set_body(BufferType::HttpRequestBody, size, &new_body)
+                        }
                         None => Err(proxy_wasm::types::Status::NotFound),
                     };
                     if written.is_err() {
@@ -296,9 +310,9 @@ impl Router {
                         };
                         return self.reject(&reply);
                     }
-                    let _ = host::set_header(REQ, CONTENT_LENGTH, None);
-                    let _ = host::set_header(REQ, CONTENT_TYPE, Some(JSON));
-                    self.metrics.translated.inc();
+                    let _ = self.host.set_header(REQ, CONTENT_LENGTH, None);
+                    let _ = self.host.set_header(REQ, CONTENT_TYPE, Some(JSON));
+                    self.metrics.translated.inc(&self.host);
                     self.translator = Some(translator);
                 }
                 self.apply(&routed);
@@ -322,7 +336,7 @@ impl Router {
             Step::ReadBody => {
                 let body = match self.response_size {
                     None | Some(0) => Ok(Vec::new()),
-                    Some(size) => host::body(BufferType::HttpResponseBody, size),
+                    Some(size) => self.host.body(BufferType::HttpResponseBody, size),
                 };
                 let Ok(body) = body else {
                     return Action::Continue;
@@ -343,7 +357,7 @@ impl Router {
             Step::Replace(reply) => {
                 self.count(reply.count);
                 log::debug!("[{}] response replaced by {}", self.id, reply.status);
-                let upstream = host::headers(RESP);
+                let upstream = self.host.headers(RESP);
                 let mut headers: Vec<(&str, &str)> = upstream
                     .iter()
                     .filter(|(name, _)| response::kept_on_replace(name))
@@ -351,7 +365,7 @@ impl Router {
                     .map(|(n, v)| (n.as_str(), v.as_str()))
                     .collect();
                 headers.extend(reply.headers.iter().map(|(n, v)| (*n, v.as_str())));
-                host::reply(reply.status, &headers, &reply.body);
+                self.host.reply(reply.status, &headers, &reply.body);
                 Action::Pause
             }
         }
@@ -362,16 +376,22 @@ impl Router {
     fn edit_response(&mut self, edit: Edit) {
         self.count(edit.count);
         if let Some(status) = edit.status {
-            let _ = host::set_header(RESP, ":status", Some(&status.to_string()));
+            let _ = self
+                .host
+                .set_header(RESP, ":status", Some(&status.to_string()));
         }
         for name in edit.remove {
-            let _ = host::set_header(RESP, name, None);
+            let _ = self.host.set_header(RESP, name, None);
         }
         for (name, value) in &edit.set {
-            let _ = host::set_header(RESP, name, Some(value));
+            let _ = self.host.set_header(RESP, name, Some(value));
         }
         if let (Some(body), Some(size)) = (edit.body, self.response_size) {
-            if host::set_body(BufferType::HttpResponseBody, size, &body).is_ok() {
+            if self
+                .host
+                .set_body(BufferType::HttpResponseBody, size, &body)
+                .is_ok()
+            {
                 self.response_size = Some(body.len());
             }
         }
@@ -379,22 +399,22 @@ impl Router {
 
     fn count(&self, count: Option<Count>) {
         match count {
-            Some(Count::Annotated) => self.metrics.annotated.inc(),
-            Some(Count::TranslateError) => self.metrics.translate_errors.inc(),
+            Some(Count::Annotated) => self.metrics.annotated.inc(&self.host),
+            Some(Count::TranslateError) => self.metrics.translate_errors.inc(&self.host),
             None => {}
         }
     }
 }
 
-impl Context for Router {}
+impl<H: Host> Context for Router<H> {}
 
-impl HttpContext for Router {
+impl<H: Host> HttpContext for Router<H> {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
-        self.metrics.requests.inc();
+        self.metrics.requests.inc(&self.host);
         if let Some(authority) = &self.config.authority {
-            let _ = host::set_header(REQ, ":authority", Some(authority));
+            let _ = self.host.set_header(REQ, ":authority", Some(authority));
         }
-        let (head, routed) = RequestHead::read();
+        let (head, routed) = RequestHead::read(&self.host);
         self.head = head;
         if !routed {
             return self.pass(flow::PassReason::Unrouted);
@@ -442,16 +462,18 @@ impl HttpContext for Router {
         let Some(routed) = &self.routed else {
             return Action::Continue;
         };
-        let status = host::header(RESP, ":status")
+        let status = self
+            .host
+            .header(RESP, ":status")
             .and_then(|s| s.parse().ok())
             .unwrap_or(0);
-        let encoding = host::header(RESP, CONTENT_ENCODING);
-        let length = host::header(RESP, CONTENT_LENGTH);
+        let encoding = self.host.header(RESP, CONTENT_ENCODING);
+        let length = self.host.header(RESP, CONTENT_LENGTH);
         let head = ResponseHead {
             status,
             content_encoding: encoding.as_deref(),
             content_length: length.as_deref(),
-            retry_after: status >= 400 && host::header(RESP, RETRY_AFTER).is_some(),
+            retry_after: status >= 400 && self.host.header(RESP, RETRY_AFTER).is_some(),
         };
         let (state, step) = Response::headers(
             &self.config,

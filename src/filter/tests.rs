@@ -1,0 +1,469 @@
+//! The glue against a fake host: the `Action` each callback returns, the
+//! header and body writes, local replies and counters, for each kind of
+//! request and response. The fake behaves like Envoy where it matters: a
+//! body callback sees everything buffered so far, and writing a body before
+//! any body callback is a test failure (Envoy has no buffer then and
+//! crashes).
+
+use super::host::Host;
+use super::metrics::Metrics;
+use super::Router;
+use crate::config::Config;
+use proxy_wasm::traits::HttpContext;
+use proxy_wasm::types::{Action, BufferType, MapType, Status};
+use serde_json::Value;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+/// A local reply: status, headers, body.
+type LocalReply = (u16, Vec<(String, String)>, Vec<u8>);
+
+#[derive(Default)]
+struct Fake {
+    request_headers: RefCell<Vec<(String, String)>>,
+    response_headers: RefCell<Vec<(String, String)>>,
+    /// `None` until the first body callback (Envoy has no buffer before).
+    request_body: RefCell<Option<Vec<u8>>>,
+    response_body: RefCell<Option<Vec<u8>>>,
+    replies: RefCell<Vec<LocalReply>>,
+    counter_names: RefCell<Vec<String>>,
+    counts: RefCell<BTreeMap<String, u64>>,
+    header_reads: RefCell<usize>,
+}
+
+fn map(fake: &Fake, map: MapType) -> &RefCell<Vec<(String, String)>> {
+    match map {
+        MapType::HttpRequestHeaders => &fake.request_headers,
+        MapType::HttpResponseHeaders => &fake.response_headers,
+        other => panic!("unexpected map {other:?}"),
+    }
+}
+
+fn buffer(fake: &Fake, buffer: BufferType) -> &RefCell<Option<Vec<u8>>> {
+    match buffer {
+        BufferType::HttpRequestBody => &fake.request_body,
+        BufferType::HttpResponseBody => &fake.response_body,
+        other => panic!("unexpected buffer {other:?}"),
+    }
+}
+
+impl Host for Rc<Fake> {
+    fn header(&self, m: MapType, name: &str) -> Option<String> {
+        *self.header_reads.borrow_mut() += 1;
+        map(self, m)
+            .borrow()
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+    }
+
+    fn headers(&self, m: MapType) -> Vec<(String, String)> {
+        *self.header_reads.borrow_mut() += 1;
+        map(self, m).borrow().clone()
+    }
+
+    fn set_header(&self, m: MapType, name: &str, value: Option<&str>) -> Result<(), Status> {
+        let mut headers = map(self, m).borrow_mut();
+        headers.retain(|(n, _)| n != name);
+        if let Some(v) = value {
+            headers.push((name.to_owned(), v.to_owned()));
+        }
+        Ok(())
+    }
+
+    fn body(&self, b: BufferType, size: usize) -> Result<Vec<u8>, Status> {
+        let body = buffer(self, b).borrow();
+        let body = body.as_ref().ok_or(Status::NotFound)?;
+        Ok(body[..size.min(body.len())].to_vec())
+    }
+
+    fn set_body(&self, b: BufferType, size: usize, value: &[u8]) -> Result<(), Status> {
+        let mut body = buffer(self, b).borrow_mut();
+        let Some(body) = body.as_mut() else {
+            panic!("{b:?} written before any body callback: Envoy would crash");
+        };
+        assert_eq!(size, body.len(), "a write must replace the whole buffer");
+        *body = value.to_vec();
+        Ok(())
+    }
+
+    fn reply(&self, status: u16, headers: &[(&str, &str)], body: &[u8]) {
+        let headers = headers
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect();
+        self.replies
+            .borrow_mut()
+            .push((status, headers, body.to_vec()));
+    }
+
+    fn unix_time(&self) -> u64 {
+        1_795_000_000
+    }
+
+    fn define_counter(&self, name: &str) -> Option<u32> {
+        let mut names = self.counter_names.borrow_mut();
+        names.push(name.to_owned());
+        u32::try_from(names.len() - 1).ok()
+    }
+
+    fn increment(&self, id: u32) {
+        let name = self.counter_names.borrow()[id as usize].clone();
+        *self.counts.borrow_mut().entry(name).or_default() += 1;
+    }
+}
+
+/// One request through the glue.
+struct Exchange {
+    fake: Rc<Fake>,
+    router: Router<Rc<Fake>>,
+}
+
+impl Exchange {
+    fn new(config: &str) -> Exchange {
+        let fake = Rc::new(Fake::default());
+        let config = Rc::new(Config::from_bytes(config.as_bytes()).unwrap());
+        let metrics = Rc::new(Metrics::define(&fake));
+        let router = Router::new(1, config, metrics, Rc::clone(&fake));
+        Exchange { fake, router }
+    }
+
+    fn request(&mut self, method: &str, path: &str, headers: &[(&str, &str)], eos: bool) -> Action {
+        let mut all = vec![
+            (":method".to_owned(), method.to_owned()),
+            (":path".to_owned(), path.to_owned()),
+        ];
+        all.extend(
+            headers
+                .iter()
+                .map(|(n, v)| ((*n).to_owned(), (*v).to_owned())),
+        );
+        *self.fake.request_headers.borrow_mut() = all;
+        self.router.on_http_request_headers(0, eos)
+    }
+
+    /// Adds a request chunk to the buffer, as Envoy does before the callback.
+    fn request_chunk(&mut self, data: &[u8], eos: bool) -> Action {
+        let size = {
+            let mut body = self.fake.request_body.borrow_mut();
+            let body = body.get_or_insert_with(Vec::new);
+            body.extend_from_slice(data);
+            body.len()
+        };
+        self.router.on_http_request_body(size, eos)
+    }
+
+    fn response(&mut self, status: u16, headers: &[(&str, &str)], eos: bool) -> Action {
+        let mut all = vec![(":status".to_owned(), status.to_string())];
+        all.extend(
+            headers
+                .iter()
+                .map(|(n, v)| ((*n).to_owned(), (*v).to_owned())),
+        );
+        *self.fake.response_headers.borrow_mut() = all;
+        self.router.on_http_response_headers(0, eos)
+    }
+
+    fn response_chunk(&mut self, data: &[u8], eos: bool) -> Action {
+        let size = {
+            let mut body = self.fake.response_body.borrow_mut();
+            let body = body.get_or_insert_with(Vec::new);
+            body.extend_from_slice(data);
+            body.len()
+        };
+        self.router.on_http_response_body(size, eos)
+    }
+
+    fn request_header(&self, name: &str) -> Option<String> {
+        self.fake.header(MapType::HttpRequestHeaders, name)
+    }
+
+    fn response_header(&self, name: &str) -> Option<String> {
+        self.fake.header(MapType::HttpResponseHeaders, name)
+    }
+
+    fn response_body(&self) -> Vec<u8> {
+        self.fake.response_body.borrow().clone().unwrap_or_default()
+    }
+
+    fn count(&self, name: &str) -> u64 {
+        self.fake.counts.borrow().get(name).copied().unwrap_or(0)
+    }
+
+    fn replies(&self) -> Vec<LocalReply> {
+        self.fake.replies.borrow().clone()
+    }
+}
+
+const CHAT: &str = "/v1beta/openai/chat/completions";
+const BEARER: (&str, &str) = ("authorization", "Bearer AIzaTESTKEY123");
+const IMAGEN_CHAT: &[u8] =
+    br#"{"model":"imagen-4.0-generate-001","messages":[{"role":"user","content":"a fox"}]}"#;
+const PREDICTIONS: &[u8] =
+    br#"{"predictions":[{"mimeType":"image/png","bytesBase64Encoded":"iVBORw0KGgo="}]}"#;
+
+#[test]
+fn an_unrouted_request_reads_two_headers_and_passes() {
+    let mut x = Exchange::new("");
+    assert_eq!(
+        x.request("GET", "/v1beta/models", &[BEARER], true),
+        Action::Continue
+    );
+    assert_eq!(*x.fake.header_reads.borrow(), 2, ":method and :path only");
+    assert_eq!(x.count("gemini_router.passthrough.unrouted"), 1);
+    assert_eq!(x.count("gemini_router.requests_total"), 1);
+    assert_eq!(x.response(200, &[], false), Action::Continue);
+    assert_eq!(x.response_chunk(b"{}", true), Action::Continue);
+}
+
+#[test]
+fn a_chat_request_is_held_until_its_body_ends_then_routed() {
+    let mut x = Exchange::new("");
+    let body = br#"{"model":"gemini-3.5-flash","messages":[]}"#;
+    assert_eq!(
+        x.request("POST", CHAT, &[BEARER, ("accept-encoding", "gzip")], false),
+        Action::Pause
+    );
+    assert_eq!(x.request_chunk(&body[..10], false), Action::Pause);
+    assert_eq!(x.request_chunk(&body[10..], true), Action::Continue);
+    assert_eq!(x.request_header(":path").as_deref(), Some(CHAT));
+    assert_eq!(x.request_header("accept-encoding"), None);
+    assert_eq!(x.count("gemini_router.unchanged.gemini"), 1);
+    // A 200 passes untouched.
+    assert_eq!(
+        x.response(200, &[("content-type", "application/json")], false),
+        Action::Continue
+    );
+    assert_eq!(x.response_chunk(b"{}", true), Action::Continue);
+    assert_eq!(x.response_body(), b"{}");
+}
+
+#[test]
+fn a_translated_exchange_rewrites_both_bodies() {
+    let mut x = Exchange::new("");
+    assert_eq!(
+        x.request("POST", CHAT, &[BEARER, ("content-length", "80")], false),
+        Action::Pause
+    );
+    assert_eq!(x.request_chunk(IMAGEN_CHAT, true), Action::Continue);
+    assert_eq!(
+        x.request_header(":path").as_deref(),
+        Some("/v1beta/models/imagen-4.0-generate-001:predict")
+    );
+    assert_eq!(
+        x.request_header("x-goog-api-key").as_deref(),
+        Some("AIzaTESTKEY123")
+    );
+    assert_eq!(
+        (
+            x.request_header("authorization"),
+            x.request_header("content-length")
+        ),
+        (None, None)
+    );
+    let sent: Value =
+        serde_json::from_slice(x.fake.request_body.borrow().as_deref().unwrap()).unwrap();
+    assert_eq!(sent["instances"][0]["prompt"], "a fox");
+    assert_eq!(x.count("gemini_router.translated"), 1);
+    assert_eq!(x.count("gemini_router.rewritten.imagen"), 1);
+
+    assert_eq!(
+        x.response(200, &[("content-length", "80")], false),
+        Action::Pause
+    );
+    assert_eq!(x.response_chunk(&PREDICTIONS[..20], false), Action::Pause);
+    assert_eq!(x.response_chunk(&PREDICTIONS[20..], true), Action::Continue);
+    let answer: Value = serde_json::from_slice(&x.response_body()).unwrap();
+    assert_eq!(
+        answer["choices"][0]["message"]["content"],
+        "![image](data:image/png;base64,iVBORw0KGgo=)"
+    );
+    assert_eq!(x.response_header("content-length"), None);
+    assert_eq!(
+        x.response_header("content-type").as_deref(),
+        Some("application/json")
+    );
+}
+
+#[test]
+fn request_trailers_end_the_body() {
+    let mut x = Exchange::new("");
+    assert_eq!(x.request("POST", CHAT, &[BEARER], false), Action::Pause);
+    assert_eq!(x.request_chunk(IMAGEN_CHAT, false), Action::Pause);
+    assert_eq!(x.router.on_http_request_trailers(1), Action::Continue);
+    assert_eq!(x.count("gemini_router.translated"), 1);
+}
+
+#[test]
+fn trailers_without_a_body_never_write_one() {
+    // A native request that needs translation, ended by trailers with no
+    // data: nothing to translate, and no buffer to write into.
+    let mut x = Exchange::new("");
+    let path = "/v1beta/models/imagen-4.0-generate-001:generateContent";
+    assert_eq!(
+        x.request("POST", path, &[("x-goog-api-key", "AIzaTESTKEY123")], false),
+        Action::Pause
+    );
+    assert_eq!(x.router.on_http_request_trailers(1), Action::Pause);
+    let replies = x.replies();
+    assert_eq!(replies.len(), 1);
+    assert_eq!(replies[0].0, 400);
+    assert_eq!(x.count("gemini_router.translate_errors"), 1);
+}
+
+#[test]
+fn local_replies_for_refused_requests() {
+    type Case<'a> = (
+        &'a str,
+        &'a [u8],
+        Vec<(&'a str, &'a str)>,
+        u16,
+        &'a str,
+        &'a str,
+    );
+    let cases: [Case<'_>; 3] = [
+        (
+            "unsafe model",
+            br#"{"model":"../../v1beta/files"}"#,
+            vec![BEARER],
+            400,
+            "invalid_model",
+            "gemini_router.rejected.invalid_model",
+        ),
+        (
+            "two keys",
+            br#"{"model":"gemini-3.5-flash"}"#,
+            vec![
+                ("authorization", "Bearer A1234567"),
+                ("x-goog-api-key", "B1234567"),
+            ],
+            400,
+            "ambiguous_credentials",
+            "gemini_router.rejected.ambiguous_credentials",
+        ),
+        (
+            "two authorization lines",
+            br#"{"model":"gemini-3.5-flash"}"#,
+            vec![
+                ("authorization", "Bearer A1234567"),
+                ("authorization", "Bearer B1234567"),
+            ],
+            400,
+            "ambiguous_credentials",
+            "gemini_router.rejected.ambiguous_credentials",
+        ),
+    ];
+    for (name, body, headers, status, code, counter) in cases {
+        let mut x = Exchange::new("");
+        let action = match x.request("POST", CHAT, &headers, false) {
+            Action::Pause if x.replies().is_empty() => x.request_chunk(body, true),
+            other => other,
+        };
+        assert_eq!(action, Action::Pause, "{name}");
+        let replies = x.replies();
+        assert_eq!(replies.len(), 1, "{name}");
+        assert_eq!(replies[0].0, status, "{name}");
+        let error: Value = serde_json::from_slice(&replies[0].2).unwrap();
+        assert_eq!(error["error"]["code"], code, "{name}");
+        assert_eq!(x.count(counter), 1, "{name}");
+        assert!(
+            !String::from_utf8_lossy(&replies[0].2).contains("1234567"),
+            "{name}: key echoed"
+        );
+    }
+}
+
+#[test]
+fn an_empty_error_is_replaced_keeping_upstream_headers() {
+    let mut x = Exchange::new("");
+    x.request("POST", CHAT, &[BEARER], false);
+    x.request_chunk(br#"{"model":"gemini-3.5-flash"}"#, true);
+    let action = x.response(
+        404,
+        &[
+            ("content-length", "0"),
+            ("retry-after", "7"),
+            ("content-encoding", "gzip"),
+        ],
+        true,
+    );
+    assert_eq!(action, Action::Pause);
+    let replies = x.replies();
+    assert_eq!(replies.len(), 1);
+    let (status, headers, body) = &replies[0];
+    assert_eq!(*status, 404);
+    let names: Vec<&str> = headers.iter().map(|(n, _)| n.as_str()).collect();
+    assert!(
+        names.contains(&"retry-after") && names.contains(&"x-gemini-router-hint"),
+        "{names:?}"
+    );
+    assert!(
+        !names.contains(&"content-encoding") && !names.contains(&"content-length"),
+        "{names:?}"
+    );
+    let error: Value = serde_json::from_slice(body).unwrap();
+    assert_eq!(error["error"]["type"], "not_found_error");
+    assert_eq!(x.count("gemini_router.annotated"), 1);
+}
+
+#[test]
+fn an_error_above_the_rewrite_bound_streams_with_headers_only() {
+    let mut x = Exchange::new("");
+    x.request("POST", CHAT, &[BEARER], false);
+    x.request_chunk(br#"{"model":"gemini-3.5-flash"}"#, true);
+    assert_eq!(x.response(500, &[], false), Action::Pause);
+    assert_eq!(x.response_chunk(&[b'x'; 40_000], false), Action::Pause);
+    assert_eq!(x.response_chunk(&[b'y'; 40_000], false), Action::Continue);
+    assert_eq!(x.response_chunk(b"z", true), Action::Continue);
+    assert_eq!(
+        x.response_body().len(),
+        80_001,
+        "the body is left as it came"
+    );
+    assert!(x.response_header("x-gemini-router-hint").is_some());
+    assert_eq!(x.count("gemini_router.annotated"), 1);
+}
+
+#[test]
+fn a_translated_answer_above_max_body_bytes_is_dropped_for_a_502() {
+    let mut x = Exchange::new(r#"{"max_body_bytes": 200}"#);
+    x.request("POST", CHAT, &[BEARER], false);
+    assert_eq!(x.request_chunk(IMAGEN_CHAT, true), Action::Continue);
+    assert_eq!(
+        x.response(200, &[("content-encoding", "identity")], false),
+        Action::Pause
+    );
+    assert_eq!(x.response_chunk(&[b'a'; 150], false), Action::Pause);
+    assert_eq!(x.response_chunk(&[b'b'; 150], false), Action::Pause);
+    assert_eq!(x.response_body(), b"", "the upstream's bytes are dropped");
+    assert_eq!(x.response_header(":status").as_deref(), Some("502"));
+    assert_eq!(x.response_chunk(&[b'c'; 150], false), Action::Pause);
+    assert_eq!(x.response_body(), b"");
+    assert_eq!(x.response_chunk(b"", true), Action::Continue);
+    let error: Value = serde_json::from_slice(&x.response_body()).unwrap();
+    assert!(error["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("above max_body_bytes (200)"));
+    assert_eq!(x.count("gemini_router.translate_errors"), 1);
+}
+
+#[test]
+fn response_trailers_end_the_body_and_without_one_replace_it() {
+    let mut x = Exchange::new("");
+    x.request("POST", CHAT, &[BEARER], false);
+    x.request_chunk(IMAGEN_CHAT, true);
+    assert_eq!(x.response(200, &[], false), Action::Pause);
+    assert_eq!(x.response_chunk(PREDICTIONS, false), Action::Pause);
+    assert_eq!(x.router.on_http_response_trailers(1), Action::Continue);
+    let answer: Value = serde_json::from_slice(&x.response_body()).unwrap();
+    assert_eq!(answer["object"], "chat.completion");
+
+    let mut y = Exchange::new("");
+    y.request("POST", CHAT, &[BEARER], false);
+    y.request_chunk(br#"{"model":"gemini-3.5-flash"}"#, true);
+    assert_eq!(y.response(503, &[], false), Action::Pause);
+    assert_eq!(y.router.on_http_response_trailers(1), Action::Pause);
+    assert_eq!(y.replies()[0].0, 503);
+}
