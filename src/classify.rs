@@ -11,11 +11,9 @@ use std::fmt;
 /// general `gemini-*` rule so that they win.
 pub const BUILTIN_RULES: &[(&str, Family)] = &[
     ("gemini-*-image*", Family::GeminiImage),
-    ("gemini-*image-generation*", Family::GeminiImage),
     ("imagen-*", Family::Imagen),
     ("veo-*", Family::Veo),
     ("*embedding*", Family::Embedding),
-    ("embedding-*", Family::Embedding),
     ("aqa", Family::Aqa),
     ("gemini-*", Family::Gemini),
     ("gemma-*", Family::Gemini),

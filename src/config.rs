@@ -420,7 +420,7 @@ mod tests {
             assert_eq!(config.authority, None);
             assert_eq!(
                 config.summary(),
-                "api_style=native family_styles=0 rules=10 upstream=(unchanged) max_body_bytes=33554432"
+                "api_style=native family_styles=0 rules=8 upstream=(unchanged) max_body_bytes=33554432"
             );
         }
     }
