@@ -23,7 +23,7 @@ FUZZ_TARGETS  ?= scan flow translate
 SKOPEO_DEB    := 1.9.3+ds1-1+b10
 DIST_IMAGE    ?=
 
-.PHONY: help setup build unit lint integration deploy-check matrix test run demo bench fuzz oci dist skopeo clean
+.PHONY: help setup build unit lint integration deploy-check matrix test run demo bench measure-memory fuzz oci dist skopeo clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -79,6 +79,9 @@ demo: setup build ## Run Envoy with the filter in front of the local Gemini emul
 
 bench: setup build ## Benchmarks: filter overhead and body scanning, reported as ratios
 	$(PY) bench/run.py --wasm $(WASM) --envoy $(ENVOY)
+
+measure-memory: setup build ## Envoy's memory per concurrent translated 32 MiB request (the sizing table of deploy/README.md); not part of test
+	$(PY) scripts/measure-memory.py
 
 fuzz: ## Fuzz the body scanner, the request flow and the translators, FUZZ_SECONDS (60) each (installs cargo-fuzz)
 	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --version 0.13.2 --locked

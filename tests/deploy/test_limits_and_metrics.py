@@ -170,4 +170,4 @@ def test_chart_limits_follow_the_values(helm_template, wasm):
 def test_chart_refuses_a_heap_limit_above_the_memory_limit(helm_template):
     proc = helm_template("--set", "resources.limits.memory=512Mi")
     assert proc.returncode != 0
-    assert "envoy.overload.maxHeapBytes (858993459) must be below resources.limits.memory (512Mi = 536870912 bytes)" in proc.stderr
+    assert "envoy.overload.maxHeapBytes (671088640) must be below resources.limits.memory (512Mi = 536870912 bytes)" in proc.stderr

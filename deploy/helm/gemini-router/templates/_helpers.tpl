@@ -323,7 +323,7 @@ done
 {{- with dig "limits" "memory" "" (.Values.resources | default dict) -}}
 {{- $limit := include "gemini-router.bytes" . | int64 -}}
 {{- if gt ($.Values.envoy.overload.maxHeapBytes | int64) $limit -}}
-{{- fail (printf "envoy.overload.maxHeapBytes (%d) must be below resources.limits.memory (%s = %d bytes): the kernel would kill Envoy before the overload manager acts; use about 80%% of the limit" ($.Values.envoy.overload.maxHeapBytes | int64) . $limit) -}}
+{{- fail (printf "envoy.overload.maxHeapBytes (%d) must be below resources.limits.memory (%s = %d bytes): the kernel would kill Envoy before the overload manager acts; leave room for the Wasm VMs, which are outside the heap (deploy/README.md, Sizing)" ($.Values.envoy.overload.maxHeapBytes | int64) . $limit) -}}
 {{- end -}}
 {{- end -}}
 {{- $maxBody := dig "max_body_bytes" 33554432 .Values.filter | int64 -}}
