@@ -5,6 +5,7 @@
 
 use crate::classify::{Classifier, Glob, GlobError, Rule, RuleSource};
 use crate::endpoint::{ApiStyle, Family};
+use crate::lifecycle::{Lifecycle, RawRow, RowError};
 use crate::translate::{ImageMessageFormat, TranslateOptions};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -44,6 +45,9 @@ pub struct RawConfig {
     max_body_bytes: Option<usize>,
     max_model_length: Option<usize>,
     image_message_format: Option<ImageMessageFormat>,
+    #[serde(default)]
+    lifecycle: Vec<RawRow>,
+    builtin_lifecycle: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -100,6 +104,8 @@ pub struct Config {
     pub max_model_length: usize,
     /// Translation choices.
     pub translate: TranslateOptions,
+    /// Model shutdowns and replacements.
+    pub lifecycle: Lifecycle,
 }
 
 /// Why a configuration was refused. Each variant names the field.
@@ -111,6 +117,8 @@ pub enum ConfigError {
     Rule { index: usize, source: GlobError },
     /// A field has an impossible value.
     Invalid { field: &'static str, why: String },
+    /// A `lifecycle` row (or the built-in table) is invalid.
+    Lifecycle(RowError),
 }
 
 impl fmt::Display for ConfigError {
@@ -121,6 +129,7 @@ impl fmt::Display for ConfigError {
                 write!(f, "configuration: rules[{index}].match: {source}")
             }
             ConfigError::Invalid { field, why } => write!(f, "configuration: {field}: {why}"),
+            ConfigError::Lifecycle(e) => write!(f, "configuration: {e}"),
         }
     }
 }
@@ -273,6 +282,8 @@ impl TryFrom<RawConfig> for Config {
             translate: TranslateOptions {
                 image_format: raw.image_message_format.unwrap_or_default(),
             },
+            lifecycle: Lifecycle::new(raw.lifecycle, raw.builtin_lifecycle.unwrap_or(true))
+                .map_err(ConfigError::Lifecycle)?,
         })
     }
 }

@@ -11,6 +11,7 @@ use crate::endpoint::Endpoint;
 use crate::headers::{
     DIAG_FAMILY, DIAG_HINT, DIAG_MODEL, DIAG_ORIGINAL_PATH, DIAG_RULE, DIAG_UPSTREAM_PATH,
 };
+use crate::lifecycle::Notice;
 use crate::route::{redact_key, ErrorShape, Plan, Verdict};
 use crate::translate::{Side, TranslateError};
 use serde::Deserialize;
@@ -143,11 +144,31 @@ fn usual_meaning(status: u16, facts: &ErrorFacts) -> String {
 
 /// One line a person can act on: where the model was sent, why, and what
 /// the status usually means there (with the facts of Google's `details`).
-pub fn hint(plan: &Plan, model_id: &str, status: u16, facts: &ErrorFacts) -> String {
+pub fn hint(
+    plan: &Plan,
+    model_id: &str,
+    status: u16,
+    facts: &ErrorFacts,
+    notice: Option<&Notice>,
+) -> String {
     let family = plan.family;
     let rule = &plan.rule;
     let from = endpoint_label(plan.from);
     let to = endpoint_label(plan.to);
+    // A 404 for a model past its shutdown: say so, and name the replacement.
+    let shut_down = notice
+        .filter(|_| status == 404)
+        .and_then(|n| n.shut_down_sentence(model_id));
+    if let Some(sentence) = shut_down {
+        let sent = if plan.from == plan.to {
+            from
+        } else {
+            format!("{to} instead of {from}")
+        };
+        return format!(
+            "{sentence}. gemini-router sent it to {sent} (family {family}, rule {rule}), where Google answers 404 for it."
+        );
+    }
     let meaning = usual_meaning(status, facts);
     match plan.verdict {
         Verdict::Rewritten if plan.from != plan.to => format!(
@@ -437,7 +458,7 @@ mod tests {
                 "sent it to :predict on the configured API base"),
         ];
         for (name, plan, want) in cases {
-            let got = hint(&plan, "imagen-3", 404, &ErrorFacts::default());
+            let got = hint(&plan, "imagen-3", 404, &ErrorFacts::default(), None);
             assert!(got.contains(want), "{name}: {got}");
             assert!(got.is_ascii() && !got.contains('\n'), "{name}: header-safe");
         }

@@ -7,6 +7,7 @@ use crate::config::Config;
 use crate::diagnose;
 use crate::endpoint::Endpoint;
 use crate::headers::{ACCEPT_ENCODING, DIAG_HINT};
+use crate::lifecycle::Notice;
 use crate::model::{ModelError, ModelName};
 use crate::request::{recognize, Recognized};
 use crate::route::{self, Auth, Client, ErrorShape, HeaderOp, Plan, Secret, Verdict};
@@ -63,6 +64,8 @@ pub struct Head<'a> {
     pub content_encoding: Option<&'a str>,
     /// The credentials, for moving the key between styles.
     pub auth: Auth<'a>,
+    /// The current Unix time (the lifecycle table's clock, OpenAI `created`).
+    pub now: u64,
 }
 
 /// A reply the filter sends itself instead of forwarding the request.
@@ -102,6 +105,9 @@ pub struct Routed {
     pub original_path: String,
     /// The error shape the client reads.
     pub shape: ErrorShape,
+    /// What the lifecycle table says of the model (announced or past
+    /// shutdown, replacement), if anything.
+    pub notice: Option<Notice>,
     /// The request's credential values, scrubbed from any upstream text the
     /// filter writes back (never logged: `Secret` prints as redacted).
     pub secrets: Vec<Secret>,
@@ -135,7 +141,7 @@ pub enum BodyStep {
     Reject(LocalReply),
     /// Apply the plan; with a translation, replace the body and keep the
     /// translator for the response.
-    Route(Routed, Option<(Vec<u8>, Box<dyn Translator>)>),
+    Route(Box<Routed>, Option<(Vec<u8>, Box<dyn Translator>)>),
 }
 
 /// Whether a request is one the router looks at, from `:method` and
@@ -195,8 +201,8 @@ fn body_unreadable(config: &Config, head: &Head<'_>) -> Option<PassReason> {
     too_large.then_some(PassReason::TooLarge)
 }
 
-/// Decides on the full request body. `created` is the current Unix time.
-pub fn body(config: &Config, head: &Head<'_>, body: &[u8], created: u64) -> BodyStep {
+/// Decides on the full request body.
+pub fn body(config: &Config, head: &Head<'_>, body: &[u8]) -> BodyStep {
     if body.len() > config.max_body_bytes {
         return BodyStep::Pass(PassReason::TooLarge);
     }
@@ -235,14 +241,14 @@ pub fn body(config: &Config, head: &Head<'_>, body: &[u8], created: u64) -> Body
     };
     let routed = decide(config, client, model, stream, head);
     if !routed.plan.translates() {
-        return BodyStep::Route(routed, None);
+        return BodyStep::Route(Box::new(routed), None);
     }
     let exchange = Exchange {
         model: &routed.model.id,
         from: routed.plan.from,
         to: routed.plan.to,
         client_sse: routed.plan.client_sse,
-        created,
+        created: head.now,
         options: config.translate,
     };
     let Some(mut translator) = translate::select(&exchange) else {
@@ -253,10 +259,10 @@ pub fn body(config: &Config, head: &Head<'_>, body: &[u8], created: u64) -> Body
         routed.plan.path = None;
         routed.plan.headers.clear();
         routed.plan.verdict = Verdict::NoTranslator;
-        return BodyStep::Route(routed, None);
+        return BodyStep::Route(Box::new(routed), None);
     };
     match translate::request(translator.as_mut(), body, config.max_body_bytes) {
-        Ok(new_body) => BodyStep::Route(routed, Some((new_body, translator))),
+        Ok(new_body) => BodyStep::Route(Box::new(routed), Some((new_body, translator))),
         Err(e) => BodyStep::Reject(reject_translation(&routed, &e)),
     }
 }
@@ -274,11 +280,13 @@ fn decide(
     // ask for it uncompressed. Successful answers still stream through as is.
     plan.headers.push(HeaderOp::Remove(ACCEPT_ENCODING));
     let query = head.path.split_once('?').map(|(_, q)| q);
+    let model_id = model.id.clone();
     Routed {
         model,
         plan,
         original_path: head.path.to_owned(),
         shape: client.error_shape(),
+        notice: config.lifecycle.notice(&model_id, head.now),
         secrets: route::secrets(head.auth, query),
     }
 }
@@ -353,6 +361,7 @@ mod tests {
                 authorization: Some("Bearer K"),
                 api_key: None,
             },
+            now: 0,
         }
     }
 
@@ -461,7 +470,7 @@ mod tests {
             ),
         ];
         for (name, json, want) in cases {
-            let got = match body(&config, &chat, json.as_bytes(), 0) {
+            let got = match body(&config, &chat, json.as_bytes()) {
                 BodyStep::Pass(r) => format!("pass:{}", r.as_str()),
                 BodyStep::Reject(r) => format!("reject:{}", r.status),
                 BodyStep::Route(r, _) => format!("route:{:?}", r.plan.verdict),
@@ -477,7 +486,6 @@ mod tests {
             &config,
             &h("POST", "/v1/chat/completions"),
             br#"{"model":"a b"}"#,
-            0,
         ) else {
             panic!("not rejected")
         };
@@ -501,7 +509,6 @@ mod tests {
             &config,
             &chat,
             br#"{"model":"imagen-4.0-generate-001","messages":[]}"#,
-            0,
         ) else {
             panic!("not rejected")
         };

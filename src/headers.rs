@@ -24,6 +24,14 @@ pub const DIAG_RULE: &str = "x-gemini-router-rule";
 /// Diagnostic response header: one line a person can act on.
 pub const DIAG_HINT: &str = "x-gemini-router-hint";
 
+/// `Deprecation` (RFC 9745): set on answers for a model with an announced
+/// shutdown, from the lifecycle table.
+pub const DEPRECATION: &str = "deprecation";
+/// `Sunset` (RFC 8594): the model's shutdown date.
+pub const SUNSET: &str = "sunset";
+/// Lifecycle response header: the recommended replacement model.
+pub const REPLACEMENT: &str = "x-gemini-router-replacement";
+
 /// `accept-encoding`: removed from routed requests, so that an error or a
 /// translated answer arrives uncompressed and can be rewritten.
 pub const ACCEPT_ENCODING: &str = "accept-encoding";

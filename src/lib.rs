@@ -15,6 +15,8 @@
 //! - [`route`]: the routing plan: target endpoint, new path, auth header moves.
 //! - [`translate`]: one body translator per (client endpoint, target endpoint) pair.
 //! - [`diagnose`]: hints, diagnostic headers, and error bodies in the client's shape.
+//! - [`lifecycle`]: which models are shut down or will be, and their
+//!   replacements (data: `data/lifecycle.json`).
 //! - [`flow`]: the request-side decisions the glue asks for.
 //! - [`response`]: the response-side state machine (rewrite, translate,
 //!   drop, bounds).
@@ -33,6 +35,7 @@ pub mod endpoint;
 pub mod filter;
 pub mod flow;
 pub mod headers;
+pub mod lifecycle;
 pub mod model;
 pub mod request;
 pub mod response;

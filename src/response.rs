@@ -243,7 +243,7 @@ impl Response {
         } else {
             Step::Continue(Edit::default())
         };
-        (state, step)
+        (state, with_notice(step, routed))
     }
 
     /// Decides on a body chunk; `size` is all that is buffered so far.
@@ -342,7 +342,13 @@ impl Response {
     /// The diagnostic headers alone, for an error body left as it is.
     fn annotation(&self, routed: &Routed) -> Edit {
         let facts = diagnose::ErrorFacts::default();
-        let hint = diagnose::hint(&routed.plan, &routed.model.id, self.status, &facts);
+        let hint = diagnose::hint(
+            &routed.plan,
+            &routed.model.id,
+            self.status,
+            &facts,
+            routed.notice.as_ref(),
+        );
         Edit {
             set: diagnose::diagnostic_headers(
                 &routed.plan,
@@ -362,7 +368,13 @@ impl Response {
     fn error_reply(&self, routed: &Routed, upstream_body: &[u8]) -> Reply {
         let error = diagnose::parse_error(self.status, upstream_body);
         let facts = diagnose::facts(&error);
-        let hint = diagnose::hint(&routed.plan, &routed.model.id, self.status, &facts);
+        let hint = diagnose::hint(
+            &routed.plan,
+            &routed.model.id,
+            self.status,
+            &facts,
+            routed.notice.as_ref(),
+        );
         let mut headers = diagnose::diagnostic_headers(
             &routed.plan,
             &routed.model.id,
@@ -410,6 +422,31 @@ impl Response {
     }
 }
 
+/// Every answer for a model the lifecycle table knows carries its
+/// `Deprecation`, `Sunset` and replacement headers (set while the response
+/// headers are still held, so also on answers rewritten later).
+fn with_notice(step: Step, routed: &Routed) -> Step {
+    let Some(notice) = &routed.notice else {
+        return step;
+    };
+    let headers = notice.headers();
+    match step {
+        Step::Continue(mut edit) => {
+            edit.set.extend(headers);
+            Step::Continue(edit)
+        }
+        Step::Hold(mut edit) => {
+            edit.set.extend(headers);
+            Step::Hold(edit)
+        }
+        Step::Replace(mut reply) => {
+            reply.headers.extend(headers);
+            Step::Replace(reply)
+        }
+        Step::ReadBody => Step::ReadBody,
+    }
+}
+
 /// The reply for an answer that cannot be given in the client's shape.
 fn failed_translation(routed: &Routed, error: &TranslateError) -> Reply {
     let local = reject_translation(routed, error);
@@ -432,8 +469,13 @@ mod tests {
     use crate::route::Auth;
     use serde_json::Value;
 
+    /// A configuration without the built-in lifecycle table, so the
+    /// sequences below do not depend on which models are shut down today.
     fn config(json: &str) -> Config {
-        Config::from_bytes(json.as_bytes()).unwrap()
+        let mut value: Value =
+            serde_json::from_str(if json.is_empty() { "{}" } else { json }).unwrap();
+        value["builtin_lifecycle"] = Value::Bool(false);
+        Config::from_bytes(value.to_string().as_bytes()).unwrap()
     }
 
     /// A chat request for `model`, routed (and translated when the model
@@ -445,11 +487,12 @@ mod tests {
             content_length: None,
             content_encoding: None,
             auth: Auth::default(),
+            now: 1_796_169_600,
         };
         let body =
             format!(r#"{{"model":"{model}","messages":[{{"role":"user","content":"a cat"}}]}}"#);
-        match flow_body(config, &head, body.as_bytes(), 0) {
-            BodyStep::Route(routed, t) => (routed, t.map(|(_, t)| t)),
+        match flow_body(config, &head, body.as_bytes()) {
+            BodyStep::Route(routed, t) => (*routed, t.map(|(_, t)| t)),
             _ => panic!("not routed"),
         }
     }
@@ -840,6 +883,60 @@ mod tests {
         let body = edit.body.unwrap();
         assert!(body.len() <= 2048, "{}", body.len());
         assert!(String::from_utf8_lossy(&body).contains("above max_body_bytes (300)"));
+    }
+
+    #[test]
+    fn lifecycle_headers_on_every_answer_and_the_404_tells_the_truth() {
+        let config = Config::from_bytes(b"").unwrap();
+        let (routed, _) = routed(&config, "gemini-2.5-flash");
+        let want = [
+            (crate::headers::DEPRECATION, "@1796083200".to_owned()),
+            (
+                crate::headers::SUNSET,
+                "Tue, 01 Dec 2026 00:00:00 GMT".to_owned(),
+            ),
+            (crate::headers::REPLACEMENT, "gemini-3.8-flash".to_owned()),
+        ];
+        for (status, eos) in [(200, false), (404, false), (404, true), (503, false)] {
+            let head = ResponseHead {
+                status,
+                ..ResponseHead::default()
+            };
+            let (_, step) = Response::headers(&config, &routed, false, &head, eos);
+            let set = match &step {
+                Step::Continue(e) | Step::Hold(e) => e.set.clone(),
+                Step::Replace(r) => r.headers.clone(),
+                Step::ReadBody => panic!("{status}"),
+            };
+            for header in &want {
+                assert!(set.contains(header), "{status} {eos}: {set:?}");
+            }
+        }
+        let head = ResponseHead {
+            status: 404,
+            ..ResponseHead::default()
+        };
+        let (mut state, _) = Response::headers(&config, &routed, false, &head, false);
+        let upstream = br#"[{"error":{"code":404,"message":"models/gemini-2.5-flash is not found","status":"NOT_FOUND"}}]"#;
+        state.body(&config, &routed, upstream.len(), true);
+        let Step::Continue(edit) = state.finish(&config, &routed, None, upstream) else {
+            panic!()
+        };
+        let hint = edit
+            .set
+            .iter()
+            .find(|(n, _)| *n == DIAG_HINT)
+            .map(|(_, v)| v.clone())
+            .unwrap();
+        assert!(
+            hint.starts_with("gemini-2.5-flash was shut down on 2026-12-01; its replacement is gemini-3.8-flash."),
+            "{hint}"
+        );
+        let body: Value = serde_json::from_slice(edit.body.as_deref().unwrap()).unwrap();
+        assert!(body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("its replacement is gemini-3.8-flash"));
     }
 
     #[test]

@@ -522,8 +522,10 @@ def only_request(emulator: Any) -> dict:
 
 
 def diagnostics(resp: HttpResponse) -> dict[str, str]:
-    """The x-gemini-router-* headers of a response."""
-    return {k: v for k, v in resp.headers.items() if k.startswith("x-gemini-router-")}
+    """The diagnostic headers of a response (the lifecycle headers, such as
+    x-gemini-router-replacement, are not diagnostics: every answer for a
+    model with an announced shutdown carries them)."""
+    return {k: v for k, v in resp.headers.items() if k in DIAGNOSTIC_HEADERS}
 
 
 def assert_no_diagnostics(resp: HttpResponse) -> None:

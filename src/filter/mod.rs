@@ -109,6 +109,7 @@ struct RequestHead {
     content_encoding: Option<String>,
     authorization: Option<String>,
     api_key: Option<String>,
+    now: u64,
 }
 
 impl RequestHead {
@@ -134,6 +135,7 @@ impl RequestHead {
         let mut head = RequestHead {
             method,
             path,
+            now: host.unix_time(),
             ..RequestHead::default()
         };
         for (name, value) in host.headers(REQ) {
@@ -165,6 +167,7 @@ impl RequestHead {
                 authorization: self.authorization.as_deref(),
                 api_key: self.api_key.as_deref(),
             },
+            now: self.now,
         }
     }
 }
@@ -275,12 +278,7 @@ impl<H: Host> Router<H> {
                 Err(_) => return Action::Continue,
             },
         };
-        match flow::body(
-            &self.config,
-            &self.head.view(),
-            &body,
-            self.host.unix_time(),
-        ) {
+        match flow::body(&self.config, &self.head.view(), &body) {
             BodyStep::Pass(reason) => self.pass(reason),
             BodyStep::Reject(reply) => self.reject(&reply),
             BodyStep::Route(routed, translation) => {
@@ -316,7 +314,7 @@ impl<H: Host> Router<H> {
                     self.translator = Some(translator);
                 }
                 self.apply(&routed);
-                self.routed = Some(routed);
+                self.routed = Some(*routed);
                 Action::Continue
             }
         }
