@@ -531,7 +531,8 @@ pub(crate) enum Framing {
 }
 
 /// Writes the answer as one `GenerateContentResponse` (text and
-/// `inlineData` parts, `finishReason: STOP`, `modelVersion: model`).
+/// `inlineData` parts, `finishReason: STOP`, `usageMetadata` (zeros when
+/// unknown), `modelVersion: model`).
 pub(crate) fn write_answer(answer: &Answer<'_>, model: &str, framing: Framing) -> Translated {
     let mut out = Out::with_capacity(answer.payload_len() + model.len() + 256);
     match framing {
@@ -546,15 +547,16 @@ pub(crate) fn write_answer(answer: &Answer<'_>, model: &str, framing: Framing) -
     out.raw("{\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[");
     write_parts(&mut out, &answer.pieces);
     out.raw("]},\"finishReason\":\"STOP\",\"index\":0}]");
-    if let Some(usage) = answer.usage {
-        out.raw(",\"usageMetadata\":{\"promptTokenCount\":")
-            .number(usage.prompt_tokens)
-            .raw(",\"candidatesTokenCount\":")
-            .number(usage.completion_tokens)
-            .raw(",\"totalTokenCount\":")
-            .number(usage.total_tokens)
-            .raw("}");
-    }
+    // Always present (zeros when the upstream gave none): clients such as
+    // LiteLLM's gemini provider refuse an answer without it.
+    let usage = answer.usage.unwrap_or_default();
+    out.raw(",\"usageMetadata\":{\"promptTokenCount\":")
+        .number(usage.prompt_tokens)
+        .raw(",\"candidatesTokenCount\":")
+        .number(usage.completion_tokens)
+        .raw(",\"totalTokenCount\":")
+        .number(usage.total_tokens)
+        .raw("}");
     out.raw(",\"modelVersion\":").string(model).raw("}");
     let content_type = match framing {
         Framing::Object => JSON,
@@ -1061,7 +1063,9 @@ mod tests {
             {"text":"caption \"q\""},
             {"inlineData":{"mimeType":"image/png","data":"AAAA"}},
             {"inlineData":{"mimeType":"image/png","data":"BBBB"}}]},
-            "finishReason":"STOP","index":0}],"modelVersion":"imagen-4.0-generate-001"});
+            "finishReason":"STOP","index":0}],
+            "usageMetadata":{"promptTokenCount":0,"candidatesTokenCount":0,"totalTokenCount":0},
+            "modelVersion":"imagen-4.0-generate-001"});
         let cases = [
             ("object", Framing::Object, "application/json"),
             ("array", Framing::Array, "application/json"),

@@ -141,7 +141,9 @@ mod tests {
         let upstream = r#"{"predictions":[{"bytesBase64Encoded":"iAAA","mimeType":"image/png"},{"bytesBase64Encoded":"iBBB","mimeType":"image/png"}]}"#;
         let want = json!({"candidates":[{"content":{"role":"model","parts":[
             {"inlineData":{"mimeType":"image/png","data":"iAAA"}},{"inlineData":{"mimeType":"image/png","data":"iBBB"}}]},
-            "finishReason":"STOP","index":0}],"modelVersion":MODEL});
+            "finishReason":"STOP","index":0}],
+            "usageMetadata":{"promptTokenCount":0,"candidatesTokenCount":0,"totalTokenCount":0},
+            "modelVersion":MODEL});
         for case in cases {
             let got = translator(case.from, case.client_sse)
                 .translate_response(upstream.as_bytes())

@@ -42,6 +42,9 @@ def assert_response(answer: dict, images: int) -> None:
         assert part["inlineData"]["mimeType"] == "image/png"
         assert base64.b64decode(part["inlineData"]["data"], validate=True).startswith(b"\x89PNG\r\n\x1a\n")
     assert answer["modelVersion"] == MODEL
+    # Always present, zeros when Imagen gives none: LiteLLM's gemini provider
+    # refuses a GenerateContentResponse without it.
+    assert answer["usageMetadata"] == {"promptTokenCount": 0, "candidatesTokenCount": 0, "totalTokenCount": 0}
 
 
 def call(envoy, target: str, body: dict = REQUEST, headers: dict = NATIVE_AUTH):
