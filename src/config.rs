@@ -5,7 +5,8 @@
 
 use crate::classify::{Classifier, Glob, GlobError, Rule, RuleSource};
 use crate::endpoint::{ApiStyle, Family};
-use crate::lifecycle::{Lifecycle, RawRow, RowError};
+use crate::lifecycle::{Lifecycle, Notice, RawRow, RowError};
+use crate::model::ModelName;
 use crate::translate::{ImageMessageFormat, TranslateOptions};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -48,6 +49,21 @@ pub struct RawConfig {
     #[serde(default)]
     lifecycle: Vec<RawRow>,
     builtin_lifecycle: Option<bool>,
+    migrate: Option<MigratePolicy>,
+    #[serde(default)]
+    migrate_always: Vec<String>,
+}
+
+/// When a request for a model the lifecycle table knows goes to its
+/// replacement instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MigratePolicy {
+    /// Never: the request goes to the model asked for.
+    Never,
+    /// Once the model's shutdown date has passed (by the host's clock).
+    #[default]
+    AfterShutdown,
 }
 
 #[derive(Debug, Deserialize)]
@@ -106,6 +122,10 @@ pub struct Config {
     pub translate: TranslateOptions,
     /// Model shutdowns and replacements.
     pub lifecycle: Lifecycle,
+    /// When requests go to a replacement.
+    pub migrate: MigratePolicy,
+    /// Models sent to their replacement even before their shutdown.
+    migrate_always: Vec<Glob>,
 }
 
 /// Why a configuration was refused. Each variant names the field.
@@ -183,6 +203,21 @@ impl Config {
     /// Whether the compat `images/generations` endpoint is trusted to serve `family`.
     pub fn openai_images_serves(&self, family: Family) -> bool {
         self.openai_images_families.contains(&family)
+    }
+
+    /// The model a request for `model` is sent to instead, if any: its
+    /// replacement once it is shut down (unless `migrate` is `never`), or
+    /// at once when `migrate_always` lists it.
+    pub fn migration_target(&self, model: &str, notice: &Notice) -> Option<ModelName> {
+        let replacement = notice.replacement.as_deref()?;
+        let due = match self.migrate {
+            MigratePolicy::Never => false,
+            MigratePolicy::AfterShutdown => notice.shut_down,
+        } || self.migrate_always.iter().any(|g| g.matches(model));
+        if !due || replacement == model {
+            return None;
+        }
+        ModelName::parse(replacement, self.max_model_length).ok()
     }
 }
 
@@ -284,6 +319,13 @@ impl TryFrom<RawConfig> for Config {
             },
             lifecycle: Lifecycle::new(raw.lifecycle, raw.builtin_lifecycle.unwrap_or(true))
                 .map_err(ConfigError::Lifecycle)?,
+            migrate: raw.migrate.unwrap_or_default(),
+            migrate_always: raw
+                .migrate_always
+                .iter()
+                .map(|p| Glob::new(p))
+                .collect::<Result<_, _>>()
+                .map_err(|e| invalid("migrate_always", e.to_string()))?,
         })
     }
 }
