@@ -5,7 +5,7 @@
 
 use crate::config::Config;
 use crate::diagnose;
-use crate::endpoint::Endpoint;
+use crate::endpoint::{Endpoint, Family};
 use crate::headers::{ACCEPT_ENCODING, DIAG_HINT};
 use crate::lifecycle::Notice;
 use crate::model::{ModelError, ModelName};
@@ -105,15 +105,55 @@ pub struct Routed {
     pub original_path: String,
     /// The error shape the client reads.
     pub shape: ErrorShape,
-    /// What the lifecycle table says of the model (announced or past
-    /// shutdown, replacement), if anything.
+    /// What the lifecycle table says of the model asked for (announced or
+    /// past shutdown, replacement), if anything.
     pub notice: Option<Notice>,
+    /// Set when the request is sent to a replacement: the model asked for.
+    pub migration: Option<Migration>,
     /// The request's credential values, scrubbed from any upstream text the
     /// filter writes back (never logged: `Secret` prints as redacted).
     pub secrets: Vec<Secret>,
 }
 
+/// A request sent to the replacement of the model it asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Migration {
+    /// The model the client asked for.
+    pub requested: String,
+    /// Its family (migrations are counted by it).
+    pub family: Family,
+}
+
 impl Routed {
+    /// The diagnostic headers for this request with `hint`, with the
+    /// request's own credential values scrubbed (a path can carry the key
+    /// under a name that is not a credential parameter).
+    pub fn diagnostics(&self, hint: &str) -> Vec<(&'static str, String)> {
+        let mut headers = diagnose::diagnostic_headers(
+            &self.plan,
+            &self.model.id,
+            &self.original_path,
+            self.upstream_path(),
+            hint,
+        );
+        for (_, value) in &mut headers {
+            if let Some(clean) = route::scrub(value.as_bytes(), &self.secrets) {
+                *value = String::from_utf8_lossy(&clean).into_owned();
+            }
+        }
+        headers
+    }
+
+    /// `path` as it may be logged: credential parameters redacted, and the
+    /// request's credential values scrubbed wherever else they appear.
+    pub fn loggable(&self, path: &str) -> String {
+        let redacted = route::redact_key(path);
+        match route::scrub(redacted.as_bytes(), &self.secrets) {
+            Some(clean) => String::from_utf8_lossy(&clean).into_owned(),
+            None => redacted,
+        }
+    }
+
     /// The path that goes upstream.
     pub fn upstream_path(&self) -> &str {
         self.plan.path.as_deref().unwrap_or(&self.original_path)
@@ -130,8 +170,12 @@ pub enum HeadStep {
     /// Wait for the whole body, then call [`body`].
     Buffer,
     /// Apply the plan now and continue; no body is needed.
-    Route(Routed),
+    Route(Box<Routed>),
 }
+
+/// A new request body, and the translator that made it when it is a
+/// translation (a migration splices the model and needs none).
+pub type Rewrite = (Vec<u8>, Option<Box<dyn Translator>>);
 
 /// What to do once the whole request body is there.
 pub enum BodyStep {
@@ -139,9 +183,9 @@ pub enum BodyStep {
     Pass(PassReason),
     /// Answer locally.
     Reject(LocalReply),
-    /// Apply the plan; with a translation, replace the body and keep the
-    /// translator for the response.
-    Route(Box<Routed>, Option<(Vec<u8>, Box<dyn Translator>)>),
+    /// Apply the plan; with a new body, replace it (and keep the
+    /// translator, when it is a translation, for the response).
+    Route(Box<Routed>, Option<Rewrite>),
 }
 
 /// Whether a request is one the router looks at, from `:method` and
@@ -172,7 +216,7 @@ pub fn head(config: &Config, head: &Head<'_>) -> HeadStep {
             let stream = p.endpoint == Endpoint::StreamGenerateContent;
             let routed = decide(config, client, model, stream, head);
             if !routed.plan.translates() {
-                return HeadStep::Route(routed);
+                return HeadStep::Route(Box::new(routed));
             }
         }
     }
@@ -206,6 +250,8 @@ pub fn body(config: &Config, head: &Head<'_>, body: &[u8]) -> BodyStep {
     if body.len() > config.max_body_bytes {
         return BodyStep::Pass(PassReason::TooLarge);
     }
+    // Where the body names the model (OpenAI style), for a migration.
+    let mut model_span = None;
     let (client, model, stream) = match recognize(head.method, head.path) {
         Recognized::Unrouted => return BodyStep::Pass(PassReason::Unrouted),
         Recognized::Model(p) => {
@@ -229,6 +275,9 @@ pub fn body(config: &Config, head: &Head<'_>, body: &[u8]) -> BodyStep {
             let Some(raw_model) = model else {
                 return BodyStep::Pass(PassReason::NoModel);
             };
+            // `raw_model` is a slice of `body`: its offset is where it starts.
+            let start = raw_model.as_ptr() as usize - body.as_ptr() as usize;
+            model_span = Some(start..start + raw_model.len());
             let model = match serde_json::from_slice::<String>(raw_model) {
                 Ok(name) => ModelName::parse(&name, config.max_model_length),
                 Err(_) => Err(ModelError::NotAString),
@@ -241,7 +290,14 @@ pub fn body(config: &Config, head: &Head<'_>, body: &[u8]) -> BodyStep {
     };
     let routed = decide(config, client, model, stream, head);
     if !routed.plan.translates() {
-        return BodyStep::Route(Box::new(routed), None);
+        let rewrite = match (&routed.migration, model_span) {
+            (Some(_), Some(span)) => match splice_model(body, span, &routed.model.id, config) {
+                Ok(new_body) => Some((new_body, None)),
+                Err(e) => return BodyStep::Reject(reject_translation(&routed, &e)),
+            },
+            _ => None,
+        };
+        return BodyStep::Route(Box::new(routed), rewrite);
     }
     let exchange = Exchange {
         model: &routed.model.id,
@@ -262,7 +318,7 @@ pub fn body(config: &Config, head: &Head<'_>, body: &[u8]) -> BodyStep {
         return BodyStep::Route(Box::new(routed), None);
     };
     match translate::request(translator.as_mut(), body, config.max_body_bytes) {
-        Ok(new_body) => BodyStep::Route(Box::new(routed), Some((new_body, translator))),
+        Ok(new_body) => BodyStep::Route(Box::new(routed), Some((new_body, Some(translator)))),
         Err(e) => BodyStep::Reject(reject_translation(&routed, &e)),
     }
 }
@@ -270,24 +326,99 @@ pub fn body(config: &Config, head: &Head<'_>, body: &[u8]) -> BodyStep {
 fn decide(
     config: &Config,
     client: Client<'_>,
+    requested: ModelName,
+    stream: bool,
+    head: &Head<'_>,
+) -> Routed {
+    let notice = config.lifecycle.notice(&requested.id, head.now);
+    // A model past its shutdown goes to its replacement (per `migrate`),
+    // when the client's endpoint can reach it: a `:batchEmbedContents` body
+    // names the model in every request, so it stays as asked.
+    let target = notice
+        .as_ref()
+        .and_then(|n| config.migration_target(&requested.id, n))
+        .filter(|_| client.endpoint() != Endpoint::BatchEmbedContents);
+    let migrating = target.is_some();
+    let mut routed = plan_for(
+        config,
+        client,
+        target.unwrap_or_else(|| requested.clone()),
+        stream,
+        head,
+    );
+    if routed.plan.verdict == Verdict::NoTranslator && migrating {
+        // The replacement is not reachable from this endpoint: send the
+        // request as asked, and let the 404 say what replaces the model.
+        routed = plan_for(config, client, requested, stream, head);
+    } else if migrating {
+        routed.migration = Some(Migration {
+            family: config.classifier.classify(&requested.id).family,
+            requested: requested.id,
+        });
+    }
+    routed.notice = notice;
+    routed
+}
+
+/// `body` with the JSON value at `span` (its `model`) replaced by `model`,
+/// copied once and never re-serialised (a multi-megabyte chat stays as it
+/// is around it).
+fn splice_model(
+    body: &[u8],
+    span: std::ops::Range<usize>,
+    model: &str,
+    config: &Config,
+) -> Result<Vec<u8>, TranslateError> {
+    let value =
+        serde_json::to_vec(model).map_err(|e| TranslateError::InvalidRequest(e.to_string()))?;
+    let size = body.len() - span.len() + value.len();
+    if size > config.max_body_bytes {
+        return Err(TranslateError::TooLarge {
+            side: translate::Side::Request,
+            size,
+            limit: config.max_body_bytes,
+        });
+    }
+    let mut out = Vec::with_capacity(size);
+    out.extend_from_slice(&body[..span.start]);
+    out.extend_from_slice(&value);
+    out.extend_from_slice(&body[span.end..]);
+    Ok(out)
+}
+
+/// The plan for sending the request with `model`.
+fn plan_for(
+    config: &Config,
+    client: Client<'_>,
     model: ModelName,
     stream: bool,
     head: &Head<'_>,
 ) -> Routed {
     let class = config.classifier.classify(&model.id);
-    let mut plan = route::plan(config, client, &model, class, stream, head.auth);
+    let changed = !model_matches_request(client, &model);
+    let mut plan = route::plan(config, client, &model, class, stream, head.auth, changed);
     // The filter may rewrite the answer (an annotated error, a translation):
     // ask for it uncompressed. Successful answers still stream through as is.
     plan.headers.push(HeaderOp::Remove(ACCEPT_ENCODING));
     let query = head.path.split_once('?').map(|(_, q)| q);
-    let model_id = model.id.clone();
     Routed {
         model,
         plan,
         original_path: head.path.to_owned(),
         shape: client.error_shape(),
-        notice: config.lifecycle.notice(&model_id, head.now),
+        notice: None,
+        migration: None,
         secrets: route::secrets(head.auth, query),
+    }
+}
+
+/// Whether `model` is the one the request names (in its path; an
+/// OpenAI-style body is checked by the caller, which splices the body).
+fn model_matches_request(client: Client<'_>, model: &ModelName) -> bool {
+    match client {
+        Client::Model(p) => ModelName::from_path(p.collection, p.raw_id, usize::MAX)
+            .is_ok_and(|asked| asked.id == model.id),
+        Client::OpenAi(_) => true,
     }
 }
 
@@ -330,13 +461,7 @@ pub(crate) fn reject_translation(routed: &Routed, error: &TranslateError) -> Loc
             "translation_failed",
             None,
         ),
-        headers: diagnose::diagnostic_headers(
-            &routed.plan,
-            &routed.model.id,
-            &routed.original_path,
-            routed.upstream_path(),
-            &hint,
-        ),
+        headers: routed.diagnostics(&hint),
         reason: error.to_string(),
         kind: RejectKind::Translation,
     }

@@ -32,6 +32,11 @@ pub const SUNSET: &str = "sunset";
 /// Lifecycle response header: the recommended replacement model.
 pub const REPLACEMENT: &str = "x-gemini-router-replacement";
 
+/// Migration response header: the model the client asked for.
+pub const REQUESTED_MODEL: &str = "x-gemini-router-requested-model";
+/// Migration response header: the model that served the request.
+pub const SERVED_MODEL: &str = "x-gemini-router-served-model";
+
 /// `accept-encoding`: removed from routed requests, so that an error or a
 /// translated answer arrives uncompressed and can be rewritten.
 pub const ACCEPT_ENCODING: &str = "accept-encoding";
@@ -58,6 +63,9 @@ pub const METRIC_PASSTHROUGH: &str = "gemini_router.passthrough";
 pub const METRIC_REJECTED: &str = "gemini_router.rejected.invalid_model";
 /// Metric: upstream error responses annotated with diagnostics.
 pub const METRIC_ANNOTATED: &str = "gemini_router.annotated";
+/// Metric prefix: requests sent to a replacement model, by the family of
+/// the model asked for.
+pub const METRIC_MIGRATED: &str = "gemini_router.migrated";
 /// Metric: requests refused because they carry more than one credential.
 pub const METRIC_REJECTED_CREDENTIALS: &str = "gemini_router.rejected.ambiguous_credentials";
 /// Metric: translations that failed (request or response).

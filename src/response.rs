@@ -24,7 +24,11 @@
 use crate::config::Config;
 use crate::diagnose::{self, MAX_ERROR_BODY};
 use crate::flow::{reject_translation, Routed};
-use crate::headers::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, JSON, RETRY_AFTER};
+use crate::headers::{
+    CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, JSON, REQUESTED_MODEL, RETRY_AFTER,
+    SERVED_MODEL,
+};
+use crate::lifecycle::Notice;
 use crate::route;
 use crate::translate::{self, Side, TranslateError, Translator};
 
@@ -341,22 +345,9 @@ impl Response {
 
     /// The diagnostic headers alone, for an error body left as it is.
     fn annotation(&self, routed: &Routed) -> Edit {
-        let facts = diagnose::ErrorFacts::default();
-        let hint = diagnose::hint(
-            &routed.plan,
-            &routed.model.id,
-            self.status,
-            &facts,
-            routed.notice.as_ref(),
-        );
+        let hint = hint(routed, self.status, &diagnose::ErrorFacts::default());
         Edit {
-            set: diagnose::diagnostic_headers(
-                &routed.plan,
-                &routed.model.id,
-                &routed.original_path,
-                routed.upstream_path(),
-                &hint,
-            ),
+            set: routed.diagnostics(&hint),
             count: Some(Count::Annotated),
             ..Edit::default()
         }
@@ -368,20 +359,8 @@ impl Response {
     fn error_reply(&self, routed: &Routed, upstream_body: &[u8]) -> Reply {
         let error = diagnose::parse_error(self.status, upstream_body);
         let facts = diagnose::facts(&error);
-        let hint = diagnose::hint(
-            &routed.plan,
-            &routed.model.id,
-            self.status,
-            &facts,
-            routed.notice.as_ref(),
-        );
-        let mut headers = diagnose::diagnostic_headers(
-            &routed.plan,
-            &routed.model.id,
-            &routed.original_path,
-            routed.upstream_path(),
-            &hint,
-        );
+        let hint = hint(routed, self.status, &facts);
+        let mut headers = routed.diagnostics(&hint);
         headers.push((CONTENT_TYPE, JSON.to_owned()));
         if let Some(seconds) = facts.retry_after.filter(|_| !self.retry_after) {
             headers.push((RETRY_AFTER, seconds.to_string()));
@@ -423,13 +402,22 @@ impl Response {
 }
 
 /// Every answer for a model the lifecycle table knows carries its
-/// `Deprecation`, `Sunset` and replacement headers (set while the response
+/// `Deprecation`, `Sunset` and replacement headers, and a migrated one the
+/// model asked for and the model that served (set while the response
 /// headers are still held, so also on answers rewritten later).
 fn with_notice(step: Step, routed: &Routed) -> Step {
-    let Some(notice) = &routed.notice else {
+    let mut headers = routed
+        .notice
+        .as_ref()
+        .map(Notice::headers)
+        .unwrap_or_default();
+    if let Some(m) = &routed.migration {
+        headers.push((REQUESTED_MODEL, m.requested.clone()));
+        headers.push((SERVED_MODEL, routed.model.id.clone()));
+    }
+    if headers.is_empty() {
         return step;
-    };
-    let headers = notice.headers();
+    }
     match step {
         Step::Continue(mut edit) => {
             edit.set.extend(headers);
@@ -445,6 +433,46 @@ fn with_notice(step: Step, routed: &Routed) -> Step {
         }
         Step::ReadBody => Step::ReadBody,
     }
+}
+
+/// The hint for an upstream error: what the status usually means, and for
+/// a migrated request first that it went to the replacement (for one that
+/// was not, a 404 for a shut-down model says so).
+fn hint(routed: &Routed, status: u16, facts: &diagnose::ErrorFacts) -> String {
+    match &routed.migration {
+        Some(m) => format!(
+            "{} {}",
+            migration_sentence(routed, &m.requested),
+            diagnose::hint(&routed.plan, &routed.model.id, status, facts, None)
+        ),
+        None => diagnose::hint(
+            &routed.plan,
+            &routed.model.id,
+            status,
+            facts,
+            routed.notice.as_ref(),
+        ),
+    }
+}
+
+/// "X was shut down on DATE; gemini-router sent the request to its
+/// replacement Y."
+pub fn migration_sentence(routed: &Routed, requested: &str) -> String {
+    let when = routed
+        .notice
+        .as_ref()
+        .and_then(|n| n.shutdown)
+        .map(|d| format!(" on {d}"))
+        .unwrap_or_default();
+    let status = if routed.notice.as_ref().is_some_and(|n| n.shut_down) {
+        format!("was shut down{when}")
+    } else {
+        format!("shuts down{when}")
+    };
+    format!(
+        "{requested} {status}; gemini-router sent the request to its replacement {}.",
+        routed.model.id
+    )
 }
 
 /// The reply for an answer that cannot be given in the client's shape.
@@ -492,7 +520,7 @@ mod tests {
         let body =
             format!(r#"{{"model":"{model}","messages":[{{"role":"user","content":"a cat"}}]}}"#);
         match flow_body(config, &head, body.as_bytes()) {
-            BodyStep::Route(routed, t) => (*routed, t.map(|(_, t)| t)),
+            BodyStep::Route(routed, t) => (*routed, t.and_then(|(_, t)| t)),
             _ => panic!("not routed"),
         }
     }
@@ -887,7 +915,7 @@ mod tests {
 
     #[test]
     fn lifecycle_headers_on_every_answer_and_the_404_tells_the_truth() {
-        let config = Config::from_bytes(b"").unwrap();
+        let config = Config::from_bytes(br#"{"migrate":"never"}"#).unwrap();
         let (routed, _) = routed(&config, "gemini-2.5-flash");
         let want = [
             (crate::headers::DEPRECATION, "@1796083200".to_owned()),
@@ -937,6 +965,48 @@ mod tests {
             .as_str()
             .unwrap()
             .contains("its replacement is gemini-3.8-flash"));
+    }
+
+    #[test]
+    fn a_migrated_request_says_so_on_every_answer_and_in_its_hint() {
+        let config = Config::from_bytes(b"").unwrap();
+        let (routed, _) = routed(&config, "gemini-2.5-flash");
+        assert_eq!(routed.model.id, "gemini-3.8-flash");
+        let head = ResponseHead {
+            status: 429,
+            ..ResponseHead::default()
+        };
+        let (mut state, step) = Response::headers(&config, &routed, false, &head, false);
+        let Step::Hold(edit) = step else {
+            panic!("{step:?}")
+        };
+        assert!(
+            edit.set
+                .contains(&(REQUESTED_MODEL, "gemini-2.5-flash".to_owned())),
+            "{:?}",
+            edit.set
+        );
+        assert!(
+            edit.set
+                .contains(&(SERVED_MODEL, "gemini-3.8-flash".to_owned())),
+            "{:?}",
+            edit.set
+        );
+        let upstream = br#"{"error":{"code":429,"message":"quota","status":"RESOURCE_EXHAUSTED"}}"#;
+        state.body(&config, &routed, upstream.len(), true);
+        let Step::Continue(edit) = state.finish(&config, &routed, None, upstream) else {
+            panic!()
+        };
+        let hint = edit
+            .set
+            .iter()
+            .find(|(n, _)| *n == DIAG_HINT)
+            .map(|(_, v)| v.clone())
+            .unwrap();
+        assert!(
+            hint.starts_with("gemini-2.5-flash was shut down on 2026-12-01; gemini-router sent the request to its replacement gemini-3.8-flash. gemini-3.8-flash is in the gemini family"),
+            "{hint}"
+        );
     }
 
     #[test]

@@ -138,6 +138,7 @@ pub fn plan(
     class: Classification<'_>,
     stream: bool,
     auth: Auth<'_>,
+    model_changed: bool,
 ) -> Plan {
     let family = class.family;
     let from = client.endpoint();
@@ -184,6 +185,14 @@ pub fn plan(
         (keep, from, style)
     } else {
         (Verdict::NoTranslator, from, style)
+    };
+
+    // A model sent in place of the one asked for (its replacement) changes
+    // the path (or the body) even where the endpoint stays.
+    let verdict = if model_changed && verdict == Verdict::Unchanged {
+        Verdict::Rewritten
+    } else {
+        verdict
     };
 
     let client_sse = matches!(client, Client::Model(p)
@@ -604,7 +613,7 @@ mod tests {
         let config = Config::from_bytes(config.as_bytes()).unwrap();
         let model = ModelName::parse(model, 128).unwrap();
         let class = config.classifier.classify(&model.id);
-        plan(&config, client(path), &model, class, stream, auth)
+        plan(&config, client(path), &model, class, stream, auth, false)
     }
 
     #[test]

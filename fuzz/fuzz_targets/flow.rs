@@ -720,12 +720,21 @@ fuzz_target!(|input: Input<'_>| {
     match flow::body(config, &head, &body) {
         BodyStep::Route(routed, translation) => {
             case.routed(&routed);
-            let translator = translation.map(|(new_body, translator)| {
+            let translator = translation.and_then(|(new_body, translator)| {
                 assert!(
                     is_json(&new_body),
-                    "translated request body is not JSON: {:?}",
+                    "rewritten request body is not JSON: {:?}",
                     String::from_utf8_lossy(&new_body)
                 );
+                if translator.is_none() {
+                    // A migration splices only the model value.
+                    let sent: serde_json::Value = serde_json::from_slice(&new_body).unwrap_or_default();
+                    assert_eq!(
+                        sent.get("model").and_then(|m| m.as_str()),
+                        Some(routed.model.id.as_str()),
+                        "a spliced body names the served model"
+                    );
+                }
                 assert!(
                     new_body.len() <= config.max_body_bytes,
                     "translated request of {} bytes, above max_body_bytes",

@@ -1,12 +1,17 @@
 //! Counters exposed through Envoy stats (`wasmcustom.gemini_router.*`).
 
 use super::host::Host;
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+
+/// How many models' first migrations a VM remembers having logged.
+pub const MAX_LOGGED_MIGRATIONS: usize = 256;
 use crate::endpoint::Family;
 use crate::flow::PassReason;
 use crate::headers::{
-    METRIC_ANNOTATED, METRIC_PASSTHROUGH, METRIC_REJECTED, METRIC_REJECTED_CREDENTIALS,
-    METRIC_REQUESTS, METRIC_REWRITTEN, METRIC_TRANSLATED, METRIC_TRANSLATE_ERRORS,
-    METRIC_UNCHANGED,
+    METRIC_ANNOTATED, METRIC_MIGRATED, METRIC_PASSTHROUGH, METRIC_REJECTED,
+    METRIC_REJECTED_CREDENTIALS, METRIC_REQUESTS, METRIC_REWRITTEN, METRIC_TRANSLATED,
+    METRIC_TRANSLATE_ERRORS, METRIC_UNCHANGED,
 };
 
 /// A counter id, or `None` if the host refused to define it.
@@ -28,6 +33,10 @@ pub struct Metrics {
     /// Every request seen.
     pub requests: Counter,
     rewritten: [Counter; Family::ALL.len()],
+    migrated: [Counter; Family::ALL.len()],
+    /// Models whose first migration was logged (at most
+    /// [`MAX_LOGGED_MIGRATIONS`], so a stream of odd ids cannot grow it).
+    logged_migrations: RefCell<BTreeSet<String>>,
     unchanged: [Counter; Family::ALL.len()],
     passthrough: [Counter; PassReason::ALL.len()],
     /// Passed on to an endpoint that does not serve the model (no translator).
@@ -53,6 +62,8 @@ impl Metrics {
         Metrics {
             requests: define(METRIC_REQUESTS),
             rewritten: by_family(METRIC_REWRITTEN),
+            migrated: by_family(METRIC_MIGRATED),
+            logged_migrations: RefCell::new(BTreeSet::new()),
             unchanged: by_family(METRIC_UNCHANGED),
             passthrough: PassReason::ALL
                 .map(|r| define(&format!("{METRIC_PASSTHROUGH}.{}", r.as_str()))),
@@ -68,6 +79,21 @@ impl Metrics {
     /// The rewritten counter of a family.
     pub fn rewritten(&self, family: Family) -> Counter {
         self.rewritten[family_index(family)]
+    }
+
+    /// The migrated counter of a family (of the model asked for).
+    pub fn migrated(&self, family: Family) -> Counter {
+        self.migrated[family_index(family)]
+    }
+
+    /// Whether this is the first migration of `model` this VM sees (then
+    /// it is logged at info).
+    pub fn first_migration(&self, model: &str) -> bool {
+        let mut logged = self.logged_migrations.borrow_mut();
+        if logged.contains(model) || logged.len() >= MAX_LOGGED_MIGRATIONS {
+            return false;
+        }
+        logged.insert(model.to_owned())
     }
 
     /// The unchanged counter of a family.

@@ -250,6 +250,17 @@ impl<H: Host> Router<H> {
                 HeaderOp::Remove(name) => self.host.set_header(REQ, name, None),
             };
         }
+        if let Some(m) = &routed.migration {
+            self.metrics.migrated(m.family).inc(&self.host);
+            if self.metrics.first_migration(&m.requested) {
+                log::info!(
+                    "gemini-router: {} (first time in this worker; further ones are counted in {}.{})",
+                    crate::response::migration_sentence(routed, &m.requested),
+                    crate::headers::METRIC_MIGRATED,
+                    m.family
+                );
+            }
+        }
         match plan.verdict {
             Verdict::Rewritten => self.metrics.rewritten(plan.family).inc(&self.host),
             Verdict::Unchanged => self.metrics.unchanged(plan.family).inc(&self.host),
@@ -262,8 +273,8 @@ impl<H: Host> Router<H> {
             plan.family,
             plan.rule,
             plan.verdict,
-            crate::route::redact_key(&routed.original_path),
-            crate::route::redact_key(routed.upstream_path()),
+            routed.loggable(&routed.original_path),
+            routed.loggable(routed.upstream_path()),
         );
     }
 
@@ -310,8 +321,10 @@ impl<H: Host> Router<H> {
                     }
                     let _ = self.host.set_header(REQ, CONTENT_LENGTH, None);
                     let _ = self.host.set_header(REQ, CONTENT_TYPE, Some(JSON));
-                    self.metrics.translated.inc(&self.host);
-                    self.translator = Some(translator);
+                    if translator.is_some() {
+                        self.metrics.translated.inc(&self.host);
+                    }
+                    self.translator = translator;
                 }
                 self.apply(&routed);
                 self.routed = Some(*routed);
@@ -422,7 +435,7 @@ impl<H: Host> HttpContext for Router<H> {
             HeadStep::Reject(reply) => self.reject(&reply),
             HeadStep::Route(routed) => {
                 self.apply(&routed);
-                self.routed = Some(routed);
+                self.routed = Some(*routed);
                 Action::Continue
             }
             HeadStep::Buffer if end_of_stream => self.on_full_body(),

@@ -99,7 +99,7 @@ impl Host for Rc<Fake> {
     }
 
     fn unix_time(&self) -> u64 {
-        1_795_000_000
+        1_796_169_600 // 2026-12-02
     }
 
     fn define_counter(&self, name: &str) -> Option<u32> {
@@ -121,9 +121,17 @@ struct Exchange {
 }
 
 impl Exchange {
+    /// An exchange under `config`, with model migration off unless the
+    /// configuration sets it (the glue's mechanics are tested on Imagen,
+    /// which the lifecycle table sends to its replacement).
     fn new(config: &str) -> Exchange {
+        let mut value: Value =
+            serde_json::from_str(if config.is_empty() { "{}" } else { config }).unwrap();
+        if value.get("migrate").is_none() {
+            value["migrate"] = Value::String("never".into());
+        }
         let fake = Rc::new(Fake::default());
-        let config = Rc::new(Config::from_bytes(config.as_bytes()).unwrap());
+        let config = Rc::new(Config::from_bytes(value.to_string().as_bytes()).unwrap());
         let metrics = Rc::new(Metrics::define(&fake));
         let router = Router::new(1, config, metrics, Rc::clone(&fake));
         Exchange { fake, router }
@@ -466,4 +474,49 @@ fn response_trailers_end_the_body_and_without_one_replace_it() {
     assert_eq!(y.response(503, &[], false), Action::Pause);
     assert_eq!(y.router.on_http_response_trailers(1), Action::Pause);
     assert_eq!(y.replies()[0].0, 503);
+}
+
+#[test]
+fn a_shut_down_chat_model_is_spliced_to_its_replacement() {
+    let mut x = Exchange::new(r#"{"migrate":"after_shutdown"}"#);
+    let body = br#"{"messages":[{"role":"user","content":"hi"}],"model":"models/gemini-2.5-flash","stream":true}"#;
+    assert_eq!(x.request("POST", CHAT, &[BEARER], false), Action::Pause);
+    assert_eq!(x.request_chunk(body, true), Action::Continue);
+    let sent = x.fake.request_body.borrow().clone().unwrap();
+    assert_eq!(
+        sent,
+        br#"{"messages":[{"role":"user","content":"hi"}],"model":"gemini-3.8-flash","stream":true}"#.to_vec(),
+        "only the model value changes"
+    );
+    assert_eq!(x.request_header(":path").as_deref(), Some(CHAT));
+    assert_eq!(x.request_header("content-length"), None);
+    assert_eq!(x.count("gemini_router.migrated.gemini"), 1);
+    assert_eq!(x.count("gemini_router.translated"), 0);
+    assert_eq!(x.response(200, &[], false), Action::Continue);
+    assert_eq!(
+        x.response_header("x-gemini-router-requested-model")
+            .as_deref(),
+        Some("gemini-2.5-flash")
+    );
+    assert_eq!(
+        x.response_header("x-gemini-router-served-model").as_deref(),
+        Some("gemini-3.8-flash")
+    );
+    assert_eq!(
+        x.response_header("sunset").as_deref(),
+        Some("Tue, 01 Dec 2026 00:00:00 GMT")
+    );
+}
+
+#[test]
+fn a_shut_down_imagen_model_is_served_by_its_gemini_replacement() {
+    let mut x = Exchange::new(r#"{"migrate":"after_shutdown"}"#);
+    assert_eq!(x.request("POST", CHAT, &[BEARER], false), Action::Pause);
+    assert_eq!(x.request_chunk(IMAGEN_CHAT, true), Action::Continue);
+    assert_eq!(
+        x.request_header(":path").as_deref(),
+        Some("/v1beta/models/gemini-3.1-flash-image:generateContent")
+    );
+    assert_eq!(x.count("gemini_router.migrated.imagen"), 1);
+    assert_eq!(x.count("gemini_router.translated"), 1);
 }

@@ -29,7 +29,13 @@ IMAGEN_CHAT = b'{"model":"imagen-4.0-generate-001","messages":[{"role":"user","c
 
 @pytest.fixture(scope="module")
 def envoy(start_envoy):
-    return start_envoy({})
+    # Imagen paths are the examples: migration off, the model revived.
+    return start_envoy({"migrate": "never"})
+
+
+@pytest.fixture(autouse=True)
+def _imagen_live(emulator):
+    emulator.configure(live=["imagen-4.0-generate-001", "imagen-3.0-generate-002"])
 
 
 @pytest.mark.parametrize("query", [f"%6Bey={SECRET}", f"k%65y={SECRET}", f"%24key={SECRET}",

@@ -47,7 +47,7 @@ def script():
 @pytest.fixture(scope="module")
 def envoy(script):
     server = RawUpstream(script)
-    proxy = harness.Envoy("127.0.0.1", server.port, {"family_styles": {"embedding": "native"}}).start()
+    proxy = harness.Envoy("127.0.0.1", server.port, {"family_styles": {"embedding": "native"}, "migrate": "never"}).start()
     yield proxy
     proxy.stop()
     server.stop()

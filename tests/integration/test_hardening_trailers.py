@@ -30,9 +30,15 @@ TRAILERS = [("x-checksum", "abc")]
 
 @pytest.fixture(scope="module")
 def to_emulator(emulator):
-    proxy = harness.Envoy(emulator.host, emulator.port, {}, http1_trailers=True).start()
+    # Imagen translation is the subject: migration off, the model revived.
+    proxy = harness.Envoy(emulator.host, emulator.port, {"migrate": "never"}, http1_trailers=True).start()
     yield proxy
     proxy.stop()
+
+
+@pytest.fixture(autouse=True)
+def _imagen_live(emulator):
+    emulator.configure(live=["imagen-4.0-generate-001"])
 
 
 def h2_post(port: int, path: str, body: bytes, headers=()) -> tuple:
@@ -81,7 +87,7 @@ def with_trailers(request, script):
     """Envoy in front of an upstream that ends its answers with trailers."""
     http2 = request.param == "http2"
     server = RawUpstream(script, http2=http2)
-    proxy = harness.Envoy("127.0.0.1", server.port, {}, upstream_http2=http2, http1_trailers=True).start()
+    proxy = harness.Envoy("127.0.0.1", server.port, {"migrate": "never"}, upstream_http2=http2, http1_trailers=True).start()
     proxy.http2 = http2
     yield proxy
     proxy.stop()

@@ -16,16 +16,20 @@ CHAT = "/v1beta/openai/chat/completions"
 
 @pytest.fixture(scope="module")
 def envoy(start_envoy):
+    # Migration off: these tests are about what the filter says of the model
+    # asked for (test_migration.py covers sending it to its replacement).
     # An operator row for a model the emulator serves, shut down in 2031.
-    return start_envoy({"lifecycle": [
+    return start_envoy({"migrate": "never", "lifecycle": [
         {"match": "gemma-3-*", "deprecated": "2026-11-15", "shutdown": "2031-01-31", "replacement": "gemma-4-31b-it",
          "source": "internal notice"},
     ]})
 
 
 def test_a_shut_down_model_still_answering_carries_the_headers(envoy, emulator):
-    # Google says requests for gemini-2.5-flash are routed to its replacement
-    # after December 1, 2026; while an answer comes, the client is told.
+    # With migration off, an upstream that still answers for a shut-down
+    # model (Google routes gemini-2.5-flash to its replacement for a while)
+    # gets its answer through, and the client is told.
+    emulator.configure(live=["gemini-2.5-flash"])
     resp = envoy.post(CHAT, {"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "hi"}]}, OPENAI_AUTH)
     assert resp.status == 200, resp
     assert resp.headers["deprecation"] == "@1796083200"

@@ -1,7 +1,8 @@
-"""A Vertex client stays on Vertex under the default configuration (native
-style): only the method changes, the project and location stay, and the
-OAuth token is left alone. Before the fix the request was moved onto the
-Developer API path (`/v1beta/models/...:predict`)."""
+"""A Vertex client stays on Vertex under the default style (native): only the
+method changes, the project and location stay, and the OAuth token is left
+alone. Before the fix the request was moved onto the Developer API path
+(`/v1beta/models/...:predict`). (Migration is off here: Imagen is the
+example, and every Imagen model is shut down.)"""
 
 from __future__ import annotations
 
@@ -14,7 +15,13 @@ pytestmark = pytest.mark.envoy
 PREFIX = "/v1/projects/acme/locations/europe-west4/publishers/google/models"
 
 
+@pytest.fixture(scope="module")
+def envoy(start_envoy):
+    return start_envoy({"migrate": "never"})
+
+
 def test_vertex_imagen_on_generate_content_stays_on_vertex(envoy, emulator):
+    emulator.configure(live=["imagen-4.0-generate-001"])
     body = {"contents": [{"role": "user", "parts": [{"text": "a fox"}]}]}
     auth = {"authorization": "Bearer ya29.oauth-token"}
     resp = envoy.post(f"{PREFIX}/imagen-4.0-generate-001:generateContent", body, auth)
