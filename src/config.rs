@@ -52,7 +52,13 @@ pub struct RawConfig {
     migrate: Option<MigratePolicy>,
     #[serde(default)]
     migrate_always: Vec<String>,
+    task_model: Option<String>,
+    task_prefixes: Option<Vec<String>>,
 }
+
+/// Default `task_prefixes`: how Open WebUI's background-task templates
+/// (chat title, tags, follow-up suggestions ...) begin.
+pub const DEFAULT_TASK_PREFIXES: &[&str] = &["### Task:"];
 
 /// When a request for a model the lifecycle table knows goes to its
 /// replacement instead.
@@ -126,6 +132,11 @@ pub struct Config {
     pub migrate: MigratePolicy,
     /// Models sent to their replacement even before their shutdown.
     migrate_always: Vec<Glob>,
+    /// The text model that serves background-task prompts sent to an image
+    /// model; `None`: the filter answers them itself, empty.
+    pub task_model: Option<ModelName>,
+    /// How a background-task prompt begins; empty turns recognition off.
+    pub task_prefixes: Vec<String>,
 }
 
 /// Why a configuration was refused. Each variant names the field.
@@ -203,6 +214,15 @@ impl Config {
     /// Whether the compat `images/generations` endpoint is trusted to serve `family`.
     pub fn openai_images_serves(&self, family: Family) -> bool {
         self.openai_images_families.contains(&family)
+    }
+
+    /// Whether a chat prompt is a chat UI's background task (title, tags,
+    /// follow-ups), by its beginning.
+    pub fn is_task_prompt(&self, prompt: &str) -> bool {
+        let prompt = prompt.trim_start();
+        self.task_prefixes
+            .iter()
+            .any(|p| prompt.starts_with(p.as_str()))
     }
 
     /// The model a request for `model` is sent to instead, if any: its
@@ -326,6 +346,21 @@ impl TryFrom<RawConfig> for Config {
                 .map(|p| Glob::new(p))
                 .collect::<Result<_, _>>()
                 .map_err(|e| invalid("migrate_always", e.to_string()))?,
+            task_model: raw
+                .task_model
+                .map(|m| ModelName::parse(&m, max_model_length))
+                .transpose()
+                .map_err(|e| invalid("task_model", e.to_string()))?,
+            task_prefixes: match raw.task_prefixes {
+                Some(list) if list.iter().any(|p| p.trim().is_empty()) => {
+                    return Err(invalid("task_prefixes", "an entry is empty"))
+                }
+                Some(list) => list,
+                None => DEFAULT_TASK_PREFIXES
+                    .iter()
+                    .map(|p| (*p).to_owned())
+                    .collect(),
+            },
         })
     }
 }

@@ -6,7 +6,7 @@
 use crate::config::Config;
 use crate::diagnose;
 use crate::endpoint::{Endpoint, Family};
-use crate::headers::{ACCEPT_ENCODING, DIAG_HINT};
+use crate::headers::{ACCEPT_ENCODING, DIAG_HINT, JSON};
 use crate::lifecycle::Notice;
 use crate::model::{ModelError, ModelName};
 use crate::request::{recognize, Recognized};
@@ -81,6 +81,8 @@ pub struct LocalReply {
     pub reason: String,
     /// The metric this reply counts under.
     pub kind: RejectKind,
+    /// The body's content type (JSON, or SSE for a streamed task answer).
+    pub content_type: &'static str,
 }
 
 /// What kind of local reply.
@@ -92,6 +94,8 @@ pub enum RejectKind {
     Translation,
     /// The request carries more than one credential.
     Credentials,
+    /// A background-task prompt for an image model, answered empty.
+    Task,
 }
 
 /// A request the router decided on.
@@ -122,6 +126,17 @@ pub struct Migration {
     pub requested: String,
     /// Its family (migrations are counted by it).
     pub family: Family,
+    /// Why another model serves the request.
+    pub why: Why,
+}
+
+/// Why a request is served by another model than the one it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Why {
+    /// The model is shut down (or listed in `migrate_always`): its replacement.
+    Shutdown,
+    /// A chat UI's background-task prompt for an image model: `task_model`.
+    Task,
 }
 
 impl Routed {
@@ -288,7 +303,13 @@ pub fn body(config: &Config, head: &Head<'_>, body: &[u8]) -> BodyStep {
             }
         }
     };
-    let routed = decide(config, client, model, stream, head);
+    let mut routed = decide(config, client, model, stream, head);
+    if let Some(task) = background_task(config, client, &routed, body, head.now) {
+        match task {
+            Task::Answer(reply) => return BodyStep::Reject(reply),
+            Task::Serve(served) => routed = served,
+        }
+    }
     if !routed.plan.translates() {
         let rewrite = match (&routed.migration, model_span) {
             (Some(_), Some(span)) => match splice_model(body, span, &routed.model.id, config) {
@@ -354,10 +375,97 @@ fn decide(
         routed.migration = Some(Migration {
             family: config.classifier.classify(&requested.id).family,
             requested: requested.id,
+            why: Why::Shutdown,
         });
     }
     routed.notice = notice;
     routed
+}
+
+/// What to do with a background-task prompt.
+enum Task {
+    /// Answer it locally (no `task_model`).
+    Answer(LocalReply),
+    /// Serve it with `task_model`.
+    Serve(Routed),
+}
+
+/// A chat UI's background-task prompt (chat title, tags, follow-ups: Open
+/// WebUI sends them to the chat's own model) for an image model would be
+/// billed as an image generation: it goes to `task_model`, or is answered
+/// here with an empty completion. `None` for every other request.
+fn background_task(
+    config: &Config,
+    client: Client<'_>,
+    routed: &Routed,
+    body: &[u8],
+    now: u64,
+) -> Option<Task> {
+    let Client::OpenAi(path) = client else {
+        return None;
+    };
+    let image = matches!(routed.plan.family, Family::Imagen | Family::GeminiImage);
+    if path.endpoint != Endpoint::ChatCompletions || !image || config.task_prefixes.is_empty() {
+        return None;
+    }
+    let prompt = translate::chat_prompt(body)?;
+    if !config.is_task_prompt(&prompt) {
+        return None;
+    }
+    let requested = routed
+        .migration
+        .as_ref()
+        .map_or(routed.model.id.as_str(), |m| m.requested.as_str());
+    match &config.task_model {
+        Some(model) => Some(Task::Serve(Routed {
+            migration: Some(Migration {
+                requested: requested.to_owned(),
+                family: config.classifier.classify(requested).family,
+                why: Why::Task,
+            }),
+            notice: routed.notice.clone(),
+            ..plan_for_task(config, client, model.clone(), routed)
+        })),
+        None => {
+            let exchange = Exchange {
+                model: requested,
+                from: Endpoint::ChatCompletions,
+                to: Endpoint::ChatCompletions,
+                client_sse: false,
+                created: now,
+                options: config.translate,
+            };
+            let answer = translate::empty_chat_answer(body, &exchange);
+            let hint = format!(
+                "gemini-router answered this background-task prompt for the image model {requested} itself, with an empty completion, so that it is not billed as an image generation; set task_model to have a text model answer such prompts."
+            );
+            Some(Task::Answer(LocalReply {
+                status: 200,
+                body: answer.body,
+                headers: vec![(DIAG_HINT, diagnose::header_value(&hint))],
+                reason: "background-task prompt for an image model".into(),
+                kind: RejectKind::Task,
+                content_type: answer.content_type,
+            }))
+        }
+    }
+}
+
+/// The plan for serving a background task with `model` (a text model on
+/// the client's own chat endpoint).
+fn plan_for_task(config: &Config, client: Client<'_>, model: ModelName, routed: &Routed) -> Routed {
+    let class = config.classifier.classify(&model.id);
+    let mut plan = route::plan(config, client, &model, class, false, Auth::default(), false);
+    plan.headers.push(HeaderOp::Remove(ACCEPT_ENCODING));
+    Routed {
+        model,
+        plan,
+        original_path: routed.original_path.clone(),
+        shape: routed.shape,
+        notice: None,
+        migration: None,
+        secrets: routed.secrets.clone(),
+    }
 }
 
 /// `body` with the JSON value at `span` (its `model`) replaced by `model`,
@@ -432,6 +540,7 @@ fn reject_model(shape: ErrorShape, error: &dyn std::fmt::Display) -> LocalReply 
         headers: vec![(DIAG_HINT, diagnose::header_value(&message))],
         reason: error.to_string(),
         kind: RejectKind::InvalidModel,
+        content_type: JSON,
     }
 }
 
@@ -444,6 +553,7 @@ fn reject_credentials(shape: ErrorShape, error: &route::CredentialError) -> Loca
         headers: vec![(DIAG_HINT, diagnose::header_value(&message))],
         reason: error.to_string(),
         kind: RejectKind::Credentials,
+        content_type: JSON,
     }
 }
 
@@ -464,6 +574,7 @@ pub(crate) fn reject_translation(routed: &Routed, error: &TranslateError) -> Loc
         headers: routed.diagnostics(&hint),
         reason: error.to_string(),
         kind: RejectKind::Translation,
+        content_type: JSON,
     }
 }
 
@@ -651,5 +762,66 @@ mod tests {
                 .contains("could not translate"),
             "{v}"
         );
+    }
+
+    #[test]
+    fn background_tasks_for_image_models_never_reach_an_image_endpoint() {
+        let title = "### Task:\nGenerate a concise, 3-5 word title with an emoji summarizing the chat history.\n### Chat History:\n<chat_history>\nUSER: a red fox\n</chat_history>";
+        let chat = |model: &str, stream: bool| {
+            serde_json::json!({"model": model, "stream": stream,
+                "messages": [{"role": "user", "content": title}]})
+            .to_string()
+        };
+        struct Case {
+            name: &'static str,
+            config: &'static str,
+            body: String,
+            want: &'static str,
+        }
+        let cases = [
+            Case { name: "imagen title answered empty", config: r#"{"migrate":"never"}"#,
+                body: chat("imagen-4.0-generate-001", false), want: "answer:application/json" },
+            Case { name: "streamed title answered as SSE", config: r#"{"migrate":"never"}"#,
+                body: chat("imagen-4.0-generate-001", true), want: "answer:text/event-stream" },
+            Case { name: "migrated imagen too", config: "",
+                body: chat("imagen-3.0-generate-002", false), want: "answer:application/json" },
+            Case { name: "gemini image model too", config: "",
+                body: chat("gemini-3.1-flash-image", false), want: "answer:application/json" },
+            Case { name: "task_model serves it", config: r#"{"task_model":"gemini-3.5-flash"}"#,
+                body: chat("imagen-3.0-generate-002", false), want: "served:gemini-3.5-flash" },
+            Case { name: "a text model's task goes on", config: "",
+                body: chat("gemini-3.5-flash", false), want: "route" },
+            Case { name: "an image prompt goes on", config: "",
+                body: serde_json::json!({"model": "gemini-3.1-flash-image", "messages": [{"role": "user", "content": "a red fox"}]}).to_string(),
+                want: "route" },
+            Case { name: "recognition off", config: r#"{"task_prefixes":[]}"#,
+                body: chat("gemini-3.1-flash-image", false), want: "route" },
+        ];
+        let head = Head {
+            now: 1_796_169_600,
+            ..h("POST", "/v1beta/openai/chat/completions")
+        };
+        for case in cases {
+            let config = Config::from_bytes(case.config.as_bytes()).unwrap();
+            let got = match body(&config, &head, case.body.as_bytes()) {
+                BodyStep::Reject(reply) if reply.kind == RejectKind::Task => {
+                    assert_eq!(reply.status, 200, "{}", case.name);
+                    let text = String::from_utf8(reply.body.clone()).unwrap();
+                    assert!(text.contains("\"content\":\"\""), "{}: {text}", case.name);
+                    format!("answer:{}", reply.content_type)
+                }
+                BodyStep::Route(routed, rewrite) => match &routed.migration {
+                    Some(m) if m.why == Why::Task => {
+                        let (sent, _) = rewrite.unwrap();
+                        let sent: Value = serde_json::from_slice(&sent).unwrap();
+                        assert_eq!(sent["model"], routed.model.id.as_str(), "{}", case.name);
+                        format!("served:{}", routed.model.id)
+                    }
+                    _ => "route".into(),
+                },
+                other => format!("{:?}", matches!(other, BodyStep::Pass(_))),
+            };
+            assert_eq!(got, case.want, "{}", case.name);
+        }
     }
 }

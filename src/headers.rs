@@ -66,6 +66,9 @@ pub const METRIC_ANNOTATED: &str = "gemini_router.annotated";
 /// Metric prefix: requests sent to a replacement model, by the family of
 /// the model asked for.
 pub const METRIC_MIGRATED: &str = "gemini_router.migrated";
+/// Metric prefix: chat UI background-task prompts for image models,
+/// `served` by `task_model` or `answered` empty by the filter.
+pub const METRIC_TASKS: &str = "gemini_router.tasks";
 /// Metric: requests refused because they carry more than one credential.
 pub const METRIC_REJECTED_CREDENTIALS: &str = "gemini_router.rejected.ambiguous_credentials";
 /// Metric: translations that failed (request or response).

@@ -458,6 +458,16 @@ fn hint(routed: &Routed, status: u16, facts: &diagnose::ErrorFacts) -> String {
 /// "X was shut down on DATE; gemini-router sent the request to its
 /// replacement Y."
 pub fn migration_sentence(routed: &Routed, requested: &str) -> String {
+    if routed
+        .migration
+        .as_ref()
+        .is_some_and(|m| m.why == crate::flow::Why::Task)
+    {
+        return format!(
+            "gemini-router sent this background-task prompt for the image model {requested} to task_model {}.",
+            routed.model.id
+        );
+    }
     let when = routed
         .notice
         .as_ref()

@@ -10,8 +10,8 @@ use crate::endpoint::Family;
 use crate::flow::PassReason;
 use crate::headers::{
     METRIC_ANNOTATED, METRIC_MIGRATED, METRIC_PASSTHROUGH, METRIC_REJECTED,
-    METRIC_REJECTED_CREDENTIALS, METRIC_REQUESTS, METRIC_REWRITTEN, METRIC_TRANSLATED,
-    METRIC_TRANSLATE_ERRORS, METRIC_UNCHANGED,
+    METRIC_REJECTED_CREDENTIALS, METRIC_REQUESTS, METRIC_REWRITTEN, METRIC_TASKS,
+    METRIC_TRANSLATED, METRIC_TRANSLATE_ERRORS, METRIC_UNCHANGED,
 };
 
 /// A counter id, or `None` if the host refused to define it.
@@ -47,6 +47,10 @@ pub struct Metrics {
     pub rejected: Counter,
     /// Local 400s for requests with more than one credential.
     pub rejected_credentials: Counter,
+    /// Background-task prompts for image models served by `task_model`.
+    pub tasks_served: Counter,
+    /// Background-task prompts for image models answered empty by the filter.
+    pub tasks_answered: Counter,
     /// Error responses annotated.
     pub annotated: Counter,
     /// Failed translations.
@@ -71,6 +75,8 @@ impl Metrics {
             translated: define(METRIC_TRANSLATED),
             rejected: define(METRIC_REJECTED),
             rejected_credentials: define(METRIC_REJECTED_CREDENTIALS),
+            tasks_served: define(&format!("{METRIC_TASKS}.served")),
+            tasks_answered: define(&format!("{METRIC_TASKS}.answered")),
             annotated: define(METRIC_ANNOTATED),
             translate_errors: define(METRIC_TRANSLATE_ERRORS),
         }

@@ -9,7 +9,7 @@ mod metrics;
 mod tests;
 
 use crate::config::Config;
-use crate::flow::{self, BodyStep, Head, HeadStep, LocalReply, RejectKind, Routed};
+use crate::flow::{self, BodyStep, Head, HeadStep, LocalReply, RejectKind, Routed, Why};
 use crate::headers::{
     AUTHORIZATION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, GOOG_API_KEY, JSON, RETRY_AFTER,
 };
@@ -231,8 +231,9 @@ impl<H: Host> Router<H> {
             RejectKind::InvalidModel => self.metrics.rejected.inc(&self.host),
             RejectKind::Translation => self.metrics.translate_errors.inc(&self.host),
             RejectKind::Credentials => self.metrics.rejected_credentials.inc(&self.host),
+            RejectKind::Task => self.metrics.tasks_answered.inc(&self.host),
         }
-        let mut headers: Vec<(&str, &str)> = vec![(CONTENT_TYPE, JSON)];
+        let mut headers: Vec<(&str, &str)> = vec![(CONTENT_TYPE, reply.content_type)];
         headers.extend(reply.headers.iter().map(|(n, v)| (*n, v.as_str())));
         self.host.reply(reply.status, &headers, &reply.body);
         Action::Pause
@@ -250,7 +251,15 @@ impl<H: Host> Router<H> {
                 HeaderOp::Remove(name) => self.host.set_header(REQ, name, None),
             };
         }
-        if let Some(m) = &routed.migration {
+        if let Some(m) = routed.migration.as_ref().filter(|m| m.why == Why::Task) {
+            self.metrics.tasks_served.inc(&self.host);
+            log::debug!(
+                "[{}] background task for {} served by {}",
+                self.id,
+                m.requested,
+                routed.model.id
+            );
+        } else if let Some(m) = &routed.migration {
             self.metrics.migrated(m.family).inc(&self.host);
             if self.metrics.first_migration(&m.requested) {
                 log::info!(
@@ -316,6 +325,7 @@ impl<H: Host> Router<H> {
                             ),
                             reason: "set body failed".into(),
                             kind: RejectKind::Translation,
+                            content_type: JSON,
                         };
                         return self.reject(&reply);
                     }

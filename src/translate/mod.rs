@@ -251,6 +251,23 @@ impl fmt::Display for TranslateError {
 
 impl std::error::Error for TranslateError {}
 
+/// The last user message's text of a chat completion request, if the body
+/// is one (for recognising background-task prompts).
+pub fn chat_prompt(body: &[u8]) -> Option<String> {
+    openai::parse_chat(body).ok().map(|r| r.prompt)
+}
+
+/// An empty chat completion for `model` in the framing the request asked
+/// for (`stream`, `stream_options.include_usage`): what a chat UI's
+/// background task gets when the filter answers it itself.
+pub fn empty_chat_answer(body: &[u8], exchange: &Exchange<'_>) -> Translated {
+    let mut reply = openai::ChatReply::new(exchange);
+    if let Ok(request) = openai::parse_chat(body) {
+        reply.for_request(&request);
+    }
+    reply.write_empty()
+}
+
 /// Whether a `from` request for a model of `family` can be sent to `to`:
 /// the shapes are the same, or a translator exists for that family.
 pub fn supports_for(family: Family, from: Endpoint, to: Endpoint) -> bool {

@@ -671,12 +671,24 @@ impl ChatReply {
         } else {
             "stop"
         };
+        self.write_message(answer, note.as_deref(), finish_reason)
+    }
+
+    /// An answer with empty content and `finish_reason: stop`, in the
+    /// request's framing (a task prompt answered by the filter itself).
+    pub(crate) fn write_empty(&self) -> Translated {
+        self.write_message(&Answer::default(), None, "stop")
+    }
+
+    fn write_message(
+        &self,
+        answer: &Answer<'_>,
+        note: Option<&str>,
+        finish_reason: &str,
+    ) -> Translated {
         let usage = answer.usage.unwrap_or_default();
         let mut out = Out::with_capacity(
-            answer.payload_len()
-                + note.as_ref().map_or(0, |n| n.len() * 2)
-                + self.model.len() * 5
-                + 1024,
+            answer.payload_len() + note.map_or(0, |n| n.len() * 2) + self.model.len() * 5 + 1024,
         );
         let head = |out: &mut Out, object: &str| {
             out.raw("{\"id\":")
@@ -700,7 +712,7 @@ impl ChatReply {
         if !self.stream {
             head(&mut out, "chat.completion");
             out.raw(",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":");
-            self.write_content(&mut out, answer, note.as_deref());
+            self.write_content(&mut out, answer, note);
             out.raw("},\"logprobs\":null,\"finish_reason\":\"")
                 .raw(finish_reason)
                 .raw("\"}],\"usage\":");
@@ -718,7 +730,7 @@ impl ChatReply {
         out.raw("data: ");
         head(&mut out, chunk);
         out.raw(",\"choices\":[{\"index\":0,\"delta\":{\"content\":");
-        self.write_content(&mut out, answer, note.as_deref());
+        self.write_content(&mut out, answer, note);
         out.raw("},\"logprobs\":null,\"finish_reason\":null}]}\n\n");
         out.raw("data: ");
         head(&mut out, chunk);
