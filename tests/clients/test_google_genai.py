@@ -18,6 +18,13 @@ from tests.harness import only_request
 pytestmark = [pytest.mark.clients, pytest.mark.envoy]
 
 
+@pytest.fixture(scope="module")
+def envoy(start_envoy):
+    # Model migration off: the Vertex express Imagen call passes unchanged and a
+    # shut-down model's 404 reaches the SDK; migration would serve replacements.
+    return start_envoy({"migrate": "never"})
+
+
 @pytest.fixture(params=[None, "v1beta"], ids=["default-version", "v1beta"])
 def client(request, envoy):
     options = types.HttpOptions(base_url=envoy.url, api_version=request.param, timeout=60_000)
@@ -29,19 +36,19 @@ def version_of(client) -> str:
 
 
 def test_generate_content(client, emulator):
-    response = client.models.generate_content(model="gemini-2.5-flash", contents="hello genai")
-    assert response.text == "Echo from gemini-2.5-flash: hello genai"
+    response = client.models.generate_content(model="gemini-3.5-flash", contents="hello genai")
+    assert response.text == "Echo from gemini-3.5-flash: hello genai"
     record = only_request(emulator)
-    assert record["path"] == f"/{version_of(client)}/models/gemini-2.5-flash:generateContent"
+    assert record["path"] == f"/{version_of(client)}/models/gemini-3.5-flash:generateContent"
     assert record["headers"]["x-goog-api-key"] == "test-key"
 
 
 def test_generate_content_stream(client, emulator):
-    chunks = list(client.models.generate_content_stream(model="gemini-2.5-flash", contents="stream genai"))
+    chunks = list(client.models.generate_content_stream(model="gemini-3.5-flash", contents="stream genai"))
     assert len(chunks) >= 2
-    assert "".join(c.text or "" for c in chunks) == "Echo from gemini-2.5-flash: stream genai"
+    assert "".join(c.text or "" for c in chunks) == "Echo from gemini-3.5-flash: stream genai"
     record = only_request(emulator)
-    assert record["path"] == f"/{version_of(client)}/models/gemini-2.5-flash:streamGenerateContent"
+    assert record["path"] == f"/{version_of(client)}/models/gemini-3.5-flash:streamGenerateContent"
     assert "alt=sse" in record["query"]
 
 
@@ -57,13 +64,13 @@ def test_embed_content(client, emulator):
 
 def test_image_output_model(client, emulator):
     response = client.models.generate_content(
-        model="gemini-2.5-flash-image",
+        model="gemini-3.1-flash-image",
         contents="a small red square",
         config=types.GenerateContentConfig(response_modalities=["TEXT", "IMAGE"]),
     )
     images = [p.inline_data for p in response.candidates[0].content.parts if p.inline_data]
     assert len(images) == 1 and images[0].data.startswith(b"\x89PNG")
-    assert only_request(emulator)["path"].endswith("/models/gemini-2.5-flash-image:generateContent")
+    assert only_request(emulator)["path"].endswith("/models/gemini-3.1-flash-image:generateContent")
 
 
 @pytest.fixture
@@ -76,7 +83,9 @@ def vertex_express(envoy):
 @pytest.mark.filterwarnings("ignore:The generate_images method is deprecated")
 def test_vertex_express_imagen_generate_images(vertex_express, emulator):
     # generate_images exists only for Vertex in this SDK; the request is on the
-    # endpoint that serves Imagen, so it passes unchanged.
+    # endpoint that serves Imagen, so it passes unchanged. Imagen is shut down
+    # (2026); the emulator serves it again for this test.
+    emulator.configure(live=["imagen-4.0-generate-001"])
     response = vertex_express.models.generate_images(
         model="imagen-4.0-generate-001",
         prompt="a small red square",
@@ -90,13 +99,13 @@ def test_vertex_express_imagen_generate_images(vertex_express, emulator):
 
 
 def test_vertex_express_generate_content(vertex_express, emulator):
-    response = vertex_express.models.generate_content(model="gemini-2.5-flash", contents="hello vertex")
-    assert response.text == "Echo from gemini-2.5-flash: hello vertex"
-    assert only_request(emulator)["path"] == "/v1beta1/publishers/google/models/gemini-2.5-flash:generateContent"
+    response = vertex_express.models.generate_content(model="gemini-3.5-flash", contents="hello vertex")
+    assert response.text == "Echo from gemini-3.5-flash: hello vertex"
+    assert only_request(emulator)["path"] == "/v1beta1/publishers/google/models/gemini-3.5-flash:generateContent"
 
 
 def test_retired_model_error_carries_googles_message(client, emulator):
-    emulator.configure(retired=["gemini-2.0-flash"])
+    # gemini-2.0-flash is shut down (June 2026): Google answers 404.
     with pytest.raises(errors.ClientError) as caught:
         client.models.generate_content(model="gemini-2.0-flash", contents="x")
     err = caught.value
@@ -109,7 +118,7 @@ def test_retired_model_error_carries_googles_message(client, emulator):
 def test_emulator_answers_bytes_the_sdk_decodes(client):
     # Sanity: the SDK decodes inline PNG data from base64 as Google sends it.
     response = client.models.generate_content(
-        model="gemini-2.5-flash-image",
+        model="gemini-3.1-flash-image",
         contents="x",
         config=types.GenerateContentConfig(response_modalities=["IMAGE"]),
     )

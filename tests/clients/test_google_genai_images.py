@@ -19,6 +19,20 @@ pytestmark = [pytest.mark.clients, pytest.mark.envoy]
 IMAGEN = "imagen-4.0-generate-001"
 
 
+@pytest.fixture(scope="module")
+def envoy(start_envoy):
+    # Model migration off: the subject is the Imagen translator, and every Imagen model is
+    # past its shutdown: migration would send it to its replacement instead.
+    return start_envoy({"migrate": "never"})
+
+
+@pytest.fixture(autouse=True)
+def imagen_served(emulator):
+    # Google shut every Imagen model down in 2026; its translator still serves
+    # operators who keep model migration off, so the emulator serves it again.
+    emulator.configure(live=[IMAGEN])
+
+
 @pytest.fixture(params=[None, "v1beta"], ids=["default-version", "v1beta"])
 def client(request, envoy):
     options = types.HttpOptions(base_url=envoy.url, api_version=request.param, timeout=60_000)
@@ -64,7 +78,7 @@ def test_blocked_prompt_raises_with_the_reason(client, emulator):
 
 
 def test_retired_imagen_raises_not_found_with_googles_message(client, emulator):
-    emulator.configure(retired=[IMAGEN])
+    emulator.configure(live=[])  # shut down again, as Google did
     with pytest.raises(errors.ClientError) as caught:
         client.models.generate_content(model=IMAGEN, contents="a red fox")
     err = caught.value

@@ -24,6 +24,20 @@ IMAGEN = "imagen-4.0-generate-001"
 IMAGE_MD = re.compile(r"!\[image\]\(data:image/png;base64,([A-Za-z0-9+/=]+)\)")
 
 
+@pytest.fixture(scope="module")
+def envoy(start_envoy):
+    # Model migration off: the subject is the Imagen translator, and every Imagen model is
+    # past its shutdown: migration would send it to its replacement instead.
+    return start_envoy({"migrate": "never"})
+
+
+@pytest.fixture(autouse=True)
+def imagen_served(emulator):
+    # Google shut every Imagen model down in 2026; its translator still serves
+    # operators who keep model migration off, so the emulator serves it again.
+    emulator.configure(live=[IMAGEN])
+
+
 @pytest.fixture
 def client(envoy):
     return openai.OpenAI(base_url=f"{envoy.url}/v1beta/openai/", api_key="test-key", max_retries=0, timeout=60)
@@ -65,21 +79,21 @@ def test_chat_stream_with_imagen_gets_the_image(client, emulator):
 def test_chat_stream_helper_accumulates_the_image(client, emulator):
     # The SDK's accumulating stream helper builds the final message from the chunks.
     with client.chat.completions.stream(
-        model="gemini-2.5-flash-image", messages=[{"role": "user", "content": "a red fox"}]
+        model="gemini-3.1-flash-image", messages=[{"role": "user", "content": "a red fox"}]
     ) as stream:
         final = stream.get_final_completion()
     content = final.choices[0].message.content
     assert content.startswith("Here is the image you asked for: a red fox")
     assert len(pngs(content)) == 1
     record = only_request(emulator)
-    assert record["path"] == "/v1beta/models/gemini-2.5-flash-image:streamGenerateContent"
+    assert record["path"] == "/v1beta/models/gemini-3.1-flash-image:streamGenerateContent"
     assert record["query"] == "alt=sse"
 
 
 @pytest.mark.parametrize(
     "model,upstream",
     [
-        ("gemini-2.5-flash-image", "/v1beta/models/gemini-2.5-flash-image:generateContent"),
+        ("gemini-3.1-flash-image", "/v1beta/models/gemini-3.1-flash-image:generateContent"),
         (IMAGEN, f"/v1beta/models/{IMAGEN}:predict"),
     ],
 )
@@ -109,7 +123,7 @@ def test_chat_blocked_says_why(client, emulator):
 
 @pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
 def test_retired_imagen_raises_not_found_naming_model_endpoint_and_google_message(client, emulator, stream):
-    emulator.configure(retired=[IMAGEN])
+    emulator.configure(live=[])  # shut down again, as Google did
     extra = {"stream": True, "stream_options": {"include_usage": True}} if stream else {}
     with pytest.raises(openai.NotFoundError) as caught:
         client.chat.completions.create(model=IMAGEN, messages=[{"role": "user", "content": "a red fox"}], **extra)

@@ -13,10 +13,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="port to bind; 0 picks a free one (default)")
     parser.add_argument("--retired", action="append", default=[], help="model id to retire (repeatable)")
+    parser.add_argument("--live", action="append", default=[], help="shut-down model id to revive (repeatable)")
     parser.add_argument("--key", action="append", default=[], help="valid API key (repeatable; default test-key)")
     args = parser.parse_args(argv)
     emulator = Emulator(args.host, args.port)
-    emulator.configure(retired=args.retired or None, valid_keys=args.key or None)
+    emulator.configure(retired=args.retired or None, valid_keys=args.key or None, live=args.live or None)
     print(f"gemini emulator listening on {emulator.url}", flush=True)
     try:
         emulator.serve_forever()

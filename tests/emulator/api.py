@@ -4,6 +4,9 @@
 real service would give, enforcing the parts of the contract that a routing
 filter can get wrong:
 
+- which models exist: the live catalogue of December 2026 (``catalogue.LIVE``);
+  a shut-down model answers 404 NOT_FOUND on every method exactly as an
+  unknown id does, unless a test revives it (``State.configure(live=...)``),
 - which methods serve which model family (404 with Google's message otherwise),
 - which auth each API wants (``x-goog-api-key``/``?key=`` native,
   ``Authorization: Bearer`` on the compatibility layer),
@@ -223,34 +226,64 @@ def _vector(text: str, dims: int) -> list[float]:
 
 
 def _default_dims(model: str) -> int:
-    return 3072 if model == "gemini-embedding-001" else 768
+    return 3072 if model.startswith("gemini-embedding-") else 768
 
 
 class State:
-    """Mutable emulator configuration and the operations it has started."""
+    """Mutable emulator configuration and the operations it has started.
+
+    A model answers when the catalogue knows it, it is live (``cat.LIVE``, or
+    revived with ``live``) and it is not ``retired``; otherwise every method
+    answers 404 NOT_FOUND, as for an id Google does not know.
+    """
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.retired: set[str] = set()
+        self.live: set[str] = set()
         self.valid_keys: set[str] = set(DEFAULT_VALID_KEYS)
         self.operations: dict[str, str] = {}
 
     def reset(self) -> None:
         with self.lock:
             self.retired = set()
+            self.live = set()
             self.valid_keys = set(DEFAULT_VALID_KEYS)
             self.operations = {}
 
-    def configure(self, retired: Iterable[str] | None = None, valid_keys: Iterable[str] | None = None) -> None:
+    def configure(
+        self,
+        retired: Iterable[str] | None = None,
+        valid_keys: Iterable[str] | None = None,
+        live: Iterable[str] | None = None,
+    ) -> None:
+        """Replace the retired models, the accepted keys or the revived
+        shut-down models; ``None`` keeps a value. A ``live`` id the catalogue
+        does not know raises ValueError (it could never answer)."""
+        revived = None
+        if live is not None:
+            revived = {m.removeprefix("models/") for m in live}
+            unknown = sorted(m for m in revived if cat.family_of(m) is None)
+            if unknown:
+                raise ValueError(f"live: models unknown to the catalogue {unknown}")
         with self.lock:
             if retired is not None:
                 self.retired = {m.removeprefix("models/") for m in retired}
             if valid_keys is not None:
                 self.valid_keys = set(valid_keys)
+            if revived is not None:
+                self.live = revived
+
+    def available(self, model: str) -> bool:
+        """The model exists for callers now: known, live or revived, not retired."""
+        if cat.family_of(model) is None:
+            return False
+        with self.lock:
+            return model not in self.retired and (model in cat.LIVE or model in self.live)
 
     def snapshot(self) -> dict:
         with self.lock:
-            return {"retired": sorted(self.retired), "valid_keys": sorted(self.valid_keys)}
+            return {"retired": sorted(self.retired), "live": sorted(self.live), "valid_keys": sorted(self.valid_keys)}
 
 
 class GeminiApi:
@@ -346,9 +379,8 @@ class GeminiApi:
             raise _key_invalid()
         raise ApiError(403, PERMISSION_DENIED_MESSAGE, "PERMISSION_DENIED")
 
-    def _is_retired(self, model: str) -> bool:
-        with self.state.lock:
-            return model in self.state.retired
+    def _available(self, model: str) -> bool:
+        return self.state.available(model)
 
     # -- native and Vertex -------------------------------------------------
 
@@ -368,9 +400,9 @@ class GeminiApi:
                 self._auth_native(req)
             body = _parse_object(req.body)
             _check_fields(body, _FIELDS[method], None)
-            family = cat.family_of(model) if collection == "models" else None
-            if family is None or self._is_retired(model) or not cat.native_serves(method, family):
-                if vertex and (family is None or self._is_retired(model)):
+            family = cat.family_of(model) if collection == "models" and self._available(model) else None
+            if family is None or not cat.native_serves(method, family):
+                if vertex and family is None:
                     raise ApiError(
                         404,
                         f"Publisher Model `{vertex}` was not found or your project does not have access to it. "
@@ -410,12 +442,12 @@ class GeminiApi:
 
     def _list_models(self, req: Request) -> Response:
         self._auth_native(req)
-        models = [cat.model_resource(m) for m in cat.MODELS if not self._is_retired(m)]
+        models = [cat.model_resource(m) for m in cat.MODELS if self._available(m)]
         return json_response(200, {"models": models})
 
     def _get_model(self, req: Request, version: str, model: str) -> Response:
         self._auth_native(req)
-        if cat.family_of(model) is None or self._is_retired(model):
+        if not self._available(model):
             raise not_found(f"models/{model}", version, "get")
         return json_response(200, cat.model_resource(model))
 
@@ -457,8 +489,8 @@ class GeminiApi:
         if not isinstance(model, str) or not model:
             raise invalid("model is not specified or is not a string.", [{"field": "model", "description": "required"}])
         model = model.removeprefix("models/")
-        family = cat.family_of(model)
-        if family is None or self._is_retired(model) or not cat.compat_serves(op, family):
+        family = cat.family_of(model) if self._available(model) else None
+        if family is None or not cat.compat_serves(op, family):
             raise not_found(f"models/{model}", "v1main", cat.COMPAT_METHOD_IN_MESSAGE[op])
         if op == cat.CHAT_COMPLETIONS:
             return _chat(model, body)
@@ -468,13 +500,13 @@ class GeminiApi:
 
     def _compat_models(self, req: Request) -> Response:
         self._auth_compat(req)
-        data = [_compat_model_entry(m) for m in cat.MODELS if not self._is_retired(m)]
+        data = [_compat_model_entry(m) for m in cat.MODELS if self._available(m)]
         return json_response(200, {"object": "list", "data": data})
 
     def _compat_model(self, req: Request, model: str) -> Response:
         self._auth_compat(req)
         model = unquote(model).removeprefix("models/")
-        if cat.family_of(model) is None or self._is_retired(model):
+        if not self._available(model):
             raise not_found(f"models/{model}", "v1main", "get")
         return json_response(200, _compat_model_entry(model))
 

@@ -1,4 +1,4 @@
-"""The emulator's own model table: which models exist and which methods serve them.
+"""The emulator's own model table: which models exist, which are live, and which methods serve them.
 
 This table is deliberately independent of the filter's routing rules, so a
 routing bug cannot hide behind a shared mistake. Facts follow
@@ -52,23 +52,76 @@ AQA = "aqa"
 
 FAMILIES = (GEMINI, GEMINI_IMAGE, IMAGEN, VEO, EMBEDDING, AQA)
 
+# Every model the emulator knows, with its family: the live catalogue of
+# December 2026 and the models Google has shut down. A shut-down model answers
+# 404 NOT_FOUND on every method, exactly as an unknown id does, unless a test
+# revives it (``configure(live=[...])``); its family here is what the emulator
+# serves it as then.
 MODELS: dict[str, str] = {
-    "gemini-2.5-flash": GEMINI,
-    "gemini-2.0-flash": GEMINI,
-    "gemini-2.5-pro": GEMINI,
+    # Live (shared/gemini-api.md, "Model lifecycle (as of December 2026)").
+    "gemini-3.5-flash": GEMINI,
+    "gemini-3.5-flash-lite": GEMINI,
+    "gemini-3.6-flash": GEMINI,
+    "gemini-3.7-flash": GEMINI,
+    "gemini-3.8-flash": GEMINI,
+    "gemini-3.1-flash-lite": GEMINI,
+    "gemini-3.1-pro-preview": GEMINI,
     "gemma-3-27b-it": GEMINI,
+    "gemini-3.1-flash-image": GEMINI_IMAGE,
+    "gemini-3-pro-image": GEMINI_IMAGE,
+    "veo-3.1-generate-preview": VEO,
+    "veo-3.1-lite-generate-001": VEO,
+    "veo-2.0-generate-001": VEO,
+    "gemini-embedding-001": EMBEDDING,
+    "gemini-embedding-2": EMBEDDING,
+    "aqa": AQA,  # UNCONFIRMED: the reference neither lists it live nor shut down
+    # Shut down by December 2026.
+    "gemini-2.5-flash": GEMINI,
+    "gemini-2.5-flash-lite": GEMINI,
+    "gemini-2.5-pro": GEMINI,
+    "gemini-2.0-flash": GEMINI,
+    "gemini-2.0-flash-001": GEMINI,
+    "gemini-2.0-flash-lite": GEMINI,
+    "gemini-3-pro-preview": GEMINI,
+    "gemini-1.5-flash": GEMINI,
+    "gemini-1.5-pro": GEMINI,
+    "gemini-pro": GEMINI,
     "gemini-2.5-flash-image": GEMINI_IMAGE,
     "gemini-2.0-flash-preview-image-generation": GEMINI_IMAGE,
     "gemini-3-pro-image-preview": GEMINI_IMAGE,
+    "gemini-3.1-flash-image-preview": GEMINI_IMAGE,
     "imagen-4.0-generate-001": IMAGEN,
+    "imagen-4.0-ultra-generate-001": IMAGEN,
+    "imagen-4.0-fast-generate-001": IMAGEN,
     "imagen-3.0-generate-002": IMAGEN,
     "veo-3.0-generate-001": VEO,
-    "veo-2.0-generate-001": VEO,
-    "gemini-embedding-001": EMBEDDING,
     "text-embedding-004": EMBEDDING,
     "embedding-001": EMBEDDING,
-    "aqa": AQA,
 }
+
+# The models that answer by default (December 2026). Every other entry of
+# MODELS is shut down.
+LIVE: frozenset[str] = frozenset(
+    {
+        "gemini-3.5-flash",
+        "gemini-3.5-flash-lite",
+        "gemini-3.6-flash",
+        "gemini-3.7-flash",
+        "gemini-3.8-flash",
+        "gemini-3.1-flash-lite",
+        "gemini-3.1-pro-preview",
+        "gemma-3-27b-it",
+        "gemini-3.1-flash-image",
+        "gemini-3-pro-image",
+        "veo-3.1-generate-preview",
+        "veo-3.1-lite-generate-001",
+        "veo-2.0-generate-001",
+        "gemini-embedding-001",
+        "gemini-embedding-2",
+        "aqa",
+    }
+)
+SHUT_DOWN: frozenset[str] = frozenset(MODELS) - LIVE
 
 # Which native methods serve which family (the API's contract).
 NATIVE_SERVES: dict[str, frozenset[str]] = {
@@ -90,7 +143,8 @@ COMPAT_SERVES: dict[str, frozenset[str]] = {
     EMBEDDINGS: frozenset({EMBEDDING}),
 }
 
-# The 2.0 preview image model accepts only the TEXT+IMAGE combination.
+# The 2.0 preview image model (shut down; a test revives it) accepts only the
+# TEXT+IMAGE combination.
 REQUIRES_TEXT_AND_IMAGE = frozenset({"gemini-2.0-flash-preview-image-generation"})
 
 DESCRIPTIONS = {
@@ -104,7 +158,7 @@ DESCRIPTIONS = {
 
 
 def family_of(model: str) -> str | None:
-    """The family of a catalogue model id, or None when it does not exist."""
+    """The family of a catalogue model id (live or shut down), or None when it is unknown."""
     return MODELS.get(model)
 
 

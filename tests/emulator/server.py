@@ -6,10 +6,13 @@ Requests under ``/__emulator/`` control the emulator and are not recorded:
   reset, as ``{method, path, query, target, headers, body, body_base64}``;
   header names are lowercased, ``body`` is the raw body as text, or base64
   when it is not UTF-8 (then ``body_base64`` is true).
-- ``POST /__emulator/reset``: forget recorded requests and configuration.
-- ``POST /__emulator/config`` ``{"retired": [...], "valid_keys": [...]}``:
-  retire models (404 on every method) or replace the accepted API keys.
-  Fields left out keep their value.
+- ``POST /__emulator/reset``: forget recorded requests and configuration
+  (the December 2026 catalogue again: shut-down models answer 404).
+- ``POST /__emulator/config`` ``{"retired": [...], "live": [...], "valid_keys": [...]}``:
+  retire models (404 on every method), revive shut-down catalogue models
+  (served as their family again; an id the catalogue does not know is a 400),
+  or replace the accepted API keys. Each field replaces its previous value;
+  fields left out keep theirs. The answer is the resulting configuration.
 """
 
 from __future__ import annotations
@@ -137,12 +140,12 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/__emulator/config" and self.command == "POST":
             try:
                 config = json.loads(raw_body or b"{}")
-                unknown = set(config) - {"retired", "valid_keys"}
+                unknown = set(config) - {"retired", "live", "valid_keys"}
                 if unknown:
                     raise ValueError(f"unknown config fields {sorted(unknown)}")
+                self.server.api.state.configure(config.get("retired"), config.get("valid_keys"), config.get("live"))
             except (ValueError, TypeError, AttributeError) as err:
                 return json_response(400, {"error": str(err)})
-            self.server.api.state.configure(config.get("retired"), config.get("valid_keys"))
             return json_response(200, self.server.api.state.snapshot())
         return json_response(404, {"error": f"no control endpoint {self.command} {path}"})
 
@@ -231,8 +234,16 @@ class Emulator:
         self.recorder.clear()
         self.state.reset()
 
-    def configure(self, retired: Iterable[str] | None = None, valid_keys: Iterable[str] | None = None) -> None:
-        self.state.configure(retired, valid_keys)
+    def configure(
+        self,
+        retired: Iterable[str] | None = None,
+        valid_keys: Iterable[str] | None = None,
+        live: Iterable[str] | None = None,
+    ) -> None:
+        """Retire models, replace the accepted keys, or revive shut-down
+        models (``live=["imagen-4.0-generate-001"]``); each argument given
+        replaces its previous value, and ``reset()`` restores the defaults."""
+        self.state.configure(retired, valid_keys, live)
 
     def __enter__(self) -> "Emulator":
         return self.start()

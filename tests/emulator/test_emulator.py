@@ -1,7 +1,9 @@
 """The emulator's own tests: it must hold the Gemini contract the filter is judged by.
 
 Plain HTTP against the in-process emulator (the session ``emulator`` fixture,
-reset before each test); no Envoy.
+reset before each test); no Envoy. The catalogue is that of December 2026:
+tests that need a shut-down model served (every Imagen model, for ``:predict``)
+revive it with ``emulator.configure(live=[...])``.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from tests.harness import HttpResponse, http_request
 KEY = {"x-goog-api-key": "test-key"}
 BEARER = {"authorization": "Bearer test-key"}
 LIST_MODELS_HINT = "Call ListModels to see the list of available models and their supported methods."
+IMAGEN = "imagen-4.0-generate-001"  # shut down: revived by the tests that need :predict served
 
 
 def post(emulator, path: str, body=None, headers=None, raw: bytes | None = None) -> HttpResponse:
@@ -80,6 +83,96 @@ def not_found_message(resource: str, version: str, method: str) -> str:
     return f"{resource} is not found for API version {version}, or is not supported for {method}. {LIST_MODELS_HINT}"
 
 
+def revive_if_shut_down(emulator, *models: str) -> None:
+    """Serve the shut-down ones among ``models`` for this test."""
+    emulator.configure(live=[m for m in models if m in cat.SHUT_DOWN])
+
+
+# -- the December 2026 catalogue ----------------------------------------------
+
+
+def test_catalogue_live_and_shut_down_models():
+    assert cat.LIVE <= set(cat.MODELS)
+    assert cat.SHUT_DOWN == set(cat.MODELS) - cat.LIVE
+    assert {m for m in cat.LIVE if cat.MODELS[m] == cat.GEMINI} == {
+        "gemini-3.5-flash", "gemini-3.5-flash-lite", "gemini-3.6-flash", "gemini-3.7-flash",
+        "gemini-3.8-flash", "gemini-3.1-flash-lite", "gemini-3.1-pro-preview", "gemma-3-27b-it",
+    }
+    assert {m for m in cat.LIVE if cat.MODELS[m] == cat.GEMINI_IMAGE} == {"gemini-3.1-flash-image", "gemini-3-pro-image"}
+    assert {m for m in cat.LIVE if cat.MODELS[m] == cat.VEO} == {
+        "veo-3.1-generate-preview", "veo-3.1-lite-generate-001", "veo-2.0-generate-001",
+    }
+    assert {m for m in cat.LIVE if cat.MODELS[m] == cat.EMBEDDING} == {"gemini-embedding-001", "gemini-embedding-2"}
+    assert "aqa" in cat.LIVE
+    assert not {m for m in cat.LIVE if cat.MODELS[m] == cat.IMAGEN}, "every Imagen model is shut down"
+    for model in ("gemini-2.0-flash", "gemini-2.5-flash", "gemini-2.5-pro", "gemini-2.5-flash-image",
+                  "gemini-3-pro-image-preview", "gemini-2.0-flash-preview-image-generation",
+                  "text-embedding-004", "embedding-001", "veo-3.0-generate-001", "imagen-3.0-generate-002"):
+        assert model in cat.SHUT_DOWN, model
+
+
+def _answer_for(emulator, model: str, method: str) -> HttpResponse:
+    query = "?alt=sse" if method == cat.STREAM_GENERATE_CONTENT else ""
+    return post(emulator, f"/v1beta/models/{model}:{method}{query}", native_body(method, model), KEY)
+
+
+@pytest.mark.parametrize("model", sorted(cat.SHUT_DOWN))
+def test_shut_down_model_answers_like_an_unknown_id_everywhere(emulator, model):
+    for method in cat.NATIVE_METHODS:
+        resp = _answer_for(emulator, model, method)
+        assert resp.status == 404, (method, resp)
+        assert google_error(resp) == {
+            "code": 404,
+            "message": not_found_message(f"models/{model}", "v1beta", method),
+            "status": "NOT_FOUND",
+        }
+        unknown = _answer_for(emulator, "gemini-9-ultra", method)
+        assert google_error(unknown)["message"] == google_error(resp)["message"].replace(model, "gemini-9-ultra")
+    for op in cat.COMPAT_OPERATIONS:
+        resp = post(emulator, f"/v1beta/openai/{op}", compat_body(op, model), BEARER)
+        assert resp.status == 404, (op, resp)
+        assert wrapped_error(resp) == {
+            "code": 404,
+            "message": not_found_message(f"models/{model}", "v1main", cat.COMPAT_METHOD_IN_MESSAGE[op]),
+            "status": "NOT_FOUND",
+        }
+    vertex = post(emulator, f"{VERTEX}/{model}:generateContent", native_body(cat.GENERATE_CONTENT, model),
+                  {"authorization": "Bearer ya29.token"})
+    assert vertex.status == 404 and google_error(vertex)["message"].startswith(
+        f"Publisher Model `projects/p/locations/us-central1/publishers/google/models/{model}` was not found"
+    ), vertex
+    assert get(emulator, f"/v1beta/models/{model}", KEY).status == 404
+    assert get(emulator, f"/v1beta/openai/models/{model}", BEARER).status == 404
+
+
+def test_revived_model_is_served_listed_and_shut_down_again_by_reset(emulator):
+    body = native_body(cat.PREDICT, IMAGEN)
+    assert post(emulator, f"/v1beta/models/{IMAGEN}:predict", body, KEY).status == 404
+    emulator.configure(live=[f"models/{IMAGEN}"])
+    assert post(emulator, f"/v1beta/models/{IMAGEN}:predict", body, KEY).status == 200
+    assert post(emulator, "/v1beta/models/imagen-3.0-generate-002:predict", body, KEY).status == 404  # only what was revived
+    listed = {m["name"] for m in get(emulator, "/v1beta/models", KEY).json()["models"]}
+    assert f"models/{IMAGEN}" in listed
+    assert f"models/{IMAGEN}" in {d["id"] for d in get(emulator, "/v1beta/openai/models", BEARER).json()["data"]}
+    emulator.configure(live=[])
+    assert post(emulator, f"/v1beta/models/{IMAGEN}:predict", body, KEY).status == 404
+    emulator.configure(live=[IMAGEN])
+    emulator.reset()
+    assert post(emulator, f"/v1beta/models/{IMAGEN}:predict", body, KEY).status == 404
+
+
+def test_retired_wins_over_live(emulator):
+    emulator.configure(live=[IMAGEN], retired=[IMAGEN])
+    assert post(emulator, f"/v1beta/models/{IMAGEN}:predict", native_body(cat.PREDICT, IMAGEN), KEY).status == 404
+
+
+def test_reviving_an_unknown_model_is_refused(emulator):
+    with pytest.raises(ValueError, match="gemini-9-ultra"):
+        emulator.configure(live=["gemini-9-ultra"])
+    refused = post(emulator, "/__emulator/config", {"live": ["gemini-9-ultra"]})
+    assert refused.status == 400 and "gemini-9-ultra" in refused.text
+
+
 # -- families x methods ------------------------------------------------------
 
 NATIVE_MATRIX = [
@@ -89,6 +182,8 @@ NATIVE_MATRIX = [
 
 @pytest.mark.parametrize("model,method", NATIVE_MATRIX)
 def test_native_method_serves_only_its_families(emulator, model, method):
+    # Shut-down models are revived: a test that revives one gets its family's contract.
+    revive_if_shut_down(emulator, model)
     query = "?alt=sse" if method == cat.STREAM_GENERATE_CONTENT else ""
     resp = post(emulator, f"/v1beta/models/{model}:{method}{query}", native_body(method, model), KEY)
     if cat.MODELS[model] in cat.NATIVE_SERVES[method]:
@@ -104,10 +199,10 @@ def test_native_method_serves_only_its_families(emulator, model, method):
 
 @pytest.mark.parametrize("version", ["v1", "v1beta", "v1alpha"])
 def test_native_404_names_the_path_version(emulator, version):
-    resp = post(emulator, f"/{version}/models/imagen-4.0-generate-001:generateContent", native_body("generateContent", "x"), KEY)
+    resp = post(emulator, f"/{version}/models/veo-2.0-generate-001:generateContent", native_body("generateContent", "x"), KEY)
     assert resp.status == 404
-    assert google_error(resp)["message"] == not_found_message("models/imagen-4.0-generate-001", version, "generateContent")
-    ok = post(emulator, f"/{version}/models/gemini-2.5-flash:generateContent", native_body("generateContent", "x"), KEY)
+    assert google_error(resp)["message"] == not_found_message("models/veo-2.0-generate-001", version, "generateContent")
+    ok = post(emulator, f"/{version}/models/gemini-3.5-flash:generateContent", native_body("generateContent", "x"), KEY)
     assert ok.status == 200, ok
 
 
@@ -119,7 +214,7 @@ def test_unknown_model_is_404_on_every_method(emulator):
 
 
 def test_unknown_native_method_is_an_html_404(emulator):
-    resp = post(emulator, "/v1beta/models/gemini-2.5-flash:fooBar", {}, KEY)
+    resp = post(emulator, "/v1beta/models/gemini-3.5-flash:fooBar", {}, KEY)
     assert resp.status == 404
     assert resp.headers["content-type"].startswith("text/html")
 
@@ -129,6 +224,7 @@ COMPAT_MATRIX = [pytest.param(model, op, id=f"{op}:{model}") for model in cat.MO
 
 @pytest.mark.parametrize("model,op", COMPAT_MATRIX)
 def test_compat_operation_serves_only_its_families(emulator, model, op):
+    revive_if_shut_down(emulator, model)
     resp = post(emulator, f"/v1beta/openai/{op}", compat_body(op, model), BEARER)
     if cat.MODELS[model] in cat.COMPAT_SERVES[op]:
         assert resp.status == 200, resp
@@ -141,11 +237,11 @@ def test_compat_operation_serves_only_its_families(emulator, model, op):
         }
 
 
-@pytest.mark.parametrize("model", ["gemini-2.5-flash", "models/gemini-2.5-flash"])
+@pytest.mark.parametrize("model", ["gemini-3.5-flash", "models/gemini-3.5-flash"])
 def test_compat_accepts_model_with_or_without_prefix(emulator, model):
     resp = post(emulator, "/v1beta/openai/chat/completions", compat_body(cat.CHAT_COMPLETIONS, model), BEARER)
     assert resp.status == 200, resp
-    assert resp.json()["choices"][0]["message"]["content"] == "Echo from gemini-2.5-flash: a red apple"
+    assert resp.json()["choices"][0]["message"]["content"] == "Echo from gemini-3.5-flash: a red apple"
 
 
 VERTEX = "/v1/projects/p/locations/us-central1/publishers/google/models"
@@ -154,19 +250,21 @@ VERTEX = "/v1/projects/p/locations/us-central1/publishers/google/models"
 @pytest.mark.parametrize(
     "path,status",
     [
-        (f"{VERTEX}/gemini-2.5-flash:generateContent", 200),
-        (f"{VERTEX}/gemini-2.5-flash:streamGenerateContent?alt=sse", 200),
-        (f"{VERTEX}/imagen-4.0-generate-001:generateContent", 404),
-        ("/v1/publishers/google/models/gemini-2.5-flash:generateContent", 200),
+        (f"{VERTEX}/gemini-3.5-flash:generateContent", 200),
+        (f"{VERTEX}/gemini-3.5-flash:streamGenerateContent?alt=sse", 200),
+        (f"{VERTEX}/veo-2.0-generate-001:generateContent", 404),
+        (f"{VERTEX}/gemini-2.5-flash:generateContent", 404),
+        ("/v1/publishers/google/models/gemini-3.5-flash:generateContent", 200),
         (f"{VERTEX}/gemini-9-ultra:generateContent", 404),
     ],
 )
 def test_vertex_paths(emulator, path, status):
-    resp = post(emulator, path, native_body("generateContent", "gemini-2.5-flash"), {"authorization": "Bearer ya29.token"})
+    resp = post(emulator, path, native_body("generateContent", "gemini-3.5-flash"), {"authorization": "Bearer ya29.token"})
     assert resp.status == status, resp
 
 
 def test_vertex_imagen_predict_and_auth(emulator):
+    emulator.configure(live=[IMAGEN])
     body = native_body("predict", "imagen-4.0-generate-001")
     path = f"{VERTEX}/imagen-4.0-generate-001:predict"
     assert post(emulator, path, body, {"authorization": "Bearer ya29.token"}).status == 200
@@ -179,13 +277,13 @@ def test_vertex_imagen_predict_and_auth(emulator):
 
 AUTH_CASES = [
     # (name, path, headers, status, google status, list-wrapped)
-    ("native header key", "/v1beta/models/gemini-2.5-flash:generateContent", KEY, 200, None, False),
-    ("native query key", "/v1beta/models/gemini-2.5-flash:generateContent?key=test-key", {}, 200, None, False),
-    ("native missing", "/v1beta/models/gemini-2.5-flash:generateContent", {}, 403, "PERMISSION_DENIED", False),
-    ("native wrong key", "/v1beta/models/gemini-2.5-flash:generateContent", {"x-goog-api-key": "nope"}, 400, "INVALID_ARGUMENT", False),
-    ("native wrong query key", "/v1beta/models/gemini-2.5-flash:generateContent?key=nope", {}, 400, "INVALID_ARGUMENT", False),
-    ("native bearer is wrong header", "/v1beta/models/gemini-2.5-flash:generateContent", BEARER, 400, "INVALID_ARGUMENT", False),
-    ("native stream missing key is wrapped", "/v1beta/models/gemini-2.5-flash:streamGenerateContent", {}, 403, "PERMISSION_DENIED", True),
+    ("native header key", "/v1beta/models/gemini-3.5-flash:generateContent", KEY, 200, None, False),
+    ("native query key", "/v1beta/models/gemini-3.5-flash:generateContent?key=test-key", {}, 200, None, False),
+    ("native missing", "/v1beta/models/gemini-3.5-flash:generateContent", {}, 403, "PERMISSION_DENIED", False),
+    ("native wrong key", "/v1beta/models/gemini-3.5-flash:generateContent", {"x-goog-api-key": "nope"}, 400, "INVALID_ARGUMENT", False),
+    ("native wrong query key", "/v1beta/models/gemini-3.5-flash:generateContent?key=nope", {}, 400, "INVALID_ARGUMENT", False),
+    ("native bearer is wrong header", "/v1beta/models/gemini-3.5-flash:generateContent", BEARER, 400, "INVALID_ARGUMENT", False),
+    ("native stream missing key is wrapped", "/v1beta/models/gemini-3.5-flash:streamGenerateContent", {}, 403, "PERMISSION_DENIED", True),
     ("compat bearer", "/v1beta/openai/chat/completions", BEARER, 200, None, True),
     ("compat missing", "/v1beta/openai/chat/completions", {}, 403, "PERMISSION_DENIED", True),
     ("compat wrong key", "/v1beta/openai/chat/completions", {"authorization": "Bearer nope"}, 400, "INVALID_ARGUMENT", True),
@@ -197,9 +295,9 @@ AUTH_CASES = [
 @pytest.mark.parametrize("name,path,headers,status,google_status,wrapped", AUTH_CASES, ids=[c[0] for c in AUTH_CASES])
 def test_auth(emulator, name, path, headers, status, google_status, wrapped):
     if "/openai/" in path:
-        body = compat_body(cat.CHAT_COMPLETIONS, "gemini-2.5-flash")
+        body = compat_body(cat.CHAT_COMPLETIONS, "gemini-3.5-flash")
     else:
-        body = native_body(cat.GENERATE_CONTENT, "gemini-2.5-flash")
+        body = native_body(cat.GENERATE_CONTENT, "gemini-3.5-flash")
     resp = post(emulator, path, body, headers)
     assert resp.status == status, resp
     if google_status:
@@ -212,22 +310,22 @@ def test_auth(emulator, name, path, headers, status, google_status, wrapped):
 
 def test_configured_keys_replace_the_default(emulator):
     emulator.configure(valid_keys=["other-key"])
-    path = "/v1beta/models/gemini-2.5-flash:generateContent"
-    body = native_body(cat.GENERATE_CONTENT, "gemini-2.5-flash")
+    path = "/v1beta/models/gemini-3.5-flash:generateContent"
+    body = native_body(cat.GENERATE_CONTENT, "gemini-3.5-flash")
     assert post(emulator, path, body, KEY).status == 400
     assert post(emulator, path, body, {"x-goog-api-key": "other-key"}).status == 200
 
 
 # -- shapes ------------------------------------------------------------------
 
-GC = "/v1beta/models/gemini-2.5-flash:generateContent"
+GC = "/v1beta/models/gemini-3.5-flash:generateContent"
 SHAPE_CASES = [
     # (name, path, headers, body (dict or raw bytes), wrapped)
     ("invalid json", GC, KEY, b"{not json", False),
     ("json list body", GC, KEY, b"[]", False),
     ("missing contents", GC, KEY, {"generationConfig": {}}, False),
     ("contents not a list", GC, KEY, {"contents": {"parts": [{"text": "x"}]}}, False),
-    ("openai body on generateContent", GC, KEY, {"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "x"}]}, False),
+    ("openai body on generateContent", GC, KEY, {"model": "gemini-3.5-flash", "messages": [{"role": "user", "content": "x"}]}, False),
     ("openai part on generateContent", GC, KEY, {"contents": [{"role": "user", "parts": [{"type": "text", "text": "x"}]}]}, False),
     ("assistant role", GC, KEY, {"contents": [{"role": "assistant", "parts": [{"text": "x"}]}]}, False),
     ("unknown generationConfig field", GC, KEY, {"contents": [{"parts": [{"text": "x"}]}], "generationConfig": {"max_tokens": 5}}, False),
@@ -237,7 +335,7 @@ SHAPE_CASES = [
      {"contents": [{"parts": [{"text": "x"}]}], "generationConfig": {"responseModalities": ["IMAGE"]}}, False),
     ("2.0 preview image model without modalities", "/v1beta/models/gemini-2.0-flash-preview-image-generation:generateContent", KEY,
      {"contents": [{"parts": [{"text": "x"}]}]}, False),
-    ("stream without alt wraps shape errors", "/v1beta/models/gemini-2.5-flash:streamGenerateContent", KEY, {"contents": []}, True),
+    ("stream without alt wraps shape errors", "/v1beta/models/gemini-3.5-flash:streamGenerateContent", KEY, {"contents": []}, True),
     ("predict without instances", "/v1beta/models/imagen-4.0-generate-001:predict", KEY, {"parameters": {}}, False),
     ("predict instance without prompt", "/v1beta/models/imagen-4.0-generate-001:predict", KEY, {"instances": [{"text": "x"}]}, False),
     ("predict with contents", "/v1beta/models/imagen-4.0-generate-001:predict", KEY, {"contents": [{"parts": [{"text": "x"}]}]}, False),
@@ -248,9 +346,9 @@ SHAPE_CASES = [
      {"requests": [{"content": {"parts": [{"text": "x"}]}}]}, False),
     ("batchEmbedContents other model", "/v1beta/models/gemini-embedding-001:batchEmbedContents", KEY,
      {"requests": [{"model": "models/embedding-001", "content": {"parts": [{"text": "x"}]}}]}, False),
-    ("predictLongRunning without instances", "/v1beta/models/veo-3.0-generate-001:predictLongRunning", KEY, {}, False),
+    ("predictLongRunning without instances", "/v1beta/models/veo-3.1-generate-preview:predictLongRunning", KEY, {}, False),
     ("compat invalid json", "/v1beta/openai/chat/completions", BEARER, b"{not json", True),
-    ("compat chat without messages", "/v1beta/openai/chat/completions", BEARER, {"model": "gemini-2.5-flash"}, True),
+    ("compat chat without messages", "/v1beta/openai/chat/completions", BEARER, {"model": "gemini-3.5-flash"}, True),
     ("compat chat without model", "/v1beta/openai/chat/completions", BEARER, {"messages": [{"role": "user", "content": "x"}]}, True),
     ("compat chat numeric model", "/v1beta/openai/chat/completions", BEARER, {"model": 7, "messages": [{"role": "user", "content": "x"}]}, True),
     ("compat images without prompt", "/v1beta/openai/images/generations", BEARER, {"model": "imagen-4.0-generate-001"}, True),
@@ -261,6 +359,8 @@ SHAPE_CASES = [
 
 @pytest.mark.parametrize("name,path,headers,body,wrapped", SHAPE_CASES, ids=[c[0] for c in SHAPE_CASES])
 def test_wrong_shape_is_400_invalid_argument(emulator, name, path, headers, body, wrapped):
+    # Imagen and the 2.0 preview image model are shut down: revived to reach their shape checks.
+    revive_if_shut_down(emulator, IMAGEN, "gemini-2.0-flash-preview-image-generation")
     resp = post(emulator, path, raw=body, headers=headers) if isinstance(body, bytes) else post(emulator, path, body, headers)
     assert resp.status == 400, resp
     error = wrapped_error(resp) if wrapped else google_error(resp)
@@ -277,14 +377,15 @@ def test_wrong_shape_is_400_invalid_argument(emulator, name, path, headers, body
         ("snake_case proto fields", GC, KEY,
          {"contents": [{"parts": [{"text": "x"}]}], "system_instruction": {"parts": [{"text": "be brief"}]},
           "generation_config": {"max_output_tokens": 5}}),
-        ("countTokens with generateContentRequest", "/v1beta/models/gemini-2.5-flash:countTokens", KEY,
-         {"generateContentRequest": {"model": "models/gemini-2.5-flash", "contents": [{"parts": [{"text": "x y"}]}]}}),
+        ("countTokens with generateContentRequest", "/v1beta/models/gemini-3.5-flash:countTokens", KEY,
+         {"generateContentRequest": {"model": "models/gemini-3.5-flash", "contents": [{"parts": [{"text": "x y"}]}]}}),
         ("compat chat with content parts", "/v1beta/openai/chat/completions", BEARER,
-         {"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": [{"type": "text", "text": "x"}]}]}),
+         {"model": "gemini-3.5-flash", "messages": [{"role": "user", "content": [{"type": "text", "text": "x"}]}]}),
         ("compat embeddings list input", "/v1beta/openai/embeddings", BEARER, {"model": "gemini-embedding-001", "input": ["a", "b"]}),
     ],
 )
 def test_accepted_shapes(emulator, name, path, headers, body):
+    revive_if_shut_down(emulator, IMAGEN)
     resp = post(emulator, path, body, headers)
     assert resp.status == 200, resp
 
@@ -299,20 +400,21 @@ def decode_png(b64: str) -> bytes:
 
 
 def test_generate_content_answer_shape(emulator):
-    resp = post(emulator, GC, native_body(cat.GENERATE_CONTENT, "gemini-2.5-flash"), KEY)
+    resp = post(emulator, GC, native_body(cat.GENERATE_CONTENT, "gemini-3.5-flash"), KEY)
     body = resp.json()
     assert resp.headers["content-type"].startswith("application/json")
     assert resp.headers["content-length"] == str(len(resp.body))
     candidate = body["candidates"][0]
-    assert candidate["content"] == {"parts": [{"text": "Echo from gemini-2.5-flash: a red apple"}], "role": "model"}
+    assert candidate["content"] == {"parts": [{"text": "Echo from gemini-3.5-flash: a red apple"}], "role": "model"}
     assert candidate["finishReason"] == "STOP"
-    assert body["modelVersion"] == "gemini-2.5-flash"
+    assert body["modelVersion"] == "gemini-3.5-flash"
     usage = body["usageMetadata"]
     assert usage["totalTokenCount"] == usage["promptTokenCount"] + usage["candidatesTokenCount"]
 
 
 @pytest.mark.parametrize("model", [m for m, f in cat.MODELS.items() if f == cat.GEMINI_IMAGE])
 def test_gemini_image_answers_text_and_png(emulator, model):
+    revive_if_shut_down(emulator, model)
     resp = post(emulator, f"/v1beta/models/{model}:generateContent", native_body(cat.GENERATE_CONTENT, model), KEY)
     parts = resp.json()["candidates"][0]["content"]["parts"]
     assert [next(iter(p)) for p in parts] == ["text", "inlineData"]
@@ -322,7 +424,7 @@ def test_gemini_image_answers_text_and_png(emulator, model):
 
 def test_gemini_image_blocked_prompt_is_image_safety(emulator):
     body = {"contents": [{"parts": [{"text": "a BLOCKED thing"}]}], "generationConfig": {"responseModalities": ["TEXT", "IMAGE"]}}
-    resp = post(emulator, "/v1beta/models/gemini-2.5-flash-image:generateContent", body, KEY)
+    resp = post(emulator, "/v1beta/models/gemini-3.1-flash-image:generateContent", body, KEY)
     assert resp.status == 200
     candidate = resp.json()["candidates"][0]
     assert candidate["finishReason"] == "IMAGE_SAFETY"
@@ -331,6 +433,7 @@ def test_gemini_image_blocked_prompt_is_image_safety(emulator):
 
 @pytest.mark.parametrize("count", [None, 1, 3, 4])
 def test_predict_sample_count(emulator, count):
+    emulator.configure(live=[IMAGEN])
     body: dict = {"instances": [{"prompt": "a cat"}]}
     if count is not None:
         body["parameters"] = {"sampleCount": count}
@@ -342,12 +445,14 @@ def test_predict_sample_count(emulator, count):
 
 
 def test_predict_blocked_prompt_is_rai_filtered(emulator):
+    emulator.configure(live=[IMAGEN])
     body = {"instances": [{"prompt": "BLOCKED cat"}]}
     predictions = post(emulator, "/v1beta/models/imagen-4.0-generate-001:predict", body, KEY).json()["predictions"]
     assert len(predictions) == 1 and set(predictions[0]) == {"raiFilteredReason"}
 
 
 def test_big_prompt_gives_about_2mb_images(emulator):
+    emulator.configure(live=[IMAGEN])
     body = {"instances": [{"prompt": "BIG cat"}], "parameters": {"sampleCount": 2}}
     resp = post(emulator, "/v1beta/models/imagen-4.0-generate-001:predict", body, KEY)
     predictions = resp.json()["predictions"]
@@ -358,8 +463,8 @@ def test_big_prompt_gives_about_2mb_images(emulator):
 
 
 def test_stream_sse_frames(emulator):
-    resp = post(emulator, "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
-                native_body(cat.STREAM_GENERATE_CONTENT, "gemini-2.5-flash"), KEY)
+    resp = post(emulator, "/v1beta/models/gemini-3.5-flash:streamGenerateContent?alt=sse",
+                native_body(cat.STREAM_GENERATE_CONTENT, "gemini-3.5-flash"), KEY)
     assert resp.status == 200
     assert resp.headers["content-type"] == "text/event-stream"
     assert resp.headers.get("transfer-encoding") == "chunked"
@@ -367,14 +472,14 @@ def test_stream_sse_frames(emulator):
     frames = [json.loads(d) for d in resp.sse_data()]
     assert len(frames) >= 2
     text = "".join(p["text"] for f in frames for p in f["candidates"][0]["content"]["parts"])
-    assert text == "Echo from gemini-2.5-flash: a red apple"
+    assert text == "Echo from gemini-3.5-flash: a red apple"
     assert frames[-1]["candidates"][0]["finishReason"] == "STOP"
     assert "usageMetadata" in frames[-1]
     assert b"[DONE]" not in resp.body
 
 
 def test_stream_image_model_sends_the_image_in_a_frame(emulator):
-    model = "gemini-2.5-flash-image"
+    model = "gemini-3.1-flash-image"
     resp = post(emulator, f"/v1beta/models/{model}:streamGenerateContent?alt=sse", native_body(cat.STREAM_GENERATE_CONTENT, model), KEY)
     frames = [json.loads(d) for d in resp.sse_data()]
     images = [p for f in frames for p in f["candidates"][0]["content"]["parts"] if "inlineData" in p]
@@ -382,8 +487,8 @@ def test_stream_image_model_sends_the_image_in_a_frame(emulator):
 
 
 def test_stream_without_alt_is_one_json_array(emulator):
-    resp = post(emulator, "/v1beta/models/gemini-2.5-flash:streamGenerateContent",
-                native_body(cat.STREAM_GENERATE_CONTENT, "gemini-2.5-flash"), KEY)
+    resp = post(emulator, "/v1beta/models/gemini-3.5-flash:streamGenerateContent",
+                native_body(cat.STREAM_GENERATE_CONTENT, "gemini-3.5-flash"), KEY)
     body = resp.json()
     assert isinstance(body, list) and len(body) >= 2
     assert body[-1]["candidates"][0]["finishReason"] == "STOP"
@@ -399,7 +504,7 @@ def test_stream_without_alt_wraps_404(emulator):
 
 
 def test_count_tokens(emulator):
-    resp = post(emulator, "/v1beta/models/gemini-2.5-flash:countTokens", {"contents": [{"parts": [{"text": "one two three"}]}]}, KEY)
+    resp = post(emulator, "/v1beta/models/gemini-3.5-flash:countTokens", {"contents": [{"parts": [{"text": "one two three"}]}]}, KEY)
     assert resp.json()["totalTokens"] == 3
 
 
@@ -407,8 +512,11 @@ def test_embeddings(emulator):
     one = post(emulator, "/v1beta/models/gemini-embedding-001:embedContent",
                {"content": {"parts": [{"text": "x"}]}, "outputDimensionality": 8}, KEY).json()
     assert len(one["embedding"]["values"]) == 8
-    default = post(emulator, "/v1beta/models/text-embedding-004:embedContent", native_body(cat.EMBED_CONTENT, "x"), KEY).json()
-    assert len(default["embedding"]["values"]) == 768
+    default = post(emulator, "/v1beta/models/gemini-embedding-2:embedContent", native_body(cat.EMBED_CONTENT, "x"), KEY).json()
+    assert len(default["embedding"]["values"]) == 3072
+    emulator.configure(live=["text-embedding-004"])
+    older = post(emulator, "/v1beta/models/text-embedding-004:embedContent", native_body(cat.EMBED_CONTENT, "x"), KEY).json()
+    assert len(older["embedding"]["values"]) == 768
     batch = post(emulator, "/v1beta/models/gemini-embedding-001:batchEmbedContents", {
         "requests": [{"model": "models/gemini-embedding-001", "content": {"parts": [{"text": t}]}, "outputDimensionality": 4} for t in "ab"]
     }, KEY).json()
@@ -417,12 +525,12 @@ def test_embeddings(emulator):
 
 
 def test_veo_operation_flow(emulator):
-    started = post(emulator, "/v1beta/models/veo-3.0-generate-001:predictLongRunning", native_body(cat.PREDICT_LONG_RUNNING, "x"), KEY).json()
-    assert started["name"].startswith("models/veo-3.0-generate-001/operations/")
+    started = post(emulator, "/v1beta/models/veo-3.1-generate-preview:predictLongRunning", native_body(cat.PREDICT_LONG_RUNNING, "x"), KEY).json()
+    assert started["name"].startswith("models/veo-3.1-generate-preview/operations/")
     polled = get(emulator, f"/v1beta/{started['name']}", KEY).json()
     assert polled["done"] is True
     assert polled["response"]["generateVideoResponse"]["generatedSamples"][0]["video"]["uri"] == media.FAKE_VIDEO_URI
-    assert get(emulator, "/v1beta/models/veo-3.0-generate-001/operations/nope", KEY).status == 404
+    assert get(emulator, "/v1beta/models/veo-3.1-generate-preview/operations/nope", KEY).status == 404
 
 
 def test_generate_answer(emulator):
@@ -433,42 +541,53 @@ def test_generate_answer(emulator):
 def test_list_and_get_models(emulator):
     models = get(emulator, "/v1beta/models", KEY).json()["models"]
     by_name = {m["name"]: m for m in models}
-    assert set(by_name) == {f"models/{m}" for m in cat.MODELS}
-    assert by_name["models/imagen-4.0-generate-001"]["supportedGenerationMethods"] == ["predict"]
-    assert by_name["models/gemini-2.5-flash"]["supportedGenerationMethods"] == ["generateContent", "streamGenerateContent", "countTokens"]
+    assert set(by_name) == {f"models/{m}" for m in cat.LIVE}
+    assert by_name["models/gemini-3.1-flash-image"]["supportedGenerationMethods"] == ["generateContent", "streamGenerateContent", "countTokens"]
+    assert by_name["models/gemini-embedding-2"]["supportedGenerationMethods"] == ["embedContent", "batchEmbedContents"]
+    assert by_name["models/gemini-3.5-flash"]["supportedGenerationMethods"] == ["generateContent", "streamGenerateContent", "countTokens"]
     assert get(emulator, "/v1beta/models/veo-2.0-generate-001", KEY).json()["supportedGenerationMethods"] == ["predictLongRunning"]
     assert get(emulator, "/v1beta/models/nope", KEY).status == 404
     assert get(emulator, "/v1beta/models", {}).status == 403
+    emulator.configure(live=[IMAGEN])
+    revived = {m["name"]: m for m in get(emulator, "/v1beta/models", KEY).json()["models"]}
+    assert revived[f"models/{IMAGEN}"]["supportedGenerationMethods"] == ["predict"]
 
 
 def test_compat_models_list_prefixed_ids(emulator):
-    data = get(emulator, "/v1beta/openai/models", BEARER).json()["data"]
-    assert {d["id"] for d in data} == {f"models/{m}" for m in cat.MODELS}
-    assert get(emulator, "/v1beta/openai/models/gemini-2.5-flash", BEARER).json()["id"] == "models/gemini-2.5-flash"
+    resp = get(emulator, "/v1beta/openai/models", BEARER)
+    assert resp.status == 200, resp
+    body = resp.json()
+    assert body["object"] == "list"
+    assert {d["id"] for d in body["data"]} == {f"models/{m}" for m in cat.LIVE}
+    assert all(d["object"] == "model" and d["owned_by"] == "google" for d in body["data"])
+    missing_key = get(emulator, "/v1beta/openai/models", {})
+    assert missing_key.status == 403 and wrapped_error(missing_key)["status"] == "PERMISSION_DENIED"
+    assert get(emulator, "/v1beta/openai/models/gemini-3.5-flash", BEARER).json()["id"] == "models/gemini-3.5-flash"
 
 
 def test_compat_chat_stream(emulator):
-    body = {**compat_body(cat.CHAT_COMPLETIONS, "gemini-2.5-flash"), "stream": True, "stream_options": {"include_usage": True}}
+    body = {**compat_body(cat.CHAT_COMPLETIONS, "gemini-3.5-flash"), "stream": True, "stream_options": {"include_usage": True}}
     resp = post(emulator, "/v1beta/openai/chat/completions", body, BEARER)
     assert resp.headers["content-type"] == "text/event-stream"
     data = resp.sse_data()
     assert data[-1] == "[DONE]"
     chunks = [json.loads(d) for d in data[:-1]]
     assert all(c["object"] == "chat.completion.chunk" for c in chunks)
-    assert "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"]) == "Echo from gemini-2.5-flash: a red apple"
+    assert "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"]) == "Echo from gemini-3.5-flash: a red apple"
     assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["total_tokens"] > 0
     no_usage = post(emulator, "/v1beta/openai/chat/completions", {**body, "stream_options": {}}, BEARER)
     assert all("usage" not in json.loads(d) for d in no_usage.sse_data()[:-1])
 
 
 def test_compat_chat_with_gemini_image_model_is_text_only(emulator):
-    resp = post(emulator, "/v1beta/openai/chat/completions", compat_body(cat.CHAT_COMPLETIONS, "gemini-2.5-flash-image"), BEARER)
+    resp = post(emulator, "/v1beta/openai/chat/completions", compat_body(cat.CHAT_COMPLETIONS, "gemini-3.1-flash-image"), BEARER)
     assert resp.status == 200
     assert isinstance(resp.json()["choices"][0]["message"]["content"], str)
 
 
-@pytest.mark.parametrize("model", ["imagen-4.0-generate-001", "gemini-2.5-flash-image"])
+@pytest.mark.parametrize("model", [IMAGEN, "gemini-3.1-flash-image"])
 def test_compat_images(emulator, model):
+    revive_if_shut_down(emulator, model)
     resp = post(emulator, "/v1beta/openai/images/generations", {**compat_body(cat.IMAGES_GENERATIONS, model), "n": 2}, BEARER)
     body = resp.json()
     assert isinstance(body["created"], int)
@@ -491,7 +610,7 @@ def test_compat_embeddings_float_and_base64(emulator):
 # -- retired models ------------------------------------------------------------
 
 
-@pytest.mark.parametrize("model", ["imagen-3.0-generate-002", "gemini-2.0-flash", "text-embedding-004"])
+@pytest.mark.parametrize("model", ["gemini-3.5-flash", "gemini-embedding-001", "veo-2.0-generate-001"])
 def test_retired_model_is_404_everywhere(emulator, model):
     emulator.configure(retired=[model])
     family = cat.MODELS[model]
@@ -510,7 +629,7 @@ def test_retired_model_is_404_everywhere(emulator, model):
 
 
 def test_retired_imagen_message_says_predict(emulator):
-    emulator.configure(retired=["imagen-3.0-generate-002"])
+    emulator.configure(live=["imagen-3.0-generate-002"], retired=["imagen-3.0-generate-002"])
     resp = post(emulator, "/v1beta/models/imagen-3.0-generate-002:predict", native_body(cat.PREDICT, "x"), KEY)
     assert "is not supported for predict" in google_error(resp)["message"]
 
@@ -519,11 +638,11 @@ def test_retired_imagen_message_says_predict(emulator):
 
 
 def test_records_method_path_query_headers_and_body(emulator):
-    post(emulator, "/v1beta/models/gemini-2.5-flash:generateContent?key=test-key&x=1",
+    post(emulator, "/v1beta/models/gemini-3.5-flash:generateContent?key=test-key&x=1",
          native_body(cat.GENERATE_CONTENT, "m"), {"X-Custom": "Yes"})
     (record,) = emulator.requests()
     assert record["method"] == "POST"
-    assert record["path"] == "/v1beta/models/gemini-2.5-flash:generateContent"
+    assert record["path"] == "/v1beta/models/gemini-3.5-flash:generateContent"
     assert record["query"] == "key=test-key&x=1"
     assert record["headers"]["x-custom"] == "Yes"
     assert record["headers"]["host"].startswith("127.0.0.1:")
@@ -549,19 +668,24 @@ def test_reads_chunked_request_bodies(emulator):
 
 
 def test_control_api_over_http(emulator):
-    config = post(emulator, "/__emulator/config", {"retired": ["models/gemini-2.5-pro"], "valid_keys": ["k2"]})
-    assert config.json() == {"retired": ["gemini-2.5-pro"], "valid_keys": ["k2"]}
-    assert post(emulator, "/v1beta/models/gemini-2.5-pro:generateContent", native_body(cat.GENERATE_CONTENT, "m"), {"x-goog-api-key": "k2"}).status == 404
+    config = post(emulator, "/__emulator/config",
+                  {"retired": ["models/gemini-3.1-pro-preview"], "live": ["models/gemini-2.5-pro"], "valid_keys": ["k2"]})
+    assert config.json() == {"retired": ["gemini-3.1-pro-preview"], "live": ["gemini-2.5-pro"], "valid_keys": ["k2"]}
+    assert post(emulator, "/v1beta/models/gemini-3.1-pro-preview:generateContent", native_body(cat.GENERATE_CONTENT, "m"), {"x-goog-api-key": "k2"}).status == 404
+    assert post(emulator, "/v1beta/models/gemini-2.5-pro:generateContent", native_body(cat.GENERATE_CONTENT, "m"), {"x-goog-api-key": "k2"}).status == 200
     recorded = get(emulator, "/__emulator/requests").json()
-    assert [r["path"] for r in recorded] == ["/v1beta/models/gemini-2.5-pro:generateContent"]
+    assert [r["path"] for r in recorded] == [
+        "/v1beta/models/gemini-3.1-pro-preview:generateContent", "/v1beta/models/gemini-2.5-pro:generateContent",
+    ]
     assert post(emulator, "/__emulator/config", {"bogus": 1}).status == 400
     assert post(emulator, "/__emulator/reset").status == 200
     assert get(emulator, "/__emulator/requests").json() == []
-    assert post(emulator, "/v1beta/models/gemini-2.5-pro:generateContent", native_body(cat.GENERATE_CONTENT, "m"), KEY).status == 200
+    assert post(emulator, "/v1beta/models/gemini-3.1-pro-preview:generateContent", native_body(cat.GENERATE_CONTENT, "m"), KEY).status == 200
+    assert post(emulator, "/v1beta/models/gemini-2.5-pro:generateContent", native_body(cat.GENERATE_CONTENT, "m"), KEY).status == 404
 
 
 def test_unknown_paths_are_html_404(emulator):
-    for path in ["/", "/v2/models/gemini-2.5-flash:generateContent", "/v1beta/openai/videos"]:
+    for path in ["/", "/v2/models/gemini-3.5-flash:generateContent", "/v1beta/openai/videos"]:
         resp = post(emulator, path, {}, KEY)
         assert resp.status == 404 and resp.headers["content-type"].startswith("text/html"), path
 

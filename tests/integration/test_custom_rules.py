@@ -17,7 +17,7 @@ def chat(model: str) -> dict:
 
 @pytest.fixture(scope="module")
 def with_rules(start_envoy):
-    return start_envoy({"rules": [{"match": "my-*", "family": "imagen"}, {"match": "imagen-?.0-fast*", "family": "gemini"}]})
+    return start_envoy({"rules": [{"match": "my-*", "family": "imagen"}, {"match": "veo-?.1-lite*", "family": "gemini"}]})
 
 
 @pytest.fixture(scope="module")
@@ -35,10 +35,10 @@ def test_rule_routes_and_is_named_on_404(with_rules, emulator):
 
 
 def test_rules_come_before_builtin_rules(with_rules, emulator):
-    # imagen-4.0-fast... would be imagen by the built-in rules; rules[1] says gemini.
-    resp = with_rules.post(CHAT, chat("imagen-4.0-fast-generate-001"), OPENAI_AUTH)
+    # veo-3.1-lite... would be veo by the built-in rules; rules[1] says gemini.
+    resp = with_rules.post(CHAT, chat("veo-3.1-lite-generate-001"), OPENAI_AUTH)
     assert only_request(emulator)["path"] == CHAT
-    assert diagnostics(resp)["x-gemini-router-rule"] == "imagen-?.0-fast* (rules[1])"
+    assert diagnostics(resp)["x-gemini-router-rule"] == "veo-?.1-lite* (rules[1])"
 
 
 def test_builtin_rules_still_apply_after_rules(with_rules, emulator):

@@ -32,24 +32,24 @@ def debug_lines_after(envoy, send) -> str:
 
 def test_debug_lines_follow_the_runtime_level_and_hide_the_key(envoy, emulator):
     emulator.configure(valid_keys=[SECRET])
-    body = {"model": "imagen-4.0-generate-001", "messages": [{"role": "user", "content": "a fox"}]}
+    body = {"model": "gemini-3.1-flash-image", "messages": [{"role": "user", "content": "a fox"}]}
 
     def send():
         assert envoy.post(CHAT, body, {"authorization": f"Bearer {SECRET}"}).status == 200
-        native = f"/v1beta/models/gemini-2.5-flash:generateContent?key={SECRET}"
+        native = f"/v1beta/models/gemini-3.5-flash:generateContent?key={SECRET}"
         envoy.post(native, {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]})
 
     # Envoy starts at info: no per-request lines.
     quiet = debug_lines_after(envoy, send)
-    assert "model imagen-4.0-generate-001" not in quiet, quiet[-2000:]
+    assert "model gemini-3.1-flash-image" not in quiet, quiet[-2000:]
 
     # The filter re-reads the level every second: poll until the lines appear.
     set_wasm_level(envoy, "debug")
     deadline = time.monotonic() + 10
     loud = ""
-    while time.monotonic() < deadline and "model imagen-4.0-generate-001" not in loud:
+    while time.monotonic() < deadline and "model gemini-3.1-flash-image" not in loud:
         loud = debug_lines_after(envoy, send)
     set_wasm_level(envoy, "info")
-    assert "model imagen-4.0-generate-001 family imagen" in loud, loud[-2000:]
+    assert "model gemini-3.1-flash-image family gemini_image" in loud, loud[-2000:]
     assert "key=REDACTED" in loud, loud[-2000:]
     assert SECRET not in envoy.log_text(), "the API key reached Envoy's log"

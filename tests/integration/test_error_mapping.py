@@ -9,7 +9,7 @@ from tests.harness import NATIVE_AUTH, OPENAI_AUTH, assert_no_diagnostics, diagn
 pytestmark = pytest.mark.envoy
 
 CHAT = "/v1beta/openai/chat/completions"
-GEMINI_CHAT = {"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "x"}]}
+GEMINI_CHAT = {"model": "gemini-3.5-flash", "messages": [{"role": "user", "content": "x"}]}
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +42,7 @@ def test_openai_error_type_follows_google_status(auth_annotated, emulator, heade
 
 
 def test_native_annotated_auth_error_keeps_google_shape(auth_annotated, emulator):
-    resp = auth_annotated.post("/v1beta/models/gemini-2.5-flash:generateContent", {"contents": [{"parts": [{"text": "x"}]}]})
+    resp = auth_annotated.post("/v1beta/models/gemini-3.5-flash:generateContent", {"contents": [{"parts": [{"text": "x"}]}]})
     assert resp.status == 403, resp
     error = resp.json()["error"]
     assert error["status"] == "PERMISSION_DENIED" and error["code"] == 403
@@ -51,8 +51,8 @@ def test_native_annotated_auth_error_keeps_google_shape(auth_annotated, emulator
 
 def test_every_error_is_rewritten_whatever_annotate_statuses_says(only_400, emulator):
     # annotate_statuses is retired: a 404 not listed is still one error object.
-    emulator.configure(retired=["gemini-2.0-flash"])
-    resp = only_400.post(CHAT, {**GEMINI_CHAT, "model": "gemini-2.0-flash"}, OPENAI_AUTH)
+    emulator.configure(retired=["gemini-3.6-flash"])
+    resp = only_400.post(CHAT, {**GEMINI_CHAT, "model": "gemini-3.6-flash"}, OPENAI_AUTH)
     assert resp.status == 404
     assert diagnostics(resp)
     body = resp.json()
@@ -60,6 +60,6 @@ def test_every_error_is_rewritten_whatever_annotate_statuses_says(only_400, emul
 
 
 def test_success_is_never_annotated(only_400, emulator):
-    resp = only_400.post("/v1beta/models/gemini-2.5-flash:generateContent", {"contents": [{"parts": [{"text": "x"}]}]}, NATIVE_AUTH)
+    resp = only_400.post("/v1beta/models/gemini-3.5-flash:generateContent", {"contents": [{"parts": [{"text": "x"}]}]}, NATIVE_AUTH)
     assert resp.status == 200
     assert_no_diagnostics(resp)

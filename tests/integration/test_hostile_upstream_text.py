@@ -44,9 +44,9 @@ def envoy():
 
 
 @pytest.mark.parametrize("path,body,auth", [
-    ("/v1beta/openai/images/generations", {"model": "gemini-2.5-flash-image", "prompt": "a cat"},
+    ("/v1beta/openai/images/generations", {"model": "gemini-3.1-flash-image", "prompt": "a cat"},
      {"authorization": "Bearer k"}),
-    ("/v1beta/models/gemini-2.5-flash-image:predict", {"instances": [{"prompt": "a cat"}]},
+    ("/v1beta/models/gemini-3.1-flash-image:predict", {"instances": [{"prompt": "a cat"}]},
      {"x-goog-api-key": "k"}),
 ])
 def test_block_reason_cannot_inject_headers(envoy, path, body, auth):

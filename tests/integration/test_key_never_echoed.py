@@ -15,8 +15,9 @@ CONTENTS = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
 
 @pytest.fixture(scope="module")
 def envoy(start_envoy):
-    # Annotate auth failures too, so the wrong-key answers get diagnostics.
-    return start_envoy({"annotate_statuses": [400, 403, 404]})
+    # Annotate auth failures too, so the wrong-key answers get diagnostics;
+    # model migration off, so shut-down models give Google's 404.
+    return start_envoy({"annotate_statuses": [400, 403, 404], "migrate": "never"})
 
 
 @pytest.fixture(autouse=True)
@@ -35,7 +36,7 @@ def assert_not_echoed(resp, *secrets: str) -> None:
     "target,body",
     [
         # Unchanged, upstream 404: diagnostics carry the paths.
-        (f"/v1beta/models/veo-3.0-generate-001:generateContent?key={SECRET}", CONTENTS),
+        (f"/v1beta/models/veo-3.1-generate-preview:generateContent?key={SECRET}", CONTENTS),
         (f"/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse&key={SECRET}", CONTENTS),
         (f"/v1beta/models/gemini-2.0-flash:streamGenerateContent?key={SECRET}&alt=sse", CONTENTS),
         # Rewritten to another native method, key kept in the query.
@@ -43,7 +44,7 @@ def assert_not_echoed(resp, *secrets: str) -> None:
     ],
 )
 def test_query_key_not_in_diagnostics(envoy, emulator, target, body):
-    emulator.configure(retired=["gemini-2.0-flash", "imagen-3.0-generate-002"])
+    # gemini-2.0-flash and imagen-3.0-generate-002 are shut down: Google answers 404.
     resp = envoy.post(target, body)
     assert resp.status == 404, resp
     headers = diagnostics(resp)
@@ -62,7 +63,6 @@ def test_query_key_not_in_diagnostics(envoy, emulator, target, body):
     ],
 )
 def test_bearer_key_not_in_diagnostics(envoy, emulator, model, auth_header):
-    emulator.configure(retired=["gemini-2.0-flash", "imagen-3.0-generate-002"])
     body = {"model": model, "messages": [{"role": "user", "content": "hi"}], "stream": True}
     resp = envoy.post("/v1beta/openai/chat/completions", body, {"authorization": f"Bearer {SECRET}"})
     assert resp.status == 404, resp
@@ -74,13 +74,13 @@ def test_bearer_key_not_in_diagnostics(envoy, emulator, model, auth_header):
 @pytest.mark.parametrize(
     "target,headers",
     [
-        (f"/v1beta/models/gemini-2.5-flash:generateContent?key={WRONG}", {}),
-        ("/v1beta/models/gemini-2.5-flash:generateContent", {"x-goog-api-key": WRONG}),
+        (f"/v1beta/models/gemini-3.5-flash:generateContent?key={WRONG}", {}),
+        ("/v1beta/models/gemini-3.5-flash:generateContent", {"x-goog-api-key": WRONG}),
         ("/v1beta/openai/chat/completions", {"authorization": f"Bearer {WRONG}"}),
     ],
 )
 def test_wrong_key_answer_does_not_echo_it(envoy, emulator, target, headers):
-    body = CONTENTS if "openai" not in target else {"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "hi"}]}
+    body = CONTENTS if "openai" not in target else {"model": "gemini-3.5-flash", "messages": [{"role": "user", "content": "hi"}]}
     resp = envoy.post(target, body, headers)
     assert resp.status == 400, resp
     assert diagnostics(resp), resp

@@ -17,8 +17,16 @@ LIMIT = 4096
 
 @pytest.fixture(scope="module")
 def envoy(start_envoy):
-    # Its own instance, so no other module's traffic is counted.
-    return start_envoy({"max_body_bytes": LIMIT})
+    # Its own instance, so no other module's traffic is counted; model
+    # migration off, so Imagen (shut down) is counted as itself.
+    return start_envoy({"max_body_bytes": LIMIT, "migrate": "never"})
+
+
+@pytest.fixture(autouse=True)
+def imagen_served(emulator):
+    # Imagen is shut down (2026); its translator is still counted for operators
+    # who keep model migration off, so the emulator serves it again.
+    emulator.configure(live=["imagen-4.0-generate-001"])
 
 
 def chat(model, **extra) -> dict:
@@ -31,9 +39,9 @@ def send_chat(envoy, body) -> None:
 
 CASES = [
     # (name, counter that must move by exactly one, action)
-    ("unchanged gemini", "gemini_router.unchanged.gemini", lambda e: send_chat(e, chat("gemini-2.5-flash"))),
+    ("unchanged gemini", "gemini_router.unchanged.gemini", lambda e: send_chat(e, chat("gemini-3.5-flash"))),
     ("rewritten imagen", "gemini_router.rewritten.imagen", lambda e: send_chat(e, chat("imagen-4.0-generate-001"))),
-    ("rewritten gemini_image", "gemini_router.rewritten.gemini_image", lambda e: send_chat(e, chat("gemini-2.5-flash-image"))),
+    ("rewritten gemini_image", "gemini_router.rewritten.gemini_image", lambda e: send_chat(e, chat("gemini-3.1-flash-image"))),
     ("unchanged embedding", "gemini_router.unchanged.embedding",
      lambda e: e.post("/v1beta/openai/embeddings", {"model": "gemini-embedding-001", "input": "x"}, OPENAI_AUTH)),
     ("invalid model", "gemini_router.rejected.invalid_model", lambda e: send_chat(e, chat("../etc"))),
@@ -46,7 +54,7 @@ CASES = [
      lambda e: e.request("POST", CHAT, body=gzip.compress(json.dumps(chat("imagen-4.0-generate-001")).encode()),
                          headers={**OPENAI_AUTH, "content-encoding": "gzip"})),
     ("no translator", "gemini_router.passthrough.no_translator",
-     lambda e: e.post("/v1beta/models/veo-3.0-generate-001:generateContent",
+     lambda e: e.post("/v1beta/models/veo-3.1-generate-preview:generateContent",
                       {"contents": [{"parts": [{"text": "x"}]}]}, NATIVE_AUTH)),
 ]
 
@@ -61,12 +69,11 @@ def test_counter_moves(envoy, name, counter, action):
 
 
 def test_annotated_counts_diagnosed_answers(envoy, emulator):
-    emulator.configure(retired=["gemini-2.0-flash"])
-    before = envoy.counter("gemini_router.annotated")
+    before = envoy.counter("gemini_router.annotated")  # gemini-2.0-flash is shut down: a 404
     send_chat(envoy, chat("gemini-2.0-flash"))
     assert envoy.wait_counter("gemini_router.annotated", before + 1) == before + 1
     # A 200 is not annotated.
-    send_chat(envoy, chat("gemini-2.5-flash"))
+    send_chat(envoy, chat("gemini-3.5-flash"))
     assert envoy.counter("gemini_router.annotated") == before + 1
 
 
@@ -78,6 +85,6 @@ def test_translated_counts_translations(envoy):
 
 def test_unchanged_requests_are_not_counted_as_rewritten(envoy):
     before = {k: v for k, v in envoy.stats("wasmcustom.gemini_router.rewritten.").items()}
-    send_chat(envoy, chat("gemini-2.5-flash"))
+    send_chat(envoy, chat("gemini-3.5-flash"))
     envoy.wait_counter("gemini_router.unchanged.gemini", 1)
     assert envoy.stats("wasmcustom.gemini_router.rewritten.") == before

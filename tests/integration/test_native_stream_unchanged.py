@@ -16,8 +16,8 @@ BODY = json.dumps({"contents": [{"role": "user", "parts": [{"text": "tell me a s
 @pytest.mark.parametrize(
     "target,headers",
     [
-        ("/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse", NATIVE_AUTH),
-        ("/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse&key=test-key", {}),
+        ("/v1beta/models/gemini-3.5-flash:streamGenerateContent?alt=sse", NATIVE_AUTH),
+        ("/v1beta/models/gemini-3.5-flash:streamGenerateContent?alt=sse&key=test-key", {}),
         ("/v1beta/models/gemma-3-27b-it:streamGenerateContent?alt=sse", NATIVE_AUTH),
     ],
 )
@@ -38,11 +38,11 @@ def test_sse_stream_is_forwarded_unchanged(envoy, emulator, target, headers):
 @pytest.mark.parametrize(
     "target",
     [
-        "/v1beta/models/gemini-2.5-flash:streamGenerateContent",  # JSON-array stream
-        "/v1beta/models/gemini-2.5-flash:generateContent",
-        "/v1beta/models/gemini-2.5-flash:countTokens",
-        "/v1/models/gemini-2.5-flash:generateContent",  # google-genai's default version
-        "/v1alpha/models/gemini-2.0-flash:generateContent",
+        "/v1beta/models/gemini-3.5-flash:streamGenerateContent",  # JSON-array stream
+        "/v1beta/models/gemini-3.5-flash:generateContent",
+        "/v1beta/models/gemini-3.5-flash:countTokens",
+        "/v1/models/gemini-3.5-flash:generateContent",  # google-genai's default version
+        "/v1alpha/models/gemini-3.6-flash:generateContent",
     ],
 )
 def test_other_served_native_calls_are_unchanged(envoy, emulator, target):
@@ -54,9 +54,9 @@ def test_other_served_native_calls_are_unchanged(envoy, emulator, target):
 
 def test_large_image_frames_stream_through(envoy, emulator):
     body = {"contents": [{"parts": [{"text": "BIG harbour"}]}], "generationConfig": {"responseModalities": ["TEXT", "IMAGE"]}}
-    resp = envoy.post("/v1beta/models/gemini-2.5-flash-image:streamGenerateContent?alt=sse", body, NATIVE_AUTH)
+    resp = envoy.post("/v1beta/models/gemini-3.1-flash-image:streamGenerateContent?alt=sse", body, NATIVE_AUTH)
     assert resp.status == 200, resp
     frames = [json.loads(d) for d in resp.sse_data()]
     images = [p["inlineData"]["data"] for f in frames for p in f["candidates"][0]["content"]["parts"] if "inlineData" in p]
     assert len(images) == 1 and len(images[0]) > 1_900_000
-    assert only_request(emulator)["path"] == "/v1beta/models/gemini-2.5-flash-image:streamGenerateContent"
+    assert only_request(emulator)["path"] == "/v1beta/models/gemini-3.1-flash-image:streamGenerateContent"

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.envoy
 CHAT = "/v1beta/openai/chat/completions"
 
 
-@pytest.mark.parametrize("model", ["gemini-2.5-flash", "models/gemini-2.5-flash", "gemma-3-27b-it"])
+@pytest.mark.parametrize("model", ["gemini-3.5-flash", "models/gemini-3.5-flash", "gemma-3-27b-it"])
 def test_plain_chat_is_forwarded_byte_for_byte(envoy, emulator, model):
     sent = json.dumps({"model": model, "messages": [{"role": "user", "content": "hello there"}], "temperature": 0.2})
     resp = envoy.request("POST", CHAT, body=sent, headers={**OPENAI_AUTH, "content-type": "application/json"})
@@ -31,7 +31,7 @@ def test_plain_chat_is_forwarded_byte_for_byte(envoy, emulator, model):
 
 def test_streaming_chat_is_forwarded_and_streams_back(envoy, emulator):
     sent = json.dumps({
-        "model": "gemini-2.5-flash",
+        "model": "gemini-3.5-flash",
         "messages": [{"role": "user", "content": "stream please"}],
         "stream": True,
         "stream_options": {"include_usage": True},
@@ -43,7 +43,7 @@ def test_streaming_chat_is_forwarded_and_streams_back(envoy, emulator):
     assert data[-1] == "[DONE]"
     chunks = [json.loads(d) for d in data[:-1]]
     text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"])
-    assert text == "Echo from gemini-2.5-flash: stream please"
+    assert text == "Echo from gemini-3.5-flash: stream please"
     assert chunks[-1]["usage"]["total_tokens"] > 0
     record = only_request(emulator)
     assert record["path"] == CHAT and record["body"] == sent
@@ -52,7 +52,7 @@ def test_streaming_chat_is_forwarded_and_streams_back(envoy, emulator):
 def test_prefix_other_than_v1beta_openai_is_kept(envoy, emulator):
     # OpenAI-style paths are recognised under any prefix; a served request keeps its path.
     path = "/v1beta/openai/v1/chat/completions"
-    sent = json.dumps({"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "x"}]})
+    sent = json.dumps({"model": "gemini-3.5-flash", "messages": [{"role": "user", "content": "x"}]})
     envoy.request("POST", path, body=sent, headers=OPENAI_AUTH)
     record = only_request(emulator)
     assert record["path"] == path and record["body"] == sent

@@ -17,6 +17,20 @@ pytestmark = pytest.mark.envoy
 CHAT = "/v1beta/openai/chat/completions"
 
 
+@pytest.fixture(scope="module")
+def envoy(start_envoy):
+    # Model migration off: the subject is the Imagen translator, and every Imagen model is
+    # past its shutdown: migration would send it to its replacement instead.
+    return start_envoy({"migrate": "never"})
+
+
+@pytest.fixture(autouse=True)
+def imagen_served(emulator):
+    # Google shut every Imagen model down in 2026; its translator still serves
+    # operators who keep model migration off, so the emulator serves it again.
+    emulator.configure(live=["imagen-4.0-generate-001", "imagen-3.0-generate-002"])
+
+
 def chat(model: str, stream: bool = False) -> dict:
     body: dict = {"model": model, "messages": [{"role": "user", "content": "a lighthouse at dusk"}]}
     if stream:
@@ -31,8 +45,8 @@ def chat(model: str, stream: bool = False) -> dict:
         # The Open WebUI case: streaming chat with usage for an Imagen model.
         ("imagen-4.0-generate-001", True, "/v1beta/models/imagen-4.0-generate-001:predict", ""),
         ("models/imagen-3.0-generate-002", False, "/v1beta/models/imagen-3.0-generate-002:predict", ""),
-        ("gemini-2.5-flash-image", False, "/v1beta/models/gemini-2.5-flash-image:generateContent", ""),
-        ("gemini-2.5-flash-image", True, "/v1beta/models/gemini-2.5-flash-image:streamGenerateContent", "alt=sse"),
+        ("gemini-3.1-flash-image", False, "/v1beta/models/gemini-3.1-flash-image:generateContent", ""),
+        ("gemini-3.1-flash-image", True, "/v1beta/models/gemini-3.1-flash-image:streamGenerateContent", "alt=sse"),
     ],
 )
 def test_path_and_auth_move_to_the_native_endpoint(envoy, emulator, model, stream, path, query):
@@ -48,6 +62,6 @@ def test_path_and_auth_move_to_the_native_endpoint(envoy, emulator, model, strea
 
 @pytest.mark.parametrize("native_version", ["v1", "v1alpha"])
 def test_native_version_is_configurable(start_envoy, emulator, native_version):
-    envoy = start_envoy({"native_version": native_version})
+    envoy = start_envoy({"native_version": native_version, "migrate": "never"})
     envoy.post(CHAT, chat("imagen-4.0-generate-001"), OPENAI_AUTH)
     assert only_request(emulator)["path"] == f"/{native_version}/models/imagen-4.0-generate-001:predict"

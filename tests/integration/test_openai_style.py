@@ -14,6 +14,13 @@ pytestmark = pytest.mark.envoy
 EMBED = {"content": {"parts": [{"text": "x"}]}}
 
 
+@pytest.fixture(autouse=True)
+def imagen_served(emulator):
+    # Google shut every Imagen model down in 2026; its translator still serves
+    # operators who keep model migration off, so the emulator serves it again.
+    emulator.configure(live=["imagen-4.0-generate-001"])
+
+
 @pytest.fixture(scope="module")
 def embeddings_on_openai(start_envoy):
     return start_envoy({"family_styles": {"embedding": "openai"}})
@@ -21,7 +28,8 @@ def embeddings_on_openai(start_envoy):
 
 @pytest.fixture(scope="module")
 def images_on_openai(start_envoy):
-    return start_envoy({"api_style": "openai", "openai_images_families": ["imagen"]})
+    # Model migration off: Imagen is past its shutdown and would be migrated.
+    return start_envoy({"api_style": "openai", "openai_images_families": ["imagen"], "migrate": "never"})
 
 
 @pytest.fixture(scope="module")
@@ -61,14 +69,14 @@ def test_chat_for_imagen_goes_to_images_generations_when_trusted(images_on_opena
 
 def test_untrusted_image_family_stays_native(images_on_openai, emulator):
     # gemini_image is not in openai_images_families: its native endpoint serves it.
-    body = {"model": "gemini-2.5-flash-image", "messages": [{"role": "user", "content": "a fox"}]}
+    body = {"model": "gemini-3.1-flash-image", "messages": [{"role": "user", "content": "a fox"}]}
     images_on_openai.post("/v1beta/openai/chat/completions", body, OPENAI_AUTH)
     record = only_request(emulator)
-    assert record["path"] == "/v1beta/models/gemini-2.5-flash-image:generateContent"
+    assert record["path"] == "/v1beta/models/gemini-3.1-flash-image:generateContent"
     assert record["headers"].get("x-goog-api-key") == API_KEY
 
 
 def test_gemini_chat_stays_on_chat_in_openai_style(images_on_openai, emulator):
-    body = {"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "x"}]}
+    body = {"model": "gemini-3.5-flash", "messages": [{"role": "user", "content": "x"}]}
     assert images_on_openai.post("/v1beta/openai/chat/completions", body, OPENAI_AUTH).status == 200
     assert only_request(emulator)["path"] == "/v1beta/openai/chat/completions"

@@ -12,9 +12,17 @@ from tests.harness import DIAGNOSTIC_HEADERS, diagnostics, only_request
 
 pytestmark = pytest.mark.envoy
 
-CONFIG = {"api_style": "openai", "openai_images_families": ["imagen", "gemini_image"]}
+# Model migration off: Imagen is past its shutdown and would be migrated.
+CONFIG = {"api_style": "openai", "openai_images_families": ["imagen", "gemini_image"], "migrate": "never"}
 KEY = {"x-goog-api-key": "test-key"}
 PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(autouse=True)
+def imagen_served(emulator):
+    # Google shut every Imagen model down in 2026; its translator still serves
+    # operators who keep model migration off, so the emulator serves it again.
+    emulator.configure(live=["imagen-4.0-generate-001"])
 
 
 @pytest.fixture(scope="module")
@@ -35,9 +43,9 @@ def test_generate_content_for_imagen_goes_to_predict(envoy, emulator):
 
 def test_predict_for_gemini_image_goes_to_generate_content(envoy, emulator):
     body = {"instances": {"prompt": "a red fox"}, "parameters": {"sampleCount": 1}}
-    resp = envoy.post("/v1beta/models/gemini-2.5-flash-image:predict", body, KEY)
+    resp = envoy.post("/v1beta/models/gemini-3.1-flash-image:predict", body, KEY)
     assert resp.status == 200, resp
-    assert only_request(emulator)["path"] == "/v1beta/models/gemini-2.5-flash-image:generateContent"
+    assert only_request(emulator)["path"] == "/v1beta/models/gemini-3.1-flash-image:generateContent"
     prediction = resp.json()["predictions"][0]
     assert base64.b64decode(prediction["bytesBase64Encoded"]).startswith(PNG)
 

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.envoy
 
 LIMIT = 1024
 CHAT = "/v1beta/openai/chat/completions"
-PREDICT = "/v1beta/models/imagen-4.0-generate-001:predict"
+GENERATE = "/v1beta/models/gemini-3.1-flash-image:generateContent"
 
 
 @pytest.fixture(scope="module")
@@ -21,8 +21,8 @@ def envoy(start_envoy):
 
 
 def body_of_size(size: int) -> str:
-    """An imagen chat body of exactly `size` bytes."""
-    base = {"model": "imagen-4.0-generate-001", "messages": [{"role": "user", "content": "a cat"}], "user": ""}
+    """An image model's chat body of exactly `size` bytes."""
+    base = {"model": "gemini-3.1-flash-image", "messages": [{"role": "user", "content": "a cat"}], "user": ""}
     padding = size - len(json.dumps(base))
     assert padding >= 0
     body = json.dumps({**base, "user": "u" * padding})
@@ -33,8 +33,8 @@ def body_of_size(size: int) -> str:
 @pytest.mark.parametrize(
     "size,expected_path",
     [
-        (LIMIT - 1, PREDICT),
-        (LIMIT, PREDICT),  # "larger than" the limit is what passes through
+        (LIMIT - 1, GENERATE),
+        (LIMIT, GENERATE),  # "larger than" the limit is what passes through
         (LIMIT + 1, CHAT),
         (200_000, CHAT),
     ],

@@ -34,7 +34,7 @@ def test_openai_request_is_forwarded_as_sent(envoy, emulator, path, body):
 
 
 def test_native_malformed_body_for_a_served_model_is_forwarded(envoy, emulator):
-    path = "/v1beta/models/gemini-2.5-flash:generateContent"
+    path = "/v1beta/models/gemini-3.5-flash:generateContent"
     body = '{"contents": [{"parts": [{"text": "x"}]'
     resp = envoy.request("POST", path, body=body, headers={**NATIVE_AUTH, "content-type": "application/json"})
     record = only_request(emulator)

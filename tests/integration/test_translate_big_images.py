@@ -26,6 +26,20 @@ IMAGE_MD = re.compile(r"!\[image\]\(data:image/png;base64,([A-Za-z0-9+/=]+)\)")
 BIG_SHA = hashlib.sha256(media.big_png()).hexdigest()
 
 
+@pytest.fixture(scope="module")
+def envoy(start_envoy):
+    # Model migration off: the subject is the Imagen translator, and every Imagen model is
+    # past its shutdown: migration would send it to its replacement instead.
+    return start_envoy({"migrate": "never"})
+
+
+@pytest.fixture(autouse=True)
+def imagen_served(emulator):
+    # Google shut every Imagen model down in 2026; its translator still serves
+    # operators who keep model migration off, so the emulator serves it again.
+    emulator.configure(live=[IMAGEN])
+
+
 def assert_big(b64: str) -> None:
     assert len(b64) > 1_900_000
     assert hashlib.sha256(base64.b64decode(b64, validate=True)).hexdigest() == BIG_SHA
@@ -77,7 +91,7 @@ def test_native_generate_content_for_imagen(envoy, emulator):
 
 
 def test_images_generations_for_gemini_image(envoy, emulator):
-    body = {"model": "gemini-2.5-flash-image", "prompt": "a BIG fox", "response_format": "b64_json"}
+    body = {"model": "gemini-3.1-flash-image", "prompt": "a BIG fox", "response_format": "b64_json"}
     resp = envoy.post("/v1beta/openai/images/generations", body, OPENAI_AUTH)
     assert resp.status == 200, resp
     [item] = resp.json()["data"]

@@ -19,9 +19,17 @@ pytestmark = pytest.mark.envoy
 CHAT = "/v1beta/openai/chat/completions"
 
 
+@pytest.fixture(autouse=True)
+def imagen_served(emulator):
+    # Google shut every Imagen model down in 2026; its translator still serves
+    # operators who keep model migration off, so the emulator serves it again.
+    emulator.configure(live=["imagen-4.0-generate-001"])
+
+
 @pytest.fixture(scope="module")
 def envoy(start_envoy):
-    return start_envoy({"image_message_format": "image_url_parts"})
+    # Model migration off: one test's subject is the Imagen translator.
+    return start_envoy({"image_message_format": "image_url_parts", "migrate": "never"})
 
 
 def assert_png_part(part: dict) -> None:
@@ -43,7 +51,7 @@ def test_imagen_images_are_image_url_parts(envoy, emulator):
 
 
 def test_gemini_text_and_image_parts_keep_their_order(envoy, emulator):
-    body = {"model": "gemini-2.5-flash-image", "messages": [{"role": "user", "content": "a red fox"}]}
+    body = {"model": "gemini-3.1-flash-image", "messages": [{"role": "user", "content": "a red fox"}]}
     resp = envoy.post(CHAT, body, OPENAI_AUTH)
     assert resp.status == 200, resp
     content = resp.json()["choices"][0]["message"]["content"]
@@ -53,7 +61,7 @@ def test_gemini_text_and_image_parts_keep_their_order(envoy, emulator):
 
 
 def test_a_stream_carries_markdown_because_delta_content_is_a_string(envoy, emulator):
-    body = {"model": "gemini-2.5-flash-image", "messages": [{"role": "user", "content": "a red fox"}], "stream": True}
+    body = {"model": "gemini-3.1-flash-image", "messages": [{"role": "user", "content": "a red fox"}], "stream": True}
     resp = envoy.post(CHAT, body, OPENAI_AUTH)
     assert resp.status == 200, resp
     assert resp.headers["content-type"] == "text/event-stream"

@@ -25,9 +25,17 @@ MODEL = "imagen-4.0-generate-001"
 IMAGE_MD = re.compile(r"!\[image\]\(data:(image/[a-z]+);base64,([A-Za-z0-9+/=]+)\)")
 
 
+@pytest.fixture(autouse=True)
+def imagen_served(emulator):
+    # Google shut every Imagen model down in 2026; its translator still serves
+    # operators who keep model migration off, so the emulator serves it again.
+    emulator.configure(live=[MODEL])
+
+
 @pytest.fixture(scope="module")
 def envoy(start_envoy):
-    return start_envoy({"api_style": "openai", "openai_images_families": ["imagen"]})
+    # Model migration off: the subject is the Imagen translator, and Imagen is past its shutdown.
+    return start_envoy({"api_style": "openai", "openai_images_families": ["imagen"], "migrate": "never"})
 
 
 def pngs(content: str) -> int:
@@ -90,10 +98,10 @@ def test_stream_comes_back_as_chunks(envoy, emulator):
 
 def test_untrusted_image_family_still_goes_native(envoy, emulator):
     # gemini_image is not in openai_images_families: native :generateContent.
-    body = {"model": "gemini-2.5-flash-image", "messages": [{"role": "user", "content": "a red fox"}]}
+    body = {"model": "gemini-3.1-flash-image", "messages": [{"role": "user", "content": "a red fox"}]}
     resp = envoy.post(CHAT, body, OPENAI_AUTH)
     record = only_request(emulator)
-    assert record["path"] == "/v1beta/models/gemini-2.5-flash-image:generateContent"
+    assert record["path"] == "/v1beta/models/gemini-3.1-flash-image:generateContent"
     assert record["headers"].get("x-goog-api-key") == "test-key"
     assert resp.status == 200, resp
     assert pngs(resp.json()["choices"][0]["message"]["content"]) == 1

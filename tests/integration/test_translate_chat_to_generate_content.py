@@ -21,11 +21,18 @@ from tests.harness import API_KEY, OPENAI_AUTH, assert_length_matches, assert_no
 pytestmark = pytest.mark.envoy
 
 CHAT = "/v1beta/openai/chat/completions"
-MODEL = "gemini-2.5-flash-image"
+MODEL = "gemini-3.1-flash-image"
 GENERATE = f"/v1beta/models/{MODEL}:generateContent"
 STREAM = f"/v1beta/models/{MODEL}:streamGenerateContent"
 IMAGE_MD = re.compile(r"!\[image\]\(data:(image/[a-z]+);base64,([A-Za-z0-9+/=]+)\)")
 PNG_DATA_URL = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC"
+
+
+@pytest.fixture(scope="module")
+def envoy(start_envoy):
+    # Model migration off: the 2.0 preview image model (shut down, revived by its test)
+    # must reach the upstream as itself, not as its replacement.
+    return start_envoy({"migrate": "never"})
 
 
 def chat(prompt="a red fox in the snow", **extra) -> dict:
@@ -131,7 +138,9 @@ def test_system_images_and_aspect_ratio_are_passed(envoy, emulator):
 
 def test_preview_model_gets_text_and_image_modalities(envoy, emulator):
     # gemini-2.0-flash-preview-image-generation refuses anything but TEXT+IMAGE.
+    # It is shut down (June 2026); revived for this test.
     model = "gemini-2.0-flash-preview-image-generation"
+    emulator.configure(live=[model])
     resp = envoy.post(CHAT, chat() | {"model": model}, OPENAI_AUTH)
     body = upstream(emulator, f"/v1beta/models/{model}:generateContent")
     assert sorted(body["generationConfig"]["responseModalities"]) == ["IMAGE", "TEXT"]

@@ -27,6 +27,20 @@ PREDICT = f"/v1beta/models/{MODEL}:predict"
 IMAGE_MD = re.compile(r"!\[image\]\(data:(image/[a-z]+);base64,([A-Za-z0-9+/=]+)\)")
 
 
+@pytest.fixture(scope="module")
+def envoy(start_envoy):
+    # Model migration off: the subject is the Imagen translator, and every Imagen model is
+    # past its shutdown: migration would send it to its replacement instead.
+    return start_envoy({"migrate": "never"})
+
+
+@pytest.fixture(autouse=True)
+def imagen_served(emulator):
+    # Google shut every Imagen model down in 2026; its translator still serves
+    # operators who keep model migration off, so the emulator serves it again.
+    emulator.configure(live=[MODEL])
+
+
 def chat(prompt="a red fox in the snow", **extra) -> dict:
     return {"model": MODEL, "messages": [{"role": "user", "content": prompt}], **extra}
 
@@ -184,7 +198,7 @@ def test_models_prefix_is_accepted(envoy, emulator):
 
 
 def test_translation_is_counted(start_envoy, emulator):
-    envoy = start_envoy()  # its own instance: no other module's traffic is counted
+    envoy = start_envoy({"migrate": "never"})  # its own instance: no other module's traffic is counted
     for _ in range(2):
         assert envoy.post(CHAT, chat(), OPENAI_AUTH).status == 200
     assert envoy.wait_counter("gemini_router.translated", 2) == 2

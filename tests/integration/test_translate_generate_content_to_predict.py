@@ -25,6 +25,20 @@ PREDICT = f"/v1beta/models/{MODEL}:predict"
 REQUEST = {"contents": [{"role": "user", "parts": [{"text": "a red fox"}]}]}
 
 
+@pytest.fixture(scope="module")
+def envoy(start_envoy):
+    # Model migration off: the subject is the Imagen translator, and every Imagen model is
+    # past its shutdown: migration would send it to its replacement instead.
+    return start_envoy({"migrate": "never"})
+
+
+@pytest.fixture(autouse=True)
+def imagen_served(emulator):
+    # Google shut every Imagen model down in 2026; its translator still serves
+    # operators who keep model migration off, so the emulator serves it again.
+    emulator.configure(live=[MODEL])
+
+
 def upstream(emulator, path: str = PREDICT, query: str = "") -> dict:
     record = only_request(emulator)
     assert (record["method"], record["path"], record["query"]) == ("POST", path, query)

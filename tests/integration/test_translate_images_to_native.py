@@ -20,6 +20,20 @@ pytestmark = pytest.mark.envoy
 IMAGES = "/v1beta/openai/images/generations"
 
 
+@pytest.fixture(scope="module")
+def envoy(start_envoy):
+    # Model migration off: the subject is the Imagen translator, and every Imagen model is
+    # past its shutdown: migration would send it to its replacement instead.
+    return start_envoy({"migrate": "never"})
+
+
+@pytest.fixture(autouse=True)
+def imagen_served(emulator):
+    # Google shut every Imagen model down in 2026; its translator still serves
+    # operators who keep model migration off, so the emulator serves it again.
+    emulator.configure(live=["imagen-4.0-generate-001", "imagen-3.0-generate-002"])
+
+
 def upstream(emulator, path: str) -> dict:
     record = only_request(emulator)
     assert (record["method"], record["path"], record["query"]) == ("POST", path, "")
@@ -72,10 +86,10 @@ def test_url_format_is_answered_as_b64_json(envoy, emulator):
 
 
 def test_gemini_image_goes_to_generate_content(envoy, emulator):
-    body = {"model": "gemini-2.5-flash-image", "prompt": "a red fox", "size": "1792x1024", "response_format": "b64_json"}
+    body = {"model": "gemini-3.1-flash-image", "prompt": "a red fox", "size": "1792x1024", "response_format": "b64_json"}
     resp = envoy.post(IMAGES, body, OPENAI_AUTH)
 
-    sent = upstream(emulator, "/v1beta/models/gemini-2.5-flash-image:generateContent")
+    sent = upstream(emulator, "/v1beta/models/gemini-3.1-flash-image:generateContent")
     assert sent["contents"] == [{"role": "user", "parts": [{"text": "a red fox"}]}]
     assert "IMAGE" in sent["generationConfig"]["responseModalities"]
     assert sent["generationConfig"]["imageConfig"] == {"aspectRatio": "16:9"}

@@ -22,11 +22,25 @@ pytestmark = pytest.mark.envoy
 CHAT = "/v1beta/openai/chat/completions"
 IMAGES = "/v1beta/openai/images/generations"
 IMAGEN = "imagen-4.0-generate-001"
-GEMINI_IMAGE = "gemini-2.5-flash-image"
+GEMINI_IMAGE = "gemini-3.1-flash-image"
 RAI = "All images were filtered out because they violated usage guidelines"
 # Why each model gave no image, in the upstream's words.
 REASONS = {IMAGEN: RAI, GEMINI_IMAGE: "IMAGE_SAFETY"}
 PROMPT = "a BLOCKED fox"
+
+
+@pytest.fixture(scope="module")
+def envoy(start_envoy):
+    # Model migration off: the subject is the Imagen translator, and every Imagen model is
+    # past its shutdown: migration would send it to its replacement instead.
+    return start_envoy({"migrate": "never"})
+
+
+@pytest.fixture(autouse=True)
+def imagen_served(emulator):
+    # Google shut every Imagen model down in 2026; its translator still serves
+    # operators who keep model migration off, so the emulator serves it again.
+    emulator.configure(live=[IMAGEN])
 
 
 def chat(model: str, stream: bool = False) -> dict:
@@ -125,7 +139,7 @@ def test_native_sse_client_gets_a_google_error_not_an_empty_stream(envoy, emulat
 
 
 def test_no_image_is_counted_as_a_translation_error(start_envoy, emulator):
-    envoy = start_envoy()  # its own instance: no other module's traffic is counted
+    envoy = start_envoy({"migrate": "never"})  # its own instance: no other module's traffic is counted
     envoy.post(IMAGES, {"model": IMAGEN, "prompt": PROMPT}, OPENAI_AUTH)
     assert envoy.wait_counter("gemini_router.translate_errors", 1) == 1
     assert envoy.counter("gemini_router.translated") == 1

@@ -23,9 +23,23 @@ IMAGEN = "imagen-4.0-generate-001"
 IMAGE_PART = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
 
 
+@pytest.fixture(scope="module")
+def envoy(start_envoy):
+    # Model migration off: the subject is the Imagen translator, and every Imagen model is
+    # past its shutdown: migration would send it to its replacement instead.
+    return start_envoy({"migrate": "never"})
+
+
+@pytest.fixture(autouse=True)
+def imagen_served(emulator):
+    # Google shut every Imagen model down in 2026; its translator still serves
+    # operators who keep model migration off, so the emulator serves it again.
+    emulator.configure(live=[IMAGEN])
+
+
 @pytest.mark.parametrize(
     "model",
-    [IMAGEN, "gemini-2.5-flash-image"],
+    [IMAGEN, "gemini-3.1-flash-image"],
 )
 @pytest.mark.parametrize(
     "messages",
@@ -69,7 +83,7 @@ def test_images_without_prompt_is_a_local_openai_400(envoy, emulator, body):
             f"/v1beta/models/{IMAGEN}:generateContent",
             {"contents": [{"role": "user", "parts": [{"inlineData": {"mimeType": "image/png", "data": "iVBORw0KGgo="}}]}]},
         ),
-        ("/v1beta/models/gemini-2.5-flash-image:predict", {"instances": [{"prompt": ""}]}),
+        ("/v1beta/models/gemini-3.1-flash-image:predict", {"instances": [{"prompt": ""}]}),
     ],
     ids=["generate-to-predict", "predict-to-generate"],
 )

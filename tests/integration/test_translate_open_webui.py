@@ -41,6 +41,20 @@ GEMINI_HEADERS = {"x-goog-api-key": API_KEY, "Content-Type": "application/json"}
 IMAGE_MD = re.compile(r"!\[image\]\(data:image/png;base64,([A-Za-z0-9+/=]+)\)")
 
 
+@pytest.fixture(scope="module")
+def envoy(start_envoy):
+    # Model migration off: the subject is the Imagen translator for Open WebUI (and a
+    # shut-down model's 404); migration would send Imagen to its replacement.
+    return start_envoy({"migrate": "never"})
+
+
+@pytest.fixture(autouse=True)
+def imagen_served(emulator):
+    # Google shut every Imagen model down in 2026; its translator still serves
+    # operators who keep model migration off, so the emulator serves it again.
+    emulator.configure(live=[MODEL])
+
+
 def is_png(b64: str) -> bool:
     return base64.b64decode(b64, validate=True).startswith(b"\x89PNG\r\n\x1a\n")
 
@@ -77,7 +91,7 @@ def test_chat_stream_contains_the_image(envoy, emulator):
 
 
 def test_retired_model_error_is_one_object_naming_model_endpoint_and_google_message(envoy, emulator):
-    emulator.configure(retired=[MODEL])
+    emulator.configure(live=[])  # shut down again, as Google did
     resp = envoy.request("POST", CHAT, body=CHAT_BODY, headers=CHAT_HEADERS)
 
     assert resp.status == 404, resp
@@ -92,7 +106,7 @@ def test_retired_model_error_is_one_object_naming_model_endpoint_and_google_mess
     assert resp.headers["x-gemini-router-upstream-path"] == f"/v1beta/models/{MODEL}:predict"
 
 
-@pytest.mark.parametrize("model", ["imagen-4.0-generate-001", "gemini-2.5-flash-image"])
+@pytest.mark.parametrize("model", ["imagen-4.0-generate-001", "gemini-3.1-flash-image"])
 def test_image_engine_predict(envoy, emulator, model):
     body = {"instances": {"prompt": "a red fox"}, "parameters": {"sampleCount": 1, "outputOptions": {"mimeType": "image/png"}}}
     resp = envoy.request("POST", f"/v1beta/models/{model}:predict", body=json.dumps(body), headers=GEMINI_HEADERS)
@@ -101,7 +115,7 @@ def test_image_engine_predict(envoy, emulator, model):
     assert len(images) == 1 and is_png(images[0])
 
 
-@pytest.mark.parametrize("model", ["imagen-4.0-generate-001", "gemini-2.5-flash-image"])
+@pytest.mark.parametrize("model", ["imagen-4.0-generate-001", "gemini-3.1-flash-image"])
 def test_image_engine_generate_content(envoy, emulator, model):
     body = {"contents": [{"parts": [{"text": "a red fox"}]}]}
     resp = envoy.request("POST", f"/v1beta/models/{model}:generateContent", body=json.dumps(body), headers=GEMINI_HEADERS)

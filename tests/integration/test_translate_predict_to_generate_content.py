@@ -19,11 +19,25 @@ from tests.harness import NATIVE_AUTH, assert_length_matches, assert_no_diagnost
 
 pytestmark = pytest.mark.envoy
 
-MODEL = "gemini-2.5-flash-image"
+MODEL = "gemini-3.1-flash-image"
 PREDICT = f"/v1beta/models/{MODEL}:predict"
 GENERATE = f"/v1beta/models/{MODEL}:generateContent"
 # What Open WebUI's "gemini" image engine posts.
 OPEN_WEBUI = {"instances": {"prompt": "a red fox"}, "parameters": {"sampleCount": 1, "outputOptions": {"mimeType": "image/png"}}}
+
+
+@pytest.fixture(scope="module")
+def envoy(start_envoy):
+    # Model migration off: one test's subject is an Imagen :predict left untouched; every
+    # Imagen model is past its shutdown, and migration would move it.
+    return start_envoy({"migrate": "never"})
+
+
+@pytest.fixture(autouse=True)
+def imagen_served(emulator):
+    # Google shut every Imagen model down in 2026; its translator still serves
+    # operators who keep model migration off, so the emulator serves it again.
+    emulator.configure(live=["imagen-4.0-generate-001"])
 
 
 def assert_predictions(resp, count: int = 1) -> None:

@@ -6,7 +6,8 @@ object in its own shape, OpenAI's `{"error":{"message","type","param","code"}}`
 or Google's `{"error":{"code","message","status"}}`, whose message is
 Google's own followed by the filter's hint naming the model and the endpoint
 it was sent to, plus the `x-gemini-router-*` headers. Errors of translated
-exchanges are annotated whatever `annotate_statuses` says.
+exchanges are annotated whatever `annotate_statuses` says. Imagen is shut down
+(2026): the emulator answers its 404 as Google does.
 """
 
 from __future__ import annotations
@@ -22,6 +23,13 @@ IMAGES = "/v1beta/openai/images/generations"
 IMAGEN = "imagen-4.0-generate-001"
 PREDICT = f"/v1beta/models/{IMAGEN}:predict"
 GOOGLE_404 = f"models/{IMAGEN} is not found for API version v1beta, or is not supported for predict."
+
+
+@pytest.fixture(scope="module")
+def envoy(start_envoy):
+    # Model migration off: the subject is a shut-down Imagen model's 404 and other errors
+    # of translated exchanges; migration would otherwise serve the replacement.
+    return start_envoy({"migrate": "never"})
 
 
 def chat(stream: bool) -> dict:
@@ -62,7 +70,6 @@ def google_error(resp, status: int) -> dict:
 
 @pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
 def test_retired_imagen_through_chat_is_an_openai_404(envoy, emulator, stream):
-    emulator.configure(retired=[IMAGEN])
     resp = envoy.post(CHAT, chat(stream), OPENAI_AUTH)
 
     assert only_request(emulator)["path"] == PREDICT
@@ -77,7 +84,6 @@ def test_retired_imagen_through_chat_is_an_openai_404(envoy, emulator, stream):
 
 
 def test_retired_imagen_through_images_is_an_openai_404(envoy, emulator):
-    emulator.configure(retired=[IMAGEN])
     resp = envoy.post(IMAGES, {"model": IMAGEN, "prompt": "a red fox"}, OPENAI_AUTH)
     assert_diagnostics(resp, IMAGES, PREDICT)
     error = openai_error(resp, 404)
@@ -91,7 +97,6 @@ def test_retired_imagen_through_images_is_an_openai_404(envoy, emulator):
     ids=["generate", "stream-sse", "stream-array"],
 )
 def test_retired_imagen_through_native_generate_is_a_google_404(envoy, emulator, method, query):
-    emulator.configure(retired=[IMAGEN])
     path = f"/v1beta/models/{IMAGEN}:{method}"
     target = f"{path}?{query}" if query else path
     resp = envoy.post(target, {"contents": [{"role": "user", "parts": [{"text": "a red fox"}]}]}, NATIVE_AUTH)
@@ -105,7 +110,7 @@ def test_retired_imagen_through_native_generate_is_a_google_404(envoy, emulator,
 
 
 def test_retired_gemini_image_through_native_predict_is_a_google_404(envoy, emulator):
-    model = "gemini-2.5-flash-image"
+    model = "gemini-3.1-flash-image"
     emulator.configure(retired=[model])
     path = f"/v1beta/models/{model}:predict"
     resp = envoy.post(path, {"instances": {"prompt": "a red fox"}}, NATIVE_AUTH)
@@ -129,10 +134,10 @@ def test_refused_key_is_annotated_although_400_is_not_in_annotate_statuses(envoy
 
 
 def test_refused_key_through_native_predict_is_a_google_400(envoy, emulator):
-    path = "/v1beta/models/gemini-2.5-flash-image:predict"
+    path = "/v1beta/models/gemini-3.1-flash-image:predict"
     body = {"instances": [{"prompt": "a red fox"}], "parameters": {"sampleCount": 1}}
     resp = envoy.post(path, body, {"x-goog-api-key": "wrong-key"})
-    assert_diagnostics(resp, path, "/v1beta/models/gemini-2.5-flash-image:generateContent", family="gemini_image")
+    assert_diagnostics(resp, path, "/v1beta/models/gemini-3.1-flash-image:generateContent", family="gemini_image")
     error = google_error(resp, 400)
     assert error["status"] == "INVALID_ARGUMENT"
     assert error["message"].startswith("API key not valid.")

@@ -14,14 +14,13 @@ pytestmark = pytest.mark.envoy
     [
         ("/v1beta/models", NATIVE_AUTH),
         ("/v1beta/models?pageSize=50&key=test-key", {}),
-        ("/v1beta/models/imagen-4.0-generate-001", NATIVE_AUTH),
+        ("/v1beta/models/gemini-3.1-flash-image", NATIVE_AUTH),
         ("/v1beta/openai/models", OPENAI_AUTH),
-        ("/v1beta/models/gemini-2.0-flash", NATIVE_AUTH),  # retired below: a 404 that is not annotated
+        ("/v1beta/models/gemini-2.0-flash", NATIVE_AUTH),  # shut down: a 404 that is not annotated
         ("/v1beta/openai/chat/completions", OPENAI_AUTH),  # a recognised path, but not a POST
     ],
 )
 def test_get_passes_untouched(envoy, emulator, target, headers):
-    emulator.configure(retired=["gemini-2.0-flash"])
     resp = envoy.request("GET", target, headers=headers)
     direct = http_request(emulator.url, "GET", target, headers=headers)
     assert resp.status == direct.status
@@ -36,7 +35,7 @@ def test_get_passes_untouched(envoy, emulator, target, headers):
 @pytest.mark.parametrize(
     "target",
     [
-        "/v1beta/models/gemini-2.5-flash:batchGenerateContent",  # unknown method
+        "/v1beta/models/gemini-3.5-flash:batchGenerateContent",  # unknown method
         "/upload/v1beta/files",
         "/v1beta/cachedContents",
     ],

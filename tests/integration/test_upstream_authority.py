@@ -20,22 +20,22 @@ def without_port(start_envoy):
 
 
 def test_unchanged_chat_gets_the_upstream_host(with_port, emulator):
-    body = {"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "x"}]}
+    body = {"model": "gemini-3.5-flash", "messages": [{"role": "user", "content": "x"}]}
     assert with_port.post("/v1beta/openai/chat/completions", body, OPENAI_AUTH).status == 200
     assert only_request(emulator)["headers"]["host"] == "gemini.example.test:8443"
 
 
 def test_rewritten_request_gets_the_upstream_host(with_port, emulator):
-    body = {"model": "imagen-4.0-generate-001", "messages": [{"role": "user", "content": "x"}]}
+    body = {"model": "gemini-3.1-flash-image", "messages": [{"role": "user", "content": "x"}]}
     with_port.post("/v1beta/openai/chat/completions", body, OPENAI_AUTH)
     record = only_request(emulator)
-    assert record["path"] == "/v1beta/models/imagen-4.0-generate-001:predict"
+    assert record["path"] == "/v1beta/models/gemini-3.1-flash-image:generateContent"
     assert record["headers"]["host"] == "gemini.example.test:8443"
 
 
 def test_native_request_without_port(without_port, emulator):
     body = {"contents": [{"parts": [{"text": "x"}]}]}
-    assert without_port.post("/v1beta/models/gemini-2.5-flash:generateContent", body, NATIVE_AUTH).status == 200
+    assert without_port.post("/v1beta/models/gemini-3.5-flash:generateContent", body, NATIVE_AUTH).status == 200
     assert only_request(emulator)["headers"]["host"] == "generativelanguage.googleapis.com"
 
 
@@ -47,5 +47,5 @@ def test_unrouted_get_gets_the_upstream_host(with_port, emulator):
 
 def test_without_upstream_the_client_host_is_kept(envoy, emulator):
     body = {"contents": [{"parts": [{"text": "x"}]}]}
-    envoy.post("/v1beta/models/gemini-2.5-flash:generateContent", body, {**NATIVE_AUTH, "host": "client.example:1234"})
+    envoy.post("/v1beta/models/gemini-3.5-flash:generateContent", body, {**NATIVE_AUTH, "host": "client.example:1234"})
     assert only_request(emulator)["headers"]["host"] == "client.example:1234"

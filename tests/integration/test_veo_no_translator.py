@@ -10,10 +10,10 @@ from tests.harness import DIAGNOSTIC_HEADERS, NATIVE_AUTH, assert_length_matches
 
 pytestmark = pytest.mark.envoy
 
-PATH = "/v1beta/models/veo-3.0-generate-001:generateContent"
+PATH = "/v1beta/models/veo-3.1-generate-preview:generateContent"
 BODY = json.dumps({"contents": [{"role": "user", "parts": [{"text": "a drone shot of a coast"}]}]})
 GOOGLE_MESSAGE = (
-    "models/veo-3.0-generate-001 is not found for API version v1beta, or is not supported for generateContent. "
+    "models/veo-3.1-generate-preview is not found for API version v1beta, or is not supported for generateContent. "
     "Call ListModels to see the list of available models and their supported methods."
 )
 
@@ -27,7 +27,7 @@ def test_request_is_unchanged_and_404_carries_diagnostics(envoy, emulator):
     assert resp.status == 404, resp
     headers = diagnostics(resp)
     assert set(DIAGNOSTIC_HEADERS) <= set(headers), headers
-    assert headers["x-gemini-router-model"] == "veo-3.0-generate-001"
+    assert headers["x-gemini-router-model"] == "veo-3.1-generate-preview"
     assert headers["x-gemini-router-family"] == "veo"
     assert headers["x-gemini-router-original-path"] == PATH
     assert headers["x-gemini-router-upstream-path"] == PATH
@@ -44,10 +44,10 @@ def test_request_is_unchanged_and_404_carries_diagnostics(envoy, emulator):
 
 def test_veo_on_its_own_endpoint_is_untouched(envoy, emulator):
     body = json.dumps({"instances": [{"prompt": "a drone shot of a coast"}]})
-    path = "/v1beta/models/veo-3.0-generate-001:predictLongRunning"
+    path = "/v1beta/models/veo-3.1-generate-preview:predictLongRunning"
     resp = envoy.request("POST", path, body=body, headers={**NATIVE_AUTH, "content-type": "application/json"})
     assert resp.status == 200, resp
-    assert resp.json()["name"].startswith("models/veo-3.0-generate-001/operations/")
+    assert resp.json()["name"].startswith("models/veo-3.1-generate-preview/operations/")
     assert_no_diagnostics(resp)
     record = only_request(emulator)
     assert record["target"] == path and record["body"] == body

@@ -20,9 +20,9 @@ def envoy(start_envoy):
 
 
 def test_native_stream_lands_on_the_vertex_path(envoy, emulator):
-    resp = envoy.post("/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse", BODY, NATIVE_AUTH)
+    resp = envoy.post("/v1beta/models/gemini-3.5-flash:streamGenerateContent?alt=sse", BODY, NATIVE_AUTH)
     record = only_request(emulator)
-    assert record["path"] == f"{VERTEX}/gemini-2.5-flash:streamGenerateContent"
+    assert record["path"] == f"{VERTEX}/gemini-3.5-flash:streamGenerateContent"
     assert record["query"] == "alt=sse"
     assert record["headers"].get("x-goog-api-key") == "test-key"
     assert "authorization" not in record["headers"]
@@ -32,14 +32,14 @@ def test_native_stream_lands_on_the_vertex_path(envoy, emulator):
 
 
 def test_native_generate_content_lands_on_the_vertex_path(envoy, emulator):
-    resp = envoy.post("/v1beta/models/gemini-2.5-flash:generateContent", BODY, NATIVE_AUTH)
+    resp = envoy.post("/v1beta/models/gemini-3.5-flash:generateContent", BODY, NATIVE_AUTH)
     record = only_request(emulator)
-    assert (record["path"], record["query"]) == (f"{VERTEX}/gemini-2.5-flash:generateContent", "")
+    assert (record["path"], record["query"]) == (f"{VERTEX}/gemini-3.5-flash:generateContent", "")
     assert resp.status == 200, resp
 
 
 def test_vertex_request_stays_where_it_is(envoy, emulator):
-    path = f"{VERTEX}/gemini-2.5-pro:generateContent"
+    path = f"{VERTEX}/gemini-3.1-pro-preview:generateContent"
     auth = {"authorization": "Bearer ya29.oauth-token"}
     resp = envoy.post(path, BODY, auth)
     assert resp.status == 200, resp
@@ -48,10 +48,10 @@ def test_vertex_request_stays_where_it_is(envoy, emulator):
     assert record["headers"]["authorization"] == "Bearer ya29.oauth-token"
 
 
-def test_openai_chat_for_imagen_goes_to_vertex_predict_with_auth_untouched(envoy, emulator):
-    body = {"model": "imagen-4.0-generate-001", "messages": [{"role": "user", "content": "a fox"}]}
+def test_openai_chat_for_an_image_model_goes_to_vertex_generate_content_with_auth_untouched(envoy, emulator):
+    body = {"model": "gemini-3.1-flash-image", "messages": [{"role": "user", "content": "a fox"}]}
     envoy.post("/v1beta/openai/chat/completions", body, OPENAI_AUTH)
     record = only_request(emulator)
-    assert record["path"] == f"{VERTEX}/imagen-4.0-generate-001:predict"
+    assert record["path"] == f"{VERTEX}/gemini-3.1-flash-image:generateContent"
     assert record["headers"].get("authorization") == "Bearer test-key"
     assert "x-goog-api-key" not in record["headers"]
