@@ -24,22 +24,34 @@ KEY = "test-key"
 
 EXAMPLES = [
     (
-        "A chat UI asks an Imagen model for a chat completion: routed to :predict",
+        "A chat UI asks an image model for a chat completion: routed to :generateContent, answered as chat",
         "/v1beta/openai/chat/completions",
         {"authorization": f"Bearer {KEY}"},
-        {"model": "imagen-4.0-generate-001", "messages": [{"role": "user", "content": "a lighthouse at dusk"}]},
+        {"model": "gemini-3.1-flash-image", "messages": [{"role": "user", "content": "a lighthouse at dusk"}]},
     ),
     (
         "A Gemini chat request stays where it is",
         "/v1beta/openai/chat/completions",
         {"authorization": f"Bearer {KEY}"},
-        {"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "hello"}]},
+        {"model": "gemini-3.5-flash", "messages": [{"role": "user", "content": "hello"}]},
     ),
     (
-        "A retired model: the 404 comes back annotated, in the OpenAI error shape",
+        "Open WebUI's default image model, shut down in 2026: served by its replacement, answered as chat",
         "/v1beta/openai/chat/completions",
         {"authorization": f"Bearer {KEY}"},
-        {"model": "gemini-2.0-flash", "messages": [{"role": "user", "content": "hi"}]},
+        {"model": "imagen-3.0-generate-002", "messages": [{"role": "user", "content": "a lighthouse at dusk"}]},
+    ),
+    (
+        "A text model shut down on December 1, 2026: served by its replacement",
+        "/v1beta/openai/chat/completions",
+        {"authorization": f"Bearer {KEY}"},
+        {"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "hi"}]},
+    ),
+    (
+        "A model the upstream does not know: the 404 comes back annotated, in the OpenAI error shape",
+        "/v1beta/openai/chat/completions",
+        {"authorization": f"Bearer {KEY}"},
+        {"model": "gemini-3.5-flsh", "messages": [{"role": "user", "content": "hi"}]},
     ),
     (
         "A hostile model name never reaches the upstream",
@@ -66,13 +78,11 @@ def main() -> int:
     from tests.harness import Envoy
 
     with Emulator() as emulator:
-        emulator.configure(retired=["gemini-2.0-flash"])
         envoy = Envoy(emulator.host, emulator.port, filter_config={}).start()
         try:
             print(f"emulator {emulator.url}, envoy {envoy.url}\n")
             for title, path, headers, body in EXAMPLES:
                 emulator.reset()
-                emulator.configure(retired=["gemini-2.0-flash"])
                 resp = envoy.post(path, body, headers=headers)
                 print(f"== {title}")
                 print(f"   client -> POST {path} model={body['model']!r}")
