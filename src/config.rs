@@ -54,6 +54,7 @@ pub struct RawConfig {
     migrate_always: Vec<String>,
     task_model: Option<String>,
     task_prefixes: Option<Vec<String>>,
+    live_catalogue: Option<bool>,
 }
 
 /// Default `task_prefixes`: how Open WebUI's background-task templates
@@ -137,6 +138,8 @@ pub struct Config {
     pub task_model: Option<ModelName>,
     /// How a background-task prompt begins; empty turns recognition off.
     pub task_prefixes: Vec<String>,
+    /// Read the live model catalogue after an upstream 404.
+    pub live_catalogue: bool,
 }
 
 /// Why a configuration was refused. Each variant names the field.
@@ -361,6 +364,7 @@ impl TryFrom<RawConfig> for Config {
                     .map(|p| (*p).to_owned())
                     .collect(),
             },
+            live_catalogue: raw.live_catalogue.unwrap_or(true),
         })
     }
 }

@@ -114,6 +114,10 @@ pub struct Routed {
     pub notice: Option<Notice>,
     /// Set when the request is sent to a replacement: the model asked for.
     pub migration: Option<Migration>,
+    /// The Developer API key the request carries (`x-goog-api-key`, the
+    /// bearer token of an OpenAI-style request, or `?key=`), for reading
+    /// the live catalogue with the caller's own credential; `None` on Vertex.
+    pub api_key: Option<Secret>,
     /// The request's credential values, scrubbed from any upstream text the
     /// filter writes back (never logged: `Secret` prints as redacted).
     pub secrets: Vec<Secret>,
@@ -307,7 +311,7 @@ pub fn body(config: &Config, head: &Head<'_>, body: &[u8]) -> BodyStep {
     if let Some(task) = background_task(config, client, &routed, body, head.now) {
         match task {
             Task::Answer(reply) => return BodyStep::Reject(reply),
-            Task::Serve(served) => routed = served,
+            Task::Serve(served) => routed = *served,
         }
     }
     if !routed.plan.translates() {
@@ -387,7 +391,7 @@ enum Task {
     /// Answer it locally (no `task_model`).
     Answer(LocalReply),
     /// Serve it with `task_model`.
-    Serve(Routed),
+    Serve(Box<Routed>),
 }
 
 /// A chat UI's background-task prompt (chat title, tags, follow-ups: Open
@@ -417,7 +421,7 @@ fn background_task(
         .as_ref()
         .map_or(routed.model.id.as_str(), |m| m.requested.as_str());
     match &config.task_model {
-        Some(model) => Some(Task::Serve(Routed {
+        Some(model) => Some(Task::Serve(Box::new(Routed {
             migration: Some(Migration {
                 requested: requested.to_owned(),
                 family: config.classifier.classify(requested).family,
@@ -425,7 +429,7 @@ fn background_task(
             }),
             notice: routed.notice.clone(),
             ..plan_for_task(config, client, model.clone(), routed)
-        })),
+        }))),
         None => {
             let exchange = Exchange {
                 model: requested,
@@ -465,6 +469,7 @@ fn plan_for_task(config: &Config, client: Client<'_>, model: ModelName, routed: 
         notice: None,
         migration: None,
         secrets: routed.secrets.clone(),
+        api_key: routed.api_key.clone(),
     }
 }
 
@@ -517,6 +522,10 @@ fn plan_for(
         notice: None,
         migration: None,
         secrets: route::secrets(head.auth, query),
+        api_key: match client {
+            Client::Model(p) if p.style == crate::endpoint::ApiStyle::Vertex => None,
+            _ => route::api_key(head.auth, query),
+        },
     }
 }
 

@@ -66,6 +66,9 @@ pub const METRIC_ANNOTATED: &str = "gemini_router.annotated";
 /// Metric prefix: requests sent to a replacement model, by the family of
 /// the model asked for.
 pub const METRIC_MIGRATED: &str = "gemini_router.migrated";
+/// Metric prefix: live catalogue reads after a 404 (`fetched`, `cached`,
+/// `failed`).
+pub const METRIC_CATALOGUE: &str = "gemini_router.catalogue";
 /// Metric prefix: chat UI background-task prompts for image models,
 /// `served` by `task_model` or `answered` empty by the filter.
 pub const METRIC_TASKS: &str = "gemini_router.tasks";

@@ -6,6 +6,8 @@
 //! ## Layout
 //!
 //! Pure, host-testable modules (no `proxy_wasm` in them):
+//! - [`catalogue`]: the live model catalogue read after a 404 (pages,
+//!   per-credential cache, the hint's sentence).
 //! - [`config`]: the plugin configuration, parsed and validated once.
 //! - [`endpoint`]: model families, API methods and styles, and which method serves which family.
 //! - [`classify`]: model id -> family by ordered glob rules (built-in defaults, user rules first).
@@ -28,6 +30,7 @@
 //!   the module, a fake in its tests).
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod catalogue;
 pub mod classify;
 pub mod config;
 pub mod diagnose;

@@ -23,13 +23,14 @@
 
 use crate::config::Config;
 use crate::diagnose::{self, MAX_ERROR_BODY};
+use crate::endpoint::Endpoint;
 use crate::flow::{reject_translation, Routed};
 use crate::headers::{
     CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, JSON, REQUESTED_MODEL, RETRY_AFTER,
     SERVED_MODEL,
 };
 use crate::lifecycle::Notice;
-use crate::route;
+use crate::route::{self, Secret};
 use crate::translate::{self, Side, TranslateError, Translator};
 
 /// The response facts the decisions read, from the response headers.
@@ -237,7 +238,7 @@ impl Response {
         } else if head.status >= 400 {
             let too_large = length.is_some_and(|len| len > error_limit(config) as u64);
             if end_of_stream {
-                Step::Replace(state.error_reply(routed, b""))
+                Step::Replace(state.error_reply(routed, b"", None))
             } else if compressed || too_large {
                 Step::Continue(state.annotation(routed))
             } else {
@@ -293,7 +294,7 @@ impl Response {
                 self.mode = mode;
                 Step::ReadBody
             }
-            Mode::Annotate => Step::Replace(self.error_reply(routed, b"")),
+            Mode::Annotate => Step::Replace(self.error_reply(routed, b"", None)),
             Mode::Translate => Step::Replace(self.translated(config, routed, None, b"")),
             Mode::Drain(reply) if self.body_seen => Step::Continue(Edit {
                 body: Some(reply.body),
@@ -312,9 +313,36 @@ impl Response {
         translator: Option<&mut dyn Translator>,
         body: &[u8],
     ) -> Step {
+        self.finish_with(config, routed, translator, body, None)
+    }
+
+    /// Whether the live catalogue should be read before [`Response::finish`]:
+    /// an upstream 404 being rewritten, for a request with a Developer API
+    /// key, when `live_catalogue` is on. The answer names the method the
+    /// client needs and the key to read it with.
+    pub fn catalogue_query(&self, config: &Config, routed: &Routed) -> Option<CatalogueQuery> {
+        if !config.live_catalogue || self.mode != Mode::Annotate || self.status != 404 {
+            return None;
+        }
+        Some(CatalogueQuery {
+            key: routed.api_key.clone()?,
+            method: native_method(routed.plan.to),
+            version: config.native_version.clone(),
+        })
+    }
+
+    /// [`Response::finish`], with the live catalogue's sentence for the hint.
+    pub fn finish_with(
+        &mut self,
+        config: &Config,
+        routed: &Routed,
+        translator: Option<&mut dyn Translator>,
+        body: &[u8],
+        catalogue: Option<&str>,
+    ) -> Step {
         let mode = std::mem::replace(&mut self.mode, Mode::Pass);
         let reply = match mode {
-            Mode::Annotate => self.error_reply(routed, body),
+            Mode::Annotate => self.error_reply(routed, body, catalogue),
             Mode::Translate => self.translated(config, routed, translator, body),
             Mode::Pass | Mode::Drain(_) => return Step::Continue(Edit::default()),
         };
@@ -356,10 +384,14 @@ impl Response {
     /// The upstream error as one error object in the client's shape, with
     /// the diagnostic headers (and `retry-after` from Google's `RetryInfo`
     /// when the upstream sent none).
-    fn error_reply(&self, routed: &Routed, upstream_body: &[u8]) -> Reply {
+    fn error_reply(&self, routed: &Routed, upstream_body: &[u8], catalogue: Option<&str>) -> Reply {
         let error = diagnose::parse_error(self.status, upstream_body);
         let facts = diagnose::facts(&error);
-        let hint = hint(routed, self.status, &facts);
+        let mut hint = hint(routed, self.status, &facts);
+        if let Some(sentence) = catalogue {
+            hint.push(' ');
+            hint.push_str(sentence);
+        }
         let mut headers = routed.diagnostics(&hint);
         headers.push((CONTENT_TYPE, JSON.to_owned()));
         if let Some(seconds) = facts.retry_after.filter(|_| !self.retry_after) {
@@ -483,6 +515,28 @@ pub fn migration_sentence(routed: &Routed, requested: &str) -> String {
         "{requested} {status}; gemini-router sent the request to its replacement {}.",
         routed.model.id
     )
+}
+
+/// What to ask the live catalogue, and for which method.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CatalogueQuery {
+    /// The caller's Developer API key (never logged: `Secret`).
+    pub key: Secret,
+    /// The native method the client needs (`generateContent` ...).
+    pub method: &'static str,
+    /// The API version to list models on.
+    pub version: String,
+}
+
+/// The native method name an endpoint stands for in ListModels'
+/// `supportedGenerationMethods` (compat endpoints: the method behind them).
+fn native_method(endpoint: Endpoint) -> &'static str {
+    match endpoint {
+        Endpoint::ChatCompletions | Endpoint::StreamGenerateContent => "generateContent",
+        Endpoint::ImagesGenerations => "predict",
+        Endpoint::Embeddings => "embedContent",
+        other => other.as_str(),
+    }
 }
 
 /// The reply for an answer that cannot be given in the client's shape.

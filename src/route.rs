@@ -350,6 +350,20 @@ pub fn percent_decode(text: &str) -> Cow<'_, str> {
     Cow::Owned(String::from_utf8_lossy(&out).into_owned())
 }
 
+/// `text` percent-encoded for a query value: everything but RFC 3986
+/// unreserved characters is escaped.
+pub fn percent_encode_query(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 fn hex(b: u8) -> Option<u8> {
     match b {
         b'0'..=b'9' => Some(b - b'0'),
@@ -525,6 +539,21 @@ pub fn scrub(text: &[u8], secrets: &[Secret]) -> Option<Vec<u8>> {
         out = Some(next);
     }
     out
+}
+
+/// The Developer API key a request carries: `x-goog-api-key`, else the
+/// bearer token, else the `key` query parameter (decoded).
+pub fn api_key(auth: Auth<'_>, query: Option<&str>) -> Option<Secret> {
+    let key = auth
+        .api_key
+        .map(|k| k.trim().to_owned())
+        .or_else(|| auth.authorization.and_then(bearer_token).map(str::to_owned))
+        .or_else(|| {
+            query_keys(query)
+                .next()
+                .map(|k| percent_decode(k).into_owned())
+        })?;
+    (!key.is_empty() && key.bytes().all(|b| b.is_ascii_graphic())).then_some(Secret(key))
 }
 
 /// Why the credentials of a request are refused.

@@ -514,9 +514,20 @@ DIAGNOSTIC_HEADERS = (
 )
 
 
+def is_catalogue_read(record: dict) -> bool:
+    """A live-catalogue read the filter made after a 404 (GET .../models)."""
+    return record["method"] == "GET" and record["path"].rstrip("/").endswith("/models")
+
+
+def catalogue_reads(emulator: Any) -> list[dict]:
+    """The live-catalogue reads the emulator recorded."""
+    return [r for r in emulator.requests() if is_catalogue_read(r)]
+
+
 def only_request(emulator: Any) -> dict:
-    """The single request the emulator recorded (fails if there were more or none)."""
-    records = emulator.requests()
+    """The single request the emulator recorded besides the filter's
+    live-catalogue reads after a 404 (fails if there were more or none)."""
+    records = [r for r in emulator.requests() if not is_catalogue_read(r)]
     assert len(records) == 1, f"expected exactly one upstream request, got {len(records)}: {records!r}"
     return records[0]
 

@@ -4,6 +4,7 @@
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{BufferType, MapType, MetricType, Status};
+use std::time::Duration;
 
 /// Everything the glue asks of Envoy.
 pub trait Host {
@@ -28,6 +29,20 @@ pub trait Host {
     fn define_counter(&self, name: &str) -> Option<u32>;
     /// Adds one to a counter.
     fn increment(&self, id: u32);
+    /// Reads a property (`["xds", "cluster_name"]` ...).
+    fn property(&self, path: &[&str]) -> Option<Vec<u8>>;
+    /// Starts an HTTP callout (a GET without body); returns its token.
+    fn dispatch(
+        &self,
+        cluster: &str,
+        headers: &[(&str, &str)],
+        timeout: Duration,
+    ) -> Result<u32, Status>;
+    /// The `:status` and the first `size` bytes of the body of the callout
+    /// answer being delivered.
+    fn call_response(&self, size: usize) -> (Option<String>, Vec<u8>);
+    /// Resumes a response held across a callout.
+    fn resume_response(&self);
 }
 
 /// The real host: Envoy, through `proxy_wasm::hostcalls`.
@@ -93,6 +108,37 @@ impl Host for Proxy {
     fn increment(&self, id: u32) {
         if let Err(status) = hostcalls::increment_metric(id, 1) {
             log::debug!("increment metric {id}: host error {status:?}");
+        }
+    }
+
+    fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
+        hostcalls::get_property(path.to_vec()).ok().flatten()
+    }
+
+    fn dispatch(
+        &self,
+        cluster: &str,
+        headers: &[(&str, &str)],
+        timeout: Duration,
+    ) -> Result<u32, Status> {
+        hostcalls::dispatch_http_call(cluster, headers.to_vec(), None, Vec::new(), timeout)
+            .inspect_err(|status| log::warn!("callout to {cluster}: host error {status:?}"))
+    }
+
+    fn call_response(&self, size: usize) -> (Option<String>, Vec<u8>) {
+        let status = hostcalls::get_map_value(MapType::HttpCallResponseHeaders, ":status")
+            .ok()
+            .flatten();
+        let body = hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, size)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        (status, body)
+    }
+
+    fn resume_response(&self) {
+        if let Err(status) = hostcalls::resume_http_response() {
+            log::warn!("resume response: host error {status:?}");
         }
     }
 }

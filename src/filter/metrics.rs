@@ -9,7 +9,7 @@ pub const MAX_LOGGED_MIGRATIONS: usize = 256;
 use crate::endpoint::Family;
 use crate::flow::PassReason;
 use crate::headers::{
-    METRIC_ANNOTATED, METRIC_MIGRATED, METRIC_PASSTHROUGH, METRIC_REJECTED,
+    METRIC_ANNOTATED, METRIC_CATALOGUE, METRIC_MIGRATED, METRIC_PASSTHROUGH, METRIC_REJECTED,
     METRIC_REJECTED_CREDENTIALS, METRIC_REQUESTS, METRIC_REWRITTEN, METRIC_TASKS,
     METRIC_TRANSLATED, METRIC_TRANSLATE_ERRORS, METRIC_UNCHANGED,
 };
@@ -47,6 +47,13 @@ pub struct Metrics {
     pub rejected: Counter,
     /// Local 400s for requests with more than one credential.
     pub rejected_credentials: Counter,
+    /// Live catalogues read after a 404 (`fetched`), found in the cache
+    /// (`cached`), or that could not be read (`failed`: the static hint).
+    pub catalogue_fetched: Counter,
+    /// See `catalogue_fetched`.
+    pub catalogue_cached: Counter,
+    /// See `catalogue_fetched`.
+    pub catalogue_failed: Counter,
     /// Background-task prompts for image models served by `task_model`.
     pub tasks_served: Counter,
     /// Background-task prompts for image models answered empty by the filter.
@@ -75,6 +82,9 @@ impl Metrics {
             translated: define(METRIC_TRANSLATED),
             rejected: define(METRIC_REJECTED),
             rejected_credentials: define(METRIC_REJECTED_CREDENTIALS),
+            catalogue_fetched: define(&format!("{METRIC_CATALOGUE}.fetched")),
+            catalogue_cached: define(&format!("{METRIC_CATALOGUE}.cached")),
+            catalogue_failed: define(&format!("{METRIC_CATALOGUE}.failed")),
             tasks_served: define(&format!("{METRIC_TASKS}.served")),
             tasks_answered: define(&format!("{METRIC_TASKS}.answered")),
             annotated: define(METRIC_ANNOTATED),

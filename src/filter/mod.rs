@@ -8,18 +8,20 @@ mod metrics;
 #[cfg(test)]
 mod tests;
 
+use crate::catalogue::{self, Cache, Catalogue};
 use crate::config::Config;
 use crate::flow::{self, BodyStep, Head, HeadStep, LocalReply, RejectKind, Routed, Why};
 use crate::headers::{
     AUTHORIZATION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, GOOG_API_KEY, JSON, RETRY_AFTER,
 };
-use crate::response::{self, Count, Edit, Response, ResponseHead, Step};
+use crate::response::{self, CatalogueQuery, Count, Edit, Response, ResponseHead, Step};
 use crate::route::{Auth, HeaderOp, Verdict};
 use crate::translate::Translator;
 use host::{Host, Proxy};
 use metrics::Metrics;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, MapType};
+use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -31,6 +33,7 @@ const RESP: MapType = MapType::HttpResponseHeaders;
 pub struct RouterRoot {
     config: Option<Rc<Config>>,
     metrics: Option<Rc<Metrics>>,
+    catalogues: Rc<RefCell<Cache>>,
 }
 
 impl Context for RouterRoot {}
@@ -92,7 +95,13 @@ impl RootContext for RouterRoot {
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
         let config = self.config.clone()?;
         let metrics = self.metrics.clone()?;
-        Some(Box::new(Router::new(context_id, config, metrics, Proxy)))
+        Some(Box::new(Router::new(
+            context_id,
+            config,
+            metrics,
+            Rc::clone(&self.catalogues),
+            Proxy,
+        )))
     }
 
     fn get_type(&self) -> Option<ContextType> {
@@ -109,6 +118,7 @@ struct RequestHead {
     content_encoding: Option<String>,
     authorization: Option<String>,
     api_key: Option<String>,
+    authority: Option<String>,
     now: u64,
 }
 
@@ -144,6 +154,7 @@ impl RequestHead {
                 CONTENT_ENCODING => &mut head.content_encoding,
                 AUTHORIZATION => &mut head.authorization,
                 GOOG_API_KEY => &mut head.api_key,
+                ":authority" => &mut head.authority,
                 _ => continue,
             };
             match slot {
@@ -190,12 +201,37 @@ pub struct Router<H: Host = Proxy> {
     response: Response,
     /// Bytes of response body held so far, once a body callback ran.
     response_size: Option<usize>,
+    /// The VM's live catalogue cache.
+    catalogues: Rc<RefCell<Cache>>,
+    /// A 404 held while the live catalogue is read.
+    pending: Option<Pending>,
 }
 
+/// A rewritten 404 waiting for the live catalogue.
+struct Pending {
+    body: Vec<u8>,
+    query: CatalogueQuery,
+    catalogue: Catalogue,
+    pages: usize,
+    cluster: String,
+    authority: String,
+}
+
+/// How long a catalogue page may take.
+const CATALOGUE_TIMEOUT: Duration = Duration::from_secs(2);
+
 impl<H: Host> Router<H> {
-    fn new(id: u32, config: Rc<Config>, metrics: Rc<Metrics>, host: H) -> Router<H> {
+    fn new(
+        id: u32,
+        config: Rc<Config>,
+        metrics: Rc<Metrics>,
+        catalogues: Rc<RefCell<Cache>>,
+        host: H,
+    ) -> Router<H> {
         Router {
             host,
+            catalogues,
+            pending: None,
             id,
             config,
             metrics,
@@ -365,15 +401,10 @@ impl<H: Host> Router<H> {
                 let Some(routed) = &self.routed else {
                     return Action::Continue;
                 };
-                let translator = self
-                    .translator
-                    .as_mut()
-                    .map(|t| t.as_mut() as &mut dyn Translator);
-                let step = self
-                    .response
-                    .finish(&self.config, routed, translator, &body);
-                drop(body);
-                self.respond(step)
+                if let Some(query) = self.response.catalogue_query(&self.config, routed) {
+                    return self.with_catalogue(query, body);
+                }
+                self.finish(&body, None)
             }
             Step::Replace(reply) => {
                 self.count(reply.count);
@@ -390,6 +421,85 @@ impl<H: Host> Router<H> {
                 Action::Pause
             }
         }
+    }
+
+    /// Rewrites the held response once its body is read (and the live
+    /// catalogue's sentence, when one was read).
+    fn finish(&mut self, body: &[u8], catalogue: Option<&str>) -> Action {
+        let Some(routed) = &self.routed else {
+            return Action::Continue;
+        };
+        let translator = self
+            .translator
+            .as_mut()
+            .map(|t| t.as_mut() as &mut dyn Translator);
+        let step = self
+            .response
+            .finish_with(&self.config, routed, translator, body, catalogue);
+        self.respond(step)
+    }
+
+    /// Finishes a 404 with the live catalogue: from the cache, or by
+    /// holding the response while the first page is read.
+    fn with_catalogue(&mut self, query: CatalogueQuery, body: Vec<u8>) -> Action {
+        let now = self.head.now;
+        let key = catalogue::credential_key(&query.key.0);
+        let cached = self.catalogues.borrow().get(key, now);
+        if let Some(cat) = cached {
+            self.metrics.catalogue_cached.inc(&self.host);
+            let sentence = self.sentence(&cat, &query);
+            return self.finish(&body, Some(&sentence));
+        }
+        let cluster = self
+            .host
+            .property(&["xds", "cluster_name"])
+            .and_then(|c| String::from_utf8(c).ok());
+        let (Some(cluster), Some(authority)) = (cluster, self.head.authority.clone()) else {
+            self.metrics.catalogue_failed.inc(&self.host);
+            return self.finish(&body, None);
+        };
+        let pending = Pending {
+            body,
+            query,
+            catalogue: Catalogue::default(),
+            pages: 0,
+            cluster,
+            authority,
+        };
+        match self.request_page(&pending, None) {
+            Ok(()) => {
+                self.pending = Some(Pending {
+                    pages: 1,
+                    ..pending
+                });
+                Action::Pause
+            }
+            Err(()) => {
+                self.metrics.catalogue_failed.inc(&self.host);
+                self.finish(&pending.body, None)
+            }
+        }
+    }
+
+    fn request_page(&self, pending: &Pending, token: Option<&str>) -> Result<(), ()> {
+        let path = catalogue::page_path(&pending.query.version, token);
+        let headers = [
+            (":method", "GET"),
+            (":path", path.as_str()),
+            (":authority", pending.authority.as_str()),
+            (GOOG_API_KEY, pending.query.key.0.as_str()),
+        ];
+        self.host
+            .dispatch(&pending.cluster, &headers, CATALOGUE_TIMEOUT)
+            .map(|_| ())
+            .map_err(|_| ())
+    }
+
+    fn sentence(&self, catalogue: &Catalogue, query: &CatalogueQuery) -> String {
+        let model = self.routed.as_ref().map_or("", |r| r.model.id.as_str());
+        catalogue
+            .finding(model, query.method)
+            .sentence(model, query.method)
     }
 
     /// Writes an edit of the held response. The body is only written where
@@ -427,7 +537,17 @@ impl<H: Host> Router<H> {
     }
 }
 
-impl<H: Host> Context for Router<H> {}
+impl<H: Host> Context for Router<H> {
+    fn on_http_call_response(
+        &mut self,
+        _token: u32,
+        _headers: usize,
+        body_size: usize,
+        _trailers: usize,
+    ) {
+        self.on_catalogue_page(body_size);
+    }
+}
 
 impl<H: Host> HttpContext for Router<H> {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
@@ -519,15 +639,58 @@ impl<H: Host> HttpContext for Router<H> {
     }
 
     fn on_http_response_trailers(&mut self, _num_trailers: usize) -> Action {
+        // The size the last body callback saw is what Envoy holds now (it
+        // adds each chunk to its buffer before the callback).
         let Some(routed) = &self.routed else {
             return Action::Continue;
         };
-        if let Some(size) = self.response_size {
-            // The size the last body callback saw is what Envoy holds now
-            // (it adds each chunk to its buffer before the callback).
-            self.response_size = Some(size);
-        }
         let step = self.response.trailers(&self.config, routed);
         self.respond(step)
+    }
+}
+
+impl<H: Host> Router<H> {
+    /// A catalogue page arrived (or the callout failed or timed out).
+    fn on_catalogue_page(&mut self, body_size: usize) {
+        let Some(mut pending) = self.pending.take() else {
+            return;
+        };
+        let (status, page) = if body_size > catalogue::MAX_PAGE_BYTES {
+            (None, Vec::new())
+        } else {
+            self.host.call_response(body_size)
+        };
+        let next = match status.as_deref() {
+            Some("200") => pending.catalogue.add_page(&page).map_err(|e| {
+                log::debug!("[{}] live catalogue: {e}", self.id);
+            }),
+            _ => Err(()),
+        };
+        let sentence = match next {
+            Ok(Some(token)) if pending.pages < catalogue::MAX_PAGES => {
+                if self.request_page(&pending, Some(&token)).is_ok() {
+                    pending.pages += 1;
+                    self.pending = Some(pending);
+                    return;
+                }
+                None
+            }
+            Ok(_) => {
+                self.metrics.catalogue_fetched.inc(&self.host);
+                let key = catalogue::credential_key(&pending.query.key.0);
+                let catalogue = std::mem::take(&mut pending.catalogue);
+                let cat = self
+                    .catalogues
+                    .borrow_mut()
+                    .put(key, self.head.now, catalogue);
+                Some(self.sentence(&cat, &pending.query))
+            }
+            Err(()) => None,
+        };
+        if sentence.is_none() {
+            self.metrics.catalogue_failed.inc(&self.host);
+        }
+        let _ = self.finish(&pending.body, sentence.as_deref());
+        self.host.resume_response();
     }
 }

@@ -18,6 +18,8 @@ use std::rc::Rc;
 
 /// A local reply: status, headers, body.
 type LocalReply = (u16, Vec<(String, String)>, Vec<u8>);
+/// A callout: cluster and headers.
+type Callout = (String, Vec<(String, String)>);
 
 #[derive(Default)]
 struct Fake {
@@ -30,6 +32,11 @@ struct Fake {
     counter_names: RefCell<Vec<String>>,
     counts: RefCell<BTreeMap<String, u64>>,
     header_reads: RefCell<usize>,
+    /// Callouts made: cluster and headers.
+    callouts: RefCell<Vec<Callout>>,
+    /// The callout answer being delivered: status and body.
+    call_answer: RefCell<(Option<String>, Vec<u8>)>,
+    resumed: RefCell<usize>,
 }
 
 fn map(fake: &Fake, map: MapType) -> &RefCell<Vec<(String, String)>> {
@@ -112,6 +119,34 @@ impl Host for Rc<Fake> {
         let name = self.counter_names.borrow()[id as usize].clone();
         *self.counts.borrow_mut().entry(name).or_default() += 1;
     }
+
+    fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
+        (path == ["xds", "cluster_name"]).then(|| b"gemini".to_vec())
+    }
+
+    fn dispatch(
+        &self,
+        cluster: &str,
+        headers: &[(&str, &str)],
+        _timeout: std::time::Duration,
+    ) -> Result<u32, Status> {
+        let headers = headers
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect();
+        let mut callouts = self.callouts.borrow_mut();
+        callouts.push((cluster.to_owned(), headers));
+        Ok(callouts.len() as u32)
+    }
+
+    fn call_response(&self, size: usize) -> (Option<String>, Vec<u8>) {
+        let (status, body) = self.call_answer.borrow().clone();
+        (status, body[..size.min(body.len())].to_vec())
+    }
+
+    fn resume_response(&self) {
+        *self.resumed.borrow_mut() += 1;
+    }
 }
 
 /// One request through the glue.
@@ -133,7 +168,7 @@ impl Exchange {
         let fake = Rc::new(Fake::default());
         let config = Rc::new(Config::from_bytes(value.to_string().as_bytes()).unwrap());
         let metrics = Rc::new(Metrics::define(&fake));
-        let router = Router::new(1, config, metrics, Rc::clone(&fake));
+        let router = Router::new(1, config, metrics, Rc::default(), Rc::clone(&fake));
         Exchange { fake, router }
     }
 
@@ -519,4 +554,76 @@ fn a_shut_down_imagen_model_is_served_by_its_gemini_replacement() {
     );
     assert_eq!(x.count("gemini_router.migrated.imagen"), 1);
     assert_eq!(x.count("gemini_router.translated"), 1);
+}
+
+#[test]
+fn a_404_reads_the_live_catalogue_once_per_key() {
+    use proxy_wasm::traits::Context;
+    let page = br#"{"models":[{"name":"models/gemini-3.5-flash","supportedGenerationMethods":["generateContent"]}]}"#;
+    let not_found = br#"[{"error":{"code":404,"message":"not found","status":"NOT_FOUND"}}]"#;
+    let cache = Rc::new(RefCell::new(crate::catalogue::Cache::default()));
+    for round in 0..2 {
+        let mut x = Exchange::new("");
+        x.router.catalogues = Rc::clone(&cache);
+        let body = br#"{"model":"gemini-3.5-flsh","messages":[{"role":"user","content":"hi"}]}"#;
+        x.request(
+            "POST",
+            CHAT,
+            &[BEARER, (":authority", "generativelanguage.googleapis.com")],
+            false,
+        );
+        x.request_chunk(body, true);
+        assert_eq!(x.response(404, &[], false), Action::Pause);
+        let action = x.response_chunk(not_found, true);
+        if round == 0 {
+            assert_eq!(action, Action::Pause, "held while the catalogue is read");
+            let callouts = x.fake.callouts.borrow().clone();
+            assert_eq!(callouts.len(), 1);
+            let (cluster, headers) = &callouts[0];
+            assert_eq!(cluster, "gemini");
+            assert!(
+                headers.contains(&(":path".into(), "/v1beta/models?pageSize=1000".into())),
+                "{headers:?}"
+            );
+            assert!(headers.contains(&("x-goog-api-key".into(), "AIzaTESTKEY123".into())));
+            *x.fake.call_answer.borrow_mut() = (Some("200".into()), page.to_vec());
+            x.router.on_http_call_response(1, 1, page.len(), 0);
+            assert_eq!(*x.fake.resumed.borrow(), 1);
+            assert_eq!(x.count("gemini_router.catalogue.fetched"), 1);
+        } else {
+            assert_eq!(
+                action,
+                Action::Continue,
+                "the second 404 for the key uses the cache"
+            );
+            assert!(x.fake.callouts.borrow().is_empty());
+            assert_eq!(x.count("gemini_router.catalogue.cached"), 1);
+        }
+        let hint = x.response_header("x-gemini-router-hint").unwrap();
+        assert!(
+            hint.contains("gemini-3.5-flsh is not among the 1 models this key can use (GET /v1beta/models); the nearest that serve :generateContent: gemini-3.5-flash."),
+            "{hint}"
+        );
+        let error: Value = serde_json::from_slice(&x.response_body()).unwrap();
+        assert_eq!(error["error"]["type"], "not_found_error");
+    }
+}
+
+#[test]
+fn a_failed_catalogue_read_still_gives_the_static_hint() {
+    use proxy_wasm::traits::Context;
+    let mut x = Exchange::new("");
+    x.request("POST", CHAT, &[BEARER, (":authority", "g")], false);
+    x.request_chunk(br#"{"model":"gemini-3.5-flsh"}"#, true);
+    x.response(404, &[], false);
+    assert_eq!(x.response_chunk(b"{}", true), Action::Pause);
+    // A timeout: no headers, no body.
+    x.router.on_http_call_response(1, 0, 0, 0);
+    assert_eq!(*x.fake.resumed.borrow(), 1);
+    assert_eq!(x.count("gemini_router.catalogue.failed"), 1);
+    let hint = x.response_header("x-gemini-router-hint").unwrap();
+    assert!(
+        hint.contains("usually means the model is retired, misspelled"),
+        "{hint}"
+    );
 }

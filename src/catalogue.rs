@@ -1,0 +1,329 @@
+//! The live model catalogue: after an upstream 404, which models the
+//! caller's own credential can use (`GET /{version}/models`, read by the
+//! glue through an HTTP callout to the same cluster), so the hint can say
+//! whether the model exists for this key, which methods it supports, and
+//! which live models nearest to its name serve the method the client needs.
+//!
+//! Everything here is pure: the page parser (bounded), the per-credential
+//! cache (keyed by a hash of the credential, never the credential itself;
+//! bounded in entries, with a TTL) and the sentence for the hint.
+
+use serde::Deserialize;
+use std::hash::{Hash, Hasher};
+
+/// Most models kept from a catalogue (all pages together).
+pub const MAX_MODELS: usize = 2_000;
+/// Most pages read for one catalogue.
+pub const MAX_PAGES: usize = 3;
+/// Largest page body read.
+pub const MAX_PAGE_BYTES: usize = 1024 * 1024;
+/// Credentials whose catalogue is cached per VM.
+pub const MAX_ENTRIES: usize = 64;
+/// How long a catalogue is trusted, in seconds.
+pub const TTL_SECONDS: u64 = 600;
+/// Page size asked for.
+pub const PAGE_SIZE: usize = 1_000;
+
+/// One listed model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    /// Bare id (`models/` dropped).
+    pub id: String,
+    /// `supportedGenerationMethods`.
+    pub methods: Vec<String>,
+}
+
+/// The models a credential can use.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Catalogue {
+    /// The listed models, in the order Google lists them.
+    pub models: Vec<Listed>,
+}
+
+#[derive(Deserialize)]
+struct RawPage {
+    #[serde(default)]
+    models: Vec<RawModel>,
+    #[serde(default, rename = "nextPageToken")]
+    next_page_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawModel {
+    name: String,
+    #[serde(default, rename = "supportedGenerationMethods")]
+    methods: Vec<String>,
+}
+
+/// Why a page could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PageError {
+    /// Larger than [`MAX_PAGE_BYTES`].
+    TooLarge(usize),
+    /// Not a ListModels page.
+    Malformed(String),
+}
+
+impl std::fmt::Display for PageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PageError::TooLarge(n) => write!(f, "catalogue page of {n} bytes is too large"),
+            PageError::Malformed(why) => write!(f, "catalogue page is not a model list: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for PageError {}
+
+impl Catalogue {
+    /// Adds one ListModels page; returns the next page token, if any.
+    pub fn add_page(&mut self, body: &[u8]) -> Result<Option<String>, PageError> {
+        if body.len() > MAX_PAGE_BYTES {
+            return Err(PageError::TooLarge(body.len()));
+        }
+        // The page is at most 1 MiB: its tree is bounded too.
+        let page: RawPage =
+            serde_json::from_slice(body).map_err(|e| PageError::Malformed(e.to_string()))?;
+        for model in page.models {
+            if self.models.len() >= MAX_MODELS {
+                break;
+            }
+            let id = model
+                .name
+                .strip_prefix("models/")
+                .unwrap_or(&model.name)
+                .to_owned();
+            self.models.push(Listed {
+                id,
+                methods: model.methods,
+            });
+        }
+        Ok(page.next_page_token.filter(|t| !t.is_empty()))
+    }
+
+    /// What the catalogue says of `model` for `method` (a native method
+    /// name such as `generateContent`).
+    pub fn finding(&self, model: &str, method: &str) -> Finding {
+        if let Some(listed) = self.models.iter().find(|m| m.id == model) {
+            return Finding::Listed {
+                serves: listed.methods.iter().any(|m| m == method),
+                methods: listed.methods.clone(),
+            };
+        }
+        let mut near: Vec<(usize, &str)> = self
+            .models
+            .iter()
+            .filter(|m| m.methods.iter().any(|x| x == method))
+            .map(|m| (distance(model, &m.id), m.id.as_str()))
+            .collect();
+        near.sort();
+        Finding::Missing {
+            count: self.models.len(),
+            nearest: near
+                .into_iter()
+                .take(3)
+                .map(|(_, id)| id.to_owned())
+                .collect(),
+        }
+    }
+}
+
+/// What the catalogue says of the model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Finding {
+    /// The key can use the model.
+    Listed {
+        /// Whether it serves the method that was called.
+        serves: bool,
+        /// Its methods.
+        methods: Vec<String>,
+    },
+    /// The key cannot: not among its `count` models.
+    Missing {
+        /// How many models the key can use.
+        count: usize,
+        /// Up to three listed models nearest by name that serve the method.
+        nearest: Vec<String>,
+    },
+}
+
+impl Finding {
+    /// The sentence the hint ends with.
+    pub fn sentence(&self, model: &str, method: &str) -> String {
+        match self {
+            Finding::Listed { serves: true, .. } => format!(
+                "The live catalogue (GET /v1beta/models with this key) lists {model} with :{method}, so the 404 is the upstream's own; retry, or check the request."
+            ),
+            Finding::Listed { methods, .. } => format!(
+                "The live catalogue (GET /v1beta/models with this key) lists {model}, but only for {}.",
+                if methods.is_empty() {
+                    "no method".to_owned()
+                } else {
+                    methods.iter().map(|m| format!(":{m}")).collect::<Vec<_>>().join(", ")
+                }
+            ),
+            Finding::Missing { count, nearest } if nearest.is_empty() => format!(
+                "{model} is not among the {count} models this key can use (GET /v1beta/models), and none of them serves :{method}."
+            ),
+            Finding::Missing { count, nearest } => format!(
+                "{model} is not among the {count} models this key can use (GET /v1beta/models); the nearest that serve :{method}: {}.",
+                nearest.join(", ")
+            ),
+        }
+    }
+}
+
+/// Levenshtein distance on bytes (model ids are ASCII), bounded in work by
+/// the caller's id lengths (at most `max_model_length`).
+fn distance(a: &str, b: &str) -> usize {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for (i, ca) in a.iter().enumerate() {
+        cur[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[b.len()]
+}
+
+/// The cache key of a credential: a hash, never the credential itself.
+pub fn credential_key(credential: &str) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    "gemini-router catalogue".hash(&mut hasher);
+    credential.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// Catalogues by credential hash, at most [`MAX_ENTRIES`], each trusted for
+/// [`TTL_SECONDS`]; the oldest goes first when full.
+#[derive(Debug, Default)]
+pub struct Cache {
+    entries: Vec<(u64, u64, std::rc::Rc<Catalogue>)>,
+}
+
+impl Cache {
+    /// The catalogue for `key` if fetched less than the TTL ago.
+    pub fn get(&self, key: u64, now: u64) -> Option<std::rc::Rc<Catalogue>> {
+        self.entries
+            .iter()
+            .find(|(k, at, _)| *k == key && now.saturating_sub(*at) < TTL_SECONDS)
+            .map(|(_, _, c)| std::rc::Rc::clone(c))
+    }
+
+    /// Stores a catalogue for `key`.
+    pub fn put(&mut self, key: u64, now: u64, catalogue: Catalogue) -> std::rc::Rc<Catalogue> {
+        self.entries
+            .retain(|(k, at, _)| *k != key && now.saturating_sub(*at) < TTL_SECONDS);
+        if self.entries.len() >= MAX_ENTRIES {
+            self.entries.remove(0);
+        }
+        let catalogue = std::rc::Rc::new(catalogue);
+        self.entries
+            .push((key, now, std::rc::Rc::clone(&catalogue)));
+        catalogue
+    }
+
+    /// Number of cached catalogues.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// The path of a ListModels page request.
+pub fn page_path(version: &str, token: Option<&str>) -> String {
+    match token {
+        Some(t) => format!(
+            "/{version}/models?pageSize={PAGE_SIZE}&pageToken={}",
+            crate::route::percent_encode_query(t)
+        ),
+        None => format!("/{version}/models?pageSize={PAGE_SIZE}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PAGE: &str = r#"{"models":[
+        {"name":"models/gemini-3.5-flash","supportedGenerationMethods":["generateContent","countTokens"]},
+        {"name":"models/gemini-3.5-flash-lite","supportedGenerationMethods":["generateContent"]},
+        {"name":"models/gemini-3.1-flash-image","supportedGenerationMethods":["generateContent"]},
+        {"name":"models/gemini-embedding-001","supportedGenerationMethods":["embedContent"]},
+        {"name":"models/gemini-3.8-flash","supportedGenerationMethods":["generateContent"]}],
+        "nextPageToken":"abc"}"#;
+
+    fn catalogue() -> Catalogue {
+        let mut c = Catalogue::default();
+        assert_eq!(c.add_page(PAGE.as_bytes()).unwrap().as_deref(), Some("abc"));
+        c
+    }
+
+    #[test]
+    fn findings() {
+        let c = catalogue();
+        let cases = [
+            ("gemini-3.5-flsh", "generateContent",
+                "gemini-3.5-flsh is not among the 5 models this key can use (GET /v1beta/models); the nearest that serve :generateContent: gemini-3.5-flash, gemini-3.8-flash, gemini-3.5-flash-lite."),
+            ("gemini-3.5-flash", "generateContent", "lists gemini-3.5-flash with :generateContent"),
+            ("gemini-embedding-001", "generateContent", "lists gemini-embedding-001, but only for :embedContent."),
+            ("veo-9", "predictLongRunning", "and none of them serves :predictLongRunning."),
+        ];
+        for (model, method, want) in cases {
+            let got = c.finding(model, method).sentence(model, method);
+            assert!(got.contains(want), "{model}: {got}");
+        }
+    }
+
+    #[test]
+    fn pages_are_bounded() {
+        let mut c = Catalogue::default();
+        assert!(matches!(
+            c.add_page(&vec![b' '; MAX_PAGE_BYTES + 1]),
+            Err(PageError::TooLarge(_))
+        ));
+        assert!(matches!(c.add_page(b"[1,2]"), Err(PageError::Malformed(_))));
+        let many = format!(
+            r#"{{"models":[{}]}}"#,
+            (0..MAX_MODELS + 10)
+                .map(|i| format!(r#"{{"name":"models/m{i}"}}"#))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        assert_eq!(c.add_page(many.as_bytes()).unwrap(), None);
+        assert_eq!(c.models.len(), MAX_MODELS);
+    }
+
+    #[test]
+    fn the_cache_is_bounded_keyed_by_hash_and_expires() {
+        let mut cache = Cache::default();
+        let key = credential_key("AIzaSECRET");
+        assert_ne!(key, credential_key("AIzaOTHER"));
+        assert!(!format!("{cache:?}").contains("AIza"));
+        cache.put(key, 1_000, catalogue());
+        assert!(cache.get(key, 1_000 + TTL_SECONDS - 1).is_some());
+        assert!(cache.get(key, 1_000 + TTL_SECONDS).is_none());
+        for i in 0..(MAX_ENTRIES as u64 + 5) {
+            cache.put(i, 2_000, Catalogue::default());
+        }
+        assert_eq!(cache.len(), MAX_ENTRIES);
+        assert!(cache.get(0, 2_000).is_none(), "the oldest went first");
+    }
+
+    #[test]
+    fn page_paths() {
+        assert_eq!(page_path("v1beta", None), "/v1beta/models?pageSize=1000");
+        assert_eq!(
+            page_path("v1", Some("a b/c")),
+            "/v1/models?pageSize=1000&pageToken=a%20b%2Fc"
+        );
+    }
+}
