@@ -104,6 +104,14 @@ def test_vertex_express_generate_content(vertex_express, emulator):
     assert only_request(emulator)["path"] == "/v1beta1/publishers/google/models/gemini-3.5-flash:generateContent"
 
 
+def test_models_list_has_live_models_and_their_methods(client, emulator):
+    models = {m.name: m for m in client.models.list()}
+    assert models["models/gemini-3.5-flash"].supported_actions == ["generateContent", "streamGenerateContent", "countTokens"]
+    assert models["models/veo-3.1-generate-preview"].supported_actions == ["predictLongRunning"]
+    assert "models/gemini-2.5-flash" not in models and not [n for n in models if n.startswith("models/imagen-")]
+    assert [r["path"] for r in emulator.requests()] == [f"/{version_of(client)}/models"]
+
+
 def test_retired_model_error_carries_googles_message(client, emulator):
     # gemini-2.0-flash is shut down (June 2026): Google answers 404.
     with pytest.raises(errors.ClientError) as caught:

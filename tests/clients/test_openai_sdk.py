@@ -48,6 +48,14 @@ def test_chat_stream(client, emulator):
     assert only_request(emulator)["path"] == "/v1beta/openai/chat/completions"
 
 
+def test_models_list_names_live_models_with_the_models_prefix(client, emulator):
+    # Google's compat layer lists ids as "models/..."; shut-down models are gone.
+    ids = {m.id for m in client.models.list()}
+    assert {"models/gemini-3.5-flash", "models/gemini-3.1-flash-image", "models/gemini-embedding-001"} <= ids
+    assert not {i for i in ids if i.startswith(("models/imagen-", "models/gemini-2."))}, ids
+    assert [r["path"] for r in emulator.requests()] == ["/v1beta/openai/models"]
+
+
 @pytest.mark.parametrize("encoding_format", [None, "float"])
 def test_embeddings(client, emulator, encoding_format):
     kwargs = {"encoding_format": encoding_format} if encoding_format else {}
