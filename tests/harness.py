@@ -516,7 +516,11 @@ DIAGNOSTIC_HEADERS = (
 
 def is_catalogue_read(record: dict) -> bool:
     """A live-catalogue read the filter made after a 404 (GET .../models)."""
-    return record["method"] == "GET" and record["path"].rstrip("/").endswith("/models")
+    return (
+        record["method"] == "GET"
+        and record["path"].rstrip("/").endswith("/models")
+        and record["query"].startswith("pageSize=")
+    )
 
 
 def catalogue_reads(emulator: Any) -> list[dict]:

@@ -21,6 +21,13 @@ pytestmark = pytest.mark.envoy
 CHAT = "/v1beta/openai/chat/completions"
 
 
+@pytest.fixture(scope="module")
+def envoy(start_envoy):
+    # Its own Envoy: the catalogue cache lives in the VM, and the shared one
+    # may already hold this key's catalogue from another module's 404.
+    return start_envoy({})
+
+
 def test_a_misspelled_model_gets_the_nearest_live_models(envoy, emulator):
     body = {"model": "gemini-3.5-flsh", "messages": [{"role": "user", "content": "hi"}]}
     resp = envoy.post(CHAT, body, OPENAI_AUTH)
