@@ -241,7 +241,7 @@ impl Lifecycle {
             rows.push(Row::compile(raw, Origin::Config(i))?);
         }
         if builtin {
-            let raw: Vec<RawRow> = serde_json::from_str(BUILTIN).map_err(|e| RowError {
+            let raw: Vec<RawRow> = serde_json::from_slice(BUILTIN.as_bytes()).map_err(|e| RowError {
                 origin: Origin::Builtin,
                 field: "(file)",
                 why: e.to_string(),
