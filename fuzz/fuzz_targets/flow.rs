@@ -686,10 +686,17 @@ fuzz_target!(|input: Input<'_>| {
     {
         request_text.extend_from_slice(part.as_bytes());
     }
-    let key_only_as_credential = !contains(
-        path.replace(&format!("key={KEY}"), "").as_bytes(),
-        KEY.as_bytes(),
-    ) && !contains(&body, KEY.as_bytes())
+    // The key is a credential only as a `key=` query parameter (or a
+    // header); anywhere else in the path it is just text the client sent.
+    let (path_only, query) = path.split_once('?').unwrap_or((path.as_str(), ""));
+    let query_params: Vec<&str> = query.split('&').collect();
+    let key_param = format!("key={KEY}");
+    let key_in_query = query_params.contains(&key_param.as_str());
+    let key_only_as_credential = !contains(path_only.as_bytes(), KEY.as_bytes())
+        && query_params
+            .iter()
+            .all(|p| *p == key_param || !p.contains(KEY))
+        && !contains(&body, KEY.as_bytes())
         && !input.content_length.is_some_and(|v| v.contains(KEY))
         && !input.content_encoding.is_some_and(|v| v.contains(KEY))
         && !method.contains(KEY);
@@ -704,7 +711,7 @@ fuzz_target!(|input: Input<'_>| {
         request_text,
         key_only_as_credential,
         key_is_credential: !matches!(input.auth, AuthInput::None | AuthInput::Raw(_))
-            || path.contains(&format!("key={KEY}")),
+            || key_in_query,
     };
     let status = 400 + input.status % 200;
 
