@@ -193,7 +193,8 @@ def test_dist_chart_deploys_the_module_from_the_image_by_digest(dist_dir, helm, 
         resp = harness.http_request(url, "POST", "/v1beta/openai/chat/completions", json_body=body,
                                     headers=harness.OPENAI_AUTH)
         assert resp.status == 200, (resp, envoy.log_tail())
-        assert harness.only_request(emulator)["path"] == "/v1beta/models/imagen-4.0-generate-001:predict"
+        # Imagen 4 is shut down (December 2026): its replacement serves it.
+        assert harness.only_request(emulator)["path"] == "/v1beta/models/gemini-3.1-flash-image:generateContent"
 
 
 def test_dist_refuses_bad_input(tmp_path):

@@ -56,8 +56,8 @@ def test_shipped_config_validates_with_the_module_at_its_path(template, wasm, en
 
 def test_shipped_config_runs_in_front_of_the_emulator(wasm, emulator, tmp_path):
     """envoy.yaml started for real with the filter, listening on [::] (IPv6 and
-    IPv4), upstream the emulator: an OpenAI chat for an Imagen model reaches the
-    emulator at the model's native :predict endpoint."""
+    IPv4), upstream the emulator: an OpenAI chat for a shut-down Imagen model
+    reaches the emulator at its replacement's :generateContent endpoint."""
     text = render(wasm, "--upstream", emulator.url, "--listen", "[::]:0", "--admin", "127.0.0.1:0")
     with RunningEnvoy(yaml.safe_load(text), tmp_path) as envoy:
         url = f"http://127.0.0.1:{envoy.port('gemini')}"
@@ -65,8 +65,9 @@ def test_shipped_config_runs_in_front_of_the_emulator(wasm, emulator, tmp_path):
         resp = harness.http_request(url, "POST", "/v1beta/openai/chat/completions", json_body=body,
                                     headers=harness.OPENAI_AUTH)
         assert resp.status == 200, (resp, envoy.log_tail())
-        assert harness.only_request(emulator)["path"] == "/v1beta/models/imagen-4.0-generate-001:predict"
-        assert int(envoy.stats()["wasmcustom.gemini_router.rewritten.imagen"]) == 1
+        # Imagen 4 is shut down (December 2026): its replacement serves it.
+        assert harness.only_request(emulator)["path"] == "/v1beta/models/gemini-3.1-flash-image:generateContent"
+        assert int(envoy.stats()["wasmcustom.gemini_router.migrated.imagen"]) == 1
         # The key reached the upstream but never the access log.
         assert harness.API_KEY not in envoy.log_tail(100000)
 

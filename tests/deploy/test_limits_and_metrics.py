@@ -66,19 +66,22 @@ def chart_envoy(helm_template, wasm, emulator, tmp_path_factory):
 
 def test_scraped_metrics_carry_family_and_reason_labels(chart_envoy, emulator):
     url = f"http://127.0.0.1:{chart_envoy.listen}"
-    for model in ("imagen-4.0-generate-001", "gemini-2.5-flash", "../x"):
+    # imagen-4.0 is shut down: it goes to gemini-3.1-flash-image (rewritten,
+    # family gemini_image; migrated, family imagen).
+    for model in ("imagen-4.0-generate-001", "gemini-3.5-flash", "../x"):
         harness.http_request(url, "POST", CHAT, json_body=chat(model), headers=harness.OPENAI_AUTH)
     harness.http_request(url, "POST", CHAT, body="{nope", headers=harness.OPENAI_AUTH)
     scrape = harness.http_request(f"http://127.0.0.1:{chart_envoy.health}", "GET", "/stats/prometheus")
     assert scrape.status == 200
     samples = prometheus_samples(scrape.text)
-    assert samples[("gemini_router_rewritten", frozenset({("family", "imagen")}))] == 1
+    assert samples[("gemini_router_rewritten", frozenset({("family", "gemini_image")}))] == 1
+    assert samples[("gemini_router_migrated", frozenset({("family", "imagen")}))] == 1
     assert samples[("gemini_router_unchanged", frozenset({("family", "gemini")}))] == 1
     assert samples[("gemini_router_rejected", frozenset({("reason", "invalid_model")}))] == 1
     assert samples[("gemini_router_passthrough", frozenset({("reason", "invalid_json")}))] == 1
     assert samples[("gemini_router_requests_total", frozenset())] == 4
     names = {name for name, _ in samples}
-    baked = sorted(n for n in names if re.match(r"gemini_router_(rewritten|unchanged|passthrough|rejected)_", n))
+    baked = sorted(n for n in names if re.match(r"gemini_router_(rewritten|unchanged|migrated|passthrough|rejected|catalogue|tasks)_", n))
     assert not baked, f"family or reason still in the metric name: {baked}"
 
 

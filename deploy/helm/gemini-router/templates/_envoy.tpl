@@ -12,9 +12,11 @@ exposes only GET /ready and GET /stats/prometheus of the loopback admin API.
 stats_config:
   stats_tags:
   - tag_name: family
-    regex: '^wasmcustom\.gemini_router\.(?:rewritten|unchanged)(\.([a-z0-9_]+))$'
+    regex: '^wasmcustom\.gemini_router\.(?:rewritten|unchanged|migrated)(\.([a-z0-9_]+))$'
   - tag_name: reason
     regex: '^wasmcustom\.gemini_router\.(?:passthrough|rejected)(\.([a-z0-9_]+))$'
+  - tag_name: outcome
+    regex: '^wasmcustom\.gemini_router\.(?:catalogue|tasks)(\.([a-z0-9_]+))$'
 overload_manager:
   refresh_interval: 0.25s
   resource_monitors:
