@@ -441,9 +441,27 @@ class GeminiApi:
         raise AssertionError(method)
 
     def _list_models(self, req: Request) -> Response:
+        """ListModels, paged as Google pages it: ``pageSize`` (default 50,
+        at most 1000), an opaque ``nextPageToken`` while more remain, which
+        the next call passes back as ``pageToken``."""
         self._auth_native(req)
         models = [cat.model_resource(m) for m in cat.MODELS if self._available(m)]
-        return json_response(200, {"models": models})
+        params = req.query_params()
+        try:
+            size = int((params.get("pageSize") or ["0"])[0] or 0)
+        except ValueError:
+            raise invalid("Invalid value at 'page_size' (TYPE_INT32).")
+        size = LIST_PAGE_SIZE if size <= 0 else min(size, LIST_PAGE_SIZE_MAX)
+        token = (params.get("pageToken") or [""])[0]
+        start = 0
+        if token:
+            start = _page_offset(token)
+            if start is None or start > len(models):
+                raise invalid("Invalid page token.")
+        page: dict[str, Any] = {"models": models[start : start + size]}
+        if start + size < len(models):
+            page["nextPageToken"] = _page_token(start + size)
+        return json_response(200, page)
 
     def _get_model(self, req: Request, version: str, model: str) -> Response:
         self._auth_native(req)
@@ -509,6 +527,22 @@ class GeminiApi:
         if not self._available(model):
             raise not_found(f"models/{model}", "v1main", "get")
         return json_response(200, _compat_model_entry(model))
+
+
+LIST_PAGE_SIZE = 50
+LIST_PAGE_SIZE_MAX = 1000
+
+
+def _page_token(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"models:{offset}".encode()).decode("ascii")
+
+
+def _page_offset(token: str) -> int | None:
+    try:
+        kind, _, offset = base64.urlsafe_b64decode(token.encode("ascii")).decode().partition(":")
+        return int(offset) if kind == "models" else None
+    except (ValueError, UnicodeError):
+        return None
 
 
 def _key_invalid() -> ApiError:

@@ -553,6 +553,24 @@ def test_list_and_get_models(emulator):
     assert revived[f"models/{IMAGEN}"]["supportedGenerationMethods"] == ["predict"]
 
 
+def test_list_models_pages_like_google(emulator):
+    pages, token = [], None
+    while True:
+        query = "?pageSize=5" + (f"&pageToken={token}" if token else "")
+        body = get(emulator, f"/v1beta/models{query}", KEY).json()
+        pages.append([m["name"] for m in body["models"]])
+        token = body.get("nextPageToken")
+        if not token:
+            break
+    assert all(len(p) == 5 for p in pages[:-1]) and 1 <= len(pages[-1]) <= 5
+    names = [n for p in pages for n in p]
+    assert len(names) == len(set(names)) and set(names) == {f"models/{m}" for m in cat.LIVE}
+    whole = get(emulator, "/v1beta/models?key=test-key", {}).json()
+    assert "nextPageToken" not in whole and len(whole["models"]) == len(cat.LIVE)  # default page size 50
+    bad = get(emulator, "/v1beta/models?pageToken=nonsense", KEY)
+    assert bad.status == 400 and google_error(bad)["status"] == "INVALID_ARGUMENT"
+
+
 def test_compat_models_list_prefixed_ids(emulator):
     resp = get(emulator, "/v1beta/openai/models", BEARER)
     assert resp.status == 200, resp
