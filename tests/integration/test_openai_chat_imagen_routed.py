@@ -1,7 +1,7 @@
 """OpenAI chat for a model chat does not serve goes to the model's native endpoint.
 
-With the default configuration (api_style native) the path becomes the
-native method of the model's family and the key moves from
+With api_style native (the default) and model migration off, the path
+becomes the native method of the model's family and the key moves from
 `Authorization: Bearer` to `x-goog-api-key`. The body's translation is
 another suite's concern; only path and auth are asserted here.
 """
