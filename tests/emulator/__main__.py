@@ -17,7 +17,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--key", action="append", default=[], help="valid API key (repeatable; default test-key)")
     args = parser.parse_args(argv)
     emulator = Emulator(args.host, args.port)
-    emulator.configure(retired=args.retired or None, valid_keys=args.key or None, live=args.live or None)
+    try:
+        emulator.configure(retired=args.retired or None, valid_keys=args.key or None, live=args.live or None)
+    except ValueError as err:
+        parser.error(str(err))
     print(f"gemini emulator listening on {emulator.url}", flush=True)
     try:
         emulator.serve_forever()
