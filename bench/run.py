@@ -12,10 +12,10 @@ is compared with its baseline measured in the same run, interleaved.
    each run for ``--duration`` seconds, and the median of ``--repeats`` runs
    is reported for:
      a. GET /v1beta/models: not a routed request, passes untouched;
-     b. an OpenAI chat request for gemini-2.5-flash (~1 KiB): buffered,
+     b. an OpenAI chat request for gemini-3.5-flash (~1 KiB): buffered,
         scanned, forwarded unchanged;
      c. the same with a 1 MiB inline base64 image;
-     d. a chat request for gemini-2.5-flash-image (~1 KiB): routed to
+     d. a chat request for gemini-3.1-flash-image (~1 KiB): routed to
         generateContent, request and answer translated (through A it is simply
         proxied: the ratio is what routing and translation cost).
    Columns: requests/s, p50 and p99 latency, and the front Envoy's CPU time
@@ -72,8 +72,8 @@ sys.path.insert(0, str(ROOT))
 
 FILTER_CONFIG = {"api_style": "openai"}
 CHAT_PATH = "/v1beta/openai/chat/completions"
-MODEL = "gemini-2.5-flash"
-IMAGE_MODEL = "gemini-2.5-flash-image"
+MODEL = "gemini-3.5-flash"
+IMAGE_MODEL = "gemini-3.1-flash-image"
 MIB = 1 << 20
 
 # What the upstream Envoy answers: a chat completion, or a generateContent

@@ -15,7 +15,7 @@
 //!   configuration of the Envoy benchmark): a chat request for a Gemini
 //!   model is scanned and goes on unchanged.
 //! - `flow_translated`: the same, with the model replaced by an image-output
-//!   Gemini model (`gemini-2.5-flash-image`), which chat completions does not
+//!   Gemini model (`gemini-3.1-flash-image`), which chat completions does not
 //!   serve: the request is routed to `generateContent` and its body translated.
 //!
 //! Usage:
@@ -45,8 +45,8 @@ const OPS: [&str; 5] = [
     "flow_translated",
 ];
 /// The model of the bodies `bench/run.py` writes, and its image-output sibling.
-const MODEL: &[u8] = br#""gemini-2.5-flash""#;
-const IMAGE_MODEL: &[u8] = br#""gemini-2.5-flash-image""#;
+const MODEL: &[u8] = br#""gemini-3.5-flash""#;
+const IMAGE_MODEL: &[u8] = br#""gemini-3.1-flash-image""#;
 
 fn head() -> Head<'static> {
     Head {
@@ -58,6 +58,7 @@ fn head() -> Head<'static> {
             authorization: Some("Bearer bench-key"),
             api_key: None,
         },
+        now: 0,
     }
 }
 
@@ -66,7 +67,7 @@ fn config() -> Result<Config, String> {
 }
 
 /// The body an operation gets: `flow_translated` asks for the image model
-/// (the last `"gemini-2.5-flash"` is replaced, outside the timing).
+/// (the last `"gemini-3.5-flash"` is replaced, outside the timing).
 fn prepare(op: &str, body: Vec<u8>) -> Result<Vec<u8>, String> {
     if op != "flow_translated" {
         return Ok(body);
@@ -74,7 +75,7 @@ fn prepare(op: &str, body: Vec<u8>) -> Result<Vec<u8>, String> {
     let at = body
         .windows(MODEL.len())
         .rposition(|w| w == MODEL)
-        .ok_or("flow_translated needs a body whose model is gemini-2.5-flash")?;
+        .ok_or("flow_translated needs a body whose model is gemini-3.5-flash")?;
     let mut out = Vec::with_capacity(body.len() + IMAGE_MODEL.len());
     out.extend_from_slice(&body[..at]);
     out.extend_from_slice(IMAGE_MODEL);
@@ -125,13 +126,13 @@ fn flow_result(step: BodyStep) -> usize {
 #[no_mangle]
 #[inline(never)]
 pub fn bench_op_flow_unchanged(config: &Config, body: &[u8]) -> usize {
-    flow_result(flow::body(config, &head(), black_box(body), 0))
+    flow_result(flow::body(config, &head(), black_box(body)))
 }
 
 #[no_mangle]
 #[inline(never)]
 pub fn bench_op_flow_translated(config: &Config, body: &[u8]) -> usize {
-    flow_result(flow::body(config, &head(), black_box(body), 0))
+    flow_result(flow::body(config, &head(), black_box(body)))
 }
 
 fn run(op: &str, config: &Config, body: &[u8]) -> Result<usize, String> {
@@ -172,7 +173,7 @@ fn describe(op: &str, config: &Config, body: &[u8]) -> String {
                 Err(e) => format!("error: {e}"),
             }
         }
-        "flow_unchanged" | "flow_translated" => flow::body(config, &head(), body, 0),
+        "flow_unchanged" | "flow_translated" => flow::body(config, &head(), body),
         _ => return format!("unknown operation {op:?}"),
     };
     match step {
