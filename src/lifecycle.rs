@@ -241,11 +241,12 @@ impl Lifecycle {
             rows.push(Row::compile(raw, Origin::Config(i))?);
         }
         if builtin {
-            let raw: Vec<RawRow> = serde_json::from_slice(BUILTIN.as_bytes()).map_err(|e| RowError {
-                origin: Origin::Builtin,
-                field: "(file)",
-                why: e.to_string(),
-            })?;
+            let raw: Vec<RawRow> =
+                serde_json::from_slice(BUILTIN.as_bytes()).map_err(|e| RowError {
+                    origin: Origin::Builtin,
+                    field: "(file)",
+                    why: e.to_string(),
+                })?;
             for row in raw {
                 rows.push(Row::compile(row, Origin::Builtin)?);
             }

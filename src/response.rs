@@ -6,8 +6,11 @@
 //! What gets rewritten, and the bounds that keep memory and output fixed:
 //! - an error (4xx or 5xx) whose body is at most [`error_limit`] bytes
 //!   becomes one error object in the client's shape, with the diagnostic
-//!   headers; a larger or compressed error body streams through untouched
-//!   with the diagnostic headers only; an error without a body gets one;
+//!   headers; one announced larger (`content-length`) or compressed streams
+//!   through untouched with the diagnostic headers only; one of unannounced
+//!   length that grows larger is answered from its first [`error_limit`]
+//!   bytes and the rest dropped as it arrives; an error without a body gets
+//!   one;
 //! - a 2xx answer to a translated request is buffered up to
 //!   `max_body_bytes` and translated; a larger or compressed one, or one
 //!   whose translation would be larger than `max_body_bytes`, becomes a 502
@@ -19,7 +22,10 @@
 //! body at most [`error_limit`] plus a few KB), so it always fits Envoy's
 //! buffer when `max_body_bytes` does: growing Envoy's buffer past its limit
 //! from inside a callback makes Envoy send a local reply while the filter
-//! is still running, which the proxy-wasm SDK cannot take.
+//! is still running, which the proxy-wasm SDK cannot take. The glue moves
+//! each held chunk out of Envoy's buffer into the VM as it arrives, so
+//! Envoy never holds more than the chunk in flight (a burst landing on a
+//! half-full buffer would otherwise make Envoy answer 500 itself).
 
 use crate::config::Config;
 use crate::diagnose::{self, MAX_ERROR_BODY};
@@ -150,6 +156,8 @@ pub struct Response {
     status: u16,
     body_seen: bool,
     retry_after: bool,
+    /// The upstream's body has ended (last chunk or trailers).
+    ended: bool,
 }
 
 impl Default for Response {
@@ -159,6 +167,7 @@ impl Default for Response {
             status: 0,
             body_seen: false,
             retry_after: false,
+            ended: false,
         }
     }
 }
@@ -254,12 +263,14 @@ impl Response {
     /// Decides on a body chunk; `size` is all that is buffered so far.
     pub fn body(&mut self, config: &Config, routed: &Routed, size: usize, end: bool) -> Step {
         self.body_seen = true;
+        self.ended = end;
         match &self.mode {
             Mode::Pass => Step::Continue(Edit::default()),
-            Mode::Annotate if size > error_limit(config) => {
-                self.mode = Mode::Pass;
-                Step::Continue(self.annotation(routed))
-            }
+            // An error body of unannounced length that grows past the bound:
+            // it is answered from its first bytes (one error object quoting
+            // them), and the rest is dropped as it arrives. (One announced
+            // larger streams through untouched: see `headers`.)
+            Mode::Annotate if size > error_limit(config) => Step::ReadBody,
             Mode::Translate if size > config.max_body_bytes => {
                 let error = TranslateError::TooLarge {
                     side: Side::Response,
@@ -287,6 +298,7 @@ impl Response {
 
     /// Decides on the response trailers, which end the body.
     pub fn trailers(&mut self, config: &Config, routed: &Routed) -> Step {
+        self.ended = true;
         let mode = std::mem::replace(&mut self.mode, Mode::Pass);
         match mode {
             Mode::Pass => Step::Continue(Edit::default()),
@@ -342,10 +354,20 @@ impl Response {
     ) -> Step {
         let mode = std::mem::replace(&mut self.mode, Mode::Pass);
         let reply = match mode {
-            Mode::Annotate => self.error_reply(routed, body, catalogue),
+            Mode::Annotate => {
+                let read = &body[..body.len().min(error_limit(config))];
+                self.error_reply(routed, read, catalogue)
+            }
             Mode::Translate => self.translated(config, routed, translator, body),
             Mode::Pass | Mode::Drain(_) => return Step::Continue(Edit::default()),
         };
+        if !self.ended {
+            // Answered before the upstream finished: drop the rest as it
+            // comes, and write the reply's body at the end.
+            let edit = reply.edit(Some(Vec::new()));
+            self.mode = Mode::Drain(reply);
+            return Step::Hold(edit);
+        }
         let body = reply.body.clone();
         Step::Continue(reply.edit(Some(body)))
     }
@@ -644,7 +666,7 @@ mod tests {
                 encoding: None,
                 length: None,
                 events: &[Headers(false), Body(10, false), Body(20, true)],
-                want: &["hold", "hold", "read"],
+                want: &["hold", "hold", "read:write"],
             },
             Case {
                 name: "429 rewritten too",
@@ -654,7 +676,7 @@ mod tests {
                 encoding: None,
                 length: None,
                 events: &[Headers(false), Body(10, true)],
-                want: &["hold", "read"],
+                want: &["hold", "read:write"],
             },
             Case {
                 name: "503 rewritten too",
@@ -664,7 +686,7 @@ mod tests {
                 encoding: None,
                 length: None,
                 events: &[Headers(false), Body(10, true)],
-                want: &["hold", "read"],
+                want: &["hold", "read:write"],
             },
             Case {
                 name: "error with content-length 0 is replaced",
@@ -697,7 +719,7 @@ mod tests {
                 want: &["headers", "pass"],
             },
             Case {
-                name: "error growing too large: headers only, then streams",
+                name: "error of unannounced length growing too large: answered from its start, the rest dropped",
                 config: "",
                 model: "gemini-3.5-flash",
                 status: 500,
@@ -709,7 +731,7 @@ mod tests {
                     Body(70000, false),
                     Body(80000, true),
                 ],
-                want: &["hold", "hold", "headers", "pass"],
+                want: &["hold", "hold", "read:drop", "write"],
             },
             Case {
                 name: "error ended by trailers",
@@ -719,7 +741,7 @@ mod tests {
                 encoding: None,
                 length: None,
                 events: &[Headers(false), Body(10, false), Trailers],
-                want: &["hold", "hold", "read"],
+                want: &["hold", "hold", "read:write"],
             },
             Case {
                 name: "error with only trailers is replaced",
@@ -739,7 +761,7 @@ mod tests {
                 encoding: None,
                 length: None,
                 events: &[Headers(false), Body(10, false), Body(20, true)],
-                want: &["hold", "hold", "read"],
+                want: &["hold", "hold", "read:write"],
             },
             Case {
                 name: "translated 2xx ended by trailers",
@@ -749,7 +771,7 @@ mod tests {
                 encoding: None,
                 length: None,
                 events: &[Headers(false), Body(10, false), Trailers],
-                want: &["hold", "hold", "read"],
+                want: &["hold", "hold", "read:write"],
             },
             Case {
                 name: "translated gzip answer drained into a 502",
@@ -814,7 +836,7 @@ mod tests {
                 encoding: None,
                 length: None,
                 events: &[Headers(false), Body(10, true)],
-                want: &["hold", "read"],
+                want: &["hold", "read:write"],
             },
             Case {
                 name: "3xx passes",
@@ -849,7 +871,17 @@ mod tests {
                     Event::Body(size, eos) => state.body(&config, &routed, size, eos),
                     Event::Trailers => state.trailers(&config, &routed),
                 };
-                got.push(label(&step));
+                let label = match step {
+                    // The glue reads the body and finishes, as it does.
+                    Step::ReadBody => {
+                        format!(
+                            "read:{}",
+                            label(&state.finish(&config, &routed, None, b"{}"))
+                        )
+                    }
+                    other => label(&other),
+                };
+                got.push(label);
             }
             assert_eq!(got, case.want, "{}", case.name);
         }

@@ -199,8 +199,11 @@ pub struct Router<H: Host = Proxy> {
     routed: Option<Routed>,
     translator: Option<Box<dyn Translator>>,
     response: Response,
-    /// Bytes of response body held so far, once a body callback ran.
+    /// Bytes in Envoy's response body buffer, once a body callback ran.
     response_size: Option<usize>,
+    /// Response bytes held for a rewrite, moved out of Envoy's buffer as
+    /// they arrive (Envoy then holds only the chunk in flight).
+    held: Vec<u8>,
     /// The VM's live catalogue cache.
     catalogues: Rc<RefCell<Cache>>,
     /// A 404 held while the live catalogue is read.
@@ -232,6 +235,7 @@ impl<H: Host> Router<H> {
             host,
             catalogues,
             pending: None,
+            held: Vec::new(),
             id,
             config,
             metrics,
@@ -387,17 +391,23 @@ impl<H: Host> Router<H> {
                 Action::Continue
             }
             Step::Hold(edit) => {
+                if edit.body.is_none() {
+                    self.move_chunk();
+                }
                 self.edit_response(edit);
                 Action::Pause
             }
             Step::ReadBody => {
-                let body = match self.response_size {
+                let chunk = match self.response_size {
                     None | Some(0) => Ok(Vec::new()),
                     Some(size) => self.host.body(BufferType::HttpResponseBody, size),
                 };
-                let Ok(body) = body else {
+                let Ok(chunk) = chunk else {
                     return Action::Continue;
                 };
+                let mut body = std::mem::take(&mut self.held);
+                body.extend_from_slice(&chunk);
+                drop(chunk);
                 let Some(routed) = &self.routed else {
                     return Action::Continue;
                 };
@@ -500,6 +510,28 @@ impl<H: Host> Router<H> {
         catalogue
             .finding(model, query.method)
             .sentence(model, query.method)
+    }
+
+    /// Moves the chunk in Envoy's buffer into `held` and empties the
+    /// buffer: Envoy adds the next chunk to an empty buffer, so a burst can
+    /// never push it past its limit while the filter holds the response.
+    fn move_chunk(&mut self) {
+        let Some(size) = self.response_size.filter(|s| *s > 0) else {
+            return;
+        };
+        match self.host.body(BufferType::HttpResponseBody, size) {
+            Ok(chunk) => {
+                if self
+                    .host
+                    .set_body(BufferType::HttpResponseBody, size, &[])
+                    .is_ok()
+                {
+                    self.held.extend_from_slice(&chunk);
+                    self.response_size = Some(0);
+                }
+            }
+            Err(_) => log::debug!("[{}] response chunk not readable; left in place", self.id),
+        }
     }
 
     /// Writes an edit of the held response. The body is only written where
@@ -632,9 +664,10 @@ impl<H: Host> HttpContext for Router<H> {
             return Action::Continue;
         };
         self.response_size = Some(body_size);
+        let seen = self.held.len() + body_size;
         let step = self
             .response
-            .body(&self.config, routed, body_size, end_of_stream);
+            .body(&self.config, routed, seen, end_of_stream);
         self.respond(step)
     }
 

@@ -451,21 +451,44 @@ fn an_empty_error_is_replaced_keeping_upstream_headers() {
 }
 
 #[test]
-fn an_error_above_the_rewrite_bound_streams_with_headers_only() {
+fn an_error_of_unannounced_length_above_the_bound_is_answered_from_its_start() {
     let mut x = Exchange::new("");
     x.request("POST", CHAT, &[BEARER], false);
     x.request_chunk(br#"{"model":"gemini-3.5-flash"}"#, true);
     assert_eq!(x.response(500, &[], false), Action::Pause);
     assert_eq!(x.response_chunk(&[b'x'; 40_000], false), Action::Pause);
-    assert_eq!(x.response_chunk(&[b'y'; 40_000], false), Action::Continue);
-    assert_eq!(x.response_chunk(b"z", true), Action::Continue);
     assert_eq!(
-        x.response_body().len(),
-        80_001,
-        "the body is left as it came"
+        x.response_body(),
+        b"",
+        "each held chunk leaves Envoy's buffer"
     );
+    assert_eq!(x.response_chunk(&[b'y'; 40_000], false), Action::Pause);
+    assert_eq!(x.response_body(), b"", "the rest is dropped as it comes");
+    assert_eq!(x.response_chunk(b"z", true), Action::Continue);
+    let error: Value = serde_json::from_slice(&x.response_body()).unwrap();
+    let message = error["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("upstream answered 500: xxxx"),
+        "{message}"
+    );
+    assert!(message.len() < 2_000, "only the start is quoted");
     assert!(x.response_header("x-gemini-router-hint").is_some());
+    assert_eq!(x.response_header(":status").as_deref(), Some("500"));
     assert_eq!(x.count("gemini_router.annotated"), 1);
+}
+
+#[test]
+fn an_error_announced_above_the_bound_streams_untouched_with_headers() {
+    let mut x = Exchange::new("");
+    x.request("POST", CHAT, &[BEARER], false);
+    x.request_chunk(br#"{"model":"gemini-3.5-flash"}"#, true);
+    assert_eq!(
+        x.response(500, &[("content-length", "80001")], false),
+        Action::Continue
+    );
+    assert_eq!(x.response_chunk(&[b'x'; 80_001], true), Action::Continue);
+    assert_eq!(x.response_body().len(), 80_001);
+    assert!(x.response_header("x-gemini-router-hint").is_some());
 }
 
 #[test]

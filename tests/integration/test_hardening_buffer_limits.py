@@ -92,14 +92,32 @@ def test_error_larger_than_the_buffer_keeps_its_status(envoy, script):
 
 
 def test_chunked_error_larger_than_the_buffer_keeps_its_status(envoy, script):
+    # Unannounced length: the filter cannot know in advance, so it answers
+    # from the body's start and drops the rest as it comes (each held chunk
+    # leaves Envoy's buffer, so a burst never makes Envoy answer 500 itself).
     chunk = b"z" * (256 * 1024)
     parts = [b"%x\r\n%s\r\n" % (len(chunk), chunk)] * (2 * envoy.limit // len(chunk))
-    script.answer = [h1_response(500, [("transfer-encoding", "chunked")])] + parts + [b"0\r\n\r\n"]
+    script.answer = [h1_response(503, [("transfer-encoding", "chunked")])] + parts + [b"0\r\n\r\n"]
     resp = envoy.post(CHAT, GEMINI_CHAT, OPENAI_AUTH)
     assert envoy.alive(), envoy.log_tail()
-    assert resp.status == 500, resp
-    assert len(resp.body) == 2 * envoy.limit
+    assert resp.status == 503, resp
+    assert_length_matches(resp)
+    error = resp.json()["error"]
+    assert error["message"].startswith("upstream answered 503: zzzz"), error["message"][:100]
     assert diagnostics(resp)
+
+
+def test_a_burst_into_a_held_translation_cannot_overflow_envoy(envoy, script):
+    # The whole answer in one burst, just under max_body_bytes: Envoy would
+    # answer 500 itself if it still held earlier chunks.
+    body = predictions(envoy.max_body - 4096)
+    script.answer = [h1_response(200, [("content-type", "application/json"), ("transfer-encoding", "chunked")]),
+                     b"%x\r\n%s\r\n" % (10, body[:10]), b"%x\r\n%s\r\n0\r\n\r\n" % (len(body) - 10, body[10:])]
+    resp = envoy.post(CHAT, IMAGEN_CHAT, OPENAI_AUTH)
+    assert envoy.alive(), envoy.log_tail()
+    assert resp.status in (200, 502), resp
+    if resp.status == 502:
+        assert "above max_body_bytes" in resp.json()["error"]["message"]
 
 
 def test_translated_answer_just_under_the_buffer_limit(envoy, script):
