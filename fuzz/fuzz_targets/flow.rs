@@ -605,9 +605,12 @@ impl Case<'_> {
                 let body = &upstream[..size.min(upstream.len())];
                 let t = translator.as_mut().map(|t| t.as_mut() as &mut dyn Translator);
                 let step = state.finish(self.config, routed, t, body);
-                let Step::Continue(edit) = &step else {
-                    panic!("finish must let the response go: {step:?}");
+                // Before the end (an error past the bound) the reply's
+                // headers are set and the rest is dropped while held.
+                let (Step::Continue(edit) | Step::Hold(edit)) = &step else {
+                    panic!("finish must edit the response: {step:?}");
                 };
+                let still_holding = matches!(step, Step::Hold(_));
                 let content_type = edit
                     .set
                     .iter()
@@ -621,7 +624,7 @@ impl Case<'_> {
                     );
                 }
                 self.edit("a rewritten response", edit, upstream_has_key);
-                false
+                still_holding
             }
         }
     }
