@@ -45,7 +45,9 @@ const NATIVE_VERSIONS: &[&str] = &["v1", "v1beta", "v1alpha"];
 
 /// Classifies a request by method and path.
 pub fn recognize<'a>(method: &str, path: &'a str) -> Recognized<'a> {
-    if method != "POST" {
+    // Only origin-form paths are routed: anything else (Envoy refuses most
+    // of it anyway) passes untouched, so a rewritten path is always absolute.
+    if method != "POST" || !path.starts_with('/') {
         return Recognized::Unrouted;
     }
     let (path_only, query) = match path.split_once('?') {
@@ -167,6 +169,8 @@ mod tests {
             ("cached contents", "POST", "/v1beta/cachedContents", Recognized::Unrouted),
             ("unknown version", "POST", "/v2/models/gemini:generateContent", Recognized::Unrouted),
             ("empty", "POST", "", Recognized::Unrouted),
+            ("not origin-form", "POST", "x/v1/chat/completions", Recognized::Unrouted),
+            ("absolute-form", "POST", "http://h/v1/chat/completions", Recognized::Unrouted),
         ];
         for (name, method, path, want) in cases {
             assert_eq!(recognize(method, path), want, "{name}");
