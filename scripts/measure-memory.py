@@ -108,7 +108,10 @@ def render(helm: str, upstream: int, listen: int, admin: int, health: int, concu
     proc = run([helm, "template", "gr", str(REPO / "deploy" / "helm" / "gemini-router"), "--namespace", "ai",
                 "--set", f"upstream.host=127.0.0.1,upstream.port={upstream},upstream.tls=false",
                 "--set", f"envoy.listenAddress=127.0.0.1,envoy.listenPort={listen},envoy.adminPort={admin},envoy.healthPort={health}",
-                "--set", f"envoy.concurrency={concurrency}"])
+                "--set", f"envoy.concurrency={concurrency}",
+                # Imagen is shut down (December 2026): keep the request on
+                # :predict so the largest translation is what is measured.
+                "--set", "filter.migrate=never"])
     if proc.returncode != 0:
         raise SystemExit(proc.stderr)
     docs = parse_manifests(proc.stdout)

@@ -2,7 +2,9 @@
 
 - ``emulator`` (session): the in-process emulator on a free port; reset
   before every test (records and configuration), so tests start clean.
-  Handle: ``.url``, ``.requests()``, ``.configure(retired=..., valid_keys=...)``.
+  Handle: ``.url``, ``.requests()``,
+  ``.configure(retired=..., valid_keys=..., live=...)`` (``live`` revives
+  shut-down models of the December 2026 catalogue for one test).
 - ``start_envoy`` (module): factory ``start_envoy(filter_config, with_filter=True)``
   returning a started ``harness.Envoy`` routed to the emulator; every
   instance it started is stopped when the module ends.
