@@ -8,6 +8,7 @@
 //! cache (keyed by a hash of the credential, never the credential itself;
 //! bounded in entries, with a TTL) and the sentence for the hint.
 
+use crate::endpoint::Family;
 use serde::Deserialize;
 use std::hash::{Hash, Hasher};
 
@@ -99,6 +100,26 @@ impl Catalogue {
             });
         }
         Ok(page.next_page_token.filter(|t| !t.is_empty()))
+    }
+
+    /// The family a listed model's `supportedGenerationMethods` imply, for
+    /// a model no classification rule matches.
+    pub fn family_of(&self, model: &str) -> Option<Family> {
+        let listed = self.models.iter().find(|m| m.id == model)?;
+        let has = |m: &str| listed.methods.iter().any(|x| x == m);
+        if has("predict") {
+            Some(Family::Imagen)
+        } else if has("predictLongRunning") {
+            Some(Family::Veo)
+        } else if has("embedContent") || has("batchEmbedContents") {
+            Some(Family::Embedding)
+        } else if has("generateAnswer") {
+            Some(Family::Aqa)
+        } else if has("generateContent") {
+            Some(Family::Gemini)
+        } else {
+            None
+        }
     }
 
     /// What the catalogue says of `model` for `method` (a native method
@@ -280,6 +301,28 @@ mod tests {
         for (model, method, want) in cases {
             let got = c.finding(model, method).sentence(model, method);
             assert!(got.contains(want), "{model}: {got}");
+        }
+    }
+
+    #[test]
+    fn listed_methods_imply_a_family() {
+        let mut c = Catalogue::default();
+        c.add_page(br#"{"models":[
+            {"name":"models/acme-draw","supportedGenerationMethods":["predict"]},
+            {"name":"models/acme-film","supportedGenerationMethods":["predictLongRunning"]},
+            {"name":"models/acme-vec","supportedGenerationMethods":["embedContent","countTextTokens"]},
+            {"name":"models/acme-chat","supportedGenerationMethods":["generateContent","countTokens"]},
+            {"name":"models/acme-odd","supportedGenerationMethods":["tuneModel"]}]}"#).unwrap();
+        let cases = [
+            ("acme-draw", Some(Family::Imagen)),
+            ("acme-film", Some(Family::Veo)),
+            ("acme-vec", Some(Family::Embedding)),
+            ("acme-chat", Some(Family::Gemini)),
+            ("acme-odd", None),
+            ("unlisted", None),
+        ];
+        for (model, want) in cases {
+            assert_eq!(c.family_of(model), want, "{model}");
         }
     }
 

@@ -125,6 +125,9 @@ pub struct Classification<'a> {
     pub family: Family,
     /// The matching rule, or `None` when the default family applied.
     pub rule: Option<&'a Rule>,
+    /// No rule matched, and the live catalogue's `supportedGenerationMethods`
+    /// for the model decided the family.
+    pub from_catalogue: bool,
 }
 
 impl Classification<'_> {
@@ -136,6 +139,7 @@ impl Classification<'_> {
                 RuleSource::Builtin => format!("{} (built-in)", rule.pattern.as_str()),
                 RuleSource::Config(i) => format!("{} (rules[{i}])", rule.pattern.as_str()),
             },
+            None if self.from_catalogue => "live catalogue (supportedGenerationMethods)".to_owned(),
             None => "default".to_owned(),
         }
     }
@@ -183,10 +187,12 @@ impl Classifier {
             Some(rule) => Classification {
                 family: rule.family,
                 rule: Some(rule),
+                from_catalogue: false,
             },
             None => Classification {
                 family: self.default_family,
                 rule: None,
+                from_catalogue: false,
             },
         }
     }

@@ -3,6 +3,7 @@
 //! ([`body`]); the response side is [`crate::response`]. Each returns what
 //! to do; the glue turns that into host calls.
 
+use crate::catalogue::Catalogue;
 use crate::config::Config;
 use crate::diagnose;
 use crate::endpoint::{Endpoint, Family};
@@ -66,6 +67,9 @@ pub struct Head<'a> {
     pub auth: Auth<'a>,
     /// The current Unix time (the lifecycle table's clock, OpenAI `created`).
     pub now: u64,
+    /// The live catalogue cached for the request's key, if any: classifies
+    /// a model no rule matches by its `supportedGenerationMethods`.
+    pub catalogue: Option<&'a Catalogue>,
 }
 
 /// A reply the filter sends itself instead of forwarding the request.
@@ -507,7 +511,13 @@ fn plan_for(
     stream: bool,
     head: &Head<'_>,
 ) -> Routed {
-    let class = config.classifier.classify(&model.id);
+    let mut class = config.classifier.classify(&model.id);
+    if class.rule.is_none() {
+        if let Some(family) = head.catalogue.and_then(|c| c.family_of(&model.id)) {
+            class.family = family;
+            class.from_catalogue = true;
+        }
+    }
     let changed = !model_matches_request(client, &model);
     let mut plan = route::plan(config, client, &model, class, stream, head.auth, changed);
     // The filter may rewrite the answer (an annotated error, a translation):
@@ -607,6 +617,7 @@ mod tests {
                 api_key: None,
             },
             now: 0,
+            catalogue: None,
         }
     }
 

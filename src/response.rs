@@ -602,6 +602,7 @@ mod tests {
             content_encoding: None,
             auth: Auth::default(),
             now: 1_796_169_600,
+            catalogue: None,
         };
         let body =
             format!(r#"{{"model":"{model}","messages":[{{"role":"user","content":"a cat"}}]}}"#);

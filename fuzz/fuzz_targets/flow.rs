@@ -679,6 +679,7 @@ fuzz_target!(|input: Input<'_>| {
         },
         // Before and after the built-in table's shutdown dates.
         now: if input.status % 2 == 0 { 1_700_000_000 } else { 1_796_169_600 },
+        catalogue: None,
     };
     let mut request_text = Vec::new();
     for part in [

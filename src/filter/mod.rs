@@ -120,6 +120,8 @@ struct RequestHead {
     api_key: Option<String>,
     authority: Option<String>,
     now: u64,
+    /// The live catalogue cached for the request's key, if any.
+    catalogue: Option<Rc<Catalogue>>,
 }
 
 impl RequestHead {
@@ -179,6 +181,7 @@ impl RequestHead {
                 api_key: self.api_key.as_deref(),
             },
             now: self.now,
+            catalogue: self.catalogue.as_deref(),
         }
     }
 }
@@ -512,6 +515,17 @@ impl<H: Host> Router<H> {
             .sentence(model, query.method)
     }
 
+    /// The catalogue cached for the request's Developer API key, if a
+    /// 404 for that key read one (it classifies models no rule matches).
+    fn cached_catalogue(&self) -> Option<Rc<Catalogue>> {
+        let view = self.head.view();
+        let query = view.path.split_once('?').map(|(_, q)| q);
+        let key = crate::route::api_key(view.auth, query)?;
+        self.catalogues
+            .borrow()
+            .get(catalogue::credential_key(&key.0), view.now)
+    }
+
     /// Moves the chunk in Envoy's buffer into `held` and empties the
     /// buffer: Envoy adds the next chunk to an empty buffer, so a burst can
     /// never push it past its limit while the filter holds the response.
@@ -591,6 +605,9 @@ impl<H: Host> HttpContext for Router<H> {
         self.head = head;
         if !routed {
             return self.pass(flow::PassReason::Unrouted);
+        }
+        if self.config.live_catalogue {
+            self.head.catalogue = self.cached_catalogue();
         }
         match flow::head(&self.config, &self.head.view()) {
             HeadStep::Pass(reason) => self.pass(reason),

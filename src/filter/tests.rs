@@ -650,3 +650,29 @@ fn a_failed_catalogue_read_still_gives_the_static_hint() {
         "{hint}"
     );
 }
+
+#[test]
+fn a_model_no_rule_matches_is_classified_by_the_cached_catalogue() {
+    use proxy_wasm::traits::Context;
+    let mut x = Exchange::new(r#"{"builtin_rules":false}"#);
+    // A first 404 reads the key's catalogue, which lists acme-draw for :predict.
+    x.request("POST", CHAT, &[BEARER, (":authority", "g")], false);
+    x.request_chunk(br#"{"model":"acme-drw"}"#, true);
+    x.response(404, &[], false);
+    x.response_chunk(b"{}", true);
+    let page =
+        br#"{"models":[{"name":"models/acme-draw","supportedGenerationMethods":["predict"]}]}"#;
+    *x.fake.call_answer.borrow_mut() = (Some("200".into()), page.to_vec());
+    x.router.on_http_call_response(1, 1, page.len(), 0);
+    // The next request with that key, for acme-draw (no rule: default gemini).
+    let mut y = Exchange::new(r#"{"builtin_rules":false}"#);
+    y.router.catalogues = Rc::clone(&x.router.catalogues);
+    y.request("POST", CHAT, &[BEARER], false);
+    let body = br#"{"model":"acme-draw","messages":[{"role":"user","content":"a fox"}]}"#;
+    assert_eq!(y.request_chunk(body, true), Action::Continue);
+    assert_eq!(
+        y.request_header(":path").as_deref(),
+        Some("/v1beta/models/acme-draw:predict")
+    );
+    assert_eq!(y.count("gemini_router.rewritten.imagen"), 1);
+}

@@ -59,6 +59,7 @@ fn head() -> Head<'static> {
             api_key: None,
         },
         now: 0,
+        catalogue: None,
     }
 }
 
