@@ -416,6 +416,16 @@ fn background_task(
     if path.endpoint != Endpoint::ChatCompletions || !image || config.task_prefixes.is_empty() {
         return None;
     }
+    // Most chats to image models are not tasks: look for a prefix's bytes
+    // before parsing the messages (a prefix written with JSON escapes is
+    // not recognised).
+    if !config
+        .task_prefixes
+        .iter()
+        .any(|p| crate::scan::contains(body, p.trim().as_bytes()))
+    {
+        return None;
+    }
     let prompt = translate::chat_prompt(body)?;
     if !config.is_task_prompt(&prompt) {
         return None;

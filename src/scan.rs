@@ -85,32 +85,47 @@ pub fn top_level_fields<'a, const N: usize>(
 /// when the body holds more. Text outside JSON is skipped, not validated.
 pub fn count_values(body: &[u8], limit: usize) -> Result<usize, usize> {
     let mut count = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    for &b in body {
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_string = false;
-            }
-            continue;
-        }
-        match b {
+    let mut i = 0;
+    while i < body.len() {
+        match body[i] {
             b'"' => {
-                in_string = true;
                 count += 1;
+                i = skip_string(body, i + 1);
             }
-            b'{' | b'[' => count += 1,
-            _ => continue,
+            b'{' | b'[' => {
+                count += 1;
+                i += 1;
+            }
+            _ => {
+                i += 1;
+                continue;
+            }
         }
         if count > limit {
             return Err(limit + 1);
         }
     }
     Ok(count)
+}
+
+/// The index just past the string that starts at `i` (after its opening
+/// quote), skipping runs of ordinary bytes eight at a time; the end of the
+/// body when the string is not closed.
+fn skip_string(body: &[u8], mut i: usize) -> usize {
+    loop {
+        while let Some(word) = body.get(i..i + 8).and_then(|w| <[u8; 8]>::try_from(w).ok()) {
+            if word_has_string_special(u64::from_le_bytes(word)) {
+                break;
+            }
+            i += 8;
+        }
+        match body.get(i) {
+            None => return body.len(),
+            Some(b'"') => return i + 1,
+            Some(b'\\') => i += 2,
+            Some(_) => i += 1,
+        }
+    }
 }
 
 fn key_equals(raw: &[u8], wanted: &str) -> bool {
@@ -124,13 +139,52 @@ fn key_equals(raw: &[u8], wanted: &str) -> bool {
     serde_json::from_slice::<String>(&quoted).is_ok_and(|k| k == wanted)
 }
 
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// Non-zero when some byte of `x` is less than `n` (for `n` <= 0x80).
+fn below(x: u64, n: u64) -> u64 {
+    x.wrapping_sub(ONES * n) & !x & HIGH
+}
+
+/// Whether `needle` occurs in `haystack`: candidate positions of its first
+/// byte are found eight bytes at a time, then compared.
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    let Some((&first, rest)) = needle.split_first() else {
+        return true;
+    };
+    let pattern = ONES * u64::from(first);
+    let mut i = 0;
+    while i < haystack.len() {
+        // Skip words that hold no byte equal to `first`.
+        while let Some(word) = haystack
+            .get(i..i + 8)
+            .and_then(|w| <[u8; 8]>::try_from(w).ok())
+        {
+            if below(u64::from_le_bytes(word) ^ pattern, 1) != 0 {
+                break;
+            }
+            i += 8;
+        }
+        let Some(at) = haystack
+            .get(i..)
+            .and_then(|h| h.iter().position(|&b| b == first))
+        else {
+            return false;
+        };
+        let start = i + at + 1;
+        if haystack[start..].starts_with(rest) {
+            return true;
+        }
+        i = start;
+    }
+    false
+}
+
 /// Whether any of the eight bytes in `word` (little-endian) ends or escapes
 /// a JSON string or may not stand in one: `"`, `\\` or a control character.
 /// Exact, by the "has a byte less than n" bit trick.
 pub(crate) fn word_has_string_special(word: u64) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let below = |x: u64, n: u64| x.wrapping_sub(ONES * n) & !x & HIGH;
     let quote = word ^ (ONES * u64::from(b'"'));
     let backslash = word ^ (ONES * u64::from(b'\\'));
     (below(word, 0x20) | below(quote, 1) | below(backslash, 1)) != 0
@@ -450,6 +504,73 @@ mod tests {
         ];
         for (name, body, limit, want) in cases {
             assert_eq!(count_values(body.as_bytes(), limit), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn counting_agrees_with_a_byte_at_a_time_count() {
+        fn naive(body: &[u8]) -> usize {
+            let (mut count, mut in_string, mut escaped) = (0, false, false);
+            for &b in body {
+                if in_string {
+                    if escaped {
+                        escaped = false;
+                    } else if b == b'\\' {
+                        escaped = true;
+                    } else if b == b'"' {
+                        in_string = false;
+                    }
+                } else if b == b'"' {
+                    in_string = true;
+                    count += 1;
+                } else if b == b'{' || b == b'[' {
+                    count += 1;
+                }
+            }
+            count
+        }
+        let pieces: [&[u8]; 9] = [
+            b"\"", b"\\", b"\\\"", b"{", b"[", b"AAAAAAA", b"x", b"\n", b"]}",
+        ];
+        let mut seed = 7u64;
+        for _ in 0..500 {
+            let mut body = Vec::new();
+            for _ in 0..40 {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                body.extend_from_slice(pieces[(seed >> 33) as usize % pieces.len()]);
+            }
+            assert_eq!(
+                count_values(&body, usize::MAX),
+                Ok(naive(&body)),
+                "{:?}",
+                String::from_utf8_lossy(&body)
+            );
+        }
+    }
+
+    #[test]
+    fn contains_finds_needles_anywhere() {
+        let long = [b"A".repeat(1000), b"### Task:".to_vec(), b"B".repeat(9)].concat();
+        let cases: [(&[u8], &[u8], bool); 8] = [
+            (b"", b"", true),
+            (b"abc", b"", true),
+            (b"", b"a", false),
+            (b"### Task: x", b"### Task:", true),
+            (b"## Task: ###Task", b"### Task:", false),
+            (&long, b"### Task:", true),
+            (&long[..1005], b"### Task:", false),
+            (b"xx#", b"#", true),
+        ];
+        for (haystack, needle, want) in cases {
+            assert_eq!(
+                contains(haystack, needle),
+                want,
+                "{:?} in {} bytes",
+                String::from_utf8_lossy(needle),
+                haystack.len()
+            );
         }
     }
 }
