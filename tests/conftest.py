@@ -4,13 +4,15 @@
   before every test (records and configuration), so tests start clean.
   Handle: ``.url``, ``.requests()``,
   ``.configure(retired=..., valid_keys=..., live=...)`` (``live`` revives
-  shut-down models of the December 2026 catalogue for one test).
+  shut-down models of the December 2026 catalogue for one test; a module's
+  ``REVIVE`` list is revived before each of its tests).
 - ``start_envoy`` (module): factory ``start_envoy(filter_config, with_filter=True)``
   returning a started ``harness.Envoy`` routed to the emulator; every
   instance it started is stopped when the module ends.
 - ``envoy`` (module): Envoy with the default filter configuration, shared by
-  every module that does not override it. A module with its own configuration
-  overrides it::
+  every module that does not override it; a module that sets
+  ``FILTER_CONFIG`` gets its own Envoy with that configuration. A module can
+  also override it::
 
       @pytest.fixture(scope="module")
       def envoy(start_envoy):
@@ -45,8 +47,13 @@ def emulator() -> Iterator[Emulator]:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_emulator(emulator: Emulator) -> None:
+def _fresh_emulator(emulator: Emulator, request: pytest.FixtureRequest) -> None:
     emulator.reset()
+    # A module whose subject is a model Google shut down revives it for each
+    # of its tests: ``REVIVE = ["imagen-4.0-generate-001"]``.
+    revive = getattr(request.module, "REVIVE", None)
+    if revive:
+        emulator.configure(live=revive)
 
 
 def _start(emulator: Emulator, started: list[harness.Envoy], filter_config, with_filter: bool) -> harness.Envoy:
@@ -79,8 +86,11 @@ def _default_envoy(emulator: Emulator) -> Iterator[harness.Envoy]:
 
 
 @pytest.fixture(scope="module")
-def envoy(_default_envoy: harness.Envoy) -> harness.Envoy:
-    return _default_envoy
+def envoy(request: pytest.FixtureRequest, _default_envoy: harness.Envoy, start_envoy) -> harness.Envoy:
+    # A module may name its filter configuration instead of overriding the
+    # fixture: ``FILTER_CONFIG = {"migrate": "never"}``.
+    config = getattr(request.module, "FILTER_CONFIG", None)
+    return _default_envoy if config is None else start_envoy(config)
 
 
 @pytest.fixture

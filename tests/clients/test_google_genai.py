@@ -18,11 +18,9 @@ from tests.harness import only_request
 pytestmark = [pytest.mark.clients, pytest.mark.envoy]
 
 
-@pytest.fixture(scope="module")
-def envoy(start_envoy):
-    # Model migration off: the Vertex express Imagen call passes unchanged and a
-    # shut-down model's 404 reaches the SDK; migration would serve replacements.
-    return start_envoy({"migrate": "never"})
+# Model migration off: the Vertex express Imagen call passes unchanged and a
+# shut-down model's 404 reaches the SDK; migration would serve replacements.
+FILTER_CONFIG = {"migrate": "never"}
 
 
 @pytest.fixture(params=[None, "v1beta"], ids=["default-version", "v1beta"])

@@ -19,18 +19,14 @@ pytestmark = [pytest.mark.clients, pytest.mark.envoy]
 IMAGEN = "imagen-4.0-generate-001"
 
 
-@pytest.fixture(scope="module")
-def envoy(start_envoy):
-    # Model migration off: the subject is the Imagen translator, and every Imagen model is
-    # past its shutdown: migration would send it to its replacement instead.
-    return start_envoy({"migrate": "never"})
+# Model migration off: the subject is the Imagen translator, and every Imagen
+# model is past its shutdown: migration would send it to its replacement
+# instead.
+FILTER_CONFIG = {"migrate": "never"}
 
 
-@pytest.fixture(autouse=True)
-def imagen_served(emulator):
-    # Google shut every Imagen model down in 2026; its translator still serves
-    # operators who keep model migration off, so the emulator serves it again.
-    emulator.configure(live=[IMAGEN])
+# Shut down in 2026; revived for this module's tests (see conftest).
+REVIVE = [IMAGEN]
 
 
 @pytest.fixture(params=[None, "v1beta"], ids=["default-version", "v1beta"])

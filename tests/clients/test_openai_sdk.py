@@ -10,11 +10,9 @@ from tests.harness import only_request
 pytestmark = [pytest.mark.clients, pytest.mark.envoy]
 
 
-@pytest.fixture(scope="module")
-def envoy(start_envoy):
-    # Model migration off: the subject is a shut-down model's 404, which migration would
-    # otherwise answer from the replacement.
-    return start_envoy({"migrate": "never"})
+# Model migration off: the subject is a shut-down model's 404, which migration
+# would otherwise answer from the replacement.
+FILTER_CONFIG = {"migrate": "never"}
 
 
 @pytest.fixture

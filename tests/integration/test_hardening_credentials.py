@@ -27,10 +27,8 @@ CHAT = "/v1beta/openai/chat/completions"
 IMAGEN_CHAT = b'{"model":"imagen-4.0-generate-001","messages":[{"role":"user","content":"a fox"}]}'
 
 
-@pytest.fixture(scope="module")
-def envoy(start_envoy):
-    # Imagen paths are the examples: migration off, the model revived.
-    return start_envoy({"migrate": "never"})
+# Imagen paths are the examples: migration off, the model revived.
+FILTER_CONFIG = {"migrate": "never"}
 
 
 @pytest.fixture(autouse=True)

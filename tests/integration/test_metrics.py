@@ -22,11 +22,8 @@ def envoy(start_envoy):
     return start_envoy({"max_body_bytes": LIMIT, "migrate": "never"})
 
 
-@pytest.fixture(autouse=True)
-def imagen_served(emulator):
-    # Imagen is shut down (2026); its translator is still counted for operators
-    # who keep model migration off, so the emulator serves it again.
-    emulator.configure(live=["imagen-4.0-generate-001"])
+# Shut down in 2026; revived for this module's tests (see conftest).
+REVIVE = ["imagen-4.0-generate-001"]
 
 
 def chat(model, **extra) -> dict:

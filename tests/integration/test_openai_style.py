@@ -14,11 +14,8 @@ pytestmark = pytest.mark.envoy
 EMBED = {"content": {"parts": [{"text": "x"}]}}
 
 
-@pytest.fixture(autouse=True)
-def imagen_served(emulator):
-    # Google shut every Imagen model down in 2026; its translator still serves
-    # operators who keep model migration off, so the emulator serves it again.
-    emulator.configure(live=["imagen-4.0-generate-001"])
+# Shut down in 2026; revived for this module's tests (see conftest).
+REVIVE = ["imagen-4.0-generate-001"]
 
 
 @pytest.fixture(scope="module")

@@ -18,11 +18,8 @@ KEY = {"x-goog-api-key": "test-key"}
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.fixture(autouse=True)
-def imagen_served(emulator):
-    # Google shut every Imagen model down in 2026; its translator still serves
-    # operators who keep model migration off, so the emulator serves it again.
-    emulator.configure(live=["imagen-4.0-generate-001"])
+# Shut down in 2026; revived for this module's tests (see conftest).
+REVIVE = ["imagen-4.0-generate-001"]
 
 
 @pytest.fixture(scope="module")

@@ -15,11 +15,9 @@ pytestmark = pytest.mark.envoy
 BODY = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
 
 
-@pytest.fixture(scope="module")
-def envoy(start_envoy):
-    # Model migration off: the subject is a shut-down model's 404, which migration would
-    # otherwise answer from the replacement.
-    return start_envoy({"migrate": "never"})
+# Model migration off: the subject is a shut-down model's 404, which migration
+# would otherwise answer from the replacement.
+FILTER_CONFIG = {"migrate": "never"}
 
 
 @pytest.mark.parametrize(

@@ -18,11 +18,9 @@ pytestmark = pytest.mark.envoy
 CHAT = "/v1beta/openai/chat/completions"
 
 
-@pytest.fixture(scope="module")
-def envoy(start_envoy):
-    # Model migration off: the subject is a shut-down model's 404, which migration would
-    # otherwise answer from the replacement.
-    return start_envoy({"migrate": "never"})
+# Model migration off: the subject is a shut-down model's 404, which migration
+# would otherwise answer from the replacement.
+FILTER_CONFIG = {"migrate": "never"}
 
 
 def chat(model: str, stream: bool) -> dict:

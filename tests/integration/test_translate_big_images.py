@@ -26,18 +26,14 @@ IMAGE_MD = re.compile(r"!\[image\]\(data:image/png;base64,([A-Za-z0-9+/=]+)\)")
 BIG_SHA = hashlib.sha256(media.big_png()).hexdigest()
 
 
-@pytest.fixture(scope="module")
-def envoy(start_envoy):
-    # Model migration off: the subject is the Imagen translator, and every Imagen model is
-    # past its shutdown: migration would send it to its replacement instead.
-    return start_envoy({"migrate": "never"})
+# Model migration off: the subject is the Imagen translator, and every Imagen
+# model is past its shutdown: migration would send it to its replacement
+# instead.
+FILTER_CONFIG = {"migrate": "never"}
 
 
-@pytest.fixture(autouse=True)
-def imagen_served(emulator):
-    # Google shut every Imagen model down in 2026; its translator still serves
-    # operators who keep model migration off, so the emulator serves it again.
-    emulator.configure(live=[IMAGEN])
+# Shut down in 2026; revived for this module's tests (see conftest).
+REVIVE = [IMAGEN]
 
 
 def assert_big(b64: str) -> None:

@@ -19,11 +19,8 @@ pytestmark = pytest.mark.envoy
 CHAT = "/v1beta/openai/chat/completions"
 
 
-@pytest.fixture(autouse=True)
-def imagen_served(emulator):
-    # Google shut every Imagen model down in 2026; its translator still serves
-    # operators who keep model migration off, so the emulator serves it again.
-    emulator.configure(live=["imagen-4.0-generate-001"])
+# Shut down in 2026; revived for this module's tests (see conftest).
+REVIVE = ["imagen-4.0-generate-001"]
 
 
 @pytest.fixture(scope="module")

@@ -25,11 +25,8 @@ MODEL = "imagen-4.0-generate-001"
 IMAGE_MD = re.compile(r"!\[image\]\(data:(image/[a-z]+);base64,([A-Za-z0-9+/=]+)\)")
 
 
-@pytest.fixture(autouse=True)
-def imagen_served(emulator):
-    # Google shut every Imagen model down in 2026; its translator still serves
-    # operators who keep model migration off, so the emulator serves it again.
-    emulator.configure(live=[MODEL])
+# Shut down in 2026; revived for this module's tests (see conftest).
+REVIVE = [MODEL]
 
 
 @pytest.fixture(scope="module")

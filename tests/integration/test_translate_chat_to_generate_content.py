@@ -28,11 +28,9 @@ IMAGE_MD = re.compile(r"!\[image\]\(data:(image/[a-z]+);base64,([A-Za-z0-9+/=]+)
 PNG_DATA_URL = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC"
 
 
-@pytest.fixture(scope="module")
-def envoy(start_envoy):
-    # Model migration off: the 2.0 preview image model (shut down, revived by its test)
-    # must reach the upstream as itself, not as its replacement.
-    return start_envoy({"migrate": "never"})
+# Model migration off: the 2.0 preview image model (shut down, revived by its
+# test) must reach the upstream as itself, not as its replacement.
+FILTER_CONFIG = {"migrate": "never"}
 
 
 def chat(prompt="a red fox in the snow", **extra) -> dict:

@@ -25,18 +25,14 @@ PREDICT = f"/v1beta/models/{MODEL}:predict"
 REQUEST = {"contents": [{"role": "user", "parts": [{"text": "a red fox"}]}]}
 
 
-@pytest.fixture(scope="module")
-def envoy(start_envoy):
-    # Model migration off: the subject is the Imagen translator, and every Imagen model is
-    # past its shutdown: migration would send it to its replacement instead.
-    return start_envoy({"migrate": "never"})
+# Model migration off: the subject is the Imagen translator, and every Imagen
+# model is past its shutdown: migration would send it to its replacement
+# instead.
+FILTER_CONFIG = {"migrate": "never"}
 
 
-@pytest.fixture(autouse=True)
-def imagen_served(emulator):
-    # Google shut every Imagen model down in 2026; its translator still serves
-    # operators who keep model migration off, so the emulator serves it again.
-    emulator.configure(live=[MODEL])
+# Shut down in 2026; revived for this module's tests (see conftest).
+REVIVE = [MODEL]
 
 
 def upstream(emulator, path: str = PREDICT, query: str = "") -> dict:

@@ -20,18 +20,14 @@ pytestmark = pytest.mark.envoy
 IMAGES = "/v1beta/openai/images/generations"
 
 
-@pytest.fixture(scope="module")
-def envoy(start_envoy):
-    # Model migration off: the subject is the Imagen translator, and every Imagen model is
-    # past its shutdown: migration would send it to its replacement instead.
-    return start_envoy({"migrate": "never"})
+# Model migration off: the subject is the Imagen translator, and every Imagen
+# model is past its shutdown: migration would send it to its replacement
+# instead.
+FILTER_CONFIG = {"migrate": "never"}
 
 
-@pytest.fixture(autouse=True)
-def imagen_served(emulator):
-    # Google shut every Imagen model down in 2026; its translator still serves
-    # operators who keep model migration off, so the emulator serves it again.
-    emulator.configure(live=["imagen-4.0-generate-001", "imagen-3.0-generate-002"])
+# Shut down in 2026; revived for this module's tests (see conftest).
+REVIVE = ["imagen-4.0-generate-001", "imagen-3.0-generate-002"]
 
 
 def upstream(emulator, path: str) -> dict:

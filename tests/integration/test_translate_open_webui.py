@@ -41,18 +41,14 @@ GEMINI_HEADERS = {"x-goog-api-key": API_KEY, "Content-Type": "application/json"}
 IMAGE_MD = re.compile(r"!\[image\]\(data:image/png;base64,([A-Za-z0-9+/=]+)\)")
 
 
-@pytest.fixture(scope="module")
-def envoy(start_envoy):
-    # Model migration off: the subject is the Imagen translator for Open WebUI (and a
-    # shut-down model's 404); migration would send Imagen to its replacement.
-    return start_envoy({"migrate": "never"})
+# Model migration off: the subject is the Imagen translator for Open WebUI
+# (and a shut-down model's 404); migration would send Imagen to its
+# replacement.
+FILTER_CONFIG = {"migrate": "never"}
 
 
-@pytest.fixture(autouse=True)
-def imagen_served(emulator):
-    # Google shut every Imagen model down in 2026; its translator still serves
-    # operators who keep model migration off, so the emulator serves it again.
-    emulator.configure(live=[MODEL])
+# Shut down in 2026; revived for this module's tests (see conftest).
+REVIVE = [MODEL]
 
 
 def is_png(b64: str) -> bool:

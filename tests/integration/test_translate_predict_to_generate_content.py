@@ -26,18 +26,14 @@ GENERATE = f"/v1beta/models/{MODEL}:generateContent"
 OPEN_WEBUI = {"instances": {"prompt": "a red fox"}, "parameters": {"sampleCount": 1, "outputOptions": {"mimeType": "image/png"}}}
 
 
-@pytest.fixture(scope="module")
-def envoy(start_envoy):
-    # Model migration off: one test's subject is an Imagen :predict left untouched; every
-    # Imagen model is past its shutdown, and migration would move it.
-    return start_envoy({"migrate": "never"})
+# Model migration off: one test's subject is an Imagen :predict left
+# untouched; every Imagen model is past its shutdown, and migration would move
+# it.
+FILTER_CONFIG = {"migrate": "never"}
 
 
-@pytest.fixture(autouse=True)
-def imagen_served(emulator):
-    # Google shut every Imagen model down in 2026; its translator still serves
-    # operators who keep model migration off, so the emulator serves it again.
-    emulator.configure(live=["imagen-4.0-generate-001"])
+# Shut down in 2026; revived for this module's tests (see conftest).
+REVIVE = ["imagen-4.0-generate-001"]
 
 
 def assert_predictions(resp, count: int = 1) -> None:

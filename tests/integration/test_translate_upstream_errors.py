@@ -25,11 +25,10 @@ PREDICT = f"/v1beta/models/{IMAGEN}:predict"
 GOOGLE_404 = f"models/{IMAGEN} is not found for API version v1beta, or is not supported for predict."
 
 
-@pytest.fixture(scope="module")
-def envoy(start_envoy):
-    # Model migration off: the subject is a shut-down Imagen model's 404 and other errors
-    # of translated exchanges; migration would otherwise serve the replacement.
-    return start_envoy({"migrate": "never"})
+# Model migration off: the subject is a shut-down Imagen model's 404 and other
+# errors of translated exchanges; migration would otherwise serve the
+# replacement.
+FILTER_CONFIG = {"migrate": "never"}
 
 
 def chat(stream: bool) -> dict:

@@ -15,9 +15,7 @@ pytestmark = pytest.mark.envoy
 PREFIX = "/v1/projects/acme/locations/europe-west4/publishers/google/models"
 
 
-@pytest.fixture(scope="module")
-def envoy(start_envoy):
-    return start_envoy({"migrate": "never"})
+FILTER_CONFIG = {"migrate": "never"}
 
 
 def test_vertex_imagen_on_generate_content_stays_on_vertex(envoy, emulator):
