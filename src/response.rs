@@ -612,6 +612,27 @@ mod tests {
         }
     }
 
+    /// Finishes a held error response with `upstream` as its body; the
+    /// edit and its hint.
+    fn finish_error(
+        state: &mut Response,
+        config: &Config,
+        routed: &Routed,
+        upstream: &[u8],
+    ) -> (Edit, String) {
+        state.body(config, routed, upstream.len(), true);
+        let Step::Continue(edit) = state.finish(config, routed, None, upstream) else {
+            panic!("not finished")
+        };
+        let hint = edit
+            .set
+            .iter()
+            .find(|(n, _)| *n == DIAG_HINT)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
+        (edit, hint)
+    }
+
     #[derive(Clone, Copy)]
     enum Event {
         Headers(bool),
@@ -1043,16 +1064,7 @@ mod tests {
         };
         let (mut state, _) = Response::headers(&config, &routed, false, &head, false);
         let upstream = br#"[{"error":{"code":404,"message":"models/gemini-2.5-flash is not found","status":"NOT_FOUND"}}]"#;
-        state.body(&config, &routed, upstream.len(), true);
-        let Step::Continue(edit) = state.finish(&config, &routed, None, upstream) else {
-            panic!()
-        };
-        let hint = edit
-            .set
-            .iter()
-            .find(|(n, _)| *n == DIAG_HINT)
-            .map(|(_, v)| v.clone())
-            .unwrap();
+        let (edit, hint) = finish_error(&mut state, &config, &routed, upstream);
         assert!(
             hint.starts_with("gemini-2.5-flash was shut down on 2026-12-01; its replacement is gemini-3.8-flash."),
             "{hint}"
@@ -1090,16 +1102,7 @@ mod tests {
             edit.set
         );
         let upstream = br#"{"error":{"code":429,"message":"quota","status":"RESOURCE_EXHAUSTED"}}"#;
-        state.body(&config, &routed, upstream.len(), true);
-        let Step::Continue(edit) = state.finish(&config, &routed, None, upstream) else {
-            panic!()
-        };
-        let hint = edit
-            .set
-            .iter()
-            .find(|(n, _)| *n == DIAG_HINT)
-            .map(|(_, v)| v.clone())
-            .unwrap();
+        let (_, hint) = finish_error(&mut state, &config, &routed, upstream);
         assert!(
             hint.starts_with("gemini-2.5-flash was shut down on 2026-12-01; gemini-router sent the request to its replacement gemini-3.8-flash. gemini-3.8-flash is in the gemini family"),
             "{hint}"

@@ -147,6 +147,20 @@ def chunked(parts: list[bytes], trailers: list[tuple[str, str]] | None = None) -
     return out + b"\r\n"
 
 
+class Script:
+    """A responder whose answer each test sets: bytes, a list of byte chunks,
+    an ``H2Answer``, or a callable taking the request; ``default`` while the
+    answer is empty."""
+
+    def __init__(self, default: object = b"") -> None:
+        self.answer: object = b""
+        self.default = default
+
+    def __call__(self, request: Received) -> object:
+        answer = self.answer or self.default
+        return answer(request) if callable(answer) else answer
+
+
 class RawUpstream:
     """A misbehaving upstream: answers each request with ``responder``'s bytes."""
 

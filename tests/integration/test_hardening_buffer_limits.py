@@ -18,7 +18,7 @@ import json
 import pytest
 
 from tests import harness
-from tests.adversary import RawUpstream, h1_response
+from tests.adversary import RawUpstream, Script, h1_response
 from tests.harness import OPENAI_AUTH, assert_length_matches, diagnostics
 
 pytestmark = pytest.mark.envoy
@@ -36,13 +36,6 @@ def predictions(total: int) -> bytes:
     return head + b"A" * (total - len(head) - len(tail)) + tail
 
 
-class Script:
-    """The upstream's next answer, set by each test."""
-
-    answer = b""
-
-    def __call__(self, request):
-        return self.answer
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ import json
 import pytest
 
 from tests import harness
-from tests.adversary import RawUpstream, google_error, h1_response
+from tests.adversary import RawUpstream, Script, google_error, h1_response
 from tests.harness import NATIVE_AUTH, OPENAI_AUTH, assert_length_matches, diagnostics
 
 pytestmark = pytest.mark.envoy
@@ -35,11 +35,6 @@ QUOTA = [
 ]
 
 
-class Script:
-    answer: object = b""
-
-    def __call__(self, request):
-        return self.answer(request) if callable(self.answer) else self.answer
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ import json
 import pytest
 
 from tests import harness
-from tests.adversary import RawUpstream, h1_response, rss_bytes
+from tests.adversary import RawUpstream, Script, h1_response, rss_bytes
 from tests.harness import NATIVE_AUTH, OPENAI_AUTH, diagnostics
 
 pytestmark = pytest.mark.envoy
@@ -32,16 +32,11 @@ def bound(body: int) -> int:
     return 4 * body + 8 * MIB + body + 16 * MIB
 
 
-class Script:
-    answer = b""
-
-    def __call__(self, request):
-        return self.answer or h1_response(200, [("content-type", "application/json")], b"{}")
 
 
 @pytest.fixture(scope="module")
 def script():
-    return Script()
+    return Script(default=h1_response(200, [("content-type", "application/json")], b"{}"))
 
 
 @pytest.fixture(scope="module")

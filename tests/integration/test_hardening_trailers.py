@@ -15,7 +15,7 @@ import json
 import pytest
 
 from tests import harness
-from tests.adversary import H2Answer, RawUpstream, chunked, google_error, h1_request, h1_response, h2_request
+from tests.adversary import H2Answer, RawUpstream, Script, chunked, google_error, h1_request, h1_response, h2_request
 from tests.harness import API_KEY, diagnostics
 
 pytestmark = pytest.mark.envoy
@@ -70,11 +70,6 @@ def test_request_trailers_do_not_skip_translation(to_emulator, emulator, send):
     assert record["path"].endswith("/models/imagen-4.0-generate-001:predict"), record["path"]
 
 
-class Script:
-    answer: object = b""
-
-    def __call__(self, request):
-        return self.answer
 
 
 @pytest.fixture(scope="module")
