@@ -2,10 +2,11 @@
 or the error rewriter build a huge tree are refused (or passed through) with
 memory bounded by the README's formula, checked on Envoy's resident memory.
 
-The filter's bound for one request: peak VM memory <= 4 x body + 8 MiB
-(one copy of the body, at most 65,536 + body/64 parsed values of <= 128
-bytes, and an output of at most max_body_bytes); error bodies above 64 KiB
-are never read. Wasm memory is never returned to the system, so a VM's
+The filter's bound for one request: peak VM memory <= 4 x body +
+max_body_bytes + 8 MiB (the body held, at most 65,536 + body/64 parsed values
+of <= 128 bytes, and an output of at most max_body_bytes); here the hostile
+bodies are refused before any output is built, and error bodies announced
+above 64 KiB are never read. Wasm memory is never returned to the system, so a VM's
 resident size is the peak of every request it has served: the test measures
 Envoy's RSS growth across the hostile requests and allows, besides the
 filter's bound, one more body-sized buffer held by Envoy itself.
@@ -27,8 +28,9 @@ MIB = 1024 * 1024
 
 
 def bound(body: int) -> int:
-    """The filter's bound (4 x body + 8 MiB) plus Envoy's own copy of the body
-    and 16 MiB of allocator slack."""
+    """The filter's bound without an output (4 x body + 8 MiB: these bodies
+    are refused before one is built) plus Envoy's own copy of the body and
+    16 MiB of allocator slack."""
     return 4 * body + 8 * MIB + body + 16 * MIB
 
 
