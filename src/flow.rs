@@ -312,7 +312,7 @@ pub fn body(config: &Config, head: &Head<'_>, body: &[u8]) -> BodyStep {
         }
     };
     let mut routed = decide(config, client, model, stream, head);
-    if let Some(task) = background_task(config, client, &routed, body, head.now) {
+    if let Some(task) = background_task(config, client, &routed, body, head) {
         match task {
             Task::Answer(reply) => return BodyStep::Reject(reply),
             Task::Serve(served) => routed = *served,
@@ -368,17 +368,21 @@ fn decide(
         .and_then(|n| config.migration_target(&requested.id, n))
         .filter(|_| client.endpoint() != Endpoint::BatchEmbedContents);
     let migrating = target.is_some();
+    // A path names the model, so it changes with it; an OpenAI-style body
+    // is spliced instead (see `body`).
+    let path_changes = migrating && matches!(client, Client::Model(_));
     let mut routed = plan_for(
         config,
         client,
         target.unwrap_or_else(|| requested.clone()),
         stream,
         head,
+        path_changes,
     );
     if routed.plan.verdict == Verdict::NoTranslator && migrating {
         // The replacement is not reachable from this endpoint: send the
         // request as asked, and let the 404 say what replaces the model.
-        routed = plan_for(config, client, requested, stream, head);
+        routed = plan_for(config, client, requested, stream, head, false);
     } else if migrating {
         routed.migration = Some(Migration {
             family: config.classifier.classify(&requested.id).family,
@@ -407,7 +411,7 @@ fn background_task(
     client: Client<'_>,
     routed: &Routed,
     body: &[u8],
-    now: u64,
+    head: &Head<'_>,
 ) -> Option<Task> {
     let Client::OpenAi(path) = client else {
         return None;
@@ -442,7 +446,7 @@ fn background_task(
                 why: Why::Task,
             }),
             notice: routed.notice.clone(),
-            ..plan_for_task(config, client, model.clone(), routed)
+            ..plan_for(config, client, model.clone(), false, head, false)
         }))),
         None => {
             let exchange = Exchange {
@@ -450,7 +454,7 @@ fn background_task(
                 from: Endpoint::ChatCompletions,
                 to: Endpoint::ChatCompletions,
                 client_sse: false,
-                created: now,
+                created: head.now,
                 options: config.translate,
             };
             let answer = translate::empty_chat_answer(body, &exchange);
@@ -466,24 +470,6 @@ fn background_task(
                 content_type: answer.content_type,
             }))
         }
-    }
-}
-
-/// The plan for serving a background task with `model` (a text model on
-/// the client's own chat endpoint).
-fn plan_for_task(config: &Config, client: Client<'_>, model: ModelName, routed: &Routed) -> Routed {
-    let class = config.classifier.classify(&model.id);
-    let mut plan = route::plan(config, client, &model, class, false, Auth::default(), false);
-    plan.headers.push(HeaderOp::Remove(ACCEPT_ENCODING));
-    Routed {
-        model,
-        plan,
-        original_path: routed.original_path.clone(),
-        shape: routed.shape,
-        notice: None,
-        migration: None,
-        secrets: routed.secrets.clone(),
-        api_key: routed.api_key.clone(),
     }
 }
 
@@ -513,13 +499,15 @@ fn splice_model(
     Ok(out)
 }
 
-/// The plan for sending the request with `model`.
+/// The plan for sending the request with `model`; `path_changes` when
+/// that is not the model the request's path names.
 fn plan_for(
     config: &Config,
     client: Client<'_>,
     model: ModelName,
     stream: bool,
     head: &Head<'_>,
+    path_changes: bool,
 ) -> Routed {
     let mut class = config.classifier.classify(&model.id);
     if class.rule.is_none() {
@@ -528,8 +516,15 @@ fn plan_for(
             class.from_catalogue = true;
         }
     }
-    let changed = !model_matches_request(client, &model);
-    let mut plan = route::plan(config, client, &model, class, stream, head.auth, changed);
+    let mut plan = route::plan(
+        config,
+        client,
+        &model,
+        class,
+        stream,
+        head.auth,
+        path_changes,
+    );
     // The filter may rewrite the answer (an annotated error, a translation):
     // ask for it uncompressed. Successful answers still stream through as is.
     plan.headers.push(HeaderOp::Remove(ACCEPT_ENCODING));
@@ -546,16 +541,6 @@ fn plan_for(
             Client::Model(p) if p.style == crate::endpoint::ApiStyle::Vertex => None,
             _ => route::api_key(head.auth, query),
         },
-    }
-}
-
-/// Whether `model` is the one the request names (in its path; an
-/// OpenAI-style body is checked by the caller, which splices the body).
-fn model_matches_request(client: Client<'_>, model: &ModelName) -> bool {
-    match client {
-        Client::Model(p) => ModelName::from_path(p.collection, p.raw_id, usize::MAX)
-            .is_ok_and(|asked| asked.id == model.id),
-        Client::OpenAi(_) => true,
     }
 }
 

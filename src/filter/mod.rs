@@ -475,16 +475,13 @@ impl<H: Host> Router<H> {
             body,
             query,
             catalogue: Catalogue::default(),
-            pages: 0,
+            pages: 1,
             cluster,
             authority,
         };
         match self.request_page(&pending, None) {
             Ok(()) => {
-                self.pending = Some(Pending {
-                    pages: 1,
-                    ..pending
-                });
+                self.pending = Some(pending);
                 Action::Pause
             }
             Err(()) => {
@@ -518,6 +515,10 @@ impl<H: Host> Router<H> {
     /// The catalogue cached for the request's Developer API key, if a
     /// 404 for that key read one (it classifies models no rule matches).
     fn cached_catalogue(&self) -> Option<Rc<Catalogue>> {
+        // No 404 has read a catalogue yet (the usual case): no key to hash.
+        if self.catalogues.borrow().is_empty() {
+            return None;
+        }
         let view = self.head.view();
         let query = view.path.split_once('?').map(|(_, q)| q);
         let key = crate::route::api_key(view.auth, query)?;
@@ -689,8 +690,6 @@ impl<H: Host> HttpContext for Router<H> {
     }
 
     fn on_http_response_trailers(&mut self, _num_trailers: usize) -> Action {
-        // The size the last body callback saw is what Envoy holds now (it
-        // adds each chunk to its buffer before the callback).
         let Some(routed) = &self.routed else {
             return Action::Continue;
         };
