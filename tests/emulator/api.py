@@ -12,7 +12,14 @@ filter can get wrong:
   ``Authorization: Bearer`` on the compatibility layer),
 - request shapes, including proto-JSON's refusal of unknown fields,
 - Google's error bodies, list-wrapped on the compatibility layer and on native
-  streaming without ``alt=sse``.
+  streaming without ``alt=sse``,
+- Gemini 3's thought signatures on the compatibility layer's tool calls: a
+  ``gemini-3*`` model signs the first tool call of each answer
+  (``extra_content.google.thought_signature``) and refuses a later request
+  whose current turn sends that call back without the signature it issued
+  (or the documented bypass value), as Google does; its streamed tool calls
+  carry the compat layer's two defects (no ``index``, ``finish_reason``
+  "stop").
 
 Checks run in the service's order: route, auth, JSON parse (unknown fields
 included), model and method (404), then the request's content (400).
@@ -22,8 +29,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import re
+import secrets
 import struct
 import threading
 import time
@@ -92,6 +101,16 @@ UNAUTHENTICATED_MESSAGE = (
     "Request is missing required authentication credential. Expected OAuth 2 access token, "
     "login cookie or other valid authentication credential."
 )
+# Gemini 3 thought signatures (https://ai.google.dev/gemini-api/docs/thought-signatures).
+SIGNING_MODEL_PREFIX = "gemini-3"
+SKIP_THOUGHT_SIGNATURE = "skip_thought_signature_validator"
+MISSING_THOUGHT_SIGNATURE_MESSAGE = (
+    "Function call is missing a thought_signature in functionCall parts. This is required for tools to work "
+    "correctly, and missing thought_signature may lead to degraded model performance. Additional data, function "
+    "call `default_api:{name}` , position {position}. Please refer to "
+    "https://ai.google.dev/gemini-api/docs/thought-signatures for more details."
+)
+INVALID_THOUGHT_SIGNATURE_MESSAGE = "Thought signature is not valid."
 RAI_FILTERED_REASON = (
     "Unable to show generated images. All images were filtered out because they violated "
     "usage guidelines. You will not be charged for blocked images. Try rephrasing the prompt."
@@ -229,6 +248,48 @@ def _default_dims(model: str) -> int:
     return 3072 if model.startswith("gemini-embedding-") else 768
 
 
+class ThoughtSignatures:
+    """Issues and verifies the opaque thought signatures of Gemini 3 tool calls.
+
+    A signature is the base64 of ``emulator-thought-signature|<model>|<call
+    id>|<16 hex nonce>|`` followed by bytes derived from an HMAC of that head
+    under this instance's key, so it binds the model and the call id, differs
+    on every answer, and only this emulator can make one. It is
+    ``SIGNATURE_BYTES`` long before base64, as real ones run to hundreds of
+    bytes. Like Google's, it does not expire (a reset keeps the key) and
+    must come back exactly as issued.
+    """
+
+    PREFIX = "emulator-thought-signature"
+    SIGNATURE_BYTES = 384
+
+    def __init__(self) -> None:
+        self._key = secrets.token_bytes(32)
+
+    def issue(self, model: str, call_id: str) -> str:
+        return self._make(model, call_id, secrets.token_hex(8))
+
+    def valid(self, signature: Any, model: str, call_id: Any) -> bool:
+        """``signature`` is one this emulator issued for ``model`` and ``call_id``."""
+        if not isinstance(signature, str) or not isinstance(call_id, str):
+            return False
+        try:
+            raw = base64.b64decode(signature.encode("ascii"), validate=True)
+        except (ValueError, UnicodeError):
+            return False
+        head = f"{self.PREFIX}|{model}|{call_id}|".encode()
+        if not raw.startswith(head):
+            return False
+        nonce = raw[len(head) : len(head) + 16].decode("ascii", errors="replace")
+        return hmac.compare_digest(signature.encode("ascii"), self._make(model, call_id, nonce).encode("ascii"))
+
+    def _make(self, model: str, call_id: str, nonce: str) -> str:
+        head = f"{self.PREFIX}|{model}|{call_id}|{nonce}|".encode()
+        mac = hmac.new(self._key, head, hashlib.sha256).digest()
+        filler = hashlib.shake_256(mac).digest(max(32, self.SIGNATURE_BYTES - len(head)))
+        return base64.b64encode(head + filler).decode("ascii")
+
+
 class State:
     """Mutable emulator configuration and the operations it has started.
 
@@ -243,6 +304,8 @@ class State:
         self.live: set[str] = set()
         self.valid_keys: set[str] = set(DEFAULT_VALID_KEYS)
         self.operations: dict[str, str] = {}
+        # Not reset: thought signatures have no expiry.
+        self.signatures = ThoughtSignatures()
 
     def reset(self) -> None:
         with self.lock:
@@ -511,7 +574,7 @@ class GeminiApi:
         if family is None or not cat.compat_serves(op, family):
             raise not_found(f"models/{model}", "v1main", cat.COMPAT_METHOD_IN_MESSAGE[op])
         if op == cat.CHAT_COMPLETIONS:
-            return _chat(model, body)
+            return _chat(model, body, self.state.signatures)
         if op == cat.IMAGES_GENERATIONS:
             return json_response(200, _images(body))
         return json_response(200, _embeddings(model, body))
@@ -832,17 +895,32 @@ def _message_text(message: dict) -> str:
     return ""
 
 
-def _chat(model: str, body: dict) -> Response:
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise invalid("messages is required and must be a non-empty list.")
-    for message in messages:
-        if not isinstance(message, dict) or message.get("role") not in {"system", "developer", "user", "assistant", "tool"}:
-            raise invalid("Each message needs a role of system, developer, user, assistant or tool.")
-    prompt = next((_message_text(m) for m in reversed(messages) if m.get("role") == "user"), "")
-    text = f"Echo from {model}: {prompt}"
+def _chat(model: str, body: dict, signatures: ThoughtSignatures) -> Response:
+    messages = _check_messages(body)
+    tools = _check_tools(body)
+    choice = _check_tool_choice(body, tools)
+    if model.startswith(SIGNING_MODEL_PREFIX):
+        _check_thought_signatures(model, messages, signatures)
+    last_role = messages[-1]["role"]
+    text: str | None = None
+    tool_calls: list[dict] = []
+    if tools and choice != "none" and last_role == "user":
+        tool_calls = _tool_calls(model, tools, choice, _message_text(messages[-1]), signatures)
+    elif last_role == "tool":
+        text = f"Echo from {model}: tool results: " + "; ".join(_message_text(m) for m in _tool_results(messages))
+    else:
+        prompt = next((_message_text(m) for m in reversed(messages) if m.get("role") == "user"), "")
+        text = f"Echo from {model}: {prompt}"
+    if text is not None:
+        completion_tokens = _words(text)
+        message: dict[str, Any] = {"role": "assistant", "content": text}
+        finish_reason = "stop"
+    else:
+        completion_tokens = sum(_words(f"{c['function']['name']} {c['function']['arguments']}") for c in tool_calls)
+        message = {"role": "assistant", "content": None, "tool_calls": tool_calls}
+        finish_reason = "tool_calls"
     prompt_tokens = sum(_words(_message_text(m)) for m in messages)
-    usage = {"prompt_tokens": prompt_tokens, "completion_tokens": _words(text), "total_tokens": prompt_tokens + _words(text)}
+    usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens}
     created = int(time.time())
     ident = f"chatcmpl-{uuid.uuid4().hex[:16]}"
     if body.get("stream") is not True:
@@ -853,7 +931,7 @@ def _chat(model: str, body: dict) -> Response:
                 "object": "chat.completion",
                 "created": created,
                 "model": model,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+                "choices": [{"index": 0, "message": message, "finish_reason": finish_reason}],
                 "usage": usage,
             },
         )
@@ -872,16 +950,164 @@ def _chat(model: str, body: dict) -> Response:
         return b"data: " + _dump(payload) + b"\n\n"
 
     def frames() -> Iterable[bytes]:
-        words = text.split(" ")
-        half = max(1, len(words) // 2)
-        yield chunk({"role": "assistant", "content": " ".join(words[:half]) + " "}, None)
-        yield chunk({"content": " ".join(words[half:])}, None)
+        if text is None:
+            # The compat layer's stream defects: every call in one delta
+            # without "index", and a final finish_reason of "stop".
+            yield chunk({"role": "assistant", "tool_calls": tool_calls}, None)
+        else:
+            words = text.split(" ")
+            half = max(1, len(words) // 2)
+            yield chunk({"role": "assistant", "content": " ".join(words[:half]) + " "}, None)
+            yield chunk({"content": " ".join(words[half:])}, None)
         yield chunk({}, "stop")
         if include_usage:
             yield chunk({}, None, choices=False, with_usage=True)
         yield b"data: [DONE]\n\n"
 
     return _sse_response(frames())
+
+
+def _check_messages(body: dict) -> list[dict]:
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise invalid("messages is required and must be a non-empty list.")
+    for message in messages:
+        if not isinstance(message, dict) or message.get("role") not in {"system", "developer", "user", "assistant", "tool"}:
+            raise invalid("Each message needs a role of system, developer, user, assistant or tool.")
+    for i, message in enumerate(messages):
+        if message["role"] == "assistant" and message.get("tool_calls") is not None:
+            calls = message["tool_calls"]
+            if not isinstance(calls, list):
+                raise invalid(f"messages[{i}].tool_calls must be a list.")
+            for j, call in enumerate(calls):
+                _check_tool_call(call, f"messages[{i}].tool_calls[{j}]")
+        if message["role"] == "tool":
+            if not isinstance(message.get("tool_call_id"), str) or not message["tool_call_id"]:
+                raise invalid(f"messages[{i}].tool_call_id is required for a tool message.")
+            if not isinstance(message.get("content"), (str, list)):
+                raise invalid(f"messages[{i}].content is required for a tool message.")
+    return messages
+
+
+def _check_tool_call(call: Any, where: str) -> None:
+    if not isinstance(call, dict) or call.get("type") != "function":
+        raise invalid(f'{where}.type must be "function".')
+    if not isinstance(call.get("id"), str) or not call["id"]:
+        raise invalid(f"{where}.id is required.")
+    function = call.get("function")
+    if not isinstance(function, dict) or not isinstance(function.get("name"), str) or not function["name"]:
+        raise invalid(f"{where}.function.name is required.")
+    if not isinstance(function.get("arguments"), str):
+        raise invalid(f"{where}.function.arguments must be a JSON string.")
+
+
+def _check_tools(body: dict) -> list[dict]:
+    """The request's function tools (``[]`` without any); 400 on a wrong shape."""
+    tools = body.get("tools")
+    if tools is None:
+        return []
+    if not isinstance(tools, list):
+        raise invalid("tools must be a list.", [{"field": "tools", "description": "must be a list"}])
+    for i, tool in enumerate(tools):
+        where = f"tools[{i}]"
+        if not isinstance(tool, dict) or tool.get("type") != "function":
+            raise invalid(f'{where}.type must be "function".', [{"field": f"{where}.type", "description": "unsupported tool type"}])
+        function = tool.get("function")
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str) or not function["name"]:
+            raise invalid(f"{where}.function.name is required.", [{"field": f"{where}.function.name", "description": "required"}])
+        if function.get("description") is not None and not isinstance(function["description"], str):
+            raise invalid(f"{where}.function.description must be a string.")
+        parameters = function.get("parameters")
+        if parameters is not None and not isinstance(parameters, dict):
+            raise invalid(f"{where}.function.parameters must be a JSON schema object.")
+        if isinstance(parameters, dict) and not isinstance(parameters.get("properties", {}), dict):
+            raise invalid(f"{where}.function.parameters.properties must be an object.")
+    return tools
+
+
+def _check_tool_choice(body: dict, tools: list[dict]) -> str:
+    """The tool choice: "none", "auto", "required", or the name of the one function to call."""
+    choice = body.get("tool_choice")
+    if choice is None:
+        return "auto"
+    if choice in ("none", "auto", "required"):
+        return choice
+    if isinstance(choice, dict) and choice.get("type") == "function" and isinstance(choice.get("function"), dict):
+        name = choice["function"].get("name")
+        if name in {t["function"]["name"] for t in tools}:
+            return name
+    raise invalid("tool_choice must be none, auto, required or a function among the tools.")
+
+
+def _thought_signature(call: dict) -> Any:
+    extra = call.get("extra_content")
+    google = extra.get("google") if isinstance(extra, dict) else None
+    return google.get("thought_signature") if isinstance(google, dict) else None
+
+
+def _check_thought_signatures(model: str, messages: list[dict], signatures: ThoughtSignatures) -> None:
+    """Gemini 3's rule: in the current turn (after the last user message),
+    the first tool call of every assistant step carries the signature the
+    model gave it, or the documented bypass value."""
+    last_user = max((i for i, m in enumerate(messages) if m["role"] == "user"), default=-1)
+    for index in range(last_user + 1, len(messages)):
+        message = messages[index]
+        if message["role"] != "assistant" or not message.get("tool_calls"):
+            continue
+        first = message["tool_calls"][0]
+        signature = _thought_signature(first)
+        if signature is None or signature == "":
+            raise invalid(MISSING_THOUGHT_SIGNATURE_MESSAGE.format(name=first["function"]["name"], position=index + 1))
+        if signature != SKIP_THOUGHT_SIGNATURE and not signatures.valid(signature, model, first["id"]):
+            raise invalid(INVALID_THOUGHT_SIGNATURE_MESSAGE)
+
+
+def _tool_results(messages: list[dict]) -> list[dict]:
+    """The tool messages after the last assistant message."""
+    last_assistant = max((i for i, m in enumerate(messages) if m["role"] == "assistant"), default=-1)
+    return [m for m in messages[last_assistant + 1 :] if m["role"] == "tool"]
+
+
+def _tool_calls(model: str, tools: list[dict], choice: str, prompt: str, signatures: ThoughtSignatures) -> list[dict]:
+    """One call for each tool the prompt names (in the order of ``tools``),
+    the first tool when it names none, or the tool ``tool_choice`` forces.
+    A Gemini 3 model signs the first call, as Gemini signs the first
+    function call of each step."""
+    functions = [t["function"] for t in tools]
+    if choice not in ("auto", "required"):
+        chosen = [f for f in functions if f["name"] == choice]
+    else:
+        chosen = [f for f in functions if f["name"] in prompt] or functions[:1]
+    calls = []
+    for function in chosen:
+        call: dict[str, Any] = {
+            "id": f"function-call-{secrets.token_hex(8)}",
+            "type": "function",
+            "function": {"name": function["name"], "arguments": json.dumps(_arguments(function.get("parameters")))},
+        }
+        if not calls and model.startswith(SIGNING_MODEL_PREFIX):
+            call["extra_content"] = {"google": {"thought_signature": signatures.issue(model, call["id"])}}
+        calls.append(call)
+    return calls
+
+
+_ARGUMENT_VALUES = {"string": "emulated", "integer": 1, "number": 1.5, "boolean": True}
+
+
+def _arguments(parameters: dict | None) -> dict:
+    """Arguments for a call: each required property (every property when
+    none is required), valued by its JSON schema type."""
+    properties = (parameters or {}).get("properties") or {}
+    required = (parameters or {}).get("required")
+    names = required if isinstance(required, list) else list(properties)
+    out = {}
+    for name in names:
+        schema = properties.get(name)
+        kind = schema.get("type") if isinstance(schema, dict) else None
+        if isinstance(kind, list):
+            kind = next((k for k in kind if k != "null"), None)
+        out[name] = _ARGUMENT_VALUES.get(kind) if isinstance(kind, str) else None
+    return out
 
 
 def _images(body: dict) -> dict:

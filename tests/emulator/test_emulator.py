@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import re
 import struct
 import zlib
 
@@ -319,6 +320,7 @@ def test_configured_keys_replace_the_default(emulator):
 # -- shapes ------------------------------------------------------------------
 
 GC = "/v1beta/models/gemini-3.5-flash:generateContent"
+CHAT_X = {"model": "gemini-3.5-flash", "messages": [{"role": "user", "content": "x"}]}
 SHAPE_CASES = [
     # (name, path, headers, body (dict or raw bytes), wrapped)
     ("invalid json", GC, KEY, b"{not json", False),
@@ -354,6 +356,26 @@ SHAPE_CASES = [
     ("compat images without prompt", "/v1beta/openai/images/generations", BEARER, {"model": "imagen-4.0-generate-001"}, True),
     ("compat images n 5", "/v1beta/openai/images/generations", BEARER, {"model": "imagen-4.0-generate-001", "prompt": "x", "n": 5}, True),
     ("compat embeddings without input", "/v1beta/openai/embeddings", BEARER, {"model": "gemini-embedding-001"}, True),
+    ("compat tools not a list", "/v1beta/openai/chat/completions", BEARER, {**CHAT_X, "tools": {"type": "function"}}, True),
+    ("compat tool of another type", "/v1beta/openai/chat/completions", BEARER,
+     {**CHAT_X, "tools": [{"type": "code_interpreter"}]}, True),
+    ("compat tool without name", "/v1beta/openai/chat/completions", BEARER,
+     {**CHAT_X, "tools": [{"type": "function", "function": {"description": "x"}}]}, True),
+    ("compat tool parameters not an object", "/v1beta/openai/chat/completions", BEARER,
+     {**CHAT_X, "tools": [{"type": "function", "function": {"name": "f", "parameters": "{}"}}]}, True),
+    ("compat tool_choice unknown", "/v1beta/openai/chat/completions", BEARER,
+     {**CHAT_X, "tools": [{"type": "function", "function": {"name": "f"}}], "tool_choice": "sometimes"}, True),
+    ("compat tool_choice names no tool", "/v1beta/openai/chat/completions", BEARER,
+     {**CHAT_X, "tools": [{"type": "function", "function": {"name": "f"}}],
+      "tool_choice": {"type": "function", "function": {"name": "g"}}}, True),
+    ("compat assistant tool call without function", "/v1beta/openai/chat/completions", BEARER,
+     {"model": "gemma-3-27b-it", "messages": [{"role": "user", "content": "x"},
+                                              {"role": "assistant", "tool_calls": [{"id": "c1", "type": "function"}]}]}, True),
+    ("compat assistant tool call arguments not a string", "/v1beta/openai/chat/completions", BEARER,
+     {"model": "gemma-3-27b-it", "messages": [{"role": "user", "content": "x"}, {"role": "assistant", "tool_calls": [
+         {"id": "c1", "type": "function", "function": {"name": "f", "arguments": {}}}]}]}, True),
+    ("compat tool message without tool_call_id", "/v1beta/openai/chat/completions", BEARER,
+     {"model": "gemma-3-27b-it", "messages": [{"role": "user", "content": "x"}, {"role": "tool", "content": "r"}]}, True),
 ]
 
 
@@ -382,6 +404,15 @@ def test_wrong_shape_is_400_invalid_argument(emulator, name, path, headers, body
         ("compat chat with content parts", "/v1beta/openai/chat/completions", BEARER,
          {"model": "gemini-3.5-flash", "messages": [{"role": "user", "content": [{"type": "text", "text": "x"}]}]}),
         ("compat embeddings list input", "/v1beta/openai/embeddings", BEARER, {"model": "gemini-embedding-001", "input": ["a", "b"]}),
+        ("compat tool loop without signatures on gemma", "/v1beta/openai/chat/completions", BEARER,
+         {"model": "gemma-3-27b-it", "messages": [
+             {"role": "user", "content": "x"},
+             {"role": "assistant", "content": None, "tool_calls": [
+                 {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+             {"role": "tool", "tool_call_id": "c1", "content": [{"type": "text", "text": "r"}]}],
+          "tools": [{"type": "function", "function": {"name": "f", "description": "d", "parameters": {"type": "object"},
+                                                      "strict": True}}],
+          "tool_choice": "auto"}),
     ],
 )
 def test_accepted_shapes(emulator, name, path, headers, body):
@@ -623,6 +654,265 @@ def test_compat_embeddings_float_and_base64(emulator):
     packed = post(emulator, "/v1beta/openai/embeddings", {**body, "encoding_format": "base64"}, BEARER).json()
     unpacked = struct.unpack("<4f", base64.b64decode(packed["data"][0]["embedding"]))
     assert unpacked == pytest.approx(vector, abs=1e-6)
+
+
+# -- tools and Gemini 3 thought signatures (compat chat) ----------------------
+
+CHAT = "/v1beta/openai/chat/completions"
+SIGNING = "gemini-3.5-flash"
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "The weather in a city.",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
+                       "required": ["city"]},
+    },
+}
+TIME = {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object", "properties": {}}}}
+FUNCTION_CALL_ID = re.compile(r"^function-call-[0-9a-f]{16}$")
+
+
+def tool_request(model: str, prompt: str = "what is the weather in Paris?", tools=(WEATHER, TIME), **extra) -> dict:
+    return {"model": model, "messages": [{"role": "user", "content": prompt}], "tools": list(tools), **extra}
+
+
+def signature_of(call: dict):
+    return ((call.get("extra_content") or {}).get("google") or {}).get("thought_signature")
+
+
+def first_turn(emulator, model: str = SIGNING, **extra) -> dict:
+    """The assistant message of a first turn that calls get_weather."""
+    if model in cat.SHUT_DOWN:
+        emulator.configure(live=[model])
+    resp = post(emulator, CHAT, tool_request(model, **extra), BEARER)
+    assert resp.status == 200, resp
+    return resp.json()["choices"][0]["message"]
+
+
+def second_turn(model: str, assistant: dict, before: list[dict] | None = None) -> dict:
+    """The request that sends the tool's result back after ``assistant``."""
+    messages = (before or []) + [{"role": "user", "content": "what is the weather in Paris?"}, assistant]
+    messages += [{"role": "tool", "tool_call_id": c["id"], "content": f"sunny ({c['function']['name']})"}
+                 for c in assistant["tool_calls"]]
+    return {"model": model, "messages": messages, "tools": [WEATHER, TIME]}
+
+
+def with_signature(message: dict, signature) -> dict:
+    """``message`` with its first tool call's signature replaced (``None``: removed)."""
+    calls = [dict(c) for c in message["tool_calls"]]
+    calls[0].pop("extra_content", None)
+    if signature is not None:
+        calls[0]["extra_content"] = {"google": {"thought_signature": signature}}
+    return {**message, "tool_calls": calls}
+
+
+@pytest.mark.parametrize("model,signed", [(SIGNING, True), ("gemini-3.1-pro-preview", True),
+                                          ("gemini-2.5-flash", False), ("gemma-3-27b-it", False)])
+def test_compat_tool_call_answer(emulator, model, signed):
+    revive_if_shut_down(emulator, model)
+    resp = post(emulator, CHAT, tool_request(model, "get_weather in Paris, and get_time too"), BEARER)
+    assert resp.status == 200, resp
+    choice = resp.json()["choices"][0]
+    assert choice["finish_reason"] == "tool_calls"
+    message = choice["message"]
+    assert message["role"] == "assistant" and message["content"] is None
+    calls = message["tool_calls"]
+    assert [c["function"]["name"] for c in calls] == ["get_weather", "get_time"]
+    assert all(FUNCTION_CALL_ID.match(c["id"]) and c["type"] == "function" for c in calls), calls
+    assert calls[0]["id"] != calls[1]["id"]
+    assert [json.loads(c["function"]["arguments"]) for c in calls] == [{"city": "emulated"}, {}]
+    # Gemini signs only the first function call of a step.
+    assert "extra_content" not in calls[1]
+    if signed:
+        signature = signature_of(calls[0])
+        assert set(calls[0]["extra_content"]) == {"google"}
+        decoded = base64.b64decode(signature, validate=True)
+        assert decoded.startswith(f"emulator-thought-signature|{model}|{calls[0]['id']}|".encode())
+        assert 300 <= len(signature) <= 1000
+    else:
+        assert "extra_content" not in calls[0]
+
+
+TOOL_CHOICE_CASES = [
+    # (name, prompt, tools, extra request fields, names called (None: a text answer))
+    ("named tools in the order of tools", "get_time then get_weather", (WEATHER, TIME), {}, ["get_weather", "get_time"]),
+    ("none named: the first tool", "hello", (TIME, WEATHER), {}, ["get_time"]),
+    ("required", "hello", (WEATHER, TIME), {"tool_choice": "required"}, ["get_weather"]),
+    ("forced function", "get_weather please", (WEATHER, TIME),
+     {"tool_choice": {"type": "function", "function": {"name": "get_time"}}}, ["get_time"]),
+    ("tool_choice none", "get_weather please", (WEATHER, TIME), {"tool_choice": "none"}, None),
+    ("empty tools", "get_weather please", (), {}, None),
+]
+
+
+@pytest.mark.parametrize("name,prompt,tools,extra,called", TOOL_CHOICE_CASES, ids=[c[0] for c in TOOL_CHOICE_CASES])
+def test_compat_tool_choice(emulator, name, prompt, tools, extra, called):
+    resp = post(emulator, CHAT, tool_request(SIGNING, prompt, tools, **extra), BEARER)
+    assert resp.status == 200, resp
+    choice = resp.json()["choices"][0]
+    if called is None:
+        assert choice["message"] == {"role": "assistant", "content": f"Echo from {SIGNING}: {prompt}"}
+        assert choice["finish_reason"] == "stop"
+    else:
+        assert [c["function"]["name"] for c in choice["message"]["tool_calls"]] == called
+        assert choice["finish_reason"] == "tool_calls"
+
+
+ARGUMENT_CASES = [
+    # (name, parameters, arguments)
+    ("no parameters", None, {}),
+    ("required only", {"properties": {"a": {"type": "string"}, "b": {"type": "integer"}}, "required": ["b"]}, {"b": 1}),
+    ("every property when none required",
+     {"properties": {"s": {"type": "string"}, "i": {"type": "integer"}, "n": {"type": "number"},
+                     "b": {"type": "boolean"}, "o": {"type": "object"}, "l": {"type": "array"}, "x": {}}},
+     {"s": "emulated", "i": 1, "n": 1.5, "b": True, "o": None, "l": None, "x": None}),
+    ("nullable type", {"properties": {"s": {"type": ["null", "string"]}}}, {"s": "emulated"}),
+    ("required but undescribed", {"properties": {}, "required": ["q"]}, {"q": None}),
+]
+
+
+@pytest.mark.parametrize("name,parameters,arguments", ARGUMENT_CASES, ids=[c[0] for c in ARGUMENT_CASES])
+def test_compat_tool_call_arguments(emulator, name, parameters, arguments):
+    function: dict = {"name": "f"}
+    if parameters is not None:
+        function["parameters"] = {"type": "object", **parameters}
+    resp = post(emulator, CHAT, tool_request(SIGNING, "x", [{"type": "function", "function": function}]), BEARER)
+    assert resp.status == 200, resp
+    assert json.loads(resp.json()["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"]) == arguments
+
+
+def missing_signature(name: str, position: int) -> str:
+    return (
+        "Function call is missing a thought_signature in functionCall parts. This is required for tools to work "
+        "correctly, and missing thought_signature may lead to degraded model performance. Additional data, function "
+        f"call `default_api:{name}` , position {position}. Please refer to "
+        "https://ai.google.dev/gemini-api/docs/thought-signatures for more details."
+    )
+
+
+def other_call_signature(emulator, message: dict) -> str:
+    return signature_of(first_turn(emulator)["tool_calls"][0])
+
+
+def other_model_signature(emulator, message: dict) -> str:
+    return signature_of(first_turn(emulator, "gemini-3.6-flash")["tool_calls"][0])
+
+
+def repadded_signature(emulator, message: dict) -> str:
+    return base64.b64encode(base64.b64decode(signature_of(message["tool_calls"][0])) + b"\0").decode()
+
+
+SECOND_TURN_CASES = [
+    # (name, model, signature for the first call (callable: made from the emulator and the first answer), status, message)
+    ("signature kept", SIGNING, "kept", 200, None),
+    ("bypass value", SIGNING, "skip_thought_signature_validator", 200, None),
+    ("missing", SIGNING, None, 400, missing_signature("get_weather", 2)),
+    ("empty", SIGNING, "", 400, missing_signature("get_weather", 2)),
+    ("another call's signature", SIGNING, other_call_signature, 400, "Thought signature is not valid."),
+    ("another model's signature", SIGNING, other_model_signature, 400, "Thought signature is not valid."),
+    ("altered signature", SIGNING, repadded_signature, 400, "Thought signature is not valid."),
+    ("not base64", SIGNING, "not a signature!", 400, "Thought signature is not valid."),
+    ("gemini-2.5 needs none", "gemini-2.5-flash", None, 200, None),
+    ("gemma needs none", "gemma-3-27b-it", None, 200, None),
+]
+
+
+@pytest.mark.parametrize("name,model,signature,status,message", SECOND_TURN_CASES, ids=[c[0] for c in SECOND_TURN_CASES])
+def test_compat_second_turn_thought_signature(emulator, name, model, signature, status, message):
+    assistant = first_turn(emulator, model)
+    if callable(signature):
+        signature = signature(emulator, assistant)
+    if signature != "kept":
+        assistant = with_signature(assistant, signature)
+    resp = post(emulator, CHAT, second_turn(model, assistant), BEARER)
+    assert resp.status == status, resp
+    if status == 200:
+        choice = resp.json()["choices"][0]
+        assert choice["message"] == {"role": "assistant", "content": f"Echo from {model}: tool results: sunny (get_weather)"}
+        assert choice["finish_reason"] == "stop"
+    else:
+        assert wrapped_error(resp) == {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}
+
+
+def test_compat_thought_signature_checks_only_the_current_turn_and_first_calls(emulator):
+    earlier = first_turn(emulator)
+    unsigned_earlier = with_signature(earlier, None)
+    history = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}, unsigned_earlier,
+               {"role": "tool", "tool_call_id": earlier["tool_calls"][0]["id"], "content": "rain"},
+               {"role": "assistant", "content": "It rains."}]
+    # An earlier turn's unsigned calls do not matter.
+    current = first_turn(emulator, prompt="get_weather and get_time")
+    assert "extra_content" not in current["tool_calls"][1]
+    ok = post(emulator, CHAT, second_turn(SIGNING, current, history), BEARER)
+    assert ok.status == 200, ok
+    assert ok.json()["choices"][0]["message"]["content"] == (
+        f"Echo from {SIGNING}: tool results: sunny (get_weather); sunny (get_time)"
+    )
+    # The current turn's unsigned first call is refused, by its position in messages.
+    refused = post(emulator, CHAT, second_turn(SIGNING, with_signature(current, None), history), BEARER)
+    assert wrapped_error(refused)["message"] == missing_signature("get_weather", 7)
+    # A second step of the same turn needs its own signature too.
+    step_two = first_turn(emulator)
+    request = second_turn(SIGNING, current, history)
+    request["messages"] += [with_signature(step_two, None),
+                            {"role": "tool", "tool_call_id": step_two["tool_calls"][0]["id"], "content": "cold"}]
+    refused = post(emulator, CHAT, request, BEARER)
+    assert wrapped_error(refused)["message"] == missing_signature("get_weather", 10)
+    request["messages"][-2] = step_two
+    accepted = post(emulator, CHAT, request, BEARER)
+    assert accepted.json()["choices"][0]["message"]["content"] == f"Echo from {SIGNING}: tool results: cold"
+
+
+def test_compat_thought_signatures_outlive_a_reset(emulator):
+    # Google's signatures have no expiry.
+    assistant = first_turn(emulator)
+    emulator.reset()
+    assert post(emulator, CHAT, second_turn(SIGNING, assistant), BEARER).status == 200
+
+
+def test_compat_thought_signature_is_checked_without_tools_too(emulator):
+    request = second_turn(SIGNING, with_signature(first_turn(emulator), None))
+    del request["tools"]
+    resp = post(emulator, CHAT, request, BEARER)
+    assert wrapped_error(resp)["message"] == missing_signature("get_weather", 2)
+
+
+@pytest.mark.parametrize("model,signed", [(SIGNING, True), ("gemma-3-27b-it", False)])
+@pytest.mark.parametrize("include_usage", [True, False])
+def test_compat_tool_call_stream_has_the_compat_defects(emulator, model, signed, include_usage):
+    request = tool_request(model, "get_weather and get_time", stream=True, stream_options={"include_usage": include_usage})
+    resp = post(emulator, CHAT, request, BEARER)
+    assert resp.status == 200 and resp.headers["content-type"] == "text/event-stream", resp
+    data = resp.sse_data()
+    assert data[-1] == "[DONE]"
+    chunks = [json.loads(d) for d in data[:-1]]
+    assert all(c["object"] == "chat.completion.chunk" and c["model"] == model for c in chunks)
+    delta = chunks[0]["choices"][0]["delta"]
+    assert delta["role"] == "assistant" and chunks[0]["choices"][0]["finish_reason"] is None
+    calls = delta["tool_calls"]
+    assert [c["function"]["name"] for c in calls] == ["get_weather", "get_time"]
+    # The compat layer's defect: tool-call deltas without "index".
+    assert all("index" not in c and set(c) <= {"id", "type", "function", "extra_content"} for c in calls), calls
+    assert (signature_of(calls[0]) is not None) == signed and "extra_content" not in calls[1]
+    # The other defect: a stream that called tools ends with "stop".
+    assert chunks[1]["choices"] == [{"index": 0, "delta": {}, "finish_reason": "stop"}]
+    if include_usage:
+        assert len(chunks) == 3 and chunks[2]["choices"] == [] and chunks[2]["usage"]["total_tokens"] > 0
+    else:
+        assert len(chunks) == 2
+    if signed:
+        # The streamed signature works on the next turn.
+        assistant = {"role": "assistant", "content": None, "tool_calls": calls}
+        assert post(emulator, CHAT, second_turn(model, assistant), BEARER).status == 200
+
+
+def test_compat_tool_results_stream_as_text(emulator):
+    request = {**second_turn(SIGNING, first_turn(emulator)), "stream": True}
+    chunks = [json.loads(d) for d in post(emulator, CHAT, request, BEARER).sse_data()[:-1]]
+    text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks)
+    assert text == f"Echo from {SIGNING}: tool results: sunny (get_weather)"
+    assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
 
 
 # -- retired models ------------------------------------------------------------
