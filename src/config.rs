@@ -7,6 +7,7 @@ use crate::classify::{Classifier, Glob, GlobError, Rule, RuleSource};
 use crate::endpoint::{ApiStyle, Family};
 use crate::lifecycle::{Lifecycle, Notice, RawRow, RowError};
 use crate::model::ModelName;
+use crate::signatures::{Restore, Settings};
 use crate::translate::{ImageMessageFormat, TranslateOptions};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -55,7 +56,22 @@ pub struct RawConfig {
     task_model: Option<String>,
     task_prefixes: Option<Vec<String>>,
     live_catalogue: Option<bool>,
+    thought_signatures: Option<RawSignatures>,
 }
+
+/// `thought_signatures` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSignatures {
+    restore: Option<Restore>,
+    cache_entries: Option<u32>,
+    max_signature_bytes: Option<usize>,
+}
+
+/// Largest accepted `thought_signatures.cache_entries`.
+pub const MAX_SIGNATURE_ENTRIES: u32 = 65_536;
+/// Largest accepted `thought_signatures.max_signature_bytes` (1 MiB).
+pub const MAX_SIGNATURE_BYTES: usize = 1024 * 1024;
 
 /// Default `task_prefixes`: how Open WebUI's background-task templates
 /// (chat title, tags, follow-up suggestions ...) begin.
@@ -140,6 +156,8 @@ pub struct Config {
     pub task_prefixes: Vec<String>,
     /// Read the live model catalogue after an upstream 404.
     pub live_catalogue: bool,
+    /// Thought signatures remembered and put back.
+    pub signatures: Settings,
 }
 
 /// Why a configuration was refused. Each variant names the field.
@@ -365,8 +383,32 @@ impl TryFrom<RawConfig> for Config {
                     .collect(),
             },
             live_catalogue: raw.live_catalogue.unwrap_or(true),
+            signatures: signature_settings(raw.thought_signatures.unwrap_or_default())?,
         })
     }
+}
+
+fn signature_settings(raw: RawSignatures) -> Result<Settings, ConfigError> {
+    let defaults = Settings::default();
+    let entries = raw.cache_entries.unwrap_or(defaults.entries);
+    if !(1..=MAX_SIGNATURE_ENTRIES).contains(&entries) {
+        return Err(invalid(
+            "thought_signatures.cache_entries",
+            format!("must be between 1 and {MAX_SIGNATURE_ENTRIES}"),
+        ));
+    }
+    let max_bytes = raw.max_signature_bytes.unwrap_or(defaults.max_bytes);
+    if !(1..=MAX_SIGNATURE_BYTES).contains(&max_bytes) {
+        return Err(invalid(
+            "thought_signatures.max_signature_bytes",
+            format!("must be between 1 and {MAX_SIGNATURE_BYTES}"),
+        ));
+    }
+    Ok(Settings {
+        restore: raw.restore.unwrap_or(defaults.restore),
+        entries,
+        max_bytes,
+    })
 }
 
 fn is_segment_char(c: char) -> bool {

@@ -13,6 +13,7 @@ use crate::model::{ModelError, ModelName};
 use crate::request::{recognize, Recognized};
 use crate::route::{self, Auth, Client, ErrorShape, HeaderOp, Plan, Secret, Verdict};
 use crate::scan::{top_level_fields, ScanError};
+use crate::signatures::{self, Memory, Shared};
 use crate::translate::{self, Exchange, TranslateError, Translator};
 
 /// Why a request goes on without routing.
@@ -70,6 +71,8 @@ pub struct Head<'a> {
     /// The live catalogue cached for the request's key, if any: classifies
     /// a model no rule matches by its `supportedGenerationMethods`.
     pub catalogue: Option<&'a Catalogue>,
+    /// Where thought signatures are remembered (`None`: nothing is put back).
+    pub signatures: Option<Shared<'a>>,
 }
 
 /// A reply the filter sends itself instead of forwarding the request.
@@ -125,6 +128,13 @@ pub struct Routed {
     /// The request's credential values, scrubbed from any upstream text the
     /// filter writes back (never logged: `Secret` prints as redacted).
     pub secrets: Vec<Secret>,
+    /// An OpenAI chat request that offers tools, sent to the compatibility
+    /// layer's chat: its answer may carry tool calls (a stream is repaired,
+    /// signatures are remembered).
+    pub tools: bool,
+    /// Tool calls given their remembered thought signature, and steps
+    /// given the bypass value, in the request body.
+    pub signatures: (usize, usize),
 }
 
 /// A request sent to the replacement of the model it asked for.
@@ -175,6 +185,16 @@ impl Routed {
             Some(clean) => String::from_utf8_lossy(&clean).into_owned(),
             None => redacted,
         }
+    }
+
+    /// The credential thought signatures are remembered under (a hash of
+    /// it names the slot): the Developer API key, else the request's first
+    /// credential; empty without one.
+    pub fn signature_scope(&self) -> &str {
+        self.api_key
+            .as_ref()
+            .or(self.secrets.first())
+            .map_or("", |s| s.0.as_str())
     }
 
     /// The path that goes upstream.
@@ -275,6 +295,7 @@ pub fn body(config: &Config, head: &Head<'_>, body: &[u8]) -> BodyStep {
     }
     // Where the body names the model (OpenAI style), for a migration.
     let mut model_span = None;
+    let mut offers_tools = false;
     let (client, model, stream) = match recognize(head.method, head.path) {
         Recognized::Unrouted => return BodyStep::Pass(PassReason::Unrouted),
         Recognized::Model(p) => {
@@ -288,7 +309,8 @@ pub fn body(config: &Config, head: &Head<'_>, body: &[u8]) -> BodyStep {
             }
         }
         Recognized::OpenAi(p) => {
-            let [model, stream] = match top_level_fields(body, ["model", "stream"]) {
+            let [model, stream, tools] = match top_level_fields(body, ["model", "stream", "tools"])
+            {
                 Ok(fields) => fields,
                 Err(ScanError::Malformed { .. }) => return BodyStep::Pass(PassReason::InvalidJson),
                 Err(e @ ScanError::DuplicateKey(_)) => {
@@ -298,6 +320,7 @@ pub fn body(config: &Config, head: &Head<'_>, body: &[u8]) -> BodyStep {
             let Some(raw_model) = model else {
                 return BodyStep::Pass(PassReason::NoModel);
             };
+            offers_tools = tools.is_some_and(|t| t.first() == Some(&b'[') && t != b"[]");
             // `raw_model` is a slice of `body`: its offset is where it starts.
             let start = raw_model.as_ptr() as usize - body.as_ptr() as usize;
             model_span = Some(start..start + raw_model.len());
@@ -319,13 +342,27 @@ pub fn body(config: &Config, head: &Head<'_>, body: &[u8]) -> BodyStep {
         }
     }
     if !routed.plan.translates() {
-        let rewrite = match (&routed.migration, model_span) {
+        let mut rewrite = match (&routed.migration, model_span) {
             (Some(_), Some(span)) => match splice_model(body, span, &routed.model.id, config) {
                 Ok(new_body) => Some((new_body, None)),
                 Err(e) => return BodyStep::Reject(reject_translation(&routed, &e)),
             },
             _ => None,
         };
+        let compat_chat = matches!(client, Client::OpenAi(p) if p.endpoint == Endpoint::ChatCompletions)
+            && routed.plan.to == Endpoint::ChatCompletions;
+        if compat_chat {
+            routed.tools = offers_tools;
+            let sent = rewrite.as_ref().map_or(body, |(b, _)| b.as_slice());
+            match put_back_signatures(config, head, &routed, sent) {
+                Ok(Some(restored)) => {
+                    routed.signatures = (restored.restored, restored.bypassed);
+                    rewrite = Some((restored.body, None));
+                }
+                Ok(None) => {}
+                Err(e) => return BodyStep::Reject(reject_translation(&routed, &e)),
+            }
+        }
         return BodyStep::Route(Box::new(routed), rewrite);
     }
     let exchange = Exchange {
@@ -473,6 +510,30 @@ fn background_task(
     }
 }
 
+/// The chat request `body` with the thought signatures its assistant tool
+/// calls lack put back (see [`signatures::restore`]); `None` when nothing
+/// changes.
+fn put_back_signatures(
+    config: &Config,
+    head: &Head<'_>,
+    routed: &Routed,
+    body: &[u8],
+) -> Result<Option<signatures::Restored>, TranslateError> {
+    let Some(store) = head.signatures else {
+        return Ok(None);
+    };
+    let memory = Memory::new(store.0, routed.signature_scope(), config.signatures);
+    let restored = signatures::restore(body, &routed.model.id, config.signatures.restore, &memory);
+    match restored {
+        Some(r) if r.body.len() > config.max_body_bytes => Err(TranslateError::TooLarge {
+            side: translate::Side::Request,
+            size: r.body.len(),
+            limit: config.max_body_bytes,
+        }),
+        other => Ok(other),
+    }
+}
+
 /// `body` with the JSON value at `span` (its `model`) replaced by `model`,
 /// copied once and never re-serialised (a multi-megabyte chat stays as it
 /// is around it).
@@ -537,6 +598,8 @@ fn plan_for(
         notice: None,
         migration: None,
         secrets: route::secrets(head.auth, query),
+        tools: false,
+        signatures: (0, 0),
         api_key: match client {
             Client::Model(p) if p.style == crate::endpoint::ApiStyle::Vertex => None,
             _ => route::api_key(head.auth, query),
@@ -613,6 +676,7 @@ mod tests {
             },
             now: 0,
             catalogue: None,
+            signatures: None,
         }
     }
 

@@ -76,3 +76,8 @@ pub const METRIC_TASKS: &str = "gemini_router.tasks";
 pub const METRIC_REJECTED_CREDENTIALS: &str = "gemini_router.rejected.ambiguous_credentials";
 /// Metric: translations that failed (request or response).
 pub const METRIC_TRANSLATE_ERRORS: &str = "gemini_router.translate_errors";
+/// Prefix of the thought-signature counters: `.stored`, `.too_large`,
+/// `.restored`, `.bypassed`.
+pub const METRIC_SIGNATURES: &str = "gemini_router.signatures";
+/// Tool-call streams repaired (a missing `index` or a `stop` after tool calls).
+pub const METRIC_STREAMS_REPAIRED: &str = "gemini_router.streams.repaired";

@@ -44,6 +44,8 @@ pub mod request;
 pub mod response;
 pub mod route;
 pub mod scan;
+pub mod signatures;
+pub mod tool_stream;
 pub mod translate;
 
 proxy_wasm::main! {{

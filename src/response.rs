@@ -37,6 +37,8 @@ use crate::headers::{
 };
 use crate::lifecycle::Notice;
 use crate::route::{self, Secret};
+use crate::signatures::{self, Restore};
+use crate::tool_stream::{Fed, ToolStream};
 use crate::translate::{self, Side, TranslateError, Translator};
 
 /// The response facts the decisions read, from the response headers.
@@ -50,6 +52,8 @@ pub struct ResponseHead<'a> {
     pub content_length: Option<&'a str>,
     /// Whether the upstream sent `retry-after`.
     pub retry_after: bool,
+    /// `content-type`, if present.
+    pub content_type: Option<&'a str>,
 }
 
 /// A change to the held response.
@@ -133,6 +137,9 @@ pub enum Step {
     /// There is no body to write into: send this reply instead of the
     /// upstream's response (a local reply).
     Replace(Reply),
+    /// Read the chunk, call [`Response::chunk`], write what it returns in
+    /// its place and let it go on.
+    Stream,
 }
 
 /// How the response is being handled.
@@ -147,6 +154,11 @@ enum Mode {
     /// The upstream's bytes are dropped; this reply's body is written at
     /// the end (its headers were written when draining began).
     Drain(Reply),
+    /// A tool-call stream, repaired event by event as it passes.
+    Repair(Box<ToolStream>),
+    /// A JSON answer that may carry tool calls: passes untouched while a
+    /// copy (at most `max_body_bytes`) is kept for its signatures.
+    Observe(Vec<u8>),
 }
 
 /// The state of one routed response.
@@ -158,6 +170,8 @@ pub struct Response {
     retry_after: bool,
     /// The upstream's body has ended (last chunk or trailers).
     ended: bool,
+    /// A repair was counted.
+    repaired: bool,
 }
 
 impl Default for Response {
@@ -168,6 +182,7 @@ impl Default for Response {
             body_seen: false,
             retry_after: false,
             ended: false,
+            repaired: false,
         }
     }
 }
@@ -254,10 +269,64 @@ impl Response {
                 state.mode = Mode::Annotate;
                 Step::Hold(Edit::default())
             }
+        } else if routed.tools && (200..300).contains(&head.status) && !compressed {
+            state.watch_tool_calls(config, head.content_type)
         } else {
             Step::Continue(Edit::default())
         };
         (state, with_notice(step, routed))
+    }
+
+    /// Starts watching a successful answer to a chat request that offers
+    /// tools: a stream is repaired as it passes (its length changes), a
+    /// JSON answer is read for its signatures when they are remembered.
+    fn watch_tool_calls(&mut self, config: &Config, content_type: Option<&str>) -> Step {
+        let stream = content_type.is_some_and(|t| {
+            t.trim_start()
+                .get(..17)
+                .is_some_and(|t| t.eq_ignore_ascii_case("text/event-stream"))
+        });
+        if stream {
+            self.mode = Mode::Repair(Box::new(ToolStream::new(config.max_body_bytes)));
+            return Step::Continue(Edit {
+                remove: vec![CONTENT_LENGTH],
+                ..Edit::default()
+            });
+        }
+        if config.signatures.restore != Restore::Off {
+            self.mode = Mode::Observe(Vec::new());
+        }
+        Step::Continue(Edit::default())
+    }
+
+    /// A chunk of a watched answer ([`Step::Stream`]): what to send in its
+    /// place, the thought signatures to remember (none when they are not
+    /// remembered), and whether this is the answer's first repair.
+    pub fn chunk(&mut self, config: &Config, chunk: &[u8], end: bool) -> Fed {
+        let mut fed = match &mut self.mode {
+            Mode::Repair(stream) => stream.feed(chunk, end),
+            Mode::Observe(copy) if copy.len() + chunk.len() > config.max_body_bytes => {
+                self.mode = Mode::Pass;
+                Fed::default()
+            }
+            Mode::Observe(copy) => {
+                copy.extend_from_slice(chunk);
+                let mut fed = Fed::default();
+                if end {
+                    fed.signatures = signatures::in_answer(copy);
+                    self.mode = Mode::Pass;
+                }
+                fed
+            }
+            _ => Fed::default(),
+        };
+        if config.signatures.restore == Restore::Off {
+            fed.signatures.clear();
+        }
+        let first = fed.repaired && !self.repaired;
+        self.repaired |= fed.repaired;
+        fed.repaired = first;
+        fed
     }
 
     /// Decides on a body chunk; `size` is all that is buffered so far.
@@ -266,6 +335,7 @@ impl Response {
         self.ended = end;
         match &self.mode {
             Mode::Pass => Step::Continue(Edit::default()),
+            Mode::Repair(_) | Mode::Observe(_) => Step::Stream,
             // An error body of unannounced length that grows past the bound:
             // it is answered from its first bytes (one error object quoting
             // them), and the rest is dropped as it arrives. (One announced
@@ -302,6 +372,12 @@ impl Response {
         let mode = std::mem::replace(&mut self.mode, Mode::Pass);
         match mode {
             Mode::Pass => Step::Continue(Edit::default()),
+            // The body has ended: a JSON copy is read; an incomplete last
+            // event is dropped (as SSE clients drop one at the end).
+            Mode::Repair(_) | Mode::Observe(_) => {
+                self.mode = mode;
+                Step::Stream
+            }
             Mode::Annotate | Mode::Translate if self.body_seen => {
                 self.mode = mode;
                 Step::ReadBody
@@ -359,7 +435,9 @@ impl Response {
                 self.error_reply(routed, read, catalogue)
             }
             Mode::Translate => self.translated(config, routed, translator, body),
-            Mode::Pass | Mode::Drain(_) => return Step::Continue(Edit::default()),
+            Mode::Pass | Mode::Drain(_) | Mode::Repair(_) | Mode::Observe(_) => {
+                return Step::Continue(Edit::default())
+            }
         };
         if !self.ended {
             // Answered before the upstream finished: drop the rest as it
@@ -486,6 +564,7 @@ fn with_notice(step: Step, routed: &Routed) -> Step {
             Step::Replace(reply)
         }
         Step::ReadBody => Step::ReadBody,
+        Step::Stream => Step::Stream,
     }
 }
 
@@ -603,6 +682,7 @@ mod tests {
             auth: Auth::default(),
             now: 1_796_169_600,
             catalogue: None,
+            signatures: None,
         };
         let body =
             format!(r#"{{"model":"{model}","messages":[{{"role":"user","content":"a cat"}}]}}"#);
@@ -651,6 +731,7 @@ mod tests {
             Step::Hold(e) if e.body.as_ref().is_some_and(Vec::is_empty) => "drop".into(),
             Step::Hold(_) => "hold".into(),
             Step::ReadBody => "read".into(),
+            Step::Stream => "stream".into(),
             Step::Replace(r) => format!("replace:{}", r.status),
         }
     }
@@ -879,6 +960,7 @@ mod tests {
                 content_encoding: case.encoding,
                 content_length: case.length,
                 retry_after: false,
+                content_type: None,
             };
             let mut state = Response::default();
             let mut got = Vec::new();
@@ -1052,7 +1134,7 @@ mod tests {
             let set = match &step {
                 Step::Continue(e) | Step::Hold(e) => e.set.clone(),
                 Step::Replace(r) => r.headers.clone(),
-                Step::ReadBody => panic!("{status}"),
+                Step::ReadBody | Step::Stream => panic!("{status}"),
             };
             for header in &want {
                 assert!(set.contains(header), "{status} {eos}: {set:?}");

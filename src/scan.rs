@@ -75,6 +75,70 @@ pub fn top_level_fields<'a, const N: usize>(
     Ok(found)
 }
 
+/// The raw elements (JSON text) of a JSON array: `raw` is the array's
+/// text, as [`top_level_fields`] returns it. Each element is a slice of
+/// `raw`, so [`offset`] finds where it is.
+pub fn array_elements(raw: &[u8]) -> Result<Vec<&[u8]>, ScanError> {
+    let mut elements = Vec::new();
+    let mut s = Scanner { buf: raw, pos: 0 };
+    s.skip_ws();
+    s.expect(b'[')?;
+    s.skip_ws();
+    if s.peek() == Some(b']') {
+        s.pos += 1;
+    } else {
+        loop {
+            s.skip_ws();
+            let start = s.pos;
+            s.value()?;
+            elements.push(&raw[start..s.pos]);
+            s.skip_ws();
+            match s.next() {
+                Some(b',') => continue,
+                Some(b']') => break,
+                _ => return Err(s.malformed()),
+            }
+        }
+    }
+    s.skip_ws();
+    if s.pos != raw.len() {
+        return Err(s.malformed());
+    }
+    Ok(elements)
+}
+
+/// Where `part` starts in `base`, when it is a slice of it (as the slices
+/// [`top_level_fields`] and [`array_elements`] return are).
+pub fn offset(base: &[u8], part: &[u8]) -> Option<usize> {
+    let start = (part.as_ptr() as usize).checked_sub(base.as_ptr() as usize)?;
+    (start + part.len() <= base.len()).then_some(start)
+}
+
+/// `base` with each range in `edits` replaced by its bytes, copied once.
+/// Ranges must not overlap; they are applied in order of their start.
+pub fn splice(base: &[u8], edits: &mut [(std::ops::Range<usize>, Vec<u8>)]) -> Vec<u8> {
+    // A few edits, nearly always in order: an insertion sort (the standard
+    // sorts add kilobytes of code to the module).
+    for i in 1..edits.len() {
+        let mut j = i;
+        while j > 0 && edits[j - 1].0.start > edits[j].0.start {
+            edits.swap(j - 1, j);
+            j -= 1;
+        }
+    }
+    let grow: usize = edits.iter().map(|(_, with)| with.len()).sum();
+    let mut out = Vec::with_capacity(base.len() + grow);
+    let mut from = 0;
+    for (at, with) in edits.iter() {
+        let start = at.start.clamp(from, base.len());
+        out.extend_from_slice(&base[from..start]);
+        out.extend_from_slice(with);
+        from = at.end.clamp(start, base.len());
+    }
+    out.extend_from_slice(&base[from..]);
+    out
+}
+
 /// Compares a raw key (between the quotes) with a wanted name, decoding
 /// escapes only when the key has any.
 /// Counts the objects, arrays and strings in `body` (one JSON document, or
@@ -548,6 +612,40 @@ mod tests {
                 String::from_utf8_lossy(&body)
             );
         }
+    }
+
+    #[test]
+    fn splits_array_elements() {
+        let cases: [(&str, Result<Vec<&str>, ()>); 7] = [
+            ("[]", Ok(vec![])),
+            (" [ ] ", Ok(vec![])),
+            ("[1]", Ok(vec!["1"])),
+            (
+                r#"[{"a":[1,"]"]}, "x" ,null,[[]]]"#,
+                Ok(vec![r#"{"a":[1,"]"]}"#, r#""x""#, "null", "[[]]"]),
+            ),
+            ("[1,]", Err(())),
+            ("{}", Err(())),
+            ("[1] x", Err(())),
+        ];
+        for (raw, want) in cases {
+            let got = array_elements(raw.as_bytes());
+            match (got, want) {
+                (Ok(got), Ok(want)) => {
+                    let got: Vec<&[u8]> = got.clone();
+                    let want: Vec<&[u8]> = want.iter().map(|w| w.as_bytes()).collect();
+                    assert_eq!(got, want, "{raw}");
+                    for element in got {
+                        let at = offset(raw.as_bytes(), element).unwrap_or(usize::MAX);
+                        assert_eq!(&raw.as_bytes()[at..at + element.len()], element, "{raw}");
+                    }
+                }
+                (Err(_), Err(())) => {}
+                (got, want) => panic!("{raw}: got {got:?}, want {want:?}"),
+            }
+        }
+        let bytes = b"abc";
+        assert_eq!(offset(&bytes[..1], &bytes[1..]), None);
     }
 
     #[test]

@@ -43,6 +43,10 @@ pub trait Host {
     fn call_response(&self, size: usize) -> (Option<String>, Vec<u8>);
     /// Resumes a response held across a callout.
     fn resume_response(&self);
+    /// Reads a value of the VM's shared data (shared by its workers).
+    fn shared_get(&self, key: &str) -> Option<Vec<u8>>;
+    /// Sets a value of the VM's shared data; `false` if the host refused.
+    fn shared_set(&self, key: &str, value: &[u8]) -> bool;
 }
 
 /// The real host: Envoy, through `proxy_wasm::hostcalls`.
@@ -140,5 +144,31 @@ impl Host for Proxy {
         if let Err(status) = hostcalls::resume_http_response() {
             log::warn!("resume response: host error {status:?}");
         }
+    }
+
+    fn shared_get(&self, key: &str) -> Option<Vec<u8>> {
+        hostcalls::get_shared_data(key)
+            .ok()
+            .and_then(|(value, _)| value)
+    }
+
+    fn shared_set(&self, key: &str, value: &[u8]) -> bool {
+        // No compare-and-swap: the newest signature for a slot wins.
+        hostcalls::set_shared_data(key, Some(value), None)
+            .inspect_err(|status| log::debug!("set shared data: host error {status:?}"))
+            .is_ok()
+    }
+}
+
+/// The host's shared data as the signature memory's store.
+pub struct SharedData<'a, H: Host>(pub &'a H);
+
+impl<H: Host> crate::signatures::Store for SharedData<'_, H> {
+    fn get(&self, key: &str) -> Option<Vec<u8>> {
+        self.0.shared_get(key)
+    }
+
+    fn set(&self, key: &str, value: &[u8]) -> bool {
+        self.0.shared_set(key, value)
     }
 }

@@ -10,8 +10,9 @@ use crate::endpoint::Family;
 use crate::flow::PassReason;
 use crate::headers::{
     METRIC_ANNOTATED, METRIC_CATALOGUE, METRIC_MIGRATED, METRIC_PASSTHROUGH, METRIC_REJECTED,
-    METRIC_REJECTED_CREDENTIALS, METRIC_REQUESTS, METRIC_REWRITTEN, METRIC_TASKS,
-    METRIC_TRANSLATED, METRIC_TRANSLATE_ERRORS, METRIC_UNCHANGED,
+    METRIC_REJECTED_CREDENTIALS, METRIC_REQUESTS, METRIC_REWRITTEN, METRIC_SIGNATURES,
+    METRIC_STREAMS_REPAIRED, METRIC_TASKS, METRIC_TRANSLATED, METRIC_TRANSLATE_ERRORS,
+    METRIC_UNCHANGED,
 };
 
 /// A counter id, or `None` if the host refused to define it.
@@ -23,6 +24,13 @@ impl Counter {
     pub fn inc(self, host: &impl Host) {
         if let Some(id) = self.0 {
             host.increment(id);
+        }
+    }
+
+    /// Adds `n`.
+    pub fn add(self, host: &impl Host, n: usize) {
+        for _ in 0..n {
+            self.inc(host);
         }
     }
 }
@@ -62,6 +70,16 @@ pub struct Metrics {
     pub annotated: Counter,
     /// Failed translations.
     pub translate_errors: Counter,
+    /// Thought signatures remembered from answers.
+    pub signatures_stored: Counter,
+    /// Thought signatures larger than `max_signature_bytes`, not remembered.
+    pub signatures_too_large: Counter,
+    /// Tool calls given their remembered signature.
+    pub signatures_restored: Counter,
+    /// Steps given the bypass value.
+    pub signatures_bypassed: Counter,
+    /// Tool-call streams repaired.
+    pub streams_repaired: Counter,
 }
 
 impl Metrics {
@@ -89,6 +107,11 @@ impl Metrics {
             tasks_answered: define(&format!("{METRIC_TASKS}.answered")),
             annotated: define(METRIC_ANNOTATED),
             translate_errors: define(METRIC_TRANSLATE_ERRORS),
+            signatures_stored: define(&format!("{METRIC_SIGNATURES}.stored")),
+            signatures_too_large: define(&format!("{METRIC_SIGNATURES}.too_large")),
+            signatures_restored: define(&format!("{METRIC_SIGNATURES}.restored")),
+            signatures_bypassed: define(&format!("{METRIC_SIGNATURES}.bypassed")),
+            streams_repaired: define(METRIC_STREAMS_REPAIRED),
         }
     }
 

@@ -16,8 +16,9 @@ use crate::headers::{
 };
 use crate::response::{self, CatalogueQuery, Count, Edit, Response, ResponseHead, Step};
 use crate::route::{Auth, HeaderOp, Verdict};
+use crate::signatures::{Memory, Remembered, Shared};
 use crate::translate::Translator;
-use host::{Host, Proxy};
+use host::{Host, Proxy, SharedData};
 use metrics::Metrics;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, MapType};
@@ -182,6 +183,7 @@ impl RequestHead {
             },
             now: self.now,
             catalogue: self.catalogue.as_deref(),
+            signatures: None,
         }
     }
 }
@@ -341,7 +343,10 @@ impl<H: Host> Router<H> {
                 Err(_) => return Action::Continue,
             },
         };
-        match flow::body(&self.config, &self.head.view(), &body) {
+        let store = SharedData(&self.host);
+        let mut view = self.head.view();
+        view.signatures = Some(Shared(&store));
+        match flow::body(&self.config, &view, &body) {
             BodyStep::Pass(reason) => self.pass(reason),
             BodyStep::Reject(reply) => self.reject(&reply),
             BodyStep::Route(routed, translation) => {
@@ -380,10 +385,57 @@ impl<H: Host> Router<H> {
                     self.translator = translator;
                 }
                 self.apply(&routed);
+                let (restored, bypassed) = routed.signatures;
+                self.metrics.signatures_restored.add(&self.host, restored);
+                self.metrics.signatures_bypassed.add(&self.host, bypassed);
                 self.routed = Some(*routed);
                 Action::Continue
             }
         }
+    }
+
+    /// Passes a chunk of a watched answer ([`Step::Stream`]) through
+    /// [`Response::chunk`]: writes what it returns in the chunk's place
+    /// (not after trailers: the body has gone by then) and remembers the
+    /// signatures it found.
+    fn stream_chunk(&mut self, end: bool, trailers: bool) -> Action {
+        let size = if trailers {
+            0
+        } else {
+            self.response_size.unwrap_or(0)
+        };
+        let chunk = match size {
+            0 => Vec::new(),
+            size => match self.host.body(BufferType::HttpResponseBody, size) {
+                Ok(chunk) => chunk,
+                Err(_) => return Action::Continue,
+            },
+        };
+        let fed = self.response.chunk(&self.config, &chunk, end);
+        if let (Some(out), false) = (&fed.out, trailers) {
+            if self
+                .host
+                .set_body(BufferType::HttpResponseBody, size, out)
+                .is_ok()
+            {
+                self.response_size = Some(out.len());
+            }
+        }
+        if fed.repaired {
+            self.metrics.streams_repaired.inc(&self.host);
+        }
+        if let (Some(routed), false) = (&self.routed, fed.signatures.is_empty()) {
+            let store = SharedData(&self.host);
+            let memory = Memory::new(&store, routed.signature_scope(), self.config.signatures);
+            for (id, signature) in &fed.signatures {
+                match memory.remember(&routed.model.id, id, signature) {
+                    Remembered::Stored => self.metrics.signatures_stored.inc(&self.host),
+                    Remembered::TooLarge => self.metrics.signatures_too_large.inc(&self.host),
+                    Remembered::Skipped => {}
+                }
+            }
+        }
+        Action::Continue
     }
 
     /// Turns a response step into host calls.
@@ -419,6 +471,9 @@ impl<H: Host> Router<H> {
                 }
                 self.finish(&body, None)
             }
+            // Only reached from the body and trailers callbacks, which call
+            // `stream_chunk` themselves.
+            Step::Stream => Action::Continue,
             Step::Replace(reply) => {
                 self.count(reply.count);
                 log::debug!("[{}] response replaced by {}", self.id, reply.status);
@@ -660,11 +715,17 @@ impl<H: Host> HttpContext for Router<H> {
             .unwrap_or(0);
         let encoding = self.host.header(RESP, CONTENT_ENCODING);
         let length = self.host.header(RESP, CONTENT_LENGTH);
+        let content_type = if routed.tools {
+            self.host.header(RESP, CONTENT_TYPE)
+        } else {
+            None
+        };
         let head = ResponseHead {
             status,
             content_encoding: encoding.as_deref(),
             content_length: length.as_deref(),
             retry_after: status >= 400 && self.host.header(RESP, RETRY_AFTER).is_some(),
+            content_type: content_type.as_deref(),
         };
         let (state, step) = Response::headers(
             &self.config,
@@ -686,6 +747,9 @@ impl<H: Host> HttpContext for Router<H> {
         let step = self
             .response
             .body(&self.config, routed, seen, end_of_stream);
+        if step == Step::Stream {
+            return self.stream_chunk(end_of_stream, false);
+        }
         self.respond(step)
     }
 
@@ -694,6 +758,9 @@ impl<H: Host> HttpContext for Router<H> {
             return Action::Continue;
         };
         let step = self.response.trailers(&self.config, routed);
+        if step == Step::Stream {
+            return self.stream_chunk(true, true);
+        }
         self.respond(step)
     }
 }

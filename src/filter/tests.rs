@@ -37,6 +37,8 @@ struct Fake {
     /// The callout answer being delivered: status and body.
     call_answer: RefCell<(Option<String>, Vec<u8>)>,
     resumed: RefCell<usize>,
+    /// The VM's shared data.
+    shared: RefCell<BTreeMap<String, Vec<u8>>>,
 }
 
 fn map(fake: &Fake, map: MapType) -> &RefCell<Vec<(String, String)>> {
@@ -147,12 +149,27 @@ impl Host for Rc<Fake> {
     fn resume_response(&self) {
         *self.resumed.borrow_mut() += 1;
     }
+
+    fn shared_get(&self, key: &str) -> Option<Vec<u8>> {
+        self.shared.borrow().get(key).cloned()
+    }
+
+    fn shared_set(&self, key: &str, value: &[u8]) -> bool {
+        self.shared
+            .borrow_mut()
+            .insert(key.to_owned(), value.to_vec());
+        true
+    }
 }
 
 /// One request through the glue.
 struct Exchange {
     fake: Rc<Fake>,
     router: Router<Rc<Fake>>,
+    /// The response body passed on so far: what the client gets of a
+    /// streamed response (a chunk let go with `Continue` leaves Envoy's
+    /// buffer; one held stays and the next is added to it).
+    sent: Vec<u8>,
 }
 
 impl Exchange {
@@ -169,7 +186,11 @@ impl Exchange {
         let config = Rc::new(Config::from_bytes(value.to_string().as_bytes()).unwrap());
         let metrics = Rc::new(Metrics::define(&fake));
         let router = Router::new(1, config, metrics, Rc::default(), Rc::clone(&fake));
-        Exchange { fake, router }
+        Exchange {
+            fake,
+            router,
+            sent: Vec::new(),
+        }
     }
 
     fn request(&mut self, method: &str, path: &str, headers: &[(&str, &str)], eos: bool) -> Action {
@@ -215,7 +236,33 @@ impl Exchange {
             body.extend_from_slice(data);
             body.len()
         };
-        self.router.on_http_response_body(size, eos)
+        let action = self.router.on_http_response_body(size, eos);
+        if action == Action::Continue {
+            if let Some(body) = self.fake.response_body.borrow_mut().as_mut() {
+                self.sent.append(body);
+            }
+        }
+        action
+    }
+
+    /// A fresh exchange that sent `body` for `path` with `headers` and
+    /// got it routed.
+    fn routed(config: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Exchange {
+        let mut x = Exchange::new(config);
+        assert_eq!(x.request("POST", path, headers, false), Action::Pause);
+        assert_eq!(x.request_chunk(body, true), Action::Continue);
+        x
+    }
+
+    fn request_body(&self) -> Value {
+        serde_json::from_slice(
+            self.fake
+                .request_body
+                .borrow()
+                .as_deref()
+                .unwrap_or_default(),
+        )
+        .unwrap_or_default()
     }
 
     fn request_header(&self, name: &str) -> Option<String> {
@@ -226,8 +273,11 @@ impl Exchange {
         self.fake.header(MapType::HttpResponseHeaders, name)
     }
 
+    /// What the client got of the response body so far.
     fn response_body(&self) -> Vec<u8> {
-        self.fake.response_body.borrow().clone().unwrap_or_default()
+        let mut body = self.sent.clone();
+        body.extend(self.fake.response_body.borrow().clone().unwrap_or_default());
+        body
     }
 
     fn count(&self, name: &str) -> u64 {
@@ -675,4 +725,150 @@ fn a_model_no_rule_matches_is_classified_by_the_cached_catalogue() {
         Some("/v1beta/models/acme-draw:predict")
     );
     assert_eq!(y.count("gemini_router.rewritten.imagen"), 1);
+}
+
+const AGENT_CHAT: &[u8] = br#"{"model":"gemini-3.5-flash","tools":[{"type":"function","function":{"name":"get_weather"}}],"messages":[{"role":"user","content":"weather in Paris?"}]}"#;
+
+/// The second turn of the agent loop above, with the tool call `id` as an
+/// agent framework rebuilds it (no `extra_content`).
+fn second_turn(id: &str) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({"model": "gemini-3.5-flash",
+        "tools": [{"type": "function", "function": {"name": "get_weather"}}],
+        "messages": [{"role": "user", "content": "weather in Paris?"},
+            {"role": "assistant", "content": null, "tool_calls": [{"id": id, "type": "function",
+                "function": {"name": "get_weather", "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": id, "content": "sunny"}]}))
+    .unwrap()
+}
+
+fn sent_signature(x: &Exchange) -> Value {
+    x.request_body()["messages"][1]["tool_calls"][0]["extra_content"]["google"]["thought_signature"]
+        .clone()
+}
+
+#[test]
+fn thought_signatures_are_remembered_from_answers_and_put_back() {
+    let json = [("content-type", "application/json")];
+    let mut first = Exchange::routed("", CHAT, &[BEARER], AGENT_CHAT);
+    assert_eq!(first.response(200, &json, false), Action::Continue);
+    let answer = br#"{"choices":[{"index":0,"message":{"role":"assistant","tool_calls":[{"id":"call-1","type":"function","function":{"name":"get_weather","arguments":"{}"},"extra_content":{"google":{"thought_signature":"U0lHLTE="}}}]},"finish_reason":"tool_calls"}]}"#;
+    assert_eq!(first.response_chunk(&answer[..30], false), Action::Continue);
+    assert_eq!(first.response_chunk(&answer[30..], true), Action::Continue);
+    assert_eq!(first.response_body(), answer, "the answer passes untouched");
+    assert_eq!(first.count("gemini_router.signatures.stored"), 1);
+
+    // The same VM's shared data serves the next request (another context).
+    let shared = first.fake.shared.borrow().clone();
+    let turn = |headers: &[(&str, &str)], id: &str| {
+        let mut x = Exchange::new("");
+        *x.fake.shared.borrow_mut() = shared.clone();
+        assert_eq!(x.request("POST", CHAT, headers, false), Action::Pause);
+        assert_eq!(x.request_chunk(&second_turn(id), true), Action::Continue);
+        x
+    };
+    let restored = turn(&[BEARER], "call-1");
+    assert_eq!(sent_signature(&restored), "U0lHLTE=");
+    assert_eq!(restored.request_header("content-length"), None);
+    assert_eq!(restored.count("gemini_router.signatures.restored"), 1);
+
+    let unknown = turn(&[BEARER], "call-9");
+    assert_eq!(sent_signature(&unknown), "skip_thought_signature_validator");
+    assert_eq!(unknown.count("gemini_router.signatures.bypassed"), 1);
+
+    let other_key = turn(&[("authorization", "Bearer AIzaOTHERKEY99")], "call-1");
+    assert_eq!(
+        sent_signature(&other_key),
+        "skip_thought_signature_validator"
+    );
+    assert_eq!(other_key.count("gemini_router.signatures.restored"), 0);
+
+    let kept = serde_json::to_vec(&{
+        let mut body: Value = serde_json::from_slice(&second_turn("call-1")).unwrap();
+        body["messages"][1]["tool_calls"][0]["extra_content"] =
+            serde_json::json!({"google": {"thought_signature": "T1dO"}});
+        body
+    })
+    .unwrap();
+    let x = Exchange::routed("", CHAT, &[BEARER], &kept);
+    assert_eq!(
+        sent_signature(&x),
+        "T1dO",
+        "a kept signature is left as it is"
+    );
+    assert_eq!(x.request_header("content-length"), None);
+    assert!(x.fake.request_body.borrow().as_deref() == Some(&kept[..]));
+}
+
+#[test]
+fn thought_signatures_off_remembers_and_restores_nothing() {
+    let config = r#"{"thought_signatures":{"restore":"off"}}"#;
+    let mut x = Exchange::routed(config, CHAT, &[BEARER], &second_turn("call-1"));
+    assert_eq!(sent_signature(&x), Value::Null);
+    assert_eq!(
+        x.response(200, &[("content-type", "application/json")], false),
+        Action::Continue
+    );
+    let answer = br#"{"choices":[{"message":{"tool_calls":[{"id":"c","extra_content":{"google":{"thought_signature":"QQ=="}}}]}}]}"#;
+    assert_eq!(x.response_chunk(answer, true), Action::Continue);
+    assert!(x.fake.shared.borrow().is_empty());
+    assert_eq!(x.count("gemini_router.signatures.stored"), 0);
+}
+
+#[test]
+fn a_tool_call_stream_is_repaired_as_it_passes() {
+    let mut x = Exchange::routed("", CHAT, &[BEARER], AGENT_CHAT);
+    assert_eq!(
+        x.response(
+            200,
+            &[
+                ("content-type", "text/event-stream"),
+                ("content-length", "999")
+            ],
+            false
+        ),
+        Action::Continue
+    );
+    assert_eq!(x.response_header("content-length"), None);
+    let stream = concat!(
+        r#"data: {"choices":[{"index":0,"delta":{"role":"assistant","tool_calls":[{"id":"call-1","type":"function","function":{"name":"get_weather","arguments":"{}"},"extra_content":{"google":{"thought_signature":"U0lH"}}}]},"finish_reason":null}]}"#,
+        "\n\n",
+        r#"data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#,
+        "\n\ndata: [DONE]\n\n"
+    );
+    let bytes = stream.as_bytes();
+    for (i, piece) in bytes.chunks(50).enumerate() {
+        let end = (i + 1) * 50 >= bytes.len();
+        assert_eq!(x.response_chunk(piece, end), Action::Continue);
+    }
+    let got = String::from_utf8(x.response_body()).unwrap();
+    let events: Vec<Value> = got
+        .split("\n\n")
+        .filter_map(|e| e.strip_prefix("data: "))
+        .filter(|e| *e != "[DONE]")
+        .map(|e| serde_json::from_str(e).unwrap())
+        .collect();
+    assert_eq!(
+        events[0]["choices"][0]["delta"]["tool_calls"][0]["index"],
+        0
+    );
+    assert_eq!(events[1]["choices"][0]["finish_reason"], "tool_calls");
+    assert!(got.ends_with("data: [DONE]\n\n"));
+    assert_eq!(x.count("gemini_router.streams.repaired"), 1);
+    assert_eq!(x.count("gemini_router.signatures.stored"), 1);
+}
+
+#[test]
+fn a_chat_without_tools_is_not_watched() {
+    let body = br#"{"model":"gemini-3.5-flash","messages":[{"role":"user","content":"hi"}]}"#;
+    let mut x = Exchange::routed("", CHAT, &[BEARER], body);
+    assert_eq!(
+        x.response(200, &[("content-type", "text/event-stream")], false),
+        Action::Continue
+    );
+    let reads = *x.fake.header_reads.borrow();
+    let stream = b"data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n";
+    assert_eq!(x.response_chunk(stream, false), Action::Continue);
+    assert_eq!(x.response_body(), stream);
+    assert_eq!(*x.fake.header_reads.borrow(), reads);
+    assert_eq!(x.count("gemini_router.streams.repaired"), 0);
 }
