@@ -32,8 +32,8 @@ use crate::diagnose::{self, MAX_ERROR_BODY};
 use crate::endpoint::Endpoint;
 use crate::flow::{reject_translation, Routed};
 use crate::headers::{
-    CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, JSON, REQUESTED_MODEL, RETRY_AFTER,
-    SERVED_MODEL,
+    CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, EVENT_STREAM, JSON, REQUESTED_MODEL,
+    RETRY_AFTER, SERVED_MODEL,
 };
 use crate::lifecycle::Notice;
 use crate::route::{self, Secret};
@@ -159,6 +159,47 @@ enum Mode {
     /// A JSON answer that may carry tool calls: passes untouched while a
     /// copy (at most `max_body_bytes`) is kept for its signatures.
     Observe(Vec<u8>),
+    /// A 2xx stream translated event by event as it passes; holds the
+    /// incomplete end of what arrived (at most `max_body_bytes`).
+    TranslateStream(Vec<u8>),
+    /// A translated stream that failed after its headers went out: the
+    /// closing events were written, the upstream's bytes are dropped.
+    Dropped,
+}
+
+/// How a 2xx answer to the request is translated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Translation {
+    /// Not at all.
+    None,
+    /// Whole, once it is all there.
+    Whole,
+    /// Event by event, as it streams.
+    Stream,
+}
+
+impl Translation {
+    /// How the request's translator (if any) translates a 2xx answer.
+    pub fn of(translator: Option<&dyn Translator>) -> Translation {
+        match translator {
+            None => Translation::None,
+            Some(t) if t.streams() => Translation::Stream,
+            Some(_) => Translation::Whole,
+        }
+    }
+}
+
+/// What a chunk of a watched answer ([`Step::Stream`]) became.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Streamed {
+    /// The bytes to send in place of the chunk (`None`: the chunk as it is).
+    pub out: Option<Vec<u8>>,
+    /// `(tool-call id, thought signature)` pairs to remember.
+    pub signatures: Vec<(String, String)>,
+    /// The metric this chunk counts under.
+    pub count: Option<Count>,
+    /// A tool-call stream was repaired (first time for this answer).
+    pub repaired: bool,
 }
 
 /// The state of one routed response.
@@ -220,10 +261,11 @@ impl Response {
     pub fn headers(
         config: &Config,
         routed: &Routed,
-        translating: bool,
+        translation: Translation,
         head: &ResponseHead<'_>,
         end_of_stream: bool,
     ) -> (Response, Step) {
+        let translating = translation != Translation::None;
         let mut state = Response {
             status: head.status,
             retry_after: head.retry_after,
@@ -239,6 +281,8 @@ impl Response {
                     "it is compressed (content-encoding: {})",
                     diagnose::header_value(head.content_encoding.unwrap_or_default())
                 )))
+            } else if translation == Translation::Stream {
+                None
             } else {
                 length
                     .filter(|len| *len > config.max_body_bytes as u64)
@@ -250,6 +294,14 @@ impl Response {
             };
             match refused {
                 Some(error) => state.drain(routed, &error, end_of_stream),
+                None if translation == Translation::Stream && !end_of_stream => {
+                    state.mode = Mode::TranslateStream(Vec::new());
+                    Step::Continue(Edit {
+                        set: vec![(CONTENT_TYPE, EVENT_STREAM.to_owned())],
+                        remove: vec![CONTENT_LENGTH],
+                        ..Edit::default()
+                    })
+                }
                 None if end_of_stream => {
                     state.mode = Mode::Translate;
                     Step::Replace(state.translated(config, routed, None, b""))
@@ -302,7 +354,17 @@ impl Response {
     /// A chunk of a watched answer ([`Step::Stream`]): what to send in its
     /// place, the thought signatures to remember (none when they are not
     /// remembered), and whether this is the answer's first repair.
-    pub fn chunk(&mut self, config: &Config, chunk: &[u8], end: bool) -> Fed {
+    pub fn chunk(
+        &mut self,
+        config: &Config,
+        routed: &Routed,
+        translator: Option<&mut dyn Translator>,
+        chunk: &[u8],
+        end: bool,
+    ) -> Streamed {
+        if let Mode::TranslateStream(_) | Mode::Dropped = self.mode {
+            return self.translate_chunk(config, routed, translator, chunk, end);
+        }
         let mut fed = match &mut self.mode {
             Mode::Repair(stream) => stream.feed(chunk, end),
             Mode::Observe(copy) if copy.len() + chunk.len() > config.max_body_bytes => {
@@ -325,8 +387,69 @@ impl Response {
         }
         let first = fed.repaired && !self.repaired;
         self.repaired |= fed.repaired;
-        fed.repaired = first;
-        fed
+        Streamed {
+            out: fed.out,
+            signatures: fed.signatures,
+            count: None,
+            repaired: first,
+        }
+    }
+
+    /// A chunk of a translated stream: the client's events for each
+    /// upstream event completed in it, the closing events at the end; on a
+    /// failure, closing events that say why, and nothing more after them.
+    fn translate_chunk(
+        &mut self,
+        config: &Config,
+        routed: &Routed,
+        translator: Option<&mut dyn Translator>,
+        chunk: &[u8],
+        end: bool,
+    ) -> Streamed {
+        let (Mode::TranslateStream(tail), Some(translator)) = (&mut self.mode, translator) else {
+            return Streamed {
+                out: Some(Vec::new()),
+                ..Streamed::default()
+            };
+        };
+        let mut data = std::mem::take(tail);
+        data.extend_from_slice(chunk);
+        let complete = if end {
+            data.len()
+        } else {
+            translate::sse::events_end(&data)
+        };
+        let mut out = Vec::new();
+        let mut failure =
+            (data.len() - complete > config.max_body_bytes).then(|| TranslateError::TooLarge {
+                side: Side::Response,
+                size: data.len() - complete,
+                limit: config.max_body_bytes,
+            });
+        if failure.is_none() {
+            for frame in translate::sse::data_frames(&data[..complete]) {
+                match translate::event(translator, &frame, config.max_body_bytes) {
+                    Ok((events, _)) => out.extend_from_slice(&events),
+                    Err(e) => {
+                        failure = Some(e);
+                        break;
+                    }
+                }
+            }
+        }
+        let mut streamed = Streamed::default();
+        if let Some(error) = failure {
+            let hint = diagnose::translation_hint(&routed.plan, &routed.model.id, &error);
+            out.extend(translator.end_stream(Some(&format!("gemini-router: {hint}"))));
+            streamed.count = Some(Count::TranslateError);
+            self.mode = Mode::Dropped;
+        } else if end {
+            out.extend(translator.end_stream(None));
+        } else if let Mode::TranslateStream(tail) = &mut self.mode {
+            tail.extend_from_slice(&data[complete..]);
+        }
+        streamed.out = Some(out);
+        streamed
     }
 
     /// Decides on a body chunk; `size` is all that is buffered so far.
@@ -335,7 +458,9 @@ impl Response {
         self.ended = end;
         match &self.mode {
             Mode::Pass => Step::Continue(Edit::default()),
-            Mode::Repair(_) | Mode::Observe(_) => Step::Stream,
+            Mode::Repair(_) | Mode::Observe(_) | Mode::TranslateStream(_) | Mode::Dropped => {
+                Step::Stream
+            }
             // An error body of unannounced length that grows past the bound:
             // it is answered from its first bytes (one error object quoting
             // them), and the rest is dropped as it arrives. (One announced
@@ -374,7 +499,7 @@ impl Response {
             Mode::Pass => Step::Continue(Edit::default()),
             // The body has ended: a JSON copy is read; an incomplete last
             // event is dropped (as SSE clients drop one at the end).
-            Mode::Repair(_) | Mode::Observe(_) => {
+            Mode::Repair(_) | Mode::Observe(_) | Mode::TranslateStream(_) | Mode::Dropped => {
                 self.mode = mode;
                 Step::Stream
             }
@@ -435,9 +560,12 @@ impl Response {
                 self.error_reply(routed, read, catalogue)
             }
             Mode::Translate => self.translated(config, routed, translator, body),
-            Mode::Pass | Mode::Drain(_) | Mode::Repair(_) | Mode::Observe(_) => {
-                return Step::Continue(Edit::default())
-            }
+            Mode::Pass
+            | Mode::Drain(_)
+            | Mode::Repair(_)
+            | Mode::Observe(_)
+            | Mode::TranslateStream(_)
+            | Mode::Dropped => return Step::Continue(Edit::default()),
         };
         if !self.ended {
             // Answered before the upstream finished: drop the rest as it
@@ -967,8 +1095,13 @@ mod tests {
             for event in case.events {
                 let step = match *event {
                     Event::Headers(eos) => {
-                        let (s, step) =
-                            Response::headers(&config, &routed, translator.is_some(), &head, eos);
+                        let (s, step) = Response::headers(
+                            &config,
+                            &routed,
+                            Translation::of(translator.as_deref()),
+                            &head,
+                            eos,
+                        );
                         state = s;
                         step
                     }
@@ -1000,7 +1133,13 @@ mod tests {
             content_encoding: Some("gzip"),
             ..ResponseHead::default()
         };
-        let (_, step) = Response::headers(&config, &routed, translator.is_some(), &head, false);
+        let (_, step) = Response::headers(
+            &config,
+            &routed,
+            Translation::of(translator.as_deref()),
+            &head,
+            false,
+        );
         let Step::Hold(edit) = step else {
             panic!("{step:?}")
         };
@@ -1052,7 +1191,8 @@ mod tests {
                 retry_after: upstream_retry_after,
                 ..ResponseHead::default()
             };
-            let (mut state, _) = Response::headers(&config, &routed, false, &head, false);
+            let (mut state, _) =
+                Response::headers(&config, &routed, Translation::None, &head, false);
             assert_eq!(
                 label(&state.body(&config, &routed, upstream.len(), true)),
                 "read",
@@ -1096,7 +1236,7 @@ mod tests {
             status: 200,
             ..ResponseHead::default()
         };
-        let (mut state, _) = Response::headers(&config, &routed, true, &head, false);
+        let (mut state, _) = Response::headers(&config, &routed, Translation::Whole, &head, false);
         assert_eq!(
             label(&state.body(&config, &routed, upstream.len(), true)),
             "read"
@@ -1130,7 +1270,7 @@ mod tests {
                 status,
                 ..ResponseHead::default()
             };
-            let (_, step) = Response::headers(&config, &routed, false, &head, eos);
+            let (_, step) = Response::headers(&config, &routed, Translation::None, &head, eos);
             let set = match &step {
                 Step::Continue(e) | Step::Hold(e) => e.set.clone(),
                 Step::Replace(r) => r.headers.clone(),
@@ -1144,7 +1284,7 @@ mod tests {
             status: 404,
             ..ResponseHead::default()
         };
-        let (mut state, _) = Response::headers(&config, &routed, false, &head, false);
+        let (mut state, _) = Response::headers(&config, &routed, Translation::None, &head, false);
         let upstream = br#"[{"error":{"code":404,"message":"models/gemini-2.5-flash is not found","status":"NOT_FOUND"}}]"#;
         let (edit, hint) = finish_error(&mut state, &config, &routed, upstream);
         assert!(
@@ -1167,7 +1307,8 @@ mod tests {
             status: 429,
             ..ResponseHead::default()
         };
-        let (mut state, step) = Response::headers(&config, &routed, false, &head, false);
+        let (mut state, step) =
+            Response::headers(&config, &routed, Translation::None, &head, false);
         let Step::Hold(edit) = step else {
             panic!("{step:?}")
         };

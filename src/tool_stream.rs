@@ -16,6 +16,7 @@
 
 use crate::scan::{self, top_level_fields};
 use crate::signatures::{signature_of, string_of};
+use crate::translate::sse::events_end;
 use std::ops::Range;
 
 /// The repair state of one streamed answer.
@@ -230,22 +231,6 @@ fn single_data(event: &[u8]) -> Option<&[u8]> {
         }
     }
     found.filter(|v| v.first() == Some(&b'{'))
-}
-
-/// The end of the last complete event in `bytes` (after its blank line).
-fn events_end(bytes: &[u8]) -> usize {
-    let mut end = 0;
-    let mut line_start = 0;
-    for (i, b) in bytes.iter().enumerate() {
-        if *b == b'\n' {
-            let line = &bytes[line_start..i];
-            if line.is_empty() || line == b"\r" {
-                end = i + 1;
-            }
-            line_start = i + 1;
-        }
-    }
-    end
 }
 
 /// Events, each with its blank line (the last may lack one at the end of a

@@ -30,9 +30,10 @@
 use arbitrary::Arbitrary;
 use gemini_router::config::Config;
 use gemini_router::flow::{self, BodyStep, Head, HeadStep, LocalReply, RejectKind, Routed};
-use gemini_router::response::{self, Edit, Reply, Response, ResponseHead, Step};
-use gemini_router::translate::Translator;
+use gemini_router::response::{self, Edit, Reply, Response, ResponseHead, Step, Translation};
 use gemini_router::route::{Auth, HeaderOp};
+use gemini_router::signatures::{Shared, Store};
+use gemini_router::translate::Translator;
 use gemini_router_fuzz::{Json, JsonObject, ShapedRequest, ShapedResponse};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
@@ -459,7 +460,11 @@ impl Case<'_> {
         // completion (SSE when the request streamed); the rest are errors.
         let task = reply.kind == RejectKind::Task;
         assert!(
-            if task { reply.status == 200 } else { (400..=599).contains(&reply.status) },
+            if task {
+                reply.status == 200
+            } else {
+                (400..=599).contains(&reply.status)
+            },
             "local reply status {} ({:?})",
             reply.status,
             reply.kind
@@ -536,19 +541,38 @@ impl Case<'_> {
         upstream: &[u8],
         upstream_has_key: bool,
     ) {
+        // Streams and JSON both: the status picks the content type.
+        let content_type = if status % 2 == 0 {
+            "text/event-stream"
+        } else {
+            "application/json"
+        };
         let head = ResponseHead {
             status,
             content_encoding: input.content_encoding,
             content_length: input.content_length,
             retry_after: input.retry_after,
+            content_type: Some(content_type),
         };
         let at_headers = matches!(input.end, End::AtHeaders);
+        let translation = Translation::of(translator.as_deref());
         let (mut state, step) =
-            Response::headers(self.config, routed, translator.is_some(), &head, at_headers);
+            Response::headers(self.config, routed, translation, &head, at_headers);
         if let Step::Continue(edit) | Step::Hold(edit) = &step {
-            assert!(edit.body.is_none(), "a body written from the headers callback");
+            assert!(
+                edit.body.is_none(),
+                "a body written from the headers callback"
+            );
         }
-        let mut holding = self.check(&mut state, routed, &mut translator, step, upstream, 0, upstream_has_key);
+        let mut holding = self.check(
+            &mut state,
+            routed,
+            &mut translator,
+            step,
+            upstream,
+            (0, 0),
+            upstream_has_key,
+        );
         if at_headers {
             assert!(!holding, "still holding a response that has ended");
             return;
@@ -556,6 +580,7 @@ impl Case<'_> {
         let mut size = 0usize;
         let last = input.chunks.len();
         for (i, chunk) in input.chunks.iter().enumerate() {
+            let before = size;
             size = match *chunk {
                 ChunkSize::Cut(at) => size.max(usize::from(at).min(upstream.len())),
                 ChunkSize::Huge(n) => size.saturating_add(n as usize),
@@ -563,15 +588,35 @@ impl Case<'_> {
             let end = i + 1 == last && matches!(input.end, End::LastChunk);
             let step = state.body(self.config, routed, size, end);
             let was_holding = holding;
-            holding = self.check(&mut state, routed, &mut translator, step, upstream, size, upstream_has_key);
-            assert!(was_holding || !holding, "held again after letting the response go");
+            let span = if holding { (0, size) } else { (before, size) };
+            holding = self.check(
+                &mut state,
+                routed,
+                &mut translator,
+                step,
+                upstream,
+                span,
+                upstream_has_key,
+            );
+            assert!(
+                was_holding || !holding,
+                "held again after letting the response go"
+            );
             if end {
                 assert!(!holding, "still holding a response that has ended");
             }
         }
         if matches!(input.end, End::Trailers) || input.chunks.is_empty() {
             let step = state.trailers(self.config, routed);
-            holding = self.check(&mut state, routed, &mut translator, step, upstream, size, upstream_has_key);
+            holding = self.check(
+                &mut state,
+                routed,
+                &mut translator,
+                step,
+                upstream,
+                (size, size),
+                upstream_has_key,
+            );
             assert!(!holding, "still holding a response after its trailers");
         }
     }
@@ -585,10 +630,37 @@ impl Case<'_> {
         translator: &mut Option<Box<dyn Translator>>,
         step: Step,
         upstream: &[u8],
-        size: usize,
+        (from, size): (usize, usize),
         upstream_has_key: bool,
     ) -> bool {
         match step {
+            Step::Stream => {
+                // The chunk in Envoy's buffer: what arrived since the last
+                // callback (the whole body once it was held).
+                let chunk = &upstream[from.min(upstream.len())..size.min(upstream.len())];
+                let end = size >= upstream.len();
+                let t = translator
+                    .as_mut()
+                    .map(|t| t.as_mut() as &mut dyn Translator);
+                let streamed = state.chunk(self.config, routed, t, chunk, end);
+                if let Some(out) = &streamed.out {
+                    // Each event passes through (or is translated) with a
+                    // bounded growth: never more than a frame's worth.
+                    assert!(
+                        out.len() <= chunk.len() + self.config.max_body_bytes + 64 * 1024,
+                        "a streamed chunk of {} bytes became {}",
+                        chunk.len(),
+                        out.len()
+                    );
+                    if !upstream_has_key {
+                        self.no_key("a streamed chunk", out);
+                    }
+                }
+                for (id, signature) in &streamed.signatures {
+                    assert!(!id.is_empty() && !signature.is_empty());
+                }
+                false
+            }
             Step::Continue(edit) => {
                 self.edit("a response edit", &edit, upstream_has_key);
                 false
@@ -603,7 +675,9 @@ impl Case<'_> {
             }
             Step::ReadBody => {
                 let body = &upstream[..size.min(upstream.len())];
-                let t = translator.as_mut().map(|t| t.as_mut() as &mut dyn Translator);
+                let t = translator
+                    .as_mut()
+                    .map(|t| t.as_mut() as &mut dyn Translator);
                 let step = state.finish(self.config, routed, t, body);
                 // Before the end (an error past the bound) the reply's
                 // headers are set and the rest is dropped while held.
@@ -631,6 +705,21 @@ impl Case<'_> {
         }
     }
 }
+
+/// A signature memory with nothing remembered: a Gemini 3 tool call
+/// without a signature gets the bypass value put in.
+struct Remembers;
+
+impl Store for Remembers {
+    fn get(&self, _key: &str) -> Option<Vec<u8>> {
+        None
+    }
+    fn set(&self, _key: &str, _value: &[u8]) -> bool {
+        true
+    }
+}
+
+static SIGNATURES: Remembers = Remembers;
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
@@ -680,8 +769,13 @@ fuzz_target!(|input: Input<'_>| {
             api_key,
         },
         // Before and after the built-in table's shutdown dates.
-        now: if input.status % 2 == 0 { 1_700_000_000 } else { 1_796_169_600 },
+        now: if input.status % 2 == 0 {
+            1_700_000_000
+        } else {
+            1_796_169_600
+        },
         catalogue: None,
+        signatures: Some(Shared(&SIGNATURES)),
     };
     let mut request_text = Vec::new();
     for part in [
@@ -714,8 +808,14 @@ fuzz_target!(|input: Input<'_>| {
     // Text from the upstream (its body and the response headers the flow
     // reads) is not the client's to protect: only the request's key is.
     let upstream_has_key = contains(&upstream, KEY.as_bytes())
-        || input.response.content_encoding.is_some_and(|v| v.contains(KEY))
-        || input.response.content_length.is_some_and(|v| v.contains(KEY));
+        || input
+            .response
+            .content_encoding
+            .is_some_and(|v| v.contains(KEY))
+        || input
+            .response
+            .content_length
+            .is_some_and(|v| v.contains(KEY));
     let case = Case {
         config,
         path: path.clone(),
@@ -729,7 +829,14 @@ fuzz_target!(|input: Input<'_>| {
     match flow::head(config, &head) {
         HeadStep::Route(routed) => {
             case.routed(&routed);
-            case.responses(&routed, None, status, &input.response, &upstream, upstream_has_key);
+            case.responses(
+                &routed,
+                None,
+                status,
+                &input.response,
+                &upstream,
+                upstream_has_key,
+            );
         }
         HeadStep::Reject(reply) => case.local(&reply),
         HeadStep::Pass(_) | HeadStep::Buffer => {}
@@ -746,7 +853,8 @@ fuzz_target!(|input: Input<'_>| {
                 );
                 if translator.is_none() {
                     // A migration splices only the model value.
-                    let sent: serde_json::Value = serde_json::from_slice(&new_body).unwrap_or_default();
+                    let sent: serde_json::Value =
+                        serde_json::from_slice(&new_body).unwrap_or_default();
                     assert_eq!(
                         sent.get("model").and_then(|m| m.as_str()),
                         Some(routed.model.id.as_str()),
@@ -762,7 +870,14 @@ fuzz_target!(|input: Input<'_>| {
             });
             // A 2xx as well as errors: the status input picks either.
             let status = if input.status % 3 == 0 { 200 } else { status };
-            case.responses(&routed, translator, status, &input.response, &upstream, upstream_has_key);
+            case.responses(
+                &routed,
+                translator,
+                status,
+                &input.response,
+                &upstream,
+                upstream_has_key,
+            );
         }
         BodyStep::Reject(reply) => case.local(&reply),
         BodyStep::Pass(_) => {}

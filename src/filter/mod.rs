@@ -14,7 +14,9 @@ use crate::flow::{self, BodyStep, Head, HeadStep, LocalReply, RejectKind, Routed
 use crate::headers::{
     AUTHORIZATION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, GOOG_API_KEY, JSON, RETRY_AFTER,
 };
-use crate::response::{self, CatalogueQuery, Count, Edit, Response, ResponseHead, Step};
+use crate::response::{
+    self, CatalogueQuery, Count, Edit, Response, ResponseHead, Step, Translation,
+};
 use crate::route::{Auth, HeaderOp, Verdict};
 use crate::signatures::{Memory, Remembered, Shared};
 use crate::translate::Translator;
@@ -411,7 +413,17 @@ impl<H: Host> Router<H> {
                 Err(_) => return Action::Continue,
             },
         };
-        let fed = self.response.chunk(&self.config, &chunk, end);
+        let Some(routed) = &self.routed else {
+            return Action::Continue;
+        };
+        let translator = self
+            .translator
+            .as_mut()
+            .map(|t| t.as_mut() as &mut dyn Translator);
+        let fed = self
+            .response
+            .chunk(&self.config, routed, translator, &chunk, end);
+        self.count(fed.count);
         if let (Some(out), false) = (&fed.out, trailers) {
             if self
                 .host
@@ -727,13 +739,9 @@ impl<H: Host> HttpContext for Router<H> {
             retry_after: status >= 400 && self.host.header(RESP, RETRY_AFTER).is_some(),
             content_type: content_type.as_deref(),
         };
-        let (state, step) = Response::headers(
-            &self.config,
-            routed,
-            self.translator.is_some(),
-            &head,
-            end_of_stream,
-        );
+        let translation = Translation::of(self.translator.as_deref());
+        let (state, step) =
+            Response::headers(&self.config, routed, translation, &head, end_of_stream);
         self.response = state;
         self.respond(step)
     }

@@ -872,3 +872,69 @@ fn a_chat_without_tools_is_not_watched() {
     assert_eq!(*x.fake.header_reads.borrow(), reads);
     assert_eq!(x.count("gemini_router.streams.repaired"), 0);
 }
+
+#[test]
+fn a_translated_stream_goes_out_event_by_event() {
+    let body = br#"{"model":"gemini-3.1-flash-image","stream":true,"messages":[{"role":"user","content":"a fox"}]}"#;
+    let mut x = Exchange::routed("", CHAT, &[BEARER], body);
+    assert_eq!(
+        x.request_header(":path").as_deref(),
+        Some("/v1beta/models/gemini-3.1-flash-image:streamGenerateContent?alt=sse")
+    );
+    assert_eq!(
+        x.response(
+            200,
+            &[
+                ("content-type", "text/event-stream"),
+                ("content-length", "500")
+            ],
+            false
+        ),
+        Action::Continue
+    );
+    assert_eq!(x.response_header("content-length"), None);
+    let text = b"data: {\"candidates\":[{\"index\":0,\"content\":{\"parts\":[{\"text\":\"A fox\"}]}}]}\r\n\r\n";
+    // Half an event: nothing goes out yet; then the rest of it: the text.
+    assert_eq!(x.response_chunk(&text[..20], false), Action::Continue);
+    assert!(x.response_body().is_empty());
+    assert_eq!(x.response_chunk(&text[20..], false), Action::Continue);
+    let sent = String::from_utf8(x.response_body()).unwrap();
+    assert!(sent.contains(r#""delta":{"content":"A fox"}"#), "{sent}");
+    assert!(!sent.contains("[DONE]"));
+    let image = b"data: {\"candidates\":[{\"index\":0,\"content\":{\"parts\":[{\"inlineData\":{\"mimeType\":\"image/png\",\"data\":\"iVBOR\"}}]},\"finishReason\":\"STOP\"}]}\n\n";
+    assert_eq!(x.response_chunk(image, true), Action::Continue);
+    let sent = String::from_utf8(x.response_body()).unwrap();
+    assert!(
+        sent.contains(r#"{"content":"\n\n![image](data:image/png;base64,iVBOR)"}"#),
+        "{sent}"
+    );
+    assert!(sent.ends_with("data: [DONE]\n\n"), "{sent}");
+    assert_eq!(sent.matches("[DONE]").count(), 1);
+    assert_eq!(x.count("gemini_router.translate_errors"), 0);
+}
+
+#[test]
+fn a_translated_stream_that_fails_midway_says_why_and_drops_the_rest() {
+    let body = br#"{"model":"gemini-3.1-flash-image","stream":true,"messages":[{"role":"user","content":"a fox"}]}"#;
+    let mut x = Exchange::routed("", CHAT, &[BEARER], body);
+    assert_eq!(
+        x.response(200, &[("content-type", "text/event-stream")], false),
+        Action::Continue
+    );
+    assert_eq!(
+        x.response_chunk(b"data: {not json}\n\n", false),
+        Action::Continue
+    );
+    assert_eq!(
+        x.response_chunk(b"data: {\"candidates\":[]}\n\n", true),
+        Action::Continue
+    );
+    let sent = String::from_utf8(x.response_body()).unwrap();
+    assert!(sent.contains("gemini-router: "), "{sent}");
+    assert!(
+        sent.contains(r#""finish_reason":"content_filter""#),
+        "{sent}"
+    );
+    assert!(sent.ends_with("data: [DONE]\n\n"), "{sent}");
+    assert_eq!(x.count("gemini_router.translate_errors"), 1);
+}

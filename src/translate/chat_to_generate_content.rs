@@ -19,18 +19,34 @@
 //! new body (see `openai::parse_chat_conversation`).
 
 use super::gemini::{self, ResponseBody};
-use super::openai::{self, ChatReply};
+use super::openai::{self, ChatReply, StreamState};
 use super::{aspect, Exchange, TranslateError, Translated, Translator};
+use crate::endpoint::Endpoint;
 
 /// Chat completion in, `:generateContent` / `:streamGenerateContent` out.
 pub(crate) struct ChatToGenerateContent {
     reply: ChatReply,
+    /// The upstream answers with SSE events (`:streamGenerateContent`).
+    sse: bool,
+    /// Candidates asked for (`n`).
+    candidates: usize,
+    /// A streamed answer as written so far.
+    stream: StreamState,
+    /// Candidates that finished in the stream so far.
+    finished: Vec<u32>,
+    /// The closing events were written.
+    closed: bool,
 }
 
 impl ChatToGenerateContent {
     pub(crate) fn new(exchange: &Exchange<'_>) -> ChatToGenerateContent {
         ChatToGenerateContent {
             reply: ChatReply::new(exchange),
+            sse: exchange.to == Endpoint::StreamGenerateContent,
+            candidates: 1,
+            stream: StreamState::default(),
+            finished: Vec::new(),
+            closed: false,
         }
     }
 }
@@ -39,6 +55,11 @@ impl Translator for ChatToGenerateContent {
     fn translate_request(&mut self, body: &[u8]) -> Result<Vec<u8>, TranslateError> {
         let request = openai::parse_chat_conversation(body)?;
         self.reply.for_request(&request);
+        self.candidates = request
+            .n
+            .and_then(|n| usize::try_from(n).ok())
+            .filter(|n| *n > 0)
+            .unwrap_or(1);
         if request.prompt.is_empty() || !request.contents.ends_with_user() {
             return Err(TranslateError::NoPrompt);
         }
@@ -55,6 +76,38 @@ impl Translator for ChatToGenerateContent {
         let body = ResponseBody::split(body);
         let answer = body.answer()?;
         Ok(self.reply.write(&answer))
+    }
+
+    /// A streaming chat answered by `:streamGenerateContent` events: each
+    /// event's text goes out as it arrives, an image once its event is
+    /// complete, and the stream closes after the event in which every
+    /// candidate finished (or when the upstream ends).
+    fn streams(&self) -> bool {
+        self.sse && self.reply.streams()
+    }
+
+    fn translate_event(&mut self, data: &[u8]) -> Result<(Vec<u8>, bool), TranslateError> {
+        if self.closed || data.trim_ascii() == b"[DONE]" {
+            return Ok((Vec::new(), self.closed));
+        }
+        let (answer, finished) = gemini::frame_answer(data)?;
+        let mut out = self.reply.write_stream_part(&mut self.stream, &answer);
+        for index in finished {
+            if !self.finished.contains(&index) {
+                self.finished.push(index);
+            }
+        }
+        if self.finished.len() >= self.candidates {
+            out.extend(self.end_stream(None));
+        }
+        Ok((out, self.closed))
+    }
+
+    fn end_stream(&mut self, note: Option<&str>) -> Vec<u8> {
+        if std::mem::replace(&mut self.closed, true) {
+            return Vec::new();
+        }
+        self.reply.write_stream_end(&mut self.stream, note)
     }
 }
 
@@ -448,5 +501,131 @@ mod tests {
         );
         let content = content_text(&[chat_completion(&got)]);
         assert_eq!(content, format!("![image](data:image/png;base64,{img})"));
+    }
+
+    /// The `delta.content` of each chunk event in `events`, and the
+    /// finish reasons, in order; `[DONE]` as "DONE".
+    fn deltas(events: &[u8]) -> Vec<String> {
+        let text = String::from_utf8_lossy(events);
+        text.split("\n\n")
+            .filter_map(|e| e.strip_prefix("data: "))
+            .map(|e| {
+                if e == "[DONE]" {
+                    return "DONE".to_owned();
+                }
+                let v: Value = serde_json::from_str(e).unwrap();
+                match (
+                    &v["choices"][0]["delta"]["content"],
+                    &v["choices"][0]["finish_reason"],
+                ) {
+                    (Value::String(c), _) => format!("content:{c}"),
+                    (_, Value::String(f)) => format!("finish:{f}"),
+                    _ if v["usage"].is_object() => "usage".to_owned(),
+                    _ => "other".to_owned(),
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_streamed_answer_is_translated_event_by_event() {
+        let exchange = exchange(
+            MODEL,
+            Endpoint::ChatCompletions,
+            Endpoint::StreamGenerateContent,
+        );
+        let mut t = ChatToGenerateContent::new(&exchange);
+        t.translate_request(
+            br#"{"model":"m","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"a cat"}]}"#,
+        )
+        .unwrap();
+        assert!(t.streams());
+        let frames: [&[u8]; 4] = [
+            br#"{"candidates":[{"index":0,"content":{"role":"model","parts":[{"text":"Here is "}]}}]}"#,
+            br#"{"candidates":[{"index":0,"content":{"role":"model","parts":[{"text":"your cat"}]}}]}"#,
+            br#"{"candidates":[{"index":0,"content":{"role":"model","parts":[{"inlineData":{"mimeType":"image/png","data":"iVBOR"}}]},"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":2,"candidatesTokenCount":5,"totalTokenCount":7}}"#,
+            b"[DONE]",
+        ];
+        let got: Vec<(Vec<String>, bool)> = frames
+            .iter()
+            .map(|f| {
+                let (events, done) = t.translate_event(f).unwrap();
+                (deltas(&events), done)
+            })
+            .collect();
+        let want = vec![
+            (
+                vec!["content:".to_owned(), "content:Here is ".to_owned()],
+                false,
+            ),
+            (vec!["content:your cat".to_owned()], false),
+            (
+                vec![
+                    "content:\n\n![image](data:image/png;base64,iVBOR)".to_owned(),
+                    "finish:stop".to_owned(),
+                    "usage".to_owned(),
+                    "DONE".to_owned(),
+                ],
+                true,
+            ),
+            (vec![], true),
+        ];
+        assert_eq!(got, want);
+        assert!(t.end_stream(None).is_empty(), "closed once");
+    }
+
+    #[test]
+    fn a_streamed_answer_without_an_image_says_why_at_the_end() {
+        let streamed = exchange(
+            MODEL,
+            Endpoint::ChatCompletions,
+            Endpoint::StreamGenerateContent,
+        );
+        let mut t = ChatToGenerateContent::new(&streamed);
+        t.translate_request(br#"{"stream":true,"messages":[{"role":"user","content":"a cat"}]}"#)
+            .unwrap();
+        let (events, done) = t
+            .translate_event(br#"{"candidates":[{"index":0,"content":{"parts":[{"text":"I can't draw that."}]}}]}"#)
+            .unwrap();
+        assert_eq!(deltas(&events), ["content:", "content:I can't draw that."]);
+        assert!(!done);
+        // Text alone is passed on as text, as in a whole answer.
+        assert_eq!(deltas(&t.end_stream(None)), ["finish:stop", "DONE"]);
+        let mut blocked = ChatToGenerateContent::new(&streamed);
+        blocked
+            .translate_request(br#"{"stream":true,"messages":[{"role":"user","content":"a cat"}]}"#)
+            .unwrap();
+        let (events, done) = blocked
+            .translate_event(br#"{"candidates":[{"index":0,"finishReason":"IMAGE_SAFETY"}]}"#)
+            .unwrap();
+        assert!(done);
+        assert_eq!(
+            deltas(&events),
+            [
+                "content:".to_owned(),
+                format!("content:No image was returned by {MODEL}. Reason: \"finishReason IMAGE_SAFETY\""),
+                "finish:content_filter".to_owned(),
+                "DONE".to_owned()
+            ]
+        );
+        let mut failed = ChatToGenerateContent::new(&streamed);
+        failed
+            .translate_request(br#"{"stream":true,"messages":[{"role":"user","content":"x"}]}"#)
+            .unwrap();
+        assert_eq!(
+            deltas(&failed.end_stream(Some("gemini-router: too large"))),
+            [
+                "content:",
+                "content:gemini-router: too large",
+                "finish:content_filter",
+                "DONE"
+            ]
+        );
+        // Not streamed: a whole answer, or an upstream that does not stream.
+        let unary = exchange(MODEL, Endpoint::ChatCompletions, Endpoint::GenerateContent);
+        let mut t = ChatToGenerateContent::new(&unary);
+        t.translate_request(br#"{"stream":true,"messages":[{"role":"user","content":"x"}]}"#)
+            .unwrap();
+        assert!(!t.streams());
     }
 }

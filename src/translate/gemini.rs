@@ -310,6 +310,20 @@ impl<'a> ResponseBody<'a> {
     }
 }
 
+/// One `GenerateContentResponse` of a stream: its answer, and the
+/// indexes of the candidates that finished in it.
+pub(crate) fn frame_answer(frame: &[u8]) -> Result<(Answer<'_>, Vec<u32>), TranslateError> {
+    let mut acc = Collector::default();
+    acc.add(json::response(frame)?)?;
+    let finished = acc
+        .candidates
+        .iter()
+        .filter(|c| c.finish_reason.is_some())
+        .map(|c| c.index)
+        .collect();
+    Ok((acc.finish(), finished))
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct RawResponse<'a> {

@@ -47,7 +47,7 @@ mod gemini;
 mod imagen;
 mod json;
 mod openai;
-mod sse;
+pub(crate) mod sse;
 #[cfg(test)]
 mod testutil;
 
@@ -113,6 +113,44 @@ pub trait Translator {
     fn translate_request(&mut self, body: &[u8]) -> Result<Vec<u8>, TranslateError>;
     /// Rewrites a successful (2xx) upstream answer into the client's shape.
     fn translate_response(&mut self, body: &[u8]) -> Result<Translated, TranslateError>;
+    /// Whether the answer is translated event by event as it streams (an
+    /// SSE answer to a client that streams): then [`Translator::translate_event`]
+    /// and [`Translator::end_stream`] are used instead of
+    /// [`Translator::translate_response`].
+    fn streams(&self) -> bool {
+        false
+    }
+    /// The client's events for one upstream event's `data`, and whether
+    /// the answer is complete with it (the closing events were written).
+    fn translate_event(&mut self, _data: &[u8]) -> Result<(Vec<u8>, bool), TranslateError> {
+        Err(TranslateError::InvalidResponse(
+            "this translation does not stream".to_owned(),
+        ))
+    }
+    /// The client's closing events when the upstream stream ended (or
+    /// failed: `note` says why), unless an event already completed it.
+    fn end_stream(&mut self, _note: Option<&str>) -> Vec<u8> {
+        Vec::new()
+    }
+}
+
+/// One upstream event's `data` translated within the bounds: at most
+/// [`value_limit`] values read, at most `max_out` bytes written.
+pub fn event(
+    translator: &mut dyn Translator,
+    data: &[u8],
+    max_out: usize,
+) -> Result<(Vec<u8>, bool), TranslateError> {
+    check_values(data, Side::Response)?;
+    let (out, done) = translator.translate_event(data)?;
+    if out.len() > max_out {
+        return Err(TranslateError::TooLarge {
+            side: Side::Response,
+            size: out.len(),
+            limit: max_out,
+        });
+    }
+    Ok((out, done))
 }
 
 /// Why a body could not be translated.

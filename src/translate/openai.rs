@@ -1,7 +1,7 @@
 //! OpenAI-compatibility shapes: chat completion and `images/generations`
 //! requests in, chat completions (JSON or SSE chunks) and images answers out.
 
-use super::answer::{sniff_mime, Answer, Image, Piece};
+use super::answer::{sniff_mime, Answer, Image, Piece, Usage};
 use super::aspect;
 use super::gemini::{Contents, Role};
 use super::json::{self, JStr, Out};
@@ -615,6 +615,25 @@ impl<'de> Locator<'de> {
     }
 }
 
+const CHUNK: &str = "chat.completion.chunk";
+const ROLE_DELTA: &str = "{\"role\":\"assistant\",\"content\":\"\"}";
+/// How much of a streamed answer's text is kept to quote when it brought
+/// no image.
+const NOTE_TEXT: usize = 1024;
+
+/// What a streamed chat answer has written so far.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct StreamState {
+    started: bool,
+    /// The kind of the last piece written (`true`: an image).
+    last_image: Option<bool>,
+    images: usize,
+    /// The start of the answer's text (for the reason when there is no image).
+    text: String,
+    withheld: Vec<String>,
+    usage: Option<Usage>,
+}
+
 /// Writes chat completion answers for one exchange.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ChatReply {
@@ -651,6 +670,11 @@ impl ChatReply {
         }
     }
 
+    /// Whether the client asked for a stream.
+    pub(crate) fn streams(&self) -> bool {
+        self.stream
+    }
+
     /// The answer as a `chat.completion`, or as `chat.completion.chunk`
     /// events when the request streamed. An answer without an image becomes
     /// an assistant message that says why, with `finish_reason: content_filter`
@@ -680,6 +704,68 @@ impl ChatReply {
         self.write_message(&Answer::default(), None, "stop")
     }
 
+    /// `{"id":...,"object":OBJECT,"created":...,"model":...` (open).
+    fn write_head(&self, out: &mut Out, object: &str) {
+        out.raw("{\"id\":")
+            .string(&self.id)
+            .raw(",\"object\":\"")
+            .raw(object)
+            .raw("\",\"created\":")
+            .number(self.created)
+            .raw(",\"model\":")
+            .string(&self.model);
+    }
+
+    fn write_usage(out: &mut Out, usage: Usage) {
+        out.raw("{\"prompt_tokens\":")
+            .number(usage.prompt_tokens)
+            .raw(",\"completion_tokens\":")
+            .number(usage.completion_tokens)
+            .raw(",\"total_tokens\":")
+            .number(usage.total_tokens)
+            .raw("}");
+    }
+
+    /// One `chat.completion.chunk` event whose only choice has `delta`
+    /// (written by `delta`) and `finish_reason`.
+    fn write_chunk(
+        &self,
+        out: &mut Out,
+        delta: impl FnOnce(&mut Out),
+        finish_reason: Option<&str>,
+    ) {
+        out.raw("data: ");
+        self.write_head(out, CHUNK);
+        out.raw(",\"choices\":[{\"index\":0,\"delta\":");
+        delta(out);
+        out.raw(",\"logprobs\":null,\"finish_reason\":");
+        match finish_reason {
+            Some(reason) => out.raw("\"").raw(reason).raw("\""),
+            None => out.raw("null"),
+        };
+        out.raw("}]}\n\n");
+    }
+
+    /// The events that close a stream: a finish chunk, the usage chunk
+    /// when the request asked for it, and `[DONE]`.
+    fn write_close(&self, out: &mut Out, finish_reason: &str, usage: Usage) {
+        self.write_chunk(
+            out,
+            |out| {
+                out.raw("{}");
+            },
+            Some(finish_reason),
+        );
+        if self.include_usage {
+            out.raw("data: ");
+            self.write_head(out, CHUNK);
+            out.raw(",\"choices\":[],\"usage\":");
+            Self::write_usage(out, usage);
+            out.raw("}\n\n");
+        }
+        out.raw(sse::DONE);
+    }
+
     fn write_message(
         &self,
         answer: &Answer<'_>,
@@ -690,65 +776,159 @@ impl ChatReply {
         let mut out = Out::with_capacity(
             answer.payload_len() + note.map_or(0, |n| n.len() * 2) + self.model.len() * 5 + 1024,
         );
-        let head = |out: &mut Out, object: &str| {
-            out.raw("{\"id\":")
-                .string(&self.id)
-                .raw(",\"object\":\"")
-                .raw(object)
-                .raw("\",\"created\":")
-                .number(self.created)
-                .raw(",\"model\":")
-                .string(&self.model);
-        };
-        let usage_object = |out: &mut Out| {
-            out.raw("{\"prompt_tokens\":")
-                .number(usage.prompt_tokens)
-                .raw(",\"completion_tokens\":")
-                .number(usage.completion_tokens)
-                .raw(",\"total_tokens\":")
-                .number(usage.total_tokens)
-                .raw("}");
-        };
         if !self.stream {
-            head(&mut out, "chat.completion");
+            self.write_head(&mut out, "chat.completion");
             out.raw(",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":");
             self.write_content(&mut out, answer, note);
             out.raw("},\"logprobs\":null,\"finish_reason\":\"")
                 .raw(finish_reason)
                 .raw("\"}],\"usage\":");
-            usage_object(&mut out);
+            Self::write_usage(&mut out, usage);
             out.raw("}");
             return Translated {
                 body: out.into_bytes(),
                 content_type: JSON,
             };
         }
-        let chunk = "chat.completion.chunk";
-        out.raw("data: ");
-        head(&mut out, chunk);
-        out.raw(",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"logprobs\":null,\"finish_reason\":null}]}\n\n");
-        out.raw("data: ");
-        head(&mut out, chunk);
-        out.raw(",\"choices\":[{\"index\":0,\"delta\":{\"content\":");
-        self.write_content(&mut out, answer, note);
-        out.raw("},\"logprobs\":null,\"finish_reason\":null}]}\n\n");
-        out.raw("data: ");
-        head(&mut out, chunk);
-        out.raw(",\"choices\":[{\"index\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":\"")
-            .raw(finish_reason)
-            .raw("\"}]}\n\n");
-        if self.include_usage {
-            out.raw("data: ");
-            head(&mut out, chunk);
-            out.raw(",\"choices\":[],\"usage\":");
-            usage_object(&mut out);
-            out.raw("}\n\n");
-        }
-        out.raw(sse::DONE);
+        self.write_chunk(
+            &mut out,
+            |out| {
+                out.raw(ROLE_DELTA);
+            },
+            None,
+        );
+        self.write_chunk(
+            &mut out,
+            |out| {
+                out.raw("{\"content\":");
+                self.write_content(out, answer, note);
+                out.raw("}");
+            },
+            None,
+        );
+        self.write_close(&mut out, finish_reason, usage);
         Translated {
             body: out.into_bytes(),
             content_type: EVENT_STREAM,
         }
+    }
+
+    /// The events for a part of a streamed answer as it arrives: the role
+    /// first, then each piece as a `delta.content` string (text as it
+    /// came, an image as a markdown data URL), pieces of different kinds
+    /// apart by a blank line as in [`ChatReply::write`]. `state` carries
+    /// what was written before.
+    pub(crate) fn write_stream_part(
+        &self,
+        state: &mut StreamState,
+        answer: &Answer<'_>,
+    ) -> Vec<u8> {
+        let mut out = Out::with_capacity(answer.payload_len() + self.model.len() * 2 + 256);
+        if !state.started {
+            state.started = true;
+            self.write_chunk(
+                &mut out,
+                |out| {
+                    out.raw(ROLE_DELTA);
+                },
+                None,
+            );
+        }
+        for piece in &answer.pieces {
+            let image = matches!(piece, Piece::Image(_));
+            let separate = state.last_image.is_some_and(|last| last || image);
+            match piece {
+                Piece::Text(text) if text.is_empty() => continue,
+                Piece::Text(text) => {
+                    if state.text.len() < NOTE_TEXT {
+                        state.text.push_str(text);
+                    }
+                }
+                Piece::Image(_) => state.images += 1,
+            }
+            state.last_image = Some(image);
+            self.write_chunk(
+                &mut out,
+                |out| {
+                    out.raw("{\"content\":\"");
+                    if separate {
+                        out.raw("\\n\\n");
+                    }
+                    match piece {
+                        Piece::Text(text) => {
+                            out.escaped(text);
+                        }
+                        Piece::Image(image) => {
+                            out.raw("![image](data:")
+                                .escaped(&image.mime)
+                                .raw(";base64,")
+                                .escaped(&image.data)
+                                .raw(")");
+                        }
+                    }
+                    out.raw("\"}");
+                },
+                None,
+            );
+        }
+        state.withheld.extend(answer.withheld.iter().cloned());
+        if answer.usage.is_some() {
+            state.usage = answer.usage;
+        }
+        out.into_bytes()
+    }
+
+    /// The events that end a streamed answer: without an image, a delta
+    /// saying why (or `note`, when the stream failed) and `finish_reason:
+    /// content_filter`; then the usage and `[DONE]`.
+    pub(crate) fn write_stream_end(&self, state: &mut StreamState, note: Option<&str>) -> Vec<u8> {
+        let mut out = Out::with_capacity(1024 + note.map_or(0, str::len) * 2);
+        if !state.started {
+            state.started = true;
+            self.write_chunk(
+                &mut out,
+                |out| {
+                    out.raw(ROLE_DELTA);
+                },
+                None,
+            );
+        }
+        let seen = Answer {
+            pieces: vec![Piece::Text(std::mem::take(&mut state.text))],
+            usage: state.usage,
+            withheld: std::mem::take(&mut state.withheld),
+        };
+        let why = match note {
+            Some(note) => Some(note.to_owned()),
+            None if state.images == 0 && (!seen.withheld.is_empty() || seen.text().is_empty()) => {
+                Some(format!(
+                    "No image was returned by {}. Reason: \"{}\"",
+                    self.model,
+                    seen.no_image_reason()
+                ))
+            }
+            None => None,
+        };
+        let finish = match &why {
+            Some(why) => {
+                let separate = state.last_image.is_some();
+                self.write_chunk(
+                    &mut out,
+                    |out| {
+                        out.raw("{\"content\":\"");
+                        if separate {
+                            out.raw("\\n\\n");
+                        }
+                        out.escaped(why).raw("\"}");
+                    },
+                    None,
+                );
+                "content_filter"
+            }
+            None => "stop",
+        };
+        self.write_close(&mut out, finish, state.usage.unwrap_or_default());
+        out.into_bytes()
     }
 
     /// The `content` value: a markdown string (pieces separated by blank

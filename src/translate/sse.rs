@@ -41,6 +41,20 @@ pub(crate) fn data_frames(body: &[u8]) -> Vec<Cow<'_, [u8]>> {
     frames
 }
 
+/// The end of the last complete event in `bytes` (after its blank line):
+/// what a stream can pass on while the rest waits for more bytes.
+pub(crate) fn events_end(bytes: &[u8]) -> usize {
+    let mut end = 0;
+    let mut at = 0;
+    for line in Lines(bytes) {
+        at += line.len() + 1;
+        if (line.is_empty() || line == b"\r") && at <= bytes.len() {
+            end = at;
+        }
+    }
+    end
+}
+
 /// Lines split on `\n` (a line of several MB is found eight bytes at a time).
 struct Lines<'a>(&'a [u8]);
 
@@ -97,6 +111,21 @@ mod tests {
                 let want = (at < len).then_some(at);
                 assert_eq!(find_newline(&bytes), want, "len {len} at {at}");
             }
+        }
+    }
+
+    #[test]
+    fn finds_where_complete_events_end() {
+        for (bytes, want) in [
+            ("", 0),
+            ("data: x", 0),
+            ("data: x\n", 0),
+            ("data: x\n\n", 9),
+            ("data: x\r\n\r\ndata: y", 11),
+            ("data: x\n\ndata: y\n\n\n", 19),
+            ("\n", 1),
+        ] {
+            assert_eq!(events_end(bytes.as_bytes()), want, "{bytes:?}");
         }
     }
 

@@ -306,9 +306,16 @@ class State:
         self.operations: dict[str, str] = {}
         # Not reset: thought signatures have no expiry.
         self.signatures = ThoughtSignatures()
+        # While set, a :streamGenerateContent?alt=sse answer waits (at most
+        # STREAM_GATE_SECONDS) for this event before each frame that carries
+        # an image; images_streamed counts the image frames sent.
+        self.image_gate: threading.Event | None = None
+        self.images_streamed = 0
 
     def reset(self) -> None:
         with self.lock:
+            self.image_gate = None
+            self.images_streamed = 0
             self.retired = set()
             self.live = set()
             self.valid_keys = set(DEFAULT_VALID_KEYS)
@@ -483,7 +490,7 @@ class GeminiApi:
         if method == cat.STREAM_GENERATE_CONTENT:
             frames = _generate(model, family, body)
             if sse:
-                return _sse_response(b"data: " + _dump(f) + b"\r\n\r\n" for f in frames)
+                return _sse_response(self._gated(frames))
             return json_response(200, frames)
         if method == cat.COUNT_TOKENS:
             return json_response(200, _count_tokens(body))
@@ -502,6 +509,19 @@ class GeminiApi:
         if method == cat.GENERATE_ANSWER:
             return json_response(200, _generate_answer(body))
         raise AssertionError(method)
+
+    def _gated(self, frames: list[dict]) -> Iterable[bytes]:
+        """SSE events of ``frames``; each one with an image waits for the
+        image gate when a test set one (see ``State.image_gate``)."""
+        for f in frames:
+            has_image = any("inlineData" in p for c in f.get("candidates", []) for p in (c.get("content") or {}).get("parts", []))
+            gate = self.state.image_gate
+            if has_image and gate is not None:
+                gate.wait(STREAM_GATE_SECONDS)
+            if has_image:
+                with self.state.lock:
+                    self.state.images_streamed += 1
+            yield b"data: " + _dump(f) + b"\r\n\r\n"
 
     def _list_models(self, req: Request) -> Response:
         """ListModels, paged as Google pages it: ``pageSize`` (default 50,
@@ -591,6 +611,9 @@ class GeminiApi:
             raise not_found(f"models/{model}", "v1main", "get")
         return json_response(200, _compat_model_entry(model))
 
+
+# The longest an image frame waits for a test's image gate.
+STREAM_GATE_SECONDS = 10
 
 LIST_PAGE_SIZE = 50
 LIST_PAGE_SIZE_MAX = 1000

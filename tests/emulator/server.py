@@ -245,6 +245,19 @@ class Emulator:
         replaces its previous value, and ``reset()`` restores the defaults."""
         self.state.configure(retired, valid_keys, live)
 
+    def hold_stream_images(self) -> threading.Event:
+        """Makes ``:streamGenerateContent?alt=sse`` answers wait before each
+        image frame until the returned event is set (or 10 s pass), so a test
+        can see what a client received before the image was sent;
+        ``images_streamed()`` counts the image frames sent. ``reset()`` lifts it."""
+        gate = threading.Event()
+        self.state.image_gate = gate
+        return gate
+
+    def images_streamed(self) -> int:
+        with self.state.lock:
+            return self.state.images_streamed
+
     def __enter__(self) -> "Emulator":
         return self.start()
 
