@@ -22,8 +22,12 @@ FUZZ_TARGETS  ?= scan flow translate
 # skopeo checks the OCI layout `make dist` writes (Debian bookworm's package).
 SKOPEO_DEB    := 1.9.3+ds1-1+b10
 DIST_IMAGE    ?=
+# `make bench-peers` compares with the LiteLLM proxy, installed (pinned) into its
+# own venv: it is large, and nothing else needs it.
+PEERS_VENV    := .venv-peers
+LITELLM       := 1.106.12
 
-.PHONY: help setup build unit lint integration deploy-check matrix test run demo bench measure-memory fuzz oci dist skopeo clean
+.PHONY: help setup build unit lint integration deploy-check matrix test run demo bench bench-peers measure-memory fuzz oci dist skopeo clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -77,8 +81,18 @@ run: setup build ## Run Envoy with the filter on $(LISTEN) in front of the real 
 demo: setup build ## Run Envoy with the filter in front of the local Gemini emulator and show a rewrite and an annotated 404
 	$(PY) scripts/demo.py --wasm $(WASM) --envoy $(ENVOY)
 
-bench: setup build ## Benchmarks: filter overhead and body scanning, reported as ratios
+bench: setup build ## Benchmarks: filter overhead against plain Envoy and two reference modules, memory, body scanning; as ratios
 	$(PY) bench/run.py --wasm $(WASM) --envoy $(ENVOY)
+
+$(PEERS_VENV)/.litellm-$(LITELLM).stamp:
+	$(PYTHON) -m venv $(PEERS_VENV)
+	$(PEERS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check 'litellm[proxy]==$(LITELLM)' || \
+	  { echo "bench-peers: could not install litellm[proxy]==$(LITELLM) into $(PEERS_VENV)" >&2; exit 1; }
+	rm -f $(PEERS_VENV)/.litellm-*.stamp
+	touch $@
+
+bench-peers: setup build $(PEERS_VENV)/.litellm-$(LITELLM).stamp ## CPU per chat request: the LiteLLM proxy (pinned, in .venv-peers) vs Envoy with the filter; writes bench/peers.md
+	$(PY) bench/peers.py --wasm $(WASM) --envoy $(ENVOY) --litellm $(PEERS_VENV)/bin/litellm
 
 measure-memory: setup build ## Envoy's memory per concurrent translated 32 MiB request (the sizing table of deploy/README.md); not part of test
 	$(PY) scripts/measure-memory.py

@@ -4,26 +4,39 @@
 Nothing here asserts a time: machines are shared and noisy, so every number
 is compared with its baseline measured in the same run, interleaved.
 
-1. Filter overhead. One upstream: a second Envoy answering every request
-   with a fixed JSON ``direct_response`` (after buffering the request, so
-   large bodies are read whole). In front of it, two Envoys built by
-   ``tests/harness.py``: one without the filter (A) and one with it (B,
-   ``{"api_style":"openai"}``). wrk drives A and B in turn (A B, B A, ...),
-   each run for ``--duration`` seconds, and the median of ``--repeats`` runs
-   is reported for:
+1. Filter overhead against the floor. One upstream: a second Envoy
+   answering every request with a fixed JSON ``direct_response`` (after
+   buffering the request, so large bodies are read whole). In front of it,
+   four Envoys built by ``tests/harness.py``, the same but for their HTTP
+   filters:
+     - plain: no Wasm filter;
+     - no-op: ``bench/ref-noop``, a proxy-wasm module whose every callback
+       returns Continue (the price of a Wasm filter at all);
+     - minimal: ``bench/ref-minimal``, a module that pauses POST headers,
+       buffers the body and finds ``"model"`` with a byte search (the least
+       a body-routing filter does; it needs the same Envoy settings);
+     - filter: gemini-router, ``{"api_style":"openai"}``.
+   The reference modules are separate cargo packages (the filter's SDK
+   version and release profile), built into target/bench and loaded like
+   the filter (their configuration is ignored). Each round runs wrk against
+   all four, ``--duration`` seconds each, the order rotated every round
+   (plain no-op minimal filter, no-op minimal filter plain, ...);
+   ``--repeats`` rounds per scenario:
      a. GET /v1beta/models: not a routed request, passes untouched;
      b. an OpenAI chat request for gemini-3.5-flash (~1 KiB): buffered,
         scanned, forwarded unchanged;
      c. the same with a 1 MiB inline base64 image;
      d. a chat request for gemini-3.1-flash-image (~1 KiB): routed to
-        generateContent, request and answer translated (through A it is simply
-        proxied: the ratio is what routing and translation cost).
+        generateContent, request and answer translated (the others simply
+        proxy it: the ratio is what routing and translation cost).
    Columns: requests/s, p50 and p99 latency, and the front Envoy's CPU time
    per request (utime+stime from /proc, the cost of the filter wherever the
-   bottleneck of this 2-core machine happens to be).
+   bottleneck of this 2-core machine happens to be). A ratio is the median
+   over rounds of the two fronts' figures in the same round.
 2. Memory. Before the throughput runs, ``--mem-requests`` chat requests with
-   an 8 MiB image are sent (4 at a time) to A and to B; VmHWM and VmRSS of
-   each Envoy (from /proc/PID/status) are compared with its idle RSS.
+   an 8 MiB image are sent (4 at a time) to each front Envoy; VmHWM and
+   VmRSS (from /proc/PID/status) are compared with its idle RSS, and the
+   filter's with the no-op module's. The sizes of the three modules too.
 3. Body scanning, on the host, by ``bench/scan-bench`` (a separate cargo
    package built into target/bench): ``scan::top_level_fields`` against
    ``serde_json::from_slice::<Value>``, serde_json's validate-only
@@ -58,6 +71,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,6 +80,8 @@ BENCH = ROOT / "bench"
 WORK = ROOT / "target" / "bench"
 BODIES = WORK / "bodies"
 SCAN_BENCH = BENCH / "scan-bench"
+# Reference proxy-wasm modules (cargo packages) -> their .wasm in target/bench.
+REF_MODULES = {"noop": (BENCH / "ref-noop", "ref_noop.wasm"), "minimal": (BENCH / "ref-minimal", "ref_minimal.wasm")}
 WRK_SCRIPT = BENCH / "wrk.lua"
 
 sys.path.insert(0, str(ROOT))
@@ -75,6 +91,10 @@ CHAT_PATH = "/v1beta/openai/chat/completions"
 MODEL = "gemini-3.5-flash"
 IMAGE_MODEL = "gemini-3.1-flash-image"
 MIB = 1 << 20
+
+# The front Envoys, in the order of the first round, and how the report names them.
+FRONTS = ["plain", "noop", "minimal", "filter"]
+FRONT_LABELS = {"plain": "plain Envoy", "noop": "no-op module", "minimal": "minimal module", "filter": "gemini-router"}
 
 # What the upstream Envoy answers: a chat completion, or a generateContent
 # response for native model paths (what a translated request reaches).
@@ -121,9 +141,10 @@ def log(msg: str) -> None:
 # -- setup -------------------------------------------------------------------
 
 
-def ensure_tools(need_node: bool) -> bool:
-    """Installs missing tools with apt-get when root. Returns whether node is there."""
-    wanted = dict(TOOLS)
+def ensure_tools(need_node: bool, required: dict[str, str] = TOOLS) -> bool:
+    """Installs missing tools (command -> Debian package) with apt-get when root.
+    Returns whether node is there."""
+    wanted = dict(required)
     if need_node:
         wanted.update(OPTIONAL_TOOLS)
     missing = sorted({pkg for cmd, pkg in wanted.items() if shutil.which(cmd) is None})
@@ -134,9 +155,9 @@ def ensure_tools(need_node: bool) -> bool:
             subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
             subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True, env=env)
         else:
-            required = sorted({TOOLS[c] for c in TOOLS if shutil.which(c) is None})
-            if required:
-                raise SystemExit(f"bench: missing tools; install them with: sudo apt-get install -y {' '.join(required)}")
+            needed = sorted({pkg for cmd, pkg in required.items() if shutil.which(cmd) is None})
+            if needed:
+                raise SystemExit(f"bench: missing tools; install them with: sudo apt-get install -y {' '.join(needed)}")
     return shutil.which("node") is not None
 
 
@@ -211,6 +232,19 @@ def build_scan_bench(wasm: bool) -> tuple[Path, Path | None]:
     return native, (WORK / "wasm32-wasip1" / "release" / "scan-bench.wasm") if wasm else None
 
 
+def build_ref_modules() -> dict[str, Path]:
+    """The reference modules for wasm32-wasip1 (release, their committed
+    Cargo.lock), into target/bench. Returns front name -> .wasm."""
+    log("building the reference modules bench/ref-noop and bench/ref-minimal (target/bench)")
+    out = {}
+    for name, (package, wasm) in REF_MODULES.items():
+        subprocess.run(["cargo", "build", "--release", "--quiet", "--locked", "--manifest-path",
+                        str(package / "Cargo.toml"), "--target-dir", str(WORK), "--target", "wasm32-wasip1"],
+                       check=True, cwd=ROOT)
+        out[name] = WORK / "wasm32-wasip1" / "release" / wasm
+    return out
+
+
 # -- scanner -----------------------------------------------------------------
 
 
@@ -245,9 +279,9 @@ def json_lines(text: str) -> list[dict]:
     return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
 
 
-def run_scan(bodies: Bodies, have_node: bool, samples: int) -> ScanResults:
+def run_scan(bodies: Bodies, native: Path, wasm: Path | None, samples: int) -> ScanResults:
+    """Runs scan-bench as built by build_scan_bench (`wasm` None: no V8 column)."""
     results = ScanResults()
-    native, wasm = build_scan_bench(have_node)
     files = bodies.scan_set()
     label_of = {str(path): label for label, path in files}
     for label, path in files:
@@ -366,20 +400,30 @@ def direct_response_bootstrap() -> str:
     return yaml.safe_dump(config, sort_keys=False)
 
 
-def start_envoys() -> tuple:
+def start_upstream():
+    """The bench upstream: an Envoy answering fixed JSON, started like any harness Envoy."""
     from tests import harness
 
     class DirectResponseEnvoy(harness.Envoy):
-        """The bench upstream: an Envoy answering fixed JSON, started like any harness Envoy."""
-
         def __init__(self) -> None:
             super().__init__("127.0.0.1", 9, None, with_filter=False, name="upstream")
             self.config_path.write_text(direct_response_bootstrap())
 
-    upstream = DirectResponseEnvoy().start()
-    without = harness.Envoy("127.0.0.1", upstream.port, with_filter=False, name="without-filter").start()
-    with_filter = harness.Envoy("127.0.0.1", upstream.port, FILTER_CONFIG, with_filter=True, name="with-filter").start()
-    return upstream, without, with_filter
+    return DirectResponseEnvoy().start()
+
+
+def start_front(name: str, upstream_port: int, modules: dict[str, Path]):
+    """One front Envoy (see FRONTS) in front of the upstream. The reference
+    modules get the filter's entry with an empty configuration (ignored)."""
+    from tests import harness
+
+    if name == "plain":
+        envoy = harness.Envoy("127.0.0.1", upstream_port, with_filter=False, name=name)
+    elif name == "filter":
+        envoy = harness.Envoy("127.0.0.1", upstream_port, FILTER_CONFIG, with_filter=True, name=name)
+    else:
+        envoy = harness.Envoy("127.0.0.1", upstream_port, None, with_filter=True, wasm=modules[name], name=name)
+    return envoy.start()
 
 
 def proc_status(pid: int) -> dict[str, int]:
@@ -393,6 +437,7 @@ def proc_status(pid: int) -> dict[str, int]:
 
 
 def cpu_seconds(pid: int) -> float:
+    """utime+stime of one process (all its threads), in seconds."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     # fields[11], fields[12]: utime, stime (after the ")" the state is field 0)
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -427,12 +472,15 @@ class Run:
     requests: int
 
 
-def wrk_run(envoy, scenario: Scenario, seconds: int, connections: int) -> Run:
+def wrk_run(url: str, cpu: Callable[[], float], scenario: Scenario, seconds: int, connections: int,
+            token: str = "bench-key") -> Run:
+    """wrk against url + scenario.path with `Authorization: Bearer token`; `cpu`
+    reads the CPU seconds of the proxy measured."""
     cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", str(WRK_SCRIPT),
-           envoy.url + scenario.path, "--", scenario.method, str(scenario.body or "")]
-    cpu_before = cpu_seconds(envoy.process.pid)
+           url + scenario.path, "--", scenario.method, str(scenario.body or ""), token]
+    cpu_before = cpu()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60)
-    cpu_after = cpu_seconds(envoy.process.pid)
+    cpu_after = cpu()
     line = next((l for l in proc.stdout.splitlines() if l.startswith("BENCH-JSON ")), None)
     if proc.returncode != 0 or line is None:
         raise RuntimeError(f"wrk failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
@@ -460,12 +508,29 @@ def hey_run(envoy, body: Path, count: int, concurrency: int) -> None:
         raise RuntimeError(f"hey: not every request answered 200:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
 
 
+def envoy_wrk_run(envoy, scenario: Scenario, seconds: int, connections: int) -> Run:
+    return wrk_run(envoy.url, lambda: cpu_seconds(envoy.process.pid), scenario, seconds, connections)
+
+
+def rotation(names: list[str], round_index: int) -> list[str]:
+    """The order of round `round_index`: `names` rotated left by the round number."""
+    k = round_index % len(names)
+    return names[k:] + names[:k]
+
+
+def paired_ratio(runs: list[Run], base: list[Run], attr: str) -> float | None:
+    """The median over rounds of runs[i].attr ÷ base[i].attr (same round)."""
+    ratios = [getattr(x, attr) / getattr(y, attr) for x, y in zip(runs, base) if getattr(y, attr)]
+    return statistics.median(ratios) if ratios else None
+
+
 def verify(envoys: dict, scenarios: list[Scenario]) -> list[str]:
     """One request per scenario through each front Envoy: what the client gets back."""
     from tests import harness
 
     lines = []
     for scenario in scenarios:
+        got = []
         for name, envoy in envoys.items():
             body = scenario.body.read_bytes() if scenario.body else None
             headers = {"authorization": "Bearer bench-key"}
@@ -476,21 +541,28 @@ def verify(envoys: dict, scenarios: list[Scenario]) -> list[str]:
                 raise RuntimeError(f"{scenario.key} through {name}: {resp!r}")
             answer = resp.json()
             shape = answer.get("object") or ("generateContent" if "candidates" in answer else "?")
-            lines.append(f"{scenario.key} {name}: 200 {shape}")
+            got.append((name, f"200 {shape}"))
+        answers = {answer for _, answer in got}
+        if len(answers) == 1:
+            lines.append(f"{scenario.key}: {answers.pop()} from all {len(got)}")
+        else:
+            lines.append(f"{scenario.key}: " + ", ".join(f"{FRONT_LABELS.get(n, n)} {a}" for n, a in got))
     return lines
 
 
 @dataclass
 class HttpResults:
-    runs: dict[tuple[str, str], list[Run]] = field(default_factory=dict)  # (scenario, side) -> runs
-    memory: dict[str, dict] = field(default_factory=dict)
+    runs: dict[tuple[str, str], list[Run]] = field(default_factory=dict)  # (scenario, front) -> runs, by round
+    memory: dict[str, dict] = field(default_factory=dict)  # front -> KiB figures and admin /memory
+    module_bytes: dict[str, int] = field(default_factory=dict)  # front -> size of its .wasm
     checks: list[str] = field(default_factory=list)
     counters: dict[str, int] = field(default_factory=dict)
     scenarios: list[Scenario] = field(default_factory=list)
     settings: dict = field(default_factory=dict)
 
 
-def run_http(bodies: Bodies, seconds: int, repeats: int, connections: int, mem_requests: int) -> HttpResults:
+def run_http(bodies: Bodies, wasm: Path, seconds: int, repeats: int, connections: int,
+             mem_requests: int) -> HttpResults:
     results = HttpResults()
     results.settings = {"seconds": seconds, "repeats": repeats, "connections": connections,
                         "mem_requests": mem_requests}
@@ -501,33 +573,37 @@ def run_http(bodies: Bodies, seconds: int, repeats: int, connections: int, mem_r
         Scenario("d", "chat, image model, ~1 KiB (translated to generateContent)", "POST", CHAT_PATH,
                  bodies.image_model),
     ]
-    upstream = without = with_filter = None
+    modules = build_ref_modules()
+    results.module_bytes = {name: path.stat().st_size for name, path in modules.items()}
+    results.module_bytes["filter"] = wasm.stat().st_size
+    upstream = None
+    fronts: dict = {}
     try:
-        log("starting Envoys: direct-response upstream, front without and with the filter")
-        upstream, without, with_filter = start_envoys()
-        sides = {"without": without, "with": with_filter}
-        results.checks = verify(sides, results.scenarios)
+        log("starting Envoys: direct-response upstream; in front: " + ", ".join(FRONT_LABELS[f] for f in FRONTS))
+        upstream = start_upstream()
+        for name in FRONTS:
+            fronts[name] = start_front(name, upstream.port, modules)
+        results.checks = verify(fronts, results.scenarios)
 
         log(f"memory: {mem_requests} chat requests with an 8 MiB image to each front Envoy")
-        for side, envoy in sides.items():
+        for name, envoy in fronts.items():
             idle = proc_status(envoy.process.pid)
             hey_run(envoy, bodies.eight_mib, mem_requests, 4)
             after = proc_status(envoy.process.pid)
-            results.memory[side] = {"idle_rss": idle["VmRSS"], "idle_hwm": idle["VmHWM"], "rss": after["VmRSS"],
+            results.memory[name] = {"idle_rss": idle["VmRSS"], "idle_hwm": idle["VmHWM"], "rss": after["VmRSS"],
                                     "hwm": after["VmHWM"], "admin": admin_memory(envoy)}
 
         for scenario in results.scenarios:
             log(f"load {scenario.key}: {scenario.title}")
-            for envoy in sides.values():  # warm-up, not recorded
-                wrk_run(envoy, scenario, 1, connections)
+            for envoy in fronts.values():  # warm-up, not recorded
+                envoy_wrk_run(envoy, scenario, 1, connections)
             for r in range(repeats):
-                order = ["without", "with"] if r % 2 == 0 else ["with", "without"]
-                for side in order:
-                    run = wrk_run(sides[side], scenario, seconds, connections)
-                    results.runs.setdefault((scenario.key, side), []).append(run)
-        results.counters = {k.removeprefix("wasmcustom."): v for k, v in with_filter.stats("wasmcustom.").items()}
+                for name in rotation(FRONTS, r):
+                    run = envoy_wrk_run(fronts[name], scenario, seconds, connections)
+                    results.runs.setdefault((scenario.key, name), []).append(run)
+        results.counters = {k.removeprefix("wasmcustom."): v for k, v in fronts["filter"].stats("wasmcustom.").items()}
     finally:
-        for envoy in (with_filter, without, upstream):
+        for envoy in [*reversed(fronts.values()), upstream]:
             if envoy is not None:
                 envoy.stop()
     return results
@@ -587,6 +663,86 @@ def machine_note(args, started: str, load_start: str) -> list[str]:
     ]
 
 
+def http_report(http: HttpResults) -> list[str]:
+    s = http.settings
+    fronts = ", ".join(f"{FRONT_LABELS[f]}" for f in FRONTS)
+
+    def med(scenario: str, front: str, attr: str) -> float:
+        return statistics.median(getattr(r, attr) for r in http.runs[(scenario, front)])
+
+    def ratio(scenario: str, front: str, base: str, attr: str) -> str:
+        x = paired_ratio(http.runs[(scenario, front)], http.runs[(scenario, base)], attr)
+        return fmt_ratio(x) if x is not None else "–"
+
+    out = ["## 1. Filter overhead through Envoy, against the floor", "",
+           f"Four front Envoys (`--concurrency 1`, the same but for their HTTP filters: {fronts}) in front of a "
+           f"second Envoy that answers fixed JSON; wrk `-t1 -c{s['connections']}`, {s['seconds']:g} s per run; "
+           f"rounds per scenario: {s['repeats']}, each running all four in an order rotated every round. "
+           "The *no-op module* (`bench/ref-noop`) returns Continue from every callback: what any Wasm filter costs. "
+           "The *minimal module* (`bench/ref-minimal`) pauses POST headers, buffers the body and finds `\"model\"` "
+           "with a byte search: the least a filter that routes on the body does. Both use the filter's SDK "
+           f"version and release profile. gemini-router's configuration `{json.dumps(FILTER_CONFIG)}`. "
+           "CPU = the front Envoy's user+system time per request. Each figure is the median over the rounds; "
+           "each ratio is the median over the rounds of the two figures measured in the same round.", "",
+           "### CPU per request of the front Envoy", "",
+           "| scenario | plain Envoy | no-op module | minimal module | gemini-router | gemini-router ÷ plain | "
+           "gemini-router ÷ no-op | gemini-router ÷ minimal | no-op ÷ plain | minimal ÷ plain |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    errors = 0
+    for sc in http.scenarios:
+        errors += sum(r.errors for f in FRONTS for r in http.runs[(sc.key, f)])
+        cells = [f"{med(sc.key, f, 'cpu_us'):.0f} µs" for f in FRONTS]
+        cells += [ratio(sc.key, "filter", base, "cpu_us") for base in ("plain", "noop", "minimal")]
+        cells += [ratio(sc.key, f, "plain", "cpu_us") for f in ("noop", "minimal")]
+        out.append(f"| {sc.key}. {sc.title} | " + " | ".join(cells) + " |")
+
+    out += ["", "### Throughput and latency", "",
+            "Ratios against plain Envoy in the same round.", "",
+            "| scenario | front | req/s | ratio | p50 | ratio | p99 | ratio | CPU/req | ratio |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for sc in http.scenarios:
+        for f in FRONTS:
+            cells = []
+            for attr, fmt in (("rps", lambda v: f"{v:,.0f}"), ("p50_ms", lambda v: f"{v:.2f} ms"),
+                              ("p99_ms", lambda v: f"{v:.2f} ms"), ("cpu_us", lambda v: f"{v:.0f} µs")):
+                cells += [fmt(med(sc.key, f, attr)), "" if f == "plain" else ratio(sc.key, f, "plain", attr)]
+            out.append(f"| {sc.key} | {FRONT_LABELS[f]} | " + " | ".join(cells) + " |")
+    out += ["", f"Errors (socket errors and non-2xx) over all runs: {errors}. "
+            "What each scenario returned (one request each, before the load): " + "; ".join(http.checks) + ".", ""]
+    if http.counters:
+        shown = {k: v for k, v in sorted(http.counters.items()) if v}
+        out += ["gemini-router's counters after the run: " + ", ".join(f"`{k}` {v}" for k, v in shown.items()) + ".", ""]
+
+    m = http.memory
+    out += ["## 2. Envoy memory after large requests, and module sizes", "",
+            f"{s['mem_requests']} chat requests with an 8 MiB inline image (4 concurrent) to each front Envoy, "
+            "before the load runs. From /proc/PID/status; `allocated` from admin /memory (Envoy's heap, "
+            "which does not include the Wasm VM's linear memory). The last two columns compare gemini-router "
+            "with the no-op module: what the filter itself holds, over what loading any Wasm module costs.", "",
+            "| | " + " | ".join(FRONT_LABELS[f] for f in FRONTS) + " | gemini-router − no-op | gemini-router ÷ no-op |",
+            "|---|" + "---:|" * (len(FRONTS) + 2)]
+
+    def row(title: str, mib: dict[str, float]) -> str:
+        x, y = mib["noop"], mib["filter"]
+        return (f"| {title} | " + " | ".join(f"{mib[f]:.1f} MiB" for f in FRONTS)
+                + f" | {y - x:+.1f} MiB | {fmt_ratio(y / x) if x > 0 else '–'} |")
+
+    for title, k in (("RSS idle (after start)", "idle_rss"), ("peak RSS (VmHWM) after the requests", "hwm"),
+                     ("RSS after the requests", "rss")):
+        out.append(row(title, {f: m[f][k] / 1024 for f in FRONTS}))
+    out.append(row("peak growth over idle", {f: (m[f]["hwm"] - m[f]["idle_rss"]) / 1024 for f in FRONTS}))
+    heap = {f: m[f]["admin"].get("allocated") for f in FRONTS}
+    if all(heap.values()):
+        out.append(row("Envoy heap allocated after", {f: int(v) / MIB for f, v in heap.items()}))
+
+    sizes = http.module_bytes
+    out += ["", "| module | bytes | ÷ no-op |", "|---|---:|---:|"]
+    for f in ("noop", "minimal", "filter"):
+        out.append(f"| {FRONT_LABELS[f]} | {sizes[f]:,} | {fmt_ratio(sizes[f] / sizes['noop'])} |")
+    out.append("")
+    return out
+
+
 def report(args, http: HttpResults | None, scan: ScanResults | None, note: list[str]) -> str:
     out = ["# gemini-router benchmarks", "",
            "Generated by `bench/run.py` (`make bench`). Every figure is a ratio against a baseline measured "
@@ -594,57 +750,7 @@ def report(args, http: HttpResults | None, scan: ScanResults | None, note: list[
     out += note + [""]
 
     if http is not None:
-        s = http.settings
-        out += ["## 1. Filter overhead through Envoy", "",
-                f"Envoy `--concurrency 1` in front of a second Envoy that answers fixed JSON; wrk `-t1 -c{s['connections']}`, "
-                f"{s['seconds']:g} s per run, runs interleaved without/with the filter, median of {s['repeats']}. "
-                f"Filter configuration `{json.dumps(FILTER_CONFIG)}`. CPU = the front Envoy's user+system time "
-                "per request. Ratio = with ÷ without.", "",
-                "| scenario | req/s without | req/s with | ratio | p50 without | p50 with | ratio | p99 without | p99 with | ratio | CPU/req without | CPU/req with | ratio |",
-                "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-        errors = 0
-        for sc in http.scenarios:
-            a, b = http.runs[(sc.key, "without")], http.runs[(sc.key, "with")]
-            errors += sum(r.errors for r in a + b)
-
-            def med(runs, attr):
-                return statistics.median(getattr(r, attr) for r in runs)
-
-            cells = []
-            for attr, fmt in (("rps", lambda v: f"{v:,.0f}"), ("p50_ms", lambda v: f"{v:.2f} ms"),
-                              ("p99_ms", lambda v: f"{v:.2f} ms"), ("cpu_us", lambda v: f"{v:.0f} µs")):
-                x, y = med(a, attr), med(b, attr)
-                cells += [fmt(x), fmt(y), fmt_ratio(y / x) if x else "–"]
-            out.append(f"| {sc.key}. {sc.title} | " + " | ".join(cells) + " |")
-        out += ["", f"Errors (socket errors and non-2xx) over all runs: {errors}. "
-                "What each scenario returned (one request each, before the load): "
-                + "; ".join(http.checks) + ".", ""]
-        if http.counters:
-            shown = {k: v for k, v in sorted(http.counters.items()) if v}
-            out += ["Filter counters after the run: " + ", ".join(f"`{k}` {v}" for k, v in shown.items()) + ".", ""]
-
-        m = http.memory
-        out += ["## 2. Envoy memory after large requests", "",
-                f"{s['mem_requests']} chat requests with an 8 MiB inline image (4 concurrent) to each front Envoy, "
-                "before the load runs. From /proc/PID/status; `allocated` from admin /memory (Envoy's heap, "
-                "which does not include the Wasm VM's linear memory).", "",
-                "| | without filter | with filter | ratio |", "|---|---:|---:|---:|"]
-        rows = [("RSS idle (after start)", "idle_rss"), ("peak RSS (VmHWM) after the requests", "hwm"),
-                ("RSS after the requests", "rss")]
-        for title, k in rows:
-            x, y = m["without"][k], m["with"][k]
-            out.append(f"| {title} | {x / 1024:.1f} MiB | {y / 1024:.1f} MiB | {fmt_ratio(y / x)} |")
-        gx = m["without"]["hwm"] - m["without"]["idle_rss"]
-        gy = m["with"]["hwm"] - m["with"]["idle_rss"]
-        out.append(f"| peak growth over idle | {gx / 1024:.1f} MiB | {gy / 1024:.1f} MiB | "
-                   f"{fmt_ratio(gy / gx) if gx > 0 else '–'} |")
-        ax = m["without"]["admin"].get("allocated")
-        ay = m["with"]["admin"].get("allocated")
-        if ax and ay:
-            out.append(f"| Envoy heap allocated after | {int(ax) / MIB:.1f} MiB | {int(ay) / MIB:.1f} MiB | "
-                       f"{fmt_ratio(int(ay) / int(ax))} |")
-        out.append("")
-
+        out += http_report(http)
     if scan is not None:
         labels = list(scan.bytes)
         out += ["## 3. Body scanning on the host", "",
@@ -683,8 +789,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--wasm", default="target/wasm32-wasip1/release/gemini_router.wasm")
     parser.add_argument("--envoy", default=str(ROOT / ".venv" / "bin" / "envoy"))
-    parser.add_argument("--duration", type=int, default=3, help="seconds per load run (default 3)")
-    parser.add_argument("--repeats", type=int, default=3, help="load runs per side and scenario (default 3)")
+    parser.add_argument("--duration", type=int, default=2, help="seconds per load run (default 2)")
+    parser.add_argument("--repeats", type=int, default=4,
+                        help="rounds per scenario, each running every front Envoy once (default 4: every order of the rotation)")
     parser.add_argument("--connections", type=int, default=8, help="wrk connections (default 8)")
     parser.add_argument("--mem-requests", type=int, default=16, help="8 MiB requests for the memory test")
     parser.add_argument("--samples", type=int, default=15, help="timing samples per scanner operation")
@@ -708,12 +815,14 @@ def main() -> int:
     have_node = ensure_tools(need_node=args.only != "http")
     bodies = write_bodies()
     http = scan = None
-    if args.only != "scan":
-        if not wasm.is_file():
-            raise SystemExit(f"bench: {wasm} not found: run `make build`")
-        http = run_http(bodies, args.duration, args.repeats, args.connections, args.mem_requests)
+    if args.only != "scan" and not wasm.is_file():
+        raise SystemExit(f"bench: {wasm} not found: run `make build`")
     if args.only != "http":
-        scan = run_scan(bodies, have_node, args.samples)
+        scan_binaries = build_scan_bench(have_node)  # before the load runs: a build error stops the run early
+    if args.only != "scan":
+        http = run_http(bodies, wasm, args.duration, args.repeats, args.connections, args.mem_requests)
+    if args.only != "http":
+        scan = run_scan(bodies, *scan_binaries, args.samples)
 
     text = report(args, http, scan, machine_note(args, started, load_start))
     text += f"\nWhole run: {time.monotonic() - started_at:.0f} s.\n"

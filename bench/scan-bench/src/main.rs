@@ -60,6 +60,7 @@ fn head() -> Head<'static> {
         },
         now: 0,
         catalogue: None,
+        signatures: None,
     }
 }
 
