@@ -440,6 +440,7 @@ mod tests {
             path: None,
             headers: Vec::new(),
             client_sse: false,
+            pair: crate::translate::pair_for(Family::Imagen, from, to),
         }
     }
 

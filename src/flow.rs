@@ -10,9 +10,9 @@ use crate::endpoint::{Endpoint, Family};
 use crate::headers::{ACCEPT_ENCODING, DIAG_HINT, JSON};
 use crate::lifecycle::Notice;
 use crate::model::{ModelError, ModelName};
-use crate::request::{recognize, Recognized};
+use crate::request::{recognize, OpenAiPath, Recognized};
 use crate::route::{self, Auth, Client, ErrorShape, HeaderOp, Plan, Secret, Verdict};
-use crate::scan::{top_level_fields, ScanError};
+use crate::scan::{self, top_level_fields, ScanError};
 use crate::signatures::{self, Memory, Shared};
 use crate::translate::{self, Exchange, TranslateError, Translator};
 
@@ -210,10 +210,27 @@ pub enum HeadStep {
     Pass(PassReason),
     /// Answer locally.
     Reject(LocalReply),
-    /// Wait for the whole body, then call [`body`].
-    Buffer,
+    /// Wait for the whole body, then call [`buffered`] with this.
+    Buffer(Pending),
     /// Apply the plan now and continue; no body is needed.
     Route(Box<Routed>),
+}
+
+/// What [`head`] decided of a request whose body it needs, so that
+/// [`buffered`] goes on from there instead of deciding again.
+#[derive(Debug)]
+pub enum Pending {
+    /// OpenAI style: the model is in the body. The path's prefix is the
+    /// first `prefix_len` bytes of `:path`.
+    OpenAi {
+        /// The operation called.
+        endpoint: Endpoint,
+        /// Length of the prefix before the operation.
+        prefix_len: usize,
+    },
+    /// A native or Vertex request, decided on its path, whose body is
+    /// translated.
+    Translate(Box<Routed>),
 }
 
 /// A new request body, and the translator that made it when it is a
@@ -249,8 +266,12 @@ pub fn head(config: &Config, head: &Head<'_>) -> HeadStep {
     if let Err(e) = route::check_credentials(head.auth, query) {
         return HeadStep::Reject(reject_credentials(client.error_shape(), &e));
     }
-    if let Client::Model(p) = client {
-        {
+    let pending = match client {
+        Client::OpenAi(p) => Pending::OpenAi {
+            endpoint: p.endpoint,
+            prefix_len: p.prefix.len(),
+        },
+        Client::Model(p) => {
             let model = match ModelName::from_path(p.collection, p.raw_id, config.max_model_length)
             {
                 Ok(m) => m,
@@ -261,8 +282,9 @@ pub fn head(config: &Config, head: &Head<'_>) -> HeadStep {
             if !routed.plan.translates() {
                 return HeadStep::Route(Box::new(routed));
             }
+            Pending::Translate(Box::new(routed))
         }
-    }
+    };
     // The body is needed: for the model (OpenAI style) or for translation.
     // A native request that needs translation but whose body cannot be read
     // is left where it was sent: routing it untranslated would send a body
@@ -270,7 +292,7 @@ pub fn head(config: &Config, head: &Head<'_>) -> HeadStep {
     if let Some(reason) = body_unreadable(config, head) {
         return HeadStep::Pass(reason);
     }
-    HeadStep::Buffer
+    HeadStep::Buffer(pending)
 }
 
 /// Why the request body cannot be inspected, if it cannot.
@@ -288,83 +310,96 @@ fn body_unreadable(config: &Config, head: &Head<'_>) -> Option<PassReason> {
     too_large.then_some(PassReason::TooLarge)
 }
 
-/// Decides on the full request body.
+/// Decides on a request whose body is all there: [`head`], then
+/// [`buffered`] when the headers step needs the body (what the glue does
+/// across its callbacks; for tests, benchmarks and the fuzzer).
 pub fn body(config: &Config, head: &Head<'_>, body: &[u8]) -> BodyStep {
+    match self::head(config, head) {
+        HeadStep::Pass(reason) => BodyStep::Pass(reason),
+        HeadStep::Reject(reply) => BodyStep::Reject(reply),
+        HeadStep::Route(routed) => BodyStep::Route(routed, None),
+        HeadStep::Buffer(pending) => buffered(config, head, pending, body),
+    }
+}
+
+/// Decides on the full request body, going on from what [`head`] decided.
+pub fn buffered(config: &Config, head: &Head<'_>, pending: Pending, body: &[u8]) -> BodyStep {
     if body.len() > config.max_body_bytes {
         return BodyStep::Pass(PassReason::TooLarge);
     }
-    // Where the body names the model (OpenAI style), for a migration.
-    let mut model_span = None;
-    let mut offers_tools = false;
-    let (client, model, stream) = match recognize(head.method, head.path) {
-        Recognized::Unrouted => return BodyStep::Pass(PassReason::Unrouted),
-        Recognized::Model(p) => {
-            match ModelName::from_path(p.collection, p.raw_id, config.max_model_length) {
-                Ok(m) => (
-                    Client::Model(p),
-                    m,
-                    p.endpoint == Endpoint::StreamGenerateContent,
-                ),
-                Err(e) => return BodyStep::Reject(reject_model(ErrorShape::Google, &e)),
-            }
-        }
-        Recognized::OpenAi(p) => {
-            let [model, stream, tools] = match top_level_fields(body, ["model", "stream", "tools"])
-            {
-                Ok(fields) => fields,
-                Err(ScanError::Malformed { .. }) => return BodyStep::Pass(PassReason::InvalidJson),
-                Err(e @ ScanError::DuplicateKey(_)) => {
-                    return BodyStep::Reject(reject_model(ErrorShape::OpenAi, &e))
-                }
-            };
-            let Some(raw_model) = model else {
-                return BodyStep::Pass(PassReason::NoModel);
-            };
-            offers_tools = tools.is_some_and(|t| t.first() == Some(&b'[') && t != b"[]");
-            // `raw_model` is a slice of `body`: its offset is where it starts.
-            let start = raw_model.as_ptr() as usize - body.as_ptr() as usize;
-            model_span = Some(start..start + raw_model.len());
-            let model = match serde_json::from_slice::<String>(raw_model) {
-                Ok(name) => ModelName::parse(&name, config.max_model_length),
-                Err(_) => Err(ModelError::NotAString),
-            };
-            match model {
-                Ok(m) => (Client::OpenAi(p), m, stream == Some(&b"true"[..])),
-                Err(e) => return BodyStep::Reject(reject_model(ErrorShape::OpenAi, &e)),
-            }
+    match pending {
+        Pending::Translate(routed) => translated(config, head, *routed, body),
+        Pending::OpenAi {
+            endpoint,
+            prefix_len,
+        } => match head.path.get(..prefix_len) {
+            Some(prefix) => openai_body(config, head, OpenAiPath { prefix, endpoint }, body),
+            None => BodyStep::Pass(PassReason::Unrouted),
+        },
+    }
+}
+
+/// An OpenAI-style request: the model from the body, then the decision.
+fn openai_body(config: &Config, head: &Head<'_>, path: OpenAiPath<'_>, body: &[u8]) -> BodyStep {
+    let client = Client::OpenAi(path);
+    let [model, stream, tools] = match top_level_fields(body, ["model", "stream", "tools"]) {
+        Ok(fields) => fields,
+        Err(ScanError::Malformed { .. }) => return BodyStep::Pass(PassReason::InvalidJson),
+        Err(e @ ScanError::DuplicateKey(_)) => {
+            return BodyStep::Reject(reject_model(ErrorShape::OpenAi, &e))
         }
     };
-    let mut routed = decide(config, client, model, stream, head);
+    let Some(raw_model) = model else {
+        return BodyStep::Pass(PassReason::NoModel);
+    };
+    let offers_tools = tools.is_some_and(|t| t.first() == Some(&b'[') && t != b"[]");
+    // Where the body names the model, for a migration.
+    let model_span = scan::offset(body, raw_model).map(|start| start..start + raw_model.len());
+    let model = match serde_json::from_slice::<String>(raw_model) {
+        Ok(name) => ModelName::parse(&name, config.max_model_length),
+        Err(_) => Err(ModelError::NotAString),
+    };
+    let model = match model {
+        Ok(m) => m,
+        Err(e) => return BodyStep::Reject(reject_model(ErrorShape::OpenAi, &e)),
+    };
+    let mut routed = decide(config, client, model, stream == Some(&b"true"[..]), head);
     if let Some(task) = background_task(config, client, &routed, body, head) {
         match task {
             Task::Answer(reply) => return BodyStep::Reject(reply),
             Task::Serve(served) => routed = *served,
         }
     }
-    if !routed.plan.translates() {
-        let mut rewrite = match (&routed.migration, model_span) {
-            (Some(_), Some(span)) => match splice_model(body, span, &routed.model.id, config) {
-                Ok(new_body) => Some((new_body, None)),
-                Err(e) => return BodyStep::Reject(reject_translation(&routed, &e)),
-            },
-            _ => None,
-        };
-        let compat_chat = matches!(client, Client::OpenAi(p) if p.endpoint == Endpoint::ChatCompletions)
-            && routed.plan.to == Endpoint::ChatCompletions;
-        if compat_chat {
-            routed.tools = offers_tools;
-            let sent = rewrite.as_ref().map_or(body, |(b, _)| b.as_slice());
-            match put_back_signatures(config, head, &routed, sent) {
-                Ok(Some(restored)) => {
-                    routed.signatures = (restored.restored, restored.bypassed);
-                    rewrite = Some((restored.body, None));
-                }
-                Ok(None) => {}
-                Err(e) => return BodyStep::Reject(reject_translation(&routed, &e)),
-            }
-        }
-        return BodyStep::Route(Box::new(routed), rewrite);
+    if routed.plan.translates() {
+        return translated(config, head, routed, body);
     }
+    let mut rewrite = match (&routed.migration, model_span) {
+        (Some(_), Some(span)) => match splice_model(body, span, &routed.model.id, config) {
+            Ok(new_body) => Some((new_body, None)),
+            Err(e) => return BodyStep::Reject(reject_translation(&routed, &e)),
+        },
+        _ => None,
+    };
+    if path.endpoint == Endpoint::ChatCompletions && routed.plan.to == Endpoint::ChatCompletions {
+        routed.tools = offers_tools;
+        let sent = rewrite.as_ref().map_or(body, |(b, _)| b.as_slice());
+        match put_back_signatures(config, head, &routed, sent) {
+            Ok(Some(restored)) => {
+                routed.signatures = (restored.restored, restored.bypassed);
+                rewrite = Some((restored.body, None));
+            }
+            Ok(None) => {}
+            Err(e) => return BodyStep::Reject(reject_translation(&routed, &e)),
+        }
+    }
+    BodyStep::Route(Box::new(routed), rewrite)
+}
+
+/// A request whose body is translated for the plan's pair.
+fn translated(config: &Config, head: &Head<'_>, routed: Routed, body: &[u8]) -> BodyStep {
+    let Some(pair) = routed.plan.pair else {
+        return BodyStep::Route(Box::new(routed), None);
+    };
     let exchange = Exchange {
         model: &routed.model.id,
         from: routed.plan.from,
@@ -373,16 +408,7 @@ pub fn body(config: &Config, head: &Head<'_>, body: &[u8]) -> BodyStep {
         created: head.now,
         options: config.translate,
     };
-    let Some(mut translator) = translate::select(&exchange) else {
-        // `route::plan` only rewrites to pairs `translate::supports`; this
-        // keeps the request as sent if the two ever disagree.
-        let mut routed = routed;
-        routed.plan.to = routed.plan.from;
-        routed.plan.path = None;
-        routed.plan.headers.clear();
-        routed.plan.verdict = Verdict::NoTranslator;
-        return BodyStep::Route(Box::new(routed), None);
-    };
+    let mut translator = translate::translator(pair, &exchange);
     match translate::request(translator.as_mut(), body, config.max_body_bytes) {
         Ok(new_body) => BodyStep::Route(Box::new(routed), Some((new_body, Some(translator)))),
         Err(e) => BodyStep::Reject(reject_translation(&routed, &e)),
@@ -621,6 +647,25 @@ fn reject_model(shape: ErrorShape, error: &dyn std::fmt::Display) -> LocalReply 
     }
 }
 
+/// The local 500 when the host would not take the new request body: the
+/// request is not sent in a shape its target rejects.
+pub fn body_not_replaced(routed: &Routed) -> LocalReply {
+    LocalReply {
+        headers: Vec::new(),
+        status: 500,
+        body: diagnose::local_error(
+            routed.shape,
+            500,
+            "gemini-router could not replace the request body",
+            "internal_error",
+            None,
+        ),
+        reason: "set body failed".into(),
+        kind: RejectKind::Translation,
+        content_type: JSON,
+    }
+}
+
 /// The local 400 for a request that carries more than one credential.
 fn reject_credentials(shape: ErrorShape, error: &route::CredentialError) -> LocalReply {
     let message = format!("gemini-router refused the request: {error}");
@@ -750,7 +795,7 @@ mod tests {
             let got = match head(config, &head_in) {
                 HeadStep::Pass(r) => format!("pass:{}", r.as_str()),
                 HeadStep::Reject(_) => "reject".into(),
-                HeadStep::Buffer => "buffer".into(),
+                HeadStep::Buffer(_) => "buffer".into(),
                 HeadStep::Route(_) => "route".into(),
             };
             assert_eq!(got, want, "{name}");

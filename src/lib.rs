@@ -19,9 +19,15 @@
 //! - [`diagnose`]: hints, diagnostic headers, and error bodies in the client's shape.
 //! - [`lifecycle`]: which models are shut down or will be, and their
 //!   replacements (data: `data/lifecycle.json`).
-//! - [`flow`]: the request-side decisions the glue asks for.
-//! - [`response`]: the response-side state machine (rewrite, translate,
-//!   drop, bounds).
+//! - [`signatures`]: Gemini 3 thought signatures remembered from answers
+//!   and put back into tool-call histories that lack them.
+//! - [`tool_stream`]: the compatibility layer's tool-call streams, repaired
+//!   event by event (`index`, `finish_reason`).
+//! - [`flow`]: the request-side decisions the glue asks for: on the headers
+//!   ([`flow::head`]), and on the body, going on from what the headers step
+//!   decided ([`flow::buffered`]).
+//! - [`response`]: the response-side state machine (rewrite, translate
+//!   whole or event by event, repair tool-call streams, drop, bounds).
 //! - [`headers`]: header and metric names.
 //!
 //! Host glue (the only code that calls `proxy_wasm`):

@@ -11,7 +11,7 @@ use crate::endpoint::{ApiStyle, Endpoint, Family};
 use crate::headers::{AUTHORIZATION, GOOG_API_KEY};
 use crate::model::ModelName;
 use crate::request::{ModelPath, OpenAiPath};
-use crate::translate;
+use crate::translate::{self, Pair};
 use std::borrow::Cow;
 use std::fmt;
 
@@ -121,12 +121,14 @@ pub struct Plan {
     pub headers: Vec<HeaderOp>,
     /// The client called `:streamGenerateContent` with `alt=sse`.
     pub client_sse: bool,
+    /// The translation from `from` to `to`, when their shapes differ.
+    pub pair: Option<Pair>,
 }
 
 impl Plan {
     /// Whether the body must be translated (the endpoint's shape changes).
     pub fn translates(&self) -> bool {
-        self.from != self.to
+        self.pair.is_some()
     }
 }
 
@@ -222,6 +224,7 @@ pub fn plan(
         path,
         headers,
         client_sse,
+        pair: translate::pair_for(family, from, to),
     }
 }
 

@@ -839,7 +839,7 @@ fuzz_target!(|input: Input<'_>| {
             );
         }
         HeadStep::Reject(reply) => case.local(&reply),
-        HeadStep::Pass(_) | HeadStep::Buffer => {}
+        HeadStep::Pass(_) | HeadStep::Buffer(_) => {}
     }
 
     match flow::body(config, &head, &body) {

@@ -198,8 +198,10 @@ pub struct Router<H: Host = Proxy> {
     config: Rc<Config>,
     metrics: Rc<Metrics>,
     head: RequestHead,
-    /// Request body chunks are being held for [`flow::body`].
+    /// Request body chunks are being held for [`flow::buffered`].
     buffering_request: bool,
+    /// What the headers step decided, for the body step.
+    pending_body: Option<flow::Pending>,
     /// Bytes of request body held so far (Envoy has a body buffer only
     /// once a body callback ran: writing one before that crashes Envoy).
     request_size: Option<usize>,
@@ -248,6 +250,7 @@ impl<H: Host> Router<H> {
             metrics,
             head: RequestHead::default(),
             buffering_request: false,
+            pending_body: None,
             request_size: None,
             routed: None,
             translator: None,
@@ -345,10 +348,13 @@ impl<H: Host> Router<H> {
                 Err(_) => return Action::Continue,
             },
         };
+        let Some(pending) = self.pending_body.take() else {
+            return Action::Continue;
+        };
         let store = SharedData(&self.host);
         let mut view = self.head.view();
         view.signatures = Some(Shared(&store));
-        match flow::body(&self.config, &view, &body) {
+        match flow::buffered(&self.config, &view, pending, &body) {
             BodyStep::Pass(reason) => self.pass(reason),
             BodyStep::Reject(reply) => self.reject(&reply),
             BodyStep::Route(routed, translation) => {
@@ -361,23 +367,7 @@ impl<H: Host> Router<H> {
                         None => Err(proxy_wasm::types::Status::NotFound),
                     };
                     if written.is_err() {
-                        // The body could not be replaced: send nothing in a
-                        // shape the target rejects.
-                        let reply = LocalReply {
-                            headers: Vec::new(),
-                            status: 500,
-                            body: crate::diagnose::local_error(
-                                routed.shape,
-                                500,
-                                "gemini-router could not replace the request body",
-                                "internal_error",
-                                None,
-                            ),
-                            reason: "set body failed".into(),
-                            kind: RejectKind::Translation,
-                            content_type: JSON,
-                        };
-                        return self.reject(&reply);
+                        return self.reject(&flow::body_not_replaced(&routed));
                     }
                     let _ = self.host.set_header(REQ, CONTENT_LENGTH, None);
                     let _ = self.host.set_header(REQ, CONTENT_TYPE, Some(JSON));
@@ -685,8 +675,11 @@ impl<H: Host> HttpContext for Router<H> {
                 self.routed = Some(*routed);
                 Action::Continue
             }
-            HeadStep::Buffer if end_of_stream => self.on_full_body(),
-            HeadStep::Buffer => {
+            HeadStep::Buffer(pending) => {
+                self.pending_body = Some(pending);
+                if end_of_stream {
+                    return self.on_full_body();
+                }
                 self.buffering_request = true;
                 Action::Pause
             }

@@ -312,11 +312,26 @@ pub fn supports_for(family: Family, from: Endpoint, to: Endpoint) -> bool {
     from == to || translator_for(from, to).is_some_and(|pair| pair.handles(family))
 }
 
+/// The translation pair that sends a `from` request for a model of
+/// `family` to `to`; `None` when the shapes are the same or no translator
+/// fits. Routing keeps it in the plan ([`crate::route::Plan::pair`]).
+pub fn pair_for(family: Family, from: Endpoint, to: Endpoint) -> Option<Pair> {
+    translator_for(from, to).filter(|pair| pair.handles(family))
+}
+
 /// The translator for this exchange, or `None` when no pair is implemented
 /// (or none is needed because `from == to`). Routing decides whether the
 /// pair fits the model's family ([`supports_for`]).
 pub fn select(exchange: &Exchange<'_>) -> Option<Box<dyn Translator>> {
-    let translator: Box<dyn Translator> = match translator_for(exchange.from, exchange.to)? {
+    Some(translator(
+        translator_for(exchange.from, exchange.to)?,
+        exchange,
+    ))
+}
+
+/// The translator of `pair` for this exchange.
+pub fn translator(pair: Pair, exchange: &Exchange<'_>) -> Box<dyn Translator> {
+    match pair {
         Pair::ChatToPredict => Box::new(chat_to_predict::ChatToPredict::new(exchange)),
         Pair::ChatToImages => Box::new(chat_to_images::ChatToImages::new(exchange)),
         Pair::ChatToGenerateContent => Box::new(
@@ -341,13 +356,13 @@ pub fn select(exchange: &Exchange<'_>) -> Option<Box<dyn Translator>> {
         Pair::BatchEmbedToEmbeddings => Box::new(
             batch_embed_to_embeddings::BatchEmbedToEmbeddings::new(exchange),
         ),
-    };
-    Some(translator)
+    }
 }
 
-/// The implemented translation pairs.
+/// The implemented translation pairs (client endpoint to target endpoint).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Pair {
+#[allow(missing_docs)]
+pub enum Pair {
     ChatToPredict,
     ChatToImages,
     ChatToGenerateContent,
