@@ -131,18 +131,15 @@ impl Catalogue {
                 methods: listed.methods.clone(),
             };
         }
-        let mut near: Vec<(usize, &str)> = self
+        let serving = self
             .models
             .iter()
             .filter(|m| m.methods.iter().any(|x| x == method))
-            .map(|m| (distance(model, &m.id), m.id.as_str()))
-            .collect();
-        near.sort();
+            .map(|m| (distance(model, &m.id), m.id.as_str()));
         Finding::Missing {
             count: self.models.len(),
-            nearest: near
+            nearest: smallest(serving, NEAREST)
                 .into_iter()
-                .take(3)
                 .map(|(_, id)| id.to_owned())
                 .collect(),
         }
@@ -192,6 +189,24 @@ impl Finding {
             ),
         }
     }
+}
+
+/// How many nearest models the hint names.
+const NEAREST: usize = 3;
+
+/// The `n` smallest items, in ascending order: what sorting all of them
+/// and taking the first `n` gives, in one pass and without the standard
+/// sort's kilobytes of code.
+fn smallest<'a>(items: impl Iterator<Item = (usize, &'a str)>, n: usize) -> Vec<(usize, &'a str)> {
+    let mut best: Vec<(usize, &str)> = Vec::with_capacity(n + 1);
+    for item in items {
+        let at = best.partition_point(|b| *b <= item);
+        if at < n {
+            best.insert(at, item);
+            best.truncate(n);
+        }
+    }
+    best
 }
 
 /// Levenshtein distance on bytes (model ids are ASCII), bounded in work by
@@ -301,6 +316,37 @@ mod tests {
         for (model, method, want) in cases {
             let got = c.finding(model, method).sentence(model, method);
             assert!(got.contains(want), "{model}: {got}");
+        }
+    }
+
+    #[test]
+    fn smallest_is_the_head_of_the_sorted_list() {
+        let cases: [(&str, &[(usize, &str)]); 5] = [
+            ("empty", &[]),
+            ("fewer than three", &[(4, "b"), (1, "a")]),
+            (
+                "ties by name",
+                &[(2, "c"), (2, "a"), (1, "z"), (2, "b"), (9, "y")],
+            ),
+            ("duplicates", &[(1, "a"), (1, "a"), (0, "b"), (1, "a")]),
+            (
+                "many",
+                &[
+                    (7, "g"),
+                    (3, "c"),
+                    (5, "e"),
+                    (1, "a"),
+                    (6, "f"),
+                    (2, "b"),
+                    (0, "z"),
+                ],
+            ),
+        ];
+        for (name, items) in cases {
+            let mut want = items.to_vec();
+            want.sort();
+            want.truncate(NEAREST);
+            assert_eq!(smallest(items.iter().copied(), NEAREST), want, "{name}");
         }
     }
 
