@@ -14,8 +14,10 @@ use crate::headers::{
 use crate::lifecycle::Notice;
 use crate::route::{redact_key, ErrorShape, Plan, Verdict};
 use crate::translate::{Side, TranslateError};
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
+use std::fmt;
 
 /// How an endpoint is named in hints: `chat/completions` or `:predict`.
 pub fn endpoint_label(endpoint: Endpoint) -> String {
@@ -267,17 +269,168 @@ pub fn diagnostic_headers(
     ]
 }
 
-#[derive(Deserialize)]
-struct GoogleEnvelope {
-    error: Map<String, Value>,
+/// Google's error body, `{"error": {...}}` or a list of those, read in one
+/// pass the way `#[serde(untagged)] enum { List(Vec<Envelope>),
+/// Object(Envelope) }` with `struct Envelope { error: Map<String, Value> }`
+/// reads it (list first: serde also reads a one-element list as a struct),
+/// without serde's buffered copy of the body that untagged enums need.
+/// Every value is read as a `Value`, so nesting is bounded as in that copy.
+enum GoogleBody {
+    /// A top-level object.
+    Object(Object),
+    /// A top-level list.
+    List(Vec<Element>),
 }
 
-/// List first: serde would also read a one-element list as the struct.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum GoogleBody {
-    List(Vec<GoogleEnvelope>),
-    Object(GoogleEnvelope),
+/// A JSON object as the envelope reading sees it: its `error` (the last
+/// one, as `Map` keeps it), how many times `error` occurs (the derived
+/// envelope refuses a repeated field), and the other entries.
+struct Object {
+    error: Option<Value>,
+    errors: usize,
+    others: Map<String, Value>,
+}
+
+/// An element of a top-level list.
+enum Element {
+    /// An object: an envelope, or (alone in the list) the error itself.
+    Object(Object),
+    /// `[{...}]`: an envelope read from a one-element list.
+    Wrapped(Map<String, Value>),
+}
+
+impl Object {
+    /// Whether the object reads as an envelope: one `error`, an object.
+    fn is_envelope(&self) -> bool {
+        self.errors == 1 && matches!(self.error, Some(Value::Object(_)))
+    }
+
+    /// The envelope's error object.
+    fn into_error(self) -> Option<Map<String, Value>> {
+        match self.error {
+            Some(Value::Object(error)) if self.errors == 1 => Some(error),
+            _ => None,
+        }
+    }
+
+    /// The object itself, every entry.
+    fn into_map(self) -> Map<String, Value> {
+        let mut all = self.others;
+        if let Some(error) = self.error {
+            all.insert("error".to_owned(), error);
+        }
+        all
+    }
+}
+
+impl Element {
+    fn is_envelope(&self) -> bool {
+        match self {
+            Element::Object(object) => object.is_envelope(),
+            Element::Wrapped(_) => true,
+        }
+    }
+
+    fn into_error(self) -> Option<Map<String, Value>> {
+        match self {
+            Element::Object(object) => object.into_error(),
+            Element::Wrapped(error) => Some(error),
+        }
+    }
+}
+
+impl GoogleBody {
+    /// The error object, as `parse_error` takes it from the untagged enum.
+    fn into_error(self) -> Option<Map<String, Value>> {
+        match self {
+            GoogleBody::Object(object) => object.into_error(),
+            // `List`: every element an envelope; the first one's error.
+            GoogleBody::List(elements) if elements.iter().all(Element::is_envelope) => {
+                elements.into_iter().next()?.into_error()
+            }
+            // `Object` from a list: one element, an object, the error itself.
+            GoogleBody::List(mut elements) => match (elements.pop(), elements.is_empty()) {
+                (Some(Element::Object(object)), true) => Some(object.into_map()),
+                _ => None,
+            },
+        }
+    }
+}
+
+fn read_object<'de, A: MapAccess<'de>>(mut map: A) -> Result<Object, A::Error> {
+    let mut object = Object {
+        error: None,
+        errors: 0,
+        others: Map::new(),
+    };
+    while let Some(key) = map.next_key::<String>()? {
+        let value = map.next_value::<Value>()?;
+        if key == "error" {
+            object.errors += 1;
+            object.error = Some(value);
+        } else {
+            object.others.insert(key, value);
+        }
+    }
+    Ok(object)
+}
+
+impl<'de> Deserialize<'de> for GoogleBody {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct BodyVisitor;
+
+        impl<'de> Visitor<'de> for BodyVisitor {
+            type Value = GoogleBody;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a Google error object or a list of them")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<GoogleBody, A::Error> {
+                read_object(map).map(GoogleBody::Object)
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<GoogleBody, A::Error> {
+                let mut elements = Vec::new();
+                while let Some(element) = seq.next_element()? {
+                    elements.push(element);
+                }
+                Ok(GoogleBody::List(elements))
+            }
+        }
+
+        deserializer.deserialize_any(BodyVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for Element {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ElementVisitor;
+
+        impl<'de> Visitor<'de> for ElementVisitor {
+            type Value = Element;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an error envelope")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Element, A::Error> {
+                read_object(map).map(Element::Object)
+            }
+
+            /// The envelope's one field, in a list of exactly one object.
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Element, A::Error> {
+                match seq.next_element::<Value>()? {
+                    Some(Value::Object(error)) if seq.next_element::<Value>()?.is_none() => {
+                        Ok(Element::Wrapped(error))
+                    }
+                    _ => Err(de::Error::invalid_length(1, &self)),
+                }
+            }
+        }
+
+        deserializer.deserialize_any(ElementVisitor)
+    }
 }
 
 /// Google's canonical status name for an HTTP status.
@@ -317,11 +470,9 @@ pub const MAX_ERROR_BODY: usize = 64 * 1024;
 /// or one made from the status and the body's text when the body is not a
 /// Google error. Only called on bodies of at most [`MAX_ERROR_BODY`] bytes.
 pub fn parse_error(status: u16, upstream: &[u8]) -> Map<String, Value> {
-    let parsed = match serde_json::from_slice::<GoogleBody>(upstream) {
-        Ok(GoogleBody::Object(env)) => Some(env.error),
-        Ok(GoogleBody::List(list)) => list.into_iter().next().map(|env| env.error),
-        Err(_) => None,
-    };
+    let parsed = serde_json::from_slice::<GoogleBody>(upstream)
+        .ok()
+        .and_then(GoogleBody::into_error);
     parsed.unwrap_or_else(|| {
         let text = String::from_utf8_lossy(upstream);
         let text = text.trim();
@@ -365,10 +516,14 @@ pub fn client_error(
     match shape {
         ErrorShape::Google => {
             error.insert("message".into(), json!(message));
-            error.entry("code").or_insert(json!(status));
-            error
-                .entry("status")
-                .or_insert(json!(google_status(status)));
+            // `contains_key` and `insert` rather than the entry API, whose
+            // B-tree code is used nowhere else.
+            if !error.contains_key("code") {
+                error.insert("code".into(), json!(status));
+            }
+            if !error.contains_key("status") {
+                error.insert("status".into(), json!(google_status(status)));
+            }
             json!({ "error": error }).to_string().into_bytes()
         }
         ErrorShape::OpenAi => {
@@ -563,6 +718,104 @@ mod tests {
             ))
             .unwrap();
             assert_eq!(got, case.want, "{}", case.name);
+        }
+    }
+
+    /// The error object as the derived untagged enum this module used to
+    /// parse with takes it: `GoogleBody` must read every body the same.
+    fn untagged_error(upstream: &str) -> Option<Map<String, Value>> {
+        #[derive(Deserialize)]
+        struct Envelope {
+            error: Map<String, Value>,
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Untagged {
+            List(Vec<Envelope>),
+            Object(Envelope),
+        }
+        match serde_json::from_str::<Untagged>(upstream).ok()? {
+            Untagged::Object(env) => Some(env.error),
+            Untagged::List(list) => list.into_iter().next().map(|env| env.error),
+        }
+    }
+
+    #[test]
+    fn google_bodies_read_as_the_untagged_enum_reads_them() {
+        let deep = format!(
+            r#"{{"error":{{}},"x":{}{}}}"#,
+            "[".repeat(200),
+            "]".repeat(200)
+        );
+        let deep_error = format!(
+            r#"{{"error":{{"x":{}{}}}}}"#,
+            "[".repeat(200),
+            "]".repeat(200)
+        );
+        let cases: Vec<(&str, &str)> = vec![
+            ("object", r#"{"error":{"code":400,"message":"bad"}}"#),
+            (
+                "object with other keys",
+                r#"{"x":[1,{"y":2}],"error":{"code":1},"z":null}"#,
+            ),
+            (
+                "object, error repeated",
+                r#"{"error":{"a":1},"error":{"b":2}}"#,
+            ),
+            ("object, error not an object", r#"{"error":"no"}"#),
+            ("object without error", r#"{"code":404}"#),
+            ("empty object", "{}"),
+            ("list", r#"[{"error":{"code":404,"message":"gone"}}]"#),
+            ("list of two", r#"[{"error":{"a":1}},{"error":{"b":2}}]"#),
+            ("empty list", "[]"),
+            ("list of a bare error", r#"[{"code":404,"message":"gone"}]"#),
+            (
+                "list of a bare error, keys repeated",
+                r#"[{"code":1,"code":2,"error":3,"error":4}]"#,
+            ),
+            (
+                "list of an envelope, error repeated",
+                r#"[{"error":{"a":1},"error":{"b":2}}]"#,
+            ),
+            ("list of two bare errors", r#"[{"code":1},{"code":2}]"#),
+            (
+                "list, second not an envelope",
+                r#"[{"error":{"a":1}},{"code":2}]"#,
+            ),
+            ("list of a wrapped envelope", r#"[[{"code":1}]]"#),
+            (
+                "list of wrapped and plain",
+                r#"[[{"a":1}],{"error":{"b":2}}]"#,
+            ),
+            ("wrapped with two", r#"[[{"a":1},{"b":2}]]"#),
+            ("wrapped empty", "[[]]"),
+            ("wrapped scalar", "[[1]]"),
+            ("list of a scalar", "[1]"),
+            ("list with a scalar", r#"[{"error":{}},1]"#),
+            ("scalar", "404"),
+            ("string", r#""error""#),
+            ("null", "null"),
+            ("html", "<html>Not Found</html>"),
+            ("empty", ""),
+            ("trailing text", r#"{"error":{}} x"#),
+            ("truncated", r#"[{"error":{"code":4"#),
+            (
+                "duplicate keys inside error",
+                r#"{"error":{"code":1,"code":2}}"#,
+            ),
+            (
+                "numbers",
+                r#"{"error":{"a":-0,"b":1e300,"c":18446744073709551616,"d":-1.5}}"#,
+            ),
+            ("number out of range", r#"{"error":{"b":1e400}}"#),
+            ("nested too deep in an ignored key", &deep),
+            ("nested too deep in the error", &deep_error),
+        ];
+        for (name, body) in cases {
+            let got = serde_json::from_slice::<GoogleBody>(body.as_bytes())
+                .ok()
+                .and_then(GoogleBody::into_error);
+            assert_eq!(got, untagged_error(body), "{name}");
         }
     }
 
