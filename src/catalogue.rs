@@ -8,8 +8,8 @@
 //! cache (keyed by a hash of the credential, never the credential itself;
 //! bounded in entries, with a TTL) and the sentence for the hint.
 
+use crate::config::raw_struct;
 use crate::endpoint::Family;
-use serde::Deserialize;
 use std::hash::{Hash, Hasher};
 
 /// Most models kept from a catalogue (all pages together).
@@ -41,20 +41,28 @@ pub struct Catalogue {
     pub models: Vec<Listed>,
 }
 
-#[derive(Deserialize)]
+/// A ListModels page; other fields are skipped.
+#[derive(Default)]
 struct RawPage {
-    #[serde(default)]
     models: Vec<RawModel>,
-    #[serde(default, rename = "nextPageToken")]
     next_page_token: Option<String>,
 }
 
-#[derive(Deserialize)]
+raw_struct!(RawPage, deny_unknown_fields: false, {
+    "models" => models default,
+    "nextPageToken" => next_page_token default,
+});
+
+#[derive(Default)]
 struct RawModel {
     name: String,
-    #[serde(default, rename = "supportedGenerationMethods")]
     methods: Vec<String>,
 }
+
+raw_struct!(RawModel, deny_unknown_fields: false, {
+    "name" => name required,
+    "supportedGenerationMethods" => methods default,
+});
 
 /// Why a page could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -347,6 +355,61 @@ mod tests {
             want.sort();
             want.truncate(NEAREST);
             assert_eq!(smallest(items.iter().copied(), NEAREST), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn pages_read_as_the_derive_reads_them() {
+        mod derived {
+            #[derive(serde::Deserialize)]
+            pub struct RawPage {
+                #[serde(default)]
+                pub models: Vec<RawModel>,
+                #[serde(default, rename = "nextPageToken")]
+                pub next_page_token: Option<String>,
+            }
+
+            #[derive(serde::Deserialize)]
+            pub struct RawModel {
+                pub name: String,
+                #[serde(default, rename = "supportedGenerationMethods")]
+                pub methods: Vec<String>,
+            }
+        }
+        type Page = (Vec<(String, Vec<String>)>, Option<String>);
+        let cases = [
+            PAGE,
+            "{}",
+            r#"{"models":[],"nextPageToken":null}"#,
+            r#"{"models":[{"name":"m","displayName":"M","inputTokenLimit":1}],"x":[{}]}"#,
+            r#"{"models":[{"supportedGenerationMethods":[]}]}"#,
+            r#"{"models":[{"name":"m","name":"n"}]}"#,
+            r#"{"models":[{"name":"m"}],"models":[]}"#,
+            r#"{"models":[["m",["predict"]]],"nextPageToken":"t"}"#,
+            r#"{"models":[["m"]]}"#,
+            r#"{"models":[[]]}"#,
+            r#"[[{"name":"m"}],"t"]"#,
+            r#"[[{"name":"m"}]]"#,
+            "[]",
+            r#"{"models":null}"#,
+            r#"{"models":[{"name":null}]}"#,
+            r#"{"nextPageToken":5}"#,
+            "[1,2]",
+        ];
+        for json in cases {
+            let got: Result<Page, String> = serde_json::from_str::<RawPage>(json)
+                .map(|p| {
+                    let models = p.models.into_iter().map(|m| (m.name, m.methods));
+                    (models.collect(), p.next_page_token)
+                })
+                .map_err(|e| e.to_string());
+            let want: Result<Page, String> = serde_json::from_str::<derived::RawPage>(json)
+                .map(|p| {
+                    let models = p.models.into_iter().map(|m| (m.name, m.methods));
+                    (models.collect(), p.next_page_token)
+                })
+                .map_err(|e| e.to_string());
+            assert_eq!(got, want, "{json}");
         }
     }
 

@@ -10,18 +10,17 @@
 //! truth: "X was shut down on DATE; its replacement is Y".
 
 use crate::classify::{Glob, GlobError};
+use crate::config::{raw_struct, read_unit_enum};
 use crate::model::ModelName;
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use std::fmt;
 
 /// The built-in table.
 const BUILTIN: &str = include_str!("../data/lifecycle.json");
 
-/// One row as written (built-in or configuration).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// One row as written (built-in or configuration); unknown fields refused.
+#[derive(Debug, Clone, Default)]
 pub struct RawRow {
-    #[serde(rename = "match")]
     pattern: String,
     status: Option<RawStatus>,
     deprecated: Option<String>,
@@ -30,12 +29,33 @@ pub struct RawRow {
     source: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
+raw_struct!(RawRow, deny_unknown_fields: true, {
+    "match" => pattern required,
+    "status" => status,
+    "deprecated" => deprecated,
+    "shutdown" => shutdown,
+    "replacement" => replacement,
+    "source" => source,
+});
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum RawStatus {
     Live,
     Deprecated,
     ShutDown,
+}
+
+impl RawStatus {
+    /// Every status, in declaration order.
+    const ALL: [RawStatus; 3] = [RawStatus::Live, RawStatus::Deprecated, RawStatus::ShutDown];
+    /// Their names in the table, in the same order.
+    const NAMES: [&'static str; 3] = ["live", "deprecated", "shut_down"];
+}
+
+impl<'de> Deserialize<'de> for RawStatus {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<RawStatus, D::Error> {
+        read_unit_enum(de, "RawStatus", &RawStatus::NAMES).map(|i| RawStatus::ALL[i])
+    }
 }
 
 /// A calendar date, as days since 1970-01-01.
