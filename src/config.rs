@@ -656,8 +656,7 @@ macro_rules! raw_struct {
                 ) -> Result<(), D::Error> {
                     $(
                         if index == Index::$field as usize {
-                            self.$field = ::serde::Deserialize::deserialize(de)?;
-                            return Ok(());
+                            return $crate::config::read_into(&mut self.$field, de);
                         }
                     )*
                     Ok(())
@@ -676,6 +675,18 @@ macro_rules! raw_struct {
     (@is $want:ident $($kind:ident)?) => { 0 };
 }
 pub(crate) use raw_struct;
+
+/// Reads a field's value into its place. Kept out of line: one copy per
+/// field type, shared by every field of that type, where inlining gave each
+/// field a copy of its type's whole reader.
+#[inline(never)]
+pub(crate) fn read_into<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+    place: &mut T,
+    de: D,
+) -> Result<(), D::Error> {
+    *place = T::deserialize(de)?;
+    Ok(())
+}
 
 /// Reads a [`RawStruct`]: a JSON object, or an array of its fields in order.
 pub(crate) fn read_struct<'de, D: Deserializer<'de>, T: RawStruct>(de: D) -> Result<T, D::Error> {
