@@ -14,7 +14,7 @@ use crate::headers::{
 use crate::lifecycle::Notice;
 use crate::route::{redact_key, ErrorShape, Plan, Verdict};
 use crate::translate::{Side, TranslateError};
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::fmt;
@@ -274,12 +274,14 @@ pub fn diagnostic_headers(
 /// Object(Envelope) }` with `struct Envelope { error: Map<String, Value> }`
 /// reads it (list first: serde also reads a one-element list as a struct),
 /// without serde's buffered copy of the body that untagged enums need.
-/// Every value is read as a `Value`, so nesting is bounded as in that copy.
+/// Values are read as `Value`s, so nesting is bounded as in that copy; what
+/// is neither an object nor a list fails the read, as it fails both
+/// variants.
 enum GoogleBody {
-    /// A top-level object.
+    /// An object.
     Object(Object),
-    /// A top-level list.
-    List(Vec<Element>),
+    /// A list (of envelopes, or one envelope's fields).
+    List(Vec<GoogleBody>),
 }
 
 /// A JSON object as the envelope reading sees it: its `error` (the last
@@ -289,14 +291,6 @@ struct Object {
     error: Option<Value>,
     errors: usize,
     others: Map<String, Value>,
-}
-
-/// An element of a top-level list.
-enum Element {
-    /// An object: an envelope, or (alone in the list) the error itself.
-    Object(Object),
-    /// `[{...}]`: an envelope read from a one-element list.
-    Wrapped(Map<String, Value>),
 }
 
 impl Object {
@@ -323,56 +317,47 @@ impl Object {
     }
 }
 
-impl Element {
+impl GoogleBody {
+    /// Whether this reads as an envelope: an object with its `error`, or a
+    /// list of exactly one object (the envelope's one field).
     fn is_envelope(&self) -> bool {
         match self {
-            Element::Object(object) => object.is_envelope(),
-            Element::Wrapped(_) => true,
+            GoogleBody::Object(object) => object.is_envelope(),
+            GoogleBody::List(fields) => matches!(fields.as_slice(), [GoogleBody::Object(_)]),
         }
     }
 
-    fn into_error(self) -> Option<Map<String, Value>> {
+    /// The envelope's error object, for a body that [`is_envelope`].
+    ///
+    /// [`is_envelope`]: GoogleBody::is_envelope
+    fn into_envelope_error(self) -> Option<Map<String, Value>> {
         match self {
-            Element::Object(object) => object.into_error(),
-            Element::Wrapped(error) => Some(error),
+            GoogleBody::Object(object) => object.into_error(),
+            GoogleBody::List(fields) => fields.into_iter().next()?.into_object(),
         }
     }
-}
 
-impl GoogleBody {
-    /// The error object, as `parse_error` takes it from the untagged enum.
+    /// Every entry of an object.
+    fn into_object(self) -> Option<Map<String, Value>> {
+        match self {
+            GoogleBody::Object(object) => Some(object.into_map()),
+            GoogleBody::List(_) => None,
+        }
+    }
+
+    /// The error object, as `parse_error` took it from the untagged enum.
     fn into_error(self) -> Option<Map<String, Value>> {
         match self {
             GoogleBody::Object(object) => object.into_error(),
             // `List`: every element an envelope; the first one's error.
-            GoogleBody::List(elements) if elements.iter().all(Element::is_envelope) => {
-                elements.into_iter().next()?.into_error()
+            GoogleBody::List(elements) if elements.iter().all(GoogleBody::is_envelope) => {
+                elements.into_iter().next()?.into_envelope_error()
             }
-            // `Object` from a list: one element, an object, the error itself.
-            GoogleBody::List(mut elements) => match (elements.pop(), elements.is_empty()) {
-                (Some(Element::Object(object)), true) => Some(object.into_map()),
-                _ => None,
-            },
+            // `Object` from a list: its one field, the error itself.
+            GoogleBody::List(mut elements) if elements.len() == 1 => elements.pop()?.into_object(),
+            GoogleBody::List(_) => None,
         }
     }
-}
-
-fn read_object<'de, A: MapAccess<'de>>(mut map: A) -> Result<Object, A::Error> {
-    let mut object = Object {
-        error: None,
-        errors: 0,
-        others: Map::new(),
-    };
-    while let Some(key) = map.next_key::<String>()? {
-        let value = map.next_value::<Value>()?;
-        if key == "error" {
-            object.errors += 1;
-            object.error = Some(value);
-        } else {
-            object.others.insert(key, value);
-        }
-    }
-    Ok(object)
 }
 
 impl<'de> Deserialize<'de> for GoogleBody {
@@ -383,11 +368,25 @@ impl<'de> Deserialize<'de> for GoogleBody {
             type Value = GoogleBody;
 
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a Google error object or a list of them")
+                f.write_str("a Google error object or a list")
             }
 
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<GoogleBody, A::Error> {
-                read_object(map).map(GoogleBody::Object)
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<GoogleBody, A::Error> {
+                let mut object = Object {
+                    error: None,
+                    errors: 0,
+                    others: Map::new(),
+                };
+                while let Some(key) = map.next_key::<String>()? {
+                    let value = map.next_value::<Value>()?;
+                    if key == "error" {
+                        object.errors += 1;
+                        object.error = Some(value);
+                    } else {
+                        object.others.insert(key, value);
+                    }
+                }
+                Ok(GoogleBody::Object(object))
             }
 
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<GoogleBody, A::Error> {
@@ -400,36 +399,6 @@ impl<'de> Deserialize<'de> for GoogleBody {
         }
 
         deserializer.deserialize_any(BodyVisitor)
-    }
-}
-
-impl<'de> Deserialize<'de> for Element {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct ElementVisitor;
-
-        impl<'de> Visitor<'de> for ElementVisitor {
-            type Value = Element;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an error envelope")
-            }
-
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Element, A::Error> {
-                read_object(map).map(Element::Object)
-            }
-
-            /// The envelope's one field, in a list of exactly one object.
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Element, A::Error> {
-                match seq.next_element::<Value>()? {
-                    Some(Value::Object(error)) if seq.next_element::<Value>()?.is_none() => {
-                        Ok(Element::Wrapped(error))
-                    }
-                    _ => Err(de::Error::invalid_length(1, &self)),
-                }
-            }
-        }
-
-        deserializer.deserialize_any(ElementVisitor)
     }
 }
 
@@ -790,6 +759,16 @@ mod tests {
             ("wrapped with two", r#"[[{"a":1},{"b":2}]]"#),
             ("wrapped empty", "[[]]"),
             ("wrapped scalar", "[[1]]"),
+            ("wrapped list", "[[[{}]]]"),
+            ("wrapped list of a scalar", "[[[1]]]"),
+            (
+                "wrapped envelope and a bare error",
+                r#"[[{"a":1}],{"b":2}]"#,
+            ),
+            (
+                "a bare error in a list with an envelope",
+                r#"[{"code":1},[{"a":1}]]"#,
+            ),
             ("list of a scalar", "[1]"),
             ("list with a scalar", r#"[{"error":{}},1]"#),
             ("scalar", "404"),
