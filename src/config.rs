@@ -12,7 +12,6 @@ use crate::translate::{ImageMessageFormat, TranslateOptions};
 use serde::de::{self, DeserializeSeed, Deserializer, EnumAccess, IgnoredAny, MapAccess};
 use serde::de::{SeqAccess, VariantAccess, Visitor};
 use serde::Deserialize;
-use std::collections::BTreeMap;
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -35,7 +34,7 @@ pub const DEFAULT_OPENAI_BASE_PATH: &str = "/v1beta/openai";
 #[derive(Debug, Default)]
 pub struct RawConfig {
     api_style: Option<ApiStyle>,
-    family_styles: BTreeMap<Family, ApiStyle>,
+    family_styles: FamilyStyles,
     rules: Vec<RawRule>,
     builtin_rules: Option<bool>,
     default_family: Option<Family>,
@@ -96,6 +95,63 @@ raw_struct!(RawSignatures, deny_unknown_fields: true, {
     "cache_entries" => cache_entries,
     "max_signature_bytes" => max_signature_bytes,
 });
+
+/// `family_styles`: the style set for each family, if any. A JSON object
+/// read as serde reads a `BTreeMap<Family, ApiStyle>` (a repeated family
+/// keeps its last style), kept as one slot per family.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+pub struct FamilyStyles([Option<ApiStyle>; Family::ALL.len()]);
+
+impl FamilyStyles {
+    /// The style set for `family`.
+    pub fn get(&self, family: Family) -> Option<ApiStyle> {
+        self.0[family as usize]
+    }
+
+    /// How many families have a style.
+    pub fn len(&self) -> usize {
+        self.0.iter().flatten().count()
+    }
+
+    /// Whether no family has a style.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// As the map it is written as: `{Imagen: Vertex}`.
+impl fmt::Debug for FamilyStyles {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let set = Family::ALL.iter().zip(self.0);
+        f.debug_map()
+            .entries(set.filter_map(|(family, style)| Some((family, style?))))
+            .finish()
+    }
+}
+
+impl<'de> Deserialize<'de> for FamilyStyles {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<FamilyStyles, D::Error> {
+        struct MapVisitor;
+
+        impl<'de> Visitor<'de> for MapVisitor {
+            type Value = FamilyStyles;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<FamilyStyles, A::Error> {
+                let mut styles = FamilyStyles::default();
+                while let Some((family, style)) = map.next_entry::<Family, ApiStyle>()? {
+                    styles.0[family as usize] = Some(style);
+                }
+                Ok(styles)
+            }
+        }
+
+        de.deserialize_map(MapVisitor)
+    }
+}
 
 /// Largest accepted `thought_signatures.cache_entries`.
 pub const MAX_SIGNATURE_ENTRIES: u32 = 65_536;
@@ -184,7 +240,7 @@ pub struct Vertex {
 #[derive(Debug, Clone)]
 pub struct Config {
     api_style: ApiStyle,
-    family_styles: BTreeMap<Family, ApiStyle>,
+    family_styles: FamilyStyles,
     /// Model id -> family.
     pub classifier: Classifier,
     /// Version in native paths the filter writes.
@@ -269,10 +325,7 @@ impl Config {
 
     /// The style a family's misrouted requests are sent to.
     pub fn style_for(&self, family: Family) -> ApiStyle {
-        self.family_styles
-            .get(&family)
-            .copied()
-            .unwrap_or(self.api_style)
+        self.family_styles.get(family).unwrap_or(self.api_style)
     }
 
     /// A one-line summary for the log when the configuration is accepted.
@@ -290,7 +343,7 @@ impl Config {
     /// The style `family_styles` sets explicitly for a family, if any. An
     /// explicit style moves even requests whose endpoint serves the family.
     pub fn forced_style(&self, family: Family) -> Option<ApiStyle> {
-        self.family_styles.get(&family).copied()
+        self.family_styles.get(family)
     }
 
     /// Whether the compat `images/generations` endpoint is trusted to serve `family`.
@@ -360,8 +413,8 @@ impl TryFrom<RawConfig> for Config {
             .unwrap_or_else(|| DEFAULT_OPENAI_BASE_PATH.into());
         let openai_base_path = validate_base_path(&openai_base_path)?;
 
-        let uses_vertex = api_style == ApiStyle::Vertex
-            || raw.family_styles.values().any(|s| *s == ApiStyle::Vertex);
+        let uses_vertex =
+            api_style == ApiStyle::Vertex || raw.family_styles.0.contains(&Some(ApiStyle::Vertex));
         let vertex = match raw.vertex {
             Some(v) => Some(compile_vertex(v)?),
             None if uses_vertex => {
@@ -1098,6 +1151,7 @@ mod tests {
 mod raw_struct_tests {
     use super::*;
     use serde::de::DeserializeOwned;
+    use std::collections::BTreeMap;
 
     /// The raw structs and enums as `#[derive(Deserialize)]` reads them,
     /// under the same names (so their `Debug` output is the same): the
@@ -1473,6 +1527,22 @@ mod raw_struct_tests {
                 read::<BTreeMap<Family, u8>>(&format!("{{{json}:1}}")),
                 read::<BTreeMap<derived::Family, u8>>(&format!("{{{json}:1}}")),
                 "key {json}"
+            );
+        }
+        for json in [
+            r#"{}"#,
+            r#"{"veo":"vertex","imagen":"native","gemini":"openai"}"#,
+            r#"{"veo":"vertex","veo":"native"}"#,
+            r#"{"veo":"vertex","llama":"native"}"#,
+            r#"{"veo":"grpc"}"#,
+            r#"{"veo":null}"#,
+            r#"["veo"]"#,
+            "null",
+        ] {
+            assert_eq!(
+                read::<FamilyStyles>(json),
+                read::<BTreeMap<derived::Family, derived::ApiStyle>>(json),
+                "{json}"
             );
         }
         for json in [r#""vertex""#, r#""openai""#, r#""native ""#] {
