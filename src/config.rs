@@ -83,7 +83,7 @@ raw_struct!(RawConfig, deny_unknown_fields: true, {
 });
 
 /// `thought_signatures` as written.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, Copy)]
 pub struct RawSignatures {
     restore: Option<Restore>,
     cache_entries: Option<u32>,
@@ -380,10 +380,19 @@ impl TryFrom<RawConfig> for Config {
     type Error = ConfigError;
 
     fn try_from(raw: RawConfig) -> Result<Config, ConfigError> {
+        Config::compile(&raw)
+    }
+}
+
+impl Config {
+    /// Checks `raw` field by field; the first invalid field, in this order,
+    /// is the one reported. `raw` is only read (what the `Config` keeps is
+    /// copied out of it), so a refusal drops it whole, in one place.
+    fn compile(raw: &RawConfig) -> Result<Config, ConfigError> {
         let api_style = raw.api_style.unwrap_or(ApiStyle::Native);
 
         let mut rules = Vec::with_capacity(raw.rules.len());
-        for (index, rule) in raw.rules.into_iter().enumerate() {
+        for (index, rule) in raw.rules.iter().enumerate() {
             let pattern =
                 Glob::new(&rule.pattern).map_err(|source| ConfigError::Rule { index, source })?;
             rules.push(Rule {
@@ -400,8 +409,9 @@ impl TryFrom<RawConfig> for Config {
 
         let native_version = raw
             .native_version
-            .unwrap_or_else(|| DEFAULT_NATIVE_VERSION.into());
-        if !matches!(native_version.as_str(), "v1" | "v1beta" | "v1alpha") {
+            .as_deref()
+            .unwrap_or(DEFAULT_NATIVE_VERSION);
+        if !matches!(native_version, "v1" | "v1beta" | "v1alpha") {
             return Err(invalid(
                 "native_version",
                 "must be one of v1, v1beta, v1alpha",
@@ -410,12 +420,13 @@ impl TryFrom<RawConfig> for Config {
 
         let openai_base_path = raw
             .openai_base_path
-            .unwrap_or_else(|| DEFAULT_OPENAI_BASE_PATH.into());
-        let openai_base_path = validate_base_path(&openai_base_path)?;
+            .as_deref()
+            .unwrap_or(DEFAULT_OPENAI_BASE_PATH);
+        let openai_base_path = validate_base_path(openai_base_path)?;
 
         let uses_vertex =
             api_style == ApiStyle::Vertex || raw.family_styles.0.contains(&Some(ApiStyle::Vertex));
-        let vertex = match raw.vertex {
+        let vertex = match &raw.vertex {
             Some(v) => Some(compile_vertex(v)?),
             None if uses_vertex => {
                 return Err(invalid(
@@ -434,7 +445,7 @@ impl TryFrom<RawConfig> for Config {
         if raw.annotate_statuses.is_some() {
             retired.push("annotate_statuses");
         }
-        let annotate_statuses = raw.annotate_statuses.unwrap_or_default();
+        let annotate_statuses = raw.annotate_statuses.as_deref().unwrap_or_default();
         if let Some(bad) = annotate_statuses.iter().find(|s| !(400..=599).contains(*s)) {
             return Err(invalid(
                 "annotate_statuses",
@@ -461,9 +472,9 @@ impl TryFrom<RawConfig> for Config {
             api_style,
             family_styles: raw.family_styles,
             classifier,
-            native_version,
+            native_version: native_version.to_owned(),
             openai_base_path,
-            openai_images_families: raw.openai_images_families,
+            openai_images_families: raw.openai_images_families.clone(),
             vertex,
             authority,
             retired,
@@ -472,7 +483,7 @@ impl TryFrom<RawConfig> for Config {
             translate: TranslateOptions {
                 image_format: raw.image_message_format.unwrap_or_default(),
             },
-            lifecycle: Lifecycle::new(raw.lifecycle, raw.builtin_lifecycle.unwrap_or(true))
+            lifecycle: Lifecycle::new(&raw.lifecycle, raw.builtin_lifecycle.unwrap_or(true))
                 .map_err(ConfigError::Lifecycle)?,
             migrate: raw.migrate.unwrap_or_default(),
             migrate_always: raw
@@ -483,14 +494,15 @@ impl TryFrom<RawConfig> for Config {
                 .map_err(|e| invalid("migrate_always", e.to_string()))?,
             task_model: raw
                 .task_model
-                .map(|m| ModelName::parse(&m, max_model_length))
+                .as_deref()
+                .map(|m| ModelName::parse(m, max_model_length))
                 .transpose()
                 .map_err(|e| invalid("task_model", e.to_string()))?,
-            task_prefixes: match raw.task_prefixes {
+            task_prefixes: match &raw.task_prefixes {
                 Some(list) if list.iter().any(|p| p.trim().is_empty()) => {
                     return Err(invalid("task_prefixes", "an entry is empty"))
                 }
-                Some(list) => list,
+                Some(list) => list.clone(),
                 None => DEFAULT_TASK_PREFIXES
                     .iter()
                     .map(|p| (*p).to_owned())
@@ -545,11 +557,11 @@ fn validate_base_path(path: &str) -> Result<String, ConfigError> {
     }
 }
 
-fn compile_vertex(raw: RawVertex) -> Result<Vertex, ConfigError> {
-    let segment = |field: &'static str, value: String| {
+fn compile_vertex(raw: &RawVertex) -> Result<Vertex, ConfigError> {
+    let segment = |field: &'static str, value: &str| {
         if !value.is_empty() && value.chars().all(is_segment_char) && value != "." && value != ".."
         {
-            Ok(value)
+            Ok(value.to_owned())
         } else {
             Err(invalid(
                 field,
@@ -558,13 +570,13 @@ fn compile_vertex(raw: RawVertex) -> Result<Vertex, ConfigError> {
         }
     };
     Ok(Vertex {
-        project: segment("vertex.project", raw.project)?,
-        location: segment("vertex.location", raw.location)?,
+        project: segment("vertex.project", &raw.project)?,
+        location: segment("vertex.location", &raw.location)?,
         publisher: segment(
             "vertex.publisher",
-            raw.publisher.unwrap_or_else(|| "google".into()),
+            raw.publisher.as_deref().unwrap_or("google"),
         )?,
-        version: segment("vertex.version", raw.version.unwrap_or_else(|| "v1".into()))?,
+        version: segment("vertex.version", raw.version.as_deref().unwrap_or("v1"))?,
     })
 }
 

@@ -193,21 +193,21 @@ impl fmt::Display for RowError {
 impl std::error::Error for RowError {}
 
 impl Row {
-    fn compile(raw: RawRow, origin: Origin) -> Result<Row, RowError> {
+    fn compile(raw: &RawRow, origin: Origin) -> Result<Row, RowError> {
         let error = |field: &'static str, why: String| RowError { origin, field, why };
         let pattern =
             Glob::new(&raw.pattern).map_err(|e: GlobError| error("match", e.to_string()))?;
-        let date = |field: &'static str, value: Option<String>| match value {
+        let date = |field: &'static str, value: Option<&str>| match value {
             None => Ok(None),
-            Some(v) => Date::parse(&v)
+            Some(v) => Date::parse(v)
                 .map(Some)
                 .ok_or_else(|| error(field, format!("{v:?} is not a date (YYYY-MM-DD)"))),
         };
-        let deprecated = date("deprecated", raw.deprecated)?;
-        let shutdown = date("shutdown", raw.shutdown)?;
-        let replacement = match raw.replacement {
+        let deprecated = date("deprecated", raw.deprecated.as_deref())?;
+        let shutdown = date("shutdown", raw.shutdown.as_deref())?;
+        let replacement = match raw.replacement.as_deref() {
             Some(r) => Some(
-                ModelName::parse(&r, 128)
+                ModelName::parse(r, 128)
                     .map_err(|e| error("replacement", e.to_string()))?
                     .id,
             ),
@@ -255,9 +255,9 @@ pub struct Lifecycle {
 impl Lifecycle {
     /// Compiles the table from the configuration's rows and, unless turned
     /// off, the built-in ones.
-    pub fn new(config_rows: Vec<RawRow>, builtin: bool) -> Result<Lifecycle, RowError> {
+    pub fn new(config_rows: &[RawRow], builtin: bool) -> Result<Lifecycle, RowError> {
         let mut rows = Vec::new();
-        for (i, raw) in config_rows.into_iter().enumerate() {
+        for (i, raw) in config_rows.iter().enumerate() {
             rows.push(Row::compile(raw, Origin::Config(i))?);
         }
         if builtin {
@@ -267,7 +267,7 @@ impl Lifecycle {
                     field: "(file)",
                     why: e.to_string(),
                 })?;
-            for row in raw {
+            for row in &raw {
                 rows.push(Row::compile(row, Origin::Builtin)?);
             }
         }
@@ -398,7 +398,7 @@ mod tests {
 
     #[test]
     fn the_built_in_table_compiles_and_knows_december_2026() {
-        let table = Lifecycle::new(Vec::new(), true).unwrap();
+        let table = Lifecycle::new(&[], true).unwrap();
         let cases = [
             (
                 "imagen-3.0-generate-002",
@@ -448,7 +448,7 @@ mod tests {
     #[test]
     fn configuration_rows_come_first_and_can_clear_a_built_in_one() {
         let table = Lifecycle::new(
-            rows(r#"[{"match":"gemini-2.5-flash","status":"live"},
+            &rows(r#"[{"match":"gemini-2.5-flash","status":"live"},
                      {"match":"my-*","shutdown":"2026-12-03","replacement":"models/my-next","source":"ops"}]"#),
             true,
         )
@@ -488,7 +488,7 @@ mod tests {
             ),
         ];
         for (json, want) in cases {
-            let err = Lifecycle::new(rows(json), false).unwrap_err().to_string();
+            let err = Lifecycle::new(&rows(json), false).unwrap_err().to_string();
             assert!(err.starts_with(want), "{json}: {err}");
         }
         assert!(serde_json::from_str::<Vec<RawRow>>(r#"[{"match":"x","nope":1}]"#).is_err());
@@ -496,7 +496,7 @@ mod tests {
 
     #[test]
     fn notices_become_headers_and_hints() {
-        let table = Lifecycle::new(Vec::new(), true).unwrap();
+        let table = Lifecycle::new(&[], true).unwrap();
         let n = table.notice("imagen-3.0-generate-002", DEC_2_2026).unwrap();
         assert_eq!(
             n.headers(),
