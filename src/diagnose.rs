@@ -493,7 +493,7 @@ pub fn client_error(
             if !error.contains_key("status") {
                 error.insert("status".into(), json!(google_status(status)));
             }
-            json!({ "error": error }).to_string().into_bytes()
+            json_bytes(&json!({ "error": error }))
         }
         ErrorShape::OpenAi => {
             let google = error
@@ -523,18 +523,21 @@ pub fn local_error(
         ErrorShape::OpenAi => {
             openai_error(message, openai_type(google_status(status)), param, code)
         }
-        ErrorShape::Google => json!({
+        ErrorShape::Google => json_bytes(&json!({
             "error": {"code": status, "message": message, "status": google_status(status)}
-        })
-        .to_string()
-        .into_bytes(),
+        })),
     }
 }
 
 fn openai_error(message: &str, kind: &str, param: Option<&str>, code: &str) -> Vec<u8> {
-    json!({"error": {"message": message, "type": kind, "param": param, "code": code}})
-        .to_string()
-        .into_bytes()
+    json_bytes(&json!({"error": {"message": message, "type": kind, "param": param, "code": code}}))
+}
+
+/// The compact JSON text of `value`, the bytes `value.to_string()` gives,
+/// without `Value`'s `Display` (which brings a pretty printer along, and
+/// would panic where this cannot fail: a `Value` always serializes).
+fn json_bytes(value: &Value) -> Vec<u8> {
+    serde_json::to_vec(value).unwrap_or_default()
 }
 
 fn truncate(text: &str, max: usize) -> &str {
@@ -795,6 +798,22 @@ mod tests {
                 .ok()
                 .and_then(GoogleBody::into_error);
             assert_eq!(got, untagged_error(body), "{name}");
+        }
+    }
+
+    #[test]
+    fn json_bytes_are_the_compact_text() {
+        let cases = [
+            json!(null),
+            json!({"error": {"code": 404, "message": "a \"quoted\"\nline \u{1}", "status": "NOT_FOUND"}}),
+            json!({"b": [1, -2, 1.5, true], "a": {"z": null, "é": "ü"}}),
+        ];
+        for value in cases {
+            assert_eq!(
+                json_bytes(&value),
+                value.to_string().into_bytes(),
+                "{value}"
+            );
         }
     }
 
