@@ -13,11 +13,9 @@ use crate::headers::{
 };
 use crate::lifecycle::Notice;
 use crate::route::{redact_key, ErrorShape, Plan, Verdict};
+use crate::scan;
 use crate::translate::{Side, TranslateError};
-use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
-use serde::Deserialize;
 use serde_json::{json, Map, Value};
-use std::fmt;
 
 /// How an endpoint is named in hints: `chat/completions` or `:predict`.
 pub fn endpoint_label(endpoint: Endpoint) -> String {
@@ -269,136 +267,64 @@ pub fn diagnostic_headers(
     ]
 }
 
-/// Google's error body, `{"error": {...}}` or a list of those, read in one
-/// pass the way `#[serde(untagged)] enum { List(Vec<Envelope>),
+/// Google's error object from a body that is `{"error": {...}}` or a list
+/// of those, taken as `#[serde(untagged)] enum { List(Vec<Envelope>),
 /// Object(Envelope) }` with `struct Envelope { error: Map<String, Value> }`
-/// reads it (list first: serde also reads a one-element list as a struct),
-/// without serde's buffered copy of the body that untagged enums need.
-/// Values are read as `Value`s, so nesting is bounded as in that copy; what
-/// is neither an object nor a list fails the read, as it fails both
-/// variants.
-enum GoogleBody {
-    /// An object.
-    Object(Object),
-    /// A list (of envelopes, or one envelope's fields).
-    List(Vec<GoogleBody>),
-}
-
-/// A JSON object as the envelope reading sees it: its `error` (the last
-/// one, as `Map` keeps it), how many times `error` occurs (the derived
-/// envelope refuses a repeated field), and the other entries.
-struct Object {
-    error: Option<Value>,
-    errors: usize,
-    others: Map<String, Value>,
-}
-
-impl Object {
-    /// Whether the object reads as an envelope: one `error`, an object.
-    fn is_envelope(&self) -> bool {
-        self.errors == 1 && matches!(self.error, Some(Value::Object(_)))
-    }
-
-    /// The envelope's error object.
-    fn into_error(self) -> Option<Map<String, Value>> {
-        match self.error {
-            Some(Value::Object(error)) if self.errors == 1 => Some(error),
-            _ => None,
+/// takes it (list first: serde also reads a one-element list as a struct),
+/// without the buffered copy of the body untagged enums need: the body is
+/// read as a `Value`, and the scanner says where an object repeats `error`
+/// (the derived envelope refuses that; a `Value` keeps the last one).
+fn google_error(body: &[u8]) -> Option<Map<String, Value>> {
+    match serde_json::from_slice(body).ok()? {
+        object @ Value::Object(_) => is_envelope(&object, body)
+            .then(|| envelope_error(object))
+            .flatten(),
+        Value::Array(items) => {
+            let raws = scan::array_elements(body).ok()?;
+            let envelopes = items.len() == raws.len()
+                && items
+                    .iter()
+                    .zip(raws)
+                    .all(|(item, raw)| is_envelope(item, raw));
+            match (envelopes, items.len()) {
+                // `List`: every element an envelope; the first one's error.
+                (true, _) => items.into_iter().next().and_then(envelope_error),
+                // `Object` from a list: its one field, the error itself.
+                (false, 1) => match items.into_iter().next() {
+                    Some(Value::Object(error)) => Some(error),
+                    _ => None,
+                },
+                (false, _) => None,
+            }
         }
-    }
-
-    /// The object itself, every entry.
-    fn into_map(self) -> Map<String, Value> {
-        let mut all = self.others;
-        if let Some(error) = self.error {
-            all.insert("error".to_owned(), error);
-        }
-        all
+        _ => None,
     }
 }
 
-impl GoogleBody {
-    /// Whether this reads as an envelope: an object with its `error`, or a
-    /// list of exactly one object (the envelope's one field).
-    fn is_envelope(&self) -> bool {
-        match self {
-            GoogleBody::Object(object) => object.is_envelope(),
-            GoogleBody::List(fields) => matches!(fields.as_slice(), [GoogleBody::Object(_)]),
+/// Whether `value` (whose JSON text is `raw`) reads as an envelope: an
+/// object with one `error`, an object; or a list of exactly one object, the
+/// envelope's one field.
+fn is_envelope(value: &Value, raw: &[u8]) -> bool {
+    match value {
+        Value::Object(object) => {
+            matches!(object.get("error"), Some(Value::Object(_)))
+                && matches!(scan::top_level_fields(raw, ["error"]), Ok([Some(_)]))
         }
-    }
-
-    /// The envelope's error object, for a body that [`is_envelope`].
-    ///
-    /// [`is_envelope`]: GoogleBody::is_envelope
-    fn into_envelope_error(self) -> Option<Map<String, Value>> {
-        match self {
-            GoogleBody::Object(object) => object.into_error(),
-            GoogleBody::List(fields) => fields.into_iter().next()?.into_object(),
-        }
-    }
-
-    /// Every entry of an object.
-    fn into_object(self) -> Option<Map<String, Value>> {
-        match self {
-            GoogleBody::Object(object) => Some(object.into_map()),
-            GoogleBody::List(_) => None,
-        }
-    }
-
-    /// The error object, as `parse_error` took it from the untagged enum.
-    fn into_error(self) -> Option<Map<String, Value>> {
-        match self {
-            GoogleBody::Object(object) => object.into_error(),
-            // `List`: every element an envelope; the first one's error.
-            GoogleBody::List(elements) if elements.iter().all(GoogleBody::is_envelope) => {
-                elements.into_iter().next()?.into_envelope_error()
-            }
-            // `Object` from a list: its one field, the error itself.
-            GoogleBody::List(mut elements) if elements.len() == 1 => elements.pop()?.into_object(),
-            GoogleBody::List(_) => None,
-        }
+        Value::Array(fields) => matches!(fields.as_slice(), [Value::Object(_)]),
+        _ => false,
     }
 }
 
-impl<'de> Deserialize<'de> for GoogleBody {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct BodyVisitor;
-
-        impl<'de> Visitor<'de> for BodyVisitor {
-            type Value = GoogleBody;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a Google error object or a list")
-            }
-
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<GoogleBody, A::Error> {
-                let mut object = Object {
-                    error: None,
-                    errors: 0,
-                    others: Map::new(),
-                };
-                while let Some(key) = map.next_key::<String>()? {
-                    let value = map.next_value::<Value>()?;
-                    if key == "error" {
-                        object.errors += 1;
-                        object.error = Some(value);
-                    } else {
-                        object.others.insert(key, value);
-                    }
-                }
-                Ok(GoogleBody::Object(object))
-            }
-
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<GoogleBody, A::Error> {
-                let mut elements = Vec::new();
-                while let Some(element) = seq.next_element()? {
-                    elements.push(element);
-                }
-                Ok(GoogleBody::List(elements))
-            }
-        }
-
-        deserializer.deserialize_any(BodyVisitor)
+/// The error object of an envelope (see [`is_envelope`]).
+fn envelope_error(envelope: Value) -> Option<Map<String, Value>> {
+    let error = match envelope {
+        Value::Object(object) => object.into_iter().find(|(key, _)| key == "error")?.1,
+        Value::Array(fields) => fields.into_iter().next()?,
+        _ => return None,
+    };
+    match error {
+        Value::Object(error) => Some(error),
+        _ => None,
     }
 }
 
@@ -439,9 +365,7 @@ pub const MAX_ERROR_BODY: usize = 64 * 1024;
 /// or one made from the status and the body's text when the body is not a
 /// Google error. Only called on bodies of at most [`MAX_ERROR_BODY`] bytes.
 pub fn parse_error(status: u16, upstream: &[u8]) -> Map<String, Value> {
-    let parsed = serde_json::from_slice::<GoogleBody>(upstream)
-        .ok()
-        .and_then(GoogleBody::into_error);
+    let parsed = google_error(upstream);
     parsed.unwrap_or_else(|| {
         let text = String::from_utf8_lossy(upstream);
         let text = text.trim();
@@ -696,6 +620,8 @@ mod tests {
     /// The error object as the derived untagged enum this module used to
     /// parse with takes it: `GoogleBody` must read every body the same.
     fn untagged_error(upstream: &str) -> Option<Map<String, Value>> {
+        use serde::Deserialize;
+
         #[derive(Deserialize)]
         struct Envelope {
             error: Map<String, Value>,
@@ -762,6 +688,24 @@ mod tests {
             ("wrapped with two", r#"[[{"a":1},{"b":2}]]"#),
             ("wrapped empty", "[[]]"),
             ("wrapped scalar", "[[1]]"),
+            (
+                "error repeated, once escaped",
+                r#"{"\u0065rror":{"a":1},"error":{"b":2}}"#,
+            ),
+            ("escaped error key", r#"{"\u0065rror":{"a":1}}"#),
+            (
+                "error keys nested deeper",
+                r#"{"x":{"error":1,"error":2},"error":{"a":[{"error":3}]}}"#,
+            ),
+            (
+                "list, error repeated in the second",
+                r#"[{"error":{}},{"error":{},"error":{}}]"#,
+            ),
+            ("whitespace around", " \n[ {\"error\" : {\"a\":1} } ]\t"),
+            (
+                "error key inside a string",
+                r#"{"x":"\"error\":1","error":{"a":1}}"#,
+            ),
             ("wrapped list", "[[[{}]]]"),
             ("wrapped list of a scalar", "[[[1]]]"),
             (
@@ -794,9 +738,7 @@ mod tests {
             ("nested too deep in the error", &deep_error),
         ];
         for (name, body) in cases {
-            let got = serde_json::from_slice::<GoogleBody>(body.as_bytes())
-                .ok()
-                .and_then(GoogleBody::into_error);
+            let got = google_error(body.as_bytes());
             assert_eq!(got, untagged_error(body), "{name}");
         }
     }
