@@ -486,11 +486,7 @@ impl Config {
             lifecycle: Lifecycle::new(&raw.lifecycle, raw.builtin_lifecycle.unwrap_or(true))
                 .map_err(ConfigError::Lifecycle)?,
             migrate: raw.migrate.unwrap_or_default(),
-            migrate_always: raw
-                .migrate_always
-                .iter()
-                .map(|p| Glob::new(p))
-                .collect::<Result<_, _>>()
+            migrate_always: compile_globs(&raw.migrate_always)
                 .map_err(|e| invalid("migrate_always", e.to_string()))?,
             task_model: raw
                 .task_model
@@ -512,6 +508,15 @@ impl Config {
             signatures: signature_settings(raw.thought_signatures.unwrap_or_default())?,
         })
     }
+}
+
+/// Every pattern compiled, or the first error.
+fn compile_globs(patterns: &[String]) -> Result<Vec<Glob>, GlobError> {
+    let mut globs = Vec::with_capacity(patterns.len());
+    for pattern in patterns {
+        globs.push(Glob::new(pattern)?);
+    }
+    Ok(globs)
 }
 
 fn signature_settings(raw: RawSignatures) -> Result<Settings, ConfigError> {
