@@ -15,7 +15,7 @@ use crate::lifecycle::Notice;
 use crate::route::{redact_key, ErrorShape, Plan, Verdict};
 use crate::scan;
 use crate::translate::{Side, TranslateError};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 /// How an endpoint is named in hints: `chat/completions` or `:predict`.
 pub fn endpoint_label(endpoint: Endpoint) -> String {
@@ -374,12 +374,17 @@ pub fn parse_error(status: u16, upstream: &[u8]) -> Map<String, Value> {
         } else {
             format!("upstream answered {status}: {}", truncate(text, 512))
         };
-        let mut error = Map::new();
-        error.insert("code".into(), json!(status));
-        error.insert("message".into(), json!(message));
-        error.insert("status".into(), json!(google_status(status)));
-        error
+        google_object(status, message)
     })
+}
+
+/// Google's error object: `{"code", "message", "status"}`.
+fn google_object(status: u16, message: String) -> Map<String, Value> {
+    let mut error = Map::new();
+    error.insert("code".to_owned(), Value::from(status));
+    error.insert("message".to_owned(), Value::String(message));
+    error.insert("status".to_owned(), Value::from(google_status(status)));
+    error
 }
 
 /// Rewrites an upstream error body for the client: Google's object (list
@@ -408,16 +413,16 @@ pub fn client_error(
     };
     match shape {
         ErrorShape::Google => {
-            error.insert("message".into(), json!(message));
+            error.insert("message".to_owned(), Value::String(message));
             // `contains_key` and `insert` rather than the entry API, whose
             // B-tree code is used nowhere else.
             if !error.contains_key("code") {
-                error.insert("code".into(), json!(status));
+                error.insert("code".to_owned(), Value::from(status));
             }
             if !error.contains_key("status") {
-                error.insert("status".into(), json!(google_status(status)));
+                error.insert("status".to_owned(), Value::from(google_status(status)));
             }
-            json_bytes(&json!({ "error": error }))
+            error_json(error)
         }
         ErrorShape::OpenAi => {
             let google = error
@@ -447,14 +452,26 @@ pub fn local_error(
         ErrorShape::OpenAi => {
             openai_error(message, openai_type(google_status(status)), param, code)
         }
-        ErrorShape::Google => json_bytes(&json!({
-            "error": {"code": status, "message": message, "status": google_status(status)}
-        })),
+        ErrorShape::Google => error_json(google_object(status, message.to_owned())),
     }
 }
 
 fn openai_error(message: &str, kind: &str, param: Option<&str>, code: &str) -> Vec<u8> {
-    json_bytes(&json!({"error": {"message": message, "type": kind, "param": param, "code": code}}))
+    let mut error = Map::new();
+    error.insert("message".to_owned(), Value::from(message));
+    error.insert("type".to_owned(), Value::from(kind));
+    error.insert("param".to_owned(), Value::from(param));
+    error.insert("code".to_owned(), Value::from(code));
+    error_json(error)
+}
+
+/// `{"error": error}`, as compact JSON. (The values are built directly:
+/// `json!` converts each one it interpolates with `to_value`, a serializer
+/// pass and a panic path per type.)
+fn error_json(error: Map<String, Value>) -> Vec<u8> {
+    let mut body = Map::new();
+    body.insert("error".to_owned(), Value::Object(error));
+    json_bytes(&Value::Object(body))
 }
 
 /// The compact JSON text of `value`, the bytes `value.to_string()` gives,
@@ -479,6 +496,7 @@ fn truncate(text: &str, max: usize) -> &str {
 mod tests {
     use super::*;
     use crate::endpoint::Family;
+    use serde_json::json;
 
     fn plan(verdict: Verdict, from: Endpoint, to: Endpoint, serving: Endpoint) -> Plan {
         Plan {
