@@ -468,6 +468,24 @@ impl Config {
             ));
         }
 
+        let lifecycle = Lifecycle::new(&raw.lifecycle, raw.builtin_lifecycle.unwrap_or(true))
+            .map_err(ConfigError::Lifecycle)?;
+        let migrate_always = compile_globs(&raw.migrate_always)
+            .map_err(|e| invalid("migrate_always", e.to_string()))?;
+        let task_model = raw
+            .task_model
+            .as_deref()
+            .map(|m| ModelName::parse(m, max_model_length))
+            .transpose()
+            .map_err(|e| invalid("task_model", e.to_string()))?;
+        if let Some(list) = &raw.task_prefixes {
+            if list.iter().any(|p| p.trim().is_empty()) {
+                return Err(invalid("task_prefixes", "an entry is empty"));
+            }
+        }
+        let signatures = signature_settings(raw.thought_signatures.unwrap_or_default())?;
+
+        // Nothing below fails: the rest is copied out of `raw`.
         Ok(Config {
             api_style,
             family_styles: raw.family_styles,
@@ -483,21 +501,11 @@ impl Config {
             translate: TranslateOptions {
                 image_format: raw.image_message_format.unwrap_or_default(),
             },
-            lifecycle: Lifecycle::new(&raw.lifecycle, raw.builtin_lifecycle.unwrap_or(true))
-                .map_err(ConfigError::Lifecycle)?,
+            lifecycle,
             migrate: raw.migrate.unwrap_or_default(),
-            migrate_always: compile_globs(&raw.migrate_always)
-                .map_err(|e| invalid("migrate_always", e.to_string()))?,
-            task_model: raw
-                .task_model
-                .as_deref()
-                .map(|m| ModelName::parse(m, max_model_length))
-                .transpose()
-                .map_err(|e| invalid("task_model", e.to_string()))?,
+            migrate_always,
+            task_model,
             task_prefixes: match &raw.task_prefixes {
-                Some(list) if list.iter().any(|p| p.trim().is_empty()) => {
-                    return Err(invalid("task_prefixes", "an entry is empty"))
-                }
                 Some(list) => list.clone(),
                 None => DEFAULT_TASK_PREFIXES
                     .iter()
@@ -505,7 +513,7 @@ impl Config {
                     .collect(),
             },
             live_catalogue: raw.live_catalogue.unwrap_or(true),
-            signatures: signature_settings(raw.thought_signatures.unwrap_or_default())?,
+            signatures,
         })
     }
 }
