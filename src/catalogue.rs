@@ -8,8 +8,8 @@
 //! cache (keyed by a hash of the credential, never the credential itself;
 //! bounded in entries, with a TTL) and the sentence for the hint.
 
+use crate::config::raw_struct;
 use crate::endpoint::Family;
-use serde::Deserialize;
 use std::hash::{Hash, Hasher};
 
 /// Most models kept from a catalogue (all pages together).
@@ -41,20 +41,28 @@ pub struct Catalogue {
     pub models: Vec<Listed>,
 }
 
-#[derive(Deserialize)]
+/// A ListModels page; other fields are skipped.
+#[derive(Default)]
 struct RawPage {
-    #[serde(default)]
     models: Vec<RawModel>,
-    #[serde(default, rename = "nextPageToken")]
     next_page_token: Option<String>,
 }
 
-#[derive(Deserialize)]
+raw_struct!(RawPage, deny_unknown_fields: false, {
+    "models" => models default,
+    "nextPageToken" => next_page_token default,
+});
+
+#[derive(Default)]
 struct RawModel {
     name: String,
-    #[serde(default, rename = "supportedGenerationMethods")]
     methods: Vec<String>,
 }
+
+raw_struct!(RawModel, deny_unknown_fields: false, {
+    "name" => name required,
+    "supportedGenerationMethods" => methods default,
+});
 
 /// Why a page could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,18 +139,15 @@ impl Catalogue {
                 methods: listed.methods.clone(),
             };
         }
-        let mut near: Vec<(usize, &str)> = self
+        let serving = self
             .models
             .iter()
             .filter(|m| m.methods.iter().any(|x| x == method))
-            .map(|m| (distance(model, &m.id), m.id.as_str()))
-            .collect();
-        near.sort();
+            .map(|m| (distance(model, &m.id), m.id.as_str()));
         Finding::Missing {
             count: self.models.len(),
-            nearest: near
+            nearest: smallest(serving, NEAREST)
                 .into_iter()
-                .take(3)
                 .map(|(_, id)| id.to_owned())
                 .collect(),
         }
@@ -192,6 +197,24 @@ impl Finding {
             ),
         }
     }
+}
+
+/// How many nearest models the hint names.
+const NEAREST: usize = 3;
+
+/// The `n` smallest items, in ascending order: what sorting all of them
+/// and taking the first `n` gives, in one pass and without the standard
+/// sort's kilobytes of code.
+fn smallest<'a>(items: impl Iterator<Item = (usize, &'a str)>, n: usize) -> Vec<(usize, &'a str)> {
+    let mut best: Vec<(usize, &str)> = Vec::with_capacity(n + 1);
+    for item in items {
+        let at = best.partition_point(|b| *b <= item);
+        if at < n {
+            best.insert(at, item);
+            best.truncate(n);
+        }
+    }
+    best
 }
 
 /// Levenshtein distance on bytes (model ids are ASCII), bounded in work by
@@ -301,6 +324,92 @@ mod tests {
         for (model, method, want) in cases {
             let got = c.finding(model, method).sentence(model, method);
             assert!(got.contains(want), "{model}: {got}");
+        }
+    }
+
+    #[test]
+    fn smallest_is_the_head_of_the_sorted_list() {
+        let cases: [(&str, &[(usize, &str)]); 5] = [
+            ("empty", &[]),
+            ("fewer than three", &[(4, "b"), (1, "a")]),
+            (
+                "ties by name",
+                &[(2, "c"), (2, "a"), (1, "z"), (2, "b"), (9, "y")],
+            ),
+            ("duplicates", &[(1, "a"), (1, "a"), (0, "b"), (1, "a")]),
+            (
+                "many",
+                &[
+                    (7, "g"),
+                    (3, "c"),
+                    (5, "e"),
+                    (1, "a"),
+                    (6, "f"),
+                    (2, "b"),
+                    (0, "z"),
+                ],
+            ),
+        ];
+        for (name, items) in cases {
+            let mut want = items.to_vec();
+            want.sort();
+            want.truncate(NEAREST);
+            assert_eq!(smallest(items.iter().copied(), NEAREST), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn pages_read_as_the_derive_reads_them() {
+        mod derived {
+            #[derive(serde::Deserialize)]
+            pub struct RawPage {
+                #[serde(default)]
+                pub models: Vec<RawModel>,
+                #[serde(default, rename = "nextPageToken")]
+                pub next_page_token: Option<String>,
+            }
+
+            #[derive(serde::Deserialize)]
+            pub struct RawModel {
+                pub name: String,
+                #[serde(default, rename = "supportedGenerationMethods")]
+                pub methods: Vec<String>,
+            }
+        }
+        type Page = (Vec<(String, Vec<String>)>, Option<String>);
+        let cases = [
+            PAGE,
+            "{}",
+            r#"{"models":[],"nextPageToken":null}"#,
+            r#"{"models":[{"name":"m","displayName":"M","inputTokenLimit":1}],"x":[{}]}"#,
+            r#"{"models":[{"supportedGenerationMethods":[]}]}"#,
+            r#"{"models":[{"name":"m","name":"n"}]}"#,
+            r#"{"models":[{"name":"m"}],"models":[]}"#,
+            r#"{"models":[["m",["predict"]]],"nextPageToken":"t"}"#,
+            r#"{"models":[["m"]]}"#,
+            r#"{"models":[[]]}"#,
+            r#"[[{"name":"m"}],"t"]"#,
+            r#"[[{"name":"m"}]]"#,
+            "[]",
+            r#"{"models":null}"#,
+            r#"{"models":[{"name":null}]}"#,
+            r#"{"nextPageToken":5}"#,
+            "[1,2]",
+        ];
+        for json in cases {
+            let got: Result<Page, String> = serde_json::from_str::<RawPage>(json)
+                .map(|p| {
+                    let models = p.models.into_iter().map(|m| (m.name, m.methods));
+                    (models.collect(), p.next_page_token)
+                })
+                .map_err(|e| e.to_string());
+            let want: Result<Page, String> = serde_json::from_str::<derived::RawPage>(json)
+                .map(|p| {
+                    let models = p.models.into_iter().map(|m| (m.name, m.methods));
+                    (models.collect(), p.next_page_token)
+                })
+                .map_err(|e| e.to_string());
+            assert_eq!(got, want, "{json}");
         }
     }
 

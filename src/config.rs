@@ -9,9 +9,11 @@ use crate::lifecycle::{Lifecycle, Notice, RawRow, RowError};
 use crate::model::ModelName;
 use crate::signatures::{Restore, Settings};
 use crate::translate::{ImageMessageFormat, TranslateOptions};
+use serde::de::{self, DeserializeSeed, Deserializer, EnumAccess, IgnoredAny, MapAccess};
+use serde::de::{SeqAccess, VariantAccess, Visitor};
 use serde::Deserialize;
-use std::collections::BTreeMap;
 use std::fmt;
+use std::marker::PhantomData;
 
 /// Default `max_body_bytes`: room for a chat request with inline images.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
@@ -26,20 +28,18 @@ pub const DEFAULT_NATIVE_VERSION: &str = "v1beta";
 /// Default `openai_base_path`.
 pub const DEFAULT_OPENAI_BASE_PATH: &str = "/v1beta/openai";
 
-/// The configuration as written, before validation.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The configuration as written, before validation: read by [`RawStruct`]
+/// as the field list after it says, unknown fields refused, the `default`
+/// ones empty when absent.
+#[derive(Debug, Default)]
 pub struct RawConfig {
     api_style: Option<ApiStyle>,
-    #[serde(default)]
-    family_styles: BTreeMap<Family, ApiStyle>,
-    #[serde(default)]
+    family_styles: FamilyStyles,
     rules: Vec<RawRule>,
     builtin_rules: Option<bool>,
     default_family: Option<Family>,
     native_version: Option<String>,
     openai_base_path: Option<String>,
-    #[serde(default)]
     openai_images_families: Vec<Family>,
     vertex: Option<RawVertex>,
     upstream: Option<String>,
@@ -47,11 +47,9 @@ pub struct RawConfig {
     max_body_bytes: Option<usize>,
     max_model_length: Option<usize>,
     image_message_format: Option<ImageMessageFormat>,
-    #[serde(default)]
     lifecycle: Vec<RawRow>,
     builtin_lifecycle: Option<bool>,
     migrate: Option<MigratePolicy>,
-    #[serde(default)]
     migrate_always: Vec<String>,
     task_model: Option<String>,
     task_prefixes: Option<Vec<String>>,
@@ -59,13 +57,100 @@ pub struct RawConfig {
     thought_signatures: Option<RawSignatures>,
 }
 
+raw_struct!(RawConfig, deny_unknown_fields: true, {
+    "api_style" => api_style,
+    "family_styles" => family_styles default,
+    "rules" => rules default,
+    "builtin_rules" => builtin_rules,
+    "default_family" => default_family,
+    "native_version" => native_version,
+    "openai_base_path" => openai_base_path,
+    "openai_images_families" => openai_images_families default,
+    "vertex" => vertex,
+    "upstream" => upstream,
+    "annotate_statuses" => annotate_statuses,
+    "max_body_bytes" => max_body_bytes,
+    "max_model_length" => max_model_length,
+    "image_message_format" => image_message_format,
+    "lifecycle" => lifecycle default,
+    "builtin_lifecycle" => builtin_lifecycle,
+    "migrate" => migrate,
+    "migrate_always" => migrate_always default,
+    "task_model" => task_model,
+    "task_prefixes" => task_prefixes,
+    "live_catalogue" => live_catalogue,
+    "thought_signatures" => thought_signatures,
+});
+
 /// `thought_signatures` as written.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default, Clone, Copy)]
 pub struct RawSignatures {
     restore: Option<Restore>,
     cache_entries: Option<u32>,
     max_signature_bytes: Option<usize>,
+}
+
+raw_struct!(RawSignatures, deny_unknown_fields: true, {
+    "restore" => restore,
+    "cache_entries" => cache_entries,
+    "max_signature_bytes" => max_signature_bytes,
+});
+
+/// `family_styles`: the style set for each family, if any. A JSON object
+/// read as serde reads a `BTreeMap<Family, ApiStyle>` (a repeated family
+/// keeps its last style), kept as one slot per family.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+pub struct FamilyStyles([Option<ApiStyle>; Family::ALL.len()]);
+
+impl FamilyStyles {
+    /// The style set for `family`.
+    pub fn get(&self, family: Family) -> Option<ApiStyle> {
+        self.0[family as usize]
+    }
+
+    /// How many families have a style.
+    pub fn len(&self) -> usize {
+        self.0.iter().flatten().count()
+    }
+
+    /// Whether no family has a style.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// As the map it is written as: `{Imagen: Vertex}`.
+impl fmt::Debug for FamilyStyles {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let set = Family::ALL.iter().zip(self.0);
+        f.debug_map()
+            .entries(set.filter_map(|(family, style)| Some((family, style?))))
+            .finish()
+    }
+}
+
+impl<'de> Deserialize<'de> for FamilyStyles {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<FamilyStyles, D::Error> {
+        struct MapVisitor;
+
+        impl<'de> Visitor<'de> for MapVisitor {
+            type Value = FamilyStyles;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<FamilyStyles, A::Error> {
+                let mut styles = FamilyStyles::default();
+                while let Some((family, style)) = map.next_entry::<Family, ApiStyle>()? {
+                    styles.0[family as usize] = Some(style);
+                }
+                Ok(styles)
+            }
+        }
+
+        de.deserialize_map(MapVisitor)
+    }
 }
 
 /// Largest accepted `thought_signatures.cache_entries`.
@@ -79,8 +164,7 @@ pub const DEFAULT_TASK_PREFIXES: &[&str] = &["### Task:"];
 
 /// When a request for a model the lifecycle table knows goes to its
 /// replacement instead.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum MigratePolicy {
     /// Never: the request goes to the model asked for.
     Never,
@@ -89,22 +173,55 @@ pub enum MigratePolicy {
     AfterShutdown,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+impl MigratePolicy {
+    /// Every policy, in declaration order.
+    pub const ALL: [MigratePolicy; 2] = [MigratePolicy::Never, MigratePolicy::AfterShutdown];
+    /// Their names in configuration, in the same order.
+    pub const NAMES: [&'static str; 2] = ["never", "after_shutdown"];
+}
+
+impl<'de> Deserialize<'de> for MigratePolicy {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        read_unit_enum(de, "MigratePolicy", &MigratePolicy::NAMES).map(|i| MigratePolicy::ALL[i])
+    }
+}
+
+#[derive(Debug)]
 struct RawRule {
-    #[serde(rename = "match")]
     pattern: String,
     family: Family,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// Only for [`RawStruct`]: both fields are required, so no rule is ever
+/// left with these values.
+impl Default for RawRule {
+    fn default() -> RawRule {
+        RawRule {
+            pattern: String::new(),
+            family: Family::Gemini,
+        }
+    }
+}
+
+raw_struct!(RawRule, deny_unknown_fields: true, {
+    "match" => pattern required,
+    "family" => family required,
+});
+
+#[derive(Debug, Default)]
 struct RawVertex {
     project: String,
     location: String,
     publisher: Option<String>,
     version: Option<String>,
 }
+
+raw_struct!(RawVertex, deny_unknown_fields: true, {
+    "project" => project required,
+    "location" => location required,
+    "publisher" => publisher,
+    "version" => version,
+});
 
 /// Vertex AI path parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,7 +240,7 @@ pub struct Vertex {
 #[derive(Debug, Clone)]
 pub struct Config {
     api_style: ApiStyle,
-    family_styles: BTreeMap<Family, ApiStyle>,
+    family_styles: FamilyStyles,
     /// Model id -> family.
     pub classifier: Classifier,
     /// Version in native paths the filter writes.
@@ -208,10 +325,7 @@ impl Config {
 
     /// The style a family's misrouted requests are sent to.
     pub fn style_for(&self, family: Family) -> ApiStyle {
-        self.family_styles
-            .get(&family)
-            .copied()
-            .unwrap_or(self.api_style)
+        self.family_styles.get(family).unwrap_or(self.api_style)
     }
 
     /// A one-line summary for the log when the configuration is accepted.
@@ -229,7 +343,7 @@ impl Config {
     /// The style `family_styles` sets explicitly for a family, if any. An
     /// explicit style moves even requests whose endpoint serves the family.
     pub fn forced_style(&self, family: Family) -> Option<ApiStyle> {
-        self.family_styles.get(&family).copied()
+        self.family_styles.get(family)
     }
 
     /// Whether the compat `images/generations` endpoint is trusted to serve `family`.
@@ -266,10 +380,19 @@ impl TryFrom<RawConfig> for Config {
     type Error = ConfigError;
 
     fn try_from(raw: RawConfig) -> Result<Config, ConfigError> {
+        Config::compile(&raw)
+    }
+}
+
+impl Config {
+    /// Checks `raw` field by field; the first invalid field, in this order,
+    /// is the one reported. `raw` is only read (what the `Config` keeps is
+    /// copied out of it), so a refusal drops it whole, in one place.
+    fn compile(raw: &RawConfig) -> Result<Config, ConfigError> {
         let api_style = raw.api_style.unwrap_or(ApiStyle::Native);
 
         let mut rules = Vec::with_capacity(raw.rules.len());
-        for (index, rule) in raw.rules.into_iter().enumerate() {
+        for (index, rule) in raw.rules.iter().enumerate() {
             let pattern =
                 Glob::new(&rule.pattern).map_err(|source| ConfigError::Rule { index, source })?;
             rules.push(Rule {
@@ -286,8 +409,9 @@ impl TryFrom<RawConfig> for Config {
 
         let native_version = raw
             .native_version
-            .unwrap_or_else(|| DEFAULT_NATIVE_VERSION.into());
-        if !matches!(native_version.as_str(), "v1" | "v1beta" | "v1alpha") {
+            .as_deref()
+            .unwrap_or(DEFAULT_NATIVE_VERSION);
+        if !matches!(native_version, "v1" | "v1beta" | "v1alpha") {
             return Err(invalid(
                 "native_version",
                 "must be one of v1, v1beta, v1alpha",
@@ -296,12 +420,13 @@ impl TryFrom<RawConfig> for Config {
 
         let openai_base_path = raw
             .openai_base_path
-            .unwrap_or_else(|| DEFAULT_OPENAI_BASE_PATH.into());
-        let openai_base_path = validate_base_path(&openai_base_path)?;
+            .as_deref()
+            .unwrap_or(DEFAULT_OPENAI_BASE_PATH);
+        let openai_base_path = validate_base_path(openai_base_path)?;
 
-        let uses_vertex = api_style == ApiStyle::Vertex
-            || raw.family_styles.values().any(|s| *s == ApiStyle::Vertex);
-        let vertex = match raw.vertex {
+        let uses_vertex =
+            api_style == ApiStyle::Vertex || raw.family_styles.0.contains(&Some(ApiStyle::Vertex));
+        let vertex = match &raw.vertex {
             Some(v) => Some(compile_vertex(v)?),
             None if uses_vertex => {
                 return Err(invalid(
@@ -320,7 +445,7 @@ impl TryFrom<RawConfig> for Config {
         if raw.annotate_statuses.is_some() {
             retired.push("annotate_statuses");
         }
-        let annotate_statuses = raw.annotate_statuses.unwrap_or_default();
+        let annotate_statuses = raw.annotate_statuses.as_deref().unwrap_or_default();
         if let Some(bad) = annotate_statuses.iter().find(|s| !(400..=599).contains(*s)) {
             return Err(invalid(
                 "annotate_statuses",
@@ -343,13 +468,31 @@ impl TryFrom<RawConfig> for Config {
             ));
         }
 
+        let lifecycle = Lifecycle::new(&raw.lifecycle, raw.builtin_lifecycle.unwrap_or(true))
+            .map_err(ConfigError::Lifecycle)?;
+        let migrate_always = compile_globs(&raw.migrate_always)
+            .map_err(|e| invalid("migrate_always", e.to_string()))?;
+        let task_model = raw
+            .task_model
+            .as_deref()
+            .map(|m| ModelName::parse(m, max_model_length))
+            .transpose()
+            .map_err(|e| invalid("task_model", e.to_string()))?;
+        if let Some(list) = &raw.task_prefixes {
+            if list.iter().any(|p| p.trim().is_empty()) {
+                return Err(invalid("task_prefixes", "an entry is empty"));
+            }
+        }
+        let signatures = signature_settings(raw.thought_signatures.unwrap_or_default())?;
+
+        // Nothing below fails: the rest is copied out of `raw`.
         Ok(Config {
             api_style,
             family_styles: raw.family_styles,
             classifier,
-            native_version,
+            native_version: native_version.to_owned(),
             openai_base_path,
-            openai_images_families: raw.openai_images_families,
+            openai_images_families: raw.openai_images_families.clone(),
             vertex,
             authority,
             retired,
@@ -358,34 +501,30 @@ impl TryFrom<RawConfig> for Config {
             translate: TranslateOptions {
                 image_format: raw.image_message_format.unwrap_or_default(),
             },
-            lifecycle: Lifecycle::new(raw.lifecycle, raw.builtin_lifecycle.unwrap_or(true))
-                .map_err(ConfigError::Lifecycle)?,
+            lifecycle,
             migrate: raw.migrate.unwrap_or_default(),
-            migrate_always: raw
-                .migrate_always
-                .iter()
-                .map(|p| Glob::new(p))
-                .collect::<Result<_, _>>()
-                .map_err(|e| invalid("migrate_always", e.to_string()))?,
-            task_model: raw
-                .task_model
-                .map(|m| ModelName::parse(&m, max_model_length))
-                .transpose()
-                .map_err(|e| invalid("task_model", e.to_string()))?,
-            task_prefixes: match raw.task_prefixes {
-                Some(list) if list.iter().any(|p| p.trim().is_empty()) => {
-                    return Err(invalid("task_prefixes", "an entry is empty"))
-                }
-                Some(list) => list,
+            migrate_always,
+            task_model,
+            task_prefixes: match &raw.task_prefixes {
+                Some(list) => list.clone(),
                 None => DEFAULT_TASK_PREFIXES
                     .iter()
                     .map(|p| (*p).to_owned())
                     .collect(),
             },
             live_catalogue: raw.live_catalogue.unwrap_or(true),
-            signatures: signature_settings(raw.thought_signatures.unwrap_or_default())?,
+            signatures,
         })
     }
+}
+
+/// Every pattern compiled, or the first error.
+fn compile_globs(patterns: &[String]) -> Result<Vec<Glob>, GlobError> {
+    let mut globs = Vec::with_capacity(patterns.len());
+    for pattern in patterns {
+        globs.push(Glob::new(pattern)?);
+    }
+    Ok(globs)
 }
 
 fn signature_settings(raw: RawSignatures) -> Result<Settings, ConfigError> {
@@ -431,11 +570,11 @@ fn validate_base_path(path: &str) -> Result<String, ConfigError> {
     }
 }
 
-fn compile_vertex(raw: RawVertex) -> Result<Vertex, ConfigError> {
-    let segment = |field: &'static str, value: String| {
+fn compile_vertex(raw: &RawVertex) -> Result<Vertex, ConfigError> {
+    let segment = |field: &'static str, value: &str| {
         if !value.is_empty() && value.chars().all(is_segment_char) && value != "." && value != ".."
         {
-            Ok(value)
+            Ok(value.to_owned())
         } else {
             Err(invalid(
                 field,
@@ -444,13 +583,13 @@ fn compile_vertex(raw: RawVertex) -> Result<Vertex, ConfigError> {
         }
     };
     Ok(Vertex {
-        project: segment("vertex.project", raw.project)?,
-        location: segment("vertex.location", raw.location)?,
+        project: segment("vertex.project", &raw.project)?,
+        location: segment("vertex.location", &raw.location)?,
         publisher: segment(
             "vertex.publisher",
-            raw.publisher.unwrap_or_else(|| "google".into()),
+            raw.publisher.as_deref().unwrap_or("google"),
         )?,
-        version: segment("vertex.version", raw.version.unwrap_or_else(|| "v1".into()))?,
+        version: segment("vertex.version", raw.version.as_deref().unwrap_or("v1"))?,
     })
 }
 
@@ -532,6 +671,273 @@ fn parse_upstream(value: &str) -> Result<String, ConfigError> {
         Some(port) => format!("{host}:{port}"),
         None => host,
     })
+}
+
+// Reading the raw structs.
+//
+// serde's derive writes a visitor per struct that holds every field's
+// handling twice (for a JSON object, and for an array of the fields in
+// order, which serde_json also accepts), and one per unit enum. The raw
+// configuration structs (and the catalogue's page) are read by the one
+// visitor below instead, the unit enums by `read_unit_enum`: the same input
+// is accepted, with the same error messages (tests compare them with the
+// derive's).
+
+/// A struct read field by field, as `#[derive(Deserialize)]` reads it.
+/// Implemented by `raw_struct!`.
+pub(crate) trait RawStruct: Default {
+    /// The type's name, for messages (`struct RawConfig`).
+    const NAME: &'static str;
+    /// The JSON names of the fields, in declaration order.
+    const FIELDS: &'static [&'static str];
+    /// The fields an object must have (bit `i` is `FIELDS[i]`).
+    const REQUIRED: u32;
+    /// The fields with a default (`#[serde(default)]`): an array may end
+    /// before them. Other absent fields are `None`, or an error if required.
+    const DEFAULTED: u32;
+    /// Unknown keys are refused (`deny_unknown_fields`) rather than skipped.
+    const DENY_UNKNOWN: bool;
+    /// Reads the value of `FIELDS[index]` into its field.
+    fn read_field<'de, D: Deserializer<'de>>(
+        &mut self,
+        index: usize,
+        de: D,
+    ) -> Result<(), D::Error>;
+}
+
+/// Implements [`RawStruct`] and `Deserialize` for a struct from one list of
+/// its fields, `"json name" => field`, each marked `required`, `default`
+/// (`#[serde(default)]`) or neither (an `Option`, `None` when absent).
+macro_rules! raw_struct {
+    ($ty:ident, deny_unknown_fields: $deny:expr, {
+        $($name:literal => $field:ident $($kind:ident)?),* $(,)?
+    }) => {
+        const _: () = {
+            #[allow(non_camel_case_types)]
+            enum Index {
+                $($field),*
+            }
+
+            impl $crate::config::RawStruct for $ty {
+                const NAME: &'static str = stringify!($ty);
+                const FIELDS: &'static [&'static str] = &[$($name),*];
+                const REQUIRED: u32 =
+                    0 $(| $crate::config::raw_struct!(@is required $($kind)?) << (Index::$field as u32))*;
+                const DEFAULTED: u32 =
+                    0 $(| $crate::config::raw_struct!(@is default $($kind)?) << (Index::$field as u32))*;
+                const DENY_UNKNOWN: bool = $deny;
+
+                fn read_field<'de, D: ::serde::Deserializer<'de>>(
+                    &mut self,
+                    index: usize,
+                    de: D,
+                ) -> Result<(), D::Error> {
+                    $(
+                        if index == Index::$field as usize {
+                            return $crate::config::read_into(&mut self.$field, de);
+                        }
+                    )*
+                    Ok(())
+                }
+            }
+
+            impl<'de> ::serde::Deserialize<'de> for $ty {
+                fn deserialize<D: ::serde::Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+                    $crate::config::read_struct(de)
+                }
+            }
+        };
+    };
+    (@is required required) => { 1 };
+    (@is default default) => { 1 };
+    (@is $want:ident $($kind:ident)?) => { 0 };
+}
+pub(crate) use raw_struct;
+
+/// Reads a field's value into its place. Kept out of line: one copy per
+/// field type, shared by every field of that type, where inlining gave each
+/// field a copy of its type's whole reader.
+#[inline(never)]
+pub(crate) fn read_into<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+    place: &mut T,
+    de: D,
+) -> Result<(), D::Error> {
+    *place = T::deserialize(de)?;
+    Ok(())
+}
+
+/// Reads a [`RawStruct`]: a JSON object, or an array of its fields in order.
+pub(crate) fn read_struct<'de, D: Deserializer<'de>, T: RawStruct>(de: D) -> Result<T, D::Error> {
+    de.deserialize_struct(T::NAME, T::FIELDS, StructVisitor(PhantomData))
+}
+
+struct StructVisitor<T>(PhantomData<T>);
+
+impl<'de, T: RawStruct> Visitor<'de> for StructVisitor<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "struct {}", T::NAME)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<T, A::Error> {
+        let mut value = T::default();
+        for index in 0..T::FIELDS.len() {
+            let field = FieldSeed {
+                value: &mut value,
+                index,
+            };
+            if seq.next_element_seed(field)?.is_none() && T::DEFAULTED & (1 << index) == 0 {
+                let expected = Elements(T::NAME, T::FIELDS.len());
+                return Err(de::Error::invalid_length(index, &expected));
+            }
+        }
+        Ok(value)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<T, A::Error> {
+        let mut value = T::default();
+        let mut seen = 0u32;
+        let name = FieldName {
+            fields: T::FIELDS,
+            deny_unknown: T::DENY_UNKNOWN,
+        };
+        while let Some(index) = map.next_key_seed(name)? {
+            let Some(index) = index else {
+                map.next_value::<IgnoredAny>()?;
+                continue;
+            };
+            if seen & (1 << index) != 0 {
+                return Err(de::Error::duplicate_field(T::FIELDS[index]));
+            }
+            seen |= 1 << index;
+            map.next_value_seed(FieldSeed {
+                value: &mut value,
+                index,
+            })?;
+        }
+        // The first required field missing, in declaration order.
+        let missing = T::REQUIRED & !seen;
+        if missing != 0 {
+            let index = missing.trailing_zeros() as usize;
+            return Err(de::Error::missing_field(T::FIELDS[index]));
+        }
+        Ok(value)
+    }
+}
+
+/// The derive's wording of a struct read from an array:
+/// `struct RawVertex with 4 elements`.
+struct Elements(&'static str, usize);
+
+impl de::Expected for Elements {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.1 {
+            1 => write!(f, "struct {} with 1 element", self.0),
+            n => write!(f, "struct {} with {n} elements", self.0),
+        }
+    }
+}
+
+/// One field's value, read into its place.
+struct FieldSeed<'a, T> {
+    value: &'a mut T,
+    index: usize,
+}
+
+impl<'de, T: RawStruct> DeserializeSeed<'de> for FieldSeed<'_, T> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<(), D::Error> {
+        self.value.read_field(self.index, de)
+    }
+}
+
+/// A key: the index of the field it names; `None` for an unknown key that
+/// is skipped.
+#[derive(Clone, Copy)]
+struct FieldName {
+    fields: &'static [&'static str],
+    deny_unknown: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for FieldName {
+    type Value = Option<usize>;
+
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Option<usize>, D::Error> {
+        de.deserialize_identifier(self)
+    }
+}
+
+impl<'de> Visitor<'de> for FieldName {
+    type Value = Option<usize>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("field identifier")
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<Option<usize>, E> {
+        match self.fields.iter().position(|f| *f == key) {
+            Some(index) => Ok(Some(index)),
+            None if self.deny_unknown => Err(E::unknown_field(key, self.fields)),
+            None => Ok(None),
+        }
+    }
+}
+
+/// Reads a unit-only enum as `#[derive(Deserialize)]` reads it (`"name"`,
+/// or `{"name": null}`, which serde_json also accepts): the index of its
+/// name in `variants`.
+pub(crate) fn read_unit_enum<'de, D: Deserializer<'de>>(
+    de: D,
+    name: &'static str,
+    variants: &'static [&'static str],
+) -> Result<usize, D::Error> {
+    de.deserialize_enum(name, variants, UnitEnum { name, variants })
+}
+
+struct UnitEnum {
+    name: &'static str,
+    variants: &'static [&'static str],
+}
+
+impl<'de> Visitor<'de> for UnitEnum {
+    type Value = usize;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "enum {}", self.name)
+    }
+
+    fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<usize, A::Error> {
+        let (index, variant) = data.variant_seed(VariantName(self.variants))?;
+        variant.unit_variant()?;
+        Ok(index)
+    }
+}
+
+struct VariantName(&'static [&'static str]);
+
+impl<'de> DeserializeSeed<'de> for VariantName {
+    type Value = usize;
+
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<usize, D::Error> {
+        de.deserialize_identifier(self)
+    }
+}
+
+impl<'de> Visitor<'de> for VariantName {
+    type Value = usize;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("variant identifier")
+    }
+
+    fn visit_str<E: de::Error>(self, name: &str) -> Result<usize, E> {
+        self.0
+            .iter()
+            .position(|v| *v == name)
+            .ok_or_else(|| E::unknown_variant(name, self.0))
+    }
 }
 
 #[cfg(test)]
@@ -763,6 +1169,428 @@ mod tests {
     fn upstream_keeps_an_explicit_port() {
         let config = Config::from_bytes(br#"{"upstream": "http://127.0.0.1:8080"}"#).unwrap();
         assert_eq!(config.authority.as_deref(), Some("127.0.0.1:8080"));
+    }
+}
+
+#[cfg(test)]
+mod raw_struct_tests {
+    use super::*;
+    use serde::de::DeserializeOwned;
+    use std::collections::BTreeMap;
+
+    /// The raw structs and enums as `#[derive(Deserialize)]` reads them,
+    /// under the same names (so their `Debug` output is the same): the
+    /// oracle `RawStruct` and `read_unit_enum` are held to.
+    mod derived {
+        // Read only through `Debug`, which the dead-code lint does not count.
+        #![allow(dead_code)]
+
+        use crate::signatures::Restore;
+        use crate::translate::ImageMessageFormat;
+        use serde::Deserialize;
+        use std::collections::BTreeMap;
+
+        #[derive(Debug, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+        #[serde(rename_all = "snake_case")]
+        pub enum Family {
+            Gemini,
+            GeminiImage,
+            Imagen,
+            Veo,
+            Embedding,
+            Aqa,
+        }
+
+        #[derive(Debug, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum ApiStyle {
+            Openai,
+            Native,
+            Vertex,
+        }
+
+        #[derive(Debug, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum MigratePolicy {
+            Never,
+            AfterShutdown,
+        }
+
+        #[derive(Debug, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum RawStatus {
+            Live,
+            Deprecated,
+            ShutDown,
+        }
+
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct RawConfig {
+            api_style: Option<ApiStyle>,
+            #[serde(default)]
+            family_styles: BTreeMap<Family, ApiStyle>,
+            #[serde(default)]
+            rules: Vec<RawRule>,
+            builtin_rules: Option<bool>,
+            default_family: Option<Family>,
+            native_version: Option<String>,
+            openai_base_path: Option<String>,
+            #[serde(default)]
+            openai_images_families: Vec<Family>,
+            vertex: Option<RawVertex>,
+            upstream: Option<String>,
+            annotate_statuses: Option<Vec<u16>>,
+            max_body_bytes: Option<usize>,
+            max_model_length: Option<usize>,
+            image_message_format: Option<ImageMessageFormat>,
+            #[serde(default)]
+            lifecycle: Vec<RawRow>,
+            builtin_lifecycle: Option<bool>,
+            migrate: Option<MigratePolicy>,
+            #[serde(default)]
+            migrate_always: Vec<String>,
+            task_model: Option<String>,
+            task_prefixes: Option<Vec<String>>,
+            live_catalogue: Option<bool>,
+            thought_signatures: Option<RawSignatures>,
+        }
+
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct RawSignatures {
+            restore: Option<Restore>,
+            cache_entries: Option<u32>,
+            max_signature_bytes: Option<usize>,
+        }
+
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct RawRule {
+            #[serde(rename = "match")]
+            pattern: String,
+            family: Family,
+        }
+
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct RawVertex {
+            project: String,
+            location: String,
+            publisher: Option<String>,
+            version: Option<String>,
+        }
+
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct RawRow {
+            #[serde(rename = "match")]
+            pattern: String,
+            status: Option<RawStatus>,
+            deprecated: Option<String>,
+            shutdown: Option<String>,
+            replacement: Option<String>,
+            source: Option<String>,
+        }
+    }
+
+    /// What reading `json` as `T` gives, value or error message, as text.
+    fn read<T: DeserializeOwned + fmt::Debug>(json: &str) -> String {
+        format!(
+            "{:?}",
+            serde_json::from_slice::<T>(json.as_bytes()).map_err(|e| e.to_string())
+        )
+    }
+
+    #[test]
+    fn raw_config_reads_as_the_derive_reads_it() {
+        // The 22 fields in order: the defaulted ones empty, the rest null.
+        let fields = "null,{},[],null,null,null,null,[],null,null,null,\
+                      null,null,null,[],null,null,[],null,null,null,null";
+        let all_fields = format!("[{fields}]");
+        let too_many = format!("[{fields},null]");
+        let cases: Vec<(&str, &str)> = vec![
+            ("empty object", "{}"),
+            ("empty text", ""),
+            ("null", "null"),
+            ("number", "1"),
+            ("string", r#""x""#),
+            ("truncated", r#"{"api_style":"#),
+            ("trailing text", r#"{"api_style":"native"} x"#),
+            (
+                "full",
+                r#"{"api_style":"openai","family_styles":{"imagen":"vertex","veo":"native"},
+                    "rules":[{"match":"my-*","family":"imagen"}],"builtin_rules":true,
+                    "default_family":"gemini_image","native_version":"v1",
+                    "openai_base_path":"/openai/v1/","openai_images_families":["imagen","gemini_image"],
+                    "vertex":{"project":"p-1","location":"us-central1","publisher":"g","version":"v1"},
+                    "upstream":"https://h","annotate_statuses":[404,400],"max_body_bytes":1048576,
+                    "max_model_length":64,"image_message_format":"image_url_parts",
+                    "lifecycle":[{"match":"x-*","status":"shut_down","deprecated":"2026-01-01",
+                                  "shutdown":"2026-02-01","replacement":"y","source":"s"}],
+                    "builtin_lifecycle":false,"migrate":"never","migrate_always":["a*"],
+                    "task_model":"gemini-3.5-flash","task_prefixes":["Task:"],
+                    "live_catalogue":false,
+                    "thought_signatures":{"restore":"remembered","cache_entries":8,"max_signature_bytes":64}}"#,
+            ),
+            (
+                "every field null",
+                r#"{"api_style":null,"builtin_rules":null,"default_family":null,"native_version":null,"openai_base_path":null,"vertex":null,"upstream":null,"annotate_statuses":null,"max_body_bytes":null,"max_model_length":null,"image_message_format":null,"builtin_lifecycle":null,"migrate":null,"task_model":null,"task_prefixes":null,"live_catalogue":null,"thought_signatures":null}"#,
+            ),
+            ("null for a defaulted list", r#"{"rules":null}"#),
+            ("null for a defaulted map", r#"{"family_styles":null}"#),
+            ("unknown field", r#"{"nope":1}"#),
+            (
+                "unknown field after a known one",
+                r#"{"api_style":"native","nope":1}"#,
+            ),
+            (
+                "repeated field",
+                r#"{"api_style":"native","api_style":"openai"}"#,
+            ),
+            ("repeated defaulted field", r#"{"rules":[],"rules":[]}"#),
+            (
+                "escaped key",
+                r#"{"api\u005fstyle":"vertex","vertex":{"project":"p","location":"l"}}"#,
+            ),
+            ("style as a map", r#"{"api_style":{"native":null}}"#),
+            (
+                "style as a map with a value",
+                r#"{"api_style":{"native":1}}"#,
+            ),
+            (
+                "style as a map of two",
+                r#"{"api_style":{"native":null,"openai":null}}"#,
+            ),
+            ("unknown style", r#"{"api_style":"grpc"}"#),
+            ("unknown style in a map", r#"{"api_style":{"grpc":null}}"#),
+            ("style in capitals", r#"{"api_style":"NATIVE"}"#),
+            ("style as a number", r#"{"api_style":5}"#),
+            ("style as a list", r#"{"api_style":["native"]}"#),
+            ("style as an empty map", r#"{"api_style":{}}"#),
+            (
+                "family styles repeated key",
+                r#"{"family_styles":{"imagen":"vertex","imagen":"native"}}"#,
+            ),
+            (
+                "family styles unknown family",
+                r#"{"family_styles":{"llama":"native"}}"#,
+            ),
+            (
+                "family styles map-form style",
+                r#"{"family_styles":{"imagen":{"openai":null}}}"#,
+            ),
+            ("family styles not a map", r#"{"family_styles":["imagen"]}"#),
+            (
+                "images families",
+                r#"{"openai_images_families":["imagen",5]}"#,
+            ),
+            ("default family unknown", r#"{"default_family":"llama"}"#),
+            ("rule", r#"{"rules":[{"match":"x","family":"veo"}]}"#),
+            ("rule without family", r#"{"rules":[{"match":"x"}]}"#),
+            ("rule without match", r#"{"rules":[{"family":"imagen"}]}"#),
+            ("rule, empty", r#"{"rules":[{}]}"#),
+            (
+                "rule with an extra key",
+                r#"{"rules":[{"match":"x","family":"imagen","x":1}]}"#,
+            ),
+            (
+                "rule with a repeated key",
+                r#"{"rules":[{"match":"x","match":"y","family":"imagen"}]}"#,
+            ),
+            ("rule as a list", r#"{"rules":[["x","imagen"]]}"#),
+            ("rule as a short list", r#"{"rules":[["x"]]}"#),
+            ("rule as a long list", r#"{"rules":[["x","imagen",1]]}"#),
+            ("rule as an empty list", r#"{"rules":[[]]}"#),
+            ("rule as a string", r#"{"rules":["x"]}"#),
+            ("rules not a list", r#"{"rules":{}}"#),
+            ("vertex", r#"{"vertex":{"project":"p","location":"l"}}"#),
+            ("vertex without project", r#"{"vertex":{"location":"l"}}"#),
+            ("vertex without either", r#"{"vertex":{"version":"v"}}"#),
+            (
+                "vertex with an extra key",
+                r#"{"vertex":{"project":"p","location":"l","zone":"z"}}"#,
+            ),
+            ("vertex as a full list", r#"{"vertex":["p","l",null,"v1"]}"#),
+            ("vertex as a short list", r#"{"vertex":["p","l"]}"#),
+            (
+                "vertex as a long list",
+                r#"{"vertex":["p","l",null,null,null]}"#,
+            ),
+            ("vertex as an empty list", r#"{"vertex":[]}"#),
+            (
+                "vertex project null",
+                r#"{"vertex":{"project":null,"location":"l"}}"#,
+            ),
+            ("statuses", r#"{"annotate_statuses":[400,70000]}"#),
+            ("statuses negative", r#"{"annotate_statuses":[-1]}"#),
+            ("body bytes float", r#"{"max_body_bytes":1.5}"#),
+            ("body bytes exponent", r#"{"max_body_bytes":1e3}"#),
+            ("body bytes negative", r#"{"max_body_bytes":-1}"#),
+            (
+                "body bytes huge",
+                r#"{"max_body_bytes":18446744073709551616}"#,
+            ),
+            ("body bytes string", r#"{"max_body_bytes":"5"}"#),
+            ("builtin rules string", r#"{"builtin_rules":"yes"}"#),
+            ("image format unknown", r#"{"image_message_format":"html"}"#),
+            ("migrate", r#"{"migrate":"after_shutdown"}"#),
+            ("migrate as a map", r#"{"migrate":{"never":null}}"#),
+            ("migrate unknown", r#"{"migrate":"sometimes"}"#),
+            (
+                "lifecycle row",
+                r#"{"lifecycle":[{"match":"x","status":"live"}]}"#,
+            ),
+            (
+                "lifecycle row without match",
+                r#"{"lifecycle":[{"status":"live"}]}"#,
+            ),
+            (
+                "lifecycle status unknown",
+                r#"{"lifecycle":[{"match":"x","status":"dead"}]}"#,
+            ),
+            (
+                "lifecycle row unknown key",
+                r#"{"lifecycle":[{"match":"x","nope":1}]}"#,
+            ),
+            (
+                "lifecycle row as a list",
+                r#"{"lifecycle":[["x","shut_down",null,null,null,null]]}"#,
+            ),
+            ("lifecycle row as a short list", r#"{"lifecycle":[["x"]]}"#),
+            ("task prefixes", r#"{"task_prefixes":["a",""]}"#),
+            ("task prefixes null entry", r#"{"task_prefixes":[null]}"#),
+            ("signatures", r#"{"thought_signatures":{"restore":"off"}}"#),
+            (
+                "signatures unknown restore",
+                r#"{"thought_signatures":{"restore":"nope"}}"#,
+            ),
+            (
+                "signatures negative entries",
+                r#"{"thought_signatures":{"cache_entries":-1}}"#,
+            ),
+            (
+                "signatures unknown key",
+                r#"{"thought_signatures":{"x":1}}"#,
+            ),
+            (
+                "signatures as a list",
+                r#"{"thought_signatures":[null,4,null]}"#,
+            ),
+            (
+                "signatures as a short list",
+                r#"{"thought_signatures":[null]}"#,
+            ),
+            (
+                "signatures as an empty object",
+                r#"{"thought_signatures":{}}"#,
+            ),
+            ("config as an empty list", "[]"),
+            ("config as a one-element list", "[null]"),
+            ("config as a list of 22", &all_fields),
+            ("config as a list of 23", &too_many),
+            ("config as a list, wrong type", r#"[null,{},[],"yes"]"#),
+        ];
+        for (name, json) in cases {
+            assert_eq!(
+                read::<RawConfig>(json),
+                read::<derived::RawConfig>(json),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn lifecycle_rows_read_as_the_derive_reads_them() {
+        let cases = [
+            r#"[{"match":"x","status":"deprecated","shutdown":"2026-01-01","source":"s"}]"#,
+            r#"[{"match":"x","match":"y"}]"#,
+            r#"[{"match":"x","status":{"live":null}}]"#,
+            r#"[{"match":"x","status":{"live":1}}]"#,
+            r#"[{"match":1}]"#,
+            r#"[{}]"#,
+            r#"[[]]"#,
+            r#"[["x",null,null,null,null]]"#,
+            r#"[["x",null,null,null,null,null]]"#,
+            r#"{"match":"x"}"#,
+        ];
+        for json in cases {
+            assert_eq!(
+                read::<Vec<crate::lifecycle::RawRow>>(json),
+                read::<Vec<derived::RawRow>>(json),
+                "{json}"
+            );
+        }
+    }
+
+    #[test]
+    fn unit_enums_read_as_the_derive_reads_them() {
+        let cases = [
+            r#""gemini""#,
+            r#""gemini_image""#,
+            r#""aqa""#,
+            r#""Gemini""#,
+            r#""""#,
+            r#"{"veo":null}"#,
+            r#"{"veo":[]}"#,
+            r#"{"veo":null,"aqa":null}"#,
+            r#"{"llama":null}"#,
+            r#"{}"#,
+            "null",
+            "0",
+            "[]",
+            r#"["veo"]"#,
+            r#""veo""#,
+        ];
+        for json in cases {
+            assert_eq!(
+                read::<Family>(json),
+                read::<derived::Family>(json),
+                "{json}"
+            );
+            assert_eq!(
+                read::<BTreeMap<Family, u8>>(&format!("{{{json}:1}}")),
+                read::<BTreeMap<derived::Family, u8>>(&format!("{{{json}:1}}")),
+                "key {json}"
+            );
+        }
+        for json in [
+            r#"{}"#,
+            r#"{"veo":"vertex","imagen":"native","gemini":"openai"}"#,
+            r#"{"veo":"vertex","veo":"native"}"#,
+            r#"{"veo":"vertex","llama":"native"}"#,
+            r#"{"veo":"grpc"}"#,
+            r#"{"veo":null}"#,
+            r#"["veo"]"#,
+            "null",
+        ] {
+            assert_eq!(
+                read::<FamilyStyles>(json),
+                read::<BTreeMap<derived::Family, derived::ApiStyle>>(json),
+                "{json}"
+            );
+        }
+        for json in [r#""vertex""#, r#""openai""#, r#""native ""#] {
+            assert_eq!(
+                read::<ApiStyle>(json),
+                read::<derived::ApiStyle>(json),
+                "{json}"
+            );
+        }
+        for json in [r#""never""#, r#""after_shutdown""#, r#""always""#] {
+            assert_eq!(
+                read::<MigratePolicy>(json),
+                read::<derived::MigratePolicy>(json),
+                "{json}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_all_lists_follow_declaration_order() {
+        for (i, policy) in MigratePolicy::ALL.into_iter().enumerate() {
+            assert_eq!(policy as usize, i, "{policy:?}");
+        }
     }
 }
 

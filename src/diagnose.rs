@@ -13,9 +13,9 @@ use crate::headers::{
 };
 use crate::lifecycle::Notice;
 use crate::route::{redact_key, ErrorShape, Plan, Verdict};
+use crate::scan;
 use crate::translate::{Side, TranslateError};
-use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 /// How an endpoint is named in hints: `chat/completions` or `:predict`.
 pub fn endpoint_label(endpoint: Endpoint) -> String {
@@ -267,17 +267,65 @@ pub fn diagnostic_headers(
     ]
 }
 
-#[derive(Deserialize)]
-struct GoogleEnvelope {
-    error: Map<String, Value>,
+/// Google's error object from a body that is `{"error": {...}}` or a list
+/// of those, taken as `#[serde(untagged)] enum { List(Vec<Envelope>),
+/// Object(Envelope) }` with `struct Envelope { error: Map<String, Value> }`
+/// takes it (list first: serde also reads a one-element list as a struct),
+/// without the buffered copy of the body untagged enums need: the body is
+/// read as a `Value`, and the scanner says where an object repeats `error`
+/// (the derived envelope refuses that; a `Value` keeps the last one).
+fn google_error(body: &[u8]) -> Option<Map<String, Value>> {
+    match serde_json::from_slice(body).ok()? {
+        object @ Value::Object(_) => is_envelope(&object, body)
+            .then(|| envelope_error(object))
+            .flatten(),
+        Value::Array(items) => {
+            let raws = scan::array_elements(body).ok()?;
+            let envelopes = items.len() == raws.len()
+                && items
+                    .iter()
+                    .zip(raws)
+                    .all(|(item, raw)| is_envelope(item, raw));
+            match (envelopes, items.len()) {
+                // `List`: every element an envelope; the first one's error.
+                (true, _) => items.into_iter().next().and_then(envelope_error),
+                // `Object` from a list: its one field, the error itself.
+                (false, 1) => match items.into_iter().next() {
+                    Some(Value::Object(error)) => Some(error),
+                    _ => None,
+                },
+                (false, _) => None,
+            }
+        }
+        _ => None,
+    }
 }
 
-/// List first: serde would also read a one-element list as the struct.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum GoogleBody {
-    List(Vec<GoogleEnvelope>),
-    Object(GoogleEnvelope),
+/// Whether `value` (whose JSON text is `raw`) reads as an envelope: an
+/// object with one `error`, an object; or a list of exactly one object, the
+/// envelope's one field.
+fn is_envelope(value: &Value, raw: &[u8]) -> bool {
+    match value {
+        Value::Object(object) => {
+            matches!(object.get("error"), Some(Value::Object(_)))
+                && matches!(scan::top_level_fields(raw, ["error"]), Ok([Some(_)]))
+        }
+        Value::Array(fields) => matches!(fields.as_slice(), [Value::Object(_)]),
+        _ => false,
+    }
+}
+
+/// The error object of an envelope (see [`is_envelope`]).
+fn envelope_error(envelope: Value) -> Option<Map<String, Value>> {
+    let error = match envelope {
+        Value::Object(object) => object.into_iter().find(|(key, _)| key == "error")?.1,
+        Value::Array(fields) => fields.into_iter().next()?,
+        _ => return None,
+    };
+    match error {
+        Value::Object(error) => Some(error),
+        _ => None,
+    }
 }
 
 /// Google's canonical status name for an HTTP status.
@@ -317,11 +365,7 @@ pub const MAX_ERROR_BODY: usize = 64 * 1024;
 /// or one made from the status and the body's text when the body is not a
 /// Google error. Only called on bodies of at most [`MAX_ERROR_BODY`] bytes.
 pub fn parse_error(status: u16, upstream: &[u8]) -> Map<String, Value> {
-    let parsed = match serde_json::from_slice::<GoogleBody>(upstream) {
-        Ok(GoogleBody::Object(env)) => Some(env.error),
-        Ok(GoogleBody::List(list)) => list.into_iter().next().map(|env| env.error),
-        Err(_) => None,
-    };
+    let parsed = google_error(upstream);
     parsed.unwrap_or_else(|| {
         let text = String::from_utf8_lossy(upstream);
         let text = text.trim();
@@ -330,12 +374,17 @@ pub fn parse_error(status: u16, upstream: &[u8]) -> Map<String, Value> {
         } else {
             format!("upstream answered {status}: {}", truncate(text, 512))
         };
-        let mut error = Map::new();
-        error.insert("code".into(), json!(status));
-        error.insert("message".into(), json!(message));
-        error.insert("status".into(), json!(google_status(status)));
-        error
+        google_object(status, message)
     })
+}
+
+/// Google's error object: `{"code", "message", "status"}`.
+fn google_object(status: u16, message: String) -> Map<String, Value> {
+    let mut error = Map::new();
+    error.insert("code".to_owned(), Value::from(status));
+    error.insert("message".to_owned(), Value::String(message));
+    error.insert("status".to_owned(), Value::from(google_status(status)));
+    error
 }
 
 /// Rewrites an upstream error body for the client: Google's object (list
@@ -364,12 +413,16 @@ pub fn client_error(
     };
     match shape {
         ErrorShape::Google => {
-            error.insert("message".into(), json!(message));
-            error.entry("code").or_insert(json!(status));
-            error
-                .entry("status")
-                .or_insert(json!(google_status(status)));
-            json!({ "error": error }).to_string().into_bytes()
+            error.insert("message".to_owned(), Value::String(message));
+            // `contains_key` and `insert` rather than the entry API, whose
+            // B-tree code is used nowhere else.
+            if !error.contains_key("code") {
+                error.insert("code".to_owned(), Value::from(status));
+            }
+            if !error.contains_key("status") {
+                error.insert("status".to_owned(), Value::from(google_status(status)));
+            }
+            error_json(error)
         }
         ErrorShape::OpenAi => {
             let google = error
@@ -399,18 +452,33 @@ pub fn local_error(
         ErrorShape::OpenAi => {
             openai_error(message, openai_type(google_status(status)), param, code)
         }
-        ErrorShape::Google => json!({
-            "error": {"code": status, "message": message, "status": google_status(status)}
-        })
-        .to_string()
-        .into_bytes(),
+        ErrorShape::Google => error_json(google_object(status, message.to_owned())),
     }
 }
 
 fn openai_error(message: &str, kind: &str, param: Option<&str>, code: &str) -> Vec<u8> {
-    json!({"error": {"message": message, "type": kind, "param": param, "code": code}})
-        .to_string()
-        .into_bytes()
+    let mut error = Map::new();
+    error.insert("message".to_owned(), Value::from(message));
+    error.insert("type".to_owned(), Value::from(kind));
+    error.insert("param".to_owned(), Value::from(param));
+    error.insert("code".to_owned(), Value::from(code));
+    error_json(error)
+}
+
+/// `{"error": error}`, as compact JSON. (The values are built directly:
+/// `json!` converts each one it interpolates with `to_value`, a serializer
+/// pass and a panic path per type.)
+fn error_json(error: Map<String, Value>) -> Vec<u8> {
+    let mut body = Map::new();
+    body.insert("error".to_owned(), Value::Object(error));
+    json_bytes(&Value::Object(body))
+}
+
+/// The compact JSON text of `value`, the bytes `value.to_string()` gives,
+/// without `Value`'s `Display` (which brings a pretty printer along, and
+/// would panic where this cannot fail: a `Value` always serializes).
+fn json_bytes(value: &Value) -> Vec<u8> {
+    serde_json::to_vec(value).unwrap_or_default()
 }
 
 fn truncate(text: &str, max: usize) -> &str {
@@ -428,6 +496,7 @@ fn truncate(text: &str, max: usize) -> &str {
 mod tests {
     use super::*;
     use crate::endpoint::Family;
+    use serde_json::json;
 
     fn plan(verdict: Verdict, from: Endpoint, to: Endpoint, serving: Endpoint) -> Plan {
         Plan {
@@ -564,6 +633,148 @@ mod tests {
             ))
             .unwrap();
             assert_eq!(got, case.want, "{}", case.name);
+        }
+    }
+
+    /// The error object as the derived untagged enum this module used to
+    /// parse with takes it: `GoogleBody` must read every body the same.
+    fn untagged_error(upstream: &str) -> Option<Map<String, Value>> {
+        use serde::Deserialize;
+
+        #[derive(Deserialize)]
+        struct Envelope {
+            error: Map<String, Value>,
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Untagged {
+            List(Vec<Envelope>),
+            Object(Envelope),
+        }
+        match serde_json::from_str::<Untagged>(upstream).ok()? {
+            Untagged::Object(env) => Some(env.error),
+            Untagged::List(list) => list.into_iter().next().map(|env| env.error),
+        }
+    }
+
+    #[test]
+    fn google_bodies_read_as_the_untagged_enum_reads_them() {
+        let deep = format!(
+            r#"{{"error":{{}},"x":{}{}}}"#,
+            "[".repeat(200),
+            "]".repeat(200)
+        );
+        let deep_error = format!(
+            r#"{{"error":{{"x":{}{}}}}}"#,
+            "[".repeat(200),
+            "]".repeat(200)
+        );
+        let cases: Vec<(&str, &str)> = vec![
+            ("object", r#"{"error":{"code":400,"message":"bad"}}"#),
+            (
+                "object with other keys",
+                r#"{"x":[1,{"y":2}],"error":{"code":1},"z":null}"#,
+            ),
+            (
+                "object, error repeated",
+                r#"{"error":{"a":1},"error":{"b":2}}"#,
+            ),
+            ("object, error not an object", r#"{"error":"no"}"#),
+            ("object without error", r#"{"code":404}"#),
+            ("empty object", "{}"),
+            ("list", r#"[{"error":{"code":404,"message":"gone"}}]"#),
+            ("list of two", r#"[{"error":{"a":1}},{"error":{"b":2}}]"#),
+            ("empty list", "[]"),
+            ("list of a bare error", r#"[{"code":404,"message":"gone"}]"#),
+            (
+                "list of a bare error, keys repeated",
+                r#"[{"code":1,"code":2,"error":3,"error":4}]"#,
+            ),
+            (
+                "list of an envelope, error repeated",
+                r#"[{"error":{"a":1},"error":{"b":2}}]"#,
+            ),
+            ("list of two bare errors", r#"[{"code":1},{"code":2}]"#),
+            (
+                "list, second not an envelope",
+                r#"[{"error":{"a":1}},{"code":2}]"#,
+            ),
+            ("list of a wrapped envelope", r#"[[{"code":1}]]"#),
+            (
+                "list of wrapped and plain",
+                r#"[[{"a":1}],{"error":{"b":2}}]"#,
+            ),
+            ("wrapped with two", r#"[[{"a":1},{"b":2}]]"#),
+            ("wrapped empty", "[[]]"),
+            ("wrapped scalar", "[[1]]"),
+            (
+                "error repeated, once escaped",
+                r#"{"\u0065rror":{"a":1},"error":{"b":2}}"#,
+            ),
+            ("escaped error key", r#"{"\u0065rror":{"a":1}}"#),
+            (
+                "error keys nested deeper",
+                r#"{"x":{"error":1,"error":2},"error":{"a":[{"error":3}]}}"#,
+            ),
+            (
+                "list, error repeated in the second",
+                r#"[{"error":{}},{"error":{},"error":{}}]"#,
+            ),
+            ("whitespace around", " \n[ {\"error\" : {\"a\":1} } ]\t"),
+            (
+                "error key inside a string",
+                r#"{"x":"\"error\":1","error":{"a":1}}"#,
+            ),
+            ("wrapped list", "[[[{}]]]"),
+            ("wrapped list of a scalar", "[[[1]]]"),
+            (
+                "wrapped envelope and a bare error",
+                r#"[[{"a":1}],{"b":2}]"#,
+            ),
+            (
+                "a bare error in a list with an envelope",
+                r#"[{"code":1},[{"a":1}]]"#,
+            ),
+            ("list of a scalar", "[1]"),
+            ("list with a scalar", r#"[{"error":{}},1]"#),
+            ("scalar", "404"),
+            ("string", r#""error""#),
+            ("null", "null"),
+            ("html", "<html>Not Found</html>"),
+            ("empty", ""),
+            ("trailing text", r#"{"error":{}} x"#),
+            ("truncated", r#"[{"error":{"code":4"#),
+            (
+                "duplicate keys inside error",
+                r#"{"error":{"code":1,"code":2}}"#,
+            ),
+            (
+                "numbers",
+                r#"{"error":{"a":-0,"b":1e300,"c":18446744073709551616,"d":-1.5}}"#,
+            ),
+            ("number out of range", r#"{"error":{"b":1e400}}"#),
+            ("nested too deep in an ignored key", &deep),
+            ("nested too deep in the error", &deep_error),
+        ];
+        for (name, body) in cases {
+            let got = google_error(body.as_bytes());
+            assert_eq!(got, untagged_error(body), "{name}");
+        }
+    }
+
+    #[test]
+    fn json_bytes_are_the_compact_text() {
+        let cases = [
+            json!(null),
+            json!({"error": {"code": 404, "message": "a \"quoted\"\nline \u{1}", "status": "NOT_FOUND"}}),
+            json!({"b": [1, -2, 1.5, true], "a": {"z": null, "é": "ü"}}),
+        ];
+        for value in cases {
+            assert_eq!(
+                json_bytes(&value),
+                value.to_string().into_bytes(),
+                "{value}"
+            );
         }
     }
 

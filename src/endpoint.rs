@@ -5,12 +5,12 @@
 //! family is data (see [`crate::classify`]); which *method* serves which family
 //! is the API's contract and lives in [`Endpoint::serves`].
 
-use serde::Deserialize;
+use crate::config::read_unit_enum;
+use serde::{Deserialize, Deserializer};
 use std::fmt;
 
 /// A model family: the set of models Google serves on the same methods.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Family {
     /// Gemini and Gemma text/multimodal models (`generateContent`).
     Gemini,
@@ -37,16 +37,26 @@ impl Family {
         Family::Aqa,
     ];
 
+    /// The names used in configuration, headers and metric names, in the
+    /// order of [`Family::ALL`] (declaration order).
+    pub const NAMES: [&'static str; 6] = [
+        "gemini",
+        "gemini_image",
+        "imagen",
+        "veo",
+        "embedding",
+        "aqa",
+    ];
+
     /// The name used in configuration, headers and metric names.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Family::Gemini => "gemini",
-            Family::GeminiImage => "gemini_image",
-            Family::Imagen => "imagen",
-            Family::Veo => "veo",
-            Family::Embedding => "embedding",
-            Family::Aqa => "aqa",
-        }
+        Family::NAMES[self as usize]
+    }
+}
+
+impl<'de> Deserialize<'de> for Family {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Family, D::Error> {
+        read_unit_enum(de, "Family", &Family::NAMES).map(|i| Family::ALL[i])
     }
 }
 
@@ -57,8 +67,7 @@ impl fmt::Display for Family {
 }
 
 /// The API a request is written for, or that the filter routes to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ApiStyle {
     /// The OpenAI-compatibility layer (`/v1beta/openai/...`), `Authorization: Bearer KEY`.
     Openai,
@@ -69,13 +78,20 @@ pub enum ApiStyle {
 }
 
 impl ApiStyle {
+    /// Every style, in declaration order.
+    pub const ALL: [ApiStyle; 3] = [ApiStyle::Openai, ApiStyle::Native, ApiStyle::Vertex];
+    /// The names used in configuration and documentation, in the same order.
+    pub const NAMES: [&'static str; 3] = ["openai", "native", "vertex"];
+
     /// The name used in configuration and documentation.
     pub fn as_str(self) -> &'static str {
-        match self {
-            ApiStyle::Openai => "openai",
-            ApiStyle::Native => "native",
-            ApiStyle::Vertex => "vertex",
-        }
+        ApiStyle::NAMES[self as usize]
+    }
+}
+
+impl<'de> Deserialize<'de> for ApiStyle {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<ApiStyle, D::Error> {
+        read_unit_enum(de, "ApiStyle", &ApiStyle::NAMES).map(|i| ApiStyle::ALL[i])
     }
 }
 
@@ -210,6 +226,16 @@ mod tests {
             assert_eq!(endpoint.map(Endpoint::as_str), Some(method), "{method}");
         }
         assert_eq!(Endpoint::from_native_method("batchGenerateContent"), None);
+    }
+
+    #[test]
+    fn the_all_lists_follow_declaration_order() {
+        for (i, family) in Family::ALL.into_iter().enumerate() {
+            assert_eq!(family as usize, i, "{family:?}");
+        }
+        for (i, style) in ApiStyle::ALL.into_iter().enumerate() {
+            assert_eq!(style as usize, i, "{style:?}");
+        }
     }
 
     #[test]

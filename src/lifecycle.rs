@@ -10,18 +10,17 @@
 //! truth: "X was shut down on DATE; its replacement is Y".
 
 use crate::classify::{Glob, GlobError};
+use crate::config::{raw_struct, read_unit_enum};
 use crate::model::ModelName;
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use std::fmt;
 
 /// The built-in table.
 const BUILTIN: &str = include_str!("../data/lifecycle.json");
 
-/// One row as written (built-in or configuration).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// One row as written (built-in or configuration); unknown fields refused.
+#[derive(Debug, Clone, Default)]
 pub struct RawRow {
-    #[serde(rename = "match")]
     pattern: String,
     status: Option<RawStatus>,
     deprecated: Option<String>,
@@ -30,12 +29,33 @@ pub struct RawRow {
     source: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
+raw_struct!(RawRow, deny_unknown_fields: true, {
+    "match" => pattern required,
+    "status" => status,
+    "deprecated" => deprecated,
+    "shutdown" => shutdown,
+    "replacement" => replacement,
+    "source" => source,
+});
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum RawStatus {
     Live,
     Deprecated,
     ShutDown,
+}
+
+impl RawStatus {
+    /// Every status, in declaration order.
+    const ALL: [RawStatus; 3] = [RawStatus::Live, RawStatus::Deprecated, RawStatus::ShutDown];
+    /// Their names in the table, in the same order.
+    const NAMES: [&'static str; 3] = ["live", "deprecated", "shut_down"];
+}
+
+impl<'de> Deserialize<'de> for RawStatus {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<RawStatus, D::Error> {
+        read_unit_enum(de, "RawStatus", &RawStatus::NAMES).map(|i| RawStatus::ALL[i])
+    }
 }
 
 /// A calendar date, as days since 1970-01-01.
@@ -173,21 +193,21 @@ impl fmt::Display for RowError {
 impl std::error::Error for RowError {}
 
 impl Row {
-    fn compile(raw: RawRow, origin: Origin) -> Result<Row, RowError> {
+    fn compile(raw: &RawRow, origin: Origin) -> Result<Row, RowError> {
         let error = |field: &'static str, why: String| RowError { origin, field, why };
         let pattern =
             Glob::new(&raw.pattern).map_err(|e: GlobError| error("match", e.to_string()))?;
-        let date = |field: &'static str, value: Option<String>| match value {
+        let date = |field: &'static str, value: Option<&str>| match value {
             None => Ok(None),
-            Some(v) => Date::parse(&v)
+            Some(v) => Date::parse(v)
                 .map(Some)
                 .ok_or_else(|| error(field, format!("{v:?} is not a date (YYYY-MM-DD)"))),
         };
-        let deprecated = date("deprecated", raw.deprecated)?;
-        let shutdown = date("shutdown", raw.shutdown)?;
-        let replacement = match raw.replacement {
+        let deprecated = date("deprecated", raw.deprecated.as_deref())?;
+        let shutdown = date("shutdown", raw.shutdown.as_deref())?;
+        let replacement = match raw.replacement.as_deref() {
             Some(r) => Some(
-                ModelName::parse(&r, 128)
+                ModelName::parse(r, 128)
                     .map_err(|e| error("replacement", e.to_string()))?
                     .id,
             ),
@@ -235,9 +255,9 @@ pub struct Lifecycle {
 impl Lifecycle {
     /// Compiles the table from the configuration's rows and, unless turned
     /// off, the built-in ones.
-    pub fn new(config_rows: Vec<RawRow>, builtin: bool) -> Result<Lifecycle, RowError> {
+    pub fn new(config_rows: &[RawRow], builtin: bool) -> Result<Lifecycle, RowError> {
         let mut rows = Vec::new();
-        for (i, raw) in config_rows.into_iter().enumerate() {
+        for (i, raw) in config_rows.iter().enumerate() {
             rows.push(Row::compile(raw, Origin::Config(i))?);
         }
         if builtin {
@@ -247,7 +267,7 @@ impl Lifecycle {
                     field: "(file)",
                     why: e.to_string(),
                 })?;
-            for row in raw {
+            for row in &raw {
                 rows.push(Row::compile(row, Origin::Builtin)?);
             }
         }
@@ -378,7 +398,7 @@ mod tests {
 
     #[test]
     fn the_built_in_table_compiles_and_knows_december_2026() {
-        let table = Lifecycle::new(Vec::new(), true).unwrap();
+        let table = Lifecycle::new(&[], true).unwrap();
         let cases = [
             (
                 "imagen-3.0-generate-002",
@@ -428,7 +448,7 @@ mod tests {
     #[test]
     fn configuration_rows_come_first_and_can_clear_a_built_in_one() {
         let table = Lifecycle::new(
-            rows(r#"[{"match":"gemini-2.5-flash","status":"live"},
+            &rows(r#"[{"match":"gemini-2.5-flash","status":"live"},
                      {"match":"my-*","shutdown":"2026-12-03","replacement":"models/my-next","source":"ops"}]"#),
             true,
         )
@@ -468,7 +488,7 @@ mod tests {
             ),
         ];
         for (json, want) in cases {
-            let err = Lifecycle::new(rows(json), false).unwrap_err().to_string();
+            let err = Lifecycle::new(&rows(json), false).unwrap_err().to_string();
             assert!(err.starts_with(want), "{json}: {err}");
         }
         assert!(serde_json::from_str::<Vec<RawRow>>(r#"[{"match":"x","nope":1}]"#).is_err());
@@ -476,7 +496,7 @@ mod tests {
 
     #[test]
     fn notices_become_headers_and_hints() {
-        let table = Lifecycle::new(Vec::new(), true).unwrap();
+        let table = Lifecycle::new(&[], true).unwrap();
         let n = table.notice("imagen-3.0-generate-002", DEC_2_2026).unwrap();
         assert_eq!(
             n.headers(),

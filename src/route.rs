@@ -398,10 +398,10 @@ const CREDENTIAL_PARAMS: &[&str] = &[
 ];
 
 fn is_credential_param(param: &str) -> bool {
-    let name = canonical_name(param);
-    CREDENTIAL_PARAMS
-        .iter()
-        .any(|c| name.eq_ignore_ascii_case(c))
+    // Lowercased once and compared exactly: `eq_ignore_ascii_case` against
+    // each name unrolled into six case-folding loops.
+    let name = canonical_name(param).to_ascii_lowercase();
+    CREDENTIAL_PARAMS.contains(&name.as_str())
 }
 
 fn param_value<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
@@ -963,6 +963,10 @@ mod tests {
             ("/x?access_token=SECRET", "/x?access_token=REDACTED"),
             ("/x?access%5Ftoken=SECRET", "/x?access%5Ftoken=REDACTED"),
             ("/x?KEY=SECRET", "/x?KEY=REDACTED"),
+            (
+                "/x?Api_Key=A&APIKEY=B&OAuth_Token=C&Bearer_TOKEN=D&k%C3%A9y=E",
+                "/x?Api_Key=REDACTED&APIKEY=REDACTED&OAuth_Token=REDACTED&Bearer_TOKEN=REDACTED&k%C3%A9y=E",
+            ),
             ("/x?key", "/x?key=REDACTED"),
             ("/x?key=a&key=b", "/x?key=REDACTED&key=REDACTED"),
             ("/x?ke%y=1", "/x?ke%y=1"),

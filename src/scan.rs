@@ -37,7 +37,19 @@ pub fn top_level_fields<'a, const N: usize>(
     body: &'a [u8],
     wanted: [&'static str; N],
 ) -> Result<Fields<'a, N>, ScanError> {
+    // One scanner for every `N`: the array sizes are only the callers' view.
     let mut found: Fields<'a, N> = [None; N];
+    scan_fields(body, &wanted, &mut found)?;
+    Ok(found)
+}
+
+/// [`top_level_fields`] for any number of keys: fills `found[i]` with the
+/// raw value of `wanted[i]`.
+fn scan_fields<'a>(
+    body: &'a [u8],
+    wanted: &[&'static str],
+    found: &mut [Option<&'a [u8]>],
+) -> Result<(), ScanError> {
     let mut s = Scanner { buf: body, pos: 0 };
     s.skip_ws();
     s.expect(b'{')?;
@@ -72,7 +84,7 @@ pub fn top_level_fields<'a, const N: usize>(
     if s.pos != body.len() {
         return Err(s.malformed());
     }
-    Ok(found)
+    Ok(())
 }
 
 /// The raw elements (JSON text) of a JSON array: `raw` is the array's
@@ -139,8 +151,6 @@ pub fn splice(base: &[u8], edits: &mut [(std::ops::Range<usize>, Vec<u8>)]) -> V
     out
 }
 
-/// Compares a raw key (between the quotes) with a wanted name, decoding
-/// escapes only when the key has any.
 /// Counts the objects, arrays and strings in `body` (one JSON document, or
 /// a stream of them such as SSE `data:` lines), stopping as soon as the
 /// count passes `limit`. A translator builds one small value per object,
@@ -192,6 +202,8 @@ fn skip_string(body: &[u8], mut i: usize) -> usize {
     }
 }
 
+/// Compares a raw key (between the quotes) with a wanted name, decoding
+/// escapes only when the key has any.
 fn key_equals(raw: &[u8], wanted: &str) -> bool {
     if !raw.contains(&b'\\') {
         return raw == wanted.as_bytes();

@@ -2,7 +2,6 @@
 
 use super::host::Host;
 use std::cell::RefCell;
-use std::collections::BTreeSet;
 
 /// How many models' first migrations a VM remembers having logged.
 pub const MAX_LOGGED_MIGRATIONS: usize = 256;
@@ -42,9 +41,9 @@ pub struct Metrics {
     pub requests: Counter,
     rewritten: [Counter; Family::ALL.len()],
     migrated: [Counter; Family::ALL.len()],
-    /// Models whose first migration was logged (at most
+    /// Models whose first migration was logged, sorted (at most
     /// [`MAX_LOGGED_MIGRATIONS`], so a stream of odd ids cannot grow it).
-    logged_migrations: RefCell<BTreeSet<String>>,
+    logged_migrations: RefCell<Vec<String>>,
     unchanged: [Counter; Family::ALL.len()],
     passthrough: [Counter; PassReason::ALL.len()],
     /// Passed on to an endpoint that does not serve the model (no translator).
@@ -92,7 +91,7 @@ impl Metrics {
             requests: define(METRIC_REQUESTS),
             rewritten: by_family(METRIC_REWRITTEN),
             migrated: by_family(METRIC_MIGRATED),
-            logged_migrations: RefCell::new(BTreeSet::new()),
+            logged_migrations: RefCell::new(Vec::new()),
             unchanged: by_family(METRIC_UNCHANGED),
             passthrough: PassReason::ALL
                 .map(|r| define(&format!("{METRIC_PASSTHROUGH}.{}", r.as_str()))),
@@ -128,11 +127,7 @@ impl Metrics {
     /// Whether this is the first migration of `model` this VM sees (then
     /// it is logged at info).
     pub fn first_migration(&self, model: &str) -> bool {
-        let mut logged = self.logged_migrations.borrow_mut();
-        if logged.contains(model) || logged.len() >= MAX_LOGGED_MIGRATIONS {
-            return false;
-        }
-        logged.insert(model.to_owned())
+        remember(&mut self.logged_migrations.borrow_mut(), model)
     }
 
     /// The unchanged counter of a family.
@@ -143,6 +138,19 @@ impl Metrics {
     /// The passthrough counter of a reason.
     pub fn passthrough(&self, reason: PassReason) -> Counter {
         self.passthrough[reason as usize]
+    }
+}
+
+/// Adds `model` to the sorted list `logged` unless it is there or the list
+/// is full; whether it was added. (A sorted `Vec` rather than a `BTreeSet`:
+/// the same answers, without a B-tree's code in the module.)
+fn remember(logged: &mut Vec<String>, model: &str) -> bool {
+    match logged.binary_search_by(|m| m.as_str().cmp(model)) {
+        Err(at) if logged.len() < MAX_LOGGED_MIGRATIONS => {
+            logged.insert(at, model.to_owned());
+            true
+        }
+        _ => false,
     }
 }
 
@@ -164,5 +172,29 @@ mod tests {
         for (i, reason) in PassReason::ALL.iter().enumerate() {
             assert_eq!(*reason as usize, i, "{reason:?}");
         }
+    }
+
+    #[test]
+    fn a_model_is_remembered_once_and_the_list_is_bounded() {
+        let mut logged = Vec::new();
+        let cases = [
+            ("first", "gemini-b", true),
+            ("again", "gemini-b", false),
+            ("before", "gemini-a", true),
+            ("after", "gemini-c", true),
+            ("again, among others", "gemini-a", false),
+        ];
+        for (name, model, want) in cases {
+            assert_eq!(remember(&mut logged, model), want, "{name}");
+        }
+        assert_eq!(logged, ["gemini-a", "gemini-b", "gemini-c"]);
+
+        let mut full: Vec<String> = (0..MAX_LOGGED_MIGRATIONS)
+            .map(|i| format!("m{i:03}"))
+            .collect();
+        full.sort();
+        assert!(!remember(&mut full, "new-model"), "full");
+        assert!(!remember(&mut full, "m000"), "full and known");
+        assert_eq!(full.len(), MAX_LOGGED_MIGRATIONS);
     }
 }
