@@ -126,18 +126,72 @@ pub fn offset(base: &[u8], part: &[u8]) -> Option<usize> {
     (start + part.len() <= base.len()).then_some(start)
 }
 
-/// `base` with each range in `edits` replaced by its bytes, copied once.
-/// Ranges must not overlap; they are applied in order of their start.
-pub fn splice(base: &[u8], edits: &mut [(std::ops::Range<usize>, Vec<u8>)]) -> Vec<u8> {
-    // A few edits, nearly always in order: an insertion sort (the standard
-    // sorts add kilobytes of code to the module).
-    for i in 1..edits.len() {
-        let mut j = i;
-        while j > 0 && edits[j - 1].0.start > edits[j].0.start {
-            edits.swap(j - 1, j);
-            j -= 1;
+/// Sorts items that nearly always come in order, stably, by `key`: a
+/// sorted list is only read, a short one sorted in place, and a long one
+/// (a hostile answer) by one sort of `(key, position)` pairs, so no input
+/// takes quadratic time. Each standard sort of `T` would add kilobytes of
+/// code to the module; this adds one sort of pairs for every `T`.
+pub fn sort_small<T>(items: &mut Vec<T>, key: impl Fn(&T) -> u64) {
+    if items.windows(2).all(|w| key(&w[0]) <= key(&w[1])) {
+        return;
+    }
+    if items.len() <= 32 {
+        for i in 1..items.len() {
+            let mut j = i;
+            while j > 0 && key(&items[j - 1]) > key(&items[j]) {
+                items.swap(j - 1, j);
+                j -= 1;
+            }
+        }
+        return;
+    }
+    let mut order: Vec<(u64, usize)> = items
+        .iter()
+        .enumerate()
+        .map(|(at, item)| (key(item), at))
+        .collect();
+    heap_sort(&mut order);
+    let mut slots: Vec<Option<T>> = items.drain(..).map(Some).collect();
+    items.extend(
+        order
+            .into_iter()
+            .filter_map(|(_, at)| slots.get_mut(at).and_then(Option::take)),
+    );
+}
+
+/// Sorts distinct pairs: a heap sort, in place, O(n log n), and a few
+/// hundred bytes of code where the standard sorts take kilobytes.
+fn heap_sort(items: &mut [(u64, usize)]) {
+    fn sift_down(items: &mut [(u64, usize)], mut root: usize, end: usize) {
+        loop {
+            let mut child = 2 * root + 1;
+            if child >= end {
+                return;
+            }
+            if child + 1 < end && items[child] < items[child + 1] {
+                child += 1;
+            }
+            if items[root] >= items[child] {
+                return;
+            }
+            items.swap(root, child);
+            root = child;
         }
     }
+    let len = items.len();
+    for root in (0..len / 2).rev() {
+        sift_down(items, root, len);
+    }
+    for end in (1..len).rev() {
+        items.swap(0, end);
+        sift_down(items, 0, end);
+    }
+}
+
+/// `base` with each range in `edits` replaced by its bytes, copied once.
+/// Ranges must not overlap; they are applied in order of their start.
+pub fn splice(base: &[u8], edits: &mut Vec<(std::ops::Range<usize>, Vec<u8>)>) -> Vec<u8> {
+    sort_small(edits, |(at, _)| at.start as u64);
     let grow: usize = edits.iter().map(|(_, with)| with.len()).sum();
     let mut out = Vec::with_capacity(base.len() + grow);
     let mut from = 0;
@@ -624,6 +678,23 @@ mod tests {
                 String::from_utf8_lossy(&body)
             );
         }
+    }
+
+    #[test]
+    fn sorts_stably_short_and_long_lists() {
+        let mut items = vec![(3, 'a'), (1, 'b'), (3, 'c'), (0, 'd'), (1, 'e')];
+        sort_small(&mut items, |(k, _)| *k);
+        assert_eq!(items, [(0, 'd'), (1, 'b'), (1, 'e'), (3, 'a'), (3, 'c')]);
+        let mut empty: Vec<u8> = Vec::new();
+        sort_small(&mut empty, |k| u64::from(*k));
+        // Long and reversed (a hostile answer): the same order as a stable sort.
+        let mut long: Vec<(u64, usize)> = (0..10_000u64)
+            .map(|i| ((10_000 - i) / 3, i as usize))
+            .collect();
+        let mut want = long.clone();
+        want.sort_by_key(|(k, _)| *k);
+        sort_small(&mut long, |(k, _)| *k);
+        assert_eq!(long, want);
     }
 
     #[test]

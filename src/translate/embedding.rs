@@ -324,7 +324,7 @@ pub(crate) fn parse_list_answer(body: &[u8]) -> Result<Vec<Vec<f64>>, TranslateE
     let mut items = raw
         .data
         .ok_or_else(|| TranslateError::InvalidResponse("the answer has no `data`".to_owned()))?;
-    items.sort_by_key(|item| item.index);
+    crate::scan::sort_small(&mut items, |item| item.index.map_or(0, |i| i as u64 + 1));
     Ok(items.into_iter().map(|item| item.embedding).collect())
 }
 

@@ -404,6 +404,9 @@ struct RawError<'a> {
     status: Option<JStr<'a>>,
 }
 
+/// The most candidates an answer is read with.
+const MAX_CANDIDATES: usize = 64;
+
 /// One candidate's parts, accumulated across stream frames.
 #[derive(Default)]
 struct CandidateAcc<'a> {
@@ -462,6 +465,13 @@ impl<'a> Collector<'a> {
                 .unwrap_or(u32::try_from(position).unwrap_or(u32::MAX));
             let slot = match self.candidates.iter().position(|c| c.index == index) {
                 Some(slot) => slot,
+                // Gemini answers at most 8 candidates; many more (a hostile
+                // answer) would make each lookup long.
+                None if self.candidates.len() >= MAX_CANDIDATES => {
+                    return Err(TranslateError::InvalidResponse(format!(
+                        "the answer has more than {MAX_CANDIDATES} candidates"
+                    )))
+                }
                 None => {
                     self.candidates.push(CandidateAcc {
                         index,
@@ -504,7 +514,7 @@ impl<'a> Collector<'a> {
     }
 
     fn finish(mut self) -> Answer<'a> {
-        self.candidates.sort_by_key(|c| c.index);
+        crate::scan::sort_small(&mut self.candidates, |c| u64::from(c.index));
         let mut answer = Answer {
             usage: self.usage,
             ..Answer::default()
@@ -591,6 +601,29 @@ pub(crate) fn write_answer(answer: &Answer<'_>, model: &str, framing: Framing) -
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_answer_with_too_many_candidates_is_refused() {
+        let candidates = |n: usize| {
+            let list: Vec<String> = (0..n)
+                .rev()
+                .map(|i| format!(r#"{{"index":{i},"content":{{"parts":[{{"text":"{i}"}}]}}}}"#))
+                .collect();
+            format!(r#"{{"candidates":[{}]}}"#, list.join(","))
+        };
+        let ok = candidates(MAX_CANDIDATES);
+        let (answer, _) = frame_answer(ok.as_bytes()).unwrap();
+        assert_eq!(
+            answer.text().split("\n\n").next(),
+            Some("0"),
+            "sorted by index"
+        );
+        let hostile = candidates(MAX_CANDIDATES + 1);
+        assert!(matches!(
+            frame_answer(hostile.as_bytes()),
+            Err(TranslateError::InvalidResponse(_))
+        ));
+    }
+
     use super::*;
     use serde_json::{json, Value};
 
