@@ -29,6 +29,12 @@ is compared with its baseline measured in the same run, interleaved.
      d. a chat request for gemini-3.1-flash-image (~1 KiB): routed to
         generateContent, request and answer translated (the others simply
         proxy it: the ratio is what routing and translation cost).
+   Scenarios a and b also run two more fronts with gemini-router, kept away
+   from requests it never routes (every method but POST) in two ways (see
+   ``skip_unrouted`` in tests/harness.py): the shipped configs' first route
+   on which the filter is disabled, and Envoy's match_delegate with a
+   SkipFilter matcher. For the GET, what skipping saves; for the POST, what
+   it costs a routed request.
    Columns: requests/s, p50 and p99 latency, and the front Envoy's CPU time
    per request (utime+stime from /proc, the cost of the filter wherever the
    bottleneck of this 2-core machine happens to be). A ratio is the median
@@ -94,7 +100,12 @@ MIB = 1 << 20
 
 # The front Envoys, in the order of the first round, and how the report names them.
 FRONTS = ["plain", "noop", "minimal", "filter"]
-FRONT_LABELS = {"plain": "plain Envoy", "noop": "no-op module", "minimal": "minimal module", "filter": "gemini-router"}
+# Fronts with gemini-router kept away from the requests it never routes, by
+# tests/harness.py's skip_unrouted mode; they run in SKIP_SCENARIOS only.
+SKIP_FRONTS = {"skip-route": "route", "skip-matcher": "matcher"}
+SKIP_SCENARIOS = ("a", "b")
+FRONT_LABELS = {"plain": "plain Envoy", "noop": "no-op module", "minimal": "minimal module", "filter": "gemini-router",
+                "skip-route": "gemini-router, skip route (shipped)", "skip-matcher": "gemini-router in match_delegate"}
 
 # What the upstream Envoy answers: a chat completion, or a generateContent
 # response for native model paths (what a translated request reaches).
@@ -419,10 +430,12 @@ def start_front(name: str, upstream_port: int, modules: dict[str, Path]):
 
     if name == "plain":
         envoy = harness.Envoy("127.0.0.1", upstream_port, with_filter=False, name=name)
-    elif name == "filter":
-        envoy = harness.Envoy("127.0.0.1", upstream_port, FILTER_CONFIG, with_filter=True, name=name)
+    elif name == "filter" or name in SKIP_FRONTS:
+        envoy = harness.Envoy("127.0.0.1", upstream_port, FILTER_CONFIG, with_filter=True, name=name,
+                              skip_unrouted=SKIP_FRONTS.get(name, "off"))
     else:
-        envoy = harness.Envoy("127.0.0.1", upstream_port, None, with_filter=True, wasm=modules[name], name=name)
+        envoy = harness.Envoy("127.0.0.1", upstream_port, None, with_filter=True, wasm=modules[name], name=name,
+                              skip_unrouted="off")
     return envoy.start()
 
 
@@ -460,6 +473,7 @@ class Scenario:
     method: str
     path: str
     body: Path | None
+    fronts: list[str] = field(default_factory=lambda: list(FRONTS))
 
 
 @dataclass
@@ -531,7 +545,8 @@ def verify(envoys: dict, scenarios: list[Scenario]) -> list[str]:
     lines = []
     for scenario in scenarios:
         got = []
-        for name, envoy in envoys.items():
+        for name in scenario.fronts:
+            envoy = envoys[name]
             body = scenario.body.read_bytes() if scenario.body else None
             headers = {"authorization": "Bearer bench-key"}
             if body is not None:
@@ -557,6 +572,7 @@ class HttpResults:
     module_bytes: dict[str, int] = field(default_factory=dict)  # front -> size of its .wasm
     checks: list[str] = field(default_factory=list)
     counters: dict[str, int] = field(default_factory=dict)
+    skip_counters: dict[str, dict[str, int]] = field(default_factory=dict)  # skip front -> its filter's counters
     scenarios: list[Scenario] = field(default_factory=list)
     settings: dict = field(default_factory=dict)
 
@@ -573,20 +589,25 @@ def run_http(bodies: Bodies, wasm: Path, seconds: int, repeats: int, connections
         Scenario("d", "chat, image model, ~1 KiB (translated to generateContent)", "POST", CHAT_PATH,
                  bodies.image_model),
     ]
+    for scenario in results.scenarios:
+        if scenario.key in SKIP_SCENARIOS:
+            scenario.fronts = FRONTS + list(SKIP_FRONTS)
     modules = build_ref_modules()
     results.module_bytes = {name: path.stat().st_size for name, path in modules.items()}
     results.module_bytes["filter"] = wasm.stat().st_size
     upstream = None
     fronts: dict = {}
     try:
-        log("starting Envoys: direct-response upstream; in front: " + ", ".join(FRONT_LABELS[f] for f in FRONTS))
+        log("starting Envoys: direct-response upstream; in front: "
+            + ", ".join(FRONT_LABELS[f] for f in FRONTS + list(SKIP_FRONTS)))
         upstream = start_upstream()
-        for name in FRONTS:
+        for name in FRONTS + list(SKIP_FRONTS):
             fronts[name] = start_front(name, upstream.port, modules)
         results.checks = verify(fronts, results.scenarios)
 
         log(f"memory: {mem_requests} chat requests with an 8 MiB image to each front Envoy")
-        for name, envoy in fronts.items():
+        for name in FRONTS:
+            envoy = fronts[name]
             idle = proc_status(envoy.process.pid)
             hey_run(envoy, bodies.eight_mib, mem_requests, 4)
             after = proc_status(envoy.process.pid)
@@ -595,13 +616,16 @@ def run_http(bodies: Bodies, wasm: Path, seconds: int, repeats: int, connections
 
         for scenario in results.scenarios:
             log(f"load {scenario.key}: {scenario.title}")
-            for envoy in fronts.values():  # warm-up, not recorded
-                envoy_wrk_run(envoy, scenario, 1, connections)
+            for name in scenario.fronts:  # warm-up, not recorded
+                envoy_wrk_run(fronts[name], scenario, 1, connections)
             for r in range(repeats):
-                for name in rotation(FRONTS, r):
+                for name in rotation(scenario.fronts, r):
                     run = envoy_wrk_run(fronts[name], scenario, seconds, connections)
                     results.runs.setdefault((scenario.key, name), []).append(run)
         results.counters = {k.removeprefix("wasmcustom."): v for k, v in fronts["filter"].stats("wasmcustom.").items()}
+        for name in SKIP_FRONTS:
+            results.skip_counters[name] = {k.removeprefix("wasmcustom."): v
+                                           for k, v in fronts[name].stats("wasmcustom.").items()}
     finally:
         for envoy in [*reversed(fronts.values()), upstream]:
             if envoy is not None:
@@ -690,7 +714,7 @@ def http_report(http: HttpResults) -> list[str]:
            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     errors = 0
     for sc in http.scenarios:
-        errors += sum(r.errors for f in FRONTS for r in http.runs[(sc.key, f)])
+        errors += sum(r.errors for f in sc.fronts for r in http.runs[(sc.key, f)])
         cells = [f"{med(sc.key, f, 'cpu_us'):.0f} µs" for f in FRONTS]
         cells += [ratio(sc.key, "filter", base, "cpu_us") for base in ("plain", "noop", "minimal")]
         cells += [ratio(sc.key, f, "plain", "cpu_us") for f in ("noop", "minimal")]
@@ -701,7 +725,7 @@ def http_report(http: HttpResults) -> list[str]:
             "| scenario | front | req/s | ratio | p50 | ratio | p99 | ratio | CPU/req | ratio |",
             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for sc in http.scenarios:
-        for f in FRONTS:
+        for f in sc.fronts:
             cells = []
             for attr, fmt in (("rps", lambda v: f"{v:,.0f}"), ("p50_ms", lambda v: f"{v:.2f} ms"),
                               ("p99_ms", lambda v: f"{v:.2f} ms"), ("cpu_us", lambda v: f"{v:.0f} µs")):
@@ -712,6 +736,7 @@ def http_report(http: HttpResults) -> list[str]:
     if http.counters:
         shown = {k: v for k, v in sorted(http.counters.items()) if v}
         out += ["gemini-router's counters after the run: " + ", ".join(f"`{k}` {v}" for k, v in shown.items()) + ".", ""]
+    out += skip_report(http, med, ratio)
 
     m = http.memory
     out += ["## 2. Envoy memory after large requests, and module sizes", "",
@@ -740,6 +765,38 @@ def http_report(http: HttpResults) -> list[str]:
     for f in ("noop", "minimal", "filter"):
         out.append(f"| {FRONT_LABELS[f]} | {sizes[f]:,} | {fmt_ratio(sizes[f] / sizes['noop'])} |")
     out.append("")
+    return out
+
+
+def skip_report(http: HttpResults, med: Callable, ratio: Callable) -> list[str]:
+    """The fronts that keep gemini-router away from requests it never routes."""
+    scenarios = [sc for sc in http.scenarios if sc.key in SKIP_SCENARIOS]
+    if not scenarios:
+        return []
+    out = ["### Requests the filter never routes: skipping it", "",
+           "gemini-router kept away from every request that is not a POST (it routes none of them), in the same "
+           "rounds as the fronts above: *skip route* is what the shipped configs do (a first route for those "
+           "requests, with the same action, on which the Wasm filter is disabled: Envoy does not create the "
+           "filter); *match_delegate* wraps the filter in `envoy.filters.http.match_delegate` with a `SkipFilter` "
+           "matcher on `:method` (Envoy skips the filter's callbacks, but still creates it and runs its "
+           "access-log handler, so the VM still creates, logs and deletes a context per request). For the POST, "
+           "both run the filter as usual.", "",
+           "| scenario | plain Envoy | no-op module | gemini-router | skip route | match_delegate | "
+           "skip route ÷ plain | skip route ÷ no-op | match_delegate ÷ plain | match_delegate ÷ no-op | "
+           "gemini-router ÷ plain | skip route ÷ gemini-router | match_delegate ÷ gemini-router |",
+           "|---|" + "---:|" * 12]
+    for sc in scenarios:
+        cells = [f"{med(sc.key, f, 'cpu_us'):.0f} µs" for f in ("plain", "noop", "filter", *SKIP_FRONTS)]
+        cells += [ratio(sc.key, f, base, "cpu_us") for f in SKIP_FRONTS for base in ("plain", "noop")]
+        cells += [ratio(sc.key, "filter", "plain", "cpu_us")]
+        cells += [ratio(sc.key, f, "filter", "cpu_us") for f in SKIP_FRONTS]
+        out.append(f"| {sc.key}. {sc.title} | " + " | ".join(cells) + " |")
+    counted = "; ".join(
+        f"{FRONT_LABELS[f]}: `requests_total` {c.get('gemini_router.requests_total', 0)}, "
+        f"`passthrough.unrouted` {c.get('gemini_router.passthrough.unrouted', 0)}"
+        for f, c in http.skip_counters.items())
+    out += ["", f"CPU per request of the front Envoy, as above. Their filter's counters after the run (it saw "
+            f"the POSTs only): {counted}.", ""]
     return out
 
 

@@ -13,7 +13,10 @@
 
 Environment: ``ENVOY_BIN`` (default ``.venv/bin/envoy``),
 ``GEMINI_ROUTER_WASM`` (default ``target/wasm32-wasip1/release/gemini_router.wasm``;
-relative paths are taken from the repository root), and
+relative paths are taken from the repository root),
+``GEMINI_ROUTER_SKIP_UNROUTED`` (``route`` or ``matcher``: how every instance
+keeps requests the filter never routes away from it, see ``bootstrap``; unset
+or ``off`` by default), and
 ``GEMINI_ROUTER_KEEP_LOGS=1`` to keep each instance's work directory (config
 and log) after it stops.
 """
@@ -33,6 +36,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -43,6 +47,9 @@ BUFFER_LIMIT = 67108864  # per_connection_buffer_limit_bytes on listener and clu
 ROUTE_TIMEOUT = "120s"
 READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
+WASM_FILTER_NAME = "envoy.filters.http.wasm"
+SKIP_UNROUTED_ENV = "GEMINI_ROUTER_SKIP_UNROUTED"
+SKIP_UNROUTED_MODES = ("off", "route", "matcher")
 
 _base_ids = itertools.count(1)
 _live: list["Envoy"] = []
@@ -87,7 +94,7 @@ def configuration_value(filter_config: dict | str | None) -> str:
 def wasm_filter(filter_config: dict | str | None, wasm: Path) -> dict:
     """The HTTP filter entry, as the filter's contract writes it."""
     return {
-        "name": "envoy.filters.http.wasm",
+        "name": WASM_FILTER_NAME,
         "typed_config": {
             "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
             "config": {
@@ -108,6 +115,88 @@ def wasm_filter(filter_config: dict | str | None, wasm: Path) -> dict:
     }
 
 
+# How requests the filter never routes (every :method but POST, src/request.rs)
+# are kept away from it. "route" is what the shipped configs do
+# (deploy/envoy/*.yaml, the Helm chart): a first route for them, with the same
+# action, on which the Wasm filter is disabled, so Envoy never creates it for
+# them and they never enter the VM. "matcher" wraps the filter in Envoy's
+# match_delegate with a SkipFilter matcher instead: Envoy skips its callbacks,
+# but still creates the filter and runs its access-log handler, so the VM still
+# creates, logs and deletes a context for every skipped request (measured by
+# bench/run.py; not shipped).
+NOT_POST = {"name": ":method", "string_match": {"exact": "POST"}, "invert_match": True}
+FILTER_DISABLED = {"@type": "type.googleapis.com/envoy.config.route.v3.FilterConfig", "disabled": True}
+SKIP_FILTER_MATCHER = {
+    "matcher_list": {
+        "matchers": [
+            {
+                "predicate": {
+                    "not_matcher": {
+                        "single_predicate": {
+                            "input": {
+                                "name": "request-method",
+                                "typed_config": {
+                                    "@type": "type.googleapis.com/envoy.type.matcher.v3.HttpRequestHeaderMatchInput",
+                                    "header_name": ":method",
+                                },
+                            },
+                            "value_match": {"exact": "POST"},
+                        }
+                    }
+                },
+                "on_match": {
+                    "action": {
+                        "name": "skip",
+                        "typed_config": {
+                            "@type": "type.googleapis.com/envoy.extensions.filters.common.matcher.action.v3.SkipFilter"
+                        },
+                    }
+                },
+            }
+        ]
+    }
+}
+
+
+def skip_unrouted_default() -> str:
+    """The mode instances use unless told: ``GEMINI_ROUTER_SKIP_UNROUTED``, or "off"."""
+    mode = os.environ.get(SKIP_UNROUTED_ENV, "") or "off"
+    if mode not in SKIP_UNROUTED_MODES:
+        raise ValueError(f"{SKIP_UNROUTED_ENV}={mode!r}: expected one of {', '.join(SKIP_UNROUTED_MODES)}")
+    return mode
+
+
+def behind_matcher(http_filter: dict) -> dict:
+    """An HTTP filter entry wrapped in ``envoy.filters.http.match_delegate``,
+    skipped for every request whose :method is not POST."""
+    return {
+        "name": "envoy.filters.http.match_delegate",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.common.matching.v3.ExtensionWithMatcher",
+            "extension_config": http_filter,
+            "xds_matcher": SKIP_FILTER_MATCHER,
+        },
+    }
+
+
+def upstream_authority(filter_config: dict | str | None) -> str | None:
+    """The ``:authority`` the filter's ``upstream`` option writes (host[:port],
+    the default port dropped), or None when it is not set."""
+    config = filter_config
+    if isinstance(config, str):
+        try:
+            config = json.loads(config)
+        except json.JSONDecodeError:
+            return None  # a configuration the filter refuses (tests of validation)
+    upstream = config.get("upstream") if isinstance(config, dict) else None
+    if not isinstance(upstream, str):
+        return None
+    parts = urlsplit(upstream)
+    host = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname
+    default = {"http": 80, "https": 443}.get(parts.scheme.lower())
+    return host if parts.port in (None, default) else f"{host}:{parts.port}"
+
+
 def bootstrap(
     upstream_host: str,
     upstream_port: int,
@@ -118,16 +207,40 @@ def bootstrap(
     buffer_limit: int = BUFFER_LIMIT,
     upstream_http2: bool = False,
     http1_trailers: bool = False,
+    skip_unrouted: str | None = None,
 ) -> str:
     """Bootstrap YAML: listener and admin on 127.0.0.1 port 0, route / to the upstream.
 
     ``buffer_limit`` sets ``per_connection_buffer_limit_bytes`` on the listener
     and the cluster; ``upstream_http2`` speaks HTTP/2 (cleartext) upstream;
     ``http1_trailers`` makes Envoy read and send HTTP/1.1 chunked trailers on
-    both sides (HTTP/2 trailers always pass)."""
+    both sides (HTTP/2 trailers always pass).
+
+    ``skip_unrouted`` ("off", "route" or "matcher"; default
+    ``GEMINI_ROUTER_SKIP_UNROUTED``) keeps requests that are not POSTs away
+    from the filter (see ``NOT_POST``). The filter then does not apply its
+    ``upstream`` option to them either, so the rule of the shipped configs
+    holds here too: with ``upstream`` set, "route" gives the skip route that
+    Host (``host_rewrite_literal``, as the shipped configs'
+    ``auto_host_rewrite`` does), and "matcher", which has no route of its
+    own, is not used."""
+    mode = skip_unrouted_default() if skip_unrouted is None else skip_unrouted
+    if mode not in SKIP_UNROUTED_MODES:
+        raise ValueError(f"skip_unrouted={mode!r}: expected one of {', '.join(SKIP_UNROUTED_MODES)}")
+    authority = upstream_authority(filter_config)
+    if not with_filter or (mode == "matcher" and authority):
+        mode = "off"
     http_filters = []
     if with_filter:
-        http_filters.append(wasm_filter(filter_config, wasm or wasm_path()))
+        entry = wasm_filter(filter_config, wasm or wasm_path())
+        http_filters.append(behind_matcher(entry) if mode == "matcher" else entry)
+    action = {"cluster": "upstream", "timeout": ROUTE_TIMEOUT}
+    routes: list[dict] = [{"match": {"prefix": "/"}, "route": action}]
+    if mode == "route":
+        # A copy, so the YAML holds two plain mappings rather than an alias.
+        skip_action = {**action, "host_rewrite_literal": authority} if authority else dict(action)
+        routes.insert(0, {"match": {"prefix": "/", "headers": [NOT_POST]}, "route": skip_action,
+                          "typed_per_filter_config": {WASM_FILTER_NAME: FILTER_DISABLED}})
     http_filters.append(
         {
             "name": "envoy.filters.http.router",
@@ -159,12 +272,7 @@ def bootstrap(
                                                 {
                                                     "name": "all",
                                                     "domains": ["*"],
-                                                    "routes": [
-                                                        {
-                                                            "match": {"prefix": "/"},
-                                                            "route": {"cluster": "upstream", "timeout": ROUTE_TIMEOUT},
-                                                        }
-                                                    ],
+                                                    "routes": routes,
                                                 }
                                             ],
                                         },

@@ -6,7 +6,10 @@ configs that load the module from /etc/envoy/gemini_router.wasm. This script
 parses one and edits its fields (never its text): the module path, and what
 differs between `make run` (real Gemini over TLS), `make demo` (the local
 emulator, plaintext) and the tests: the filter configuration, the listen and
-admin addresses, and the upstream.
+admin addresses, and the upstream. The templates keep requests that are not
+POSTs (the filter never routes them) away from the filter, on a first route
+that disables it; --no-skip-unrouted removes that route, so the filter sees
+(and counts) every request.
 
     render.py --wasm target/wasm32-wasip1/release/gemini_router.wasm \\
         --upstream http://127.0.0.1:8081 --listen 127.0.0.1:10001 --out /tmp/envoy.yaml
@@ -33,6 +36,7 @@ HCM = "envoy.filters.network.http_connection_manager"
 UPSTREAM_CLUSTER = "gemini"
 TLS_SOCKET = "envoy.transport_sockets.tls"
 HTTP_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+FILTER_CONFIG = "type.googleapis.com/envoy.config.route.v3.FilterConfig"
 
 
 class RenderError(Exception):
@@ -70,6 +74,12 @@ def hcm_of(listener: dict) -> dict:
     return only(chains[0].get("filters") or [], HCM, "the listener's network filters")["typed_config"]
 
 
+def skips_filter(route: dict) -> bool:
+    """The route disables the Wasm filter (the templates' route for requests it never routes)."""
+    config = (route.get("typed_per_filter_config") or {}).get(WASM_FILTER) or {}
+    return config.get("@type") == FILTER_CONFIG and config.get("disabled") is True
+
+
 def render(
     template: str,
     *,
@@ -79,8 +89,10 @@ def render(
     admin: str | None = None,
     upstream: str | None = None,
     ca_file: str | None = None,
+    skip_unrouted: bool = True,
 ) -> dict:
-    """Return the rendered config as a dict. `config` is the filter's JSON configuration."""
+    """Return the rendered config as a dict. `config` is the filter's JSON configuration;
+    `skip_unrouted=False` removes the routes on which the filter is disabled."""
     doc = yaml.safe_load(template)
     static = doc["static_resources"]
     listeners = static.get("listeners") or []
@@ -102,6 +114,10 @@ def render(
         except json.JSONDecodeError as err:
             raise RenderError(f"--config is not JSON: {err}") from err
         plugin["configuration"]["value"] = config
+
+    if not skip_unrouted:
+        for host in hcm.get("route_config", {}).get("virtual_hosts") or []:
+            host["routes"] = [route for route in host.get("routes") or [] if not skips_filter(route)]
 
     if listen:
         host, port = host_port(listen, "--listen")
@@ -159,6 +175,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--admin", help="admin HOST:PORT (template: 127.0.0.1:9901)")
     parser.add_argument("--upstream", help="https://HOST[:PORT] or http://HOST:PORT")
     parser.add_argument("--ca-file", help="CA bundle for a TLS upstream")
+    parser.add_argument("--no-skip-unrouted", dest="skip_unrouted", action="store_false",
+                        help="run the filter on every request: remove the template's route that keeps "
+                        "requests other than POSTs away from it (they are then counted in its metrics)")
     parser.add_argument("--out", type=Path, help="output file (default: stdout)")
     args = parser.parse_args(argv)
 
@@ -174,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
             admin=args.admin,
             upstream=args.upstream,
             ca_file=args.ca_file,
+            skip_unrouted=args.skip_unrouted,
         )
     except RenderError as err:
         print(f"render.py: {err}", file=sys.stderr)

@@ -80,6 +80,7 @@ def values_schema() -> dict:
                           "routeTimeout": DURATION, "streamIdleTimeout": DURATION, "connectTimeout": DURATION,
                           "failurePolicy": {"enum": ["FAIL_RELOAD", "FAIL_CLOSED", "FAIL_OPEN"]},
                           "accessLog": {"type": "boolean"},
+                          "skipUnrouted": {"type": "boolean"},
                           "overload": {"type": "object", "additionalProperties": False,
                                        "required": ["maxHeapBytes", "maxDownstreamConnections"],
                                        "properties": {"maxHeapBytes": {"type": "integer", "minimum": 67108864},

@@ -10,10 +10,13 @@
 - ``envoy_validate(config)``: ``envoy --mode validate`` on a config (dict or YAML
   text); returns ``(returncode, output)``. Uses ``ENVOY_BIN`` like the
   integration harness, so ``make matrix``-style runs can point it at another Envoy.
+- ``old_envoy`` (session): the oldest supported Envoy (``ENVOY_OLDEST`` in the
+  Makefile), installed by ``scripts/install-envoy.sh`` (idempotent); its path.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import tempfile
@@ -88,3 +91,20 @@ def envoy_validate() -> Callable[[dict | str], tuple[int, str]]:
         return proc.returncode, proc.stdout + proc.stderr
 
     return validate
+
+
+def oldest_envoy() -> str:
+    """ENVOY_OLDEST from the Makefile: the bottom of the supported range."""
+    match = re.search(r"^ENVOY_OLDEST\s*:?=\s*(\S+)", (REPO / "Makefile").read_text(), re.M)
+    assert match, "Makefile has no ENVOY_OLDEST"
+    return match.group(1)
+
+
+@pytest.fixture(scope="session")
+def old_envoy() -> str:
+    version = oldest_envoy()
+    proc = run([str(REPO / "scripts" / "install-envoy.sh"), version], timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    path = proc.stdout.strip().splitlines()[-1]
+    assert f"/{version}/" in run([path, "--version"]).stdout
+    return path

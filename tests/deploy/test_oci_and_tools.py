@@ -20,13 +20,6 @@ ENVOY_DIR = REPO / "deploy" / "envoy"
 HELM_VERSION = "v4.1.4"
 
 
-def oldest_envoy() -> str:
-    """ENVOY_OLDEST from the Makefile: the bottom of the supported range."""
-    match = re.search(r"^ENVOY_OLDEST\s*:?=\s*(\S+)", (REPO / "Makefile").read_text(), re.M)
-    assert match, "Makefile has no ENVOY_OLDEST"
-    return match.group(1)
-
-
 def instructions(dockerfile: Path) -> list[tuple[str, str]]:
     out = []
     for line in re.sub(r"\\\n", " ", dockerfile.read_text()).splitlines():
@@ -96,16 +89,6 @@ def test_install_envoy_refuses_bad_usage(args):
     proc = run([str(REPO / "scripts" / "install-envoy.sh"), *args])
     assert proc.returncode == 2
     assert "usage" in proc.stderr
-
-
-@pytest.fixture(scope="module")
-def old_envoy() -> str:
-    version = oldest_envoy()
-    proc = run([str(REPO / "scripts" / "install-envoy.sh"), version], timeout=600)
-    assert proc.returncode == 0, proc.stderr
-    path = proc.stdout.strip().splitlines()[-1]
-    assert f"/{version}/" in run([path, "--version"]).stdout
-    return path
 
 
 def validate_with(envoy: str, text: str, tmp_path: Path) -> tuple[int, str]:

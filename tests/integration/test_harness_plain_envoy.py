@@ -68,7 +68,7 @@ def test_bootstrap_carries_the_contract_filter_shape(tmp_path):
     wasm.write_bytes(b"\0asm")
     import yaml
 
-    config = yaml.safe_load(harness.bootstrap("127.0.0.1", 1, {"api_style": "openai"}, wasm=wasm))
+    config = yaml.safe_load(harness.bootstrap("127.0.0.1", 1, {"api_style": "openai"}, wasm=wasm, skip_unrouted="off"))
     listener = config["static_resources"]["listeners"][0]
     assert listener["per_connection_buffer_limit_bytes"] == 67108864
     assert config["static_resources"]["clusters"][0]["per_connection_buffer_limit_bytes"] == 67108864
@@ -80,3 +80,33 @@ def test_bootstrap_carries_the_contract_filter_shape(tmp_path):
     assert inner["root_id"] == inner["name"] == inner["vm_config"]["vm_id"] == "gemini_router"
     assert json.loads(inner["configuration"]["value"]) == {"api_style": "openai"}
     assert hcm["route_config"]["virtual_hosts"][0]["routes"][0]["route"]["timeout"] == "120s"
+
+
+def test_bootstrap_skip_modes(tmp_path):
+    """GEMINI_ROUTER_SKIP_UNROUTED: "route" (the shipped configs' way, checked
+    against them in tests/deploy/test_skip_unrouted.py) and "matcher"."""
+    wasm = tmp_path / "f.wasm"
+    wasm.write_bytes(b"\0asm")
+    import yaml
+
+    def hcm(filter_config, mode):
+        config = yaml.safe_load(harness.bootstrap("127.0.0.1", 1, filter_config, wasm=wasm, skip_unrouted=mode))
+        return config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+
+    route = hcm({}, "route")
+    skip, api = route["route_config"]["virtual_hosts"][0]["routes"]
+    assert skip["match"]["headers"] == [harness.NOT_POST] and api["match"] == {"prefix": "/"}
+    assert skip["route"] == api["route"]
+    assert skip["typed_per_filter_config"] == {route["http_filters"][0]["name"]: harness.FILTER_DISABLED}
+    # With `upstream`, the skip route writes the Host the filter would have.
+    skip, api = hcm({"upstream": "https://gemini.example.test:8443"}, "route")["route_config"]["virtual_hosts"][0]["routes"]
+    assert skip["route"]["host_rewrite_literal"] == "gemini.example.test:8443"
+    assert "host_rewrite_literal" not in api["route"]
+
+    matcher = hcm({}, "matcher")
+    wrapper, router = matcher["http_filters"]
+    assert wrapper["name"] == "envoy.filters.http.match_delegate"
+    assert wrapper["typed_config"]["extension_config"]["name"] == harness.WASM_FILTER_NAME
+    assert len(matcher["route_config"]["virtual_hosts"][0]["routes"]) == 1
+    # The matcher has no route of its own to set the Host: not used with `upstream`.
+    assert hcm({"upstream": "https://h"}, "matcher")["http_filters"][0]["name"] == harness.WASM_FILTER_NAME

@@ -3,6 +3,14 @@ The Envoy bootstrap: the same shape as deploy/envoy/envoy.yaml (comments there
 explain each limit and the failure policy), plus a "health" listener that
 exposes only GET /ready and GET /stats/prometheus of the loopback admin API.
 */}}
+{{/* The action of the API routes (the same with and without the filter). */}}
+{{- define "gemini-router.routeAction" -}}
+cluster: gemini
+auto_host_rewrite: true
+timeout: {{ .Values.envoy.routeTimeout }}
+idle_timeout: {{ .Values.envoy.streamIdleTimeout }}
+{{- end }}
+
 {{- define "gemini-router.envoyConfig" -}}
 {{- $up := .Values.upstream -}}
 {{- $buffer := .Values.envoy.bufferLimitBytes | int64 -}}
@@ -76,12 +84,25 @@ static_resources:
             - name: gemini
               domains: ["*"]
               routes:
+              {{- if .Values.envoy.skipUnrouted }}
+              # Requests the filter never routes (every method but POST): the
+              # filter is disabled on this route (envoy.skipUnrouted).
+              - match:
+                  prefix: "/"
+                  headers:
+                  - name: ":method"
+                    string_match: { exact: POST }
+                    invert_match: true
+                route:
+                  {{- include "gemini-router.routeAction" . | nindent 18 }}
+                typed_per_filter_config:
+                  envoy.filters.http.wasm:
+                    "@type": type.googleapis.com/envoy.config.route.v3.FilterConfig
+                    disabled: true
+              {{- end }}
               - match: { prefix: "/" }
                 route:
-                  cluster: gemini
-                  auto_host_rewrite: true
-                  timeout: {{ .Values.envoy.routeTimeout }}
-                  idle_timeout: {{ .Values.envoy.streamIdleTimeout }}
+                  {{- include "gemini-router.routeAction" . | nindent 18 }}
           http_filters:
           - name: envoy.filters.http.wasm
             typed_config:
