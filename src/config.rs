@@ -1088,6 +1088,31 @@ mod tests {
                 "max_model_length",
             ),
             (
+                "unknown image format",
+                r#"{"image_message_format": "html"}"#,
+                "unknown variant `html`, expected `markdown` or `image_url_parts`",
+            ),
+            (
+                "unknown restore policy",
+                r#"{"thought_signatures": {"restore": "always"}}"#,
+                "unknown variant `always`, expected one of `off`, `remembered`, `remembered_then_bypass`",
+            ),
+            (
+                "no signature slots",
+                r#"{"thought_signatures": {"cache_entries": 0}}"#,
+                "thought_signatures.cache_entries: must be between 1 and 65536",
+            ),
+            (
+                "signatures too large",
+                r#"{"thought_signatures": {"max_signature_bytes": 2000000}}"#,
+                "thought_signatures.max_signature_bytes: must be between 1 and 1048576",
+            ),
+            (
+                "unknown signature field",
+                r#"{"thought_signatures": {"entries": 5}}"#,
+                "unknown field `entries`",
+            ),
+            (
                 "bad version",
                 r#"{"native_version": "v2"}"#,
                 "native_version",

@@ -19,7 +19,6 @@
 //! model id and a 16-byte tag. Signatures are never logged.
 
 use crate::scan::{self, top_level_fields};
-use serde::Deserialize;
 use std::hash::{Hash, Hasher};
 use std::ops::Range;
 
@@ -31,8 +30,7 @@ pub const BYPASS: &str = "skip_thought_signature_validator";
 pub const SLOT_PREFIX: &str = "gemini_router.thought_signature.";
 
 /// What a request whose tool calls lack their signature gets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Restore {
     /// Nothing: signatures are neither remembered nor put back.
     Off,
@@ -42,6 +40,23 @@ pub enum Restore {
     /// of a model that requires signatures.
     #[default]
     RememberedThenBypass,
+}
+
+impl Restore {
+    /// Every policy, in declaration order.
+    pub const ALL: [Restore; 3] = [
+        Restore::Off,
+        Restore::Remembered,
+        Restore::RememberedThenBypass,
+    ];
+    /// Their names in configuration, in the same order.
+    pub const NAMES: [&'static str; 3] = ["off", "remembered", "remembered_then_bypass"];
+}
+
+impl<'de> serde::Deserialize<'de> for Restore {
+    fn deserialize<D: serde::Deserializer<'de>>(de: D) -> Result<Restore, D::Error> {
+        crate::config::read_unit_enum(de, "Restore", &Restore::NAMES).map(|i| Restore::ALL[i])
+    }
 }
 
 /// The signature memory's configuration.

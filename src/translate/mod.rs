@@ -63,14 +63,30 @@ mod images_to_predict;
 mod predict_to_generate_content;
 
 /// How an image is put into an OpenAI chat assistant message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ImageMessageFormat {
     /// `content` is a string with one `![image](data:image/png;base64,...)` per image.
     #[default]
     Markdown,
     /// `content` is a list of parts: `{"type":"image_url","image_url":{"url":"data:..."}}`.
     ImageUrlParts,
+}
+
+impl ImageMessageFormat {
+    /// Every format, in declaration order.
+    pub const ALL: [ImageMessageFormat; 2] = [
+        ImageMessageFormat::Markdown,
+        ImageMessageFormat::ImageUrlParts,
+    ];
+    /// Their names in configuration, in the same order.
+    pub const NAMES: [&'static str; 2] = ["markdown", "image_url_parts"];
+}
+
+impl<'de> Deserialize<'de> for ImageMessageFormat {
+    fn deserialize<D: serde::Deserializer<'de>>(de: D) -> Result<ImageMessageFormat, D::Error> {
+        crate::config::read_unit_enum(de, "ImageMessageFormat", &ImageMessageFormat::NAMES)
+            .map(|i| ImageMessageFormat::ALL[i])
+    }
 }
 
 /// Translation choices from configuration.
