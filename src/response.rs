@@ -228,6 +228,13 @@ impl Default for Response {
     }
 }
 
+/// Whether the response headers besides `:status` decide anything: for an
+/// error, a translated answer, or an answer that may carry tool calls. A
+/// routed request's other answers pass untouched, whatever they say.
+pub fn reads_headers(routed: &Routed, translation: Translation, status: u16) -> bool {
+    status >= 400 || translation != Translation::None || routed.tools
+}
+
 /// The largest upstream error body rewritten: [`MAX_ERROR_BODY`], or
 /// `max_body_bytes` if that is smaller.
 pub fn error_limit(config: &Config) -> usize {

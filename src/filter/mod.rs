@@ -718,10 +718,14 @@ impl<H: Host> HttpContext for Router<H> {
             .header(RESP, ":status")
             .and_then(|s| s.parse().ok())
             .unwrap_or(0);
-        let encoding = self.host.header(RESP, CONTENT_ENCODING);
-        let length = self.host.header(RESP, CONTENT_LENGTH);
+        let translation = Translation::of(self.translator.as_deref());
+        // Each header read is a host call: the rest only where they decide.
+        let read = response::reads_headers(routed, translation, status);
+        let header = |name| read.then(|| self.host.header(RESP, name)).flatten();
+        let encoding = header(CONTENT_ENCODING);
+        let length = header(CONTENT_LENGTH);
         let content_type = if routed.tools {
-            self.host.header(RESP, CONTENT_TYPE)
+            header(CONTENT_TYPE)
         } else {
             None
         };
@@ -729,10 +733,9 @@ impl<H: Host> HttpContext for Router<H> {
             status,
             content_encoding: encoding.as_deref(),
             content_length: length.as_deref(),
-            retry_after: status >= 400 && self.host.header(RESP, RETRY_AFTER).is_some(),
+            retry_after: status >= 400 && header(RETRY_AFTER).is_some(),
             content_type: content_type.as_deref(),
         };
-        let translation = Translation::of(self.translator.as_deref());
         let (state, step) =
             Response::headers(&self.config, routed, translation, &head, end_of_stream);
         self.response = state;

@@ -323,11 +323,13 @@ fn a_chat_request_is_held_until_its_body_ends_then_routed() {
     assert_eq!(x.request_header(":path").as_deref(), Some(CHAT));
     assert_eq!(x.request_header("accept-encoding"), None);
     assert_eq!(x.count("gemini_router.unchanged.gemini"), 1);
-    // A 200 passes untouched.
+    // A 200 passes untouched, and only its status is read.
+    let reads = *x.fake.header_reads.borrow();
     assert_eq!(
         x.response(200, &[("content-type", "application/json")], false),
         Action::Continue
     );
+    assert_eq!(*x.fake.header_reads.borrow(), reads + 1);
     assert_eq!(x.response_chunk(b"{}", true), Action::Continue);
     assert_eq!(x.response_body(), b"{}");
 }
