@@ -12,7 +12,7 @@ use crate::lifecycle::Notice;
 use crate::model::{ModelError, ModelName};
 use crate::request::{recognize, OpenAiPath, Recognized};
 use crate::route::{self, Auth, Client, ErrorShape, HeaderOp, Plan, Secret, Verdict};
-use crate::scan::{self, top_level_fields, ScanError};
+use crate::scan::{self, top_level_fields_noting, ScanError};
 use crate::signatures::{self, Memory, Shared};
 use crate::translate::{self, Exchange, TranslateError, Translator};
 
@@ -342,8 +342,11 @@ pub fn buffered(config: &Config, head: &Head<'_>, pending: Pending, body: &[u8])
 /// An OpenAI-style request: the model from the body, then the decision.
 fn openai_body(config: &Config, head: &Head<'_>, path: OpenAiPath<'_>, body: &[u8]) -> BodyStep {
     let client = Client::OpenAi(path);
-    let [model, stream, tools] = match top_level_fields(body, ["model", "stream", "tools"]) {
-        Ok(fields) => fields,
+    // One pass finds the fields and whether any message may carry tool
+    // calls (a string `tool_calls` somewhere inside).
+    let scanned = top_level_fields_noting(body, ["model", "stream", "tools"], "tool_calls");
+    let ([model, stream, tools], tool_history) = match scanned {
+        Ok(scanned) => scanned,
         Err(ScanError::Malformed { .. }) => return BodyStep::Pass(PassReason::InvalidJson),
         Err(e @ ScanError::DuplicateKey(_)) => {
             return BodyStep::Reject(reject_model(ErrorShape::OpenAi, &e))
@@ -383,7 +386,7 @@ fn openai_body(config: &Config, head: &Head<'_>, path: OpenAiPath<'_>, body: &[u
     if path.endpoint == Endpoint::ChatCompletions && routed.plan.to == Endpoint::ChatCompletions {
         routed.tools = offers_tools;
         let sent = rewrite.as_ref().map_or(body, |(b, _)| b.as_slice());
-        match put_back_signatures(config, head, &routed, sent) {
+        match put_back_signatures(config, head, &routed, sent, tool_history) {
             Ok(Some(restored)) => {
                 routed.signatures = (restored.restored, restored.bypassed);
                 rewrite = Some((restored.body, None));
@@ -538,14 +541,16 @@ fn background_task(
 
 /// The chat request `body` with the thought signatures its assistant tool
 /// calls lack put back (see [`signatures::restore`]); `None` when nothing
-/// changes.
+/// changes, and without reading the body when the scan saw no tool calls
+/// (`tool_history`).
 fn put_back_signatures(
     config: &Config,
     head: &Head<'_>,
     routed: &Routed,
     body: &[u8],
+    tool_history: bool,
 ) -> Result<Option<signatures::Restored>, TranslateError> {
-    let Some(store) = head.signatures else {
+    let Some(store) = head.signatures.filter(|_| tool_history) else {
         return Ok(None);
     };
     let memory = Memory::new(store.0, routed.signature_scope(), config.signatures);

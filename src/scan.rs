@@ -39,18 +39,39 @@ pub fn top_level_fields<'a, const N: usize>(
 ) -> Result<Fields<'a, N>, ScanError> {
     // One scanner for every `N`: the array sizes are only the callers' view.
     let mut found: Fields<'a, N> = [None; N];
-    scan_fields(body, &wanted, &mut found)?;
+    scan_fields(body, &wanted, &mut found, b"")?;
     Ok(found)
 }
 
+/// [`top_level_fields`], and whether some string nested in the body
+/// (a key, or a value) is exactly `nested` (its raw text, escapes
+/// undecoded): found in the same pass, so a caller that needs to know
+/// whether a chat has `tool_calls` reads the body once.
+pub fn top_level_fields_noting<'a, const N: usize>(
+    body: &'a [u8],
+    wanted: [&'static str; N],
+    nested: &'static str,
+) -> Result<(Fields<'a, N>, bool), ScanError> {
+    let mut found: Fields<'a, N> = [None; N];
+    let seen = scan_fields(body, &wanted, &mut found, nested.as_bytes())?;
+    Ok((found, seen))
+}
+
 /// [`top_level_fields`] for any number of keys: fills `found[i]` with the
-/// raw value of `wanted[i]`.
+/// raw value of `wanted[i]`; returns whether a nested string is `nested`
+/// (never, when it is empty).
 fn scan_fields<'a>(
     body: &'a [u8],
     wanted: &[&'static str],
     found: &mut [Option<&'a [u8]>],
-) -> Result<(), ScanError> {
-    let mut s = Scanner { buf: body, pos: 0 };
+    nested: &'static [u8],
+) -> Result<bool, ScanError> {
+    let mut s = Scanner {
+        buf: body,
+        pos: 0,
+        nested,
+        seen: false,
+    };
     s.skip_ws();
     s.expect(b'{')?;
     s.skip_ws();
@@ -84,7 +105,7 @@ fn scan_fields<'a>(
     if s.pos != body.len() {
         return Err(s.malformed());
     }
-    Ok(())
+    Ok(s.seen)
 }
 
 /// The raw elements (JSON text) of a JSON array: `raw` is the array's
@@ -92,7 +113,12 @@ fn scan_fields<'a>(
 /// `raw`, so [`offset`] finds where it is.
 pub fn array_elements(raw: &[u8]) -> Result<Vec<&[u8]>, ScanError> {
     let mut elements = Vec::new();
-    let mut s = Scanner { buf: raw, pos: 0 };
+    let mut s = Scanner {
+        buf: raw,
+        pos: 0,
+        nested: b"",
+        seen: false,
+    };
     s.skip_ws();
     s.expect(b'[')?;
     s.skip_ws();
@@ -323,6 +349,10 @@ pub(crate) fn word_has_string_special(word: u64) -> bool {
 struct Scanner<'a> {
     buf: &'a [u8],
     pos: usize,
+    /// A string to look out for inside nested values (empty: none).
+    nested: &'static [u8],
+    /// `nested` was seen.
+    seen: bool,
 }
 
 impl<'a> Scanner<'a> {
@@ -423,7 +453,11 @@ impl<'a> Scanner<'a> {
         loop {
             match self.peek() {
                 Some(b'"') => {
-                    self.string()?;
+                    let raw = self.string()?;
+                    // A length test first: nearly every string is skipped.
+                    if raw.len() == self.nested.len() && !raw.is_empty() && raw == self.nested {
+                        self.seen = true;
+                    }
                 }
                 Some(open @ (b'{' | b'[')) => {
                     stack.push(if open == b'{' { b'}' } else { b']' });
@@ -678,6 +712,30 @@ mod tests {
                 String::from_utf8_lossy(&body)
             );
         }
+    }
+
+    #[test]
+    fn notes_a_nested_string_in_the_same_pass() {
+        let cases = [
+            (
+                r#"{"messages":[{"role":"assistant","tool_calls":[]}]}"#,
+                true,
+            ),
+            (r#"{"a":{"b":["tool_calls"]}}"#, true),
+            (r#"{"tool_calls":1}"#, false),
+            (r#"{"messages":[{"content":"no tool_calls here"}]}"#, false),
+            (r#"{"messages":[{"tool_callsX":1,"tool_call":2}]}"#, false),
+            (r#"{"m":[]}"#, false),
+        ];
+        for (body, want) in cases {
+            let got =
+                top_level_fields_noting(body.as_bytes(), ["m"], "tool_calls").map(|(_, seen)| seen);
+            assert_eq!(got, Ok(want), "{body}");
+        }
+        assert_eq!(
+            top_level_fields_noting(b"{\"m\":[", ["m"], "tool_calls").map(|(_, s)| s),
+            Err(ScanError::Malformed { at: 6 })
+        );
     }
 
     #[test]

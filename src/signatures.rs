@@ -211,14 +211,16 @@ pub struct Restored {
 /// request for `model` that lack one. Only the tool calls are edited (a
 /// field inserted, or their `extra_content` rewritten); the rest of the
 /// body is copied as it is. `None` when nothing changes, and for a body
-/// that is not a chat request this can read (it goes on as it came).
+/// that is not a chat request this can read (it goes on as it came). The
+/// caller reads it only for a body whose scan saw `tool_calls`
+/// ([`crate::scan::top_level_fields_noting`]).
 pub fn restore(
     body: &[u8],
     model: &str,
     restore: Restore,
     memory: &Memory<'_>,
 ) -> Option<Restored> {
-    if restore == Restore::Off || !scan::contains(body, b"\"tool_calls\"") {
+    if restore == Restore::Off {
         return None;
     }
     let [messages] = top_level_fields(body, ["messages"]).ok()?;

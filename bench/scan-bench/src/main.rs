@@ -34,6 +34,7 @@ use gemini_router::config::Config;
 use gemini_router::flow::{self, BodyStep, Head};
 use gemini_router::route::Auth;
 use gemini_router::scan::top_level_fields;
+use gemini_router::signatures::{Shared, Store};
 
 /// The path of the benchmarked request: an OpenAI chat completion.
 const PATH: &str = "/v1beta/openai/chat/completions";
@@ -60,9 +61,24 @@ fn head() -> Head<'static> {
         },
         now: 0,
         catalogue: None,
-        signatures: None,
+        // As in the filter: a signature memory is always there (empty here).
+        signatures: Some(Shared(&NO_SIGNATURES)),
     }
 }
+
+/// The signature memory the benchmark's requests see: nothing remembered.
+struct NoSignatures;
+
+impl Store for NoSignatures {
+    fn get(&self, _key: &str) -> Option<Vec<u8>> {
+        None
+    }
+    fn set(&self, _key: &str, _value: &[u8]) -> bool {
+        false
+    }
+}
+
+static NO_SIGNATURES: NoSignatures = NoSignatures;
 
 fn config() -> Result<Config, String> {
     Config::from_bytes(br#"{"api_style":"openai"}"#).map_err(|e| e.to_string())
