@@ -229,6 +229,13 @@ struct Pending {
     authority: String,
 }
 
+/// The request's translator as the response decisions take it.
+fn translator_of(translator: &mut Option<Box<dyn Translator>>) -> Option<&mut dyn Translator> {
+    translator
+        .as_mut()
+        .map(|t| t.as_mut() as &mut dyn Translator)
+}
+
 /// How long a catalogue page may take.
 const CATALOGUE_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -406,10 +413,7 @@ impl<H: Host> Router<H> {
         let Some(routed) = &self.routed else {
             return Action::Continue;
         };
-        let translator = self
-            .translator
-            .as_mut()
-            .map(|t| t.as_mut() as &mut dyn Translator);
+        let translator = translator_of(&mut self.translator);
         let fed = self
             .response
             .chunk(&self.config, routed, translator, &chunk, end);
@@ -499,10 +503,7 @@ impl<H: Host> Router<H> {
         let Some(routed) = &self.routed else {
             return Action::Continue;
         };
-        let translator = self
-            .translator
-            .as_mut()
-            .map(|t| t.as_mut() as &mut dyn Translator);
+        let translator = translator_of(&mut self.translator);
         let step = self
             .response
             .finish_with(&self.config, routed, translator, body, catalogue);

@@ -854,18 +854,7 @@ impl ChatReply {
                     if separate {
                         out.raw("\\n\\n");
                     }
-                    match piece {
-                        Piece::Text(text) => {
-                            out.escaped(text);
-                        }
-                        Piece::Image(image) => {
-                            out.raw("![image](data:")
-                                .escaped(&image.mime)
-                                .raw(";base64,")
-                                .escaped(&image.data)
-                                .raw(")");
-                        }
-                    }
+                    write_markdown(out, piece, false);
                     out.raw("\"}");
                 },
                 None,
@@ -948,18 +937,7 @@ impl ChatReply {
                     if i > 0 {
                         out.raw("\\n\\n");
                     }
-                    match piece {
-                        Piece::Text(text) => {
-                            out.escaped(text.trim());
-                        }
-                        Piece::Image(image) => {
-                            out.raw("![image](data:")
-                                .escaped(&image.mime)
-                                .raw(";base64,")
-                                .escaped(&image.data)
-                                .raw(")");
-                        }
-                    }
+                    write_markdown(out, piece, true);
                 }
                 out.raw("\"");
             }
@@ -986,6 +964,24 @@ impl ChatReply {
                 }
                 out.raw("]");
             }
+        }
+    }
+}
+
+/// A piece inside a markdown `content` string: its text (trimmed in a
+/// whole answer, as it came in a stream delta), or the image as
+/// `![image](data:MIME;base64,DATA)`.
+fn write_markdown(out: &mut Out, piece: &Piece<'_>, trim: bool) {
+    match piece {
+        Piece::Text(text) => {
+            out.escaped(if trim { text.trim() } else { text });
+        }
+        Piece::Image(image) => {
+            out.raw("![image](data:")
+                .escaped(&image.mime)
+                .raw(";base64,")
+                .escaped(&image.data)
+                .raw(")");
         }
     }
 }
