@@ -16,7 +16,7 @@
 
 use crate::scan::{self, top_level_fields};
 use crate::signatures::{signature_of, string_of};
-use crate::translate::sse::events_end;
+use crate::translate::sse::{events_end, Events};
 use std::ops::Range;
 
 /// The repair state of one streamed answer.
@@ -233,39 +233,6 @@ fn single_data(event: &[u8]) -> Option<&[u8]> {
     found.filter(|v| v.first() == Some(&b'{'))
 }
 
-/// Events, each with its blank line (the last may lack one at the end of a
-/// stream).
-struct Events<'a>(&'a [u8]);
-
-impl<'a> Iterator for Events<'a> {
-    type Item = &'a [u8];
-
-    fn next(&mut self) -> Option<&'a [u8]> {
-        if self.0.is_empty() {
-            return None;
-        }
-        let end = events_end_first(self.0).unwrap_or(self.0.len());
-        let (event, rest) = self.0.split_at(end);
-        self.0 = rest;
-        Some(event)
-    }
-}
-
-/// The end of the first complete event in `bytes`, if there is one.
-fn events_end_first(bytes: &[u8]) -> Option<usize> {
-    let mut line_start = 0;
-    for (i, b) in bytes.iter().enumerate() {
-        if *b == b'\n' {
-            let line = &bytes[line_start..i];
-            if line.is_empty() || line == b"\r" {
-                return Some(i + 1);
-            }
-            line_start = i + 1;
-        }
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -315,6 +282,20 @@ mod tests {
             .collect()
     }
 
+    /// The `index` of every streamed tool-call entry, in order.
+    fn indexes(events: &[Value]) -> Vec<Value> {
+        events
+            .iter()
+            .flat_map(|e| {
+                e["choices"][0]["delta"]["tool_calls"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .map(|c| c["index"].clone())
+            .collect()
+    }
+
     #[test]
     fn repairs_google_tool_call_streams_at_every_chunk_size() {
         let call = |id: &str, name: &str, sig: Option<&str>| {
@@ -338,16 +319,7 @@ mod tests {
         for size in [1, 7, 64, stream.len()] {
             let (out, signatures, repaired) = run(&stream, size);
             let events = payloads(&out);
-            let indexes: Vec<Value> = events
-                .iter()
-                .flat_map(|e| {
-                    e["choices"][0]["delta"]["tool_calls"]
-                        .as_array()
-                        .cloned()
-                        .unwrap_or_default()
-                })
-                .map(|c| c["index"].clone())
-                .collect();
+            let indexes = indexes(&events);
             assert_eq!(indexes, vec![json!(0), json!(1), json!(2)], "size {size}");
             assert_eq!(
                 events[2]["choices"][0]["finish_reason"], "tool_calls",
@@ -414,16 +386,7 @@ mod tests {
         ]
         .concat();
         let (out, _, _) = run(&stream, 5);
-        let indexes: Vec<Value> = payloads(&out)
-            .iter()
-            .flat_map(|e| {
-                e["choices"][0]["delta"]["tool_calls"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default()
-            })
-            .map(|c| c["index"].clone())
-            .collect();
+        let indexes = indexes(&payloads(&out));
         assert_eq!(
             indexes,
             vec![json!(0), json!(0), json!(1), json!(1), json!(0)]

@@ -45,14 +45,41 @@ pub(crate) fn data_frames(body: &[u8]) -> Vec<Cow<'_, [u8]>> {
 /// what a stream can pass on while the rest waits for more bytes.
 pub(crate) fn events_end(bytes: &[u8]) -> usize {
     let mut end = 0;
+    while let Some(len) = bytes.get(end..).and_then(first_event_len) {
+        end += len;
+    }
+    end
+}
+
+/// The length of the first complete event in `bytes`, blank line included.
+fn first_event_len(bytes: &[u8]) -> Option<usize> {
     let mut at = 0;
     for line in Lines(bytes) {
         at += line.len() + 1;
         if (line.is_empty() || line == b"\r") && at <= bytes.len() {
-            end = at;
+            return Some(at);
         }
     }
-    end
+    None
+}
+
+/// The events of `bytes` as they came, each with its blank line (the last
+/// may lack one, at the end of a stream).
+pub(crate) struct Events<'a>(pub(crate) &'a [u8]);
+
+impl<'a> Iterator for Events<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        if self.0.is_empty() {
+            return None;
+        }
+        let (event, rest) = self
+            .0
+            .split_at(first_event_len(self.0).unwrap_or(self.0.len()));
+        self.0 = rest;
+        Some(event)
+    }
 }
 
 /// Lines split on `\n` (a line of several MB is found eight bytes at a time).
