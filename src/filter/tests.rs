@@ -868,7 +868,15 @@ fn a_chat_without_tools_is_not_watched() {
         Action::Continue
     );
     let reads = *x.fake.header_reads.borrow();
-    let stream = b"data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n";
+    // What a watched stream would get repaired (an index, the finish
+    // reason) passes as it came.
+    let stream = concat!(
+        r#"data: {"choices":[{"index":0,"delta":{"tool_calls":[{"id":"c","function":{"name":"f","arguments":"{}"}}]},"finish_reason":null}]}"#,
+        "\n\n",
+        r#"data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#,
+        "\n\n"
+    )
+    .as_bytes();
     assert_eq!(x.response_chunk(stream, false), Action::Continue);
     assert_eq!(x.response_body(), stream);
     assert_eq!(*x.fake.header_reads.borrow(), reads);
