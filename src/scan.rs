@@ -263,16 +263,10 @@ pub fn count_values(body: &[u8], limit: usize) -> Result<usize, usize> {
 }
 
 /// The index just past the string that starts at `i` (after its opening
-/// quote), skipping runs of ordinary bytes eight at a time; the end of the
-/// body when the string is not closed.
+/// quote); the end of the body when the string is not closed.
 fn skip_string(body: &[u8], mut i: usize) -> usize {
     loop {
-        while let Some(word) = body.get(i..i + 8).and_then(|w| <[u8; 8]>::try_from(w).ok()) {
-            if word_has_string_special(u64::from_le_bytes(word)) {
-                break;
-            }
-            i += 8;
-        }
+        i = plain_run_end(body, i);
         match body.get(i) {
             None => return body.len(),
             Some(b'"') => return i + 1,
@@ -285,8 +279,11 @@ fn skip_string(body: &[u8], mut i: usize) -> usize {
 /// Compares a raw key (between the quotes) with a wanted name, decoding
 /// escapes only when the key has any.
 fn key_equals(raw: &[u8], wanted: &str) -> bool {
+    if raw == wanted.as_bytes() {
+        return true;
+    }
     if !raw.contains(&b'\\') {
-        return raw == wanted.as_bytes();
+        return false;
     }
     let mut quoted = Vec::with_capacity(raw.len() + 2);
     quoted.push(b'"');
@@ -339,11 +336,58 @@ pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 
 /// Whether any of the eight bytes in `word` (little-endian) ends or escapes
 /// a JSON string or may not stand in one: `"`, `\\` or a control character.
-/// Exact, by the "has a byte less than n" bit trick.
-pub(crate) fn word_has_string_special(word: u64) -> bool {
-    let quote = word ^ (ONES * u64::from(b'"'));
-    let backslash = word ^ (ONES * u64::from(b'\\'));
-    (below(word, 0x20) | below(quote, 1) | below(backslash, 1)) != 0
+#[cfg(test)]
+fn word_has_string_special(word: u64) -> bool {
+    string_special_mask(word) != 0
+}
+
+/// The high bit of each byte of `word` (little-endian) that is `"`, `\\`
+/// or a control character, by the "has a zero byte" bit trick. Bits above
+/// the lowest can be false (a borrow out of a hit), so only the lowest set
+/// bit is to be read: it marks the first special byte exactly.
+fn string_special_mask(word: u64) -> u64 {
+    let quote = (word ^ (ONES * u64::from(b'"'))).wrapping_sub(ONES);
+    let backslash = (word ^ (ONES * u64::from(b'\\'))).wrapping_sub(ONES);
+    let control = word.wrapping_sub(ONES * 0x20);
+    (quote | backslash | control) & !word & HIGH
+}
+
+/// Eight bytes of `chunk` from `at`, little-endian.
+fn word_at(chunk: &[u8; 16], at: usize) -> u64 {
+    let mut word = [0u8; 8];
+    word.copy_from_slice(&chunk[at..at + 8]);
+    u64::from_le_bytes(word)
+}
+
+/// The index of the first byte at or after `i` that is `"`, `\\` or a
+/// control character: the end of a run of bytes a JSON string holds as
+/// they are (all of base64, all non-ASCII UTF-8); `buf.len()` when there
+/// is none. Sixteen bytes are tested per step.
+pub(crate) fn plain_run_end(buf: &[u8], mut i: usize) -> usize {
+    while let Some(chunk) = buf
+        .get(i..i + 16)
+        .and_then(|c| <&[u8; 16]>::try_from(c).ok())
+    {
+        let (low, high) = (word_at(chunk, 0), word_at(chunk, 8));
+        let (low, high) = (string_special_mask(low), string_special_mask(high));
+        if low | high == 0 {
+            i += 16;
+            continue;
+        }
+        let lane = if low != 0 {
+            low.trailing_zeros()
+        } else {
+            64 + high.trailing_zeros()
+        };
+        return i + (lane / 8) as usize;
+    }
+    while let Some(&b) = buf.get(i) {
+        if b == b'"' || b == b'\\' || b < 0x20 {
+            return i;
+        }
+        i += 1;
+    }
+    buf.len()
 }
 
 struct Scanner<'a> {
@@ -386,19 +430,14 @@ impl<'a> Scanner<'a> {
     }
 
     /// Consumes a string and returns its raw contents (escapes undecoded).
-    /// Runs of ordinary bytes (all of base64) are skipped eight at a time.
+    /// Runs of ordinary bytes (all of base64) are skipped sixteen at a time.
     fn string(&mut self) -> Result<&'a [u8], ScanError> {
         self.expect(b'"')?;
         let buf = self.buf;
         let start = self.pos;
         let mut i = start;
         loop {
-            while let Some(word) = buf.get(i..i + 8).and_then(|w| <[u8; 8]>::try_from(w).ok()) {
-                if word_has_string_special(u64::from_le_bytes(word)) {
-                    break;
-                }
-                i += 8;
-            }
+            i = plain_run_end(buf, i);
             match buf.get(i) {
                 Some(b'"') => {
                     self.pos = i + 1;
@@ -449,7 +488,7 @@ impl<'a> Scanner<'a> {
 
     /// Consumes a nested object or array by bracket depth, skipping strings.
     fn container(&mut self) -> Result<(), ScanError> {
-        let mut stack: Vec<u8> = Vec::new();
+        let mut open = Brackets::default();
         loop {
             match self.peek() {
                 Some(b'"') => {
@@ -459,16 +498,20 @@ impl<'a> Scanner<'a> {
                         self.seen = true;
                     }
                 }
-                Some(open @ (b'{' | b'[')) => {
-                    stack.push(if open == b'{' { b'}' } else { b']' });
+                Some(b'{') => {
+                    open.push(true);
+                    self.pos += 1;
+                }
+                Some(b'[') => {
+                    open.push(false);
                     self.pos += 1;
                 }
                 Some(close @ (b'}' | b']')) => {
-                    if stack.pop() != Some(close) {
+                    if open.pop() != Some(close == b'}') {
                         return Err(self.malformed());
                     }
                     self.pos += 1;
-                    if stack.is_empty() {
+                    if open.depth == 0 {
                         return Ok(());
                     }
                 }
@@ -476,6 +519,47 @@ impl<'a> Scanner<'a> {
                 None => return Err(self.malformed()),
             }
         }
+    }
+}
+
+/// The kinds of the open brackets, one bit each (set: `{`): the first 64
+/// in a word, so a body nested less deeply allocates nothing.
+#[derive(Default)]
+struct Brackets {
+    depth: usize,
+    low: u64,
+    deeper: Vec<u64>,
+}
+
+impl Brackets {
+    fn push(&mut self, object: bool) {
+        let (word, bit) = (self.depth / 64, self.depth % 64);
+        let slot = if word == 0 {
+            &mut self.low
+        } else {
+            if self.deeper.len() < word {
+                self.deeper.push(0);
+            }
+            &mut self.deeper[word - 1]
+        };
+        if object {
+            *slot |= 1 << bit;
+        } else {
+            *slot &= !(1 << bit);
+        }
+        self.depth += 1;
+    }
+
+    /// Whether the innermost open bracket is `{`; `None` when none is open.
+    fn pop(&mut self) -> Option<bool> {
+        self.depth = self.depth.checked_sub(1)?;
+        let (word, bit) = (self.depth / 64, self.depth % 64);
+        let slot = if word == 0 {
+            self.low
+        } else {
+            *self.deeper.get(word - 1)?
+        };
+        Some(slot & (1 << bit) != 0)
     }
 }
 
@@ -645,6 +729,68 @@ mod tests {
                 top_level_fields(bad.as_bytes(), ["model"]),
                 Err(ScanError::Malformed { at: 10 + len }),
                 "{len}"
+            );
+        }
+    }
+
+    #[test]
+    fn plain_runs_end_where_the_byte_test_says() {
+        let special = |b: u8| b == b'"' || b == b'\\' || b < 0x20;
+        // Each byte value at each position of two sixteen-byte steps and
+        // the tail, after every start offset, among ordinary neighbours
+        // (ASCII and UTF-8 bytes above 0x80).
+        for filler in [b'A', 0xc3] {
+            for at in 0..40 {
+                for b in [0x00, 0x1f, 0x20, b'"', b'\\', 0x7f, 0x80, 0xff] {
+                    let mut buf = vec![filler; 40];
+                    buf[at] = b;
+                    for from in [0, 1, 7, 8, 15] {
+                        let want = (from..buf.len())
+                            .find(|&i| special(buf[i]))
+                            .unwrap_or(buf.len());
+                        assert_eq!(
+                            plain_run_end(&buf, from),
+                            want,
+                            "{b:#04x} at {at} from {from}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn brackets_nest_past_one_word() {
+        for depth in [1, 63, 64, 65, 128, 129, 300] {
+            let open: String = (0..depth)
+                .map(|i| if i % 3 == 0 { '[' } else { '{' })
+                .collect();
+            let inner: String = (0..depth)
+                .rev()
+                .map(|i| if i % 3 == 0 { "]" } else { "}" })
+                .collect();
+            // Objects need a key before their value: one `"k":` after each `{`.
+            let mut body = String::from(r#"{"a":"#);
+            for c in open.chars() {
+                body.push(c);
+                if c == '{' {
+                    body.push_str(r#""k":"#);
+                }
+            }
+            body.push('1');
+            body.push_str(&inner);
+            body.push_str(r#","model":"m"}"#);
+            let got = top_level_fields(body.as_bytes(), ["model"]);
+            assert_eq!(got, Ok([Some(&br#""m""#[..])]), "depth {depth}");
+            // The innermost bracket closed by the wrong kind.
+            let swapped = if inner.starts_with(']') { "}" } else { "]" };
+            let bad = body.replacen(&inner[..1], swapped, 1);
+            assert!(
+                matches!(
+                    top_level_fields(bad.as_bytes(), ["model"]),
+                    Err(ScanError::Malformed { .. })
+                ),
+                "depth {depth}"
             );
         }
     }

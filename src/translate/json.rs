@@ -201,50 +201,34 @@ impl Out {
 }
 
 /// Escapes `s` for a JSON string. Runs of bytes that need no escape (all of
-/// base64, all non-ASCII UTF-8) are found eight bytes at a time and copied
-/// with one `extend_from_slice` each.
+/// base64, all non-ASCII UTF-8) are found sixteen bytes at a time and
+/// copied with one `extend_from_slice` each.
 fn escape_into(buf: &mut Vec<u8>, s: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let bytes = s.as_bytes();
-    let mut start = 0;
     let mut i = 0;
-    while i < bytes.len() {
-        if let Some(word) = bytes
-            .get(i..i + 8)
-            .and_then(|w| <[u8; 8]>::try_from(w).ok())
-        {
-            if !crate::scan::word_has_string_special(u64::from_le_bytes(word)) {
-                i += 8;
-                continue;
-            }
-        }
-        let b = bytes.get(i).copied().unwrap_or(b' ');
-        let short: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0x08 => b"\\b",
-            0x0c => b"\\f",
-            0x00..=0x1f => b"",
-            _ => {
-                i += 1;
-                continue;
-            }
+    loop {
+        let end = crate::scan::plain_run_end(bytes, i);
+        buf.extend_from_slice(bytes.get(i..end).unwrap_or_default());
+        let Some(&b) = bytes.get(end) else {
+            return;
         };
-        buf.extend_from_slice(bytes.get(start..i).unwrap_or_default());
-        if short.is_empty() {
-            buf.extend_from_slice(b"\\u00");
-            buf.push(HEX[usize::from(b >> 4)]);
-            buf.push(HEX[usize::from(b & 0xf)]);
-        } else {
-            buf.extend_from_slice(short);
+        match b {
+            b'"' => buf.extend_from_slice(b"\\\""),
+            b'\\' => buf.extend_from_slice(b"\\\\"),
+            b'\n' => buf.extend_from_slice(b"\\n"),
+            b'\r' => buf.extend_from_slice(b"\\r"),
+            b'\t' => buf.extend_from_slice(b"\\t"),
+            0x08 => buf.extend_from_slice(b"\\b"),
+            0x0c => buf.extend_from_slice(b"\\f"),
+            _ => {
+                buf.extend_from_slice(b"\\u00");
+                buf.push(HEX[usize::from(b >> 4)]);
+                buf.push(HEX[usize::from(b & 0xf)]);
+            }
         }
-        i += 1;
-        start = i;
+        i = end + 1;
     }
-    buf.extend_from_slice(bytes.get(start..).unwrap_or_default());
 }
 
 /// Standard base64 with padding (for OpenAI `encoding_format: "base64"`).
