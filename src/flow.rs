@@ -328,7 +328,7 @@ pub fn buffered(config: &Config, head: &Head<'_>, pending: Pending, body: &[u8])
         return BodyStep::Pass(PassReason::TooLarge);
     }
     match pending {
-        Pending::Translate(routed) => translated(config, head, *routed, body),
+        Pending::Translate(routed) => translated(config, head, *routed, body, None),
         Pending::OpenAi {
             endpoint,
             prefix_len,
@@ -345,7 +345,11 @@ fn openai_body(config: &Config, head: &Head<'_>, path: OpenAiPath<'_>, body: &[u
     // One pass finds the fields and whether any message may carry tool
     // calls (a string `tool_calls` somewhere inside).
     let scanned = top_level_fields_noting(body, ["model", "stream", "tools"], "tool_calls");
-    let ([model, stream, tools], tool_history) = match scanned {
+    let scan::Scanned {
+        fields: [model, stream, tools],
+        noted: tool_history,
+        values,
+    } = match scanned {
         Ok(scanned) => scanned,
         Err(ScanError::Malformed { .. }) => return BodyStep::Pass(PassReason::InvalidJson),
         Err(e @ ScanError::DuplicateKey(_)) => {
@@ -374,7 +378,7 @@ fn openai_body(config: &Config, head: &Head<'_>, path: OpenAiPath<'_>, body: &[u
         }
     }
     if routed.plan.translates() {
-        return translated(config, head, routed, body);
+        return translated(config, head, routed, body, Some(values));
     }
     let mut rewrite = match (&routed.migration, model_span) {
         (Some(_), Some(span)) => match splice_model(body, span, &routed.model.id, config) {
@@ -398,8 +402,15 @@ fn openai_body(config: &Config, head: &Head<'_>, path: OpenAiPath<'_>, body: &[u
     BodyStep::Route(Box::new(routed), rewrite)
 }
 
-/// A request whose body is translated for the plan's pair.
-fn translated(config: &Config, head: &Head<'_>, routed: Routed, body: &[u8]) -> BodyStep {
+/// A request whose body is translated for the plan's pair; `values` is the
+/// count of its values when the scan that found the model counted them.
+fn translated(
+    config: &Config,
+    head: &Head<'_>,
+    routed: Routed,
+    body: &[u8],
+    values: Option<usize>,
+) -> BodyStep {
     let Some(pair) = routed.plan.pair else {
         return BodyStep::Route(Box::new(routed), None);
     };
@@ -412,7 +423,7 @@ fn translated(config: &Config, head: &Head<'_>, routed: Routed, body: &[u8]) -> 
         options: config.translate,
     };
     let mut translator = translate::translator(pair, &exchange);
-    match translate::request(translator.as_mut(), body, config.max_body_bytes) {
+    match translate::request(translator.as_mut(), body, values, config.max_body_bytes) {
         Ok(new_body) => BodyStep::Route(Box::new(routed), Some((new_body, Some(translator)))),
         Err(e) => BodyStep::Reject(reject_translation(&routed, &e)),
     }

@@ -43,34 +43,52 @@ pub fn top_level_fields<'a, const N: usize>(
     Ok(found)
 }
 
-/// [`top_level_fields`], and whether some string nested in the body
-/// (a key, or a value) is exactly `nested` (its raw text, escapes
-/// undecoded): found in the same pass, so a caller that needs to know
-/// whether a chat has `tool_calls` reads the body once.
+/// What [`top_level_fields_noting`] found in one pass over a body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scanned<'a, const N: usize> {
+    /// The raw values of the wanted keys, in `wanted` order.
+    pub fields: Fields<'a, N>,
+    /// Whether some string nested in the body is the one looked out for.
+    pub noted: bool,
+    /// The objects, arrays and strings (keys included) in the body: what
+    /// [`count_values`] counts, so a caller need not count again.
+    pub values: usize,
+}
+
+/// [`top_level_fields`], whether some string nested in the body (a key, or
+/// a value) is exactly `nested` (its raw text, escapes undecoded), and how
+/// many values the body holds: found in the same pass, so a caller that
+/// needs to know whether a chat has `tool_calls`, or to bound a
+/// translation, reads the body once.
 pub fn top_level_fields_noting<'a, const N: usize>(
     body: &'a [u8],
     wanted: [&'static str; N],
     nested: &'static str,
-) -> Result<(Fields<'a, N>, bool), ScanError> {
-    let mut found: Fields<'a, N> = [None; N];
-    let seen = scan_fields(body, &wanted, &mut found, nested.as_bytes())?;
-    Ok((found, seen))
+) -> Result<Scanned<'a, N>, ScanError> {
+    let mut fields: Fields<'a, N> = [None; N];
+    let (noted, values) = scan_fields(body, &wanted, &mut fields, nested.as_bytes())?;
+    Ok(Scanned {
+        fields,
+        noted,
+        values,
+    })
 }
 
 /// [`top_level_fields`] for any number of keys: fills `found[i]` with the
 /// raw value of `wanted[i]`; returns whether a nested string is `nested`
-/// (never, when it is empty).
+/// (never, when it is empty), and the count of values.
 fn scan_fields<'a>(
     body: &'a [u8],
     wanted: &[&'static str],
     found: &mut [Option<&'a [u8]>],
     nested: &'static [u8],
-) -> Result<bool, ScanError> {
+) -> Result<(bool, usize), ScanError> {
     let mut s = Scanner {
         buf: body,
         pos: 0,
         nested,
         seen: false,
+        values: 1,
     };
     s.skip_ws();
     s.expect(b'{')?;
@@ -105,7 +123,7 @@ fn scan_fields<'a>(
     if s.pos != body.len() {
         return Err(s.malformed());
     }
-    Ok(s.seen)
+    Ok((s.seen, s.values))
 }
 
 /// The raw elements (JSON text) of a JSON array: `raw` is the array's
@@ -118,6 +136,7 @@ pub fn array_elements(raw: &[u8]) -> Result<Vec<&[u8]>, ScanError> {
         pos: 0,
         nested: b"",
         seen: false,
+        values: 0,
     };
     s.skip_ws();
     s.expect(b'[')?;
@@ -397,6 +416,8 @@ struct Scanner<'a> {
     nested: &'static [u8],
     /// `nested` was seen.
     seen: bool,
+    /// Objects, arrays and strings consumed so far.
+    values: usize,
 }
 
 impl<'a> Scanner<'a> {
@@ -433,6 +454,7 @@ impl<'a> Scanner<'a> {
     /// Runs of ordinary bytes (all of base64) are skipped sixteen at a time.
     fn string(&mut self) -> Result<&'a [u8], ScanError> {
         self.expect(b'"')?;
+        self.values += 1;
         let buf = self.buf;
         let start = self.pos;
         let mut i = start;
@@ -499,10 +521,12 @@ impl<'a> Scanner<'a> {
                     }
                 }
                 Some(b'{') => {
+                    self.values += 1;
                     open.push(true);
                     self.pos += 1;
                 }
                 Some(b'[') => {
+                    self.values += 1;
                     open.push(false);
                     self.pos += 1;
                 }
@@ -861,6 +885,24 @@ mod tests {
     }
 
     #[test]
+    fn the_scan_counts_what_count_values_counts() {
+        let bodies = [
+            r#"{}"#,
+            r#"{"model":"m"}"#,
+            r#"{"messages":[{"role":"user","content":[{"type":"text","text":"a \"b\" {[ \\"}]}],"n":1,"stream":true,"x":null,"y":[[],{}]}"#,
+            r#" { "a" : [ 1 , "s" , { "k" : [ ] } ] } "#,
+        ];
+        for body in bodies {
+            let scanned = top_level_fields_noting(body.as_bytes(), ["model"], "").unwrap();
+            assert_eq!(
+                Ok(scanned.values),
+                count_values(body.as_bytes(), usize::MAX),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
     fn notes_a_nested_string_in_the_same_pass() {
         let cases = [
             (
@@ -875,11 +917,11 @@ mod tests {
         ];
         for (body, want) in cases {
             let got =
-                top_level_fields_noting(body.as_bytes(), ["m"], "tool_calls").map(|(_, seen)| seen);
+                top_level_fields_noting(body.as_bytes(), ["m"], "tool_calls").map(|s| s.noted);
             assert_eq!(got, Ok(want), "{body}");
         }
         assert_eq!(
-            top_level_fields_noting(b"{\"m\":[", ["m"], "tool_calls").map(|(_, s)| s),
+            top_level_fields_noting(b"{\"m\":[", ["m"], "tool_calls").map(|s| s.noted),
             Err(ScanError::Malformed { at: 6 })
         );
     }

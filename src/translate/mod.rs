@@ -157,7 +157,7 @@ pub fn event(
     data: &[u8],
     max_out: usize,
 ) -> Result<(Vec<u8>, bool), TranslateError> {
-    check_values(data, Side::Response)?;
+    check_values(data, None, Side::Response)?;
     let (out, done) = translator.translate_event(data)?;
     if out.len() > max_out {
         return Err(TranslateError::TooLarge {
@@ -217,22 +217,31 @@ pub fn value_limit(len: usize) -> usize {
     65_536 + len / 64
 }
 
-fn check_values(body: &[u8], side: Side) -> Result<(), TranslateError> {
+/// Refuses a body of more than [`value_limit`] values; `counted` is their
+/// count when a scan of the body already knows it.
+fn check_values(body: &[u8], counted: Option<usize>, side: Side) -> Result<(), TranslateError> {
     let limit = value_limit(body.len());
-    match crate::scan::count_values(body, limit) {
-        Ok(_) => Ok(()),
-        Err(_) => Err(TranslateError::TooManyValues { side, limit }),
+    let within = match counted {
+        Some(count) => count <= limit,
+        None => crate::scan::count_values(body, limit).is_ok(),
+    };
+    if within {
+        Ok(())
+    } else {
+        Err(TranslateError::TooManyValues { side, limit })
     }
 }
 
 /// Translates a request body within the bounds: at most [`value_limit`]
-/// values read, and at most `max_out` bytes written.
+/// values read (`counted`: their count, when the caller's scan has it),
+/// and at most `max_out` bytes written.
 pub fn request(
     translator: &mut dyn Translator,
     body: &[u8],
+    counted: Option<usize>,
     max_out: usize,
 ) -> Result<Vec<u8>, TranslateError> {
-    check_values(body, Side::Request)?;
+    check_values(body, counted, Side::Request)?;
     let out = translator.translate_request(body)?;
     if out.len() > max_out {
         return Err(TranslateError::TooLarge {
@@ -251,7 +260,7 @@ pub fn response(
     body: &[u8],
     max_out: usize,
 ) -> Result<Translated, TranslateError> {
-    check_values(body, Side::Response)?;
+    check_values(body, None, Side::Response)?;
     let out = translator.translate_response(body)?;
     if out.body.len() > max_out {
         return Err(TranslateError::TooLarge {
