@@ -344,10 +344,15 @@ fn openai_body(config: &Config, head: &Head<'_>, path: OpenAiPath<'_>, body: &[u
     let client = Client::OpenAi(path);
     // One pass finds the fields and whether any message may carry tool
     // calls (a string `tool_calls` somewhere inside).
-    let scanned = top_level_fields_noting(body, ["model", "stream", "tools"], "tool_calls");
+    let notes = scan::Notes {
+        string: "tool_calls",
+        prefixes: &config.task_prefixes,
+    };
+    let scanned = top_level_fields_noting(body, ["model", "stream", "tools"], notes);
     let scan::Scanned {
         fields: [model, stream, tools],
         noted: tool_history,
+        prefixed: task_like,
         values,
     } = match scanned {
         Ok(scanned) => scanned,
@@ -371,7 +376,7 @@ fn openai_body(config: &Config, head: &Head<'_>, path: OpenAiPath<'_>, body: &[u
         Err(e) => return BodyStep::Reject(reject_model(ErrorShape::OpenAi, &e)),
     };
     let mut routed = decide(config, client, model, stream == Some(&b"true"[..]), head);
-    if let Some(task) = background_task(config, client, &routed, body, head) {
+    if let Some(task) = background_task(config, client, &routed, body, head, task_like) {
         match task {
             Task::Answer(reply) => return BodyStep::Reject(reply),
             Task::Serve(served) => routed = *served,
@@ -483,12 +488,14 @@ enum Task {
 /// WebUI sends them to the chat's own model) for an image model would be
 /// billed as an image generation: it goes to `task_model`, or is answered
 /// here with an empty completion. `None` for every other request.
+/// `task_like`: the scan saw a string that starts with a task prefix.
 fn background_task(
     config: &Config,
     client: Client<'_>,
     routed: &Routed,
     body: &[u8],
     head: &Head<'_>,
+    task_like: bool,
 ) -> Option<Task> {
     let Client::OpenAi(path) = client else {
         return None;
@@ -497,14 +504,10 @@ fn background_task(
     if path.endpoint != Endpoint::ChatCompletions || !image || config.task_prefixes.is_empty() {
         return None;
     }
-    // Most chats to image models are not tasks: look for a prefix's bytes
-    // before parsing the messages (a prefix written with JSON escapes is
-    // not recognised).
-    if !config
-        .task_prefixes
-        .iter()
-        .any(|p| crate::scan::contains(body, p.trim().as_bytes()))
-    {
+    // Most chats to image models are not tasks: the scan that found the
+    // model saw whether a string starts with a prefix (a prefix written
+    // with JSON escapes is not recognised) before the messages are parsed.
+    if !task_like {
         return None;
     }
     let prompt = translate::chat_prompt(body)?;

@@ -39,7 +39,11 @@ pub fn top_level_fields<'a, const N: usize>(
 ) -> Result<Fields<'a, N>, ScanError> {
     // One scanner for every `N`: the array sizes are only the callers' view.
     let mut found: Fields<'a, N> = [None; N];
-    scan_fields(body, &wanted, &mut found, b"")?;
+    scan_fields(
+        &mut Scanner::new(body, Notes::default()),
+        &wanted,
+        &mut found,
+    )?;
     Ok(found)
 }
 
@@ -48,48 +52,58 @@ pub fn top_level_fields<'a, const N: usize>(
 pub struct Scanned<'a, const N: usize> {
     /// The raw values of the wanted keys, in `wanted` order.
     pub fields: Fields<'a, N>,
-    /// Whether some string nested in the body is the one looked out for.
+    /// Whether some string nested in the body is [`Notes::string`].
     pub noted: bool,
+    /// Whether some string nested in the body starts, after white space,
+    /// with one of [`Notes::prefixes`].
+    pub prefixed: bool,
     /// The objects, arrays and strings (keys included) in the body: what
     /// [`count_values`] counts, so a caller need not count again.
     pub values: usize,
 }
 
-/// [`top_level_fields`], whether some string nested in the body (a key, or
-/// a value) is exactly `nested` (its raw text, escapes undecoded), and how
-/// many values the body holds: found in the same pass, so a caller that
-/// needs to know whether a chat has `tool_calls`, or to bound a
-/// translation, reads the body once.
+/// What [`top_level_fields_noting`] looks out for in the strings nested in
+/// a body (keys and values inside the top-level values), in their raw text
+/// (escapes undecoded).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Notes<'p> {
+    /// A string to find exactly (empty: none).
+    pub string: &'static str,
+    /// Beginnings of a string, after white space (raw or escaped) is skipped;
+    /// each trimmed. A prefix written with escapes is not recognised.
+    pub prefixes: &'p [String],
+}
+
+/// [`top_level_fields`], whether some string nested in the body is what
+/// `notes` looks out for, and how many values the body holds: found in the
+/// same pass, so a caller that needs to know whether a chat has
+/// `tool_calls` or a task prompt, or to bound a translation, reads the body
+/// once.
 pub fn top_level_fields_noting<'a, const N: usize>(
     body: &'a [u8],
     wanted: [&'static str; N],
-    nested: &'static str,
+    notes: Notes<'_>,
 ) -> Result<Scanned<'a, N>, ScanError> {
     let mut fields: Fields<'a, N> = [None; N];
-    let (noted, values) = scan_fields(body, &wanted, &mut fields, nested.as_bytes())?;
+    let mut s = Scanner::new(body, notes);
+    scan_fields(&mut s, &wanted, &mut fields)?;
     Ok(Scanned {
         fields,
-        noted,
-        values,
+        noted: s.seen,
+        prefixed: s.prefixed,
+        values: s.values,
     })
 }
 
 /// [`top_level_fields`] for any number of keys: fills `found[i]` with the
-/// raw value of `wanted[i]`; returns whether a nested string is `nested`
-/// (never, when it is empty), and the count of values.
+/// raw value of `wanted[i]`.
 fn scan_fields<'a>(
-    body: &'a [u8],
+    s: &mut Scanner<'a, '_>,
     wanted: &[&'static str],
     found: &mut [Option<&'a [u8]>],
-    nested: &'static [u8],
-) -> Result<(bool, usize), ScanError> {
-    let mut s = Scanner {
-        buf: body,
-        pos: 0,
-        nested,
-        seen: false,
-        values: 1,
-    };
+) -> Result<(), ScanError> {
+    let body = s.buf;
+    s.values = 1;
     s.skip_ws();
     s.expect(b'{')?;
     s.skip_ws();
@@ -123,7 +137,54 @@ fn scan_fields<'a>(
     if s.pos != body.len() {
         return Err(s.malformed());
     }
-    Ok((s.seen, s.values))
+    Ok(())
+}
+
+/// Whether the raw text of a JSON string starts with `prefix` once its
+/// leading white space is skipped: literal, escaped (`\n`, `\u00a0`) or
+/// non-ASCII (what `str::trim_start` removes from the decoded text).
+fn starts_after_space(raw: &[u8], prefix: &[u8]) -> bool {
+    let mut i = 0;
+    loop {
+        let Some(rest) = raw.get(i..) else {
+            return false;
+        };
+        if rest.starts_with(prefix) {
+            return true;
+        }
+        let skip = match rest {
+            [b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c, ..] => 1,
+            [b'\\', b'n' | b't' | b'r' | b'f', ..] => 2,
+            [b'\\', b'u', hex @ ..] => {
+                let code = hex
+                    .get(..4)
+                    .and_then(|h| std::str::from_utf8(h).ok())
+                    .and_then(|h| u32::from_str_radix(h, 16).ok())
+                    .and_then(char::from_u32);
+                match code {
+                    Some(c) if c.is_whitespace() => 6,
+                    _ => return false,
+                }
+            }
+            [first, ..] if *first >= 0x80 => {
+                let len = match first {
+                    0xc0..=0xdf => 2,
+                    0xe0..=0xef => 3,
+                    _ => 4,
+                };
+                let c = rest
+                    .get(..len)
+                    .and_then(|c| std::str::from_utf8(c).ok())
+                    .and_then(|c| c.chars().next());
+                match c {
+                    Some(c) if c.is_whitespace() => len,
+                    _ => return false,
+                }
+            }
+            _ => return false,
+        };
+        i += skip;
+    }
 }
 
 /// The raw elements (JSON text) of a JSON array: `raw` is the array's
@@ -131,13 +192,7 @@ fn scan_fields<'a>(
 /// `raw`, so [`offset`] finds where it is.
 pub fn array_elements(raw: &[u8]) -> Result<Vec<&[u8]>, ScanError> {
     let mut elements = Vec::new();
-    let mut s = Scanner {
-        buf: raw,
-        pos: 0,
-        nested: b"",
-        seen: false,
-        values: 0,
-    };
+    let mut s = Scanner::new(raw, Notes::default());
     s.skip_ws();
     s.expect(b'[')?;
     s.skip_ws();
@@ -409,18 +464,53 @@ pub(crate) fn plain_run_end(buf: &[u8], mut i: usize) -> usize {
     buf.len()
 }
 
-struct Scanner<'a> {
+struct Scanner<'a, 'p> {
     buf: &'a [u8],
     pos: usize,
-    /// A string to look out for inside nested values (empty: none).
-    nested: &'static [u8],
-    /// `nested` was seen.
+    /// What to look out for inside nested values.
+    notes: Notes<'p>,
+    /// `notes.string` was seen.
     seen: bool,
+    /// A string starting with one of `notes.prefixes` was seen.
+    prefixed: bool,
+    /// The bytes a string that may start with a prefix can start with (a
+    /// prefix's first, or white space, raw or escaped), one bit each.
+    may_start: [u64; 4],
     /// Objects, arrays and strings consumed so far.
     values: usize,
 }
 
-impl<'a> Scanner<'a> {
+impl<'a, 'p> Scanner<'a, 'p> {
+    fn new(buf: &'a [u8], notes: Notes<'p>) -> Scanner<'a, 'p> {
+        // White space (raw, escaped, or non-ASCII), then each prefix's first byte.
+        let mut may_start = [0u64; 4];
+        let mut prefixed = false;
+        if !notes.prefixes.is_empty() {
+            may_start = [
+                1 << b' ' | 1 << b'\t' | 1 << b'\n' | 1 << b'\r' | 1 << 0x0b | 1 << 0x0c,
+                1 << (b'\\' - 64),
+                !0,
+                !0,
+            ];
+        }
+        for prefix in notes.prefixes {
+            match prefix.trim().bytes().next() {
+                Some(b) => may_start[usize::from(b / 64)] |= 1 << (b % 64),
+                // An empty prefix starts every prompt: the caller reads it.
+                None => prefixed = true,
+            }
+        }
+        Scanner {
+            buf,
+            pos: 0,
+            notes,
+            seen: false,
+            prefixed,
+            may_start,
+            values: 0,
+        }
+    }
+
     fn malformed(&self) -> ScanError {
         ScanError::Malformed { at: self.pos }
     }
@@ -508,6 +598,27 @@ impl<'a> Scanner<'a> {
         }
     }
 
+    /// Notes what a nested string is.
+    fn note(&mut self, raw: &[u8]) {
+        let wanted = self.notes.string.as_bytes();
+        // A length test first: nearly every string is skipped.
+        if raw.len() == wanted.len() && !raw.is_empty() && raw == wanted {
+            self.seen = true;
+        }
+        // One bit test for nearly every string; an empty one is no prompt.
+        let Some(&first) = raw.first() else {
+            return;
+        };
+        if self.prefixed || self.may_start[usize::from(first / 64)] & (1 << (first % 64)) == 0 {
+            return;
+        }
+        self.prefixed = self
+            .notes
+            .prefixes
+            .iter()
+            .any(|p| starts_after_space(raw, p.trim().as_bytes()));
+    }
+
     /// Consumes a nested object or array by bracket depth, skipping strings.
     fn container(&mut self) -> Result<(), ScanError> {
         let mut open = Brackets::default();
@@ -515,10 +626,7 @@ impl<'a> Scanner<'a> {
             match self.peek() {
                 Some(b'"') => {
                     let raw = self.string()?;
-                    // A length test first: nearly every string is skipped.
-                    if raw.len() == self.nested.len() && !raw.is_empty() && raw == self.nested {
-                        self.seen = true;
-                    }
+                    self.note(raw);
                 }
                 Some(b'{') => {
                     self.values += 1;
@@ -893,7 +1001,8 @@ mod tests {
             r#" { "a" : [ 1 , "s" , { "k" : [ ] } ] } "#,
         ];
         for body in bodies {
-            let scanned = top_level_fields_noting(body.as_bytes(), ["model"], "").unwrap();
+            let scanned =
+                top_level_fields_noting(body.as_bytes(), ["model"], Notes::default()).unwrap();
             assert_eq!(
                 Ok(scanned.values),
                 count_values(body.as_bytes(), usize::MAX),
@@ -904,6 +1013,10 @@ mod tests {
 
     #[test]
     fn notes_a_nested_string_in_the_same_pass() {
+        const TOOL_CALLS: Notes<'static> = Notes {
+            string: "tool_calls",
+            prefixes: &[],
+        };
         let cases = [
             (
                 r#"{"messages":[{"role":"assistant","tool_calls":[]}]}"#,
@@ -916,14 +1029,90 @@ mod tests {
             (r#"{"m":[]}"#, false),
         ];
         for (body, want) in cases {
-            let got =
-                top_level_fields_noting(body.as_bytes(), ["m"], "tool_calls").map(|s| s.noted);
+            let got = top_level_fields_noting(body.as_bytes(), ["m"], TOOL_CALLS).map(|s| s.noted);
             assert_eq!(got, Ok(want), "{body}");
         }
         assert_eq!(
-            top_level_fields_noting(b"{\"m\":[", ["m"], "tool_calls").map(|s| s.noted),
+            top_level_fields_noting(b"{\"m\":[", ["m"], TOOL_CALLS).map(|s| s.noted),
             Err(ScanError::Malformed { at: 6 })
         );
+    }
+
+    #[test]
+    fn notes_a_nested_string_that_starts_with_a_prefix() {
+        let prefixes = ["### Task:".to_owned(), " Summarise ".to_owned()];
+        let notes = Notes {
+            string: "",
+            prefixes: &prefixes,
+        };
+        let cases = [
+            (
+                r####"{"messages":[{"content":"### Task: title"}]}"####,
+                true,
+            ),
+            (
+                r####"{"messages":[{"content":"\n\t \u00a0### Task: title"}]}"####,
+                true,
+            ),
+            (
+                "{\"messages\":[{\"content\":\"\u{2003}\u{a0} ### Task:\"}]}",
+                true,
+            ),
+            (
+                r####"{"m":[{"type":"text","text":"Summarise this"}]}"####,
+                true,
+            ),
+            (
+                r####"{"messages":[{"content":"a ### Task: title"}]}"####,
+                false,
+            ),
+            (
+                r####"{"messages":[{"content":"\u0041### Task:"}]}"####,
+                false,
+            ),
+            // A prefix written with escapes is not recognised (documented).
+            (
+                r####"{"messages":[{"content":"\u0023## Task:"}]}"####,
+                false,
+            ),
+            (r####"{"messages":[{"content":"\"### Task:"}]}"####, false),
+            (r####"{"messages":[{"content":"\u12"}]}"####, false),
+            // Top-level strings are not messages.
+            (r####"{"prompt":"### Task:"}"####, false),
+        ];
+        for (body, want) in cases {
+            let got = top_level_fields_noting(body.as_bytes(), ["m"], notes).map(|s| s.prefixed);
+            assert_eq!(got, Ok(want), "{body}");
+            // Exactly what trimming the decoded strings finds.
+            // (The scan checks the outline only: `\u12` is for Google to refuse.)
+            let Ok(value) = serde_json::from_str::<serde_json::Value>(body) else {
+                continue;
+            };
+            let mut strings = Vec::new();
+            fn walk(v: &serde_json::Value, top: bool, out: &mut Vec<String>) {
+                match v {
+                    serde_json::Value::String(s) if !top => out.push(s.clone()),
+                    serde_json::Value::Array(a) => a.iter().for_each(|v| walk(v, false, out)),
+                    serde_json::Value::Object(o) => {
+                        o.values().for_each(|v| walk(v, false, out));
+                        if !top {
+                            out.extend(o.keys().cloned());
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            if let serde_json::Value::Object(o) = &value {
+                o.values().for_each(|v| walk(v, true, &mut strings));
+            }
+            let decoded = strings.iter().any(|s| {
+                prefixes
+                    .iter()
+                    .any(|p| s.trim_start().starts_with(p.trim()))
+            });
+            let escaped_prefix = body.contains(r"\u0023");
+            assert_eq!(decoded, want || escaped_prefix, "decoded {body}");
+        }
     }
 
     #[test]
