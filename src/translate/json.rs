@@ -122,18 +122,6 @@ pub(crate) fn request<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, Trans
     serde_json::from_slice(body).map_err(|e| TranslateError::InvalidRequest(e.to_string()))
 }
 
-/// Parses a client request body with a seed (a reader that carries state),
-/// like [`request`].
-pub(crate) fn request_seed<'a, S: DeserializeSeed<'a>>(
-    body: &'a [u8],
-    seed: S,
-) -> Result<S::Value, TranslateError> {
-    let mut deserializer = serde_json::Deserializer::from_slice(body);
-    seed.deserialize(&mut deserializer)
-        .and_then(|value| deserializer.end().map(|()| value))
-        .map_err(|e| TranslateError::InvalidRequest(e.to_string()))
-}
-
 /// Parses an upstream answer, mapping a syntax or shape error to
 /// [`TranslateError::InvalidResponse`].
 pub(crate) fn response<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, TranslateError> {

@@ -5,17 +5,13 @@ use super::answer::{sniff_mime, Answer, Image, Piece, Usage};
 use super::aspect;
 use super::gemini::{Contents, Role};
 use super::json::{self, JStr, Out};
+use super::reader::{ReadError, Reader};
 use super::sse;
 use super::{Exchange, ImageMessageFormat, TranslateError, Translated};
 use crate::headers::{EVENT_STREAM, JSON};
-use serde::de::{
-    self, Deserialize, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor,
-};
 use serde::Serialize;
 use std::borrow::Cow;
 use std::cell::{Cell, OnceCell};
-use std::fmt;
-use std::marker::PhantomData;
 use std::ops::Range;
 
 /// What a chat client asked an image model for.
@@ -69,13 +65,8 @@ enum History {
 
 fn parse(body: &[u8], history: History) -> Result<ChatRequest<'_>, TranslateError> {
     let locator = Locator::new(body);
-    let raw = json::request_seed(
-        body,
-        ChatSeed(Reader {
-            history,
-            locator: &locator,
-        }),
-    )?;
+    let raw = read_chat(body, history, &locator)
+        .map_err(|e| TranslateError::InvalidRequest(e.to_string()))?;
     let messages = raw
         .messages
         .ok_or_else(|| TranslateError::InvalidRequest("`messages` is missing".to_owned()))?;
@@ -134,95 +125,69 @@ struct RawChat<'a> {
     include_usage: Option<bool>,
 }
 
-/// What the readers of one request share: which messages to read, and
-/// where to find image data verbatim in the body.
-#[derive(Clone, Copy)]
-struct Reader<'s, 'de> {
+/// Reads the request object: the fields above, every other one checked
+/// and passed over.
+fn read_chat<'a>(
+    body: &'a [u8],
     history: History,
-    locator: &'s Locator<'de>,
-}
-
-/// Reads the request object.
-struct ChatSeed<'s, 'de>(Reader<'s, 'de>);
-
-impl<'s, 'de> DeserializeSeed<'de> for ChatSeed<'s, 'de> {
-    type Value = RawChat<'de>;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_map(self)
-    }
-}
-
-impl<'s, 'de> Visitor<'de> for ChatSeed<'s, 'de> {
-    type Value = RawChat<'de>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a chat completion request object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawChat<'de>, A::Error> {
-        #[derive(serde::Deserialize)]
-        struct StreamOptions {
-            include_usage: Option<bool>,
-        }
-        let mut raw = RawChat {
-            messages: None,
-            n: None,
-            size: None,
-            aspect_ratio: None,
-            stream: None,
-            include_usage: None,
-        };
-        while let Some(key) = map.next_key::<JStr<'de>>()? {
-            match &*key {
-                "messages" => raw.messages = map.next_value_seed(MessagesSeed(self.0))?,
-                "n" => raw.n = map.next_value()?,
-                "size" => raw.size = map.next_value()?,
-                "aspect_ratio" => raw.aspect_ratio = map.next_value()?,
-                "stream" => raw.stream = map.next_value()?,
-                "stream_options" => {
-                    raw.include_usage = map
-                        .next_value::<Option<StreamOptions>>()?
-                        .and_then(|o| o.include_usage);
-                }
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                }
+    locator: &Locator<'a>,
+) -> Result<RawChat<'a>, ReadError> {
+    let mut raw = RawChat {
+        messages: None,
+        n: None,
+        size: None,
+        aspect_ratio: None,
+        stream: None,
+        include_usage: None,
+    };
+    let mut r = Reader::new(body);
+    r.object(&mut |r, key| {
+        if key.is("messages") {
+            raw.messages = read_messages(r, history, locator)?;
+        } else if key.is("n") {
+            raw.n = if r.null() { None } else { Some(r.int()?) };
+        } else if key.is("size") {
+            raw.size = r.opt_str()?;
+        } else if key.is("aspect_ratio") {
+            raw.aspect_ratio = r.opt_str()?;
+        } else if key.is("stream") {
+            raw.stream = if r.null() { None } else { Some(r.bool()?) };
+        } else if key.is("stream_options") {
+            raw.include_usage = None;
+            if !r.null() {
+                r.object(&mut |r, key| {
+                    if key.is("include_usage") {
+                        raw.include_usage = if r.null() { None } else { Some(r.bool()?) };
+                        Ok(())
+                    } else {
+                        r.skip()
+                    }
+                })?;
             }
+        } else {
+            r.skip()?;
         }
-        Ok(raw)
-    }
+        Ok(())
+    })?;
+    r.end()?;
+    Ok(raw)
 }
 
 /// Reads `messages`: a list, or `null`.
-struct MessagesSeed<'s, 'de>(Reader<'s, 'de>);
-
-impl<'s, 'de> DeserializeSeed<'de> for MessagesSeed<'s, 'de> {
-    type Value = Option<Vec<Message<'de>>>;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_any(self)
+fn read_messages<'a>(
+    r: &mut Reader<'a>,
+    history: History,
+    locator: &Locator<'a>,
+) -> Result<Option<Vec<Message<'a>>>, ReadError> {
+    if r.null() {
+        return Ok(None);
     }
-}
-
-impl<'s, 'de> Visitor<'de> for MessagesSeed<'s, 'de> {
-    type Value = Option<Vec<Message<'de>>>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a list of chat messages")
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut messages = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
-        while let Some(message) = seq.next_element_seed(MessageSeed(self.0))? {
-            messages.push(message);
-        }
-        Ok(Some(messages))
-    }
+    let mut messages = Vec::new();
+    r.array(&mut |r| {
+        messages.push(read_message(r, history, locator)?);
+        Ok(())
+    })?;
+    Ok(Some(messages))
 }
 
 /// A chat message: only `role` and, for roles whose content is used, `content`.
@@ -232,54 +197,37 @@ struct Message<'a> {
 }
 
 /// Reads one message.
-struct MessageSeed<'s, 'de>(Reader<'s, 'de>);
-
-impl<'s, 'de> DeserializeSeed<'de> for MessageSeed<'s, 'de> {
-    type Value = Message<'de>;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_map(self)
-    }
-}
-
-impl<'s, 'de> Visitor<'de> for MessageSeed<'s, 'de> {
-    type Value = Message<'de>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a chat message object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Message<'de>, A::Error> {
-        let reader = self.0;
-        let mut message = Message {
-            role: None,
-            content: None,
+fn read_message<'a>(
+    r: &mut Reader<'a>,
+    history: History,
+    locator: &Locator<'a>,
+) -> Result<Message<'a>, ReadError> {
+    let mut message = Message {
+        role: None,
+        content: None,
+    };
+    r.object(&mut |r, key| {
+        // Clients write `role` first; when they do, the (possibly
+        // multi-MB) content of messages that are not used is skipped
+        // unread: tool messages, and assistant messages unless the history
+        // is read. (Content before its role is read as plain text, so an
+        // assistant image in an escaped string is then copied rather than
+        // located.)
+        let used = |role: &str| {
+            matches!(role, "user" | "system" | "developer")
+                || (role == "assistant" && history == History::Read)
         };
-        while let Some(key) = map.next_key::<JStr<'de>>()? {
-            match &*key {
-                "role" => message.role = map.next_value()?,
-                // Clients write `role` first; when they do, the (possibly
-                // multi-MB) content of messages that are not used is
-                // skipped unread: tool messages, and assistant messages
-                // unless the history is read. (Content before its role is
-                // read as plain text, so an assistant image in an escaped
-                // string is then copied rather than located.)
-                "content"
-                    if message.role.as_deref().map_or(true, |role| {
-                        matches!(role, "user" | "system" | "developer")
-                            || (role == "assistant" && reader.history == History::Read)
-                    }) =>
-                {
-                    let markdown = message.role.as_deref() == Some("assistant");
-                    message.content = map.next_value_seed(ContentSeed { reader, markdown })?;
-                }
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
+        if key.is("role") {
+            message.role = r.opt_str()?;
+        } else if key.is("content") && message.role.as_deref().map_or(true, used) {
+            let markdown = message.role.as_deref() == Some("assistant");
+            message.content = read_content(r, markdown, locator)?;
+        } else {
+            r.skip()?;
         }
-        Ok(message)
-    }
+        Ok(())
+    })?;
+    Ok(message)
 }
 
 /// Message content: a string or a list of parts.
@@ -361,75 +309,96 @@ impl<'a> Content<'a> {
 
 /// Reads a message's content (or `null`). `markdown`: the message is the
 /// assistant's, whose text may carry markdown data-URL images.
-struct ContentSeed<'s, 'de> {
-    reader: Reader<'s, 'de>,
+fn read_content<'a>(
+    r: &mut Reader<'a>,
     markdown: bool,
-}
-
-impl<'s, 'de> DeserializeSeed<'de> for ContentSeed<'s, 'de> {
-    type Value = Option<Content<'de>>;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'s, 'de> Visitor<'de> for ContentSeed<'s, 'de> {
-    type Value = Option<Content<'de>>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a string or a list of content parts")
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-
-    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-        Ok(Some(Content::Text(JStr(Cow::Borrowed(v)))))
-    }
-
-    /// A string with escapes, decoded into a temporary buffer. An assistant
-    /// string is split here, its images borrowed from the body where it
-    /// holds them verbatim, so that the whole string is not copied.
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        if !self.markdown {
-            return Ok(Some(Content::Text(JStr(Cow::Owned(v.to_owned())))));
-        }
-        let locator = self.reader.locator;
-        let pieces = split_markdown(v, |mime, data| {
-            let data = v.get(data).unwrap_or_default();
-            Image {
-                mime: Cow::Owned(v.get(mime).unwrap_or_default().to_owned()),
-                data: locator
-                    .find(data)
-                    .map_or_else(|| Cow::Owned(data.to_owned()), Cow::Borrowed),
-                revised_prompt: None,
+    locator: &Locator<'a>,
+) -> Result<Option<Content<'a>>, ReadError> {
+    match r.peek() {
+        Some(b'"') => {
+            let text = r.str()?.decode()?;
+            let Cow::Owned(v) = &text.0 else {
+                return Ok(Some(Content::Text(text)));
+            };
+            if !markdown {
+                return Ok(Some(Content::Text(text)));
             }
-        });
-        Ok(Some(Content::Markdown(pieces)))
-    }
-
-    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-        Ok(Some(Content::Text(JStr(Cow::Owned(v)))))
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut parts = Vec::new();
-        while let Some(part) = seq.next_element()? {
-            parts.push(part);
+            // A string with escapes, decoded: an assistant string is split
+            // here, its images borrowed from the body where it holds them
+            // verbatim, so that the whole string is not copied again.
+            let pieces = split_markdown(v, |mime, data| {
+                let data = v.get(data).unwrap_or_default();
+                Image {
+                    mime: Cow::Owned(v.get(mime).unwrap_or_default().to_owned()),
+                    data: locator
+                        .find(data)
+                        .map_or_else(|| Cow::Owned(data.to_owned()), Cow::Borrowed),
+                    revised_prompt: None,
+                }
+            });
+            Ok(Some(Content::Markdown(pieces)))
         }
-        Ok(Some(Content::Parts(parts)))
+        Some(b'[') => {
+            let mut parts = Vec::new();
+            r.array(&mut |r| {
+                parts.push(read_part(r)?);
+                Ok(())
+            })?;
+            Ok(Some(Content::Parts(parts)))
+        }
+        _ if r.null() => Ok(None),
+        _ => Err(r.expected("a string or a list of content parts")),
     }
 }
 
-#[derive(serde::Deserialize)]
+/// Reads one content part.
+fn read_part<'a>(r: &mut Reader<'a>) -> Result<ContentPart<'a>, ReadError> {
+    let mut part = ContentPart {
+        kind: None,
+        text: None,
+        image_url: None,
+    };
+    r.object(&mut |r, key| {
+        if key.is("type") {
+            part.kind = r.opt_str()?;
+        } else if key.is("text") {
+            part.text = r.opt_str()?;
+        } else if key.is("image_url") {
+            part.image_url = read_image_url(r)?;
+        } else {
+            r.skip()?;
+        }
+        Ok(())
+    })?;
+    Ok(part)
+}
+
+/// Reads `image_url`: `{"url": ...}` or, from lenient clients, a bare
+/// string; or `null`.
+fn read_image_url<'a>(r: &mut Reader<'a>) -> Result<Option<ImageUrl<'a>>, ReadError> {
+    match r.peek() {
+        Some(b'"') => Ok(Some(ImageUrl(r.str()?.decode()?))),
+        Some(b'{') => {
+            let mut url = JStr::default();
+            r.object(&mut |r, key| {
+                if key.is("url") {
+                    url = r.str()?.decode()?;
+                    Ok(())
+                } else {
+                    r.skip()
+                }
+            })?;
+            Ok(Some(ImageUrl(url)))
+        }
+        _ if r.null() => Ok(None),
+        _ => Err(r.expected("an image_url object or string")),
+    }
+}
+
 struct ContentPart<'a> {
-    #[serde(borrow, rename = "type")]
+    /// `type`.
     kind: Option<JStr<'a>>,
-    #[serde(borrow)]
     text: Option<JStr<'a>>,
-    #[serde(borrow)]
     image_url: Option<ImageUrl<'a>>,
 }
 
@@ -444,44 +413,8 @@ impl<'a> ContentPart<'a> {
     }
 }
 
-/// `image_url` as `{"url": ...}` or, from lenient clients, a bare string.
+/// `image_url`'s URL.
 struct ImageUrl<'a>(JStr<'a>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for ImageUrl<'a> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct UrlVisitor<'a>(PhantomData<&'a ()>);
-
-        impl<'de: 'a, 'a> Visitor<'de> for UrlVisitor<'a> {
-            type Value = ImageUrl<'a>;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an image_url object or string")
-            }
-
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<ImageUrl<'a>, E> {
-                Ok(ImageUrl(JStr(Cow::Borrowed(v))))
-            }
-
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<ImageUrl<'a>, E> {
-                Ok(ImageUrl(JStr(Cow::Owned(v.to_owned()))))
-            }
-
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ImageUrl<'a>, A::Error> {
-                let mut url = JStr::default();
-                while let Some(key) = map.next_key::<JStr<'de>>()? {
-                    if &*key == "url" {
-                        url = map.next_value()?;
-                    } else {
-                        map.next_value::<IgnoredAny>()?;
-                    }
-                }
-                Ok(ImageUrl(url))
-            }
-        }
-
-        deserializer.deserialize_any(UrlVisitor(PhantomData))
-    }
-}
 
 /// `data:image/png;base64,DATA` as an image borrowing `DATA` when `url` is
 /// borrowed. Other URLs (`http(s)`) cannot be sent inline: `None`.

@@ -1,0 +1,497 @@
+//! A pull reader of JSON request bodies: the translators walk a body with
+//! it, reading the fields they need and skipping the rest, with strings
+//! borrowed from the body.
+//!
+//! It replaces `serde_json` where a request can carry megabytes of inline
+//! images: one reader, not a generic deserializer copied for every visitor
+//! (a few kilobytes of module instead of tens), and string runs skipped
+//! sixteen bytes at a time ([`crate::scan::plain_run_end`]). Every value is
+//! checked against the JSON grammar, skipped ones included; nesting deeper
+//! than [`MAX_DEPTH`] is refused, so no body can exhaust the stack.
+
+use super::json::JStr;
+use crate::scan::plain_run_end;
+use std::borrow::Cow;
+use std::fmt;
+
+/// The deepest nesting of objects and arrays read (as `serde_json`).
+pub(crate) const MAX_DEPTH: usize = 128;
+
+/// Why a body is not what its reader expected, and where.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ReadError {
+    /// What was expected or found.
+    pub(crate) what: &'static str,
+    /// The byte offset in the body.
+    pub(crate) at: usize,
+}
+
+impl fmt::Display for ReadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} at byte {}", self.what, self.at)
+    }
+}
+
+/// A JSON string as it is in the body: its raw text between the quotes
+/// (escapes undecoded, control characters refused).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Str<'a> {
+    raw: &'a [u8],
+    escaped: bool,
+    at: usize,
+}
+
+impl<'a> Str<'a> {
+    /// Whether the string is exactly `s` (a key, usually).
+    pub(crate) fn is(&self, s: &str) -> bool {
+        if self.escaped {
+            self.decode().is_ok_and(|d| *d == *s)
+        } else {
+            self.raw == s.as_bytes()
+        }
+    }
+
+    /// The decoded string: borrowed from the body when it has no escapes.
+    pub(crate) fn decode(&self) -> Result<JStr<'a>, ReadError> {
+        let invalid = |what| ReadError { what, at: self.at };
+        if !self.escaped {
+            return std::str::from_utf8(self.raw)
+                .map(|s| JStr(Cow::Borrowed(s)))
+                .map_err(|_| invalid("a string is not UTF-8"));
+        }
+        let mut out = Vec::with_capacity(self.raw.len());
+        let mut i = 0;
+        while let Some(rest) = self.raw.get(i..).filter(|r| !r.is_empty()) {
+            let run = rest.iter().position(|&b| b == b'\\').unwrap_or(rest.len());
+            out.extend_from_slice(&rest[..run]);
+            i += run;
+            let Some(&kind) = self.raw.get(i + 1) else {
+                break;
+            };
+            i += 2;
+            let byte = match kind {
+                b'"' => b'"',
+                b'\\' => b'\\',
+                b'/' => b'/',
+                b'b' => 0x08,
+                b'f' => 0x0c,
+                b'n' => b'\n',
+                b'r' => b'\r',
+                b't' => b'\t',
+                _ => {
+                    // `u`: checked by the reader, four hex digits.
+                    let first = hex4(self.raw.get(i..i + 4));
+                    i += 4;
+                    let c = match first {
+                        Some(high @ 0xd800..=0xdbff) => {
+                            let low = match self.raw.get(i..i + 2) {
+                                Some(b"\\u") => hex4(self.raw.get(i + 2..i + 6)),
+                                _ => None,
+                            };
+                            match low {
+                                Some(low @ 0xdc00..=0xdfff) => {
+                                    i += 6;
+                                    char::from_u32(
+                                        0x10000 + ((high - 0xd800) << 10) + (low - 0xdc00),
+                                    )
+                                }
+                                _ => None,
+                            }
+                        }
+                        Some(code) => char::from_u32(code),
+                        None => None,
+                    };
+                    let c = c.ok_or_else(|| invalid("a string has a lone surrogate"))?;
+                    let mut utf8 = [0u8; 4];
+                    out.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
+                    continue;
+                }
+            };
+            out.push(byte);
+        }
+        String::from_utf8(out)
+            .map(|s| JStr(Cow::Owned(s)))
+            .map_err(|_| invalid("a string is not UTF-8"))
+    }
+}
+
+/// Four hex digits as a number.
+fn hex4(digits: Option<&[u8]>) -> Option<u32> {
+    let digits = std::str::from_utf8(digits?).ok()?;
+    u32::from_str_radix(digits, 16).ok()
+}
+
+/// A cursor over one JSON document.
+pub(crate) struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    depth: usize,
+}
+
+impl<'a> Reader<'a> {
+    pub(crate) fn new(buf: &'a [u8]) -> Reader<'a> {
+        Reader {
+            buf,
+            pos: 0,
+            depth: 0,
+        }
+    }
+
+    fn error(&self, what: &'static str) -> ReadError {
+        ReadError { what, at: self.pos }
+    }
+
+    /// An error saying what was expected at the current position.
+    pub(crate) fn expected(&self, what: &'static str) -> ReadError {
+        self.error(what)
+    }
+
+    fn skip_ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.buf.get(self.pos) {
+            self.pos += 1;
+        }
+    }
+
+    /// The first byte of the next value, after white space.
+    pub(crate) fn peek(&mut self) -> Option<u8> {
+        self.skip_ws();
+        self.buf.get(self.pos).copied()
+    }
+
+    fn eat(&mut self, byte: u8, what: &'static str) -> Result<(), ReadError> {
+        if self.peek() == Some(byte) {
+            self.pos += 1;
+            Ok(())
+        } else {
+            Err(self.error(what))
+        }
+    }
+
+    fn word(&mut self, word: &[u8]) -> bool {
+        let found = self
+            .buf
+            .get(self.pos..)
+            .is_some_and(|r| r.starts_with(word));
+        if found {
+            self.pos += word.len();
+        }
+        found
+    }
+
+    /// Consumes `null` when it comes next.
+    pub(crate) fn null(&mut self) -> bool {
+        self.peek() == Some(b'n') && self.word(b"null")
+    }
+
+    /// A boolean.
+    pub(crate) fn bool(&mut self) -> Result<bool, ReadError> {
+        self.skip_ws();
+        if self.word(b"true") {
+            Ok(true)
+        } else if self.word(b"false") {
+            Ok(false)
+        } else {
+            Err(self.error("expected a boolean"))
+        }
+    }
+
+    /// A number's text, checked against the JSON grammar.
+    fn number(&mut self) -> Result<&'a str, ReadError> {
+        self.skip_ws();
+        let start = self.pos;
+        let digits = |r: &mut Reader<'a>| {
+            let from = r.pos;
+            while r.buf.get(r.pos).is_some_and(u8::is_ascii_digit) {
+                r.pos += 1;
+            }
+            r.pos > from
+        };
+        if self.buf.get(self.pos) == Some(&b'-') {
+            self.pos += 1;
+        }
+        let leading_zero = self.buf.get(self.pos) == Some(&b'0');
+        let sign = usize::from(self.buf.get(start) == Some(&b'-'));
+        if !digits(self) || (leading_zero && self.pos - start > 1 + sign) {
+            return Err(ReadError {
+                what: "expected a number",
+                at: start,
+            });
+        }
+        if self.buf.get(self.pos) == Some(&b'.') {
+            self.pos += 1;
+            if !digits(self) {
+                return Err(self.error("a number has no digits after its point"));
+            }
+        }
+        if let Some(b'e' | b'E') = self.buf.get(self.pos) {
+            self.pos += 1;
+            if let Some(b'+' | b'-') = self.buf.get(self.pos) {
+                self.pos += 1;
+            }
+            if !digits(self) {
+                return Err(self.error("a number has no digits in its exponent"));
+            }
+        }
+        let text = self.buf.get(start..self.pos).unwrap_or_default();
+        std::str::from_utf8(text).map_err(|_| self.error("expected a number"))
+    }
+
+    /// An integer (no fraction or exponent).
+    pub(crate) fn int(&mut self) -> Result<i64, ReadError> {
+        self.skip_ws();
+        let at = self.pos;
+        let text = self.number()?;
+        text.parse().map_err(|_| ReadError {
+            what: "expected an integer",
+            at,
+        })
+    }
+
+    /// A string, borrowed.
+    pub(crate) fn str(&mut self) -> Result<Str<'a>, ReadError> {
+        self.eat(b'"', "expected a string")?;
+        let start = self.pos;
+        let mut escaped = false;
+        let mut i = start;
+        loop {
+            i = plain_run_end(self.buf, i);
+            match self.buf.get(i) {
+                Some(b'"') => {
+                    self.pos = i + 1;
+                    return Ok(Str {
+                        raw: &self.buf[start..i],
+                        escaped,
+                        at: start,
+                    });
+                }
+                Some(b'\\') => {
+                    escaped = true;
+                    let valid = match self.buf.get(i + 1) {
+                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => 2,
+                        Some(b'u') if hex4(self.buf.get(i + 2..i + 6)).is_some() => 6,
+                        _ => 0,
+                    };
+                    if valid == 0 {
+                        self.pos = i;
+                        return Err(self.error("a string has an invalid escape"));
+                    }
+                    i += valid;
+                }
+                Some(_) => {
+                    self.pos = i;
+                    return Err(self.error("a string has a control character"));
+                }
+                None => {
+                    self.pos = self.buf.len();
+                    return Err(self.error("a string is not closed"));
+                }
+            }
+        }
+    }
+
+    fn enter(&mut self, open: u8, what: &'static str) -> Result<(), ReadError> {
+        self.eat(open, what)?;
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(self.error("the body nests too deeply"));
+        }
+        Ok(())
+    }
+
+    /// An object: `field` is called with each key and must read its value.
+    /// (A `dyn` callback: one copy of this loop in the module, whatever
+    /// the callers.)
+    pub(crate) fn object(
+        &mut self,
+        field: &mut dyn FnMut(&mut Reader<'a>, Str<'a>) -> Result<(), ReadError>,
+    ) -> Result<(), ReadError> {
+        self.enter(b'{', "expected an object")?;
+        if self.peek() == Some(b'}') {
+            self.pos += 1;
+        } else {
+            loop {
+                let key = self.str()?;
+                self.eat(b':', "expected `:`")?;
+                field(self, key)?;
+                match self.peek() {
+                    Some(b',') => self.pos += 1,
+                    Some(b'}') => {
+                        self.pos += 1;
+                        break;
+                    }
+                    _ => return Err(self.error("expected `,` or `}`")),
+                }
+            }
+        }
+        self.depth -= 1;
+        Ok(())
+    }
+
+    /// An array: `item` is called for each element and must read it.
+    pub(crate) fn array(
+        &mut self,
+        item: &mut dyn FnMut(&mut Reader<'a>) -> Result<(), ReadError>,
+    ) -> Result<(), ReadError> {
+        self.enter(b'[', "expected an array")?;
+        if self.peek() == Some(b']') {
+            self.pos += 1;
+        } else {
+            loop {
+                item(self)?;
+                match self.peek() {
+                    Some(b',') => self.pos += 1,
+                    Some(b']') => {
+                        self.pos += 1;
+                        break;
+                    }
+                    _ => return Err(self.error("expected `,` or `]`")),
+                }
+            }
+        }
+        self.depth -= 1;
+        Ok(())
+    }
+
+    /// Any value, checked and passed over.
+    pub(crate) fn skip(&mut self) -> Result<(), ReadError> {
+        match self.peek() {
+            Some(b'{') => self.object(&mut |r, _| r.skip()),
+            Some(b'[') => self.array(&mut Reader::skip),
+            Some(b'"') => self.str().map(drop),
+            Some(b't' | b'f') => self.bool().map(drop),
+            Some(b'n') if self.null() => Ok(()),
+            Some(b'-' | b'0'..=b'9') => self.number().map(drop),
+            _ => Err(self.error("expected a value")),
+        }
+    }
+
+    /// A string, or `null`.
+    pub(crate) fn opt_str(&mut self) -> Result<Option<JStr<'a>>, ReadError> {
+        if self.null() {
+            return Ok(None);
+        }
+        self.str()?.decode().map(Some)
+    }
+
+    /// The end of the document: only white space may follow.
+    pub(crate) fn end(mut self) -> Result<(), ReadError> {
+        match self.peek() {
+            None => Ok(()),
+            Some(_) => Err(self.error("trailing characters")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every value of a document, read with `skip`; `Err` as `serde_json` would.
+    fn skip_all(body: &str) -> Result<(), ReadError> {
+        let mut r = Reader::new(body.as_bytes());
+        r.skip()?;
+        r.end()
+    }
+
+    #[test]
+    fn accepts_and_refuses_what_serde_json_does() {
+        let bodies = [
+            "{}",
+            "[]",
+            r#"{"a":[1,-2.5e+3,0,-0,true,false,null,"s\"\\\/\b\f\n\r\t\u00e9\ud83d\ude00"],"b":{}}"#,
+            " [ 1 , { \"k\" : [ ] } ] ",
+            "0.5",
+            "\"\"",
+            "{",
+            "[1,]",
+            "{\"a\":1,}",
+            "{\"a\" 1}",
+            "[01]",
+            "[1.]",
+            "[.5]",
+            "[1e]",
+            "[-]",
+            "[tru]",
+            "[nul]",
+            "\"a\u{1}\"",
+            r#""\x""#,
+            r#""\u12""#,
+            "[1] 2",
+            "{\"a\":1}}",
+            "[\"open",
+            "",
+        ];
+        for body in bodies {
+            let want = serde_json::from_str::<serde::de::IgnoredAny>(body).is_ok();
+            assert_eq!(skip_all(body).is_ok(), want, "{body:?}");
+        }
+    }
+
+    #[test]
+    fn decodes_strings_as_serde_json_does() {
+        let strings = [
+            r#""plain""#,
+            r#""é and 😀""#,
+            r#""a\"b\\c\/d\be\ff\ng\rh\ti""#,
+            r#""\u0041\u00e9\u20ac\ud83d\ude00""#,
+            r#""\ud83d""#,
+            r#""\ude00""#,
+            r#""\ud83d\u0041""#,
+        ];
+        for s in strings {
+            let want = serde_json::from_str::<String>(s).ok();
+            let mut r = Reader::new(s.as_bytes());
+            let got = r
+                .str()
+                .and_then(|s| s.decode())
+                .ok()
+                .map(|j| j.0.into_owned());
+            assert_eq!(got, want, "{s}");
+        }
+        let mut r = Reader::new(br#""plain""#);
+        let plain = r.str().unwrap().decode().unwrap();
+        assert!(matches!(plain.0, Cow::Borrowed(_)));
+        let mut r = Reader::new(b"\"\xff\"");
+        assert!(r.str().unwrap().decode().is_err());
+    }
+
+    #[test]
+    fn reads_fields_and_refuses_deep_nesting() {
+        let body = br#"{"n":3,"s":"x","b":true,"z":null,"skip":[{"a":[1]}]}"#;
+        let (mut n, mut s, mut b) = (0, None, false);
+        let mut r = Reader::new(body);
+        r.object(&mut |r, key| {
+            if key.is("n") {
+                n = r.int()?;
+            } else if key.is("s") || key.is("z") {
+                s = r.opt_str()?.or(s.take());
+            } else if key.is("b") {
+                b = r.bool()?;
+            } else {
+                r.skip()?;
+            }
+            Ok(())
+        })
+        .unwrap();
+        r.end().unwrap();
+        assert_eq!((n, s.as_deref(), b), (3, Some("x"), true));
+
+        let deep = |depth: usize| "[".repeat(depth) + &"]".repeat(depth);
+        assert!(skip_all(&deep(MAX_DEPTH)).is_ok());
+        let refused = skip_all(&deep(MAX_DEPTH + 1)).unwrap_err();
+        assert_eq!(refused.what, "the body nests too deeply");
+        // Far deeper than any stack could recurse: refused all the same.
+        assert!(skip_all(&deep(1 << 20)).is_err());
+
+        let mut r = Reader::new(b"2.5");
+        assert_eq!(r.int().unwrap_err().what, "expected an integer");
+        let mut r = Reader::new(b"\"x\"");
+        assert_eq!(
+            r.int().unwrap_err(),
+            ReadError {
+                what: "expected a number",
+                at: 0
+            }
+        );
+    }
+}
