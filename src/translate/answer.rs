@@ -1,6 +1,7 @@
 //! The answer of an image endpoint, read once from the upstream body (borrowing
 //! the base64 data) and written back in the client's shape.
 
+use super::json::JStr;
 use super::TranslateError;
 use std::borrow::Cow;
 
@@ -14,8 +15,28 @@ pub(crate) struct Image<'a> {
     pub(crate) mime: Cow<'a, str>,
     /// Base64 data, usually borrowed from the upstream body.
     pub(crate) data: Cow<'a, str>,
+    /// `data` is (part of) a body's JSON string without escapes, read by a
+    /// parser (see [`super::json::JStr`]): written into JSON as it is.
+    pub(crate) plain_json: bool,
     /// The prompt as the upstream rewrote it (Imagen `prompt`, OpenAI `revised_prompt`).
     pub(crate) revised_prompt: Option<Cow<'a, str>>,
+}
+
+impl<'a> Image<'a> {
+    /// An image whose data a JSON parser read from a body (written back as
+    /// it is when it had no escapes).
+    pub(crate) fn parsed(
+        mime: Cow<'a, str>,
+        data: JStr<'a>,
+        revised_prompt: Option<Cow<'a, str>>,
+    ) -> Image<'a> {
+        Image {
+            mime,
+            plain_json: data.is_plain_json(),
+            data: data.into_cow(),
+            revised_prompt,
+        }
+    }
 }
 
 /// A part of an answer, in the upstream's order.
@@ -159,6 +180,7 @@ mod tests {
         Image {
             mime: Cow::Borrowed(DEFAULT_MIME),
             data: Cow::Borrowed(data),
+            plain_json: false,
             revised_prompt: None,
         }
     }

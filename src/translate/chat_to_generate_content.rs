@@ -503,6 +503,33 @@ mod tests {
         assert_eq!(content, format!("![image](data:image/png;base64,{img})"));
     }
 
+    #[test]
+    fn image_data_is_copied_as_is_only_when_it_needs_no_escape() {
+        // Plain base64 is copied as it is; data with escapes in the request
+        // (a quote, a backslash, a control character: not base64, but the
+        // client's to send) is decoded and escaped again, so the body sent
+        // is JSON whatever the data holds.
+        let cases = [
+            (r#"QUJD+/8="#, "QUJD+/8="),
+            (
+                r#"AB\"}]}],\"x\":\"C\\D\u0001"#,
+                "AB\"}]}],\"x\":\"C\\D\u{1}",
+            ),
+            (r#"\u0041BC"#, "ABC"),
+        ];
+        for (raw, want) in cases {
+            let body = format!(
+                r#"{{"messages":[{{"role":"user","content":[{{"type":"text","text":"edit"}},{{"type":"image_url","image_url":{{"url":"data:image/png;base64,{raw}"}}}}]}}]}}"#
+            );
+            let mut t = translator(Endpoint::GenerateContent, false);
+            let sent = t.translate_request(body.as_bytes()).unwrap();
+            let sent: Value = serde_json::from_slice(&sent).unwrap();
+            let parts = &sent["contents"][0]["parts"];
+            assert_eq!(parts[1]["inlineData"]["data"], want, "{raw}");
+            assert_eq!(parts.as_array().map(Vec::len), Some(2), "{raw}");
+        }
+    }
+
     /// The `delta.content` of each chunk event in `events`, and the
     /// finish reasons, in order; `[DONE]` as "DONE".
     fn deltas(events: &[u8]) -> Vec<String> {

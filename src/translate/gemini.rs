@@ -168,9 +168,9 @@ fn write_parts(out: &mut Out, parts: &[Piece<'_>]) {
             Piece::Image(image) => {
                 out.raw("{\"inlineData\":{\"mimeType\":")
                     .string(&image.mime)
-                    .raw(",\"data\":")
-                    .string(&image.data)
-                    .raw("}}");
+                    .raw(",\"data\":\"")
+                    .image_data(image)
+                    .raw("\"}}");
             }
         }
     }
@@ -496,11 +496,11 @@ impl<'a> Collector<'a> {
                     blob.data.filter(|d| !d.is_empty()).map(|d| (mime, d))
                 }) {
                     let (mime, data) = data;
-                    acc.answer.push_image(Image {
-                        mime: mime.map_or(Cow::Borrowed(DEFAULT_MIME), JStr::into_cow),
-                        data: data.into_cow(),
-                        revised_prompt: None,
-                    });
+                    acc.answer.push_image(Image::parsed(
+                        mime.map_or(Cow::Borrowed(DEFAULT_MIME), JStr::into_cow),
+                        data,
+                        None,
+                    ));
                 }
             }
             if let Some(reason) = candidate.finish_reason {
@@ -627,10 +627,12 @@ mod tests {
     use super::*;
     use serde_json::{json, Value};
 
+    /// An image as the parser reads it from a body: base64 is plain JSON text.
     fn png(data: &'static str) -> Image<'static> {
         Image {
             mime: Cow::Borrowed("image/png"),
             data: Cow::Borrowed(data),
+            plain_json: true,
             revised_prompt: None,
         }
     }

@@ -133,13 +133,13 @@ pub(crate) fn parse_answer(body: &[u8]) -> Result<Answer<'_>, TranslateError> {
     }
     for prediction in predictions {
         match prediction.bytes_base64_encoded {
-            Some(data) if !data.is_empty() => answer.push_image(Image {
-                mime: prediction
+            Some(data) if !data.is_empty() => answer.push_image(Image::parsed(
+                prediction
                     .mime_type
                     .map_or(Cow::Borrowed(DEFAULT_MIME), JStr::into_cow),
-                data: data.into_cow(),
-                revised_prompt: prediction.prompt.map(JStr::into_cow),
-            }),
+                data,
+                prediction.prompt.map(JStr::into_cow),
+            )),
             _ => {
                 if let Some(reason) = prediction.rai_filtered_reason {
                     answer.withheld.push(reason.to_string());
@@ -164,9 +164,9 @@ pub(crate) fn write_answer(answer: &Answer<'_>) -> Translated {
         if i > 0 {
             out.raw(",");
         }
-        out.raw("{\"bytesBase64Encoded\":")
-            .string(&image.data)
-            .raw(",\"mimeType\":")
+        out.raw("{\"bytesBase64Encoded\":\"")
+            .image_data(image)
+            .raw("\",\"mimeType\":")
             .string(&image.mime)
             .raw("}");
     }

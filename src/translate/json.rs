@@ -8,6 +8,7 @@
 //! `Option`.) Unknown fields of the derived structs are skipped by
 //! `serde_json`'s `IgnoredAny` path, which scans without allocating.
 
+use super::answer::Image;
 use super::TranslateError;
 use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Serialize;
@@ -17,10 +18,21 @@ use std::marker::PhantomData;
 use std::ops::{Deref, Range};
 
 /// A JSON string, borrowed from the input when it had no escapes.
+///
+/// A borrowed `JStr` is only ever made by a JSON parser (`serde_json` on a
+/// body, or [`super::reader`]) from a string without escapes: its text has
+/// no `"`, `\` or control character, so it can be written into JSON as it
+/// is ([`JStr::is_plain_json`]).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(crate) struct JStr<'a>(pub(crate) Cow<'a, str>);
 
 impl<'a> JStr<'a> {
+    /// Whether the text is a body's JSON string without escapes (borrowed),
+    /// to be written without escaping it again.
+    pub(crate) fn is_plain_json(&self) -> bool {
+        matches!(self.0, Cow::Borrowed(_))
+    }
+
     /// A part of the string that stays borrowed when `self` is; an empty
     /// string when `range` is not on character boundaries.
     pub(crate) fn slice(&self, range: Range<usize>) -> Cow<'a, str> {
@@ -28,6 +40,11 @@ impl<'a> JStr<'a> {
             Cow::Borrowed(s) => Cow::Borrowed(s.get(range).unwrap_or("")),
             Cow::Owned(s) => Cow::Owned(s.get(range).unwrap_or("").to_owned()),
         }
+    }
+
+    /// A part of the string, as [`JStr::slice`], still a `JStr`.
+    pub(crate) fn part(&self, range: Range<usize>) -> JStr<'a> {
+        JStr(self.slice(range))
     }
 
     /// The string as a `Cow`, borrowed when possible.
@@ -165,6 +182,16 @@ impl Out {
         escape_into(&mut self.buf, s);
         self.buf.push(b'"');
         self
+    }
+
+    /// Appends an image's data escaped for the inside of a JSON string
+    /// (copied as it is when a parser found it needs no escape).
+    pub(crate) fn image_data(&mut self, image: &Image<'_>) -> &mut Out {
+        if image.plain_json {
+            self.raw(&image.data)
+        } else {
+            self.escaped(&image.data)
+        }
     }
 
     /// Appends an unsigned integer.

@@ -282,20 +282,16 @@ impl<'a> Content<'a> {
     /// images of `image_url` parts as inline data.
     fn into_model_parts(self) -> Vec<Piece<'a>> {
         match self {
-            Content::Text(text) => split_markdown(&text, |mime, data| Image {
-                mime: text.slice(mime),
-                data: text.slice(data),
-                revised_prompt: None,
+            Content::Text(text) => split_markdown(&text, |mime, data| {
+                Image::parsed(text.slice(mime), text.part(data), None)
             }),
             Content::Markdown(pieces) => pieces,
             Content::Parts(parts) => {
                 let mut pieces = Vec::with_capacity(parts.len());
                 for part in parts {
                     if let Some(text) = part.text() {
-                        pieces.extend(split_markdown(text, |mime, data| Image {
-                            mime: text.slice(mime),
-                            data: text.slice(data),
-                            revised_prompt: None,
+                        pieces.extend(split_markdown(text, |mime, data| {
+                            Image::parsed(text.slice(mime), text.part(data), None)
                         }));
                     } else if let Some(image) = part.image_url.and_then(|url| data_url(&url.0)) {
                         pieces.push(Piece::Image(image));
@@ -333,6 +329,8 @@ fn read_content<'a>(
                     data: locator
                         .find(data)
                         .map_or_else(|| Cow::Owned(data.to_owned()), Cow::Borrowed),
+                    // Found in the body, not read as a string of it.
+                    plain_json: false,
                     revised_prompt: None,
                 }
             });
@@ -420,11 +418,7 @@ struct ImageUrl<'a>(JStr<'a>);
 /// borrowed. Other URLs (`http(s)`) cannot be sent inline: `None`.
 fn data_url<'a>(url: &JStr<'a>) -> Option<Image<'a>> {
     let (mime, data) = data_url_ranges(url)?;
-    Some(Image {
-        mime: url.slice(mime),
-        data: url.slice(data),
-        revised_prompt: None,
-    })
+    Some(Image::parsed(url.slice(mime), url.part(data), None))
 }
 
 /// Where the MIME type and the data are in `data:image/...;base64,DATA`.
@@ -890,7 +884,7 @@ impl ChatReply {
                             out.raw("{\"type\":\"image_url\",\"image_url\":{\"url\":\"data:")
                                 .escaped(&image.mime)
                                 .raw(";base64,")
-                                .escaped(&image.data)
+                                .image_data(image)
                                 .raw("\"}}");
                         }
                     }
@@ -913,7 +907,7 @@ fn write_markdown(out: &mut Out, piece: &Piece<'_>, trim: bool) {
             out.raw("![image](data:")
                 .escaped(&image.mime)
                 .raw(";base64,")
-                .escaped(&image.data)
+                .image_data(image)
                 .raw(")");
         }
     }
@@ -1006,11 +1000,11 @@ pub(crate) fn parse_images_answer(body: &[u8]) -> Result<Answer<'_>, TranslateEr
     let mut answer = Answer::default();
     for item in raw.data.unwrap_or_default() {
         if let Some(data) = item.b64_json.filter(|d| !d.is_empty()) {
-            answer.push_image(Image {
-                mime: Cow::Borrowed(sniff_mime(&data)),
-                data: data.into_cow(),
-                revised_prompt: item.revised_prompt.map(JStr::into_cow),
-            });
+            answer.push_image(Image::parsed(
+                Cow::Borrowed(sniff_mime(&data)),
+                data,
+                item.revised_prompt.map(JStr::into_cow),
+            ));
         }
     }
     if !answer.has_image() {
@@ -1032,7 +1026,7 @@ pub(crate) fn write_images_answer(answer: &Answer<'_>, created: u64) -> Translat
         if i > 0 {
             out.raw(",");
         }
-        out.raw("{\"b64_json\":").string(&image.data);
+        out.raw("{\"b64_json\":\"").image_data(image).raw("\"");
         match image.revised_prompt.as_deref() {
             Some(revised) => {
                 out.raw(",\"revised_prompt\":").string(revised);
@@ -1429,6 +1423,7 @@ mod tests {
             let pieces = split_markdown(text, |mime, data| Image {
                 mime: Cow::Owned(text[mime].to_owned()),
                 data: Cow::Owned(text[data].to_owned()),
+                plain_json: false,
                 revised_prompt: None,
             });
             let got = parts(&Turn {
