@@ -347,6 +347,7 @@ fn openai_body(config: &Config, head: &Head<'_>, path: OpenAiPath<'_>, body: &[u
     let notes = scan::Notes {
         string: "tool_calls",
         prefixes: &config.task_prefixes,
+        long_strings: true,
     };
     let scanned = top_level_fields_noting(body, ["model", "stream", "tools"], notes);
     let scan::Scanned {
@@ -354,6 +355,7 @@ fn openai_body(config: &Config, head: &Head<'_>, path: OpenAiPath<'_>, body: &[u
         noted: tool_history,
         prefixed: task_like,
         values,
+        long_strings,
     } = match scanned {
         Ok(scanned) => scanned,
         Err(ScanError::Malformed { .. }) => return BodyStep::Pass(PassReason::InvalidJson),
@@ -383,7 +385,11 @@ fn openai_body(config: &Config, head: &Head<'_>, path: OpenAiPath<'_>, body: &[u
         }
     }
     if routed.plan.translates() {
-        return translated(config, head, routed, body, Some(values));
+        let scanned = translate::Scanned {
+            values,
+            long_strings: &long_strings,
+        };
+        return translated(config, head, routed, body, Some(scanned));
     }
     let mut rewrite = match (&routed.migration, model_span) {
         (Some(_), Some(span)) => match splice_model(body, span, &routed.model.id, config) {
@@ -407,14 +413,14 @@ fn openai_body(config: &Config, head: &Head<'_>, path: OpenAiPath<'_>, body: &[u
     BodyStep::Route(Box::new(routed), rewrite)
 }
 
-/// A request whose body is translated for the plan's pair; `values` is the
-/// count of its values when the scan that found the model counted them.
+/// A request whose body is translated for the plan's pair; `scanned`: what
+/// the scan that found the model learned of the body, when there was one.
 fn translated(
     config: &Config,
     head: &Head<'_>,
     routed: Routed,
     body: &[u8],
-    values: Option<usize>,
+    scanned: Option<translate::Scanned<'_>>,
 ) -> BodyStep {
     let Some(pair) = routed.plan.pair else {
         return BodyStep::Route(Box::new(routed), None);
@@ -428,7 +434,7 @@ fn translated(
         options: config.translate,
     };
     let mut translator = translate::translator(pair, &exchange);
-    match translate::request(translator.as_mut(), body, values, config.max_body_bytes) {
+    match translate::request(translator.as_mut(), body, scanned, config.max_body_bytes) {
         Ok(new_body) => BodyStep::Route(Box::new(routed), Some((new_body, Some(translator)))),
         Err(e) => BodyStep::Reject(reject_translation(&routed, &e)),
     }

@@ -47,8 +47,11 @@ pub fn top_level_fields<'a, const N: usize>(
     Ok(found)
 }
 
+/// The shortest string [`Notes::long_strings`] records.
+pub const LONG_STRING: usize = 4096;
+
 /// What [`top_level_fields_noting`] found in one pass over a body.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scanned<'a, const N: usize> {
     /// The raw values of the wanted keys, in `wanted` order.
     pub fields: Fields<'a, N>,
@@ -60,6 +63,12 @@ pub struct Scanned<'a, const N: usize> {
     /// The objects, arrays and strings (keys included) in the body: what
     /// [`count_values`] counts, so a caller need not count again.
     pub values: usize,
+    /// Where the strings of at least [`LONG_STRING`] bytes without escapes
+    /// are (their raw text, between the quotes), in body order, when
+    /// [`Notes::long_strings`] asked: a parser that reads the body next can
+    /// pass over them without looking at their bytes again. At most one
+    /// per [`LONG_STRING`] bytes of body.
+    pub long_strings: Vec<std::ops::Range<usize>>,
 }
 
 /// What [`top_level_fields_noting`] looks out for in the strings nested in
@@ -72,6 +81,8 @@ pub struct Notes<'p> {
     /// Beginnings of a string, after white space (raw or escaped) is skipped;
     /// each trimmed. A prefix written with escapes is not recognised.
     pub prefixes: &'p [String],
+    /// Record where the long strings are ([`Scanned::long_strings`]).
+    pub long_strings: bool,
 }
 
 /// [`top_level_fields`], whether some string nested in the body is what
@@ -92,6 +103,7 @@ pub fn top_level_fields_noting<'a, const N: usize>(
         noted: s.seen,
         prefixed: s.prefixed,
         values: s.values,
+        long_strings: s.long,
     })
 }
 
@@ -473,6 +485,8 @@ struct Scanner<'a, 'p> {
     seen: bool,
     /// A string starting with one of `notes.prefixes` was seen.
     prefixed: bool,
+    /// The long strings without escapes, when `notes.long_strings`.
+    long: Vec<std::ops::Range<usize>>,
     /// The bytes a string that may start with a prefix can start with (a
     /// prefix's first, or white space, raw or escaped), one bit each.
     may_start: [u64; 4],
@@ -506,6 +520,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
             notes,
             seen: false,
             prefixed,
+            long: Vec::new(),
             may_start,
             values: 0,
         }
@@ -548,14 +563,21 @@ impl<'a, 'p> Scanner<'a, 'p> {
         let buf = self.buf;
         let start = self.pos;
         let mut i = start;
+        let mut escaped = false;
         loop {
             i = plain_run_end(buf, i);
             match buf.get(i) {
                 Some(b'"') => {
                     self.pos = i + 1;
+                    if self.notes.long_strings && !escaped && i - start >= LONG_STRING {
+                        self.long.push(start..i);
+                    }
                     return Ok(&buf[start..i]);
                 }
-                Some(b'\\') => i += 2,
+                Some(b'\\') => {
+                    escaped = true;
+                    i += 2;
+                }
                 Some(b) if *b < 0x20 => {
                     self.pos = i;
                     return Err(self.malformed());
@@ -1016,6 +1038,7 @@ mod tests {
         const TOOL_CALLS: Notes<'static> = Notes {
             string: "tool_calls",
             prefixes: &[],
+            long_strings: false,
         };
         let cases = [
             (
@@ -1044,6 +1067,7 @@ mod tests {
         let notes = Notes {
             string: "",
             prefixes: &prefixes,
+            long_strings: false,
         };
         let cases = [
             (
@@ -1113,6 +1137,33 @@ mod tests {
             let escaped_prefix = body.contains(r"\u0023");
             assert_eq!(decoded, want || escaped_prefix, "decoded {body}");
         }
+    }
+
+    #[test]
+    fn records_long_strings_without_escapes() {
+        let long = "A".repeat(LONG_STRING);
+        let short = "B".repeat(LONG_STRING - 1);
+        let body =
+            format!(r#"{{"a":"{long}","m":[{{"k":"{short}"}},"{long}","x\"{long}"],"{long}":1}}"#);
+        let notes = Notes {
+            long_strings: true,
+            ..Notes::default()
+        };
+        let scanned = top_level_fields_noting(body.as_bytes(), ["m"], notes).unwrap();
+        let texts: Vec<&str> = scanned
+            .long_strings
+            .iter()
+            .map(|r| &body[r.clone()])
+            .collect();
+        // The value, the nested string and the key; not the short one nor
+        // the one with an escape.
+        assert_eq!(texts, [long.as_str(); 3]);
+        assert!(scanned
+            .long_strings
+            .windows(2)
+            .all(|w| w[0].end < w[1].start));
+        let unasked = top_level_fields_noting(body.as_bytes(), ["m"], Notes::default()).unwrap();
+        assert!(unasked.long_strings.is_empty());
     }
 
     #[test]

@@ -22,6 +22,7 @@ use super::gemini::{self, ResponseBody};
 use super::openai::{self, ChatReply, StreamState};
 use super::{aspect, Exchange, TranslateError, Translated, Translator};
 use crate::endpoint::Endpoint;
+use std::ops::Range;
 
 /// Chat completion in, `:generateContent` / `:streamGenerateContent` out.
 pub(crate) struct ChatToGenerateContent {
@@ -53,7 +54,15 @@ impl ChatToGenerateContent {
 
 impl Translator for ChatToGenerateContent {
     fn translate_request(&mut self, body: &[u8]) -> Result<Vec<u8>, TranslateError> {
-        let request = openai::parse_chat_conversation(body)?;
+        self.translate_scanned_request(body, &[])
+    }
+
+    fn translate_scanned_request(
+        &mut self,
+        body: &[u8],
+        long_strings: &[Range<usize>],
+    ) -> Result<Vec<u8>, TranslateError> {
+        let request = openai::parse_chat_conversation(body, long_strings)?;
         self.reply.for_request(&request);
         self.candidates = request
             .n
@@ -431,7 +440,7 @@ mod tests {
         );
         let images = a.len() + b.len() + c.len();
 
-        let parsed = openai::parse_chat_conversation(body.as_bytes()).unwrap();
+        let parsed = openai::parse_chat_conversation(body.as_bytes(), &[]).unwrap();
         let range = body.as_bytes().as_ptr_range();
         let borrowed: Vec<bool> = parsed
             .contents

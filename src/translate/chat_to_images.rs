@@ -7,6 +7,7 @@
 
 use super::openai::{self, ChatReply};
 use super::{imagen, Exchange, TranslateError, Translated, Translator};
+use std::ops::Range;
 
 /// Chat completion in, `images/generations` out.
 pub(crate) struct ChatToImages {
@@ -25,7 +26,15 @@ impl ChatToImages {
 
 impl Translator for ChatToImages {
     fn translate_request(&mut self, body: &[u8]) -> Result<Vec<u8>, TranslateError> {
-        let request = openai::parse_chat(body)?;
+        self.translate_scanned_request(body, &[])
+    }
+
+    fn translate_scanned_request(
+        &mut self,
+        body: &[u8],
+        long_strings: &[Range<usize>],
+    ) -> Result<Vec<u8>, TranslateError> {
+        let request = openai::parse_chat(body, long_strings)?;
         self.reply.for_request(&request);
         if request.prompt.is_empty() {
             return Err(TranslateError::NoPrompt);

@@ -7,6 +7,7 @@
 
 use super::openai::{self, ChatReply};
 use super::{aspect, imagen, Exchange, TranslateError, Translated, Translator};
+use std::ops::Range;
 
 /// Chat completion in, `:predict` out.
 pub(crate) struct ChatToPredict {
@@ -23,7 +24,15 @@ impl ChatToPredict {
 
 impl Translator for ChatToPredict {
     fn translate_request(&mut self, body: &[u8]) -> Result<Vec<u8>, TranslateError> {
-        let request = openai::parse_chat(body)?;
+        self.translate_scanned_request(body, &[])
+    }
+
+    fn translate_scanned_request(
+        &mut self,
+        body: &[u8],
+        long_strings: &[Range<usize>],
+    ) -> Result<Vec<u8>, TranslateError> {
+        let request = openai::parse_chat(body, long_strings)?;
         self.reply.for_request(&request);
         if request.prompt.is_empty() {
             return Err(TranslateError::NoPrompt);

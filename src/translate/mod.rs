@@ -39,6 +39,7 @@
 use crate::endpoint::{Endpoint, Family};
 use serde::Deserialize;
 use std::fmt;
+use std::ops::Range;
 
 mod answer;
 mod aspect;
@@ -128,6 +129,17 @@ pub struct Translated {
 pub trait Translator {
     /// Rewrites the client's request body into the target endpoint's shape.
     fn translate_request(&mut self, body: &[u8]) -> Result<Vec<u8>, TranslateError>;
+    /// [`Translator::translate_request`] for a body whose long strings a
+    /// scan has found ([`crate::scan::Scanned::long_strings`]): a translator
+    /// that reads the body with [`reader::Reader`] passes over them.
+    fn translate_scanned_request(
+        &mut self,
+        body: &[u8],
+        long_strings: &[Range<usize>],
+    ) -> Result<Vec<u8>, TranslateError> {
+        let _ = long_strings;
+        self.translate_request(body)
+    }
     /// Rewrites a successful (2xx) upstream answer into the client's shape.
     fn translate_response(&mut self, body: &[u8]) -> Result<Translated, TranslateError>;
     /// Whether the answer is translated event by event as it streams (an
@@ -218,6 +230,15 @@ pub fn value_limit(len: usize) -> usize {
     65_536 + len / 64
 }
 
+/// What the scan that found a request's model learned of its body.
+#[derive(Debug, Clone, Copy)]
+pub struct Scanned<'a> {
+    /// Its objects, arrays and strings ([`crate::scan::count_values`]).
+    pub values: usize,
+    /// Where its long strings without escapes are.
+    pub long_strings: &'a [Range<usize>],
+}
+
 /// Refuses a body of more than [`value_limit`] values; `counted` is their
 /// count when a scan of the body already knows it.
 fn check_values(body: &[u8], counted: Option<usize>, side: Side) -> Result<(), TranslateError> {
@@ -234,16 +255,19 @@ fn check_values(body: &[u8], counted: Option<usize>, side: Side) -> Result<(), T
 }
 
 /// Translates a request body within the bounds: at most [`value_limit`]
-/// values read (`counted`: their count, when the caller's scan has it),
-/// and at most `max_out` bytes written.
+/// values read, and at most `max_out` bytes written. `scanned`: what a scan
+/// of the body learned (its count of values, its long strings), if any.
 pub fn request(
     translator: &mut dyn Translator,
     body: &[u8],
-    counted: Option<usize>,
+    scanned: Option<Scanned<'_>>,
     max_out: usize,
 ) -> Result<Vec<u8>, TranslateError> {
-    check_values(body, counted, Side::Request)?;
-    let out = translator.translate_request(body)?;
+    check_values(body, scanned.map(|s| s.values), Side::Request)?;
+    let out = match scanned {
+        Some(scanned) => translator.translate_scanned_request(body, scanned.long_strings)?,
+        None => translator.translate_request(body)?,
+    };
     if out.len() > max_out {
         return Err(TranslateError::TooLarge {
             side: Side::Request,
@@ -318,7 +342,7 @@ impl std::error::Error for TranslateError {}
 /// The last user message's text of a chat completion request, if the body
 /// is one (for recognising background-task prompts).
 pub fn chat_prompt(body: &[u8]) -> Option<String> {
-    openai::parse_chat(body).ok().map(|r| r.prompt)
+    openai::parse_chat(body, &[]).ok().map(|r| r.prompt)
 }
 
 /// An empty chat completion for `model` in the framing the request asked
@@ -326,7 +350,7 @@ pub fn chat_prompt(body: &[u8]) -> Option<String> {
 /// background task gets when the filter answers it itself.
 pub fn empty_chat_answer(body: &[u8], exchange: &Exchange<'_>) -> Translated {
     let mut reply = openai::ChatReply::new(exchange);
-    if let Ok(request) = openai::parse_chat(body) {
+    if let Ok(request) = openai::parse_chat(body, &[]) {
         reply.for_request(&request);
     }
     reply.write_empty()

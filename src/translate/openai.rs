@@ -37,8 +37,12 @@ pub(crate) struct ChatRequest<'a> {
 /// (Imagen): only the last user message's text and the fields an image
 /// request needs are read; the content of assistant and tool messages
 /// (earlier images) and all other fields are skipped without being copied.
-pub(crate) fn parse_chat(body: &[u8]) -> Result<ChatRequest<'_>, TranslateError> {
-    parse(body, History::Skip)
+/// `long_strings`: where a scan found the body's long strings (or none).
+pub(crate) fn parse_chat<'a>(
+    body: &'a [u8],
+    long_strings: &[Range<usize>],
+) -> Result<ChatRequest<'a>, TranslateError> {
+    parse(body, long_strings, History::Skip)
 }
 
 /// Reads a chat completion request with its conversation, for Gemini
@@ -50,8 +54,11 @@ pub(crate) fn parse_chat(body: &[u8]) -> Result<ChatRequest<'_>, TranslateError>
 /// inline data, in order). Images given by `http(s)` URL cannot be sent
 /// inline and are skipped; markdown links to them stay in the text. Tool and
 /// function messages are skipped unread. Image data is borrowed from `body`.
-pub(crate) fn parse_chat_conversation(body: &[u8]) -> Result<ChatRequest<'_>, TranslateError> {
-    parse(body, History::Read)
+pub(crate) fn parse_chat_conversation<'a>(
+    body: &'a [u8],
+    long_strings: &[Range<usize>],
+) -> Result<ChatRequest<'a>, TranslateError> {
+    parse(body, long_strings, History::Read)
 }
 
 /// Whether the earlier turns of a conversation are read.
@@ -63,10 +70,18 @@ enum History {
     Read,
 }
 
-fn parse(body: &[u8], history: History) -> Result<ChatRequest<'_>, TranslateError> {
+fn parse<'a>(
+    body: &'a [u8],
+    long_strings: &[Range<usize>],
+    history: History,
+) -> Result<ChatRequest<'a>, TranslateError> {
     let locator = Locator::new(body);
-    let raw = read_chat(body, history, &locator)
-        .map_err(|e| TranslateError::InvalidRequest(e.to_string()))?;
+    let raw = read_chat(
+        Reader::with_long_strings(body, long_strings),
+        history,
+        &locator,
+    )
+    .map_err(|e| TranslateError::InvalidRequest(e.to_string()))?;
     let messages = raw
         .messages
         .ok_or_else(|| TranslateError::InvalidRequest("`messages` is missing".to_owned()))?;
@@ -128,7 +143,7 @@ struct RawChat<'a> {
 /// Reads the request object: the fields above, every other one checked
 /// and passed over.
 fn read_chat<'a>(
-    body: &'a [u8],
+    mut r: Reader<'a, '_>,
     history: History,
     locator: &Locator<'a>,
 ) -> Result<RawChat<'a>, ReadError> {
@@ -140,7 +155,6 @@ fn read_chat<'a>(
         stream: None,
         include_usage: None,
     };
-    let mut r = Reader::new(body);
     r.object(&mut |r, key| {
         if key.is("messages") {
             raw.messages = read_messages(r, history, locator)?;
@@ -175,7 +189,7 @@ fn read_chat<'a>(
 
 /// Reads `messages`: a list, or `null`.
 fn read_messages<'a>(
-    r: &mut Reader<'a>,
+    r: &mut Reader<'a, '_>,
     history: History,
     locator: &Locator<'a>,
 ) -> Result<Option<Vec<Message<'a>>>, ReadError> {
@@ -198,7 +212,7 @@ struct Message<'a> {
 
 /// Reads one message.
 fn read_message<'a>(
-    r: &mut Reader<'a>,
+    r: &mut Reader<'a, '_>,
     history: History,
     locator: &Locator<'a>,
 ) -> Result<Message<'a>, ReadError> {
@@ -306,7 +320,7 @@ impl<'a> Content<'a> {
 /// Reads a message's content (or `null`). `markdown`: the message is the
 /// assistant's, whose text may carry markdown data-URL images.
 fn read_content<'a>(
-    r: &mut Reader<'a>,
+    r: &mut Reader<'a, '_>,
     markdown: bool,
     locator: &Locator<'a>,
 ) -> Result<Option<Content<'a>>, ReadError> {
@@ -350,7 +364,7 @@ fn read_content<'a>(
 }
 
 /// Reads one content part.
-fn read_part<'a>(r: &mut Reader<'a>) -> Result<ContentPart<'a>, ReadError> {
+fn read_part<'a>(r: &mut Reader<'a, '_>) -> Result<ContentPart<'a>, ReadError> {
     let mut part = ContentPart {
         kind: None,
         text: None,
@@ -373,7 +387,7 @@ fn read_part<'a>(r: &mut Reader<'a>) -> Result<ContentPart<'a>, ReadError> {
 
 /// Reads `image_url`: `{"url": ...}` or, from lenient clients, a bare
 /// string; or `null`.
-fn read_image_url<'a>(r: &mut Reader<'a>) -> Result<Option<ImageUrl<'a>>, ReadError> {
+fn read_image_url<'a>(r: &mut Reader<'a, '_>) -> Result<Option<ImageUrl<'a>>, ReadError> {
     match r.peek() {
         Some(b'"') => Ok(Some(ImageUrl(r.str()?.decode()?))),
         Some(b'{') => {
@@ -1111,7 +1125,7 @@ mod tests {
             },
         ];
         for case in cases {
-            let got = parse_chat(case.body.as_bytes()).unwrap();
+            let got = parse_chat(case.body.as_bytes(), &[]).unwrap();
             assert_eq!(got.prompt, case.prompt, "{}", case.name);
             assert_eq!(got.contents, Contents::default(), "{}", case.name);
             assert_eq!(got.system.as_deref(), case.system, "{}", case.name);
@@ -1150,8 +1164,8 @@ mod tests {
         ];
         for (name, body, why) in cases {
             for got in [
-                parse_chat(body.as_bytes()),
-                parse_chat_conversation(body.as_bytes()),
+                parse_chat(body.as_bytes(), &[]),
+                parse_chat_conversation(body.as_bytes(), &[]),
             ] {
                 let Err(TranslateError::InvalidRequest(message)) = got else {
                     panic!("{name}: {got:?}");
@@ -1163,9 +1177,9 @@ mod tests {
         }
         // Read for the conversation, assistant content must be a string or parts.
         let body = br#"{"messages":[{"role":"assistant","content":{"not":"a string"}},{"role":"user","content":"b"}]}"#;
-        assert!(parse_chat(body).is_ok());
+        assert!(parse_chat(body, &[]).is_ok());
         assert!(matches!(
-            parse_chat_conversation(body),
+            parse_chat_conversation(body, &[]),
             Err(TranslateError::InvalidRequest(_))
         ));
     }
@@ -1307,7 +1321,7 @@ mod tests {
             },
         ];
         for case in cases {
-            let got = parse_chat_conversation(case.body.as_bytes())
+            let got = parse_chat_conversation(case.body.as_bytes(), &[])
                 .unwrap_or_else(|e| panic!("{}: {e}", case.name));
             let got: Vec<(Role, Vec<P>)> = got
                 .contents
@@ -1374,7 +1388,7 @@ mod tests {
         ];
         for case in cases {
             let body = case.body.as_bytes();
-            let got = parse_chat_conversation(body).unwrap();
+            let got = parse_chat_conversation(body, &[]).unwrap();
             let borrowed: Vec<bool> = images(&got)
                 .iter()
                 .map(|image| borrowed_from(image, body))

@@ -13,6 +13,7 @@ use super::json::JStr;
 use crate::scan::plain_run_end;
 use std::borrow::Cow;
 use std::fmt;
+use std::ops::Range;
 
 /// The deepest nesting of objects and arrays read (as `serde_json`).
 pub(crate) const MAX_DEPTH: usize = 128;
@@ -122,19 +123,49 @@ fn hex4(digits: Option<&[u8]>) -> Option<u32> {
 }
 
 /// A cursor over one JSON document.
-pub(crate) struct Reader<'a> {
+pub(crate) struct Reader<'a, 'h> {
     buf: &'a [u8],
     pos: usize,
     depth: usize,
+    /// Long strings without escapes a scan found, in body order (their raw
+    /// text): passed over without being read again.
+    long_strings: &'h [Range<usize>],
 }
 
-impl<'a> Reader<'a> {
-    pub(crate) fn new(buf: &'a [u8]) -> Reader<'a> {
+impl<'a, 'h> Reader<'a, 'h> {
+    pub(crate) fn new(buf: &'a [u8]) -> Reader<'a, 'h> {
+        Reader::with_long_strings(buf, &[])
+    }
+
+    /// A reader of `buf` that knows where its long strings are
+    /// ([`crate::scan::Scanned::long_strings`] of the same `buf`).
+    pub(crate) fn with_long_strings(
+        buf: &'a [u8],
+        long_strings: &'h [Range<usize>],
+    ) -> Reader<'a, 'h> {
         Reader {
             buf,
             pos: 0,
             depth: 0,
+            long_strings,
         }
+    }
+
+    /// The long string whose text starts at `start`, when the scan found
+    /// one there: strings are read in body order, so the ones before are
+    /// dropped as the reader passes them.
+    fn long_string_at(&mut self, start: usize) -> Option<Range<usize>> {
+        while let Some((first, rest)) = self.long_strings.split_first() {
+            if first.start > start {
+                return None;
+            }
+            self.long_strings = rest;
+            // Its closing quote is where the scan saw it, or it is no hint.
+            if first.start == start && self.buf.get(first.end) == Some(&b'"') {
+                return Some(first.clone());
+            }
+        }
+        None
     }
 
     fn error(&self, what: &'static str) -> ReadError {
@@ -199,7 +230,7 @@ impl<'a> Reader<'a> {
     fn number(&mut self) -> Result<&'a str, ReadError> {
         self.skip_ws();
         let start = self.pos;
-        let digits = |r: &mut Reader<'a>| {
+        let digits = |r: &mut Reader<'a, 'h>| {
             let from = r.pos;
             while r.buf.get(r.pos).is_some_and(u8::is_ascii_digit) {
                 r.pos += 1;
@@ -251,6 +282,15 @@ impl<'a> Reader<'a> {
     pub(crate) fn str(&mut self) -> Result<Str<'a>, ReadError> {
         self.eat(b'"', "expected a string")?;
         let start = self.pos;
+        if let Some(long) = self.long_string_at(start) {
+            // The scan checked it: no escape, no control character.
+            self.pos = long.end + 1;
+            return Ok(Str {
+                raw: self.buf.get(long).unwrap_or_default(),
+                escaped: false,
+                at: start,
+            });
+        }
         let mut escaped = false;
         let mut i = start;
         loop {
@@ -303,7 +343,7 @@ impl<'a> Reader<'a> {
     /// the callers.)
     pub(crate) fn object(
         &mut self,
-        field: &mut dyn FnMut(&mut Reader<'a>, Str<'a>) -> Result<(), ReadError>,
+        field: &mut dyn FnMut(&mut Reader<'a, 'h>, Str<'a>) -> Result<(), ReadError>,
     ) -> Result<(), ReadError> {
         self.enter(b'{', "expected an object")?;
         if self.peek() == Some(b'}') {
@@ -330,7 +370,7 @@ impl<'a> Reader<'a> {
     /// An array: `item` is called for each element and must read it.
     pub(crate) fn array(
         &mut self,
-        item: &mut dyn FnMut(&mut Reader<'a>) -> Result<(), ReadError>,
+        item: &mut dyn FnMut(&mut Reader<'a, 'h>) -> Result<(), ReadError>,
     ) -> Result<(), ReadError> {
         self.enter(b'[', "expected an array")?;
         if self.peek() == Some(b']') {
@@ -453,6 +493,42 @@ mod tests {
         assert!(matches!(plain.0, Cow::Borrowed(_)));
         let mut r = Reader::new(b"\"\xff\"");
         assert!(r.str().unwrap().decode().is_err());
+    }
+
+    #[test]
+    fn long_strings_found_by_the_scan_are_passed_over() {
+        let long = "Q".repeat(crate::scan::LONG_STRING + 3);
+        let body = format!(r#"{{"a":["{long}",{{"b":"{long}"}}],"c":"x\n{long}","d":"{long}"}}"#);
+        let notes = crate::scan::Notes {
+            long_strings: true,
+            ..Default::default()
+        };
+        let scanned = crate::scan::top_level_fields_noting(body.as_bytes(), ["a"], notes).unwrap();
+        assert_eq!(scanned.long_strings.len(), 3);
+        let read = |hints: &[Range<usize>]| {
+            let mut strings = Vec::new();
+            let mut r = Reader::with_long_strings(body.as_bytes(), hints);
+            fn walk(r: &mut Reader<'_, '_>, out: &mut Vec<String>) -> Result<(), ReadError> {
+                match r.peek() {
+                    Some(b'"') => {
+                        out.push(r.str()?.decode()?.0.into_owned());
+                        Ok(())
+                    }
+                    Some(b'[') => r.array(&mut |r| walk(r, out)),
+                    Some(b'{') => r.object(&mut |r, _| walk(r, out)),
+                    _ => r.skip(),
+                }
+            }
+            walk(&mut r, &mut strings).unwrap();
+            r.end().unwrap();
+            strings
+        };
+        let plain = read(&[]);
+        assert_eq!(read(&scanned.long_strings), plain);
+        assert_eq!(plain.len(), 4);
+        // A hint that does not end at a quote is not taken.
+        let wrong = [scanned.long_strings[0].start..scanned.long_strings[0].end - 1];
+        assert_eq!(read(&wrong), plain);
     }
 
     #[test]
