@@ -133,6 +133,7 @@ pub(crate) struct Reader<'a, 'h> {
 }
 
 impl<'a, 'h> Reader<'a, 'h> {
+    #[cfg(test)]
     pub(crate) fn new(buf: &'a [u8]) -> Reader<'a, 'h> {
         Reader::with_long_strings(buf, &[])
     }
@@ -527,8 +528,8 @@ mod tests {
         assert_eq!(read(&scanned.long_strings), plain);
         assert_eq!(plain.len(), 4);
         // A hint that does not end at a quote is not taken.
-        let wrong = [scanned.long_strings[0].start..scanned.long_strings[0].end - 1];
-        assert_eq!(read(&wrong), plain);
+        let wrong = scanned.long_strings[0].start..scanned.long_strings[0].end - 1;
+        assert_eq!(read(std::slice::from_ref(&wrong)), plain);
     }
 
     #[test]
