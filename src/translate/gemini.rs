@@ -4,11 +4,11 @@
 //! stream; written for native clients).
 
 use super::answer::{Answer, Image, Piece, Usage, DEFAULT_MIME};
-use super::json::{self, JStr, OneOrMany, Out};
+use super::json::{JStr, Out};
+use super::reader::{self, ReadError, Reader};
 use super::sse;
 use super::{TranslateError, Translated};
 use crate::headers::{EVENT_STREAM, JSON};
-use serde::Deserialize;
 use std::borrow::Cow;
 
 /// Who speaks a turn of a conversation.
@@ -188,54 +188,90 @@ pub(crate) struct ContentPrompt {
 /// Reads a client's `:generateContent` body (camelCase or snake_case fields,
 /// `contents` as a list or one object); inline data parts are skipped unread.
 pub(crate) fn parse_request(body: &[u8]) -> Result<ContentPrompt, TranslateError> {
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Raw<'a> {
-        #[serde(borrow)]
-        contents: Option<OneOrMany<RawContent<'a>>>,
-        #[serde(borrow, alias = "generation_config")]
-        generation_config: Option<RawConfig<'a>>,
-    }
-    #[derive(Deserialize)]
+    /// A content: its role and its parts' text (`thought` parts left out).
     struct RawContent<'a> {
-        #[serde(borrow)]
         role: Option<JStr<'a>>,
-        #[serde(borrow)]
-        parts: Option<OneOrMany<RawPart<'a>>>,
+        texts: Vec<JStr<'a>>,
     }
-    #[derive(Deserialize)]
-    struct RawPart<'a> {
-        #[serde(borrow)]
-        text: Option<JStr<'a>>,
-        thought: Option<bool>,
+    fn read_content<'a>(r: &mut Reader<'a, '_>) -> Result<RawContent<'a>, ReadError> {
+        let mut content = RawContent {
+            role: None,
+            texts: Vec::new(),
+        };
+        r.object(&mut |r, key| {
+            if key.is("role") {
+                content.role = r.opt_str()?;
+            } else if key.is("parts") {
+                let parts = r.opt(|r| r.one_or_many(read_part))?;
+                content.texts = parts.into_iter().flatten().flatten().collect();
+            } else {
+                r.skip()?;
+            }
+            Ok(())
+        })?;
+        Ok(content)
     }
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct RawConfig<'a> {
-        #[serde(alias = "candidate_count")]
-        candidate_count: Option<i64>,
-        #[serde(borrow, alias = "image_config")]
-        image_config: Option<RawImageConfig<'a>>,
+    /// A part's text, unless it is a thought.
+    fn read_part<'a>(r: &mut Reader<'a, '_>) -> Result<Option<JStr<'a>>, ReadError> {
+        let (mut text, mut thought) = (None, None);
+        r.object(&mut |r, key| {
+            if key.is("text") {
+                text = r.opt_str()?;
+            } else if key.is("thought") {
+                thought = r.opt_bool()?;
+            } else {
+                r.skip()?;
+            }
+            Ok(())
+        })?;
+        Ok(text.filter(|_| thought != Some(true)))
     }
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct RawImageConfig<'a> {
-        #[serde(borrow, alias = "aspect_ratio")]
-        aspect_ratio: Option<JStr<'a>>,
-    }
-    let raw: Raw = json::request(body)?;
-    let contents = raw.contents.map(|c| c.0).unwrap_or_default();
+    let mut contents: Vec<RawContent> = Vec::new();
+    let mut candidate_count = None;
+    let mut aspect_ratio = None;
+    let read = reader::document(body, |r| {
+        r.object(&mut |r, key| {
+            if key.is("contents") {
+                contents = r.opt(|r| r.one_or_many(read_content))?.unwrap_or_default();
+            } else if key.is("generationConfig") || key.is("generation_config") {
+                (candidate_count, aspect_ratio) = (None, None);
+                r.opt(|r| {
+                    r.object(&mut |r, key| {
+                        if key.is("candidateCount") || key.is("candidate_count") {
+                            candidate_count = r.opt_int()?;
+                        } else if key.is("imageConfig") || key.is("image_config") {
+                            aspect_ratio = None;
+                            r.opt(|r| {
+                                r.object(&mut |r, key| {
+                                    if key.is("aspectRatio") || key.is("aspect_ratio") {
+                                        aspect_ratio = r.opt_str()?;
+                                        Ok(())
+                                    } else {
+                                        r.skip()
+                                    }
+                                })
+                            })?;
+                        } else {
+                            r.skip()?;
+                        }
+                        Ok(())
+                    })
+                })?;
+            } else {
+                r.skip()?;
+            }
+            Ok(())
+        })
+    });
+    read.map_err(|e| TranslateError::InvalidRequest(e.to_string()))?;
     let last_user = contents
         .into_iter()
         .rev()
         .find(|c| c.role.as_deref().map_or(true, |role| role == "user"));
     let texts: Vec<String> = last_user
-        .and_then(|c| c.parts)
-        .map(|parts| parts.0)
+        .map(|c| c.texts)
         .unwrap_or_default()
         .into_iter()
-        .filter(|part| part.thought != Some(true))
-        .filter_map(|part| part.text)
         .map(|text| text.trim().to_owned())
         .filter(|text| !text.is_empty())
         .collect();
@@ -243,14 +279,10 @@ pub(crate) fn parse_request(body: &[u8]) -> Result<ContentPrompt, TranslateError
     if prompt.is_empty() {
         return Err(TranslateError::NoPrompt);
     }
-    let config = raw.generation_config;
     Ok(ContentPrompt {
         prompt,
-        candidate_count: config.as_ref().and_then(|c| c.candidate_count),
-        aspect_ratio: config
-            .and_then(|c| c.image_config)
-            .and_then(|c| c.aspect_ratio)
-            .map(|r| r.to_string()),
+        candidate_count,
+        aspect_ratio: aspect_ratio.map(|r| r.to_string()),
     })
 }
 
@@ -290,15 +322,11 @@ impl<'a> ResponseBody<'a> {
         let mut acc = Collector::default();
         for frame in &self.frames {
             let frame: &[u8] = frame;
-            if self.array {
-                let responses: Vec<RawResponse> = json::response(frame)?;
-                for response in responses {
-                    acc.add(response)?;
-                }
-            } else if frame.trim_ascii() == b"[DONE]" {
+            if !self.array && frame.trim_ascii() == b"[DONE]" {
                 continue;
-            } else {
-                acc.add(json::response(frame)?)?;
+            }
+            for response in read_responses(frame, self.array)? {
+                acc.add(response)?;
             }
         }
         if acc.frames == 0 {
@@ -314,7 +342,9 @@ impl<'a> ResponseBody<'a> {
 /// indexes of the candidates that finished in it.
 pub(crate) fn frame_answer(frame: &[u8]) -> Result<(Answer<'_>, Vec<u32>), TranslateError> {
     let mut acc = Collector::default();
-    acc.add(json::response(frame)?)?;
+    for response in read_responses(frame, false)? {
+        acc.add(response)?;
+    }
     let finished = acc
         .candidates
         .iter()
@@ -324,84 +354,175 @@ pub(crate) fn frame_answer(frame: &[u8]) -> Result<(Answer<'_>, Vec<u32>), Trans
     Ok((acc.finish(), finished))
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// One `GenerateContentResponse`: the fields read (camelCase or snake_case).
+#[derive(Default)]
 struct RawResponse<'a> {
-    #[serde(borrow)]
     candidates: Option<Vec<RawCandidate<'a>>>,
-    #[serde(borrow, alias = "prompt_feedback")]
-    prompt_feedback: Option<RawFeedback<'a>>,
-    #[serde(alias = "usage_metadata")]
+    /// `promptFeedback`: `blockReason` and `blockReasonMessage`.
+    blocked: Option<(JStr<'a>, Option<JStr<'a>>)>,
     usage_metadata: Option<RawUsage>,
-    #[serde(borrow)]
-    error: Option<RawError<'a>>,
+    /// `error`: `status` and `message`.
+    error: Option<(Option<JStr<'a>>, Option<JStr<'a>>)>,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Default)]
 struct RawCandidate<'a> {
-    #[serde(borrow)]
-    content: Option<RawContent<'a>>,
-    #[serde(borrow, alias = "finish_reason")]
+    parts: Vec<RawPart<'a>>,
     finish_reason: Option<JStr<'a>>,
-    #[serde(borrow, alias = "finish_message")]
     finish_message: Option<JStr<'a>>,
     index: Option<u32>,
 }
 
-#[derive(Deserialize)]
-struct RawContent<'a> {
-    #[serde(borrow)]
-    parts: Option<Vec<RawPart<'a>>>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Default)]
 struct RawPart<'a> {
-    #[serde(borrow)]
     text: Option<JStr<'a>>,
-    #[serde(borrow, alias = "inline_data")]
-    inline_data: Option<RawBlob<'a>>,
+    /// `inlineData`: `mimeType` and `data`.
+    inline_data: Option<(Option<JStr<'a>>, Option<JStr<'a>>)>,
     thought: Option<bool>,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RawBlob<'a> {
-    #[serde(borrow, alias = "mime_type")]
-    mime_type: Option<JStr<'a>>,
-    #[serde(borrow)]
-    data: Option<JStr<'a>>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RawFeedback<'a> {
-    #[serde(borrow, alias = "block_reason")]
-    block_reason: Option<JStr<'a>>,
-    #[serde(borrow, alias = "block_reason_message")]
-    block_reason_message: Option<JStr<'a>>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Default)]
 struct RawUsage {
-    #[serde(alias = "prompt_token_count")]
     prompt_token_count: Option<u64>,
-    #[serde(alias = "candidates_token_count")]
     candidates_token_count: Option<u64>,
-    #[serde(alias = "thoughts_token_count")]
     thoughts_token_count: Option<u64>,
-    #[serde(alias = "total_token_count")]
     total_token_count: Option<u64>,
 }
 
-#[derive(Deserialize)]
-struct RawError<'a> {
-    #[serde(borrow)]
-    message: Option<JStr<'a>>,
-    #[serde(borrow)]
-    status: Option<JStr<'a>>,
+/// Reads one upstream JSON document: a response, or (`array`) a list of them.
+fn read_responses(frame: &[u8], array: bool) -> Result<Vec<RawResponse<'_>>, TranslateError> {
+    reader::document(frame, |r| {
+        if array {
+            r.list(read_response)
+        } else {
+            read_response(r).map(|response| vec![response])
+        }
+    })
+    .map_err(|e| TranslateError::InvalidResponse(e.to_string()))
+}
+
+/// Whether `key` is `camel` or `snake`.
+fn either(key: &reader::Str<'_>, camel: &str, snake: &str) -> bool {
+    key.is(camel) || key.is(snake)
+}
+
+/// The two strings of an object (`first` and `second`), each optional.
+fn read_pair<'a>(
+    r: &mut Reader<'a, '_>,
+    first: [&str; 2],
+    second: [&str; 2],
+) -> Result<(Option<JStr<'a>>, Option<JStr<'a>>), ReadError> {
+    let (mut a, mut b) = (None, None);
+    r.object(&mut |r, key| {
+        if either(&key, first[0], first[1]) {
+            a = r.opt_str()?;
+        } else if either(&key, second[0], second[1]) {
+            b = r.opt_str()?;
+        } else {
+            r.skip()?;
+        }
+        Ok(())
+    })?;
+    Ok((a, b))
+}
+
+fn read_response<'a>(r: &mut Reader<'a, '_>) -> Result<RawResponse<'a>, ReadError> {
+    let mut response = RawResponse::default();
+    r.object(&mut |r, key| {
+        if key.is("candidates") {
+            response.candidates = r.opt(|r| r.list(read_candidate))?;
+        } else if either(&key, "promptFeedback", "prompt_feedback") {
+            let feedback = r.opt(|r| {
+                read_pair(
+                    r,
+                    ["blockReason", "block_reason"],
+                    ["blockReasonMessage", "block_reason_message"],
+                )
+            })?;
+            response.blocked = feedback.and_then(|(reason, message)| Some((reason?, message)));
+        } else if either(&key, "usageMetadata", "usage_metadata") {
+            response.usage_metadata = r.opt(read_usage)?;
+        } else if key.is("error") {
+            response.error = r.opt(|r| read_pair(r, ["status"; 2], ["message"; 2]))?;
+        } else {
+            r.skip()?;
+        }
+        Ok(())
+    })?;
+    Ok(response)
+}
+
+fn read_candidate<'a>(r: &mut Reader<'a, '_>) -> Result<RawCandidate<'a>, ReadError> {
+    let mut candidate = RawCandidate::default();
+    r.object(&mut |r, key| {
+        if key.is("content") {
+            candidate.parts = Vec::new();
+            r.opt(|r| {
+                r.object(&mut |r, key| {
+                    if key.is("parts") {
+                        candidate.parts = r.opt(|r| r.list(read_part))?.unwrap_or_default();
+                        Ok(())
+                    } else {
+                        r.skip()
+                    }
+                })
+            })?;
+        } else if either(&key, "finishReason", "finish_reason") {
+            candidate.finish_reason = r.opt_str()?;
+        } else if either(&key, "finishMessage", "finish_message") {
+            candidate.finish_message = r.opt_str()?;
+        } else if key.is("index") {
+            let at = r.expected("an index");
+            candidate.index = match r.opt_uint()? {
+                Some(index) => Some(u32::try_from(index).map_err(|_| ReadError {
+                    what: "an index out of range",
+                    ..at
+                })?),
+                None => None,
+            };
+        } else {
+            r.skip()?;
+        }
+        Ok(())
+    })?;
+    Ok(candidate)
+}
+
+fn read_part<'a>(r: &mut Reader<'a, '_>) -> Result<RawPart<'a>, ReadError> {
+    let mut part = RawPart::default();
+    r.object(&mut |r, key| {
+        if key.is("text") {
+            part.text = r.opt_str()?;
+        } else if either(&key, "inlineData", "inline_data") {
+            part.inline_data = r.opt(|r| read_pair(r, ["mimeType", "mime_type"], ["data"; 2]))?;
+        } else if key.is("thought") {
+            part.thought = r.opt_bool()?;
+        } else {
+            r.skip()?;
+        }
+        Ok(())
+    })?;
+    Ok(part)
+}
+
+fn read_usage(r: &mut Reader<'_, '_>) -> Result<RawUsage, ReadError> {
+    let mut usage = RawUsage::default();
+    r.object(&mut |r, key| {
+        let slot = if either(&key, "promptTokenCount", "prompt_token_count") {
+            &mut usage.prompt_token_count
+        } else if either(&key, "candidatesTokenCount", "candidates_token_count") {
+            &mut usage.candidates_token_count
+        } else if either(&key, "thoughtsTokenCount", "thoughts_token_count") {
+            &mut usage.thoughts_token_count
+        } else if either(&key, "totalTokenCount", "total_token_count") {
+            &mut usage.total_token_count
+        } else {
+            return r.skip();
+        };
+        *slot = r.opt_uint()?;
+        Ok(())
+    })?;
+    Ok(usage)
 }
 
 /// The most candidates an answer is read with.
@@ -427,22 +548,18 @@ struct Collector<'a> {
 impl<'a> Collector<'a> {
     fn add(&mut self, response: RawResponse<'a>) -> Result<(), TranslateError> {
         self.frames += 1;
-        if let Some(error) = response.error {
-            let status = error.status.as_deref().unwrap_or("UNKNOWN").to_owned();
-            let message = error.message.as_deref().unwrap_or("").to_owned();
+        if let Some((status, message)) = response.error {
+            let status = status.as_deref().unwrap_or("UNKNOWN").to_owned();
+            let message = message.as_deref().unwrap_or("").to_owned();
             return Err(TranslateError::InvalidResponse(format!(
                 "the upstream stream carried an error: {status}: {message}"
             )));
         }
-        if let Some(reason) = response.prompt_feedback.and_then(|f| {
-            f.block_reason.map(|r| {
-                with_message(
-                    format!("the prompt was blocked ({})", &*r),
-                    f.block_reason_message.as_deref(),
-                )
-            })
-        }) {
-            self.blocked = Some(reason);
+        if let Some((reason, message)) = response.blocked {
+            self.blocked = Some(with_message(
+                format!("the prompt was blocked ({})", &*reason),
+                message.as_deref(),
+            ));
         }
         if let Some(usage) = response.usage_metadata {
             let prompt = usage.prompt_token_count.unwrap_or(0);
@@ -483,18 +600,17 @@ impl<'a> Collector<'a> {
             let Some(acc) = self.candidates.get_mut(slot) else {
                 continue;
             };
-            let parts = candidate.content.and_then(|c| c.parts).unwrap_or_default();
-            for part in parts {
+            for part in candidate.parts {
                 if part.thought == Some(true) {
                     continue;
                 }
                 if let Some(text) = part.text {
                     acc.answer.push_text(&text);
                 }
-                if let Some(data) = part.inline_data.and_then(|blob| {
-                    let mime = blob.mime_type;
-                    blob.data.filter(|d| !d.is_empty()).map(|d| (mime, d))
-                }) {
+                if let Some(data) = part
+                    .inline_data
+                    .and_then(|(mime, data)| data.filter(|d| !d.is_empty()).map(|d| (mime, d)))
+                {
                     let (mime, data) = data;
                     acc.answer.push_image(Image::parsed(
                         mime.map_or(Cow::Borrowed(DEFAULT_MIME), JStr::into_cow),

@@ -3,10 +3,11 @@
 //! `:predict` clients).
 
 use super::answer::{Answer, Image, DEFAULT_MIME};
-use super::json::{self, JStr, OneOrMany, Out};
+use super::json::{self, JStr, Out};
+use super::reader::{self, ReadError, Reader};
 use super::{TranslateError, Translated};
 use crate::headers::JSON;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::borrow::Cow;
 
 /// The most images one `:predict` call returns.
@@ -62,68 +63,101 @@ pub(crate) struct PredictPrompt {
 
 /// Reads a client's `:predict` body; `instances` may be a list or one object.
 pub(crate) fn parse_request(body: &[u8]) -> Result<PredictPrompt, TranslateError> {
-    #[derive(Deserialize)]
-    struct Raw<'a> {
-        #[serde(borrow)]
-        instances: Option<OneOrMany<RawInstance<'a>>>,
-        #[serde(borrow)]
-        parameters: Option<RawParameters<'a>>,
-    }
-    #[derive(Deserialize)]
-    struct RawInstance<'a> {
-        #[serde(borrow)]
-        prompt: Option<JStr<'a>>,
-    }
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct RawParameters<'a> {
-        #[serde(alias = "sample_count")]
-        sample_count: Option<i64>,
-        #[serde(borrow, alias = "aspect_ratio")]
-        aspect_ratio: Option<JStr<'a>>,
-    }
-    let raw: Raw = json::request(body)?;
-    let prompt = raw
-        .instances
-        .and_then(|instances| instances.0.into_iter().next())
-        .and_then(|instance| instance.prompt)
+    let (mut prompt, mut sample_count, mut aspect_ratio) = (None, None, None);
+    let read = reader::document(body, |r| {
+        r.object(&mut |r, key| {
+            if key.is("instances") {
+                // The first instance's prompt.
+                let instances = r.opt(|r| {
+                    r.one_or_many(|r| {
+                        let mut prompt = None;
+                        r.object(&mut |r, key| {
+                            if key.is("prompt") {
+                                prompt = r.opt_str()?;
+                                Ok(())
+                            } else {
+                                r.skip()
+                            }
+                        })?;
+                        Ok(prompt)
+                    })
+                })?;
+                prompt = instances.and_then(|i| i.into_iter().next()).flatten();
+            } else if key.is("parameters") {
+                (sample_count, aspect_ratio) = (None, None);
+                r.opt(|r| {
+                    r.object(&mut |r, key| {
+                        if key.is("sampleCount") || key.is("sample_count") {
+                            sample_count = r.opt_int()?;
+                        } else if key.is("aspectRatio") || key.is("aspect_ratio") {
+                            aspect_ratio = r.opt_str()?;
+                        } else {
+                            r.skip()?;
+                        }
+                        Ok(())
+                    })
+                })?;
+            } else {
+                r.skip()?;
+            }
+            Ok(())
+        })
+    });
+    read.map_err(|e| TranslateError::InvalidRequest(e.to_string()))?;
+    let prompt = prompt
         .map(|prompt| prompt.trim().to_owned())
         .unwrap_or_default();
     if prompt.is_empty() {
         return Err(TranslateError::NoPrompt);
     }
-    let parameters = raw.parameters;
     Ok(PredictPrompt {
         prompt,
-        sample_count: parameters.as_ref().and_then(|p| p.sample_count),
-        aspect_ratio: parameters
-            .and_then(|p| p.aspect_ratio)
-            .map(|r| r.to_string()),
+        sample_count,
+        aspect_ratio: aspect_ratio.map(|r| r.to_string()),
     })
 }
 
 /// Reads Imagen's answer: one image per prediction with data; filtered
 /// predictions (`raiFilteredReason`) and an empty list become `withheld`.
 pub(crate) fn parse_answer(body: &[u8]) -> Result<Answer<'_>, TranslateError> {
-    #[derive(Deserialize)]
-    struct Raw<'a> {
-        #[serde(borrow)]
-        predictions: Option<Vec<Prediction<'a>>>,
-    }
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
+    #[derive(Default)]
     struct Prediction<'a> {
-        #[serde(borrow)]
         bytes_base64_encoded: Option<JStr<'a>>,
-        #[serde(borrow)]
         mime_type: Option<JStr<'a>>,
-        #[serde(borrow)]
         rai_filtered_reason: Option<JStr<'a>>,
-        #[serde(borrow)]
         prompt: Option<JStr<'a>>,
     }
-    let raw: Raw = json::response(body)?;
-    let predictions = raw.predictions.unwrap_or_default();
+    fn read_prediction<'a>(r: &mut Reader<'a, '_>) -> Result<Prediction<'a>, ReadError> {
+        let mut p = Prediction::default();
+        r.object(&mut |r, key| {
+            let slot = if key.is("bytesBase64Encoded") {
+                &mut p.bytes_base64_encoded
+            } else if key.is("mimeType") {
+                &mut p.mime_type
+            } else if key.is("raiFilteredReason") {
+                &mut p.rai_filtered_reason
+            } else if key.is("prompt") {
+                &mut p.prompt
+            } else {
+                return r.skip();
+            };
+            *slot = r.opt_str()?;
+            Ok(())
+        })?;
+        Ok(p)
+    }
+    let mut predictions = Vec::new();
+    let read = reader::document(body, |r| {
+        r.object(&mut |r, key| {
+            if key.is("predictions") {
+                predictions = r.opt(|r| r.list(read_prediction))?.unwrap_or_default();
+                Ok(())
+            } else {
+                r.skip()
+            }
+        })
+    });
+    read.map_err(|e| TranslateError::InvalidResponse(e.to_string()))?;
     let mut answer = Answer::default();
     if predictions.is_empty() {
         answer.withheld.push(

@@ -5,7 +5,7 @@ use super::answer::{sniff_mime, Answer, Image, Piece, Usage};
 use super::aspect;
 use super::gemini::{Contents, Role};
 use super::json::{self, JStr, Out};
-use super::reader::{ReadError, Reader};
+use super::reader::{self, ReadError, Reader};
 use super::sse;
 use super::{Exchange, ImageMessageFormat, TranslateError, Translated};
 use crate::headers::{EVENT_STREAM, JSON};
@@ -945,29 +945,35 @@ pub(crate) struct ImagesRequest {
 /// Reads an `images/generations` body. `response_format: "url"` cannot be
 /// honoured (there is no URL to give); the answer always carries `b64_json`.
 pub(crate) fn parse_images(body: &[u8]) -> Result<ImagesRequest, TranslateError> {
-    #[derive(serde::Deserialize)]
-    struct Raw<'a> {
-        #[serde(borrow)]
-        prompt: Option<JStr<'a>>,
-        n: Option<i64>,
-        #[serde(borrow)]
-        size: Option<JStr<'a>>,
-        #[serde(borrow)]
-        aspect_ratio: Option<JStr<'a>>,
-    }
-    let raw: Raw = json::request(body)?;
-    let prompt = raw.prompt.map(|p| p.trim().to_owned()).unwrap_or_default();
+    let (mut prompt, mut n, mut size, mut aspect_ratio) = (None, None, None, None);
+    let read = reader::document(body, |r| {
+        r.object(&mut |r, key| {
+            if key.is("prompt") {
+                prompt = r.opt_str()?;
+            } else if key.is("n") {
+                n = r.opt_int()?;
+            } else if key.is("size") {
+                size = r.opt_str()?;
+            } else if key.is("aspect_ratio") {
+                aspect_ratio = r.opt_str()?;
+            } else {
+                r.skip()?;
+            }
+            Ok(())
+        })
+    });
+    read.map_err(|e| TranslateError::InvalidRequest(e.to_string()))?;
+    let prompt = prompt.map(|p| p.trim().to_owned()).unwrap_or_default();
     if prompt.is_empty() {
         return Err(TranslateError::NoPrompt);
     }
     Ok(ImagesRequest {
         prompt,
-        n: raw.n,
-        aspect: raw
-            .aspect_ratio
+        n,
+        aspect: aspect_ratio
             .as_deref()
             .and_then(aspect::ratio)
-            .or_else(|| raw.size.as_deref().and_then(aspect::ratio)),
+            .or_else(|| size.as_deref().and_then(aspect::ratio)),
     })
 }
 
@@ -998,26 +1004,41 @@ pub(crate) fn images_request_body(
 
 /// Reads the compat layer's `{"data":[{"b64_json","revised_prompt"}]}`.
 pub(crate) fn parse_images_answer(body: &[u8]) -> Result<Answer<'_>, TranslateError> {
-    #[derive(serde::Deserialize)]
-    struct Raw<'a> {
-        #[serde(borrow)]
-        data: Option<Vec<Item<'a>>>,
+    /// `b64_json` and `revised_prompt`.
+    type Item<'a> = (Option<JStr<'a>>, Option<JStr<'a>>);
+    fn read_item<'a>(r: &mut Reader<'a, '_>) -> Result<Item<'a>, ReadError> {
+        let mut item: Item<'a> = (None, None);
+        r.object(&mut |r, key| {
+            if key.is("b64_json") {
+                item.0 = r.opt_str()?;
+            } else if key.is("revised_prompt") {
+                item.1 = r.opt_str()?;
+            } else {
+                r.skip()?;
+            }
+            Ok(())
+        })?;
+        Ok(item)
     }
-    #[derive(serde::Deserialize)]
-    struct Item<'a> {
-        #[serde(borrow)]
-        b64_json: Option<JStr<'a>>,
-        #[serde(borrow)]
-        revised_prompt: Option<JStr<'a>>,
-    }
-    let raw: Raw = json::response(body)?;
+    let mut items = Vec::new();
+    let read = reader::document(body, |r| {
+        r.object(&mut |r, key| {
+            if key.is("data") {
+                items = r.opt(|r| r.list(read_item))?.unwrap_or_default();
+                Ok(())
+            } else {
+                r.skip()
+            }
+        })
+    });
+    read.map_err(|e| TranslateError::InvalidResponse(e.to_string()))?;
     let mut answer = Answer::default();
-    for item in raw.data.unwrap_or_default() {
-        if let Some(data) = item.b64_json.filter(|d| !d.is_empty()) {
+    for (b64_json, revised_prompt) in items {
+        if let Some(data) = b64_json.filter(|d| !d.is_empty()) {
             answer.push_image(Image::parsed(
                 Cow::Borrowed(sniff_mime(&data)),
                 data,
-                item.revised_prompt.map(JStr::into_cow),
+                revised_prompt.map(JStr::into_cow),
             ));
         }
     }

@@ -122,6 +122,18 @@ fn hex4(digits: Option<&[u8]>) -> Option<u32> {
     u32::from_str_radix(digits, 16).ok()
 }
 
+/// Reads `buf` as one JSON document with `read`: nothing but white space
+/// may follow it.
+pub(crate) fn document<'a, T>(
+    buf: &'a [u8],
+    read: impl FnOnce(&mut Reader<'a, '_>) -> Result<T, ReadError>,
+) -> Result<T, ReadError> {
+    let mut r = Reader::with_long_strings(buf, &[]);
+    let value = read(&mut r)?;
+    r.end()?;
+    Ok(value)
+}
+
 /// A cursor over one JSON document.
 pub(crate) struct Reader<'a, 'h> {
     buf: &'a [u8],
@@ -412,6 +424,67 @@ impl<'a, 'h> Reader<'a, 'h> {
             return Ok(None);
         }
         self.str()?.decode().map(Some)
+    }
+
+    /// A value `read` reads, or `null`.
+    pub(crate) fn opt<T>(
+        &mut self,
+        read: impl FnOnce(&mut Reader<'a, 'h>) -> Result<T, ReadError>,
+    ) -> Result<Option<T>, ReadError> {
+        if self.null() {
+            Ok(None)
+        } else {
+            read(self).map(Some)
+        }
+    }
+
+    /// An integer, or `null`.
+    pub(crate) fn opt_int(&mut self) -> Result<Option<i64>, ReadError> {
+        self.opt(Reader::int)
+    }
+
+    /// A non-negative integer, or `null`.
+    pub(crate) fn opt_uint(&mut self) -> Result<Option<u64>, ReadError> {
+        self.opt(|r| {
+            r.skip_ws();
+            let at = r.pos;
+            let text = r.number()?;
+            text.parse().map_err(|_| ReadError {
+                what: "expected a non-negative integer",
+                at,
+            })
+        })
+    }
+
+    /// A boolean, or `null`.
+    pub(crate) fn opt_bool(&mut self) -> Result<Option<bool>, ReadError> {
+        self.opt(Reader::bool)
+    }
+
+    /// An array whose elements `read` reads.
+    pub(crate) fn list<T>(
+        &mut self,
+        mut read: impl FnMut(&mut Reader<'a, 'h>) -> Result<T, ReadError>,
+    ) -> Result<Vec<T>, ReadError> {
+        let mut items = Vec::new();
+        self.array(&mut |r| {
+            items.push(read(r)?);
+            Ok(())
+        })?;
+        Ok(items)
+    }
+
+    /// An array whose elements `read` reads, or one such element alone
+    /// (older clients send an object where a list belongs).
+    pub(crate) fn one_or_many<T>(
+        &mut self,
+        mut read: impl FnMut(&mut Reader<'a, 'h>) -> Result<T, ReadError>,
+    ) -> Result<Vec<T>, ReadError> {
+        if self.peek() == Some(b'[') {
+            self.list(read)
+        } else {
+            read(self).map(|item| vec![item])
+        }
     }
 
     /// The end of the document: only white space may follow.
