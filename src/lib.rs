@@ -46,6 +46,7 @@ pub mod flow;
 pub mod headers;
 pub mod lifecycle;
 pub mod model;
+pub(crate) mod reader;
 pub mod request;
 pub mod response;
 pub mod route;

@@ -375,7 +375,7 @@ fn key_equals(raw: &[u8], wanted: &str) -> bool {
     quoted.push(b'"');
     quoted.extend_from_slice(raw);
     quoted.push(b'"');
-    serde_json::from_slice::<String>(&quoted).is_ok_and(|k| k == wanted)
+    crate::reader::string_of(&quoted).is_some_and(|k| k == wanted)
 }
 
 const ONES: u64 = 0x0101_0101_0101_0101;

@@ -18,6 +18,7 @@
 //! slot. A slot holds at most `max_signature_bytes` of signature plus the
 //! model id and a 16-byte tag. Signatures are never logged.
 
+use crate::reader::string_of;
 use crate::scan::{self, top_level_fields};
 use std::hash::{Hash, Hasher};
 use std::ops::Range;
@@ -272,11 +273,6 @@ pub fn restore(
         restored,
         bypassed,
     })
-}
-
-/// The JSON string `raw` decodes to, if it is one.
-pub(crate) fn string_of(raw: &[u8]) -> Option<String> {
-    serde_json::from_slice::<String>(raw).ok()
 }
 
 /// The field `name` of the JSON object `raw`, if it is an object that has it.

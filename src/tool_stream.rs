@@ -14,8 +14,9 @@
 //! `max_frame` is not repaired: what is held goes out as it is, and so does
 //! the rest of the stream, so memory stays bounded by `max_frame`.
 
+use crate::reader::string_of;
 use crate::scan::{self, top_level_fields};
-use crate::signatures::{signature_of, string_of};
+use crate::signatures::signature_of;
 use crate::translate::sse::{events_end, Events};
 use std::ops::Range;
 

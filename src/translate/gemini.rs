@@ -5,10 +5,10 @@
 
 use super::answer::{Answer, Image, Piece, Usage, DEFAULT_MIME};
 use super::json::{JStr, Out};
-use super::reader::{self, ReadError, Reader};
 use super::sse;
 use super::{TranslateError, Translated};
 use crate::headers::{EVENT_STREAM, JSON};
+use crate::reader::{self, ReadError, Reader};
 use std::borrow::Cow;
 
 /// Who speaks a turn of a conversation.

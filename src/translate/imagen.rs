@@ -4,9 +4,9 @@
 
 use super::answer::{Answer, Image, DEFAULT_MIME};
 use super::json::{self, JStr, Out};
-use super::reader::{self, ReadError, Reader};
 use super::{TranslateError, Translated};
 use crate::headers::JSON;
+use crate::reader::{self, ReadError, Reader};
 use serde::Serialize;
 use std::borrow::Cow;
 

@@ -15,51 +15,8 @@ use serde::Serialize;
 use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
-use std::ops::{Deref, Range};
 
-/// A JSON string, borrowed from the input when it had no escapes.
-///
-/// A borrowed `JStr` is only ever made by a JSON parser (`serde_json` on a
-/// body, or [`super::reader`]) from a string without escapes: its text has
-/// no `"`, `\` or control character, so it can be written into JSON as it
-/// is ([`JStr::is_plain_json`]).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub(crate) struct JStr<'a>(pub(crate) Cow<'a, str>);
-
-impl<'a> JStr<'a> {
-    /// Whether the text is a body's JSON string without escapes (borrowed),
-    /// to be written without escaping it again.
-    pub(crate) fn is_plain_json(&self) -> bool {
-        matches!(self.0, Cow::Borrowed(_))
-    }
-
-    /// A part of the string that stays borrowed when `self` is; an empty
-    /// string when `range` is not on character boundaries.
-    pub(crate) fn slice(&self, range: Range<usize>) -> Cow<'a, str> {
-        match &self.0 {
-            Cow::Borrowed(s) => Cow::Borrowed(s.get(range).unwrap_or("")),
-            Cow::Owned(s) => Cow::Owned(s.get(range).unwrap_or("").to_owned()),
-        }
-    }
-
-    /// A part of the string, as [`JStr::slice`], still a `JStr`.
-    pub(crate) fn part(&self, range: Range<usize>) -> JStr<'a> {
-        JStr(self.slice(range))
-    }
-
-    /// The string as a `Cow`, borrowed when possible.
-    pub(crate) fn into_cow(self) -> Cow<'a, str> {
-        self.0
-    }
-}
-
-impl Deref for JStr<'_> {
-    type Target = str;
-
-    fn deref(&self) -> &str {
-        &self.0
-    }
-}
+pub(crate) use crate::reader::JStr;
 
 impl<'de: 'a, 'a> Deserialize<'de> for JStr<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {

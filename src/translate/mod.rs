@@ -48,7 +48,7 @@ mod gemini;
 mod imagen;
 mod json;
 mod openai;
-mod reader;
+
 pub(crate) mod sse;
 #[cfg(test)]
 mod testutil;

@@ -1,6 +1,6 @@
-//! A pull reader of JSON request bodies: the translators walk a body with
-//! it, reading the fields they need and skipping the rest, with strings
-//! borrowed from the body.
+//! A pull reader of JSON bodies: the translators (and the filter, for a
+//! model name or a key) walk a body with it, reading the fields they need
+//! and skipping the rest, with strings borrowed from the body.
 //!
 //! It replaces `serde_json` where a request can carry megabytes of inline
 //! images: one reader, not a generic deserializer copied for every visitor
@@ -9,14 +9,57 @@
 //! checked against the JSON grammar, skipped ones included; nesting deeper
 //! than [`MAX_DEPTH`] is refused, so no body can exhaust the stack.
 
-use super::json::JStr;
 use crate::scan::plain_run_end;
 use std::borrow::Cow;
 use std::fmt;
-use std::ops::Range;
+use std::ops::{Deref, Range};
 
 /// The deepest nesting of objects and arrays read (as `serde_json`).
 pub(crate) const MAX_DEPTH: usize = 128;
+
+/// A JSON string, borrowed from the input when it had no escapes.
+///
+/// A borrowed `JStr` is only ever made by a JSON parser (`serde_json` on a
+/// body, or [`super::reader`]) from a string without escapes: its text has
+/// no `"`, `\` or control character, so it can be written into JSON as it
+/// is ([`JStr::is_plain_json`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct JStr<'a>(pub(crate) Cow<'a, str>);
+
+impl<'a> JStr<'a> {
+    /// Whether the text is a body's JSON string without escapes (borrowed),
+    /// to be written without escaping it again.
+    pub(crate) fn is_plain_json(&self) -> bool {
+        matches!(self.0, Cow::Borrowed(_))
+    }
+
+    /// A part of the string that stays borrowed when `self` is; an empty
+    /// string when `range` is not on character boundaries.
+    pub(crate) fn slice(&self, range: Range<usize>) -> Cow<'a, str> {
+        match &self.0 {
+            Cow::Borrowed(s) => Cow::Borrowed(s.get(range).unwrap_or("")),
+            Cow::Owned(s) => Cow::Owned(s.get(range).unwrap_or("").to_owned()),
+        }
+    }
+
+    /// A part of the string, as [`JStr::slice`], still a `JStr`.
+    pub(crate) fn part(&self, range: Range<usize>) -> JStr<'a> {
+        JStr(self.slice(range))
+    }
+
+    /// The string as a `Cow`, borrowed when possible.
+    pub(crate) fn into_cow(self) -> Cow<'a, str> {
+        self.0
+    }
+}
+
+impl Deref for JStr<'_> {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
 
 /// Why a body is not what its reader expected, and where.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,6 +175,14 @@ pub(crate) fn document<'a, T>(
     let value = read(&mut r)?;
     r.end()?;
     Ok(value)
+}
+
+/// The string a JSON document that is one string (`raw`, quotes included)
+/// decodes to; `None` for any other document.
+pub(crate) fn string_of(raw: &[u8]) -> Option<String> {
+    document(raw, |r| r.str()?.decode())
+        .ok()
+        .map(|s| s.0.into_owned())
 }
 
 /// A cursor over one JSON document.
