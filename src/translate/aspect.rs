@@ -31,9 +31,30 @@ pub(crate) fn ratio(value: &str) -> Option<f64> {
     let (w, h) = value
         .split_once(['x', 'X', ':', '/'])
         .or_else(|| value.split_once('×'))?;
-    let w: f64 = w.trim().parse().ok()?;
-    let h: f64 = h.trim().parse().ok()?;
-    (w.is_finite() && h.is_finite() && w > 0.0 && h > 0.0).then_some(w / h)
+    let (w, h) = (decimal(w.trim())?, decimal(h.trim())?);
+    (w > 0.0 && h > 0.0).then_some(w / h)
+}
+
+/// A plain decimal (`16`, `1.5`, `+2`, `.5`): a size or a ratio's side.
+/// (Not `str::parse::<f64>`: its exact algorithm brings 20 KB of tables
+/// into the module for a number that is only ever compared roughly.)
+fn decimal(text: &str) -> Option<f64> {
+    let text = text.strip_prefix('+').unwrap_or(text);
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    let digits = whole.len() + fraction.len();
+    let all_digits = whole
+        .bytes()
+        .chain(fraction.bytes())
+        .all(|b| b.is_ascii_digit());
+    if digits == 0 || digits > 18 || !all_digits {
+        return None;
+    }
+    let mantissa = whole
+        .bytes()
+        .chain(fraction.bytes())
+        .fold(0u64, |n, b| n * 10 + u64::from(b - b'0'));
+    // At most 18 digits: the mantissa fits, and so does the power of ten.
+    Some(mantissa as f64 / 10f64.powi(fraction.len() as i32))
 }
 
 /// The entry of `set` nearest to `ratio` (by the factor between them).
@@ -128,5 +149,37 @@ mod tests {
             assert_eq!(r.map(|r| nearest(r, IMAGEN)), case.imagen, "{}", case.name);
             assert_eq!(r.map(|r| nearest(r, GEMINI)), case.gemini, "{}", case.name);
         }
+    }
+
+    #[test]
+    fn decimals_are_what_the_standard_parser_reads() {
+        for text in [
+            "16",
+            "1.5",
+            "+2",
+            ".5",
+            "5.",
+            "0.75",
+            "007",
+            "123456789012345678",
+            "1.777777",
+        ] {
+            assert_eq!(decimal(text), text.parse::<f64>().ok(), "{text}");
+        }
+        // Refused: not plain decimals, or longer than 18 digits.
+        for text in [
+            "",
+            ".",
+            "-1",
+            "1e3",
+            "inf",
+            "NaN",
+            "1.2.3",
+            "1 2",
+            "1234567890123456789",
+        ] {
+            assert_eq!(decimal(text), None, "{text}");
+        }
+        assert_eq!(ratio("1.5:1"), Some(1.5));
     }
 }
