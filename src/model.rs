@@ -96,7 +96,7 @@ impl ModelName {
 
     /// `models/ID` or `tunedModels/ID`, as it goes into a native path.
     pub fn resource(&self) -> String {
-        format!("{}/{}", self.collection.as_str(), self.id)
+        crate::route::concat(&[self.collection.as_str(), "/", &self.id])
     }
 }
 

@@ -278,29 +278,53 @@ fn render_path(
             Client::OpenAi(p) => p.prefix,
             Client::Model(_) => config.openai_base_path.as_str(),
         };
-        return format!("{prefix}/{}", to.as_str());
+        return concat(&[prefix, "/", to.as_str()]);
     }
-    let prefix = match (client, style, &config.vertex) {
-        (Client::Model(p), _, _) if p.style == style => p.prefix.to_owned(),
-        (_, ApiStyle::Vertex, Some(v)) => format!(
-            "/{}/projects/{}/locations/{}/publishers/{}/",
-            v.version, v.project, v.location, v.publisher
-        ),
-        _ => format!("/{}/", config.native_version),
-    };
     let query = match client {
         Client::Model(p) => native_query(p.query, to),
         Client::OpenAi(_) => native_query(None, to),
     };
-    let mut path = format!("{prefix}{}:{}", model.resource(), to.as_str());
-    if !query.is_empty() {
-        path.push('?');
-        path.push_str(&query);
+    let (question, query) = if query.is_empty() {
+        ("", "")
+    } else {
+        ("?", query.as_str())
+    };
+    let (collection, id) = (model.collection.as_str(), model.id.as_str());
+    let resource = [collection, "/", id, ":", to.as_str(), question, query];
+    match (client, style, &config.vertex) {
+        (Client::Model(p), _, _) if p.style == style => {
+            concat(&[&[p.prefix][..], &resource].concat())
+        }
+        (_, ApiStyle::Vertex, Some(v)) => concat(
+            &[
+                &[
+                    "/",
+                    &v.version,
+                    "/projects/",
+                    &v.project,
+                    "/locations/",
+                    &v.location,
+                    "/publishers/",
+                    &v.publisher,
+                    "/",
+                ][..],
+                &resource,
+            ]
+            .concat(),
+        ),
+        _ => concat(&[&["/", &config.native_version, "/"][..], &resource].concat()),
     }
-    path
 }
 
 /// The client's query adjusted for the target: `alt=sse` added for a
+/// `parts` joined into one string of the exact size (no formatting
+/// machinery on the request path).
+pub(crate) fn concat(parts: &[&str]) -> String {
+    let mut out = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    parts.iter().for_each(|p| out.push_str(p));
+    out
+}
+
 /// streaming target, and `alt` dropped for a non-streaming one.
 fn native_query(query: Option<&str>, to: Endpoint) -> String {
     let streaming = to == Endpoint::StreamGenerateContent;

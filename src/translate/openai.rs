@@ -930,7 +930,15 @@ fn write_markdown(out: &mut Out, piece: &Piece<'_>, trim: bool) {
 /// `chatcmpl-` and a digest of the model, prompt and time.
 fn chat_id(model: &str, prompt: &str, created: u64) -> String {
     let digest = json::digest(&[model.as_bytes(), prompt.as_bytes(), &created.to_le_bytes()]);
-    format!("chatcmpl-{digest:016x}")
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut id = String::with_capacity("chatcmpl-".len() + 16);
+    id.push_str("chatcmpl-");
+    id.extend(
+        (0..16)
+            .rev()
+            .map(|i| char::from(HEX[((digest >> (4 * i)) & 0xf) as usize])),
+    );
+    id
 }
 
 /// What an `images/generations` client asked for.
@@ -1505,5 +1513,7 @@ mod tests {
         assert_ne!(a, chat_id("m", "a dog", 1));
         assert_ne!(a, chat_id("m", "a cat", 2));
         assert_eq!(a.len(), "chatcmpl-".len() + 16);
+        let digest = json::digest(&[b"m", b"a cat", &1u64.to_le_bytes()]);
+        assert_eq!(a, format!("chatcmpl-{digest:016x}"));
     }
 }
