@@ -12,7 +12,6 @@ use super::json::{self, JStr, Out};
 use super::reader::{ReadError, Reader};
 use super::{TranslateError, Translated};
 use crate::headers::JSON;
-use serde::Serialize;
 
 /// A vector: the JSON text of each of its numbers, borrowed from the answer.
 pub(crate) type Vector<'a> = Vec<&'a str>;
@@ -124,39 +123,26 @@ pub(crate) fn batch_request_body(
     inputs: &[JStr<'_>],
     dimensions: Option<i64>,
 ) -> Result<Vec<u8>, TranslateError> {
-    #[derive(Serialize)]
-    struct Body<'a> {
-        requests: Vec<Request<'a>>,
+    let texts: usize = inputs.iter().map(|text| text.len()).sum();
+    let mut out = Out::with_capacity(texts + inputs.len() * (model.len() + 96) + 16);
+    out.raw("{\"requests\":[");
+    for (i, text) in inputs.iter().enumerate() {
+        if i > 0 {
+            out.raw(",");
+        }
+        out.raw("{\"model\":\"models/")
+            .escaped(model)
+            .raw("\",\"content\":{\"parts\":[{\"text\":")
+            .string(text)
+            .raw("}]}");
+        if let Some(dimensions) = dimensions {
+            out.raw(",\"outputDimensionality\":")
+                .raw(&dimensions.to_string());
+        }
+        out.raw("}");
     }
-    #[derive(Serialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Request<'a> {
-        model: &'a str,
-        content: Content<'a>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        output_dimensionality: Option<i64>,
-    }
-    #[derive(Serialize)]
-    struct Content<'a> {
-        parts: [Part<'a>; 1],
-    }
-    #[derive(Serialize)]
-    struct Part<'a> {
-        text: &'a str,
-    }
-    let model = format!("models/{model}");
-    json::to_body(&Body {
-        requests: inputs
-            .iter()
-            .map(|text| Request {
-                model: &model,
-                content: Content {
-                    parts: [Part { text }],
-                },
-                output_dimensionality: dimensions,
-            })
-            .collect(),
-    })
+    out.raw("]}");
+    Ok(out.into_bytes())
 }
 
 /// Reads `{"embeddings":[{"values":[...]}]}`.
@@ -426,30 +412,29 @@ pub(crate) fn embeddings_request_body(
     texts: &[String],
     dimensions: Option<i64>,
 ) -> Result<Vec<u8>, TranslateError> {
-    #[derive(Serialize)]
-    #[serde(untagged)]
-    enum Input<'a> {
-        One(&'a str),
-        Many(&'a [String]),
+    let size: usize = texts.iter().map(|text| text.len() + 3).sum();
+    let mut out = Out::with_capacity(size + model.len() + 96);
+    out.raw("{\"model\":").string(model).raw(",\"input\":");
+    match texts {
+        [one] => {
+            out.string(one);
+        }
+        many => {
+            out.raw("[");
+            for (i, text) in many.iter().enumerate() {
+                if i > 0 {
+                    out.raw(",");
+                }
+                out.string(text);
+            }
+            out.raw("]");
+        }
     }
-    #[derive(Serialize)]
-    struct Body<'a> {
-        model: &'a str,
-        input: Input<'a>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        dimensions: Option<i64>,
-        encoding_format: &'static str,
+    if let Some(dimensions) = dimensions {
+        out.raw(",\"dimensions\":").raw(&dimensions.to_string());
     }
-    let input = match texts {
-        [one] => Input::One(one),
-        many => Input::Many(many),
-    };
-    json::to_body(&Body {
-        model,
-        input,
-        dimensions,
-        encoding_format: "float",
-    })
+    out.raw(",\"encoding_format\":\"float\"}");
+    Ok(out.into_bytes())
 }
 
 /// One item of a compat list answer.
