@@ -238,12 +238,62 @@ fn vector_size(values: &[&str]) -> usize {
 fn base64_f32(values: &[&str]) -> Result<String, TranslateError> {
     let mut bytes = Vec::with_capacity(values.len() * 4);
     for value in values {
-        let v: f64 = value
-            .parse()
-            .map_err(|_| TranslateError::InvalidResponse(format!("`{value}` is not a number")))?;
+        let v = to_f64(value)
+            .ok_or_else(|| TranslateError::InvalidResponse(format!("`{value}` is not a number")))?;
         bytes.extend_from_slice(&(v as f32).to_le_bytes());
     }
     Ok(json::base64_encode(&bytes))
+}
+
+/// A JSON number as the nearest `f64`. When its digits make an integer of
+/// at most 2^53 and its power of ten is at most 22 (the forms vectors come
+/// in), both are exact `f64`s and one division or product rounds once, to
+/// the nearest (Clinger's fast path); otherwise the standard library's
+/// parser reads it.
+fn to_f64(text: &str) -> Option<f64> {
+    const POW10: [f64; 23] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+        1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+    ];
+    let (negative, rest) = match text.as_bytes().split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, text.as_bytes()),
+    };
+    let mut significand: u64 = 0;
+    let mut scale: i64 = 0;
+    let mut fraction = false;
+    let mut bytes = rest.iter();
+    while let Some(&b) = bytes.next() {
+        match b {
+            b'0'..=b'9' => {
+                significand = significand * 10 + u64::from(b - b'0');
+                if significand > 1 << 53 {
+                    return text.parse().ok();
+                }
+                scale -= i64::from(fraction);
+            }
+            b'.' => fraction = true,
+            b'e' | b'E' => {
+                let exponent = std::str::from_utf8(bytes.as_slice()).ok()?;
+                match exponent.parse::<i64>() {
+                    Ok(e) => scale += e,
+                    Err(_) => return text.parse().ok(),
+                }
+                break;
+            }
+            _ => return None,
+        }
+    }
+    let n = significand as f64;
+    let magnitude = match usize::try_from(scale.unsigned_abs())
+        .ok()
+        .and_then(|i| POW10.get(i))
+    {
+        Some(pow) if scale < 0 => n / pow,
+        Some(pow) => n * pow,
+        None => return text.parse().ok(),
+    };
+    Some(if negative { -magnitude } else { magnitude })
 }
 
 /// Writes the OpenAI list answer.
@@ -1075,6 +1125,38 @@ mod tests {
             }
         }
         assert!(off < numbers.len() / 8, "{off}");
+
+        // The fast reading of a number is the standard library's.
+        let mut texts = numbers.clone();
+        texts.extend(OUT_OF_RANGE.iter().map(|n| n.to_string()));
+        texts.extend(
+            [
+                "9007199254740992",
+                "9007199254740993",
+                "90071992547409921",
+                "0.9007199254740993",
+                "1e22",
+                "1e23",
+                "123e20",
+                "1.5e-22",
+                "1.5e-23",
+                "-1e0",
+                "1E+0",
+                "0e5",
+                "0.000000000000000000000000001",
+                "1e-0000000000000000000000000000005",
+                "1e99999999999999999999",
+            ]
+            .map(str::to_owned),
+        );
+        for text in &texts {
+            let want = text.parse::<f64>().unwrap();
+            assert_eq!(
+                to_f64(text).map(f64::to_bits),
+                Some(want.to_bits()),
+                "{text}"
+            );
+        }
 
         // Base64: the same bytes.
         assert_eq!(base64_f32(&vectors[0]).unwrap(), old::base64(&before[0]));
