@@ -331,6 +331,12 @@ impl<'a, 'h> Reader<'a, 'h> {
         std::str::from_utf8(text).map_err(|_| self.error("expected a number"))
     }
 
+    /// A number's text as it is in the body, checked against the JSON
+    /// grammar (for numbers passed on without being parsed).
+    pub(crate) fn number_text(&mut self) -> Result<&'a str, ReadError> {
+        self.number()
+    }
+
     /// An integer (no fraction or exponent).
     pub(crate) fn int(&mut self) -> Result<i64, ReadError> {
         self.skip_ws();

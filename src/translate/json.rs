@@ -156,16 +156,6 @@ impl Out {
         self.raw(&n.to_string())
     }
 
-    /// Appends any small serializable value (numbers, float lists).
-    pub(crate) fn value<T: Serialize + ?Sized>(
-        &mut self,
-        value: &T,
-    ) -> Result<&mut Out, TranslateError> {
-        serde_json::to_writer(&mut self.buf, value)
-            .map_err(|e| TranslateError::InvalidResponse(e.to_string()))?;
-        Ok(self)
-    }
-
     /// The bytes written so far.
     pub(crate) fn into_bytes(self) -> Vec<u8> {
         self.buf
