@@ -1,106 +1,13 @@
-//! JSON plumbing shared by the translators: strings borrowed from the input
-//! body, a one-or-many list, and an output buffer that copies large strings
-//! (base64 image data) exactly once.
-//!
-//! `serde_json` hands out `&str` slices of the input for strings without
-//! escapes; [`JStr`] keeps them borrowed and only allocates when the string had
-//! escapes. (`Cow<str>` alone always allocates when deserialized inside an
-//! `Option`.) Unknown fields of the derived structs are skipped by
-//! `serde_json`'s `IgnoredAny` path, which scans without allocating.
+//! JSON plumbing shared by the translators: the output buffer that copies
+//! large strings (base64 image data) exactly once, its escaper, base64 and
+//! a digest. Bodies are read with [`crate::reader`], whose [`JStr`] keeps
+//! strings without escapes borrowed from the body.
 
 use super::answer::Image;
 use super::TranslateError;
-use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Serialize;
-use std::borrow::Cow;
-use std::fmt;
-use std::marker::PhantomData;
 
 pub(crate) use crate::reader::JStr;
-
-impl<'de: 'a, 'a> Deserialize<'de> for JStr<'a> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct StrVisitor<'a>(PhantomData<&'a ()>);
-
-        impl<'de: 'a, 'a> Visitor<'de> for StrVisitor<'a> {
-            type Value = JStr<'a>;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string")
-            }
-
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<JStr<'a>, E> {
-                Ok(JStr(Cow::Borrowed(v)))
-            }
-
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<JStr<'a>, E> {
-                Ok(JStr(Cow::Owned(v.to_owned())))
-            }
-
-            fn visit_string<E: de::Error>(self, v: String) -> Result<JStr<'a>, E> {
-                Ok(JStr(Cow::Owned(v)))
-            }
-        }
-
-        deserializer.deserialize_str(StrVisitor(PhantomData))
-    }
-}
-
-/// A field that is a list of `T`, or a single `T` object (older Open WebUI
-/// sends `"instances": {...}` instead of a list).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct OneOrMany<T>(pub(crate) Vec<T>);
-
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for OneOrMany<T> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(ListVisitor(PhantomData))
-    }
-}
-
-/// Reads [`OneOrMany`]: a list, or one object. Each item of a list is read
-/// the way a lone object is (as a seed, through `visit_map`), so `T`'s
-/// reader is built once rather than once for each way in.
-struct ListVisitor<T>(PhantomData<T>);
-
-impl<'de, T: Deserialize<'de>> Visitor<'de> for ListVisitor<T> {
-    type Value = OneOrMany<T>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an object or a list of objects")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
-        while let Some(OneOrMany(mut one)) = seq.next_element_seed(ListVisitor::<T>(PhantomData))? {
-            items.append(&mut one);
-        }
-        Ok(OneOrMany(items))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        T::deserialize(de::value::MapAccessDeserializer::new(map)).map(|item| OneOrMany(vec![item]))
-    }
-}
-
-impl<'de, T: Deserialize<'de>> DeserializeSeed<'de> for ListVisitor<T> {
-    type Value = OneOrMany<T>;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<OneOrMany<T>, D::Error> {
-        deserializer.deserialize_map(self)
-    }
-}
-
-/// Parses a client request body, mapping a syntax or shape error to
-/// [`TranslateError::InvalidRequest`].
-pub(crate) fn request<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, TranslateError> {
-    serde_json::from_slice(body).map_err(|e| TranslateError::InvalidRequest(e.to_string()))
-}
-
-/// Parses an upstream answer, mapping a syntax or shape error to
-/// [`TranslateError::InvalidResponse`].
-pub(crate) fn response<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, TranslateError> {
-    serde_json::from_slice(body).map_err(|e| TranslateError::InvalidResponse(e.to_string()))
-}
 
 /// Serializes a small request body.
 pub(crate) fn to_body<T: Serialize>(value: &T) -> Result<Vec<u8>, TranslateError> {
@@ -227,10 +134,21 @@ pub(crate) fn digest(parts: &[&[u8]]) -> u64 {
 mod tests {
     use super::*;
 
-    #[derive(serde::Deserialize)]
-    struct Holder<'a> {
-        #[serde(borrow)]
-        s: Option<JStr<'a>>,
+    /// The field `s` of a body, read with the reader.
+    fn field_s(body: &str) -> Option<JStr<'_>> {
+        crate::reader::document(body.as_bytes(), |r| {
+            let mut s = None;
+            r.object(&mut |r, key| {
+                if key.is("s") {
+                    s = r.opt_str()?;
+                    Ok(())
+                } else {
+                    r.skip()
+                }
+            })?;
+            Ok(s)
+        })
+        .unwrap()
     }
 
     #[test]
@@ -274,9 +192,9 @@ mod tests {
             },
         ];
         for case in cases {
-            let got: Holder = serde_json::from_str(case.body).unwrap();
-            assert_eq!(got.s.as_deref(), case.want, "{}", case.name);
-            let borrowed = matches!(got.s.map(|s| s.0), Some(Cow::Borrowed(_)));
+            let got = field_s(case.body);
+            assert_eq!(got.as_deref(), case.want, "{}", case.name);
+            let borrowed = matches!(got.map(|s| s.0), Some(std::borrow::Cow::Borrowed(_)));
             assert_eq!(borrowed, case.borrowed, "{}", case.name);
         }
     }
@@ -325,20 +243,30 @@ mod tests {
 
     #[test]
     fn one_or_many_accepts_both() {
-        #[derive(serde::Deserialize, Debug, PartialEq)]
-        struct Item {
-            x: u32,
-        }
+        let read = |body: &str| {
+            crate::reader::document(body.as_bytes(), |r| {
+                r.one_or_many(|r| {
+                    let mut x = None;
+                    r.object(&mut |r, key| {
+                        if key.is("x") {
+                            x = r.opt_int()?;
+                            Ok(())
+                        } else {
+                            r.skip()
+                        }
+                    })?;
+                    Ok(x)
+                })
+            })
+        };
         let cases = [
-            ("list", r#"[{"x":1},{"x":2}]"#, vec![1, 2]),
-            ("object", r#"{"x":7}"#, vec![7]),
+            ("list", r#"[{"x":1},{"x":2}]"#, vec![Some(1), Some(2)]),
+            ("object", r#"{"x":7}"#, vec![Some(7)]),
             ("empty list", "[]", vec![]),
         ];
         for (name, body, want) in cases {
-            let got: OneOrMany<Item> = serde_json::from_str(body).unwrap();
-            let got: Vec<u32> = got.0.into_iter().map(|i| i.x).collect();
-            assert_eq!(got, want, "{name}");
+            assert_eq!(read(body).unwrap(), want, "{name}");
         }
-        assert!(serde_json::from_str::<OneOrMany<Item>>("3").is_err());
+        assert!(read("3").is_err());
     }
 }
