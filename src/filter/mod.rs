@@ -12,7 +12,8 @@ use crate::catalogue::{self, Cache, Catalogue};
 use crate::config::Config;
 use crate::flow::{self, BodyStep, Head, HeadStep, LocalReply, RejectKind, Routed, Why};
 use crate::headers::{
-    AUTHORIZATION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, GOOG_API_KEY, JSON, RETRY_AFTER,
+    ACCEPT_ENCODING, AUTHORIZATION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, GOOG_API_KEY,
+    JSON, RETRY_AFTER,
 };
 use crate::response::{
     self, CatalogueQuery, Count, Edit, Response, ResponseHead, Step, Translation,
@@ -122,6 +123,9 @@ struct RequestHead {
     authorization: Option<String>,
     api_key: Option<String>,
     authority: Option<String>,
+    /// The request carries `accept-encoding` (removing an absent header
+    /// still costs a host call, and Envoy then clears its route cache).
+    accept_encoding: bool,
     now: u64,
     /// The live catalogue cached for the request's key, if any.
     catalogue: Option<Rc<Catalogue>>,
@@ -129,32 +133,54 @@ struct RequestHead {
 
 impl RequestHead {
     /// Reads the request facts the decisions use; `false` when `:method`
-    /// and `:path` already show the router does not look at the request (each
-    /// header read is a host call, so the rest are not read for those).
-    /// For routed requests the whole header map is read once, so that a
-    /// credential header given twice is seen (joined with a comma, as Envoy
-    /// joins repeated HTTP/1 headers) wherever it came from.
+    /// and `:path` already show the router does not look at the request.
+    /// Each header read is a host call (and each value is copied into the
+    /// VM by one more), so a request that is not a POST reads `:method` and
+    /// `:path` only, and a POST reads `:method`, then the whole header map
+    /// once, `:path` included: a credential header given twice is seen
+    /// (joined with a comma, as Envoy joins repeated HTTP/1 headers)
+    /// wherever it came from.
     fn read(host: &impl Host) -> (RequestHead, bool) {
         let method = host.header(REQ, ":method").unwrap_or_default();
-        let path = host.header(REQ, ":path").unwrap_or_default();
-        if !flow::is_routed(&method, &path) {
-            return (
-                RequestHead {
-                    method,
-                    path,
-                    ..RequestHead::default()
-                },
-                false,
-            );
+        if method != "POST" {
+            let path = host.header(REQ, ":path").unwrap_or_default();
+            let routed = flow::is_routed(&method, &path);
+            let head = RequestHead {
+                method,
+                path,
+                ..RequestHead::default()
+            };
+            if !routed {
+                return (head, false);
+            }
+            // Only POSTs are routed; should that change, read the rest.
+            return (Self::read_rest(host, head), true);
         }
-        let mut head = RequestHead {
-            method,
-            path,
-            now: host.unix_time(),
-            ..RequestHead::default()
-        };
+        let head = Self::read_rest(
+            host,
+            RequestHead {
+                method,
+                ..RequestHead::default()
+            },
+        );
+        let routed = flow::is_routed(&head.method, &head.path);
+        (head, routed)
+    }
+
+    /// `head` with the facts in the whole request header map (`:path`
+    /// too, unless `head` has it) and the time.
+    fn read_rest(host: &impl Host, mut head: RequestHead) -> RequestHead {
+        let read_path = head.path.is_empty();
         for (name, value) in host.headers(REQ) {
             let slot = match name.as_str() {
+                ":path" if read_path => {
+                    head.path = value;
+                    continue;
+                }
+                ACCEPT_ENCODING => {
+                    head.accept_encoding = true;
+                    continue;
+                }
                 CONTENT_LENGTH => &mut head.content_length,
                 CONTENT_ENCODING => &mut head.content_encoding,
                 AUTHORIZATION => &mut head.authorization,
@@ -170,7 +196,19 @@ impl RequestHead {
                 None => *slot = Some(value),
             }
         }
-        (head, true)
+        head.now = host.unix_time();
+        head
+    }
+
+    /// Whether the request is known to lack header `name` (only the
+    /// headers read are known), so removing it would change nothing.
+    fn lacks(&self, name: &str) -> bool {
+        match name {
+            ACCEPT_ENCODING => !self.accept_encoding,
+            AUTHORIZATION => self.authorization.is_none(),
+            GOOG_API_KEY => self.api_key.is_none(),
+            _ => false,
+        }
     }
 
     fn view(&self) -> Head<'_> {
@@ -305,6 +343,9 @@ impl<H: Host> Router<H> {
         for op in &plan.headers {
             let _ = match op {
                 HeaderOp::Set(name, value) => self.host.set_header(REQ, name, Some(&value.0)),
+                // Each removal is a host call that also clears Envoy's route
+                // cache (the route is matched again): none for an absent header.
+                HeaderOp::Remove(name) if self.head.lacks(name) => continue,
                 HeaderOp::Remove(name) => self.host.set_header(REQ, name, None),
             };
         }

@@ -32,6 +32,8 @@ struct Fake {
     counter_names: RefCell<Vec<String>>,
     counts: RefCell<BTreeMap<String, u64>>,
     header_reads: RefCell<usize>,
+    /// Request header writes (each clears Envoy's route cache).
+    request_header_writes: RefCell<usize>,
     /// Callouts made: cluster and headers.
     callouts: RefCell<Vec<Callout>>,
     /// The callout answer being delivered: status and body.
@@ -73,6 +75,9 @@ impl Host for Rc<Fake> {
     }
 
     fn set_header(&self, m: MapType, name: &str, value: Option<&str>) -> Result<(), Status> {
+        if m == MapType::HttpRequestHeaders {
+            *self.request_header_writes.borrow_mut() += 1;
+        }
         let mut headers = map(self, m).borrow_mut();
         headers.retain(|(n, _)| n != name);
         if let Some(v) = value {
@@ -332,6 +337,25 @@ fn a_chat_request_is_held_until_its_body_ends_then_routed() {
     assert_eq!(*x.fake.header_reads.borrow(), reads + 1);
     assert_eq!(x.response_chunk(b"{}", true), Action::Continue);
     assert_eq!(x.response_body(), b"{}");
+}
+
+#[test]
+fn a_chat_request_without_accept_encoding_reads_two_and_writes_no_header() {
+    let mut x = Exchange::new("");
+    let body = br#"{"model":"gemini-3.5-flash","messages":[]}"#;
+    assert_eq!(x.request("POST", CHAT, &[BEARER], false), Action::Pause);
+    assert_eq!(
+        *x.fake.header_reads.borrow(),
+        2,
+        ":method, then the whole map"
+    );
+    assert_eq!(x.request_chunk(body, true), Action::Continue);
+    assert_eq!(x.count("gemini_router.unchanged.gemini"), 1);
+    assert_eq!(
+        *x.fake.request_header_writes.borrow(),
+        0,
+        "nothing to remove, nothing to set"
+    );
 }
 
 #[test]
