@@ -257,6 +257,12 @@ pub struct Router<H: Host = Proxy> {
     pending: Option<Pending>,
 }
 
+/// The first value of header `name` in `map` (what a single header read
+/// returns when the header is repeated).
+fn first(map: &[(String, String)], name: &str) -> Option<String> {
+    map.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())
+}
+
 /// A rewritten 404 waiting for the live catalogue.
 struct Pending {
     body: Vec<u8>,
@@ -755,15 +761,24 @@ impl<H: Host> HttpContext for Router<H> {
         let Some(routed) = &self.routed else {
             return Action::Continue;
         };
-        let status = self
-            .host
-            .header(RESP, ":status")
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
         let translation = Translation::of(self.translator.as_deref());
-        // Each header read is a host call: the rest only where they decide.
-        let read = response::reads_headers(routed, translation, status);
-        let header = |name| read.then(|| self.host.header(RESP, name)).flatten();
+        // Each header read is a host call (and one more copies the value
+        // into the VM): a 2xx of a plain routed request reads `:status`
+        // only; where the other headers decide (an error, a translated
+        // answer, one that may carry tool calls) the whole map is read once.
+        let known = translation != Translation::None || routed.tools;
+        let mut map = known.then(|| self.host.headers(RESP));
+        let status = match &map {
+            Some(map) => first(map, ":status"),
+            None => self.host.header(RESP, ":status"),
+        }
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+        if map.is_none() && response::reads_headers(routed, translation, status) {
+            map = Some(self.host.headers(RESP));
+        }
+        let map = map.unwrap_or_default();
+        let header = |name| first(&map, name);
         let encoding = header(CONTENT_ENCODING);
         let length = header(CONTENT_LENGTH);
         let content_type = if routed.tools {
