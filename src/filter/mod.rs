@@ -10,7 +10,7 @@ mod tests;
 
 use crate::catalogue::{self, Cache, Catalogue};
 use crate::config::Config;
-use crate::flow::{self, BodyStep, Head, HeadStep, LocalReply, RejectKind, Routed, Why};
+use crate::flow::{self, BodyStep, Head, HeadStep, LocalReply, Now, RejectKind, Routed, Why};
 use crate::headers::{
     ACCEPT_ENCODING, AUTHORIZATION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, GOOG_API_KEY,
     JSON, RETRY_AFTER,
@@ -25,7 +25,7 @@ use host::{Host, Proxy, SharedData};
 use metrics::Metrics;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, MapType};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -126,7 +126,8 @@ struct RequestHead {
     /// The request carries `accept-encoding` (removing an absent header
     /// still costs a host call, and Envoy then clears its route cache).
     accept_encoding: bool,
-    now: u64,
+    /// The current Unix time, once read (see [`RequestHead::now`]).
+    now: Cell<Option<u64>>,
     /// The live catalogue cached for the request's key, if any.
     catalogue: Option<Rc<Catalogue>>,
 }
@@ -168,7 +169,7 @@ impl RequestHead {
     }
 
     /// `head` with the facts in the whole request header map (`:path`
-    /// too, unless `head` has it) and the time.
+    /// too, unless `head` has it).
     fn read_rest(host: &impl Host, mut head: RequestHead) -> RequestHead {
         let read_path = head.path.is_empty();
         for (name, value) in host.headers(REQ) {
@@ -196,7 +197,6 @@ impl RequestHead {
                 None => *slot = Some(value),
             }
         }
-        head.now = host.unix_time();
         head
     }
 
@@ -211,7 +211,22 @@ impl RequestHead {
         }
     }
 
-    fn view(&self) -> Head<'_> {
+    /// The current Unix time, read from the host the first time a
+    /// decision needs it (a host call most requests do without), then the
+    /// same for the rest of the request.
+    fn now(&self, host: &impl Host) -> u64 {
+        match self.now.get() {
+            Some(now) => now,
+            None => {
+                let now = host.unix_time();
+                self.now.set(Some(now));
+                now
+            }
+        }
+    }
+
+    /// The facts as the decisions take them; `clock` reads the time.
+    fn view<'a>(&'a self, clock: &'a dyn Fn() -> u64) -> Head<'a> {
         Head {
             method: &self.method,
             path: &self.path,
@@ -221,7 +236,7 @@ impl RequestHead {
                 authorization: self.authorization.as_deref(),
                 api_key: self.api_key.as_deref(),
             },
-            now: self.now,
+            now: Now::Read(clock),
             catalogue: self.catalogue.as_deref(),
             signatures: None,
         }
@@ -406,7 +421,8 @@ impl<H: Host> Router<H> {
             return Action::Continue;
         };
         let store = SharedData(&self.host);
-        let mut view = self.head.view();
+        let clock = || self.head.now(&self.host);
+        let mut view = self.head.view(&clock);
         view.signatures = Some(Shared(&store));
         match flow::buffered(&self.config, &view, pending, &body) {
             BodyStep::Pass(reason) => self.pass(reason),
@@ -560,7 +576,7 @@ impl<H: Host> Router<H> {
     /// Finishes a 404 with the live catalogue: from the cache, or by
     /// holding the response while the first page is read.
     fn with_catalogue(&mut self, query: CatalogueQuery, body: Vec<u8>) -> Action {
-        let now = self.head.now;
+        let now = self.head.now(&self.host);
         let key = catalogue::credential_key(&query.key.0);
         let cached = self.catalogues.borrow().get(key, now);
         if let Some(cat) = cached {
@@ -624,12 +640,13 @@ impl<H: Host> Router<H> {
         if self.catalogues.borrow().is_empty() {
             return None;
         }
-        let view = self.head.view();
+        let clock = || self.head.now(&self.host);
+        let view = self.head.view(&clock);
         let query = view.path.split_once('?').map(|(_, q)| q);
         let key = crate::route::api_key(view.auth, query)?;
         self.catalogues
             .borrow()
-            .get(catalogue::credential_key(&key.0), view.now)
+            .get(catalogue::credential_key(&key.0), view.now.get())
     }
 
     /// Moves the chunk in Envoy's buffer into `held` and empties the
@@ -715,7 +732,8 @@ impl<H: Host> HttpContext for Router<H> {
         if self.config.live_catalogue {
             self.head.catalogue = self.cached_catalogue();
         }
-        match flow::head(&self.config, &self.head.view()) {
+        let clock = || self.head.now(&self.host);
+        match flow::head(&self.config, &self.head.view(&clock)) {
             HeadStep::Pass(reason) => self.pass(reason),
             HeadStep::Reject(reply) => self.reject(&reply),
             HeadStep::Route(routed) => {
@@ -856,10 +874,10 @@ impl<H: Host> Router<H> {
                 self.metrics.catalogue_fetched.inc(&self.host);
                 let key = catalogue::credential_key(&pending.query.key.0);
                 let catalogue = std::mem::take(&mut pending.catalogue);
-                let cat = self
-                    .catalogues
-                    .borrow_mut()
-                    .put(key, self.head.now, catalogue);
+                let cat =
+                    self.catalogues
+                        .borrow_mut()
+                        .put(key, self.head.now(&self.host), catalogue);
                 Some(self.sentence(&cat, &pending.query))
             }
             Err(()) => None,

@@ -34,6 +34,8 @@ struct Fake {
     header_reads: RefCell<usize>,
     /// Request header writes (each clears Envoy's route cache).
     request_header_writes: RefCell<usize>,
+    /// Reads of the clock.
+    clock_reads: RefCell<usize>,
     /// Callouts made: cluster and headers.
     callouts: RefCell<Vec<Callout>>,
     /// The callout answer being delivered: status and body.
@@ -113,6 +115,7 @@ impl Host for Rc<Fake> {
     }
 
     fn unix_time(&self) -> u64 {
+        *self.clock_reads.borrow_mut() += 1;
         1_796_169_600 // 2026-12-02
     }
 
@@ -355,6 +358,11 @@ fn a_chat_request_without_accept_encoding_reads_two_and_writes_no_header() {
         *x.fake.request_header_writes.borrow(),
         0,
         "nothing to remove, nothing to set"
+    );
+    assert_eq!(
+        *x.fake.clock_reads.borrow(),
+        0,
+        "a model the lifecycle table does not list, not translated"
     );
 }
 
