@@ -67,12 +67,43 @@ pub struct Head<'a> {
     /// The credentials, for moving the key between styles.
     pub auth: Auth<'a>,
     /// The current Unix time (the lifecycle table's clock, OpenAI `created`).
-    pub now: u64,
+    pub now: Now<'a>,
     /// The live catalogue cached for the request's key, if any: classifies
     /// a model no rule matches by its `supportedGenerationMethods`.
     pub catalogue: Option<&'a Catalogue>,
     /// Where thought signatures are remembered (`None`: nothing is put back).
     pub signatures: Option<Shared<'a>>,
+}
+
+/// The current Unix time, as the decisions take it: a value, or a clock
+/// read only when a decision needs the time (the filter's clock is a host
+/// call, and most requests need none: a model the lifecycle table does not
+/// list, an answer that is not translated).
+#[derive(Clone, Copy)]
+pub enum Now<'a> {
+    /// This time.
+    At(u64),
+    /// The time this reads (the glue remembers its first answer).
+    Read(&'a dyn Fn() -> u64),
+}
+
+impl Now<'_> {
+    /// The time.
+    pub fn get(self) -> u64 {
+        match self {
+            Now::At(t) => t,
+            Now::Read(read) => read(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Now<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Now::At(t) => write!(f, "At({t})"),
+            Now::Read(_) => f.write_str("Read"),
+        }
+    }
 }
 
 /// A reply the filter sends itself instead of forwarding the request.
@@ -430,7 +461,7 @@ fn translated(
         from: routed.plan.from,
         to: routed.plan.to,
         client_sse: routed.plan.client_sse,
-        created: head.now,
+        created: head.now.get(),
         options: config.translate,
     };
     let mut translator = translate::translator(pair, &exchange);
@@ -447,7 +478,7 @@ fn decide(
     stream: bool,
     head: &Head<'_>,
 ) -> Routed {
-    let notice = config.lifecycle.notice(&requested.id, head.now);
+    let notice = config.lifecycle.notice_at(&requested.id, || head.now.get());
     // A model past its shutdown goes to its replacement (per `migrate`),
     // when the client's endpoint can reach it: a `:batchEmbedContents` body
     // names the model in every request, so it stays as asked.
@@ -540,7 +571,7 @@ fn background_task(
                 from: Endpoint::ChatCompletions,
                 to: Endpoint::ChatCompletions,
                 client_sse: false,
-                created: head.now,
+                created: head.now.get(),
                 options: config.translate,
             };
             let answer = translate::empty_chat_answer(body, &exchange);
@@ -744,7 +775,7 @@ mod tests {
                 authorization: Some("Bearer K"),
                 api_key: None,
             },
-            now: 0,
+            now: Now::At(0),
             catalogue: None,
             signatures: None,
         }
@@ -947,7 +978,7 @@ mod tests {
                 body: chat("gemini-3.1-flash-image", false), want: "route" },
         ];
         let head = Head {
-            now: 1_796_169_600,
+            now: Now::At(1_796_169_600),
             ..h("POST", "/v1beta/openai/chat/completions")
         };
         for case in cases {

@@ -286,8 +286,14 @@ impl Lifecycle {
 
     /// What the table says of `model` (a bare id) at Unix time `now`.
     pub fn notice(&self, model: &str, now: u64) -> Option<Notice> {
+        self.notice_at(model, || now)
+    }
+
+    /// [`Lifecycle::notice`] with the time read from `now` only for a model the
+    /// table lists.
+    pub fn notice_at(&self, model: &str, now: impl FnOnce() -> u64) -> Option<Notice> {
         let row = self.rows.iter().find(|r| r.pattern.matches(model))?;
-        let today = Date::from_unix(now);
+        let today = Date::from_unix(now());
         let shut_down = row.shut_down || row.shutdown.is_some_and(|d| d <= today);
         if row.shutdown.is_none() && !shut_down {
             // A live row (an override that clears a built-in one).

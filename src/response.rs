@@ -815,7 +815,7 @@ mod tests {
             content_length: None,
             content_encoding: None,
             auth: Auth::default(),
-            now: 1_796_169_600,
+            now: crate::flow::Now::At(1_796_169_600),
             catalogue: None,
             signatures: None,
         };

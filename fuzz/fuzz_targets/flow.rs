@@ -29,7 +29,7 @@
 
 use arbitrary::Arbitrary;
 use gemini_router::config::Config;
-use gemini_router::flow::{self, BodyStep, Head, HeadStep, LocalReply, RejectKind, Routed};
+use gemini_router::flow::{self, BodyStep, Head, HeadStep, LocalReply, Now, RejectKind, Routed};
 use gemini_router::response::{self, Edit, Reply, Response, ResponseHead, Step, Translation};
 use gemini_router::route::{Auth, HeaderOp};
 use gemini_router::signatures::{Shared, Store};
@@ -769,11 +769,11 @@ fuzz_target!(|input: Input<'_>| {
             api_key,
         },
         // Before and after the built-in table's shutdown dates.
-        now: if input.status % 2 == 0 {
+        now: Now::At(if input.status % 2 == 0 {
             1_700_000_000
         } else {
             1_796_169_600
-        },
+        }),
         catalogue: None,
         signatures: Some(Shared(&SIGNATURES)),
     };

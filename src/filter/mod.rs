@@ -10,9 +10,10 @@ mod tests;
 
 use crate::catalogue::{self, Cache, Catalogue};
 use crate::config::Config;
-use crate::flow::{self, BodyStep, Head, HeadStep, LocalReply, RejectKind, Routed, Why};
+use crate::flow::{self, BodyStep, Head, HeadStep, LocalReply, Now, RejectKind, Routed, Why};
 use crate::headers::{
-    AUTHORIZATION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, GOOG_API_KEY, JSON, RETRY_AFTER,
+    ACCEPT_ENCODING, AUTHORIZATION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, GOOG_API_KEY,
+    JSON, RETRY_AFTER,
 };
 use crate::response::{
     self, CatalogueQuery, Count, Edit, Response, ResponseHead, Step, Translation,
@@ -24,7 +25,7 @@ use host::{Host, Proxy, SharedData};
 use metrics::Metrics;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, MapType};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -122,39 +123,65 @@ struct RequestHead {
     authorization: Option<String>,
     api_key: Option<String>,
     authority: Option<String>,
-    now: u64,
+    /// The request carries `accept-encoding` (removing an absent header
+    /// still costs a host call, and Envoy then clears its route cache).
+    accept_encoding: bool,
+    /// The current Unix time, once read (see [`RequestHead::now`]).
+    now: Cell<Option<u64>>,
     /// The live catalogue cached for the request's key, if any.
     catalogue: Option<Rc<Catalogue>>,
 }
 
 impl RequestHead {
     /// Reads the request facts the decisions use; `false` when `:method`
-    /// and `:path` already show the router does not look at the request (each
-    /// header read is a host call, so the rest are not read for those).
-    /// For routed requests the whole header map is read once, so that a
-    /// credential header given twice is seen (joined with a comma, as Envoy
-    /// joins repeated HTTP/1 headers) wherever it came from.
+    /// and `:path` already show the router does not look at the request.
+    /// Each header read is a host call (and each value is copied into the
+    /// VM by one more), so a request that is not a POST reads `:method` and
+    /// `:path` only, and a POST reads `:method`, then the whole header map
+    /// once, `:path` included: a credential header given twice is seen
+    /// (joined with a comma, as Envoy joins repeated HTTP/1 headers)
+    /// wherever it came from.
     fn read(host: &impl Host) -> (RequestHead, bool) {
         let method = host.header(REQ, ":method").unwrap_or_default();
-        let path = host.header(REQ, ":path").unwrap_or_default();
-        if !flow::is_routed(&method, &path) {
-            return (
-                RequestHead {
-                    method,
-                    path,
-                    ..RequestHead::default()
-                },
-                false,
-            );
+        if method != "POST" {
+            let path = host.header(REQ, ":path").unwrap_or_default();
+            let routed = flow::is_routed(&method, &path);
+            let head = RequestHead {
+                method,
+                path,
+                ..RequestHead::default()
+            };
+            if !routed {
+                return (head, false);
+            }
+            // Only POSTs are routed; should that change, read the rest.
+            return (Self::read_rest(host, head), true);
         }
-        let mut head = RequestHead {
-            method,
-            path,
-            now: host.unix_time(),
-            ..RequestHead::default()
-        };
+        let head = Self::read_rest(
+            host,
+            RequestHead {
+                method,
+                ..RequestHead::default()
+            },
+        );
+        let routed = flow::is_routed(&head.method, &head.path);
+        (head, routed)
+    }
+
+    /// `head` with the facts in the whole request header map (`:path`
+    /// too, unless `head` has it).
+    fn read_rest(host: &impl Host, mut head: RequestHead) -> RequestHead {
+        let read_path = head.path.is_empty();
         for (name, value) in host.headers(REQ) {
             let slot = match name.as_str() {
+                ":path" if read_path => {
+                    head.path = value;
+                    continue;
+                }
+                ACCEPT_ENCODING => {
+                    head.accept_encoding = true;
+                    continue;
+                }
                 CONTENT_LENGTH => &mut head.content_length,
                 CONTENT_ENCODING => &mut head.content_encoding,
                 AUTHORIZATION => &mut head.authorization,
@@ -170,10 +197,36 @@ impl RequestHead {
                 None => *slot = Some(value),
             }
         }
-        (head, true)
+        head
     }
 
-    fn view(&self) -> Head<'_> {
+    /// Whether the request is known to lack header `name` (only the
+    /// headers read are known), so removing it would change nothing.
+    fn lacks(&self, name: &str) -> bool {
+        match name {
+            ACCEPT_ENCODING => !self.accept_encoding,
+            AUTHORIZATION => self.authorization.is_none(),
+            GOOG_API_KEY => self.api_key.is_none(),
+            _ => false,
+        }
+    }
+
+    /// The current Unix time, read from the host the first time a
+    /// decision needs it (a host call most requests do without), then the
+    /// same for the rest of the request.
+    fn now(&self, host: &impl Host) -> u64 {
+        match self.now.get() {
+            Some(now) => now,
+            None => {
+                let now = host.unix_time();
+                self.now.set(Some(now));
+                now
+            }
+        }
+    }
+
+    /// The facts as the decisions take them; `clock` reads the time.
+    fn view<'a>(&'a self, clock: &'a dyn Fn() -> u64) -> Head<'a> {
         Head {
             method: &self.method,
             path: &self.path,
@@ -183,7 +236,7 @@ impl RequestHead {
                 authorization: self.authorization.as_deref(),
                 api_key: self.api_key.as_deref(),
             },
-            now: self.now,
+            now: Now::Read(clock),
             catalogue: self.catalogue.as_deref(),
             signatures: None,
         }
@@ -217,6 +270,12 @@ pub struct Router<H: Host = Proxy> {
     catalogues: Rc<RefCell<Cache>>,
     /// A 404 held while the live catalogue is read.
     pending: Option<Pending>,
+}
+
+/// The first value of header `name` in `map` (what a single header read
+/// returns when the header is repeated).
+fn first(map: &[(String, String)], name: &str) -> Option<String> {
+    map.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())
 }
 
 /// A rewritten 404 waiting for the live catalogue.
@@ -305,6 +364,9 @@ impl<H: Host> Router<H> {
         for op in &plan.headers {
             let _ = match op {
                 HeaderOp::Set(name, value) => self.host.set_header(REQ, name, Some(&value.0)),
+                // Each removal is a host call that also clears Envoy's route
+                // cache (the route is matched again): none for an absent header.
+                HeaderOp::Remove(name) if self.head.lacks(name) => continue,
                 HeaderOp::Remove(name) => self.host.set_header(REQ, name, None),
             };
         }
@@ -359,7 +421,8 @@ impl<H: Host> Router<H> {
             return Action::Continue;
         };
         let store = SharedData(&self.host);
-        let mut view = self.head.view();
+        let clock = || self.head.now(&self.host);
+        let mut view = self.head.view(&clock);
         view.signatures = Some(Shared(&store));
         match flow::buffered(&self.config, &view, pending, &body) {
             BodyStep::Pass(reason) => self.pass(reason),
@@ -513,7 +576,7 @@ impl<H: Host> Router<H> {
     /// Finishes a 404 with the live catalogue: from the cache, or by
     /// holding the response while the first page is read.
     fn with_catalogue(&mut self, query: CatalogueQuery, body: Vec<u8>) -> Action {
-        let now = self.head.now;
+        let now = self.head.now(&self.host);
         let key = catalogue::credential_key(&query.key.0);
         let cached = self.catalogues.borrow().get(key, now);
         if let Some(cat) = cached {
@@ -577,12 +640,13 @@ impl<H: Host> Router<H> {
         if self.catalogues.borrow().is_empty() {
             return None;
         }
-        let view = self.head.view();
+        let clock = || self.head.now(&self.host);
+        let view = self.head.view(&clock);
         let query = view.path.split_once('?').map(|(_, q)| q);
         let key = crate::route::api_key(view.auth, query)?;
         self.catalogues
             .borrow()
-            .get(catalogue::credential_key(&key.0), view.now)
+            .get(catalogue::credential_key(&key.0), view.now.get())
     }
 
     /// Moves the chunk in Envoy's buffer into `held` and empties the
@@ -668,7 +732,8 @@ impl<H: Host> HttpContext for Router<H> {
         if self.config.live_catalogue {
             self.head.catalogue = self.cached_catalogue();
         }
-        match flow::head(&self.config, &self.head.view()) {
+        let clock = || self.head.now(&self.host);
+        match flow::head(&self.config, &self.head.view(&clock)) {
             HeadStep::Pass(reason) => self.pass(reason),
             HeadStep::Reject(reply) => self.reject(&reply),
             HeadStep::Route(routed) => {
@@ -714,15 +779,24 @@ impl<H: Host> HttpContext for Router<H> {
         let Some(routed) = &self.routed else {
             return Action::Continue;
         };
-        let status = self
-            .host
-            .header(RESP, ":status")
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
         let translation = Translation::of(self.translator.as_deref());
-        // Each header read is a host call: the rest only where they decide.
-        let read = response::reads_headers(routed, translation, status);
-        let header = |name| read.then(|| self.host.header(RESP, name)).flatten();
+        // Each header read is a host call (and one more copies the value
+        // into the VM): a 2xx of a plain routed request reads `:status`
+        // only; where the other headers decide (an error, a translated
+        // answer, one that may carry tool calls) the whole map is read once.
+        let known = translation != Translation::None || routed.tools;
+        let mut map = known.then(|| self.host.headers(RESP));
+        let status = match &map {
+            Some(map) => first(map, ":status"),
+            None => self.host.header(RESP, ":status"),
+        }
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+        if map.is_none() && response::reads_headers(routed, translation, status) {
+            map = Some(self.host.headers(RESP));
+        }
+        let map = map.unwrap_or_default();
+        let header = |name| first(&map, name);
         let encoding = header(CONTENT_ENCODING);
         let length = header(CONTENT_LENGTH);
         let content_type = if routed.tools {
@@ -800,10 +874,10 @@ impl<H: Host> Router<H> {
                 self.metrics.catalogue_fetched.inc(&self.host);
                 let key = catalogue::credential_key(&pending.query.key.0);
                 let catalogue = std::mem::take(&mut pending.catalogue);
-                let cat = self
-                    .catalogues
-                    .borrow_mut()
-                    .put(key, self.head.now, catalogue);
+                let cat =
+                    self.catalogues
+                        .borrow_mut()
+                        .put(key, self.head.now(&self.host), catalogue);
                 Some(self.sentence(&cat, &pending.query))
             }
             Err(()) => None,

@@ -32,6 +32,10 @@ struct Fake {
     counter_names: RefCell<Vec<String>>,
     counts: RefCell<BTreeMap<String, u64>>,
     header_reads: RefCell<usize>,
+    /// Request header writes (each clears Envoy's route cache).
+    request_header_writes: RefCell<usize>,
+    /// Reads of the clock.
+    clock_reads: RefCell<usize>,
     /// Callouts made: cluster and headers.
     callouts: RefCell<Vec<Callout>>,
     /// The callout answer being delivered: status and body.
@@ -73,6 +77,9 @@ impl Host for Rc<Fake> {
     }
 
     fn set_header(&self, m: MapType, name: &str, value: Option<&str>) -> Result<(), Status> {
+        if m == MapType::HttpRequestHeaders {
+            *self.request_header_writes.borrow_mut() += 1;
+        }
         let mut headers = map(self, m).borrow_mut();
         headers.retain(|(n, _)| n != name);
         if let Some(v) = value {
@@ -108,6 +115,7 @@ impl Host for Rc<Fake> {
     }
 
     fn unix_time(&self) -> u64 {
+        *self.clock_reads.borrow_mut() += 1;
         1_796_169_600 // 2026-12-02
     }
 
@@ -332,6 +340,30 @@ fn a_chat_request_is_held_until_its_body_ends_then_routed() {
     assert_eq!(*x.fake.header_reads.borrow(), reads + 1);
     assert_eq!(x.response_chunk(b"{}", true), Action::Continue);
     assert_eq!(x.response_body(), b"{}");
+}
+
+#[test]
+fn a_chat_request_without_accept_encoding_reads_two_and_writes_no_header() {
+    let mut x = Exchange::new("");
+    let body = br#"{"model":"gemini-3.5-flash","messages":[]}"#;
+    assert_eq!(x.request("POST", CHAT, &[BEARER], false), Action::Pause);
+    assert_eq!(
+        *x.fake.header_reads.borrow(),
+        2,
+        ":method, then the whole map"
+    );
+    assert_eq!(x.request_chunk(body, true), Action::Continue);
+    assert_eq!(x.count("gemini_router.unchanged.gemini"), 1);
+    assert_eq!(
+        *x.fake.request_header_writes.borrow(),
+        0,
+        "nothing to remove, nothing to set"
+    );
+    assert_eq!(
+        *x.fake.clock_reads.borrow(),
+        0,
+        "a model the lifecycle table does not list, not translated"
+    );
 }
 
 #[test]

@@ -31,7 +31,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use gemini_router::config::Config;
-use gemini_router::flow::{self, BodyStep, Head};
+use gemini_router::flow::{self, BodyStep, Head, Now};
 use gemini_router::route::Auth;
 use gemini_router::scan::top_level_fields;
 use gemini_router::signatures::{Shared, Store};
@@ -59,7 +59,7 @@ fn head() -> Head<'static> {
             authorization: Some("Bearer bench-key"),
             api_key: None,
         },
-        now: 0,
+        now: Now::At(0),
         catalogue: None,
         // As in the filter: a signature memory is always there (empty here).
         signatures: Some(Shared(&NO_SIGNATURES)),
