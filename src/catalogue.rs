@@ -8,8 +8,10 @@
 //! cache (keyed by a hash of the credential, never the credential itself;
 //! bounded in entries, with a TTL) and the sentence for the hint.
 
-use crate::config::raw_struct;
+use crate::config::{parse_document, read_opt, read_seq, read_string, read_strings};
+use crate::config::{read_struct, FieldError, Shape};
 use crate::endpoint::Family;
+use crate::reader::Reader;
 use std::hash::{Hash, Hasher};
 
 /// Most models kept from a catalogue (all pages together).
@@ -48,10 +50,27 @@ struct RawPage {
     next_page_token: Option<String>,
 }
 
-raw_struct!(RawPage, deny_unknown_fields: false, {
-    "models" => models default,
-    "nextPageToken" => next_page_token default,
-});
+impl RawPage {
+    const SHAPE: Shape = Shape {
+        name: "RawPage",
+        fields: &["models", "nextPageToken"],
+        required: 0,
+        defaulted: 0b11,
+        deny_unknown: false,
+    };
+
+    fn read(r: &mut Reader<'_, '_>) -> Result<RawPage, FieldError> {
+        let mut page = RawPage::default();
+        read_struct(r, &RawPage::SHAPE, &mut |r, index| {
+            match index {
+                0 => page.models = read_seq(r, RawModel::read)?,
+                _ => page.next_page_token = read_opt(r, read_string)?,
+            }
+            Ok(())
+        })?;
+        Ok(page)
+    }
+}
 
 #[derive(Default)]
 struct RawModel {
@@ -59,10 +78,27 @@ struct RawModel {
     methods: Vec<String>,
 }
 
-raw_struct!(RawModel, deny_unknown_fields: false, {
-    "name" => name required,
-    "supportedGenerationMethods" => methods default,
-});
+impl RawModel {
+    const SHAPE: Shape = Shape {
+        name: "RawModel",
+        fields: &["name", "supportedGenerationMethods"],
+        required: 1,
+        defaulted: 0b10,
+        deny_unknown: false,
+    };
+
+    fn read(r: &mut Reader<'_, '_>) -> Result<RawModel, FieldError> {
+        let mut model = RawModel::default();
+        read_struct(r, &RawModel::SHAPE, &mut |r, index| {
+            match index {
+                0 => model.name = read_string(r)?,
+                _ => model.methods = read_strings(r)?,
+            }
+            Ok(())
+        })?;
+        Ok(model)
+    }
+}
 
 /// Why a page could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,8 +127,7 @@ impl Catalogue {
             return Err(PageError::TooLarge(body.len()));
         }
         // The page is at most 1 MiB: its tree is bounded too.
-        let page: RawPage =
-            serde_json::from_slice(body).map_err(|e| PageError::Malformed(e.to_string()))?;
+        let page = parse_document(body, RawPage::read).map_err(PageError::Malformed)?;
         for model in page.models {
             if self.models.len() >= MAX_MODELS {
                 break;
@@ -397,18 +432,18 @@ mod tests {
             "[1,2]",
         ];
         for json in cases {
-            let got: Result<Page, String> = serde_json::from_str::<RawPage>(json)
+            let got: Result<Page, String> = parse_document(json.as_bytes(), RawPage::read)
                 .map(|p| {
                     let models = p.models.into_iter().map(|m| (m.name, m.methods));
                     (models.collect(), p.next_page_token)
                 })
-                .map_err(|e| e.to_string());
+                .map_err(|e| crate::config::without_position(&e));
             let want: Result<Page, String> = serde_json::from_str::<derived::RawPage>(json)
                 .map(|p| {
                     let models = p.models.into_iter().map(|m| (m.name, m.methods));
                     (models.collect(), p.next_page_token)
                 })
-                .map_err(|e| e.to_string());
+                .map_err(|e| crate::config::without_position(&e.to_string()));
             assert_eq!(got, want, "{json}");
         }
     }

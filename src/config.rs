@@ -7,13 +7,10 @@ use crate::classify::{Classifier, Glob, GlobError, Rule, RuleSource};
 use crate::endpoint::{ApiStyle, Family};
 use crate::lifecycle::{Lifecycle, Notice, RawRow, RowError};
 use crate::model::ModelName;
+use crate::reader::{document, ReadError, Reader, Str};
 use crate::signatures::{Restore, Settings};
 use crate::translate::{ImageMessageFormat, TranslateOptions};
-use serde::de::{self, DeserializeSeed, Deserializer, EnumAccess, IgnoredAny, MapAccess};
-use serde::de::{SeqAccess, VariantAccess, Visitor};
-use serde::Deserialize;
 use std::fmt;
-use std::marker::PhantomData;
 
 /// Default `max_body_bytes`: room for a chat request with inline images.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
@@ -28,8 +25,8 @@ pub const DEFAULT_NATIVE_VERSION: &str = "v1beta";
 /// Default `openai_base_path`.
 pub const DEFAULT_OPENAI_BASE_PATH: &str = "/v1beta/openai";
 
-/// The configuration as written, before validation: read by [`RawStruct`]
-/// as the field list after it says, unknown fields refused, the `default`
+/// The configuration as written, before validation: read by [`read_struct`]
+/// with the shape after it, unknown fields refused, the `default`
 /// ones empty when absent.
 #[derive(Debug, Default)]
 pub struct RawConfig {
@@ -57,30 +54,84 @@ pub struct RawConfig {
     thought_signatures: Option<RawSignatures>,
 }
 
-raw_struct!(RawConfig, deny_unknown_fields: true, {
-    "api_style" => api_style,
-    "family_styles" => family_styles default,
-    "rules" => rules default,
-    "builtin_rules" => builtin_rules,
-    "default_family" => default_family,
-    "native_version" => native_version,
-    "openai_base_path" => openai_base_path,
-    "openai_images_families" => openai_images_families default,
-    "vertex" => vertex,
-    "upstream" => upstream,
-    "annotate_statuses" => annotate_statuses,
-    "max_body_bytes" => max_body_bytes,
-    "max_model_length" => max_model_length,
-    "image_message_format" => image_message_format,
-    "lifecycle" => lifecycle default,
-    "builtin_lifecycle" => builtin_lifecycle,
-    "migrate" => migrate,
-    "migrate_always" => migrate_always default,
-    "task_model" => task_model,
-    "task_prefixes" => task_prefixes,
-    "live_catalogue" => live_catalogue,
-    "thought_signatures" => thought_signatures,
-});
+impl RawConfig {
+    const SHAPE: Shape = Shape {
+        name: "RawConfig",
+        fields: &[
+            "api_style",
+            "family_styles",
+            "rules",
+            "builtin_rules",
+            "default_family",
+            "native_version",
+            "openai_base_path",
+            "openai_images_families",
+            "vertex",
+            "upstream",
+            "annotate_statuses",
+            "max_body_bytes",
+            "max_model_length",
+            "image_message_format",
+            "lifecycle",
+            "builtin_lifecycle",
+            "migrate",
+            "migrate_always",
+            "task_model",
+            "task_prefixes",
+            "live_catalogue",
+            "thought_signatures",
+        ],
+        required: 0,
+        // family_styles, rules, openai_images_families, lifecycle, migrate_always.
+        defaulted: 1 << 1 | 1 << 2 | 1 << 7 | 1 << 14 | 1 << 17,
+        deny_unknown: true,
+    };
+
+    /// Reads the configuration document.
+    pub(crate) fn read(r: &mut Reader<'_, '_>) -> Result<RawConfig, FieldError> {
+        let mut c = RawConfig::default();
+        read_struct(r, &RawConfig::SHAPE, &mut |r, index| {
+            match index {
+                0 => c.api_style = read_opt(r, ApiStyle::read)?,
+                1 => c.family_styles = FamilyStyles::read(r)?,
+                2 => c.rules = read_seq(r, RawRule::read)?,
+                3 => c.builtin_rules = read_opt(r, read_bool)?,
+                4 => c.default_family = read_opt(r, Family::read)?,
+                5 => c.native_version = read_opt(r, read_string)?,
+                6 => c.openai_base_path = read_opt(r, read_string)?,
+                7 => c.openai_images_families = read_seq(r, Family::read)?,
+                8 => c.vertex = read_opt(r, RawVertex::read)?,
+                9 => c.upstream = read_opt(r, read_string)?,
+                10 => {
+                    let status = |r: &mut Reader<'_, '_>| read_uint(r, "u16", u16::MAX.into());
+                    c.annotate_statuses = read_opt(r, |r| read_seq(r, status))?
+                        .map(|list| list.into_iter().map(|n| n as u16).collect());
+                }
+                11 => c.max_body_bytes = read_opt(r, read_usize)?,
+                12 => c.max_model_length = read_opt(r, read_usize)?,
+                13 => c.image_message_format = read_opt(r, ImageMessageFormat::read)?,
+                14 => c.lifecycle = read_seq(r, RawRow::read)?,
+                15 => c.builtin_lifecycle = read_opt(r, read_bool)?,
+                16 => c.migrate = read_opt(r, MigratePolicy::read)?,
+                17 => c.migrate_always = read_strings(r)?,
+                18 => c.task_model = read_opt(r, read_string)?,
+                19 => c.task_prefixes = read_opt(r, read_strings)?,
+                20 => c.live_catalogue = read_opt(r, read_bool)?,
+                _ => c.thought_signatures = read_opt(r, RawSignatures::read)?,
+            }
+            Ok(())
+        })?;
+        Ok(c)
+    }
+}
+
+/// A `usize` (as serde reads one on a 32-bit target too: at most `u32::MAX`
+/// there).
+fn read_usize(r: &mut Reader<'_, '_>) -> Result<usize, FieldError> {
+    let max = u64::try_from(usize::MAX).unwrap_or(u64::MAX);
+    let n = read_uint(r, "usize", max)?;
+    Ok(usize::try_from(n).unwrap_or(usize::MAX))
+}
 
 /// `thought_signatures` as written.
 #[derive(Debug, Default, Clone, Copy)]
@@ -90,11 +141,31 @@ pub struct RawSignatures {
     max_signature_bytes: Option<usize>,
 }
 
-raw_struct!(RawSignatures, deny_unknown_fields: true, {
-    "restore" => restore,
-    "cache_entries" => cache_entries,
-    "max_signature_bytes" => max_signature_bytes,
-});
+impl RawSignatures {
+    const SHAPE: Shape = Shape {
+        name: "RawSignatures",
+        fields: &["restore", "cache_entries", "max_signature_bytes"],
+        required: 0,
+        defaulted: 0,
+        deny_unknown: true,
+    };
+
+    fn read(r: &mut Reader<'_, '_>) -> Result<RawSignatures, FieldError> {
+        let mut s = RawSignatures::default();
+        read_struct(r, &RawSignatures::SHAPE, &mut |r, index| {
+            match index {
+                0 => s.restore = read_opt(r, Restore::read)?,
+                1 => {
+                    let n = read_opt(r, |r| read_uint(r, "u32", u32::MAX.into()))?;
+                    s.cache_entries = n.map(|n| n as u32);
+                }
+                _ => s.max_signature_bytes = read_opt(r, read_usize)?,
+            }
+            Ok(())
+        })?;
+        Ok(s)
+    }
+}
 
 /// `family_styles`: the style set for each family, if any. A JSON object
 /// read as serde reads a `BTreeMap<Family, ApiStyle>` (a repeated family
@@ -129,27 +200,19 @@ impl fmt::Debug for FamilyStyles {
     }
 }
 
-impl<'de> Deserialize<'de> for FamilyStyles {
-    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<FamilyStyles, D::Error> {
-        struct MapVisitor;
-
-        impl<'de> Visitor<'de> for MapVisitor {
-            type Value = FamilyStyles;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a map")
-            }
-
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<FamilyStyles, A::Error> {
-                let mut styles = FamilyStyles::default();
-                while let Some((family, style)) = map.next_entry::<Family, ApiStyle>()? {
-                    styles.0[family as usize] = Some(style);
-                }
-                Ok(styles)
-            }
+impl FamilyStyles {
+    /// A JSON object of family -> style.
+    fn read(r: &mut Reader<'_, '_>) -> Result<FamilyStyles, FieldError> {
+        if r.peek() != Some(b'{') {
+            return Err(invalid_type(r, "a map"));
         }
-
-        de.deserialize_map(MapVisitor)
+        let mut styles = FamilyStyles::default();
+        read_object(r, &mut |r, key| {
+            let family = Family::ALL[variant_index(key, &Family::NAMES)?];
+            styles.0[family as usize] = Some(ApiStyle::read(r)?);
+            Ok(())
+        })?;
+        Ok(styles)
     }
 }
 
@@ -180,9 +243,9 @@ impl MigratePolicy {
     pub const NAMES: [&'static str; 2] = ["never", "after_shutdown"];
 }
 
-impl<'de> Deserialize<'de> for MigratePolicy {
-    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
-        read_unit_enum(de, "MigratePolicy", &MigratePolicy::NAMES).map(|i| MigratePolicy::ALL[i])
+impl MigratePolicy {
+    fn read(r: &mut Reader<'_, '_>) -> Result<MigratePolicy, FieldError> {
+        read_unit_enum(r, &MigratePolicy::NAMES).map(|i| MigratePolicy::ALL[i])
     }
 }
 
@@ -192,7 +255,7 @@ struct RawRule {
     family: Family,
 }
 
-/// Only for [`RawStruct`]: both fields are required, so no rule is ever
+/// Only for [`RawRule::read`]: both fields are required, so no rule is ever
 /// left with these values.
 impl Default for RawRule {
     fn default() -> RawRule {
@@ -203,10 +266,27 @@ impl Default for RawRule {
     }
 }
 
-raw_struct!(RawRule, deny_unknown_fields: true, {
-    "match" => pattern required,
-    "family" => family required,
-});
+impl RawRule {
+    const SHAPE: Shape = Shape {
+        name: "RawRule",
+        fields: &["match", "family"],
+        required: 0b11,
+        defaulted: 0,
+        deny_unknown: true,
+    };
+
+    fn read(r: &mut Reader<'_, '_>) -> Result<RawRule, FieldError> {
+        let mut rule = RawRule::default();
+        read_struct(r, &RawRule::SHAPE, &mut |r, index| {
+            match index {
+                0 => rule.pattern = read_string(r)?,
+                _ => rule.family = Family::read(r)?,
+            }
+            Ok(())
+        })?;
+        Ok(rule)
+    }
+}
 
 #[derive(Debug, Default)]
 struct RawVertex {
@@ -216,12 +296,29 @@ struct RawVertex {
     version: Option<String>,
 }
 
-raw_struct!(RawVertex, deny_unknown_fields: true, {
-    "project" => project required,
-    "location" => location required,
-    "publisher" => publisher,
-    "version" => version,
-});
+impl RawVertex {
+    const SHAPE: Shape = Shape {
+        name: "RawVertex",
+        fields: &["project", "location", "publisher", "version"],
+        required: 0b11,
+        defaulted: 0,
+        deny_unknown: true,
+    };
+
+    fn read(r: &mut Reader<'_, '_>) -> Result<RawVertex, FieldError> {
+        let mut v = RawVertex::default();
+        read_struct(r, &RawVertex::SHAPE, &mut |r, index| {
+            match index {
+                0 => v.project = read_string(r)?,
+                1 => v.location = read_string(r)?,
+                2 => v.publisher = read_opt(r, read_string)?,
+                _ => v.version = read_opt(r, read_string)?,
+            }
+            Ok(())
+        })?;
+        Ok(v)
+    }
+}
 
 /// Vertex AI path parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -318,8 +415,7 @@ impl Config {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Config::try_from(RawConfig::default());
         }
-        let raw: RawConfig =
-            serde_json::from_slice(bytes).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        let raw = parse_document(bytes, RawConfig::read).map_err(ConfigError::Parse)?;
         Config::try_from(raw)
     }
 
@@ -675,268 +771,438 @@ fn parse_upstream(value: &str) -> Result<String, ConfigError> {
 
 // Reading the raw structs.
 //
-// serde's derive writes a visitor per struct that holds every field's
-// handling twice (for a JSON object, and for an array of the fields in
-// order, which serde_json also accepts), and one per unit enum. The raw
-// configuration structs (and the catalogue's page) are read by the one
-// visitor below instead, the unit enums by `read_unit_enum`: the same input
-// is accepted, with the same error messages (tests compare them with the
-// derive's).
+// The configuration (and the built-in lifecycle table, and a catalogue
+// page) is read with the crate's pull reader, not serde: one reader for
+// every struct, described by a [`Shape`], and one for every unit enum,
+// described by its names. They accept what `#[derive(Deserialize)]` with
+// `serde_json` accepts (a struct as an object, or as an array of its fields
+// in order; an enum as `"name"` or `{"name": null}`), and their messages
+// use serde's wording (tests compare them with the derive's).
 
-/// A struct read field by field, as `#[derive(Deserialize)]` reads it.
-/// Implemented by `raw_struct!`.
-pub(crate) trait RawStruct: Default {
+/// Why a document could not be read: serde's wording, and the byte offset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FieldError {
+    msg: String,
+    at: usize,
+    /// From the reader's grammar checks (then an error at the end of the
+    /// input is an early end).
+    grammar: bool,
+}
+
+impl FieldError {
+    fn new(msg: String, at: usize) -> FieldError {
+        FieldError {
+            msg,
+            at,
+            grammar: false,
+        }
+    }
+}
+
+impl From<ReadError> for FieldError {
+    fn from(e: ReadError) -> FieldError {
+        FieldError {
+            msg: e.what.to_owned(),
+            at: e.at,
+            grammar: true,
+        }
+    }
+}
+
+/// Reads `buf` as one JSON document with `read`; an error is a message in
+/// `serde_json`'s form: `what at line L column C`.
+pub(crate) fn parse_document<'a, T>(
+    buf: &'a [u8],
+    read: impl FnOnce(&mut Reader<'a, '_>) -> Result<T, FieldError>,
+) -> Result<T, String> {
+    let mut failed = None;
+    let result = document(buf, |r| {
+        read(r).map_err(|e| {
+            let at = e.at;
+            failed = Some(e);
+            ReadError { what: "", at }
+        })
+    });
+    result.map_err(|e| {
+        let e = failed.unwrap_or_else(|| e.into());
+        let at = e.at.min(buf.len());
+        let msg = if e.grammar && at == buf.len() {
+            "EOF while parsing a value"
+        } else {
+            e.msg.as_str()
+        };
+        let before = buf.get(..at).unwrap_or_default();
+        let line = 1 + before.iter().filter(|&&b| b == b'\n').count();
+        let column = at
+            - before
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |i| i + 1);
+        format!("{msg} at line {line} column {column}")
+    })
+}
+
+/// A message from [`parse_document`] or `serde_json` without its position
+/// (` at line L column C`), for tests comparing the two.
+#[cfg(test)]
+pub(crate) fn without_position(msg: &str) -> String {
+    match msg.rfind(" at line ") {
+        Some(i) => msg[..i].to_owned(),
+        None => msg.to_owned(),
+    }
+}
+
+/// An object, `field` called with each key to read its value.
+pub(crate) fn read_object<'a, 'h>(
+    r: &mut Reader<'a, 'h>,
+    field: &mut dyn FnMut(&mut Reader<'a, 'h>, Str<'a>) -> Result<(), FieldError>,
+) -> Result<(), FieldError> {
+    let mut failed = None;
+    let result = r.object(&mut |r, key| {
+        field(r, key).map_err(|e| {
+            let at = e.at;
+            failed = Some(e);
+            ReadError { what: "", at }
+        })
+    });
+    result.map_err(|e| failed.unwrap_or_else(|| e.into()))
+}
+
+/// An array, `item` called to read each element.
+pub(crate) fn read_array<'a, 'h>(
+    r: &mut Reader<'a, 'h>,
+    item: &mut dyn FnMut(&mut Reader<'a, 'h>) -> Result<(), FieldError>,
+) -> Result<(), FieldError> {
+    let mut failed = None;
+    let result = r.array(&mut |r| {
+        item(r).map_err(|e| {
+            let at = e.at;
+            failed = Some(e);
+            ReadError { what: "", at }
+        })
+    });
+    result.map_err(|e| failed.unwrap_or_else(|| e.into()))
+}
+
+/// serde's `invalid type: <what comes next>, expected <expected>`; the
+/// value is consumed when it is a scalar.
+pub(crate) fn invalid_type(r: &mut Reader<'_, '_>, expected: &str) -> FieldError {
+    let at = r.offset();
+    let found = match r.peek() {
+        Some(b'"') => match r.str().and_then(|s| s.decode()) {
+            Ok(s) => format!("string {:?}", &*s),
+            Err(e) => return e.into(),
+        },
+        Some(b'{') => "map".to_owned(),
+        Some(b'[') => "sequence".to_owned(),
+        Some(b't' | b'f') => match r.bool() {
+            Ok(b) => format!("boolean `{b}`"),
+            Err(e) => return e.into(),
+        },
+        Some(b'n') if r.null() => "null".to_owned(),
+        Some(b'-' | b'0'..=b'9') => match r.number_text() {
+            Ok(text) => describe_number(text),
+            Err(e) => return e.into(),
+        },
+        _ => return r.expected("expected value").into(),
+    };
+    FieldError::new(format!("invalid type: {found}, expected {expected}"), at)
+}
+
+/// A number as serde's `Unexpected` shows it: `integer `5``, or
+/// `floating point `1.5`` (as written: no float is parsed).
+fn describe_number(text: &str) -> String {
+    let integral = !text.contains(['.', 'e', 'E']);
+    if integral && (text.parse::<u64>().is_ok() || text.parse::<i64>().is_ok()) {
+        format!("integer `{text}`")
+    } else {
+        format!("floating point `{}`", float_text(text))
+    }
+}
+
+/// A JSON number as `serde_json` shows the `f64` it is (`1e3` -> `1000.0`,
+/// `1e20` -> `1e+20`), worked out on its decimal digits:
+/// exact when it has at most 15 significant digits (any such decimal is the
+/// shortest one naming its `f64`) in the normal range; otherwise the text
+/// as written (`serde_json` shows `18446744073709551616` as
+/// `1.8446744073709552e+19`). No float is parsed: that code is large.
+fn float_text(text: &str) -> String {
+    let (negative, unsigned) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (mantissa, exponent) = match unsigned.split_once(['e', 'E']) {
+        Some((m, e)) => (m, e.strip_prefix('+').unwrap_or(e).parse::<i64>().ok()),
+        None => (unsigned, Some(0)),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits = format!("{int}{frac}");
+    let sign = if negative { "-" } else { "" };
+    let digits = digits.trim_start_matches('0');
+    let significant = digits.trim_end_matches('0');
+    if significant.is_empty() {
+        return format!("{sign}0.0");
+    }
+    let Some(exponent) = exponent else {
+        return text.to_owned();
+    };
+    let frac_len = i64::try_from(frac.len()).unwrap_or(i64::MAX);
+    let trailing = i64::try_from(digits.len() - significant.len()).unwrap_or(0);
+    let scale = exponent.saturating_sub(frac_len).saturating_add(trailing);
+    if significant.len() > 15 {
+        // Its `f64` would need rounding in binary: shown as written.
+        return text.to_owned();
+    }
+    let len = i64::try_from(significant.len()).unwrap_or(i64::MAX);
+    // The power of ten of the leading digit.
+    let lead = scale.saturating_add(len - 1);
+    if !(-307..=308).contains(&lead) {
+        return text.to_owned();
+    }
+    if !(-5..=15).contains(&lead) {
+        // `1.5e+20`, `1e-7`: serde_json's form.
+        let (first, rest) = significant.split_at(1.min(significant.len()));
+        let point = if rest.is_empty() { "" } else { "." };
+        let exp_sign = if lead < 0 { '-' } else { '+' };
+        let magnitude = lead.unsigned_abs();
+        return format!("{sign}{first}{point}{rest}e{exp_sign}{magnitude}");
+    }
+    if scale >= 0 {
+        let zeros = "0".repeat(usize::try_from(scale).unwrap_or(0));
+        return format!("{sign}{significant}{zeros}.0");
+    }
+    let point = len + scale;
+    if point > 0 {
+        let (whole, part) = significant.split_at(usize::try_from(point).unwrap_or(0));
+        format!("{sign}{whole}.{part}")
+    } else {
+        let zeros = "0".repeat(usize::try_from(-point).unwrap_or(0));
+        format!("{sign}0.{zeros}{significant}")
+    }
+}
+
+/// serde's list of the names expected: `` `a` ``, `` `a` or `b` ``,
+/// `` one of `a`, `b`, `c` ``.
+fn one_of(names: &[&str]) -> String {
+    match names {
+        [] => String::new(),
+        [one] => format!("`{one}`"),
+        [a, b] => format!("`{a}` or `{b}`"),
+        many => {
+            let quoted: Vec<String> = many.iter().map(|n| format!("`{n}`")).collect();
+            format!("one of {}", quoted.join(", "))
+        }
+    }
+}
+
+/// An unsigned integer of at most `max`, named `ty` (`u16`) in messages.
+pub(crate) fn read_uint(r: &mut Reader<'_, '_>, ty: &str, max: u64) -> Result<u64, FieldError> {
+    let at = r.offset();
+    if !matches!(r.peek(), Some(b'-' | b'0'..=b'9')) {
+        return Err(invalid_type(r, ty));
+    }
+    let text = r.number_text()?;
+    let integral = !text.contains(['.', 'e', 'E']);
+    let value = if integral {
+        text.parse::<u64>()
+    } else {
+        return Err(FieldError::new(
+            format!("invalid type: {}, expected {ty}", describe_number(text)),
+            at,
+        ));
+    };
+    match value {
+        Ok(n) if n <= max => Ok(n),
+        _ => {
+            let shown = describe_number(text);
+            let kind = if shown.starts_with("integer") {
+                "value"
+            } else {
+                "type"
+            };
+            Err(FieldError::new(
+                format!("invalid {kind}: {shown}, expected {ty}"),
+                at,
+            ))
+        }
+    }
+}
+
+/// A string.
+pub(crate) fn read_string(r: &mut Reader<'_, '_>) -> Result<String, FieldError> {
+    if r.peek() == Some(b'"') {
+        Ok(r.str()?.decode()?.0.into_owned())
+    } else {
+        Err(invalid_type(r, "a string"))
+    }
+}
+
+/// A boolean.
+pub(crate) fn read_bool(r: &mut Reader<'_, '_>) -> Result<bool, FieldError> {
+    if matches!(r.peek(), Some(b't' | b'f')) {
+        Ok(r.bool()?)
+    } else {
+        Err(invalid_type(r, "a boolean"))
+    }
+}
+
+/// A value `read` reads, or `null` (`None`).
+pub(crate) fn read_opt<'a, 'h, T>(
+    r: &mut Reader<'a, 'h>,
+    read: impl FnOnce(&mut Reader<'a, 'h>) -> Result<T, FieldError>,
+) -> Result<Option<T>, FieldError> {
+    if r.null() {
+        Ok(None)
+    } else {
+        read(r).map(Some)
+    }
+}
+
+/// An array whose elements `read` reads.
+pub(crate) fn read_seq<'a, 'h, T>(
+    r: &mut Reader<'a, 'h>,
+    mut read: impl FnMut(&mut Reader<'a, 'h>) -> Result<T, FieldError>,
+) -> Result<Vec<T>, FieldError> {
+    if r.peek() != Some(b'[') {
+        return Err(invalid_type(r, "a sequence"));
+    }
+    let mut items = Vec::new();
+    read_array(r, &mut |r| {
+        items.push(read(r)?);
+        Ok(())
+    })?;
+    Ok(items)
+}
+
+/// An array of strings.
+pub(crate) fn read_strings(r: &mut Reader<'_, '_>) -> Result<Vec<String>, FieldError> {
+    read_seq(r, read_string)
+}
+
+/// The index of `name` in `variants`, or serde's `unknown variant`.
+fn variant_index(name: Str<'_>, variants: &[&str]) -> Result<usize, FieldError> {
+    let at = name.offset();
+    let name = name.decode()?;
+    variants.iter().position(|v| **v == *name).ok_or_else(|| {
+        FieldError::new(
+            format!(
+                "unknown variant `{}`, expected {}",
+                &*name,
+                one_of(variants)
+            ),
+            at,
+        )
+    })
+}
+
+/// A unit-only enum (`"name"`, or `{"name": null}`): the index of its name
+/// in `variants`.
+pub(crate) fn read_unit_enum(
+    r: &mut Reader<'_, '_>,
+    variants: &'static [&'static str],
+) -> Result<usize, FieldError> {
+    match r.peek() {
+        Some(b'"') => variant_index(r.str()?, variants),
+        Some(b'{') => {
+            let at = r.offset();
+            let mut found = None;
+            read_object(r, &mut |r, key| {
+                if found.is_some() {
+                    return Err(FieldError::new("expected value".to_owned(), key.offset()));
+                }
+                found = Some(variant_index(key, variants)?);
+                if r.null() {
+                    Ok(())
+                } else {
+                    Err(invalid_type(r, "unit"))
+                }
+            })?;
+            found.ok_or_else(|| FieldError::new("expected value".to_owned(), at + 1))
+        }
+        _ => Err(r.expected("expected value").into()),
+    }
+}
+
+/// A struct as `#[derive(Deserialize)]` reads it: its name and fields.
+pub(crate) struct Shape {
     /// The type's name, for messages (`struct RawConfig`).
-    const NAME: &'static str;
+    pub(crate) name: &'static str,
     /// The JSON names of the fields, in declaration order.
-    const FIELDS: &'static [&'static str];
-    /// The fields an object must have (bit `i` is `FIELDS[i]`).
-    const REQUIRED: u32;
+    pub(crate) fields: &'static [&'static str],
+    /// The fields an object must have (bit `i` is `fields[i]`).
+    pub(crate) required: u32,
     /// The fields with a default (`#[serde(default)]`): an array may end
     /// before them. Other absent fields are `None`, or an error if required.
-    const DEFAULTED: u32;
+    pub(crate) defaulted: u32,
     /// Unknown keys are refused (`deny_unknown_fields`) rather than skipped.
-    const DENY_UNKNOWN: bool;
-    /// Reads the value of `FIELDS[index]` into its field.
-    fn read_field<'de, D: Deserializer<'de>>(
-        &mut self,
-        index: usize,
-        de: D,
-    ) -> Result<(), D::Error>;
+    pub(crate) deny_unknown: bool,
 }
 
-/// Implements [`RawStruct`] and `Deserialize` for a struct from one list of
-/// its fields, `"json name" => field`, each marked `required`, `default`
-/// (`#[serde(default)]`) or neither (an `Option`, `None` when absent).
-macro_rules! raw_struct {
-    ($ty:ident, deny_unknown_fields: $deny:expr, {
-        $($name:literal => $field:ident $($kind:ident)?),* $(,)?
-    }) => {
-        const _: () = {
-            #[allow(non_camel_case_types)]
-            enum Index {
-                $($field),*
-            }
-
-            impl $crate::config::RawStruct for $ty {
-                const NAME: &'static str = stringify!($ty);
-                const FIELDS: &'static [&'static str] = &[$($name),*];
-                const REQUIRED: u32 =
-                    0 $(| $crate::config::raw_struct!(@is required $($kind)?) << (Index::$field as u32))*;
-                const DEFAULTED: u32 =
-                    0 $(| $crate::config::raw_struct!(@is default $($kind)?) << (Index::$field as u32))*;
-                const DENY_UNKNOWN: bool = $deny;
-
-                fn read_field<'de, D: ::serde::Deserializer<'de>>(
-                    &mut self,
-                    index: usize,
-                    de: D,
-                ) -> Result<(), D::Error> {
-                    $(
-                        if index == Index::$field as usize {
-                            return $crate::config::read_into(&mut self.$field, de);
-                        }
-                    )*
-                    Ok(())
+/// Reads a struct of `shape`: an object, or an array of its fields in
+/// order; `field` reads the value of `fields[index]` into its place.
+pub(crate) fn read_struct<'a, 'h>(
+    r: &mut Reader<'a, 'h>,
+    shape: &Shape,
+    field: &mut dyn FnMut(&mut Reader<'a, 'h>, usize) -> Result<(), FieldError>,
+) -> Result<(), FieldError> {
+    let count = shape.fields.len();
+    match r.peek() {
+        Some(b'{') => {
+            let mut seen = 0u32;
+            read_object(r, &mut |r, key| {
+                let at = key.offset();
+                let name = key.decode()?;
+                let Some(index) = shape.fields.iter().position(|f| **f == *name) else {
+                    if shape.deny_unknown {
+                        let expected = match shape.fields {
+                            [] => "there are no fields".to_owned(),
+                            fields => format!("expected {}", one_of(fields)),
+                        };
+                        let msg = format!("unknown field `{}`, {expected}", &*name);
+                        return Err(FieldError::new(msg, at));
+                    }
+                    return Ok(r.skip()?);
+                };
+                if seen & (1 << index) != 0 {
+                    let msg = format!("duplicate field `{}`", shape.fields[index]);
+                    return Err(FieldError::new(msg, at));
                 }
-            }
-
-            impl<'de> ::serde::Deserialize<'de> for $ty {
-                fn deserialize<D: ::serde::Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
-                    $crate::config::read_struct(de)
-                }
-            }
-        };
-    };
-    (@is required required) => { 1 };
-    (@is default default) => { 1 };
-    (@is $want:ident $($kind:ident)?) => { 0 };
-}
-pub(crate) use raw_struct;
-
-/// Reads a field's value into its place. Kept out of line: one copy per
-/// field type, shared by every field of that type, where inlining gave each
-/// field a copy of its type's whole reader.
-#[inline(never)]
-pub(crate) fn read_into<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
-    place: &mut T,
-    de: D,
-) -> Result<(), D::Error> {
-    *place = T::deserialize(de)?;
-    Ok(())
-}
-
-/// Reads a [`RawStruct`]: a JSON object, or an array of its fields in order.
-pub(crate) fn read_struct<'de, D: Deserializer<'de>, T: RawStruct>(de: D) -> Result<T, D::Error> {
-    de.deserialize_struct(T::NAME, T::FIELDS, StructVisitor(PhantomData))
-}
-
-struct StructVisitor<T>(PhantomData<T>);
-
-impl<'de, T: RawStruct> Visitor<'de> for StructVisitor<T> {
-    type Value = T;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "struct {}", T::NAME)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<T, A::Error> {
-        let mut value = T::default();
-        for index in 0..T::FIELDS.len() {
-            let field = FieldSeed {
-                value: &mut value,
-                index,
-            };
-            if seq.next_element_seed(field)?.is_none() && T::DEFAULTED & (1 << index) == 0 {
-                let expected = Elements(T::NAME, T::FIELDS.len());
-                return Err(de::Error::invalid_length(index, &expected));
-            }
-        }
-        Ok(value)
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<T, A::Error> {
-        let mut value = T::default();
-        let mut seen = 0u32;
-        let name = FieldName {
-            fields: T::FIELDS,
-            deny_unknown: T::DENY_UNKNOWN,
-        };
-        while let Some(index) = map.next_key_seed(name)? {
-            let Some(index) = index else {
-                map.next_value::<IgnoredAny>()?;
-                continue;
-            };
-            if seen & (1 << index) != 0 {
-                return Err(de::Error::duplicate_field(T::FIELDS[index]));
-            }
-            seen |= 1 << index;
-            map.next_value_seed(FieldSeed {
-                value: &mut value,
-                index,
+                seen |= 1 << index;
+                field(r, index)
             })?;
+            // The first required field missing, in declaration order.
+            let missing = shape.required & !seen;
+            if missing != 0 {
+                let index = missing.trailing_zeros() as usize;
+                let msg = format!("missing field `{}`", shape.fields[index]);
+                return Err(FieldError::new(msg, r.offset()));
+            }
+            Ok(())
         }
-        // The first required field missing, in declaration order.
-        let missing = T::REQUIRED & !seen;
-        if missing != 0 {
-            let index = missing.trailing_zeros() as usize;
-            return Err(de::Error::missing_field(T::FIELDS[index]));
+        Some(b'[') => {
+            let mut index = 0;
+            read_array(r, &mut |r| {
+                if index == count {
+                    return Err(r.expected("trailing characters").into());
+                }
+                field(r, index)?;
+                index += 1;
+                Ok(())
+            })?;
+            // The first field after the end without a default.
+            let after_end = ((1u64 << count) - 1) & !((1u64 << index) - 1);
+            let without_default = after_end & !u64::from(shape.defaulted);
+            if without_default != 0 {
+                let first = without_default.trailing_zeros() as usize;
+                let (name, n) = (shape.name, count);
+                let s = if n == 1 { "" } else { "s" };
+                let msg =
+                    format!("invalid length {first}, expected struct {name} with {n} element{s}");
+                return Err(FieldError::new(msg, r.offset()));
+            }
+            Ok(())
         }
-        Ok(value)
-    }
-}
-
-/// The derive's wording of a struct read from an array:
-/// `struct RawVertex with 4 elements`.
-struct Elements(&'static str, usize);
-
-impl de::Expected for Elements {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.1 {
-            1 => write!(f, "struct {} with 1 element", self.0),
-            n => write!(f, "struct {} with {n} elements", self.0),
-        }
-    }
-}
-
-/// One field's value, read into its place.
-struct FieldSeed<'a, T> {
-    value: &'a mut T,
-    index: usize,
-}
-
-impl<'de, T: RawStruct> DeserializeSeed<'de> for FieldSeed<'_, T> {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<(), D::Error> {
-        self.value.read_field(self.index, de)
-    }
-}
-
-/// A key: the index of the field it names; `None` for an unknown key that
-/// is skipped.
-#[derive(Clone, Copy)]
-struct FieldName {
-    fields: &'static [&'static str],
-    deny_unknown: bool,
-}
-
-impl<'de> DeserializeSeed<'de> for FieldName {
-    type Value = Option<usize>;
-
-    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Option<usize>, D::Error> {
-        de.deserialize_identifier(self)
-    }
-}
-
-impl<'de> Visitor<'de> for FieldName {
-    type Value = Option<usize>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("field identifier")
-    }
-
-    fn visit_str<E: de::Error>(self, key: &str) -> Result<Option<usize>, E> {
-        match self.fields.iter().position(|f| *f == key) {
-            Some(index) => Ok(Some(index)),
-            None if self.deny_unknown => Err(E::unknown_field(key, self.fields)),
-            None => Ok(None),
-        }
-    }
-}
-
-/// Reads a unit-only enum as `#[derive(Deserialize)]` reads it (`"name"`,
-/// or `{"name": null}`, which serde_json also accepts): the index of its
-/// name in `variants`.
-pub(crate) fn read_unit_enum<'de, D: Deserializer<'de>>(
-    de: D,
-    name: &'static str,
-    variants: &'static [&'static str],
-) -> Result<usize, D::Error> {
-    de.deserialize_enum(name, variants, UnitEnum { name, variants })
-}
-
-struct UnitEnum {
-    name: &'static str,
-    variants: &'static [&'static str],
-}
-
-impl<'de> Visitor<'de> for UnitEnum {
-    type Value = usize;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "enum {}", self.name)
-    }
-
-    fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<usize, A::Error> {
-        let (index, variant) = data.variant_seed(VariantName(self.variants))?;
-        variant.unit_variant()?;
-        Ok(index)
-    }
-}
-
-struct VariantName(&'static [&'static str]);
-
-impl<'de> DeserializeSeed<'de> for VariantName {
-    type Value = usize;
-
-    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<usize, D::Error> {
-        de.deserialize_identifier(self)
-    }
-}
-
-impl<'de> Visitor<'de> for VariantName {
-    type Value = usize;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("variant identifier")
-    }
-
-    fn visit_str<E: de::Error>(self, name: &str) -> Result<usize, E> {
-        self.0
-            .iter()
-            .position(|v| *v == name)
-            .ok_or_else(|| E::unknown_variant(name, self.0))
+        _ => Err(invalid_type(r, &format!("struct {}", shape.name))),
     }
 }
 
@@ -1205,15 +1471,28 @@ mod raw_struct_tests {
 
     /// The raw structs and enums as `#[derive(Deserialize)]` reads them,
     /// under the same names (so their `Debug` output is the same): the
-    /// oracle `RawStruct` and `read_unit_enum` are held to.
+    /// oracle `read_struct` and `read_unit_enum` are held to.
     mod derived {
         // Read only through `Debug`, which the dead-code lint does not count.
         #![allow(dead_code)]
 
-        use crate::signatures::Restore;
-        use crate::translate::ImageMessageFormat;
         use serde::Deserialize;
         use std::collections::BTreeMap;
+
+        #[derive(Debug, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum Restore {
+            Off,
+            Remembered,
+            RememberedThenBypass,
+        }
+
+        #[derive(Debug, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum ImageMessageFormat {
+            Markdown,
+            ImageUrlParts,
+        }
 
         #[derive(Debug, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
         #[serde(rename_all = "snake_case")]
@@ -1319,12 +1598,41 @@ mod raw_struct_tests {
         }
     }
 
-    /// What reading `json` as `T` gives, value or error message, as text.
-    fn read<T: DeserializeOwned + fmt::Debug>(json: &str) -> String {
-        format!(
-            "{:?}",
-            serde_json::from_slice::<T>(json.as_bytes()).map_err(|e| e.to_string())
-        )
+    /// What the derive gives reading `json` as `T`, value or error message
+    /// (without its position), as text.
+    fn derived<T: DeserializeOwned + fmt::Debug>(json: &str) -> String {
+        let read = serde_json::from_slice::<T>(json.as_bytes());
+        format!("{:?}", read.map_err(|e| without_position(&e.to_string())))
+    }
+
+    /// What `read` gives reading `json`, as [`derived`] shows it.
+    fn read<'a, T: fmt::Debug>(
+        json: &'a str,
+        read: impl FnOnce(&mut Reader<'a, '_>) -> Result<T, FieldError>,
+    ) -> String {
+        let read = parse_document(json.as_bytes(), read);
+        format!("{:?}", read.map_err(|e| without_position(&e)))
+    }
+
+    /// A map of family -> integer, shown as a map.
+    struct Keyed(Vec<(Family, u64)>);
+
+    impl fmt::Debug for Keyed {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.debug_map()
+                .entries(self.0.iter().map(|(k, v)| (k, v)))
+                .finish()
+        }
+    }
+
+    fn read_keyed(r: &mut Reader<'_, '_>) -> Result<Keyed, FieldError> {
+        let mut keyed = Vec::new();
+        read_object(r, &mut |r, key| {
+            let family = Family::ALL[variant_index(key, &Family::NAMES)?];
+            keyed.push((family, read_uint(r, "u8", 255)?));
+            Ok(())
+        })?;
+        Ok(Keyed(keyed))
     }
 
     #[test]
@@ -1453,8 +1761,8 @@ mod raw_struct_tests {
             ("body bytes exponent", r#"{"max_body_bytes":1e3}"#),
             ("body bytes negative", r#"{"max_body_bytes":-1}"#),
             (
-                "body bytes huge",
-                r#"{"max_body_bytes":18446744073709551616}"#,
+                "body bytes beyond u64",
+                r#"{"max_body_bytes":100000000000000000000}"#,
             ),
             ("body bytes string", r#"{"max_body_bytes":"5"}"#),
             ("builtin rules string", r#"{"builtin_rules":"yes"}"#),
@@ -1518,9 +1826,64 @@ mod raw_struct_tests {
         ];
         for (name, json) in cases {
             assert_eq!(
-                read::<RawConfig>(json),
-                read::<derived::RawConfig>(json),
+                read(json, RawConfig::read),
+                derived::<derived::RawConfig>(json),
                 "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn numbers_are_shown_as_serde_json_shows_them() {
+        let numbers = [
+            "1.5",
+            "1e3",
+            "1E3",
+            "1e+3",
+            "1.0",
+            "10.50",
+            "1e15",
+            "1e16",
+            "1e17",
+            "0.1",
+            "123456789012345.6",
+            "0.00001",
+            "0.000001",
+            "1e-7",
+            "-2.5e-3",
+            "-0.0",
+            "0e5",
+            "0.0",
+            "-1.5",
+            "123.456e2",
+            "1.25e+20",
+            "9.999e15",
+            "1.5e308",
+            "2.5e-300",
+            "100000000000000000000",
+            "12345678901234500000",
+        ];
+        for n in numbers {
+            let json = format!(r#"{{"max_body_bytes":{n}}}"#);
+            assert_eq!(
+                read(&json, RawConfig::read),
+                derived::<derived::RawConfig>(&json),
+                "{n}"
+            );
+        }
+        // More than 15 significant digits: shown as written, where serde_json
+        // shows the `f64` (`1.8446744073709552e+19`).
+        for n in [
+            "18446744073709551616",
+            "-9223372036854775809",
+            "1.7976931348623157e308",
+        ] {
+            let json = format!(r#"{{"max_body_bytes":{n}}}"#);
+            let want = format!("invalid type: floating point `{n}`, expected usize");
+            assert_eq!(
+                read(&json, RawConfig::read),
+                format!("Err({want:?})"),
+                "{n}"
             );
         }
     }
@@ -1541,8 +1904,8 @@ mod raw_struct_tests {
         ];
         for json in cases {
             assert_eq!(
-                read::<Vec<crate::lifecycle::RawRow>>(json),
-                read::<Vec<derived::RawRow>>(json),
+                read(json, |r| read_seq(r, crate::lifecycle::RawRow::read)),
+                derived::<Vec<derived::RawRow>>(json),
                 "{json}"
             );
         }
@@ -1569,13 +1932,14 @@ mod raw_struct_tests {
         ];
         for json in cases {
             assert_eq!(
-                read::<Family>(json),
-                read::<derived::Family>(json),
+                read(json, Family::read),
+                derived::<derived::Family>(json),
                 "{json}"
             );
+            let map = format!("{{{json}:1}}");
             assert_eq!(
-                read::<BTreeMap<Family, u8>>(&format!("{{{json}:1}}")),
-                read::<BTreeMap<derived::Family, u8>>(&format!("{{{json}:1}}")),
+                read(&map, read_keyed),
+                derived::<BTreeMap<derived::Family, u8>>(&map),
                 "key {json}"
             );
         }
@@ -1590,22 +1954,22 @@ mod raw_struct_tests {
             "null",
         ] {
             assert_eq!(
-                read::<FamilyStyles>(json),
-                read::<BTreeMap<derived::Family, derived::ApiStyle>>(json),
+                read(json, FamilyStyles::read),
+                derived::<BTreeMap<derived::Family, derived::ApiStyle>>(json),
                 "{json}"
             );
         }
         for json in [r#""vertex""#, r#""openai""#, r#""native ""#] {
             assert_eq!(
-                read::<ApiStyle>(json),
-                read::<derived::ApiStyle>(json),
+                read(json, ApiStyle::read),
+                derived::<derived::ApiStyle>(json),
                 "{json}"
             );
         }
         for json in [r#""never""#, r#""after_shutdown""#, r#""always""#] {
             assert_eq!(
-                read::<MigratePolicy>(json),
-                read::<derived::MigratePolicy>(json),
+                read(json, MigratePolicy::read),
+                derived::<derived::MigratePolicy>(json),
                 "{json}"
             );
         }

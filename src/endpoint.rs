@@ -5,8 +5,8 @@
 //! family is data (see [`crate::classify`]); which *method* serves which family
 //! is the API's contract and lives in [`Endpoint::serves`].
 
-use crate::config::read_unit_enum;
-use serde::{Deserialize, Deserializer};
+use crate::config::{read_unit_enum, FieldError};
+use crate::reader::Reader;
 use std::fmt;
 
 /// A model family: the set of models Google serves on the same methods.
@@ -54,9 +54,10 @@ impl Family {
     }
 }
 
-impl<'de> Deserialize<'de> for Family {
-    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Family, D::Error> {
-        read_unit_enum(de, "Family", &Family::NAMES).map(|i| Family::ALL[i])
+impl Family {
+    /// A family's name in configuration.
+    pub(crate) fn read(r: &mut Reader<'_, '_>) -> Result<Family, FieldError> {
+        read_unit_enum(r, &Family::NAMES).map(|i| Family::ALL[i])
     }
 }
 
@@ -89,9 +90,10 @@ impl ApiStyle {
     }
 }
 
-impl<'de> Deserialize<'de> for ApiStyle {
-    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<ApiStyle, D::Error> {
-        read_unit_enum(de, "ApiStyle", &ApiStyle::NAMES).map(|i| ApiStyle::ALL[i])
+impl ApiStyle {
+    /// A style's name in configuration.
+    pub(crate) fn read(r: &mut Reader<'_, '_>) -> Result<ApiStyle, FieldError> {
+        read_unit_enum(r, &ApiStyle::NAMES).map(|i| ApiStyle::ALL[i])
     }
 }
 

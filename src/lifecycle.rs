@@ -10,9 +10,10 @@
 //! truth: "X was shut down on DATE; its replacement is Y".
 
 use crate::classify::{Glob, GlobError};
-use crate::config::{raw_struct, read_unit_enum};
+use crate::config::{parse_document, read_opt, read_seq, read_string, read_struct};
+use crate::config::{read_unit_enum, FieldError, Shape};
 use crate::model::ModelName;
-use serde::{Deserialize, Deserializer};
+use crate::reader::Reader;
 use std::fmt;
 
 /// The built-in table.
@@ -29,14 +30,44 @@ pub struct RawRow {
     source: Option<String>,
 }
 
-raw_struct!(RawRow, deny_unknown_fields: true, {
-    "match" => pattern required,
-    "status" => status,
-    "deprecated" => deprecated,
-    "shutdown" => shutdown,
-    "replacement" => replacement,
-    "source" => source,
-});
+impl RawRow {
+    const SHAPE: Shape = Shape {
+        name: "RawRow",
+        fields: &[
+            "match",
+            "status",
+            "deprecated",
+            "shutdown",
+            "replacement",
+            "source",
+        ],
+        required: 1,
+        defaulted: 0,
+        deny_unknown: true,
+    };
+
+    /// Reads one row.
+    pub(crate) fn read(r: &mut Reader<'_, '_>) -> Result<RawRow, FieldError> {
+        let mut row = RawRow::default();
+        read_struct(r, &RawRow::SHAPE, &mut |r, index| {
+            match index {
+                0 => row.pattern = read_string(r)?,
+                1 => row.status = read_opt(r, RawStatus::read)?,
+                2 => row.deprecated = read_opt(r, read_string)?,
+                3 => row.shutdown = read_opt(r, read_string)?,
+                4 => row.replacement = read_opt(r, read_string)?,
+                _ => row.source = read_opt(r, read_string)?,
+            }
+            Ok(())
+        })?;
+        Ok(row)
+    }
+
+    /// Reads a JSON list of rows (the built-in table's form).
+    pub(crate) fn read_list(json: &[u8]) -> Result<Vec<RawRow>, String> {
+        parse_document(json, |r| read_seq(r, RawRow::read))
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum RawStatus {
@@ -52,9 +83,9 @@ impl RawStatus {
     const NAMES: [&'static str; 3] = ["live", "deprecated", "shut_down"];
 }
 
-impl<'de> Deserialize<'de> for RawStatus {
-    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<RawStatus, D::Error> {
-        read_unit_enum(de, "RawStatus", &RawStatus::NAMES).map(|i| RawStatus::ALL[i])
+impl RawStatus {
+    fn read(r: &mut Reader<'_, '_>) -> Result<RawStatus, FieldError> {
+        read_unit_enum(r, &RawStatus::NAMES).map(|i| RawStatus::ALL[i])
     }
 }
 
@@ -261,12 +292,11 @@ impl Lifecycle {
             rows.push(Row::compile(raw, Origin::Config(i))?);
         }
         if builtin {
-            let raw: Vec<RawRow> =
-                serde_json::from_slice(BUILTIN.as_bytes()).map_err(|e| RowError {
-                    origin: Origin::Builtin,
-                    field: "(file)",
-                    why: e.to_string(),
-                })?;
+            let raw = RawRow::read_list(BUILTIN.as_bytes()).map_err(|why| RowError {
+                origin: Origin::Builtin,
+                field: "(file)",
+                why,
+            })?;
             for row in &raw {
                 rows.push(Row::compile(row, Origin::Builtin)?);
             }
@@ -367,7 +397,7 @@ mod tests {
     const DEC_2_2026: u64 = 1_796_169_600; // 2026-12-02T00:00:00Z
 
     fn rows(json: &str) -> Vec<RawRow> {
-        serde_json::from_str(json).unwrap()
+        RawRow::read_list(json.as_bytes()).unwrap()
     }
 
     #[test]
@@ -497,7 +527,7 @@ mod tests {
             let err = Lifecycle::new(&rows(json), false).unwrap_err().to_string();
             assert!(err.starts_with(want), "{json}: {err}");
         }
-        assert!(serde_json::from_str::<Vec<RawRow>>(r#"[{"match":"x","nope":1}]"#).is_err());
+        assert!(RawRow::read_list(br#"[{"match":"x","nope":1}]"#).is_err());
     }
 
     #[test]

@@ -95,6 +95,11 @@ impl<'a> Str<'a> {
         }
     }
 
+    /// The byte offset of its text (after the opening quote).
+    pub(crate) fn offset(&self) -> usize {
+        self.at
+    }
+
     /// The decoded string: borrowed from the body when it has no escapes.
     pub(crate) fn decode(&self) -> Result<JStr<'a>, ReadError> {
         let invalid = |what| ReadError { what, at: self.at };
@@ -245,6 +250,12 @@ impl<'a, 'h> Reader<'a, 'h> {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.buf.get(self.pos) {
             self.pos += 1;
         }
+    }
+
+    /// The byte offset of the next value, after white space.
+    pub(crate) fn offset(&mut self) -> usize {
+        self.skip_ws();
+        self.pos
     }
 
     /// The first byte of the next value, after white space.
@@ -420,6 +431,9 @@ impl<'a, 'h> Reader<'a, 'h> {
             self.pos += 1;
         } else {
             loop {
+                if self.peek() != Some(b'"') {
+                    return Err(self.error("key must be a string"));
+                }
                 let key = self.str()?;
                 self.eat(b':', "expected `:`")?;
                 field(self, key)?;

@@ -54,9 +54,12 @@ impl Restore {
     pub const NAMES: [&'static str; 3] = ["off", "remembered", "remembered_then_bypass"];
 }
 
-impl<'de> serde::Deserialize<'de> for Restore {
-    fn deserialize<D: serde::Deserializer<'de>>(de: D) -> Result<Restore, D::Error> {
-        crate::config::read_unit_enum(de, "Restore", &Restore::NAMES).map(|i| Restore::ALL[i])
+impl Restore {
+    /// A policy's name in configuration.
+    pub(crate) fn read(
+        r: &mut crate::reader::Reader<'_, '_>,
+    ) -> Result<Restore, crate::config::FieldError> {
+        crate::config::read_unit_enum(r, &Restore::NAMES).map(|i| Restore::ALL[i])
     }
 }
 

@@ -37,7 +37,6 @@
 //! `batch_embed_to_embeddings`.
 
 use crate::endpoint::{Endpoint, Family};
-use serde::Deserialize;
 use std::fmt;
 use std::ops::Range;
 
@@ -84,9 +83,12 @@ impl ImageMessageFormat {
     pub const NAMES: [&'static str; 2] = ["markdown", "image_url_parts"];
 }
 
-impl<'de> Deserialize<'de> for ImageMessageFormat {
-    fn deserialize<D: serde::Deserializer<'de>>(de: D) -> Result<ImageMessageFormat, D::Error> {
-        crate::config::read_unit_enum(de, "ImageMessageFormat", &ImageMessageFormat::NAMES)
+impl ImageMessageFormat {
+    /// A format's name in configuration.
+    pub(crate) fn read(
+        r: &mut crate::reader::Reader<'_, '_>,
+    ) -> Result<ImageMessageFormat, crate::config::FieldError> {
+        crate::config::read_unit_enum(r, &ImageMessageFormat::NAMES)
             .map(|i| ImageMessageFormat::ALL[i])
     }
 }
