@@ -25,7 +25,7 @@ pub const DEFAULT_NATIVE_VERSION: &str = "v1beta";
 /// Default `openai_base_path`.
 pub const DEFAULT_OPENAI_BASE_PATH: &str = "/v1beta/openai";
 
-/// The configuration as written, before validation: read by [`read_struct`]
+/// The configuration as written, before validation: read by [`Fields`]
 /// with the shape after it, unknown fields refused, the `default`
 /// ones empty when absent.
 #[derive(Debug, Default)]
@@ -90,7 +90,8 @@ impl RawConfig {
     /// Reads the configuration document.
     pub(crate) fn read(r: &mut Reader<'_, '_>) -> Result<RawConfig, FieldError> {
         let mut c = RawConfig::default();
-        read_struct(r, &RawConfig::SHAPE, &mut |r, index| {
+        let mut fields = Fields::begin(r, &RawConfig::SHAPE)?;
+        while let Some(index) = fields.next(r)? {
             match index {
                 0 => c.api_style = read_opt(r, ApiStyle::read)?,
                 1 => c.family_styles = FamilyStyles::read(r)?,
@@ -119,8 +120,7 @@ impl RawConfig {
                 20 => c.live_catalogue = read_opt(r, read_bool)?,
                 _ => c.thought_signatures = read_opt(r, RawSignatures::read)?,
             }
-            Ok(())
-        })?;
+        }
         Ok(c)
     }
 }
@@ -152,7 +152,8 @@ impl RawSignatures {
 
     fn read(r: &mut Reader<'_, '_>) -> Result<RawSignatures, FieldError> {
         let mut s = RawSignatures::default();
-        read_struct(r, &RawSignatures::SHAPE, &mut |r, index| {
+        let mut fields = Fields::begin(r, &RawSignatures::SHAPE)?;
+        while let Some(index) = fields.next(r)? {
             match index {
                 0 => s.restore = read_opt(r, Restore::read)?,
                 1 => {
@@ -161,8 +162,7 @@ impl RawSignatures {
                 }
                 _ => s.max_signature_bytes = read_opt(r, read_usize)?,
             }
-            Ok(())
-        })?;
+        }
         Ok(s)
     }
 }
@@ -207,11 +207,13 @@ impl FamilyStyles {
             return Err(invalid_type(r, "a map"));
         }
         let mut styles = FamilyStyles::default();
-        read_object(r, &mut |r, key| {
+        r.begin_object()?;
+        let mut read = 0;
+        while let Some(key) = r.next_key(read)? {
+            read += 1;
             let family = Family::ALL[variant_index(key, &Family::NAMES)?];
             styles.0[family as usize] = Some(ApiStyle::read(r)?);
-            Ok(())
-        })?;
+        }
         Ok(styles)
     }
 }
@@ -277,13 +279,13 @@ impl RawRule {
 
     fn read(r: &mut Reader<'_, '_>) -> Result<RawRule, FieldError> {
         let mut rule = RawRule::default();
-        read_struct(r, &RawRule::SHAPE, &mut |r, index| {
+        let mut fields = Fields::begin(r, &RawRule::SHAPE)?;
+        while let Some(index) = fields.next(r)? {
             match index {
                 0 => rule.pattern = read_string(r)?,
                 _ => rule.family = Family::read(r)?,
             }
-            Ok(())
-        })?;
+        }
         Ok(rule)
     }
 }
@@ -307,15 +309,15 @@ impl RawVertex {
 
     fn read(r: &mut Reader<'_, '_>) -> Result<RawVertex, FieldError> {
         let mut v = RawVertex::default();
-        read_struct(r, &RawVertex::SHAPE, &mut |r, index| {
+        let mut fields = Fields::begin(r, &RawVertex::SHAPE)?;
+        while let Some(index) = fields.next(r)? {
             match index {
                 0 => v.project = read_string(r)?,
                 1 => v.location = read_string(r)?,
                 2 => v.publisher = read_opt(r, read_string)?,
                 _ => v.version = read_opt(r, read_string)?,
             }
-            Ok(())
-        })?;
+        }
         Ok(v)
     }
 }
@@ -852,38 +854,6 @@ pub(crate) fn without_position(msg: &str) -> String {
     }
 }
 
-/// An object, `field` called with each key to read its value.
-pub(crate) fn read_object<'a, 'h>(
-    r: &mut Reader<'a, 'h>,
-    field: &mut dyn FnMut(&mut Reader<'a, 'h>, Str<'a>) -> Result<(), FieldError>,
-) -> Result<(), FieldError> {
-    let mut failed = None;
-    let result = r.object(&mut |r, key| {
-        field(r, key).map_err(|e| {
-            let at = e.at;
-            failed = Some(e);
-            ReadError { what: "", at }
-        })
-    });
-    result.map_err(|e| failed.unwrap_or_else(|| e.into()))
-}
-
-/// An array, `item` called to read each element.
-pub(crate) fn read_array<'a, 'h>(
-    r: &mut Reader<'a, 'h>,
-    item: &mut dyn FnMut(&mut Reader<'a, 'h>) -> Result<(), FieldError>,
-) -> Result<(), FieldError> {
-    let mut failed = None;
-    let result = r.array(&mut |r| {
-        item(r).map_err(|e| {
-            let at = e.at;
-            failed = Some(e);
-            ReadError { what: "", at }
-        })
-    });
-    result.map_err(|e| failed.unwrap_or_else(|| e.into()))
-}
-
 /// serde's `invalid type: <what comes next>, expected <expected>`; the
 /// value is consumed when it is a scalar.
 pub(crate) fn invalid_type(r: &mut Reader<'_, '_>, expected: &str) -> FieldError {
@@ -1066,11 +1036,11 @@ pub(crate) fn read_seq<'a, 'h, T>(
     if r.peek() != Some(b'[') {
         return Err(invalid_type(r, "a sequence"));
     }
+    r.begin_array()?;
     let mut items = Vec::new();
-    read_array(r, &mut |r| {
+    while r.next_item(items.len())? {
         items.push(read(r)?);
-        Ok(())
-    })?;
+    }
     Ok(items)
 }
 
@@ -1105,19 +1075,19 @@ pub(crate) fn read_unit_enum(
         Some(b'"') => variant_index(r.str()?, variants),
         Some(b'{') => {
             let at = r.offset();
-            let mut found = None;
-            read_object(r, &mut |r, key| {
-                if found.is_some() {
-                    return Err(FieldError::new("expected value".to_owned(), key.offset()));
-                }
-                found = Some(variant_index(key, variants)?);
-                if r.null() {
-                    Ok(())
-                } else {
-                    Err(invalid_type(r, "unit"))
-                }
-            })?;
-            found.ok_or_else(|| FieldError::new("expected value".to_owned(), at + 1))
+            r.begin_object()?;
+            let Some(key) = r.next_key(0)? else {
+                return Err(FieldError::new("expected value".to_owned(), at + 1));
+            };
+            let index = variant_index(key, variants)?;
+            if !r.null() {
+                return Err(invalid_type(r, "unit"));
+            }
+            if r.peek() != Some(b'}') {
+                return Err(r.expected("expected value").into());
+            }
+            r.next_key(1)?;
+            Ok(index)
         }
         _ => Err(r.expected("expected value").into()),
     }
@@ -1138,71 +1108,106 @@ pub(crate) struct Shape {
     pub(crate) deny_unknown: bool,
 }
 
-/// Reads a struct of `shape`: an object, or an array of its fields in
-/// order; `field` reads the value of `fields[index]` into its place.
-pub(crate) fn read_struct<'a, 'h>(
-    r: &mut Reader<'a, 'h>,
-    shape: &Shape,
-    field: &mut dyn FnMut(&mut Reader<'a, 'h>, usize) -> Result<(), FieldError>,
-) -> Result<(), FieldError> {
-    let count = shape.fields.len();
-    match r.peek() {
-        Some(b'{') => {
-            let mut seen = 0u32;
-            read_object(r, &mut |r, key| {
-                let at = key.offset();
-                let name = key.decode()?;
-                let Some(index) = shape.fields.iter().position(|f| **f == *name) else {
-                    if shape.deny_unknown {
-                        let expected = match shape.fields {
-                            [] => "there are no fields".to_owned(),
-                            fields => format!("expected {}", one_of(fields)),
-                        };
-                        let msg = format!("unknown field `{}`, {expected}", &*name);
-                        return Err(FieldError::new(msg, at));
-                    }
-                    return Ok(r.skip()?);
-                };
-                if seen & (1 << index) != 0 {
-                    let msg = format!("duplicate field `{}`", shape.fields[index]);
+/// Reads a struct of a [`Shape`], field by field: an object, or an array
+/// of its fields in order.
+///
+/// ```ignore
+/// let mut fields = Fields::begin(r, &SHAPE)?;
+/// while let Some(index) = fields.next(r)? {
+///     // read the value of `SHAPE.fields[index]`
+/// }
+/// ```
+pub(crate) struct Fields<'s> {
+    shape: &'s Shape,
+    array: bool,
+    /// Keys or elements read so far.
+    read: usize,
+    /// The fields seen (bit `i` is `fields[i]`).
+    seen: u32,
+}
+
+impl<'s> Fields<'s> {
+    /// Opens the struct (an object or an array).
+    pub(crate) fn begin(
+        r: &mut Reader<'_, '_>,
+        shape: &'s Shape,
+    ) -> Result<Fields<'s>, FieldError> {
+        let array = match r.peek() {
+            Some(b'{') => false,
+            Some(b'[') => true,
+            _ => return Err(invalid_type(r, &format!("struct {}", shape.name))),
+        };
+        if array {
+            r.begin_array()?;
+        } else {
+            r.begin_object()?;
+        }
+        Ok(Fields {
+            shape,
+            array,
+            read: 0,
+            seen: 0,
+        })
+    }
+
+    /// The index of the next field, whose value is to be read next; `None`
+    /// at the end of the struct (closed, every required field seen).
+    pub(crate) fn next(&mut self, r: &mut Reader<'_, '_>) -> Result<Option<usize>, FieldError> {
+        let shape = self.shape;
+        let count = shape.fields.len();
+        if self.array {
+            if !r.next_item(self.read)? {
+                // The first field after the end without a default.
+                let after_end = ((1u64 << count) - 1) & !((1u64 << self.read) - 1);
+                let without_default = after_end & !u64::from(shape.defaulted);
+                if without_default != 0 {
+                    let first = without_default.trailing_zeros();
+                    let s = if count == 1 { "" } else { "s" };
+                    let msg = format!(
+                        "invalid length {first}, expected struct {} with {count} element{s}",
+                        shape.name
+                    );
+                    return Err(FieldError::new(msg, r.offset()));
+                }
+                return Ok(None);
+            }
+            if self.read == count {
+                return Err(r.expected("trailing characters").into());
+            }
+            self.read += 1;
+            return Ok(Some(self.read - 1));
+        }
+        while let Some(key) = r.next_key(self.read)? {
+            self.read += 1;
+            let at = key.offset();
+            let name = key.decode()?;
+            let Some(index) = shape.fields.iter().position(|f| **f == *name) else {
+                if shape.deny_unknown {
+                    let expected = match shape.fields {
+                        [] => "there are no fields".to_owned(),
+                        fields => format!("expected {}", one_of(fields)),
+                    };
+                    let msg = format!("unknown field `{}`, {expected}", &*name);
                     return Err(FieldError::new(msg, at));
                 }
-                seen |= 1 << index;
-                field(r, index)
-            })?;
-            // The first required field missing, in declaration order.
-            let missing = shape.required & !seen;
-            if missing != 0 {
-                let index = missing.trailing_zeros() as usize;
-                let msg = format!("missing field `{}`", shape.fields[index]);
-                return Err(FieldError::new(msg, r.offset()));
+                r.skip()?;
+                continue;
+            };
+            if self.seen & (1 << index) != 0 {
+                let msg = format!("duplicate field `{}`", shape.fields[index]);
+                return Err(FieldError::new(msg, at));
             }
-            Ok(())
+            self.seen |= 1 << index;
+            return Ok(Some(index));
         }
-        Some(b'[') => {
-            let mut index = 0;
-            read_array(r, &mut |r| {
-                if index == count {
-                    return Err(r.expected("trailing characters").into());
-                }
-                field(r, index)?;
-                index += 1;
-                Ok(())
-            })?;
-            // The first field after the end without a default.
-            let after_end = ((1u64 << count) - 1) & !((1u64 << index) - 1);
-            let without_default = after_end & !u64::from(shape.defaulted);
-            if without_default != 0 {
-                let first = without_default.trailing_zeros() as usize;
-                let (name, n) = (shape.name, count);
-                let s = if n == 1 { "" } else { "s" };
-                let msg =
-                    format!("invalid length {first}, expected struct {name} with {n} element{s}");
-                return Err(FieldError::new(msg, r.offset()));
-            }
-            Ok(())
+        // The first required field missing, in declaration order.
+        let missing = shape.required & !self.seen;
+        if missing != 0 {
+            let index = missing.trailing_zeros() as usize;
+            let msg = format!("missing field `{}`", shape.fields[index]);
+            return Err(FieldError::new(msg, r.offset()));
         }
-        _ => Err(invalid_type(r, &format!("struct {}", shape.name))),
+        Ok(None)
     }
 }
 
@@ -1471,7 +1476,7 @@ mod raw_struct_tests {
 
     /// The raw structs and enums as `#[derive(Deserialize)]` reads them,
     /// under the same names (so their `Debug` output is the same): the
-    /// oracle `read_struct` and `read_unit_enum` are held to.
+    /// oracle [`Fields`] and `read_unit_enum` are held to.
     mod derived {
         // Read only through `Debug`, which the dead-code lint does not count.
         #![allow(dead_code)]
@@ -1627,11 +1632,11 @@ mod raw_struct_tests {
 
     fn read_keyed(r: &mut Reader<'_, '_>) -> Result<Keyed, FieldError> {
         let mut keyed = Vec::new();
-        read_object(r, &mut |r, key| {
+        r.begin_object()?;
+        while let Some(key) = r.next_key(keyed.len())? {
             let family = Family::ALL[variant_index(key, &Family::NAMES)?];
             keyed.push((family, read_uint(r, "u8", 255)?));
-            Ok(())
-        })?;
+        }
         Ok(Keyed(keyed))
     }
 

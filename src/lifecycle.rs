@@ -10,7 +10,7 @@
 //! truth: "X was shut down on DATE; its replacement is Y".
 
 use crate::classify::{Glob, GlobError};
-use crate::config::{parse_document, read_opt, read_seq, read_string, read_struct};
+use crate::config::{parse_document, read_opt, read_seq, read_string, Fields};
 use crate::config::{read_unit_enum, FieldError, Shape};
 use crate::model::ModelName;
 use crate::reader::Reader;
@@ -49,7 +49,8 @@ impl RawRow {
     /// Reads one row.
     pub(crate) fn read(r: &mut Reader<'_, '_>) -> Result<RawRow, FieldError> {
         let mut row = RawRow::default();
-        read_struct(r, &RawRow::SHAPE, &mut |r, index| {
+        let mut fields = Fields::begin(r, &RawRow::SHAPE)?;
+        while let Some(index) = fields.next(r)? {
             match index {
                 0 => row.pattern = read_string(r)?,
                 1 => row.status = read_opt(r, RawStatus::read)?,
@@ -58,8 +59,7 @@ impl RawRow {
                 4 => row.replacement = read_opt(r, read_string)?,
                 _ => row.source = read_opt(r, read_string)?,
             }
-            Ok(())
-        })?;
+        }
         Ok(row)
     }
 

@@ -426,29 +426,41 @@ impl<'a, 'h> Reader<'a, 'h> {
         &mut self,
         field: &mut dyn FnMut(&mut Reader<'a, 'h>, Str<'a>) -> Result<(), ReadError>,
     ) -> Result<(), ReadError> {
-        self.enter(b'{', "expected an object")?;
-        if self.peek() == Some(b'}') {
-            self.pos += 1;
-        } else {
-            loop {
-                if self.peek() != Some(b'"') {
-                    return Err(self.error("key must be a string"));
-                }
-                let key = self.str()?;
-                self.eat(b':', "expected `:`")?;
-                field(self, key)?;
-                match self.peek() {
-                    Some(b',') => self.pos += 1,
-                    Some(b'}') => {
-                        self.pos += 1;
-                        break;
-                    }
-                    _ => return Err(self.error("expected `,` or `}`")),
-                }
-            }
+        self.begin_object()?;
+        let mut read = 0;
+        while let Some(key) = self.next_key(read)? {
+            field(self, key)?;
+            read += 1;
         }
-        self.depth -= 1;
         Ok(())
+    }
+
+    /// Opens an object, to be read key by key with [`Reader::next_key`]
+    /// (for readers that keep their state in a loop, not a callback).
+    pub(crate) fn begin_object(&mut self) -> Result<(), ReadError> {
+        self.enter(b'{', "expected an object")
+    }
+
+    /// The next key of the object opened by [`Reader::begin_object`], its
+    /// `:` consumed (its value is to be read next), or `None` at the end,
+    /// the object closed. `read` is how many keys were read before.
+    pub(crate) fn next_key(&mut self, read: usize) -> Result<Option<Str<'a>>, ReadError> {
+        match self.peek() {
+            Some(b'}') => {
+                self.pos += 1;
+                self.depth -= 1;
+                return Ok(None);
+            }
+            Some(b',') if read > 0 => self.pos += 1,
+            _ if read == 0 => {}
+            _ => return Err(self.error("expected `,` or `}`")),
+        }
+        if self.peek() != Some(b'"') {
+            return Err(self.error("key must be a string"));
+        }
+        let key = self.str()?;
+        self.eat(b':', "expected `:`")?;
+        Ok(Some(key))
     }
 
     /// An array: `item` is called for each element and must read it.
@@ -456,24 +468,38 @@ impl<'a, 'h> Reader<'a, 'h> {
         &mut self,
         item: &mut dyn FnMut(&mut Reader<'a, 'h>) -> Result<(), ReadError>,
     ) -> Result<(), ReadError> {
-        self.enter(b'[', "expected an array")?;
-        if self.peek() == Some(b']') {
-            self.pos += 1;
-        } else {
-            loop {
-                item(self)?;
-                match self.peek() {
-                    Some(b',') => self.pos += 1,
-                    Some(b']') => {
-                        self.pos += 1;
-                        break;
-                    }
-                    _ => return Err(self.error("expected `,` or `]`")),
-                }
-            }
+        self.begin_array()?;
+        let mut read = 0;
+        while self.next_item(read)? {
+            item(self)?;
+            read += 1;
         }
-        self.depth -= 1;
         Ok(())
+    }
+
+    /// Opens an array, to be read element by element with
+    /// [`Reader::next_item`].
+    pub(crate) fn begin_array(&mut self) -> Result<(), ReadError> {
+        self.enter(b'[', "expected an array")
+    }
+
+    /// Whether another element of the array opened by
+    /// [`Reader::begin_array`] follows (to be read next); at the end the
+    /// array is closed. `read` is how many elements were read before.
+    pub(crate) fn next_item(&mut self, read: usize) -> Result<bool, ReadError> {
+        match self.peek() {
+            Some(b']') => {
+                self.pos += 1;
+                self.depth -= 1;
+                Ok(false)
+            }
+            Some(b',') if read > 0 => {
+                self.pos += 1;
+                Ok(true)
+            }
+            _ if read == 0 => Ok(true),
+            _ => Err(self.error("expected `,` or `]`")),
+        }
     }
 
     /// Any value, checked and passed over.
@@ -674,6 +700,56 @@ mod tests {
         // A hint that does not end at a quote is not taken.
         let wrong = scanned.long_strings[0].start..scanned.long_strings[0].end - 1;
         assert_eq!(read(std::slice::from_ref(&wrong)), plain);
+    }
+
+    #[test]
+    fn objects_and_arrays_read_step_by_step() {
+        let mut r = Reader::new(br#" {"a": [1, 2], "b": {}} "#);
+        assert_eq!(r.offset(), 1);
+        r.begin_object().unwrap();
+        let mut keys = Vec::new();
+        while let Some(key) = r.next_key(keys.len()).unwrap() {
+            keys.push(key.decode().unwrap().0.into_owned());
+            if key.is("a") {
+                r.begin_array().unwrap();
+                let mut items = Vec::new();
+                while r.next_item(items.len()).unwrap() {
+                    items.push(r.int().unwrap());
+                }
+                assert_eq!(items, [1, 2]);
+            } else {
+                assert_eq!(key.offset(), 16);
+                r.skip().unwrap();
+            }
+        }
+        assert_eq!(keys, ["a", "b"]);
+        r.end().unwrap();
+
+        let next_key = |body: &[u8], read| {
+            let mut r = Reader::new(body);
+            r.begin_object().unwrap();
+            r.next_key(read).map(|k| k.is_some())
+        };
+        assert_eq!(next_key(b"{}", 0), Ok(false));
+        assert_eq!(
+            next_key(b"{1:2}", 0).unwrap_err().what,
+            "key must be a string"
+        );
+        assert_eq!(
+            next_key(b"{ 2}", 1).unwrap_err().what,
+            "expected `,` or `}`"
+        );
+        let next_item = |body: &[u8], read| {
+            let mut r = Reader::new(body);
+            r.begin_array().unwrap();
+            r.next_item(read)
+        };
+        assert_eq!(next_item(b"[]", 0), Ok(false));
+        assert_eq!(next_item(b"[,]", 0), Ok(true));
+        assert_eq!(
+            next_item(b"[ 2]", 1).unwrap_err().what,
+            "expected `,` or `]`"
+        );
     }
 
     #[test]
