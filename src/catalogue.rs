@@ -8,7 +8,7 @@
 //! cache (keyed by a hash of the credential, never the credential itself;
 //! bounded in entries, with a TTL) and the sentence for the hint.
 
-use crate::config::{parse_document, read_opt, read_seq, read_string, read_strings};
+use crate::config::{parse_document, read_opt_string, read_seq, read_string, read_strings};
 use crate::config::{FieldError, Fields, Shape};
 use crate::endpoint::Family;
 use crate::reader::Reader;
@@ -65,7 +65,7 @@ impl RawPage {
         while let Some(index) = fields.next(r)? {
             match index {
                 0 => page.models = read_seq(r, RawModel::read)?,
-                _ => page.next_page_token = read_opt(r, read_string)?,
+                _ => page.next_page_token = read_opt_string(r)?,
             }
         }
         Ok(page)

@@ -96,28 +96,28 @@ impl RawConfig {
                 0 => c.api_style = read_opt(r, ApiStyle::read)?,
                 1 => c.family_styles = FamilyStyles::read(r)?,
                 2 => c.rules = read_seq(r, RawRule::read)?,
-                3 => c.builtin_rules = read_opt(r, read_bool)?,
+                3 => c.builtin_rules = read_opt_bool(r)?,
                 4 => c.default_family = read_opt(r, Family::read)?,
-                5 => c.native_version = read_opt(r, read_string)?,
-                6 => c.openai_base_path = read_opt(r, read_string)?,
+                5 => c.native_version = read_opt_string(r)?,
+                6 => c.openai_base_path = read_opt_string(r)?,
                 7 => c.openai_images_families = read_seq(r, Family::read)?,
                 8 => c.vertex = read_opt(r, RawVertex::read)?,
-                9 => c.upstream = read_opt(r, read_string)?,
+                9 => c.upstream = read_opt_string(r)?,
                 10 => {
                     let status = |r: &mut Reader<'_, '_>| read_uint(r, "u16", u16::MAX.into());
                     c.annotate_statuses = read_opt(r, |r| read_seq(r, status))?
                         .map(|list| list.into_iter().map(|n| n as u16).collect());
                 }
-                11 => c.max_body_bytes = read_opt(r, read_usize)?,
-                12 => c.max_model_length = read_opt(r, read_usize)?,
+                11 => c.max_body_bytes = read_opt_usize(r)?,
+                12 => c.max_model_length = read_opt_usize(r)?,
                 13 => c.image_message_format = read_opt(r, ImageMessageFormat::read)?,
                 14 => c.lifecycle = read_seq(r, RawRow::read)?,
-                15 => c.builtin_lifecycle = read_opt(r, read_bool)?,
+                15 => c.builtin_lifecycle = read_opt_bool(r)?,
                 16 => c.migrate = read_opt(r, MigratePolicy::read)?,
                 17 => c.migrate_always = read_strings(r)?,
-                18 => c.task_model = read_opt(r, read_string)?,
+                18 => c.task_model = read_opt_string(r)?,
                 19 => c.task_prefixes = read_opt(r, read_strings)?,
-                20 => c.live_catalogue = read_opt(r, read_bool)?,
+                20 => c.live_catalogue = read_opt_bool(r)?,
                 _ => c.thought_signatures = read_opt(r, RawSignatures::read)?,
             }
         }
@@ -160,7 +160,7 @@ impl RawSignatures {
                     let n = read_opt(r, |r| read_uint(r, "u32", u32::MAX.into()))?;
                     s.cache_entries = n.map(|n| n as u32);
                 }
-                _ => s.max_signature_bytes = read_opt(r, read_usize)?,
+                _ => s.max_signature_bytes = read_opt_usize(r)?,
             }
         }
         Ok(s)
@@ -314,8 +314,8 @@ impl RawVertex {
             match index {
                 0 => v.project = read_string(r)?,
                 1 => v.location = read_string(r)?,
-                2 => v.publisher = read_opt(r, read_string)?,
-                _ => v.version = read_opt(r, read_string)?,
+                2 => v.publisher = read_opt_string(r)?,
+                _ => v.version = read_opt_string(r)?,
             }
         }
         Ok(v)
@@ -882,7 +882,8 @@ pub(crate) fn invalid_type(r: &mut Reader<'_, '_>, expected: &str) -> FieldError
 /// A number as serde's `Unexpected` shows it: `integer `5``, or
 /// `floating point `1.5`` (as written: no float is parsed).
 fn describe_number(text: &str) -> String {
-    let integral = !text.contains(['.', 'e', 'E']);
+    // serde_json reads `-0` as a float.
+    let integral = !text.contains(['.', 'e', 'E']) && text != "-0";
     if integral && (text.parse::<u64>().is_ok() || text.parse::<i64>().is_ok()) {
         format!("integer `{text}`")
     } else {
@@ -972,28 +973,18 @@ pub(crate) fn read_uint(r: &mut Reader<'_, '_>, ty: &str, max: u64) -> Result<u6
         return Err(invalid_type(r, ty));
     }
     let text = r.number_text()?;
-    let integral = !text.contains(['.', 'e', 'E']);
-    let value = if integral {
-        text.parse::<u64>()
-    } else {
-        return Err(FieldError::new(
-            format!("invalid type: {}, expected {ty}", describe_number(text)),
-            at,
-        ));
-    };
-    match value {
+    match text.parse::<u64>() {
         Ok(n) if n <= max => Ok(n),
         _ => {
+            // Negative, too large, or not an integer.
             let shown = describe_number(text);
             let kind = if shown.starts_with("integer") {
                 "value"
             } else {
                 "type"
             };
-            Err(FieldError::new(
-                format!("invalid {kind}: {shown}, expected {ty}"),
-                at,
-            ))
+            let msg = format!("invalid {kind}: {shown}, expected {ty}");
+            Err(FieldError::new(msg, at))
         }
     }
 }
@@ -1014,6 +1005,25 @@ pub(crate) fn read_bool(r: &mut Reader<'_, '_>) -> Result<bool, FieldError> {
     } else {
         Err(invalid_type(r, "a boolean"))
     }
+}
+
+/// A string, or `null`. (Not inlined, as the next two: one copy for the
+/// many fields of each type.)
+#[inline(never)]
+pub(crate) fn read_opt_string(r: &mut Reader<'_, '_>) -> Result<Option<String>, FieldError> {
+    read_opt(r, read_string)
+}
+
+/// A boolean, or `null`.
+#[inline(never)]
+fn read_opt_bool(r: &mut Reader<'_, '_>) -> Result<Option<bool>, FieldError> {
+    read_opt(r, read_bool)
+}
+
+/// A `usize`, or `null`.
+#[inline(never)]
+fn read_opt_usize(r: &mut Reader<'_, '_>) -> Result<Option<usize>, FieldError> {
+    read_opt(r, read_usize)
 }
 
 /// A value `read` reads, or `null` (`None`).
@@ -1867,6 +1877,10 @@ mod raw_struct_tests {
             "2.5e-300",
             "100000000000000000000",
             "12345678901234500000",
+            "-0",
+            "-1",
+            "-9223372036854775808",
+            "65536",
         ];
         for n in numbers {
             let json = format!(r#"{{"max_body_bytes":{n}}}"#);

@@ -10,7 +10,7 @@
 //! truth: "X was shut down on DATE; its replacement is Y".
 
 use crate::classify::{Glob, GlobError};
-use crate::config::{parse_document, read_opt, read_seq, read_string, Fields};
+use crate::config::{parse_document, read_opt, read_opt_string, read_seq, read_string, Fields};
 use crate::config::{read_unit_enum, FieldError, Shape};
 use crate::model::ModelName;
 use crate::reader::Reader;
@@ -54,10 +54,10 @@ impl RawRow {
             match index {
                 0 => row.pattern = read_string(r)?,
                 1 => row.status = read_opt(r, RawStatus::read)?,
-                2 => row.deprecated = read_opt(r, read_string)?,
-                3 => row.shutdown = read_opt(r, read_string)?,
-                4 => row.replacement = read_opt(r, read_string)?,
-                _ => row.source = read_opt(r, read_string)?,
+                2 => row.deprecated = read_opt_string(r)?,
+                3 => row.shutdown = read_opt_string(r)?,
+                4 => row.replacement = read_opt_string(r)?,
+                _ => row.source = read_opt_string(r)?,
             }
         }
         Ok(row)
