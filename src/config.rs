@@ -1,6 +1,6 @@
-//! Plugin configuration: deserialized once (`RawConfig`, unknown fields
-//! refused), then compiled and validated into `Config`, with errors that
-//! name the field. The JSON Schema in `schema/config.schema.json` documents
+//! Plugin configuration: read once with the crate's pull reader
+//! ([`crate::reader`]) into `RawConfig` (unknown fields refused), then
+//! compiled and validated into `Config`, with errors that name the field. The JSON Schema in `schema/config.schema.json` documents
 //! the same fields.
 
 use crate::classify::{Classifier, Glob, GlobError, Rule, RuleSource};
@@ -125,8 +125,8 @@ impl RawConfig {
     }
 }
 
-/// A `usize` (as serde reads one on a 32-bit target too: at most `u32::MAX`
-/// there).
+/// A `usize`: at most `usize::MAX`, so `u32::MAX` in the module (as serde
+/// reads one).
 fn read_usize(r: &mut Reader<'_, '_>) -> Result<usize, FieldError> {
     let max = u64::try_from(usize::MAX).unwrap_or(u64::MAX);
     let n = read_uint(r, "usize", max)?;
@@ -379,7 +379,8 @@ pub struct Config {
 /// Why a configuration was refused. Each variant names the field.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConfigError {
-    /// Not JSON, or a field of the wrong type or name (serde's message names it).
+    /// Not JSON, or a field of the wrong type or name (the message, in
+    /// serde_json's wording, names it).
     Parse(String),
     /// `rules[i].match` is not a valid pattern.
     Rule { index: usize, source: GlobError },
@@ -812,7 +813,9 @@ impl From<ReadError> for FieldError {
 }
 
 /// Reads `buf` as one JSON document with `read`; an error is a message in
-/// `serde_json`'s form: `what at line L column C`.
+/// `serde_json`'s form, `what at line L column C`, the column that of the
+/// offending token's first byte (a key's, after its quote; serde_json's
+/// column is after the token).
 pub(crate) fn parse_document<'a, T>(
     buf: &'a [u8],
     read: impl FnOnce(&mut Reader<'a, '_>) -> Result<T, FieldError>,
@@ -835,11 +838,12 @@ pub(crate) fn parse_document<'a, T>(
         };
         let before = buf.get(..at).unwrap_or_default();
         let line = 1 + before.iter().filter(|&&b| b == b'\n').count();
-        let column = at
-            - before
-                .iter()
-                .rposition(|&b| b == b'\n')
-                .map_or(0, |i| i + 1);
+        // 1-based, at the offending byte (serde_json counts the bytes read).
+        let line_start = before
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        let column = at + 1 - line_start;
         format!("{msg} at line {line} column {column}")
     })
 }
@@ -1469,6 +1473,25 @@ mod tests {
                 (got, want) => panic!("{value}: got {got:?}, want {want:?}"),
             }
         }
+    }
+
+    #[test]
+    fn read_errors_say_where() {
+        let err = Config::from_bytes(b"{\n  \"nope\": 1}").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "configuration: unknown field `nope`, expected one of `api_style`, `family_styles`, \
+             `rules`, `builtin_rules`, `default_family`, `native_version`, `openai_base_path`, \
+             `openai_images_families`, `vertex`, `upstream`, `annotate_statuses`, \
+             `max_body_bytes`, `max_model_length`, `image_message_format`, `lifecycle`, \
+             `builtin_lifecycle`, `migrate`, `migrate_always`, `task_model`, `task_prefixes`, \
+             `live_catalogue`, `thought_signatures` at line 2 column 4"
+        );
+        let err = Config::from_bytes(br#"{"max_body_bytes": 1.5}"#).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "configuration: invalid type: floating point `1.5`, expected usize at line 1 column 20"
+        );
     }
 
     #[test]
