@@ -275,7 +275,7 @@ pub fn diagnostic_headers(
 /// read as a `Value`, and the scanner says where an object repeats `error`
 /// (the derived envelope refuses that; a `Value` keeps the last one).
 fn google_error(body: &[u8]) -> Option<Map<String, Value>> {
-    match serde_json::from_slice(body).ok()? {
+    match crate::reader::document(body, crate::reader::value).ok()? {
         object @ Value::Object(_) => is_envelope(&object, body)
             .then(|| envelope_error(object))
             .flatten(),

@@ -190,6 +190,131 @@ pub(crate) fn string_of(raw: &[u8]) -> Option<String> {
         .map(|s| s.0.into_owned())
 }
 
+/// Powers of ten an `f64` holds (as `serde_json` reads numbers).
+#[rustfmt::skip]
+const POW10: [f64; 309] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22, 1e23, 1e24, 1e25, 1e26, 1e27, 1e28, 1e29, 1e30, 1e31, 1e32, 1e33, 1e34, 1e35, 1e36, 1e37, 1e38, 1e39, 1e40, 1e41, 1e42, 1e43, 1e44, 1e45, 1e46, 1e47, 1e48, 1e49, 1e50, 1e51, 1e52, 1e53, 1e54, 1e55, 1e56, 1e57, 1e58, 1e59, 1e60, 1e61, 1e62, 1e63, 1e64, 1e65, 1e66, 1e67, 1e68, 1e69, 1e70, 1e71, 1e72, 1e73, 1e74, 1e75, 1e76, 1e77, 1e78, 1e79, 1e80, 1e81, 1e82, 1e83, 1e84, 1e85, 1e86, 1e87, 1e88, 1e89, 1e90, 1e91, 1e92, 1e93, 1e94, 1e95, 1e96, 1e97, 1e98, 1e99, 1e100, 1e101, 1e102, 1e103, 1e104, 1e105, 1e106, 1e107, 1e108, 1e109, 1e110, 1e111, 1e112, 1e113, 1e114, 1e115, 1e116, 1e117, 1e118, 1e119, 1e120, 1e121, 1e122, 1e123, 1e124, 1e125, 1e126, 1e127, 1e128, 1e129, 1e130, 1e131, 1e132, 1e133, 1e134, 1e135, 1e136, 1e137, 1e138, 1e139, 1e140, 1e141, 1e142, 1e143, 1e144, 1e145, 1e146, 1e147, 1e148, 1e149, 1e150, 1e151, 1e152, 1e153, 1e154, 1e155, 1e156, 1e157, 1e158, 1e159, 1e160, 1e161, 1e162, 1e163, 1e164, 1e165, 1e166, 1e167, 1e168, 1e169, 1e170, 1e171, 1e172, 1e173, 1e174, 1e175, 1e176, 1e177, 1e178, 1e179, 1e180, 1e181, 1e182, 1e183, 1e184, 1e185, 1e186, 1e187, 1e188, 1e189, 1e190, 1e191, 1e192, 1e193, 1e194, 1e195, 1e196, 1e197, 1e198, 1e199, 1e200, 1e201, 1e202, 1e203, 1e204, 1e205, 1e206, 1e207, 1e208, 1e209, 1e210, 1e211, 1e212, 1e213, 1e214, 1e215, 1e216, 1e217, 1e218, 1e219, 1e220, 1e221, 1e222, 1e223, 1e224, 1e225, 1e226, 1e227, 1e228, 1e229, 1e230, 1e231, 1e232, 1e233, 1e234, 1e235, 1e236, 1e237, 1e238, 1e239, 1e240, 1e241, 1e242, 1e243, 1e244, 1e245, 1e246, 1e247, 1e248, 1e249, 1e250, 1e251, 1e252, 1e253, 1e254, 1e255, 1e256, 1e257, 1e258, 1e259, 1e260, 1e261, 1e262, 1e263, 1e264, 1e265, 1e266, 1e267, 1e268, 1e269, 1e270, 1e271, 1e272, 1e273, 1e274, 1e275, 1e276, 1e277, 1e278, 1e279, 1e280, 1e281, 1e282, 1e283, 1e284, 1e285, 1e286, 1e287, 1e288, 1e289, 1e290, 1e291, 1e292, 1e293, 1e294, 1e295, 1e296, 1e297, 1e298, 1e299, 1e300, 1e301, 1e302, 1e303, 1e304, 1e305, 1e306, 1e307, 1e308];
+
+/// A JSON number's text (checked by the grammar) as an `f64`, read the way
+/// `serde_json` reads one without its `float_roundtrip` feature: the digits
+/// as an integer (those past 19 only scale it), then one product or
+/// quotient by a power of ten; exact when the digits fit 2^53 and the power
+/// is at most 22. `None` when it is out of range. (Not `str::parse`, whose
+/// exact algorithm would add about 20 KB of tables to the module.)
+pub(crate) fn f64_of(text: &str) -> Option<f64> {
+    let (negative, rest) = match text.as_bytes().split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, text.as_bytes()),
+    };
+    let mut significand: u64 = 0;
+    let mut full = false;
+    let mut scale: i64 = 0;
+    let mut fraction = false;
+    let mut exponent: i64 = 0;
+    let mut bytes = rest.iter();
+    while let Some(&b) = bytes.next() {
+        match b {
+            b'0'..=b'9' => {
+                let digit = u64::from(b - b'0');
+                match significand
+                    .checked_mul(10)
+                    .and_then(|s| s.checked_add(digit))
+                {
+                    Some(next) if !full => {
+                        significand = next;
+                        scale -= i64::from(fraction);
+                    }
+                    _ => {
+                        full = true;
+                        scale += i64::from(!fraction);
+                    }
+                }
+            }
+            b'.' => fraction = true,
+            b'e' | b'E' => {
+                let mut sign = 1;
+                for &b in bytes.by_ref() {
+                    match b {
+                        b'-' => sign = -1,
+                        b'+' => {}
+                        _ => {
+                            let digit = i64::from(b.wrapping_sub(b'0'));
+                            exponent = exponent.saturating_mul(10).saturating_add(digit);
+                        }
+                    }
+                }
+                exponent *= sign;
+            }
+            _ => return None,
+        }
+    }
+    let mut power = scale.saturating_add(exponent);
+    let mut value = significand as f64;
+    loop {
+        match usize::try_from(power.unsigned_abs())
+            .ok()
+            .and_then(|i| POW10.get(i))
+        {
+            Some(&pow) if power >= 0 => {
+                value *= pow;
+                break;
+            }
+            Some(&pow) => {
+                value /= pow;
+                break;
+            }
+            None if value == 0.0 => break,
+            None if power >= 0 => return None,
+            None => {
+                value /= 1e308;
+                power += 308;
+            }
+        }
+    }
+    value
+        .is_finite()
+        .then_some(if negative { -value } else { value })
+}
+
+/// The value of a JSON document part, as `serde_json::Value` (for the
+/// error bodies the filter amends and passes on).
+pub(crate) fn value(r: &mut Reader<'_, '_>) -> Result<serde_json::Value, ReadError> {
+    use serde_json::{Map, Number, Value};
+    Ok(match r.peek() {
+        Some(b'{') => {
+            let mut map = Map::new();
+            r.object(&mut |r, key| {
+                let key = key.decode()?.0.into_owned();
+                map.insert(key, value(r)?);
+                Ok(())
+            })?;
+            Value::Object(map)
+        }
+        Some(b'[') => Value::Array(r.list(value)?),
+        Some(b'"') => Value::String(r.str()?.decode()?.0.into_owned()),
+        Some(b't' | b'f') => Value::Bool(r.bool()?),
+        Some(b'n') if r.null() => Value::Null,
+        _ => {
+            r.skip_ws();
+            let at = r.pos;
+            let text = r.number()?;
+            let out_of_range = ReadError {
+                what: "number out of range",
+                at,
+            };
+            let integer = !text.bytes().any(|b| matches!(b, b'.' | b'e' | b'E'));
+            let number = match (integer, text.parse::<u64>(), text.parse::<i64>()) {
+                (true, Ok(n), _) => Number::from(n),
+                // `-0` is the float -0.0, as `serde_json` reads it.
+                (true, _, Ok(n)) if n != 0 => Number::from(n),
+                _ => f64_of(text)
+                    .and_then(Number::from_f64)
+                    .ok_or(out_of_range)?,
+            };
+            Value::Number(number)
+        }
+    })
+}
+
 /// A cursor over one JSON document.
 pub(crate) struct Reader<'a, 'h> {
     buf: &'a [u8],
@@ -750,6 +875,54 @@ mod tests {
             next_item(b"[ 2]", 1).unwrap_err().what,
             "expected `,` or `]`"
         );
+    }
+
+    #[test]
+    fn values_and_floats_are_what_serde_json_reads() {
+        let bodies = [
+            r#"{"error":{"code":429,"message":"a \"b\" \u00e9","details":[{"@type":"t","quotaValue":"5"},{"n":[1,-2,0,-0,1.5,-1e-7,1e300,18446744073709551615,18446744073709551616,-9223372036854775808]}]}}"#,
+            "[]",
+            "[null,true,false,{}]",
+            r#"{"a":1,"a":2}"#,
+        ];
+        for body in bodies {
+            let want: serde_json::Value = serde_json::from_str(body).unwrap();
+            assert_eq!(document(body.as_bytes(), value).unwrap(), want, "{body}");
+        }
+        for body in ["[1e400]", "[-1e309]", "{\"a\":}"] {
+            assert!(serde_json::from_str::<serde_json::Value>(body).is_err());
+            assert!(document(body.as_bytes(), value).is_err(), "{body}");
+        }
+        let numbers = [
+            "0",
+            "-0",
+            "1",
+            "0.1",
+            "0.3",
+            "-2.5e-3",
+            "1e22",
+            "1e23",
+            "123e20",
+            "1.5e-23",
+            "9007199254740993",
+            "123456789012345678901234",
+            "0.000000000000000000000000001",
+            "1e-0000000000000000000000000000005",
+            "4.9e-324",
+            "1e-400",
+            "2.2250738585072014e-308",
+            "1.7976931348623157e308",
+            "0.12345678901234567890123",
+            "-0.0000123456789",
+        ];
+        for text in numbers {
+            let want = serde_json::from_str::<f64>(text).ok().map(f64::to_bits);
+            assert_eq!(f64_of(text).map(f64::to_bits), want, "{text}");
+        }
+        for text in ["1e400", "1.7976931348623159e308", "1e99999999999999999999"] {
+            assert!(serde_json::from_str::<f64>(text).is_err());
+            assert_eq!(f64_of(text), None, "{text}");
+        }
     }
 
     #[test]

@@ -209,7 +209,7 @@ fn in_float_range(text: &str) -> bool {
     let exponent = text.bytes().position(|b| b == b'e' || b == b'E');
     let large =
         text.len() > 300 || exponent.is_some_and(|e| text.as_bytes().get(e + 1) != Some(&b'-'));
-    !large || serde_f64(text).is_some_and(f64::is_finite)
+    !large || to_f64(text).is_some()
 }
 
 /// Writes a vector as a JSON list of its numbers' text; an integer gets
@@ -245,61 +245,10 @@ fn base64_f32(values: &[&str]) -> Result<String, TranslateError> {
     Ok(json::base64_encode(&bytes))
 }
 
-/// A JSON number as the nearest `f64`. When its digits make an integer of
-/// at most 2^53 and its power of ten is at most 22 (the forms vectors come
-/// in), both are exact `f64`s and one division or product rounds once, to
-/// the nearest (Clinger's fast path); otherwise `serde_json` reads it.
+/// A JSON number as an `f64`, as `serde_json` read vectors before their
+/// text was kept ([`crate::reader::f64_of`]).
 fn to_f64(text: &str) -> Option<f64> {
-    const POW10: [f64; 23] = [
-        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
-        1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
-    ];
-    let (negative, rest) = match text.as_bytes().split_first() {
-        Some((b'-', rest)) => (true, rest),
-        _ => (false, text.as_bytes()),
-    };
-    let mut significand: u64 = 0;
-    let mut scale: i64 = 0;
-    let mut fraction = false;
-    let mut bytes = rest.iter();
-    while let Some(&b) = bytes.next() {
-        match b {
-            b'0'..=b'9' => {
-                significand = significand * 10 + u64::from(b - b'0');
-                if significand > 1 << 53 {
-                    return serde_f64(text);
-                }
-                scale -= i64::from(fraction);
-            }
-            b'.' => fraction = true,
-            b'e' | b'E' => {
-                let exponent = std::str::from_utf8(bytes.as_slice()).ok()?;
-                match exponent.parse::<i64>() {
-                    Ok(e) => scale += e,
-                    Err(_) => return serde_f64(text),
-                }
-                break;
-            }
-            _ => return None,
-        }
-    }
-    let n = significand as f64;
-    let magnitude = match usize::try_from(scale.unsigned_abs())
-        .ok()
-        .and_then(|i| POW10.get(i))
-    {
-        Some(pow) if scale < 0 => n / pow,
-        Some(pow) => n * pow,
-        None => return serde_f64(text),
-    };
-    Some(if negative { -magnitude } else { magnitude })
-}
-
-/// A JSON number read by `serde_json`, as vectors were read before their
-/// text was kept (and not by `str::parse`, whose exact algorithm would add
-/// its tables, about 20 KB, to the module).
-fn serde_f64(text: &str) -> Option<f64> {
-    serde_json::from_str(text).ok()
+    crate::reader::f64_of(text)
 }
 
 /// Writes the OpenAI list answer.
@@ -1160,7 +1109,8 @@ mod tests {
             let exact = text.parse::<f64>().unwrap().to_bits();
             let got = to_f64(text).map(f64::to_bits);
             assert!(
-                got == Some(exact) || got == serde_f64(text).map(f64::to_bits),
+                got == Some(exact)
+                    || got == serde_json::from_str::<f64>(text).ok().map(f64::to_bits),
                 "{text}"
             );
         }
