@@ -86,6 +86,12 @@ pub(crate) struct Str<'a> {
 }
 
 impl<'a> Str<'a> {
+    /// Whether the string is one of `names` (a key and its alias, usually
+    /// camelCase and snake_case).
+    pub(crate) fn is_any(&self, names: &[&str]) -> bool {
+        names.iter().any(|name| self.is(name))
+    }
+
     /// Whether the string is exactly `s` (a key, usually).
     pub(crate) fn is(&self, s: &str) -> bool {
         if self.escaped {
@@ -660,6 +666,25 @@ impl<'a, 'h> Reader<'a, 'h> {
         }
     }
 
+    /// An object's field named any of `names` (the last, when repeated),
+    /// read by `read`; every other field checked and passed over.
+    pub(crate) fn field<T>(
+        &mut self,
+        names: &[&str],
+        mut read: impl FnMut(&mut Reader<'a, 'h>) -> Result<T, ReadError>,
+    ) -> Result<Option<T>, ReadError> {
+        let mut value = None;
+        self.object(&mut |r, key| {
+            if key.is_any(names) {
+                value = Some(read(r)?);
+                Ok(())
+            } else {
+                r.skip()
+            }
+        })?;
+        Ok(value)
+    }
+
     /// An integer, or `null`.
     pub(crate) fn opt_int(&mut self) -> Result<Option<i64>, ReadError> {
         self.opt(Reader::int)
@@ -922,6 +947,35 @@ mod tests {
         for text in ["1e400", "1.7976931348623159e308", "1e99999999999999999999"] {
             assert!(serde_json::from_str::<f64>(text).is_err());
             assert_eq!(f64_of(text), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn reads_one_field_by_any_of_its_names() {
+        let read = |body: &str| {
+            document(body.as_bytes(), |r| {
+                r.field(&["aspectRatio", "aspect_ratio"], Reader::opt_str)
+            })
+            .map(|v| v.map(|s| s.map(|s| s.0.into_owned())))
+        };
+        type Want = Result<Option<Option<&'static str>>, ()>;
+        let cases: [(&str, Want); 6] = [
+            (r#"{"aspectRatio":"16:9"}"#, Ok(Some(Some("16:9")))),
+            (
+                r#"{"x":[1,{}],"aspect_ratio":"1:1"}"#,
+                Ok(Some(Some("1:1"))),
+            ),
+            (
+                r#"{"aspect_ratio":"1:1","aspectRatio":null}"#,
+                Ok(Some(None)),
+            ),
+            (r#"{"other":"16:9"}"#, Ok(None)),
+            (r#"{"other":[1 2],"aspectRatio":"1:1"}"#, Err(())),
+            (r#"["aspectRatio"]"#, Err(())),
+        ];
+        for (body, want) in cases {
+            let got = read(body).map_err(|_| ());
+            assert_eq!(got, want.map(|v| v.map(|s| s.map(str::to_owned))), "{body}");
         }
     }
 

@@ -320,7 +320,7 @@ fn read_embed(r: &mut Reader<'_, '_>) -> Result<RawEmbed, ReadError> {
     r.object(&mut |r, key| {
         if key.is("content") {
             raw.text = read_content_text(r)?;
-        } else if key.is("outputDimensionality") || key.is("output_dimensionality") {
+        } else if key.is_any(&["outputDimensionality", "output_dimensionality"]) {
             raw.dimensions = opt_int(r)?;
         } else {
             r.skip()?;

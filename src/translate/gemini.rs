@@ -233,24 +233,17 @@ pub(crate) fn parse_request(body: &[u8]) -> Result<ContentPrompt, TranslateError
         r.object(&mut |r, key| {
             if key.is("contents") {
                 contents = r.opt(|r| r.one_or_many(read_content))?.unwrap_or_default();
-            } else if key.is("generationConfig") || key.is("generation_config") {
+            } else if key.is_any(&["generationConfig", "generation_config"]) {
                 (candidate_count, aspect_ratio) = (None, None);
                 r.opt(|r| {
                     r.object(&mut |r, key| {
-                        if key.is("candidateCount") || key.is("candidate_count") {
+                        if key.is_any(&["candidateCount", "candidate_count"]) {
                             candidate_count = r.opt_int()?;
-                        } else if key.is("imageConfig") || key.is("image_config") {
-                            aspect_ratio = None;
-                            r.opt(|r| {
-                                r.object(&mut |r, key| {
-                                    if key.is("aspectRatio") || key.is("aspect_ratio") {
-                                        aspect_ratio = r.opt_str()?;
-                                        Ok(())
-                                    } else {
-                                        r.skip()
-                                    }
-                                })
+                        } else if key.is_any(&["imageConfig", "image_config"]) {
+                            let config = r.opt(|r| {
+                                r.field(&["aspectRatio", "aspect_ratio"], Reader::opt_str)
                             })?;
+                            aspect_ratio = config.flatten().flatten();
                         } else {
                             r.skip()?;
                         }
@@ -401,11 +394,6 @@ fn read_responses(frame: &[u8], array: bool) -> Result<Vec<RawResponse<'_>>, Tra
     .map_err(|e| TranslateError::InvalidResponse(e.to_string()))
 }
 
-/// Whether `key` is `camel` or `snake`.
-fn either(key: &reader::Str<'_>, camel: &str, snake: &str) -> bool {
-    key.is(camel) || key.is(snake)
-}
-
 /// The two strings of an object (`first` and `second`), each optional.
 fn read_pair<'a>(
     r: &mut Reader<'a, '_>,
@@ -414,9 +402,9 @@ fn read_pair<'a>(
 ) -> Result<(Option<JStr<'a>>, Option<JStr<'a>>), ReadError> {
     let (mut a, mut b) = (None, None);
     r.object(&mut |r, key| {
-        if either(&key, first[0], first[1]) {
+        if key.is_any(&first) {
             a = r.opt_str()?;
-        } else if either(&key, second[0], second[1]) {
+        } else if key.is_any(&second) {
             b = r.opt_str()?;
         } else {
             r.skip()?;
@@ -431,7 +419,7 @@ fn read_response<'a>(r: &mut Reader<'a, '_>) -> Result<RawResponse<'a>, ReadErro
     r.object(&mut |r, key| {
         if key.is("candidates") {
             response.candidates = r.opt(|r| r.list(read_candidate))?;
-        } else if either(&key, "promptFeedback", "prompt_feedback") {
+        } else if key.is_any(&["promptFeedback", "prompt_feedback"]) {
             let feedback = r.opt(|r| {
                 read_pair(
                     r,
@@ -440,7 +428,7 @@ fn read_response<'a>(r: &mut Reader<'a, '_>) -> Result<RawResponse<'a>, ReadErro
                 )
             })?;
             response.blocked = feedback.and_then(|(reason, message)| Some((reason?, message)));
-        } else if either(&key, "usageMetadata", "usage_metadata") {
+        } else if key.is_any(&["usageMetadata", "usage_metadata"]) {
             response.usage_metadata = r.opt(read_usage)?;
         } else if key.is("error") {
             response.error = r.opt(|r| read_pair(r, ["status"; 2], ["message"; 2]))?;
@@ -456,20 +444,11 @@ fn read_candidate<'a>(r: &mut Reader<'a, '_>) -> Result<RawCandidate<'a>, ReadEr
     let mut candidate = RawCandidate::default();
     r.object(&mut |r, key| {
         if key.is("content") {
-            candidate.parts = Vec::new();
-            r.opt(|r| {
-                r.object(&mut |r, key| {
-                    if key.is("parts") {
-                        candidate.parts = r.opt(|r| r.list(read_part))?.unwrap_or_default();
-                        Ok(())
-                    } else {
-                        r.skip()
-                    }
-                })
-            })?;
-        } else if either(&key, "finishReason", "finish_reason") {
+            let content = r.opt(|r| r.field(&["parts"], |r| r.opt(|r| r.list(read_part))))?;
+            candidate.parts = content.flatten().flatten().unwrap_or_default();
+        } else if key.is_any(&["finishReason", "finish_reason"]) {
             candidate.finish_reason = r.opt_str()?;
-        } else if either(&key, "finishMessage", "finish_message") {
+        } else if key.is_any(&["finishMessage", "finish_message"]) {
             candidate.finish_message = r.opt_str()?;
         } else if key.is("index") {
             let at = r.expected("an index");
@@ -493,7 +472,7 @@ fn read_part<'a>(r: &mut Reader<'a, '_>) -> Result<RawPart<'a>, ReadError> {
     r.object(&mut |r, key| {
         if key.is("text") {
             part.text = r.opt_str()?;
-        } else if either(&key, "inlineData", "inline_data") {
+        } else if key.is_any(&["inlineData", "inline_data"]) {
             part.inline_data = r.opt(|r| read_pair(r, ["mimeType", "mime_type"], ["data"; 2]))?;
         } else if key.is("thought") {
             part.thought = r.opt_bool()?;
@@ -508,13 +487,13 @@ fn read_part<'a>(r: &mut Reader<'a, '_>) -> Result<RawPart<'a>, ReadError> {
 fn read_usage(r: &mut Reader<'_, '_>) -> Result<RawUsage, ReadError> {
     let mut usage = RawUsage::default();
     r.object(&mut |r, key| {
-        let slot = if either(&key, "promptTokenCount", "prompt_token_count") {
+        let slot = if key.is_any(&["promptTokenCount", "prompt_token_count"]) {
             &mut usage.prompt_token_count
-        } else if either(&key, "candidatesTokenCount", "candidates_token_count") {
+        } else if key.is_any(&["candidatesTokenCount", "candidates_token_count"]) {
             &mut usage.candidates_token_count
-        } else if either(&key, "thoughtsTokenCount", "thoughts_token_count") {
+        } else if key.is_any(&["thoughtsTokenCount", "thoughts_token_count"]) {
             &mut usage.thoughts_token_count
-        } else if either(&key, "totalTokenCount", "total_token_count") {
+        } else if key.is_any(&["totalTokenCount", "total_token_count"]) {
             &mut usage.total_token_count
         } else {
             return r.skip();

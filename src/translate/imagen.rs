@@ -69,27 +69,16 @@ pub(crate) fn parse_request(body: &[u8]) -> Result<PredictPrompt, TranslateError
             if key.is("instances") {
                 // The first instance's prompt.
                 let instances = r.opt(|r| {
-                    r.one_or_many(|r| {
-                        let mut prompt = None;
-                        r.object(&mut |r, key| {
-                            if key.is("prompt") {
-                                prompt = r.opt_str()?;
-                                Ok(())
-                            } else {
-                                r.skip()
-                            }
-                        })?;
-                        Ok(prompt)
-                    })
+                    r.one_or_many(|r| Ok(r.field(&["prompt"], Reader::opt_str)?.flatten()))
                 })?;
                 prompt = instances.and_then(|i| i.into_iter().next()).flatten();
             } else if key.is("parameters") {
                 (sample_count, aspect_ratio) = (None, None);
                 r.opt(|r| {
                     r.object(&mut |r, key| {
-                        if key.is("sampleCount") || key.is("sample_count") {
+                        if key.is_any(&["sampleCount", "sample_count"]) {
                             sample_count = r.opt_int()?;
-                        } else if key.is("aspectRatio") || key.is("aspect_ratio") {
+                        } else if key.is_any(&["aspectRatio", "aspect_ratio"]) {
                             aspect_ratio = r.opt_str()?;
                         } else {
                             r.skip()?;
@@ -146,18 +135,12 @@ pub(crate) fn parse_answer(body: &[u8]) -> Result<Answer<'_>, TranslateError> {
         })?;
         Ok(p)
     }
-    let mut predictions = Vec::new();
-    let read = reader::document(body, |r| {
-        r.object(&mut |r, key| {
-            if key.is("predictions") {
-                predictions = r.opt(|r| r.list(read_prediction))?.unwrap_or_default();
-                Ok(())
-            } else {
-                r.skip()
-            }
-        })
-    });
-    read.map_err(|e| TranslateError::InvalidResponse(e.to_string()))?;
+    let predictions = reader::document(body, |r| {
+        r.field(&["predictions"], |r| r.opt(|r| r.list(read_prediction)))
+    })
+    .map_err(|e| TranslateError::InvalidResponse(e.to_string()))?
+    .flatten()
+    .unwrap_or_default();
     let mut answer = Answer::default();
     if predictions.is_empty() {
         answer.withheld.push(

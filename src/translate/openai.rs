@@ -159,25 +159,16 @@ fn read_chat<'a>(
         if key.is("messages") {
             raw.messages = read_messages(r, history, locator)?;
         } else if key.is("n") {
-            raw.n = if r.null() { None } else { Some(r.int()?) };
+            raw.n = r.opt_int()?;
         } else if key.is("size") {
             raw.size = r.opt_str()?;
         } else if key.is("aspect_ratio") {
             raw.aspect_ratio = r.opt_str()?;
         } else if key.is("stream") {
-            raw.stream = if r.null() { None } else { Some(r.bool()?) };
+            raw.stream = r.opt_bool()?;
         } else if key.is("stream_options") {
-            raw.include_usage = None;
-            if !r.null() {
-                r.object(&mut |r, key| {
-                    if key.is("include_usage") {
-                        raw.include_usage = if r.null() { None } else { Some(r.bool()?) };
-                        Ok(())
-                    } else {
-                        r.skip()
-                    }
-                })?;
-            }
+            let options = r.opt(|r| r.field(&["include_usage"], Reader::opt_bool))?;
+            raw.include_usage = options.flatten().flatten();
         } else {
             r.skip()?;
         }
@@ -391,16 +382,8 @@ fn read_image_url<'a>(r: &mut Reader<'a, '_>) -> Result<Option<ImageUrl<'a>>, Re
     match r.peek() {
         Some(b'"') => Ok(Some(ImageUrl(r.str()?.decode()?))),
         Some(b'{') => {
-            let mut url = JStr::default();
-            r.object(&mut |r, key| {
-                if key.is("url") {
-                    url = r.str()?.decode()?;
-                    Ok(())
-                } else {
-                    r.skip()
-                }
-            })?;
-            Ok(Some(ImageUrl(url)))
+            let url = r.field(&["url"], |r| r.str()?.decode())?;
+            Ok(Some(ImageUrl(url.unwrap_or_default())))
         }
         _ if r.null() => Ok(None),
         _ => Err(r.expected("an image_url object or string")),
@@ -1028,18 +1011,12 @@ pub(crate) fn parse_images_answer(body: &[u8]) -> Result<Answer<'_>, TranslateEr
         })?;
         Ok(item)
     }
-    let mut items = Vec::new();
-    let read = reader::document(body, |r| {
-        r.object(&mut |r, key| {
-            if key.is("data") {
-                items = r.opt(|r| r.list(read_item))?.unwrap_or_default();
-                Ok(())
-            } else {
-                r.skip()
-            }
-        })
-    });
-    read.map_err(|e| TranslateError::InvalidResponse(e.to_string()))?;
+    let items = reader::document(body, |r| {
+        r.field(&["data"], |r| r.opt(|r| r.list(read_item)))
+    })
+    .map_err(|e| TranslateError::InvalidResponse(e.to_string()))?
+    .flatten()
+    .unwrap_or_default();
     let mut answer = Answer::default();
     for (b64_json, revised_prompt) in items {
         if let Some(data) = b64_json.filter(|d| !d.is_empty()) {
