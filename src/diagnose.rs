@@ -15,7 +15,7 @@ use crate::lifecycle::Notice;
 use crate::route::{redact_key, ErrorShape, Plan, Verdict};
 use crate::scan;
 use crate::translate::{Side, TranslateError};
-use serde_json::{Map, Value};
+use crate::tree::{Json, Object};
 
 /// How an endpoint is named in hints: `chat/completions` or `:predict`.
 pub fn endpoint_label(endpoint: Endpoint) -> String {
@@ -42,26 +42,25 @@ pub struct ErrorFacts {
 }
 
 /// Reads the `details` of a Google error object.
-pub fn facts(error: &Map<String, Value>) -> ErrorFacts {
+pub(crate) fn facts(error: &Object) -> ErrorFacts {
     let mut facts = ErrorFacts::default();
-    let Some(details) = error.get("details").and_then(Value::as_array) else {
+    let Some(details) = error.get("details").and_then(Json::as_array) else {
         return facts;
     };
-    let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
+    let text = |v: Option<&Json>| v.and_then(Json::as_str).map(str::to_owned);
     for detail in details {
-        let kind = detail.get("@type").and_then(Value::as_str).unwrap_or("");
+        let kind = detail.get("@type").and_then(Json::as_str).unwrap_or("");
         let kind = kind.rsplit('.').next().unwrap_or(kind);
         match kind {
             "QuotaFailure" if facts.quota.is_none() => {
                 let first = detail
                     .get("violations")
-                    .and_then(Value::as_array)
+                    .and_then(Json::as_array)
                     .and_then(|v| v.first());
                 if let Some(v) = first {
                     let name = text(v.get("quotaId")).or_else(|| text(v.get("quotaMetric")));
                     let limit = match v.get("quotaValue") {
-                        Some(Value::String(s)) => Some(s.clone()),
-                        Some(Value::Number(n)) => Some(n.to_string()),
+                        Some(Json::String(s) | Json::Number(s)) => Some(s.clone()),
                         _ => None,
                     };
                     facts.quota = match (name, limit) {
@@ -73,13 +72,13 @@ pub fn facts(error: &Map<String, Value>) -> ErrorFacts {
             "RetryInfo" if facts.retry_after.is_none() => {
                 facts.retry_after = detail
                     .get("retryDelay")
-                    .and_then(Value::as_str)
+                    .and_then(Json::as_str)
                     .and_then(duration_seconds);
             }
             "BadRequest" if facts.field.is_none() => {
                 let first = detail
                     .get("fieldViolations")
-                    .and_then(Value::as_array)
+                    .and_then(Json::as_array)
                     .and_then(|v| v.first());
                 if let Some(v) = first {
                     facts.field = match (text(v.get("field")), text(v.get("description"))) {
@@ -272,14 +271,14 @@ pub fn diagnostic_headers(
 /// Object(Envelope) }` with `struct Envelope { error: Map<String, Value> }`
 /// takes it (list first: serde also reads a one-element list as a struct),
 /// without the buffered copy of the body untagged enums need: the body is
-/// read as a `Value`, and the scanner says where an object repeats `error`
-/// (the derived envelope refuses that; a `Value` keeps the last one).
-fn google_error(body: &[u8]) -> Option<Map<String, Value>> {
-    match crate::reader::document(body, crate::reader::value).ok()? {
-        object @ Value::Object(_) => is_envelope(&object, body)
+/// read whole, and the scanner says where an object repeats `error` (the
+/// derived envelope refuses that; a read object keeps the last one).
+fn google_error(body: &[u8]) -> Option<Object> {
+    match crate::reader::document(body, crate::tree::value).ok()? {
+        object @ Json::Object(_) => is_envelope(&object, body)
             .then(|| envelope_error(object))
             .flatten(),
-        Value::Array(items) => {
+        Json::Array(items) => {
             let raws = scan::array_elements(body).ok()?;
             let envelopes = items.len() == raws.len()
                 && items
@@ -291,7 +290,7 @@ fn google_error(body: &[u8]) -> Option<Map<String, Value>> {
                 (true, _) => items.into_iter().next().and_then(envelope_error),
                 // `Object` from a list: its one field, the error itself.
                 (false, 1) => match items.into_iter().next() {
-                    Some(Value::Object(error)) => Some(error),
+                    Some(Json::Object(error)) => Some(error),
                     _ => None,
                 },
                 (false, _) => None,
@@ -304,26 +303,26 @@ fn google_error(body: &[u8]) -> Option<Map<String, Value>> {
 /// Whether `value` (whose JSON text is `raw`) reads as an envelope: an
 /// object with one `error`, an object; or a list of exactly one object, the
 /// envelope's one field.
-fn is_envelope(value: &Value, raw: &[u8]) -> bool {
+fn is_envelope(value: &Json, raw: &[u8]) -> bool {
     match value {
-        Value::Object(object) => {
-            matches!(object.get("error"), Some(Value::Object(_)))
+        Json::Object(object) => {
+            matches!(object.get("error"), Some(Json::Object(_)))
                 && matches!(scan::top_level_fields(raw, ["error"]), Ok([Some(_)]))
         }
-        Value::Array(fields) => matches!(fields.as_slice(), [Value::Object(_)]),
+        Json::Array(fields) => matches!(fields.as_slice(), [Json::Object(_)]),
         _ => false,
     }
 }
 
 /// The error object of an envelope (see [`is_envelope`]).
-fn envelope_error(envelope: Value) -> Option<Map<String, Value>> {
+fn envelope_error(envelope: Json) -> Option<Object> {
     let error = match envelope {
-        Value::Object(object) => object.into_iter().find(|(key, _)| key == "error")?.1,
-        Value::Array(fields) => fields.into_iter().next()?,
+        Json::Object(mut object) => object.remove("error")?,
+        Json::Array(fields) => fields.into_iter().next()?,
         _ => return None,
     };
     match error {
-        Value::Object(error) => Some(error),
+        Json::Object(error) => Some(error),
         _ => None,
     }
 }
@@ -364,7 +363,7 @@ pub const MAX_ERROR_BODY: usize = 64 * 1024;
 /// Google's error object from an upstream error body (the list unwrapped),
 /// or one made from the status and the body's text when the body is not a
 /// Google error. Only called on bodies of at most [`MAX_ERROR_BODY`] bytes.
-pub fn parse_error(status: u16, upstream: &[u8]) -> Map<String, Value> {
+pub(crate) fn parse_error(status: u16, upstream: &[u8]) -> Object {
     let parsed = google_error(upstream);
     parsed.unwrap_or_else(|| {
         let text = String::from_utf8_lossy(upstream);
@@ -379,11 +378,11 @@ pub fn parse_error(status: u16, upstream: &[u8]) -> Map<String, Value> {
 }
 
 /// Google's error object: `{"code", "message", "status"}`.
-fn google_object(status: u16, message: String) -> Map<String, Value> {
-    let mut error = Map::new();
-    error.insert("code".to_owned(), Value::from(status));
-    error.insert("message".to_owned(), Value::String(message));
-    error.insert("status".to_owned(), Value::from(google_status(status)));
+fn google_object(status: u16, message: String) -> Object {
+    let mut error = Object::default();
+    error.insert("code", Json::from(status));
+    error.insert("message", Json::String(message));
+    error.insert("status", Json::from(google_status(status)));
     error
 }
 
@@ -395,15 +394,15 @@ pub fn error_body(shape: ErrorShape, status: u16, upstream: &[u8], hint: &str) -
 }
 
 /// The client's error body from Google's error object and the hint.
-pub fn client_error(
+pub(crate) fn client_error(
     shape: ErrorShape,
     status: u16,
-    mut error: Map<String, Value>,
+    mut error: Object,
     hint: &str,
 ) -> Vec<u8> {
     let upstream_message = error
         .get("message")
-        .and_then(Value::as_str)
+        .and_then(Json::as_str)
         .unwrap_or("")
         .to_owned();
     let message = if upstream_message.is_empty() {
@@ -413,21 +412,19 @@ pub fn client_error(
     };
     match shape {
         ErrorShape::Google => {
-            error.insert("message".to_owned(), Value::String(message));
-            // `contains_key` and `insert` rather than the entry API, whose
-            // B-tree code is used nowhere else.
+            error.insert("message", Json::String(message));
             if !error.contains_key("code") {
-                error.insert("code".to_owned(), Value::from(status));
+                error.insert("code", Json::from(status));
             }
             if !error.contains_key("status") {
-                error.insert("status".to_owned(), Value::from(google_status(status)));
+                error.insert("status", Json::from(google_status(status)));
             }
-            error_json(error)
+            error.error_body()
         }
         ErrorShape::OpenAi => {
             let google = error
                 .get("status")
-                .and_then(Value::as_str)
+                .and_then(Json::as_str)
                 .unwrap_or_else(|| google_status(status))
                 .to_owned();
             openai_error(
@@ -452,33 +449,17 @@ pub fn local_error(
         ErrorShape::OpenAi => {
             openai_error(message, openai_type(google_status(status)), param, code)
         }
-        ErrorShape::Google => error_json(google_object(status, message.to_owned())),
+        ErrorShape::Google => google_object(status, message.to_owned()).error_body(),
     }
 }
 
 fn openai_error(message: &str, kind: &str, param: Option<&str>, code: &str) -> Vec<u8> {
-    let mut error = Map::new();
-    error.insert("message".to_owned(), Value::from(message));
-    error.insert("type".to_owned(), Value::from(kind));
-    error.insert("param".to_owned(), Value::from(param));
-    error.insert("code".to_owned(), Value::from(code));
-    error_json(error)
-}
-
-/// `{"error": error}`, as compact JSON. (The values are built directly:
-/// `json!` converts each one it interpolates with `to_value`, a serializer
-/// pass and a panic path per type.)
-fn error_json(error: Map<String, Value>) -> Vec<u8> {
-    let mut body = Map::new();
-    body.insert("error".to_owned(), Value::Object(error));
-    json_bytes(&Value::Object(body))
-}
-
-/// The compact JSON text of `value`, the bytes `value.to_string()` gives,
-/// without `Value`'s `Display` (which brings a pretty printer along, and
-/// would panic where this cannot fail: a `Value` always serializes).
-fn json_bytes(value: &Value) -> Vec<u8> {
-    serde_json::to_vec(value).unwrap_or_default()
+    let mut error = Object::default();
+    error.insert("message", Json::from(message));
+    error.insert("type", Json::from(kind));
+    error.insert("param", param.map_or(Json::Null, Json::from));
+    error.insert("code", Json::from(code));
+    error.error_body()
 }
 
 fn truncate(text: &str, max: usize) -> &str {
@@ -496,7 +477,7 @@ fn truncate(text: &str, max: usize) -> &str {
 mod tests {
     use super::*;
     use crate::endpoint::Family;
-    use serde_json::json;
+    use serde_json::{json, Map, Value};
 
     fn plan(verdict: Verdict, from: Endpoint, to: Endpoint, serving: Endpoint) -> Plan {
         Plan {
@@ -757,23 +738,27 @@ mod tests {
             ("nested too deep in the error", &deep_error),
         ];
         for (name, body) in cases {
-            let got = google_error(body.as_bytes());
-            assert_eq!(got, untagged_error(body), "{name}");
+            let got = google_error(body.as_bytes()).map(|error| Json::Object(error).to_value());
+            assert_eq!(got, untagged_error(body).map(Value::Object), "{name}");
         }
     }
 
     #[test]
-    fn json_bytes_are_the_compact_text() {
+    fn error_bodies_are_the_compact_text() {
         let cases = [
-            json!(null),
-            json!({"error": {"code": 404, "message": "a \"quoted\"\nline \u{1}", "status": "NOT_FOUND"}}),
+            json!({"code": 404, "message": "a \"quoted\"\nline \u{1}", "status": "NOT_FOUND"}),
             json!({"b": [1, -2, 1.5, true], "a": {"z": null, "é": "ü"}}),
         ];
         for value in cases {
+            let text = value.to_string();
+            let Ok(Json::Object(error)) =
+                crate::reader::document(text.as_bytes(), crate::tree::value)
+            else {
+                panic!("{text}");
+            };
             assert_eq!(
-                json_bytes(&value),
-                value.to_string().into_bytes(),
-                "{value}"
+                String::from_utf8(error.error_body()).unwrap(),
+                format!(r#"{{"error":{text}}}"#),
             );
         }
     }

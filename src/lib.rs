@@ -17,6 +17,8 @@
 //! - [`route`]: the routing plan: target endpoint, new path, auth header moves.
 //! - [`translate`]: one body translator per (client endpoint, target endpoint) pair.
 //! - [`diagnose`]: hints, diagnostic headers, and error bodies in the client's shape.
+//! - `tree`: a JSON document read whole (the upstream's error bodies),
+//!   numbers kept as their text.
 //! - [`lifecycle`]: which models are shut down or will be, and their
 //!   replacements (data: `data/lifecycle.json`).
 //! - [`signatures`]: Gemini 3 thought signatures remembered from answers
@@ -54,6 +56,7 @@ pub mod scan;
 pub mod signatures;
 pub mod tool_stream;
 pub mod translate;
+pub(crate) mod tree;
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(proxy_wasm::types::LogLevel::Debug);

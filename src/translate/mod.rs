@@ -45,7 +45,7 @@ mod aspect;
 mod embedding;
 mod gemini;
 mod imagen;
-mod json;
+pub(crate) mod json;
 mod openai;
 
 pub(crate) mod sse;
