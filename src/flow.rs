@@ -625,8 +625,7 @@ fn splice_model(
     model: &str,
     config: &Config,
 ) -> Result<Vec<u8>, TranslateError> {
-    let value =
-        serde_json::to_vec(model).map_err(|e| TranslateError::InvalidRequest(e.to_string()))?;
+    let value = translate::json::quoted(model);
     let size = body.len() - span.len() + value.len();
     if size > config.max_body_bytes {
         return Err(TranslateError::TooLarge {

@@ -9,9 +9,20 @@ use serde::Serialize;
 
 pub(crate) use crate::reader::JStr;
 
-/// Serializes a small request body.
+/// Serializes a small request body. (Writing these types into a `Vec`
+/// cannot fail: their fields are strings, numbers and lists; the error's
+/// text is not formatted, which keeps `serde_json`'s error messages and
+/// the C library's `strerror` table out of the module.)
 pub(crate) fn to_body<T: Serialize>(value: &T) -> Result<Vec<u8>, TranslateError> {
-    serde_json::to_vec(value).map_err(|e| TranslateError::InvalidRequest(e.to_string()))
+    serde_json::to_vec(value)
+        .map_err(|_| TranslateError::InvalidRequest("the body could not be written".to_owned()))
+}
+
+/// `s` as a quoted JSON string.
+pub(crate) fn quoted(s: &str) -> Vec<u8> {
+    let mut out = Out::with_capacity(s.len() + 2);
+    out.string(s);
+    out.into_bytes()
 }
 
 /// An output body written front to back into one preallocated buffer.
@@ -222,7 +233,15 @@ mod tests {
             let bytes = out.into_bytes();
             let back: String = serde_json::from_slice(&bytes).unwrap();
             assert_eq!(back, s, "{name}");
+            // The very bytes `serde_json` writes (spliced model names and
+            // thought signatures were written by it).
+            assert_eq!(quoted(s), serde_json::to_vec(s).unwrap(), "{name}");
         }
+        let every_ascii: String = (0u8..0x80).map(char::from).collect();
+        assert_eq!(
+            quoted(&every_ascii),
+            serde_json::to_vec(&every_ascii).unwrap()
+        );
     }
 
     #[test]
