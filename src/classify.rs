@@ -22,7 +22,11 @@ pub const BUILTIN_RULES: &[(&str, Family)] = &[
 
 /// A glob over model ids: `*` matches any run of characters, `?` one.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Glob(String);
+pub struct Glob {
+    pattern: String,
+    /// Where the first and the last `*` are, if there is one.
+    stars: Option<(usize, usize)>,
+}
 
 /// Why a glob pattern was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,42 +64,63 @@ impl Glob {
         {
             return Err(GlobError::BadCharacter(c));
         }
-        Ok(Glob(pattern.to_owned()))
+        let stars = pattern
+            .bytes()
+            .position(|c| c == b'*')
+            .zip(pattern.bytes().rposition(|c| c == b'*'));
+        Ok(Glob {
+            pattern: pattern.to_owned(),
+            stars,
+        })
     }
 
     /// The pattern as written.
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.pattern
     }
 
-    /// Whether `text` matches, by the linear-time wildcard algorithm that
-    /// backtracks only to the last `*`.
+    /// Whether `text` matches. The pattern is literal runs (with `?`)
+    /// between stars: the first run must start `text`, the last must end
+    /// it, and each run between is taken where it first occurs after the
+    /// previous one (the leftmost place leaves the most room for the rest,
+    /// so that choice never loses a match). No backtracking: a model id is
+    /// tried against every rule on every request.
     pub fn matches(&self, text: &str) -> bool {
-        let (p, t) = (self.0.as_bytes(), text.as_bytes());
-        let (mut pi, mut ti) = (0, 0);
-        let mut star: Option<(usize, usize)> = None;
-        while ti < t.len() {
-            match p.get(pi) {
-                Some(b'*') => {
-                    star = Some((pi, ti));
-                    pi += 1;
-                }
-                Some(&c) if c == b'?' || c == t[ti] => {
-                    pi += 1;
-                    ti += 1;
-                }
-                _ => match star {
-                    Some((sp, st)) => {
-                        pi = sp + 1;
-                        ti = st + 1;
-                        star = Some((sp, st + 1));
-                    }
-                    None => return false,
-                },
+        let (p, t) = (self.pattern.as_bytes(), text.as_bytes());
+        let Some((first_star, last_star)) = self.stars else {
+            return runs_equal(p, t);
+        };
+        // Most rules fail on their first bytes: the head is compared first.
+        let head = p.get(..first_star).unwrap_or_default();
+        if !t
+            .get(..head.len())
+            .is_some_and(|start| runs_equal(head, start))
+        {
+            return false;
+        }
+        let tail = p.get(last_star + 1..).unwrap_or_default();
+        let middle_end = match t.len().checked_sub(tail.len()) {
+            Some(end) if end >= head.len() => end,
+            _ => return false,
+        };
+        if !runs_equal(tail, t.get(middle_end..).unwrap_or_default()) {
+            return false;
+        }
+        let mut rest = t.get(head.len()..middle_end).unwrap_or_default();
+        let middle = p.get(first_star + 1..last_star).unwrap_or_default();
+        for run in middle.split(|&c| c == b'*').filter(|run| !run.is_empty()) {
+            match rest.windows(run.len()).position(|at| runs_equal(run, at)) {
+                Some(at) => rest = rest.get(at + run.len()..).unwrap_or_default(),
+                None => return false,
             }
         }
-        p[pi..].iter().all(|&c| c == b'*')
+        true
     }
+}
+
+/// Whether a literal run of a pattern (`?` for any byte) matches `text`.
+fn runs_equal(run: &[u8], text: &[u8]) -> bool {
+    run.len() == text.len() && run.iter().zip(text).all(|(&p, &t)| p == b'?' || p == t)
 }
 
 /// Where a rule came from, for the `x-gemini-router-rule` header.
@@ -224,6 +249,90 @@ mod tests {
         for (pattern, text, want) in cases {
             let glob = Glob::new(pattern).unwrap();
             assert_eq!(glob.matches(text), want, "{pattern} ~ {text}");
+        }
+    }
+
+    /// The backtracking matcher the rules used before: the oracle.
+    fn backtracking(p: &[u8], t: &[u8]) -> bool {
+        let (mut pi, mut ti) = (0, 0);
+        let mut star: Option<(usize, usize)> = None;
+        while ti < t.len() {
+            match p.get(pi) {
+                Some(b'*') => {
+                    star = Some((pi, ti));
+                    pi += 1;
+                }
+                Some(&c) if c == b'?' || c == t[ti] => {
+                    pi += 1;
+                    ti += 1;
+                }
+                _ => match star {
+                    Some((sp, st)) => {
+                        pi = sp + 1;
+                        ti = st + 1;
+                        star = Some((sp, st + 1));
+                    }
+                    None => return false,
+                },
+            }
+        }
+        p[pi..].iter().all(|&c| c == b'*')
+    }
+
+    #[test]
+    fn glob_matching_agrees_with_backtracking_on_every_small_case() {
+        // Every pattern of up to five symbols over {a, b, ?, *} against every
+        // text of up to six letters over {a, b}, and the built-in rules
+        // against real ids.
+        let mut patterns = vec![String::new()];
+        let mut texts = vec![String::new()];
+        for len in 1..=6 {
+            for n in 0..4usize.pow(len) {
+                let mut x = n;
+                let mut pattern = String::new();
+                for _ in 0..len {
+                    pattern.push(['a', 'b', '?', '*'][x % 4]);
+                    x /= 4;
+                }
+                if len <= 5 {
+                    patterns.push(pattern);
+                }
+            }
+            for n in 0..2usize.pow(len) {
+                texts.push(
+                    (0..len)
+                        .map(|i| if n >> i & 1 == 1 { 'b' } else { 'a' })
+                        .collect(),
+                );
+            }
+        }
+        for pattern in patterns.iter().filter(|p| !p.is_empty()) {
+            let glob = Glob::new(pattern).unwrap();
+            for text in &texts {
+                let want = backtracking(pattern.as_bytes(), text.as_bytes());
+                assert_eq!(glob.matches(text), want, "{pattern} ~ {text}");
+            }
+        }
+        let ids = [
+            "gemini-2.5-flash",
+            "gemini-2.5-flash-image",
+            "gemini-3-pro-image-preview",
+            "gemini-embedding-001",
+            "text-embedding-004",
+            "imagen-4.0-generate-001",
+            "veo-3.0-generate-001",
+            "aqa",
+            "gemma-3-27b-it",
+            "learnlm-2.0-flash-experimental",
+            "gemini-image",
+            "gemini--image",
+        ];
+        for (pattern, _) in BUILTIN_RULES {
+            let glob = Glob::new(pattern).unwrap();
+            for id in ids {
+                let want = backtracking(pattern.as_bytes(), id.as_bytes());
+                assert_eq!(glob.matches(id), want, "{pattern} ~ {id}");
+            }
         }
     }
 
