@@ -818,8 +818,23 @@ impl From<ReadError> for FieldError {
 /// column is after the token).
 pub(crate) fn parse_document<'a, T>(
     buf: &'a [u8],
-    read: impl FnOnce(&mut Reader<'a, '_>) -> Result<T, FieldError>,
+    mut read: impl FnMut(&mut Reader<'a, '_>) -> Result<T, FieldError>,
 ) -> Result<T, String> {
+    let mut value = None;
+    parse_with(buf, &mut |r| {
+        value = Some(read(r)?);
+        Ok(())
+    })?;
+    value.ok_or_else(String::new)
+}
+
+/// [`parse_document`]'s work, with a `dyn` callback: one copy in the
+/// module, whatever the document's type.
+#[inline(never)]
+fn parse_with<'a>(
+    buf: &'a [u8],
+    read: &mut dyn FnMut(&mut Reader<'a, '_>) -> Result<(), FieldError>,
+) -> Result<(), String> {
     let mut failed = None;
     let result = document(buf, |r| {
         read(r).map_err(|e| {
@@ -1047,15 +1062,31 @@ pub(crate) fn read_seq<'a, 'h, T>(
     r: &mut Reader<'a, 'h>,
     mut read: impl FnMut(&mut Reader<'a, 'h>) -> Result<T, FieldError>,
 ) -> Result<Vec<T>, FieldError> {
+    let mut items = Vec::new();
+    read_items(r, &mut |r| {
+        items.push(read(r)?);
+        Ok(())
+    })?;
+    Ok(items)
+}
+
+/// An array: `item` is called for each element and must read it. (A
+/// `dyn` callback: one copy of the loop, whatever the element type.)
+#[inline(never)]
+fn read_items<'a, 'h>(
+    r: &mut Reader<'a, 'h>,
+    item: &mut dyn FnMut(&mut Reader<'a, 'h>) -> Result<(), FieldError>,
+) -> Result<(), FieldError> {
     if r.peek() != Some(b'[') {
         return Err(invalid_type(r, "a sequence"));
     }
     r.begin_array()?;
-    let mut items = Vec::new();
-    while r.next_item(items.len())? {
-        items.push(read(r)?);
+    let mut read = 0;
+    while r.next_item(read)? {
+        item(r)?;
+        read += 1;
     }
-    Ok(items)
+    Ok(())
 }
 
 /// An array of strings.
@@ -1646,7 +1677,7 @@ mod raw_struct_tests {
     /// What `read` gives reading `json`, as [`derived`] shows it.
     fn read<'a, T: fmt::Debug>(
         json: &'a str,
-        read: impl FnOnce(&mut Reader<'a, '_>) -> Result<T, FieldError>,
+        read: impl FnMut(&mut Reader<'a, '_>) -> Result<T, FieldError>,
     ) -> String {
         let read = parse_document(json.as_bytes(), read);
         format!("{:?}", read.map_err(|e| without_position(&e)))
