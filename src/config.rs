@@ -783,8 +783,14 @@ fn parse_upstream(value: &str) -> Result<String, ConfigError> {
 // use serde's wording (tests compare them with the derive's).
 
 /// Why a document could not be read: serde's wording, and the byte offset.
+/// Boxed: a `Result` carrying it is then a pointer wide, so every `?` of
+/// the readers passes one word on, not the whole error.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct FieldError {
+pub(crate) struct FieldError(Box<Failure>);
+
+/// What a [`FieldError`] holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Failure {
     msg: String,
     at: usize,
     /// From the reader's grammar checks (then an error at the end of the
@@ -794,21 +800,21 @@ pub(crate) struct FieldError {
 
 impl FieldError {
     fn new(msg: String, at: usize) -> FieldError {
-        FieldError {
+        FieldError(Box::new(Failure {
             msg,
             at,
             grammar: false,
-        }
+        }))
     }
 }
 
 impl From<ReadError> for FieldError {
     fn from(e: ReadError) -> FieldError {
-        FieldError {
+        FieldError(Box::new(Failure {
             msg: e.what.to_owned(),
             at: e.at,
             grammar: true,
-        }
+        }))
     }
 }
 
@@ -838,13 +844,13 @@ fn parse_with<'a>(
     let mut failed = None;
     let result = document(buf, |r| {
         read(r).map_err(|e| {
-            let at = e.at;
+            let at = e.0.at;
             failed = Some(e);
             ReadError { what: "", at }
         })
     });
     result.map_err(|e| {
-        let e = failed.unwrap_or_else(|| e.into());
+        let e = failed.unwrap_or_else(|| e.into()).0;
         let at = e.at.min(buf.len());
         let msg = if e.grammar && at == buf.len() {
             "EOF while parsing a value"
