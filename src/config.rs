@@ -405,11 +405,21 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-fn invalid(field: &'static str, why: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        field,
-        why: why.into(),
-    }
+/// `field` has an impossible value: `why`. (One copy, not one per caller.)
+#[inline(never)]
+fn invalid(field: &'static str, why: &str) -> ConfigError {
+    invalid_because(field, why.to_owned())
+}
+
+/// [`invalid`] with a message made for the value.
+fn invalid_because(field: &'static str, why: String) -> ConfigError {
+    ConfigError::Invalid { field, why }
+}
+
+/// `field` is outside `1..=max`.
+#[inline(never)]
+fn out_of_range(field: &'static str, max: usize) -> ConfigError {
+    invalid_because(field, format!("must be between 1 and {max}"))
 }
 
 impl Config {
@@ -546,7 +556,7 @@ impl Config {
         }
         let annotate_statuses = raw.annotate_statuses.as_deref().unwrap_or_default();
         if let Some(bad) = annotate_statuses.iter().find(|s| !(400..=599).contains(*s)) {
-            return Err(invalid(
+            return Err(invalid_because(
                 "annotate_statuses",
                 format!("{bad} is not an error status (400-599)"),
             ));
@@ -554,29 +564,23 @@ impl Config {
 
         let max_body_bytes = raw.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES);
         if !(1..=MAX_MAX_BODY_BYTES).contains(&max_body_bytes) {
-            return Err(invalid(
-                "max_body_bytes",
-                format!("must be between 1 and {MAX_MAX_BODY_BYTES}"),
-            ));
+            return Err(out_of_range("max_body_bytes", MAX_MAX_BODY_BYTES));
         }
         let max_model_length = raw.max_model_length.unwrap_or(DEFAULT_MAX_MODEL_LENGTH);
         if !(1..=MAX_MAX_MODEL_LENGTH).contains(&max_model_length) {
-            return Err(invalid(
-                "max_model_length",
-                format!("must be between 1 and {MAX_MAX_MODEL_LENGTH}"),
-            ));
+            return Err(out_of_range("max_model_length", MAX_MAX_MODEL_LENGTH));
         }
 
         let lifecycle = Lifecycle::new(&raw.lifecycle, raw.builtin_lifecycle.unwrap_or(true))
             .map_err(ConfigError::Lifecycle)?;
         let migrate_always = compile_globs(&raw.migrate_always)
-            .map_err(|e| invalid("migrate_always", e.to_string()))?;
+            .map_err(|e| invalid_because("migrate_always", e.to_string()))?;
         let task_model = raw
             .task_model
             .as_deref()
             .map(|m| ModelName::parse(m, max_model_length))
             .transpose()
-            .map_err(|e| invalid("task_model", e.to_string()))?;
+            .map_err(|e| invalid_because("task_model", e.to_string()))?;
         if let Some(list) = &raw.task_prefixes {
             if list.iter().any(|p| p.trim().is_empty()) {
                 return Err(invalid("task_prefixes", "an entry is empty"));
@@ -630,16 +634,16 @@ fn signature_settings(raw: RawSignatures) -> Result<Settings, ConfigError> {
     let defaults = Settings::default();
     let entries = raw.cache_entries.unwrap_or(defaults.entries);
     if !(1..=MAX_SIGNATURE_ENTRIES).contains(&entries) {
-        return Err(invalid(
+        return Err(out_of_range(
             "thought_signatures.cache_entries",
-            format!("must be between 1 and {MAX_SIGNATURE_ENTRIES}"),
+            usize::try_from(MAX_SIGNATURE_ENTRIES).unwrap_or(usize::MAX),
         ));
     }
     let max_bytes = raw.max_signature_bytes.unwrap_or(defaults.max_bytes);
     if !(1..=MAX_SIGNATURE_BYTES).contains(&max_bytes) {
-        return Err(invalid(
+        return Err(out_of_range(
             "thought_signatures.max_signature_bytes",
-            format!("must be between 1 and {MAX_SIGNATURE_BYTES}"),
+            MAX_SIGNATURE_BYTES,
         ));
     }
     Ok(Settings {
@@ -698,41 +702,48 @@ fn compile_vertex(raw: &RawVertex) -> Result<Vertex, ConfigError> {
 /// parser would; a host is ASCII letters, digits, `.` and `-` (an
 /// internationalised name in its `xn--` form), or an IPv6 literal in `[]`.
 fn parse_upstream(value: &str) -> Result<String, ConfigError> {
-    let shape = || {
-        invalid(
-            "upstream",
-            "must be scheme://host[:port] without a path or query",
-        )
+    const SHAPE: &str = "must be scheme://host[:port] without a path or query";
+    let bad = |why: &str| Err(invalid("upstream", why));
+    let Some((scheme, rest)) = value.split_once("://") else {
+        return bad(SHAPE);
     };
-    let (scheme, rest) = value.split_once("://").ok_or_else(shape)?;
-    let default_port = match scheme.to_ascii_lowercase().as_str() {
-        "http" => 80,
-        "https" => 443,
-        _ => return Err(invalid("upstream", "the scheme must be http or https")),
+    let default_port = if scheme.eq_ignore_ascii_case("http") {
+        80
+    } else if scheme.eq_ignore_ascii_case("https") {
+        443
+    } else {
+        return bad("the scheme must be http or https");
     };
     let authority = rest.strip_suffix('/').unwrap_or(rest);
     if authority.contains('@') {
-        return Err(invalid("upstream", "must not carry credentials"));
+        return bad("must not carry credentials");
     }
     if authority.contains(['/', '?', '#']) {
-        return Err(shape());
+        return bad(SHAPE);
     }
     let (host, port) = match authority.strip_prefix('[') {
         Some(v6) => {
-            let (addr, after) = v6.split_once(']').ok_or_else(shape)?;
+            let Some((addr, after)) = v6.split_once(']') else {
+                return bad(SHAPE);
+            };
             let ok = !addr.is_empty()
                 && addr.contains(':')
                 && addr
                     .bytes()
                     .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.');
             if !ok {
-                return Err(invalid("upstream", "has an invalid IPv6 address"));
+                return bad("has an invalid IPv6 address");
             }
             let port = match after {
                 "" => None,
-                p => Some(p.strip_prefix(':').ok_or_else(shape)?),
+                p => match p.strip_prefix(':') {
+                    Some(p) => Some(p),
+                    None => return bad(SHAPE),
+                },
             };
-            (format!("[{}]", addr.to_ascii_lowercase()), port)
+            // The address in its brackets.
+            let bracketed = authority.get(..addr.len() + 2).unwrap_or(authority);
+            (bracketed, port)
         }
         None => {
             let (host, port) = match authority.rsplit_once(':') {
@@ -747,28 +758,25 @@ fn parse_upstream(value: &str) -> Result<String, ConfigError> {
                     .split('.')
                     .all(|label| !label.is_empty() || host.ends_with('.'));
             if !ok {
-                return Err(invalid(
-                    "upstream",
+                return bad(
                     "has no valid host (ASCII letters, digits, '.' and '-'; IDNA names in their xn-- form)",
-                ));
+                );
             }
-            (host.to_ascii_lowercase(), port)
+            (host, port)
         }
     };
-    let port = match port {
-        None => None,
-        Some(p) => {
-            let n: u16 = p
-                .parse()
-                .ok()
-                .filter(|_| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
-                .ok_or_else(|| invalid("upstream", "has an invalid port"))?;
-            (n != default_port).then_some(n)
-        }
+    let host = host.to_ascii_lowercase();
+    let Some(p) = port else {
+        return Ok(host);
     };
-    Ok(match port {
-        Some(port) => format!("{host}:{port}"),
-        None => host,
+    let port: u16 = match p.parse() {
+        Ok(n) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => n,
+        _ => return bad("has an invalid port"),
+    };
+    Ok(if port == default_port {
+        host
+    } else {
+        format!("{host}:{port}")
     })
 }
 
