@@ -940,12 +940,12 @@ fn float_text(text: &str) -> String {
         None => (unsigned, Some(0)),
     };
     let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    let digits = format!("{int}{frac}");
+    let digits = [int, frac].concat();
     let sign = if negative { "-" } else { "" };
     let digits = digits.trim_start_matches('0');
     let significant = digits.trim_end_matches('0');
     if significant.is_empty() {
-        return format!("{sign}0.0");
+        return [sign, "0.0"].concat();
     }
     let Some(exponent) = exponent else {
         return text.to_owned();
@@ -971,17 +971,22 @@ fn float_text(text: &str) -> String {
         let magnitude = lead.unsigned_abs();
         return format!("{sign}{first}{point}{rest}e{exp_sign}{magnitude}");
     }
+    // From here `lead` is in -5..=15, so at most 15 zeros are written.
+    const ZEROS: &str = "000000000000000";
+    let zeros = |n: i64| {
+        ZEROS
+            .get(..usize::try_from(n).unwrap_or(0))
+            .unwrap_or(ZEROS)
+    };
     if scale >= 0 {
-        let zeros = "0".repeat(usize::try_from(scale).unwrap_or(0));
-        return format!("{sign}{significant}{zeros}.0");
+        return [sign, significant, zeros(scale), ".0"].concat();
     }
     let point = len + scale;
     if point > 0 {
         let (whole, part) = significant.split_at(usize::try_from(point).unwrap_or(0));
-        format!("{sign}{whole}.{part}")
+        [sign, whole, ".", part].concat()
     } else {
-        let zeros = "0".repeat(usize::try_from(-point).unwrap_or(0));
-        format!("{sign}0.{zeros}{significant}")
+        [sign, "0.", zeros(-point), significant].concat()
     }
 }
 
