@@ -9,7 +9,7 @@
 //! bounded in entries, with a TTL) and the sentence for the hint.
 
 use crate::config::{parse_document, read_opt_string, read_seq, read_string, read_strings};
-use crate::config::{FieldError, Fields, Shape};
+use crate::config::{FieldError, Shape};
 use crate::endpoint::Family;
 use crate::reader::Reader;
 use std::hash::{Hash, Hasher};
@@ -61,13 +61,13 @@ impl RawPage {
 
     fn read(r: &mut Reader<'_, '_>) -> Result<RawPage, FieldError> {
         let mut page = RawPage::default();
-        let mut fields = Fields::begin(r, &RawPage::SHAPE)?;
-        while let Some(index) = fields.next(r)? {
+        RawPage::SHAPE.read(r, &mut |r, index| {
             match index {
                 0 => page.models = read_seq(r, RawModel::read)?,
                 _ => page.next_page_token = read_opt_string(r)?,
             }
-        }
+            Ok(())
+        })?;
         Ok(page)
     }
 }
@@ -89,13 +89,13 @@ impl RawModel {
 
     fn read(r: &mut Reader<'_, '_>) -> Result<RawModel, FieldError> {
         let mut model = RawModel::default();
-        let mut fields = Fields::begin(r, &RawModel::SHAPE)?;
-        while let Some(index) = fields.next(r)? {
+        RawModel::SHAPE.read(r, &mut |r, index| {
             match index {
                 0 => model.name = read_string(r)?,
                 _ => model.methods = read_strings(r)?,
             }
-        }
+            Ok(())
+        })?;
         Ok(model)
     }
 }

@@ -25,7 +25,7 @@ pub const DEFAULT_NATIVE_VERSION: &str = "v1beta";
 /// Default `openai_base_path`.
 pub const DEFAULT_OPENAI_BASE_PATH: &str = "/v1beta/openai";
 
-/// The configuration as written, before validation: read by [`Fields`]
+/// The configuration as written, before validation: read by [`Shape::read`]
 /// with the shape after it, unknown fields refused, the `default`
 /// ones empty when absent.
 #[derive(Debug, Default)]
@@ -90,8 +90,7 @@ impl RawConfig {
     /// Reads the configuration document.
     pub(crate) fn read(r: &mut Reader<'_, '_>) -> Result<RawConfig, FieldError> {
         let mut c = RawConfig::default();
-        let mut fields = Fields::begin(r, &RawConfig::SHAPE)?;
-        while let Some(index) = fields.next(r)? {
+        RawConfig::SHAPE.read(r, &mut |r, index| {
             match index {
                 0 => c.api_style = read_opt(r, ApiStyle::read)?,
                 1 => c.family_styles = FamilyStyles::read(r)?,
@@ -120,7 +119,8 @@ impl RawConfig {
                 20 => c.live_catalogue = read_opt_bool(r)?,
                 _ => c.thought_signatures = read_opt(r, RawSignatures::read)?,
             }
-        }
+            Ok(())
+        })?;
         Ok(c)
     }
 }
@@ -152,8 +152,7 @@ impl RawSignatures {
 
     fn read(r: &mut Reader<'_, '_>) -> Result<RawSignatures, FieldError> {
         let mut s = RawSignatures::default();
-        let mut fields = Fields::begin(r, &RawSignatures::SHAPE)?;
-        while let Some(index) = fields.next(r)? {
+        RawSignatures::SHAPE.read(r, &mut |r, index| {
             match index {
                 0 => s.restore = read_opt(r, Restore::read)?,
                 1 => {
@@ -162,7 +161,8 @@ impl RawSignatures {
                 }
                 _ => s.max_signature_bytes = read_opt_usize(r)?,
             }
-        }
+            Ok(())
+        })?;
         Ok(s)
     }
 }
@@ -279,13 +279,13 @@ impl RawRule {
 
     fn read(r: &mut Reader<'_, '_>) -> Result<RawRule, FieldError> {
         let mut rule = RawRule::default();
-        let mut fields = Fields::begin(r, &RawRule::SHAPE)?;
-        while let Some(index) = fields.next(r)? {
+        RawRule::SHAPE.read(r, &mut |r, index| {
             match index {
                 0 => rule.pattern = read_string(r)?,
                 _ => rule.family = Family::read(r)?,
             }
-        }
+            Ok(())
+        })?;
         Ok(rule)
     }
 }
@@ -309,15 +309,15 @@ impl RawVertex {
 
     fn read(r: &mut Reader<'_, '_>) -> Result<RawVertex, FieldError> {
         let mut v = RawVertex::default();
-        let mut fields = Fields::begin(r, &RawVertex::SHAPE)?;
-        while let Some(index) = fields.next(r)? {
+        RawVertex::SHAPE.read(r, &mut |r, index| {
             match index {
                 0 => v.project = read_string(r)?,
                 1 => v.location = read_string(r)?,
                 2 => v.publisher = read_opt_string(r)?,
                 _ => v.version = read_opt_string(r)?,
             }
-        }
+            Ok(())
+        })?;
         Ok(v)
     }
 }
@@ -1172,16 +1172,27 @@ pub(crate) struct Shape {
     pub(crate) deny_unknown: bool,
 }
 
-/// Reads a struct of a [`Shape`], field by field: an object, or an array
-/// of its fields in order.
-///
-/// ```ignore
-/// let mut fields = Fields::begin(r, &SHAPE)?;
-/// while let Some(index) = fields.next(r)? {
-///     // read the value of `SHAPE.fields[index]`
-/// }
-/// ```
-pub(crate) struct Fields<'s> {
+impl Shape {
+    /// Reads a struct of this shape, field by field: an object, or an
+    /// array of its fields in order. `field` is called with the index of
+    /// each field present and must read its value. (A `dyn` callback: one
+    /// copy of the loop in the module, whatever the struct.)
+    #[inline(never)]
+    pub(crate) fn read<'a, 'h>(
+        &self,
+        r: &mut Reader<'a, 'h>,
+        field: &mut dyn FnMut(&mut Reader<'a, 'h>, usize) -> Result<(), FieldError>,
+    ) -> Result<(), FieldError> {
+        let mut fields = Fields::begin(r, self)?;
+        while let Some(index) = fields.next(r)? {
+            field(r, index)?;
+        }
+        Ok(())
+    }
+}
+
+/// [`Shape::read`]'s state: where it is in the struct.
+struct Fields<'s> {
     shape: &'s Shape,
     array: bool,
     /// Keys or elements read so far.
@@ -1192,10 +1203,7 @@ pub(crate) struct Fields<'s> {
 
 impl<'s> Fields<'s> {
     /// Opens the struct (an object or an array).
-    pub(crate) fn begin(
-        r: &mut Reader<'_, '_>,
-        shape: &'s Shape,
-    ) -> Result<Fields<'s>, FieldError> {
+    fn begin(r: &mut Reader<'_, '_>, shape: &'s Shape) -> Result<Fields<'s>, FieldError> {
         let array = match r.peek() {
             Some(b'{') => false,
             Some(b'[') => true,
@@ -1216,7 +1224,7 @@ impl<'s> Fields<'s> {
 
     /// The index of the next field, whose value is to be read next; `None`
     /// at the end of the struct (closed, every required field seen).
-    pub(crate) fn next(&mut self, r: &mut Reader<'_, '_>) -> Result<Option<usize>, FieldError> {
+    fn next(&mut self, r: &mut Reader<'_, '_>) -> Result<Option<usize>, FieldError> {
         let shape = self.shape;
         let count = shape.fields.len();
         if self.array {
@@ -1559,7 +1567,7 @@ mod raw_struct_tests {
 
     /// The raw structs and enums as `#[derive(Deserialize)]` reads them,
     /// under the same names (so their `Debug` output is the same): the
-    /// oracle [`Fields`] and `read_unit_enum` are held to.
+    /// oracle [`Shape::read`] and `read_unit_enum` are held to.
     mod derived {
         // Read only through `Debug`, which the dead-code lint does not count.
         #![allow(dead_code)]

@@ -10,7 +10,7 @@
 //! truth: "X was shut down on DATE; its replacement is Y".
 
 use crate::classify::{Glob, GlobError};
-use crate::config::{parse_document, read_opt, read_opt_string, read_seq, read_string, Fields};
+use crate::config::{parse_document, read_opt, read_opt_string, read_seq, read_string};
 use crate::config::{read_unit_enum, FieldError, Shape};
 use crate::model::ModelName;
 use crate::reader::Reader;
@@ -49,8 +49,7 @@ impl RawRow {
     /// Reads one row.
     pub(crate) fn read(r: &mut Reader<'_, '_>) -> Result<RawRow, FieldError> {
         let mut row = RawRow::default();
-        let mut fields = Fields::begin(r, &RawRow::SHAPE)?;
-        while let Some(index) = fields.next(r)? {
+        RawRow::SHAPE.read(r, &mut |r, index| {
             match index {
                 0 => row.pattern = read_string(r)?,
                 1 => row.status = read_opt(r, RawStatus::read)?,
@@ -59,7 +58,8 @@ impl RawRow {
                 4 => row.replacement = read_opt_string(r)?,
                 _ => row.source = read_opt_string(r)?,
             }
-        }
+            Ok(())
+        })?;
         Ok(row)
     }
 
