@@ -944,50 +944,51 @@ fn float_text(text: &str) -> String {
     let sign = if negative { "-" } else { "" };
     let digits = digits.trim_start_matches('0');
     let significant = digits.trim_end_matches('0');
-    if significant.is_empty() {
-        return [sign, "0.0"].concat();
-    }
-    let Some(exponent) = exponent else {
-        return text.to_owned();
+    let as_written = [text, "", "", ""];
+    let pieces = 'shown: {
+        if significant.is_empty() {
+            break 'shown [sign, "0.0", "", ""];
+        }
+        let Some(exponent) = exponent else {
+            break 'shown as_written;
+        };
+        let frac_len = i64::try_from(frac.len()).unwrap_or(i64::MAX);
+        let trailing = i64::try_from(digits.len() - significant.len()).unwrap_or(0);
+        let scale = exponent.saturating_sub(frac_len).saturating_add(trailing);
+        let len = i64::try_from(significant.len()).unwrap_or(i64::MAX);
+        // The power of ten of the leading digit.
+        let lead = scale.saturating_add(len - 1);
+        // More digits than an `f64` holds exactly (it would need rounding
+        // in binary), or out of the normal range: shown as written.
+        if significant.len() > 15 || !(-307..=308).contains(&lead) {
+            break 'shown as_written;
+        }
+        if !(-5..=15).contains(&lead) {
+            // `1.5e+20`, `1e-7`: serde_json's form.
+            let (first, rest) = significant.split_at(1.min(significant.len()));
+            let point = if rest.is_empty() { "" } else { "." };
+            let exp_sign = if lead < 0 { '-' } else { '+' };
+            let magnitude = lead.unsigned_abs();
+            return format!("{sign}{first}{point}{rest}e{exp_sign}{magnitude}");
+        }
+        // From here `lead` is in -5..=15, so at most 15 zeros are written.
+        const ZEROS: &str = "000000000000000";
+        let zeros = |n: i64| {
+            ZEROS
+                .get(..usize::try_from(n).unwrap_or(0))
+                .unwrap_or(ZEROS)
+        };
+        let point = len + scale;
+        if scale >= 0 {
+            [sign, significant, zeros(scale), ".0"]
+        } else if point > 0 {
+            let (whole, part) = significant.split_at(usize::try_from(point).unwrap_or(0));
+            [sign, whole, ".", part]
+        } else {
+            [sign, "0.", zeros(-point), significant]
+        }
     };
-    let frac_len = i64::try_from(frac.len()).unwrap_or(i64::MAX);
-    let trailing = i64::try_from(digits.len() - significant.len()).unwrap_or(0);
-    let scale = exponent.saturating_sub(frac_len).saturating_add(trailing);
-    if significant.len() > 15 {
-        // Its `f64` would need rounding in binary: shown as written.
-        return text.to_owned();
-    }
-    let len = i64::try_from(significant.len()).unwrap_or(i64::MAX);
-    // The power of ten of the leading digit.
-    let lead = scale.saturating_add(len - 1);
-    if !(-307..=308).contains(&lead) {
-        return text.to_owned();
-    }
-    if !(-5..=15).contains(&lead) {
-        // `1.5e+20`, `1e-7`: serde_json's form.
-        let (first, rest) = significant.split_at(1.min(significant.len()));
-        let point = if rest.is_empty() { "" } else { "." };
-        let exp_sign = if lead < 0 { '-' } else { '+' };
-        let magnitude = lead.unsigned_abs();
-        return format!("{sign}{first}{point}{rest}e{exp_sign}{magnitude}");
-    }
-    // From here `lead` is in -5..=15, so at most 15 zeros are written.
-    const ZEROS: &str = "000000000000000";
-    let zeros = |n: i64| {
-        ZEROS
-            .get(..usize::try_from(n).unwrap_or(0))
-            .unwrap_or(ZEROS)
-    };
-    if scale >= 0 {
-        return [sign, significant, zeros(scale), ".0"].concat();
-    }
-    let point = len + scale;
-    if point > 0 {
-        let (whole, part) = significant.split_at(usize::try_from(point).unwrap_or(0));
-        [sign, whole, ".", part].concat()
-    } else {
-        [sign, "0.", zeros(-point), significant].concat()
-    }
+    pieces.concat()
 }
 
 /// serde's list of the names expected: `` `a` ``, `` `a` or `b` ``,
