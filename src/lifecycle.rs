@@ -228,14 +228,8 @@ impl Row {
         let error = |field: &'static str, why: String| RowError { origin, field, why };
         let pattern =
             Glob::new(&raw.pattern).map_err(|e: GlobError| error("match", e.to_string()))?;
-        let date = |field: &'static str, value: Option<&str>| match value {
-            None => Ok(None),
-            Some(v) => Date::parse(v)
-                .map(Some)
-                .ok_or_else(|| error(field, format!("{v:?} is not a date (YYYY-MM-DD)"))),
-        };
-        let deprecated = date("deprecated", raw.deprecated.as_deref())?;
-        let shutdown = date("shutdown", raw.shutdown.as_deref())?;
+        let deprecated = date(origin, "deprecated", raw.deprecated.as_deref())?;
+        let shutdown = date(origin, "shutdown", raw.shutdown.as_deref())?;
         let replacement = match raw.replacement.as_deref() {
             Some(r) => Some(
                 ModelName::parse(r, 128)
@@ -244,27 +238,23 @@ impl Row {
             ),
             None => None,
         };
-        if origin == Origin::Builtin && raw.source.as_deref().map_or(true, str::is_empty) {
-            return Err(error(
-                "source",
-                "every built-in row names its source".into(),
-            ));
-        }
-        let shut_down = match raw.status {
-            Some(RawStatus::ShutDown) => true,
-            Some(RawStatus::Live) if shutdown.is_some() => {
-                return Err(error(
+        let shut_down = raw.status == Some(RawStatus::ShutDown);
+        let live = raw.status == Some(RawStatus::Live);
+        let refusal =
+            if origin == Origin::Builtin && raw.source.as_deref().map_or(true, str::is_empty) {
+                Some(("source", "every built-in row names its source"))
+            } else if live && shutdown.is_some() {
+                Some((
                     "status",
-                    "a live model has no shutdown date (use deprecated)".into(),
+                    "a live model has no shutdown date (use deprecated)",
                 ))
-            }
-            Some(RawStatus::Live | RawStatus::Deprecated) | None => false,
-        };
-        if !shut_down && shutdown.is_none() && raw.status != Some(RawStatus::Live) {
-            return Err(error(
-                "shutdown",
-                "is required unless status is shut_down or live".into(),
-            ));
+            } else if !shut_down && shutdown.is_none() && !live {
+                Some(("shutdown", "is required unless status is shut_down or live"))
+            } else {
+                None
+            };
+        if let Some((field, why)) = refusal {
+            return Err(error(field, why.to_owned()));
         }
         Ok(Row {
             pattern,
@@ -274,6 +264,23 @@ impl Row {
             replacement,
             origin,
         })
+    }
+}
+
+/// A row's date field, if set. (Not inlined: one copy for both fields.)
+#[inline(never)]
+fn date(
+    origin: Origin,
+    field: &'static str,
+    value: Option<&str>,
+) -> Result<Option<Date>, RowError> {
+    match value {
+        None => Ok(None),
+        Some(v) => Date::parse(v).map(Some).ok_or_else(|| RowError {
+            origin,
+            field,
+            why: format!("{v:?} is not a date (YYYY-MM-DD)"),
+        }),
     }
 }
 
