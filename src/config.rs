@@ -103,9 +103,11 @@ impl RawConfig {
                 8 => c.vertex = read_opt(r, RawVertex::read)?,
                 9 => c.upstream = read_opt_string(r)?,
                 10 => {
-                    let status = |r: &mut Reader<'_, '_>| read_uint(r, "u16", u16::MAX.into());
-                    c.annotate_statuses = read_opt(r, |r| read_seq(r, status))?
-                        .map(|list| list.into_iter().map(|n| n as u16).collect());
+                    // At most `u16::MAX`: the cast keeps the value.
+                    let status = |r: &mut Reader<'_, '_>| {
+                        read_uint(r, "u16", u16::MAX.into()).map(|n| n as u16)
+                    };
+                    c.annotate_statuses = read_opt(r, |r| read_seq(r, status))?;
                 }
                 11 => c.max_body_bytes = read_opt_usize(r)?,
                 12 => c.max_model_length = read_opt_usize(r)?,
@@ -405,20 +407,24 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// A [`ConfigError`] while the configuration is compiled: boxed, so each
+/// step's `Result` is a pointer wide.
+type Refusal = Box<ConfigError>;
+
 /// `field` has an impossible value: `why`. (One copy, not one per caller.)
 #[inline(never)]
-fn invalid(field: &'static str, why: &str) -> ConfigError {
+fn invalid(field: &'static str, why: &str) -> Refusal {
     invalid_because(field, why.to_owned())
 }
 
 /// [`invalid`] with a message made for the value.
-fn invalid_because(field: &'static str, why: String) -> ConfigError {
-    ConfigError::Invalid { field, why }
+fn invalid_because(field: &'static str, why: String) -> Refusal {
+    Box::new(ConfigError::Invalid { field, why })
 }
 
 /// `field` is outside `1..=max`.
 #[inline(never)]
-fn out_of_range(field: &'static str, max: usize) -> ConfigError {
+fn out_of_range(field: &'static str, max: usize) -> Refusal {
     invalid_because(field, format!("must be between 1 and {max}"))
 }
 
@@ -489,7 +495,7 @@ impl TryFrom<RawConfig> for Config {
     type Error = ConfigError;
 
     fn try_from(raw: RawConfig) -> Result<Config, ConfigError> {
-        Config::compile(&raw)
+        Config::compile(&raw).map_err(|e| *e)
     }
 }
 
@@ -497,13 +503,13 @@ impl Config {
     /// Checks `raw` field by field; the first invalid field, in this order,
     /// is the one reported. `raw` is only read (what the `Config` keeps is
     /// copied out of it), so a refusal drops it whole, in one place.
-    fn compile(raw: &RawConfig) -> Result<Config, ConfigError> {
+    fn compile(raw: &RawConfig) -> Result<Config, Refusal> {
         let api_style = raw.api_style.unwrap_or(ApiStyle::Native);
 
         let mut rules = Vec::with_capacity(raw.rules.len());
         for (index, rule) in raw.rules.iter().enumerate() {
-            let pattern =
-                Glob::new(&rule.pattern).map_err(|source| ConfigError::Rule { index, source })?;
+            let pattern = Glob::new(&rule.pattern)
+                .map_err(|source| Box::new(ConfigError::Rule { index, source }))?;
             rules.push(Rule {
                 pattern,
                 family: rule.family,
@@ -572,7 +578,7 @@ impl Config {
         }
 
         let lifecycle = Lifecycle::new(&raw.lifecycle, raw.builtin_lifecycle.unwrap_or(true))
-            .map_err(ConfigError::Lifecycle)?;
+            .map_err(|e| Box::new(ConfigError::Lifecycle(e)))?;
         let migrate_always = compile_globs(&raw.migrate_always)
             .map_err(|e| invalid_because("migrate_always", e.to_string()))?;
         let task_model = raw
@@ -630,7 +636,7 @@ fn compile_globs(patterns: &[String]) -> Result<Vec<Glob>, GlobError> {
     Ok(globs)
 }
 
-fn signature_settings(raw: RawSignatures) -> Result<Settings, ConfigError> {
+fn signature_settings(raw: RawSignatures) -> Result<Settings, Refusal> {
     let defaults = Settings::default();
     let entries = raw.cache_entries.unwrap_or(defaults.entries);
     if !(1..=MAX_SIGNATURE_ENTRIES).contains(&entries) {
@@ -657,7 +663,7 @@ fn is_segment_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')
 }
 
-fn validate_base_path(path: &str) -> Result<String, ConfigError> {
+fn validate_base_path(path: &str) -> Result<String, Refusal> {
     let trimmed = path.trim_end_matches('/');
     let ok = trimmed.starts_with('/')
         && trimmed[1..].split('/').all(|seg| {
@@ -673,7 +679,7 @@ fn validate_base_path(path: &str) -> Result<String, ConfigError> {
     }
 }
 
-fn compile_vertex(raw: &RawVertex) -> Result<Vertex, ConfigError> {
+fn compile_vertex(raw: &RawVertex) -> Result<Vertex, Refusal> {
     let segment = |field: &'static str, value: &str| {
         if !value.is_empty() && value.chars().all(is_segment_char) && value != "." && value != ".."
         {
@@ -701,7 +707,7 @@ fn compile_vertex(raw: &RawVertex) -> Result<Vertex, ConfigError> {
 /// lowercased and a port equal to the scheme's default is dropped, as a URL
 /// parser would; a host is ASCII letters, digits, `.` and `-` (an
 /// internationalised name in its `xn--` form), or an IPv6 literal in `[]`.
-fn parse_upstream(value: &str) -> Result<String, ConfigError> {
+fn parse_upstream(value: &str) -> Result<String, Refusal> {
     const SHAPE: &str = "must be scheme://host[:port] without a path or query";
     let bad = |why: &str| Err(invalid("upstream", why));
     let Some((scheme, rest)) = value.split_once("://") else {
