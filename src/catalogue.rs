@@ -9,7 +9,7 @@
 //! bounded in entries, with a TTL) and the sentence for the hint.
 
 use crate::config::{parse_document, read_opt_string, read_seq, read_string, read_strings};
-use crate::config::{FieldError, Shape};
+use crate::config::{set, FieldError, Shape};
 use crate::endpoint::Family;
 use crate::reader::Reader;
 use std::hash::{Hash, Hasher};
@@ -63,8 +63,8 @@ impl RawPage {
         let mut page = RawPage::default();
         RawPage::SHAPE.read(r, &mut |r, index| {
             match index {
-                0 => page.models = read_seq(r, RawModel::read)?,
-                _ => page.next_page_token = read_opt_string(r)?,
+                0 => set(&mut page.models, read_seq(r, RawModel::read)?),
+                _ => set(&mut page.next_page_token, read_opt_string(r)?),
             }
             Ok(())
         })?;
@@ -91,8 +91,8 @@ impl RawModel {
         let mut model = RawModel::default();
         RawModel::SHAPE.read(r, &mut |r, index| {
             match index {
-                0 => model.name = read_string(r)?,
-                _ => model.methods = read_strings(r)?,
+                0 => set(&mut model.name, read_string(r)?),
+                _ => set(&mut model.methods, read_strings(r)?),
             }
             Ok(())
         })?;

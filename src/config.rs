@@ -94,30 +94,33 @@ impl RawConfig {
             match index {
                 0 => c.api_style = read_opt(r, ApiStyle::read)?,
                 1 => c.family_styles = FamilyStyles::read(r)?,
-                2 => c.rules = read_seq(r, RawRule::read)?,
+                2 => set(&mut c.rules, read_seq(r, RawRule::read)?),
                 3 => c.builtin_rules = read_opt_bool(r)?,
                 4 => c.default_family = read_opt(r, Family::read)?,
-                5 => c.native_version = read_opt_string(r)?,
-                6 => c.openai_base_path = read_opt_string(r)?,
-                7 => c.openai_images_families = read_seq(r, Family::read)?,
-                8 => c.vertex = read_opt(r, RawVertex::read)?,
-                9 => c.upstream = read_opt_string(r)?,
+                5 => set(&mut c.native_version, read_opt_string(r)?),
+                6 => set(&mut c.openai_base_path, read_opt_string(r)?),
+                7 => set(&mut c.openai_images_families, read_seq(r, Family::read)?),
+                8 => set(&mut c.vertex, read_opt(r, RawVertex::read)?),
+                9 => set(&mut c.upstream, read_opt_string(r)?),
                 10 => {
                     // At most `u16::MAX`: the cast keeps the value.
                     let status = |r: &mut Reader<'_, '_>| {
                         read_uint(r, "u16", u16::MAX.into()).map(|n| n as u16)
                     };
-                    c.annotate_statuses = read_opt(r, |r| read_seq(r, status))?;
+                    set(
+                        &mut c.annotate_statuses,
+                        read_opt(r, |r| read_seq(r, status))?,
+                    );
                 }
                 11 => c.max_body_bytes = read_opt_usize(r)?,
                 12 => c.max_model_length = read_opt_usize(r)?,
                 13 => c.image_message_format = read_opt(r, ImageMessageFormat::read)?,
-                14 => c.lifecycle = read_seq(r, RawRow::read)?,
+                14 => set(&mut c.lifecycle, read_seq(r, RawRow::read)?),
                 15 => c.builtin_lifecycle = read_opt_bool(r)?,
                 16 => c.migrate = read_opt(r, MigratePolicy::read)?,
-                17 => c.migrate_always = read_strings(r)?,
-                18 => c.task_model = read_opt_string(r)?,
-                19 => c.task_prefixes = read_opt(r, read_strings)?,
+                17 => set(&mut c.migrate_always, read_strings(r)?),
+                18 => set(&mut c.task_model, read_opt_string(r)?),
+                19 => set(&mut c.task_prefixes, read_opt(r, read_strings)?),
                 20 => c.live_catalogue = read_opt_bool(r)?,
                 _ => c.thought_signatures = read_opt(r, RawSignatures::read)?,
             }
@@ -125,6 +128,14 @@ impl RawConfig {
         })?;
         Ok(c)
     }
+}
+
+/// Sets a field of a struct being read: the value replaced is forgotten,
+/// not dropped, since it is always the empty default ([`Shape::read`]
+/// refuses a repeated field, so each is set at most once): no drop code
+/// for it at every field.
+pub(crate) fn set<T>(slot: &mut T, value: T) {
+    std::mem::forget(std::mem::replace(slot, value));
 }
 
 /// A `usize`: at most `usize::MAX`, so `u32::MAX` in the module (as serde
@@ -283,7 +294,7 @@ impl RawRule {
         let mut rule = RawRule::default();
         RawRule::SHAPE.read(r, &mut |r, index| {
             match index {
-                0 => rule.pattern = read_string(r)?,
+                0 => set(&mut rule.pattern, read_string(r)?),
                 _ => rule.family = Family::read(r)?,
             }
             Ok(())
@@ -313,10 +324,10 @@ impl RawVertex {
         let mut v = RawVertex::default();
         RawVertex::SHAPE.read(r, &mut |r, index| {
             match index {
-                0 => v.project = read_string(r)?,
-                1 => v.location = read_string(r)?,
-                2 => v.publisher = read_opt_string(r)?,
-                _ => v.version = read_opt_string(r)?,
+                0 => set(&mut v.project, read_string(r)?),
+                1 => set(&mut v.location, read_string(r)?),
+                2 => set(&mut v.publisher, read_opt_string(r)?),
+                _ => set(&mut v.version, read_opt_string(r)?),
             }
             Ok(())
         })?;
@@ -516,11 +527,6 @@ impl Config {
                 source: RuleSource::Config(index),
             });
         }
-        let classifier = Classifier::new(
-            rules,
-            raw.builtin_rules.unwrap_or(true),
-            raw.default_family.unwrap_or(Family::Gemini),
-        );
 
         let native_version = raw
             .native_version
@@ -556,10 +562,6 @@ impl Config {
 
         // Retired: every 4xx and 5xx of a routed request is rewritten now.
         // Still accepted (and checked) so existing configurations load.
-        let mut retired = Vec::new();
-        if raw.annotate_statuses.is_some() {
-            retired.push("annotate_statuses");
-        }
         let annotate_statuses = raw.annotate_statuses.as_deref().unwrap_or_default();
         if let Some(bad) = annotate_statuses.iter().find(|s| !(400..=599).contains(*s)) {
             return Err(invalid_because(
@@ -595,12 +597,21 @@ impl Config {
         let signatures = signature_settings(raw.thought_signatures.unwrap_or_default())?;
 
         // Nothing below fails: the rest is copied out of `raw`.
+        let classifier = Classifier::new(
+            rules,
+            raw.builtin_rules.unwrap_or(true),
+            raw.default_family.unwrap_or(Family::Gemini),
+        );
+        let mut retired = Vec::new();
+        if raw.annotate_statuses.is_some() {
+            retired.push("annotate_statuses");
+        }
         Ok(Config {
             api_style,
             family_styles: raw.family_styles,
             classifier,
             native_version: native_version.to_owned(),
-            openai_base_path,
+            openai_base_path: openai_base_path.to_owned(),
             openai_images_families: raw.openai_images_families.clone(),
             vertex,
             authority,
@@ -663,14 +674,14 @@ fn is_segment_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')
 }
 
-fn validate_base_path(path: &str) -> Result<String, Refusal> {
+fn validate_base_path(path: &str) -> Result<&str, Refusal> {
     let trimmed = path.trim_end_matches('/');
     let ok = trimmed.starts_with('/')
         && trimmed[1..].split('/').all(|seg| {
             !seg.is_empty() && seg != "." && seg != ".." && seg.chars().all(is_segment_char)
         });
     if ok {
-        Ok(trimmed.to_owned())
+        Ok(trimmed)
     } else {
         Err(invalid(
             "openai_base_path",

@@ -11,7 +11,7 @@
 
 use crate::classify::{Glob, GlobError};
 use crate::config::{parse_document, read_opt, read_opt_string, read_seq, read_string};
-use crate::config::{read_unit_enum, FieldError, Shape};
+use crate::config::{read_unit_enum, set, FieldError, Shape};
 use crate::model::ModelName;
 use crate::reader::Reader;
 use std::fmt;
@@ -51,12 +51,12 @@ impl RawRow {
         let mut row = RawRow::default();
         RawRow::SHAPE.read(r, &mut |r, index| {
             match index {
-                0 => row.pattern = read_string(r)?,
+                0 => set(&mut row.pattern, read_string(r)?),
                 1 => row.status = read_opt(r, RawStatus::read)?,
-                2 => row.deprecated = read_opt_string(r)?,
-                3 => row.shutdown = read_opt_string(r)?,
-                4 => row.replacement = read_opt_string(r)?,
-                _ => row.source = read_opt_string(r)?,
+                2 => set(&mut row.deprecated, read_opt_string(r)?),
+                3 => set(&mut row.shutdown, read_opt_string(r)?),
+                4 => set(&mut row.replacement, read_opt_string(r)?),
+                _ => set(&mut row.source, read_opt_string(r)?),
             }
             Ok(())
         })?;
