@@ -934,11 +934,18 @@ pub(crate) fn invalid_type(r: &mut Reader<'_, '_>, expected: &str) -> FieldError
 fn describe_number(text: &str) -> String {
     // serde_json reads `-0` as a float.
     let integral = !text.contains(['.', 'e', 'E']) && text != "-0";
-    if integral && (text.parse::<u64>().is_ok() || text.parse::<i64>().is_ok()) {
+    if integral && (parse_u64(text).is_some() || text.parse::<i64>().is_ok()) {
         format!("integer `{text}`")
     } else {
         format!("floating point `{}`", float_text(text))
     }
+}
+
+/// `text` as a `u64`, if it is one. (Not inlined: one copy of the parser
+/// for [`describe_number`] and [`read_uint`].)
+#[inline(never)]
+fn parse_u64(text: &str) -> Option<u64> {
+    text.parse().ok()
 }
 
 /// A JSON number as `serde_json` shows the `f64` it is (`1e3` -> `1000.0`,
@@ -1029,8 +1036,8 @@ pub(crate) fn read_uint(r: &mut Reader<'_, '_>, ty: &str, max: u64) -> Result<u6
         return Err(invalid_type(r, ty));
     }
     let text = r.number_text()?;
-    match text.parse::<u64>() {
-        Ok(n) if n <= max => Ok(n),
+    match parse_u64(text) {
+        Some(n) if n <= max => Ok(n),
         _ => {
             // Negative, too large, or not an integer.
             let shown = describe_number(text);
@@ -1273,11 +1280,12 @@ impl<'s> Fields<'s> {
             let name = key.decode()?;
             let Some(index) = shape.fields.iter().position(|f| **f == *name) else {
                 if shape.deny_unknown {
-                    let expected = match shape.fields {
-                        [] => "there are no fields".to_owned(),
-                        fields => format!("expected {}", one_of(fields)),
+                    let msg = match shape.fields {
+                        [] => format!("unknown field `{}`, there are no fields", &*name),
+                        fields => {
+                            format!("unknown field `{}`, expected {}", &*name, one_of(fields))
+                        }
                     };
-                    let msg = format!("unknown field `{}`, {expected}", &*name);
                     return Err(FieldError::new(msg, at));
                 }
                 r.skip()?;
