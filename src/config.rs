@@ -908,20 +908,28 @@ pub(crate) fn without_position(msg: &str) -> String {
 /// value is consumed when it is a scalar.
 pub(crate) fn invalid_type(r: &mut Reader<'_, '_>, expected: &str) -> FieldError {
     let at = r.offset();
+    let described;
     let found = match r.peek() {
         Some(b'"') => match r.str().and_then(|s| s.decode()) {
-            Ok(s) => format!("string {:?}", &*s),
+            Ok(s) => {
+                described = format!("string {:?}", &*s);
+                described.as_str()
+            }
             Err(e) => return e.into(),
         },
-        Some(b'{') => "map".to_owned(),
-        Some(b'[') => "sequence".to_owned(),
+        Some(b'{') => "map",
+        Some(b'[') => "sequence",
         Some(b't' | b'f') => match r.bool() {
-            Ok(b) => format!("boolean `{b}`"),
+            Ok(true) => "boolean `true`",
+            Ok(false) => "boolean `false`",
             Err(e) => return e.into(),
         },
-        Some(b'n') if r.null() => "null".to_owned(),
+        Some(b'n') if r.null() => "null",
         Some(b'-' | b'0'..=b'9') => match r.number_text() {
-            Ok(text) => describe_number(text),
+            Ok(text) => {
+                described = describe_number(text);
+                described.as_str()
+            }
             Err(e) => return e.into(),
         },
         _ => return r.expected("expected value").into(),
