@@ -224,6 +224,20 @@ impl fmt::Display for RowError {
 impl std::error::Error for RowError {}
 
 impl Row {
+    /// Compiles `raws` onto `rows`: the configuration's rows, or the
+    /// built-in ones. (One loop for both.)
+    fn compile_all(rows: &mut Vec<Row>, raws: &[RawRow], builtin: bool) -> Result<(), RowError> {
+        for (i, raw) in raws.iter().enumerate() {
+            let origin = if builtin {
+                Origin::Builtin
+            } else {
+                Origin::Config(i)
+            };
+            rows.push(Row::compile(raw, origin)?);
+        }
+        Ok(())
+    }
+
     fn compile(raw: &RawRow, origin: Origin) -> Result<Row, RowError> {
         let error = |field: &'static str, why: String| RowError { origin, field, why };
         let pattern =
@@ -295,18 +309,14 @@ impl Lifecycle {
     /// off, the built-in ones.
     pub fn new(config_rows: &[RawRow], builtin: bool) -> Result<Lifecycle, RowError> {
         let mut rows = Vec::new();
-        for (i, raw) in config_rows.iter().enumerate() {
-            rows.push(Row::compile(raw, Origin::Config(i))?);
-        }
+        Row::compile_all(&mut rows, config_rows, false)?;
         if builtin {
             let raw = RawRow::read_list(BUILTIN.as_bytes()).map_err(|why| RowError {
                 origin: Origin::Builtin,
                 field: "(file)",
                 why,
             })?;
-            for row in &raw {
-                rows.push(Row::compile(row, Origin::Builtin)?);
-            }
+            Row::compile_all(&mut rows, &raw, true)?;
         }
         Ok(Lifecycle { rows })
     }
