@@ -442,10 +442,11 @@ fn out_of_range(field: &'static str, max: usize) -> Refusal {
 impl Config {
     /// Parses and validates the plugin configuration; empty means defaults.
     pub fn from_bytes(bytes: &[u8]) -> Result<Config, ConfigError> {
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Config::try_from(RawConfig::default());
-        }
-        let raw = parse_document(bytes, RawConfig::read).map_err(ConfigError::Parse)?;
+        let raw = if bytes.iter().all(u8::is_ascii_whitespace) {
+            RawConfig::default()
+        } else {
+            parse_document(bytes, RawConfig::read).map_err(ConfigError::Parse)?
+        };
         Config::try_from(raw)
     }
 
@@ -505,16 +506,17 @@ impl Config {
 impl TryFrom<RawConfig> for Config {
     type Error = ConfigError;
 
-    fn try_from(raw: RawConfig) -> Result<Config, ConfigError> {
-        Config::compile(&raw).map_err(|e| *e)
+    fn try_from(mut raw: RawConfig) -> Result<Config, ConfigError> {
+        Config::compile(&mut raw).map_err(|e| *e)
     }
 }
 
 impl Config {
     /// Checks `raw` field by field; the first invalid field, in this order,
-    /// is the one reported. `raw` is only read (what the `Config` keeps is
-    /// copied out of it), so a refusal drops it whole, in one place.
-    fn compile(raw: &RawConfig) -> Result<Config, Refusal> {
+    /// is the one reported. `raw` is only read until every check has passed
+    /// (then the lists the `Config` keeps are taken out of it), so a
+    /// refusal drops it whole, in one place.
+    fn compile(raw: &mut RawConfig) -> Result<Config, Refusal> {
         let api_style = raw.api_style.unwrap_or(ApiStyle::Native);
 
         let mut rules = Vec::with_capacity(raw.rules.len());
@@ -612,7 +614,7 @@ impl Config {
             classifier,
             native_version: native_version.to_owned(),
             openai_base_path: openai_base_path.to_owned(),
-            openai_images_families: raw.openai_images_families.clone(),
+            openai_images_families: std::mem::take(&mut raw.openai_images_families),
             vertex,
             authority,
             retired,
@@ -625,8 +627,8 @@ impl Config {
             migrate: raw.migrate.unwrap_or_default(),
             migrate_always,
             task_model,
-            task_prefixes: match &raw.task_prefixes {
-                Some(list) => list.clone(),
+            task_prefixes: match raw.task_prefixes.take() {
+                Some(list) => list,
                 None => DEFAULT_TASK_PREFIXES
                     .iter()
                     .map(|p| (*p).to_owned())
