@@ -88,8 +88,16 @@ impl RawConfig {
     };
 
     /// Reads the configuration document.
+    #[cfg(test)]
     pub(crate) fn read(r: &mut Reader<'_, '_>) -> Result<RawConfig, FieldError> {
         let mut c = RawConfig::default();
+        c.read_fields(r)?;
+        Ok(c)
+    }
+
+    /// Reads the configuration document into `self`, the default.
+    fn read_fields(&mut self, r: &mut Reader<'_, '_>) -> Result<(), FieldError> {
+        let c = self;
         RawConfig::SHAPE.read(r, &mut |r, index| {
             match index {
                 0 => c.api_style = read_opt(r, ApiStyle::read)?,
@@ -125,8 +133,7 @@ impl RawConfig {
                 _ => c.thought_signatures = read_opt(r, RawSignatures::read)?,
             }
             Ok(())
-        })?;
-        Ok(c)
+        })
     }
 }
 
@@ -442,11 +449,10 @@ fn out_of_range(field: &'static str, max: usize) -> Refusal {
 impl Config {
     /// Parses and validates the plugin configuration; empty means defaults.
     pub fn from_bytes(bytes: &[u8]) -> Result<Config, ConfigError> {
-        let raw = if bytes.iter().all(u8::is_ascii_whitespace) {
-            RawConfig::default()
-        } else {
-            parse_document(bytes, RawConfig::read).map_err(ConfigError::Parse)?
-        };
+        let mut raw = RawConfig::default();
+        if !bytes.iter().all(u8::is_ascii_whitespace) {
+            parse_with(bytes, &mut |r| raw.read_fields(r)).map_err(ConfigError::Parse)?;
+        }
         Config::try_from(raw)
     }
 
