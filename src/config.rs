@@ -743,7 +743,7 @@ fn parse_upstream(value: &str) -> Result<String, Refusal> {
     if authority.contains('@') {
         return bad("must not carry credentials");
     }
-    if authority.contains(['/', '?', '#']) {
+    if authority.bytes().any(|b| matches!(b, b'/' | b'?' | b'#')) {
         return bad(SHAPE);
     }
     let (host, port) = match authority.strip_prefix('[') {
@@ -949,7 +949,7 @@ pub(crate) fn invalid_type(r: &mut Reader<'_, '_>, expected: &str) -> FieldError
 /// `floating point `1.5`` (as written: no float is parsed).
 fn describe_number(text: &str) -> String {
     // serde_json reads `-0` as a float.
-    let integral = !text.contains(['.', 'e', 'E']) && text != "-0";
+    let integral = !text.bytes().any(|b| matches!(b, b'.' | b'e' | b'E')) && text != "-0";
     if integral && (parse_u64(text).is_some() || text.parse::<i64>().is_ok()) {
         format!("integer `{text}`")
     } else {
@@ -975,8 +975,14 @@ fn float_text(text: &str) -> String {
         Some(rest) => (true, rest),
         None => (false, text),
     };
-    let (mantissa, exponent) = match unsigned.split_once(['e', 'E']) {
-        Some((m, e)) => (m, e.strip_prefix('+').unwrap_or(e).parse::<i64>().ok()),
+    let (mantissa, exponent) = match unsigned.bytes().position(|b| matches!(b, b'e' | b'E')) {
+        Some(i) => {
+            // Both sides of an ASCII letter are character boundaries.
+            let (m, e) = (unsigned.get(..i), unsigned.get(i + 1..));
+            let e = e.unwrap_or_default();
+            let e = e.strip_prefix('+').unwrap_or(e);
+            (m.unwrap_or_default(), e.parse::<i64>().ok())
+        }
         None => (unsigned, Some(0)),
     };
     let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
