@@ -988,7 +988,10 @@ fn float_text(text: &str) -> String {
     let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
     let digits = [int, frac].concat();
     let sign = if negative { "-" } else { "" };
-    let digits = digits.trim_start_matches('0');
+    // Without its leading zeros (the digits are ASCII: any cut is a
+    // character boundary).
+    let leading = digits.bytes().take_while(|&b| b == b'0').count();
+    let digits = digits.get(leading..).unwrap_or_default();
     let significant = digits.trim_end_matches('0');
     let as_written = [text, "", "", ""];
     let pieces = 'shown: {
@@ -1013,9 +1016,8 @@ fn float_text(text: &str) -> String {
             // `1.5e+20`, `1e-7`: serde_json's form.
             let (first, rest) = significant.split_at(1.min(significant.len()));
             let point = if rest.is_empty() { "" } else { "." };
-            let exp_sign = if lead < 0 { '-' } else { '+' };
-            let magnitude = lead.unsigned_abs();
-            return format!("{sign}{first}{point}{rest}e{exp_sign}{magnitude}");
+            // The exponent with its sign, `+` included.
+            return format!("{sign}{first}{point}{rest}e{lead:+}");
         }
         // From here `lead` is in -5..=15, so at most 15 zeros are written.
         const ZEROS: &str = "000000000000000";
