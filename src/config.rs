@@ -779,9 +779,9 @@ fn parse_upstream(value: &str) -> Result<String, Refusal> {
                 && host
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
-                && host
-                    .split('.')
-                    .all(|label| !label.is_empty() || host.ends_with('.'));
+                // No empty label, unless the name is absolute (ends in `.`).
+                && (host.ends_with('.')
+                    || !(host.starts_with('.') || host.as_bytes().windows(2).any(|w| w == b"..")));
             if !ok {
                 return bad(
                     "has no valid host (ASCII letters, digits, '.' and '-'; IDNA names in their xn-- form)",
@@ -1559,6 +1559,10 @@ mod tests {
             ("https://h:99999", Err("upstream: has an invalid port")),
             ("https://h:+1", Err("upstream: has an invalid port")),
             ("https://h..x", Err("upstream: has no valid host")),
+            ("https://.h", Err("upstream: has no valid host")),
+            ("https://.", Ok(".")),
+            ("https://h.", Ok("h.")),
+            ("https://A..b.:8080", Ok("a..b.:8080")),
             (
                 "https://caf\u{e9}.example",
                 Err("upstream: has no valid host"),
