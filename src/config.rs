@@ -678,15 +678,17 @@ fn signature_settings(raw: RawSignatures) -> Result<Settings, Refusal> {
     })
 }
 
-fn is_segment_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')
+/// A byte of a path segment: ASCII letters, digits, `.`, `-` and `_` (a
+/// byte of a non-ASCII character is none of them).
+fn is_segment_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_')
 }
 
 fn validate_base_path(path: &str) -> Result<&str, Refusal> {
     let trimmed = path.trim_end_matches('/');
     let ok = trimmed.starts_with('/')
         && trimmed[1..].split('/').all(|seg| {
-            !seg.is_empty() && seg != "." && seg != ".." && seg.chars().all(is_segment_char)
+            !seg.is_empty() && seg != "." && seg != ".." && seg.bytes().all(is_segment_byte)
         });
     if ok {
         Ok(trimmed)
@@ -700,7 +702,7 @@ fn validate_base_path(path: &str) -> Result<&str, Refusal> {
 
 fn compile_vertex(raw: &RawVertex) -> Result<Vertex, Refusal> {
     let segment = |field: &'static str, value: &str| {
-        if !value.is_empty() && value.chars().all(is_segment_char) && value != "." && value != ".."
+        if !value.is_empty() && value.bytes().all(is_segment_byte) && value != "." && value != ".."
         {
             Ok(value.to_owned())
         } else {
