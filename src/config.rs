@@ -686,10 +686,14 @@ fn is_segment_byte(b: u8) -> bool {
 
 fn validate_base_path(path: &str) -> Result<&str, Refusal> {
     let trimmed = path.trim_end_matches('/');
-    let ok = trimmed.starts_with('/')
-        && trimmed[1..].split('/').all(|seg| {
-            !seg.is_empty() && seg != "." && seg != ".." && seg.bytes().all(is_segment_byte)
-        });
+    let ok = trimmed.strip_prefix('/').is_some_and(|segments| {
+        segments.as_bytes().split(|&b| b == b'/').all(|seg| {
+            !seg.is_empty()
+                && seg != b"."
+                && seg != b".."
+                && seg.iter().all(|&b| is_segment_byte(b))
+        })
+    });
     if ok {
         Ok(trimmed)
     } else {
@@ -1523,6 +1527,33 @@ mod tests {
         for (name, json, want) in cases {
             let err = Config::from_bytes(json.as_bytes()).unwrap_err().to_string();
             assert!(err.contains(want), "{name}: {err}");
+        }
+    }
+
+    #[test]
+    fn base_paths_are_absolute_paths_of_plain_segments() {
+        let cases = [
+            ("/v1beta/openai", Some("/v1beta/openai")),
+            ("/openai/v1/", Some("/openai/v1")),
+            ("/a//", Some("/a")),
+            ("/a.b-c_d/E9", Some("/a.b-c_d/E9")),
+            ("/...", Some("/...")),
+            ("/", None),
+            ("", None),
+            ("///", None),
+            ("v1", None),
+            ("v1/../x", None),
+            ("/a//b", None),
+            ("/a/./b", None),
+            ("/a/../b", None),
+            ("/.", None),
+            ("/..", None),
+            ("/a b", None),
+            ("/caf\u{e9}", None),
+            ("/a?b", None),
+        ];
+        for (path, want) in cases {
+            assert_eq!(validate_base_path(path).ok(), want, "{path}");
         }
     }
 
