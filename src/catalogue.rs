@@ -149,20 +149,19 @@ impl Catalogue {
     /// a model no classification rule matches.
     pub fn family_of(&self, model: &str) -> Option<Family> {
         let listed = self.models.iter().find(|m| m.id == model)?;
-        let has = |m: &str| listed.methods.iter().any(|x| x == m);
-        if has("predict") {
-            Some(Family::Imagen)
-        } else if has("predictLongRunning") {
-            Some(Family::Veo)
-        } else if has("embedContent") || has("batchEmbedContents") {
-            Some(Family::Embedding)
-        } else if has("generateAnswer") {
-            Some(Family::Aqa)
-        } else if has("generateContent") {
-            Some(Family::Gemini)
-        } else {
-            None
-        }
+        // The first method listed here that the model has decides.
+        const BY_METHOD: [(&str, Family); 6] = [
+            ("predict", Family::Imagen),
+            ("predictLongRunning", Family::Veo),
+            ("embedContent", Family::Embedding),
+            ("batchEmbedContents", Family::Embedding),
+            ("generateAnswer", Family::Aqa),
+            ("generateContent", Family::Gemini),
+        ];
+        BY_METHOD
+            .iter()
+            .find(|(method, _)| listed.methods.iter().any(|m| m == method))
+            .map(|(_, family)| *family)
     }
 
     /// What the catalogue says of `model` for `method` (a native method
