@@ -108,7 +108,7 @@ impl RawConfig {
                 5 => set(&mut c.native_version, read_opt_string(r)?),
                 6 => set(&mut c.openai_base_path, read_opt_string(r)?),
                 7 => set(&mut c.openai_images_families, read_seq(r, Family::read)?),
-                8 => set(&mut c.vertex, read_opt(r, RawVertex::read)?),
+                8 => RawVertex::read_into(r, &mut c.vertex)?,
                 9 => set(&mut c.upstream, read_opt_string(r)?),
                 10 => {
                     // At most `u16::MAX`: the cast keeps the value.
@@ -130,7 +130,7 @@ impl RawConfig {
                 18 => set(&mut c.task_model, read_opt_string(r)?),
                 19 => set(&mut c.task_prefixes, read_opt(r, read_strings)?),
                 20 => c.live_catalogue = read_opt_bool(r)?,
-                _ => c.thought_signatures = read_opt(r, RawSignatures::read)?,
+                _ => RawSignatures::read_into(r, &mut c.thought_signatures)?,
             }
             Ok(())
         })
@@ -170,8 +170,16 @@ impl RawSignatures {
         deny_unknown: true,
     };
 
-    fn read(r: &mut Reader<'_, '_>) -> Result<RawSignatures, FieldError> {
-        let mut s = RawSignatures::default();
+    /// Reads `thought_signatures` (unless it is `null`) into `slot`, which
+    /// is `None`.
+    fn read_into(
+        r: &mut Reader<'_, '_>,
+        slot: &mut Option<RawSignatures>,
+    ) -> Result<(), FieldError> {
+        if r.null() {
+            return Ok(());
+        }
+        let s = slot.get_or_insert_with(RawSignatures::default);
         RawSignatures::SHAPE.read(r, &mut |r, index| {
             match index {
                 0 => s.restore = read_opt(r, Restore::read)?,
@@ -182,8 +190,7 @@ impl RawSignatures {
                 _ => s.max_signature_bytes = read_opt_usize(r)?,
             }
             Ok(())
-        })?;
-        Ok(s)
+        })
     }
 }
 
@@ -327,8 +334,12 @@ impl RawVertex {
         deny_unknown: true,
     };
 
-    fn read(r: &mut Reader<'_, '_>) -> Result<RawVertex, FieldError> {
-        let mut v = RawVertex::default();
+    /// Reads `vertex` (unless it is `null`) into `slot`, which is `None`.
+    fn read_into(r: &mut Reader<'_, '_>, slot: &mut Option<RawVertex>) -> Result<(), FieldError> {
+        if r.null() {
+            return Ok(());
+        }
+        let v = slot.get_or_insert_with(RawVertex::default);
         RawVertex::SHAPE.read(r, &mut |r, index| {
             match index {
                 0 => set(&mut v.project, read_string(r)?),
@@ -337,8 +348,7 @@ impl RawVertex {
                 _ => set(&mut v.version, read_opt_string(r)?),
             }
             Ok(())
-        })?;
-        Ok(v)
+        })
     }
 }
 
