@@ -8,7 +8,7 @@
 //! cache (keyed by a hash of the credential, never the credential itself;
 //! bounded in entries, with a TTL) and the sentence for the hint.
 
-use crate::config::{parse_document, read_opt_string, read_seq, read_string, read_strings};
+use crate::config::{parse_document, read_opt_string, read_seq_into, read_string};
 use crate::config::{set, FieldError, Shape};
 use crate::endpoint::Family;
 use crate::reader::Reader;
@@ -63,7 +63,7 @@ impl RawPage {
         let mut page = RawPage::default();
         RawPage::SHAPE.read(r, &mut |r, index| {
             match index {
-                0 => set(&mut page.models, read_seq(r, RawModel::read)?),
+                0 => read_seq_into(r, &mut page.models, RawModel::read)?,
                 _ => set(&mut page.next_page_token, read_opt_string(r)?),
             }
             Ok(())
@@ -92,7 +92,7 @@ impl RawModel {
         RawModel::SHAPE.read(r, &mut |r, index| {
             match index {
                 0 => set(&mut model.name, read_string(r)?),
-                _ => set(&mut model.methods, read_strings(r)?),
+                _ => read_seq_into(r, &mut model.methods, read_string)?,
             }
             Ok(())
         })?;

@@ -102,12 +102,12 @@ impl RawConfig {
             match index {
                 0 => c.api_style = read_opt(r, ApiStyle::read)?,
                 1 => c.family_styles = FamilyStyles::read(r)?,
-                2 => set(&mut c.rules, read_seq(r, RawRule::read)?),
+                2 => read_seq_into(r, &mut c.rules, RawRule::read)?,
                 3 => c.builtin_rules = read_opt_bool(r)?,
                 4 => c.default_family = read_opt(r, Family::read)?,
                 5 => set(&mut c.native_version, read_opt_string(r)?),
                 6 => set(&mut c.openai_base_path, read_opt_string(r)?),
-                7 => set(&mut c.openai_images_families, read_seq(r, Family::read)?),
+                7 => read_seq_into(r, &mut c.openai_images_families, Family::read)?,
                 8 => RawVertex::read_into(r, &mut c.vertex)?,
                 9 => set(&mut c.upstream, read_opt_string(r)?),
                 10 => {
@@ -123,10 +123,10 @@ impl RawConfig {
                 11 => c.max_body_bytes = read_opt_usize(r)?,
                 12 => c.max_model_length = read_opt_usize(r)?,
                 13 => c.image_message_format = read_opt(r, ImageMessageFormat::read)?,
-                14 => set(&mut c.lifecycle, read_seq(r, RawRow::read)?),
+                14 => read_seq_into(r, &mut c.lifecycle, RawRow::read)?,
                 15 => c.builtin_lifecycle = read_opt_bool(r)?,
                 16 => c.migrate = read_opt(r, MigratePolicy::read)?,
-                17 => set(&mut c.migrate_always, read_strings(r)?),
+                17 => read_seq_into(r, &mut c.migrate_always, read_string)?,
                 18 => set(&mut c.task_model, read_opt_string(r)?),
                 19 => set(&mut c.task_prefixes, read_opt(r, read_strings)?),
                 20 => c.live_catalogue = read_opt_bool(r)?,
@@ -1144,14 +1144,24 @@ pub(crate) fn read_opt<'a, 'h, T>(
 /// An array whose elements `read` reads.
 pub(crate) fn read_seq<'a, 'h, T>(
     r: &mut Reader<'a, 'h>,
-    mut read: impl FnMut(&mut Reader<'a, 'h>) -> Result<T, FieldError>,
+    read: impl FnMut(&mut Reader<'a, 'h>) -> Result<T, FieldError>,
 ) -> Result<Vec<T>, FieldError> {
     let mut items = Vec::new();
+    read_seq_into(r, &mut items, read)?;
+    Ok(items)
+}
+
+/// [`read_seq`] onto `items` (a field being read, empty): no list built
+/// and moved into it.
+pub(crate) fn read_seq_into<'a, 'h, T>(
+    r: &mut Reader<'a, 'h>,
+    items: &mut Vec<T>,
+    mut read: impl FnMut(&mut Reader<'a, 'h>) -> Result<T, FieldError>,
+) -> Result<(), FieldError> {
     read_items(r, &mut |r| {
         items.push(read(r)?);
         Ok(())
-    })?;
-    Ok(items)
+    })
 }
 
 /// An array: `item` is called for each element and must read it. (A
