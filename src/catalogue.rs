@@ -64,7 +64,7 @@ impl RawPage {
         RawPage::SHAPE.read(r, &mut |r, index| {
             match index {
                 0 => read_seq_into(r, &mut page.models, RawModel::read)?,
-                _ => set(&mut page.next_page_token, read_opt_string(r)?),
+                _ => read_opt_string(r, &mut page.next_page_token)?,
             }
             Ok(())
         })?;

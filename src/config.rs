@@ -103,13 +103,13 @@ impl RawConfig {
                 0 => c.api_style = read_opt(r, ApiStyle::read)?,
                 1 => c.family_styles = FamilyStyles::read(r)?,
                 2 => read_seq_into(r, &mut c.rules, RawRule::read)?,
-                3 => c.builtin_rules = read_opt_bool(r)?,
+                3 => read_opt_bool(r, &mut c.builtin_rules)?,
                 4 => c.default_family = read_opt(r, Family::read)?,
-                5 => set(&mut c.native_version, read_opt_string(r)?),
-                6 => set(&mut c.openai_base_path, read_opt_string(r)?),
+                5 => read_opt_string(r, &mut c.native_version)?,
+                6 => read_opt_string(r, &mut c.openai_base_path)?,
                 7 => read_seq_into(r, &mut c.openai_images_families, Family::read)?,
                 8 => RawVertex::read_into(r, &mut c.vertex)?,
-                9 => set(&mut c.upstream, read_opt_string(r)?),
+                9 => read_opt_string(r, &mut c.upstream)?,
                 10 => {
                     // At most `u16::MAX`: the cast keeps the value.
                     let status = |r: &mut Reader<'_, '_>| {
@@ -120,16 +120,16 @@ impl RawConfig {
                         read_opt(r, |r| read_seq(r, status))?,
                     );
                 }
-                11 => c.max_body_bytes = read_opt_usize(r)?,
-                12 => c.max_model_length = read_opt_usize(r)?,
+                11 => read_opt_usize(r, &mut c.max_body_bytes)?,
+                12 => read_opt_usize(r, &mut c.max_model_length)?,
                 13 => c.image_message_format = read_opt(r, ImageMessageFormat::read)?,
                 14 => read_seq_into(r, &mut c.lifecycle, RawRow::read)?,
-                15 => c.builtin_lifecycle = read_opt_bool(r)?,
+                15 => read_opt_bool(r, &mut c.builtin_lifecycle)?,
                 16 => c.migrate = read_opt(r, MigratePolicy::read)?,
                 17 => read_seq_into(r, &mut c.migrate_always, read_string)?,
-                18 => set(&mut c.task_model, read_opt_string(r)?),
+                18 => read_opt_string(r, &mut c.task_model)?,
                 19 => set(&mut c.task_prefixes, read_opt(r, read_strings)?),
-                20 => c.live_catalogue = read_opt_bool(r)?,
+                20 => read_opt_bool(r, &mut c.live_catalogue)?,
                 _ => RawSignatures::read_into(r, &mut c.thought_signatures)?,
             }
             Ok(())
@@ -187,7 +187,7 @@ impl RawSignatures {
                     let n = read_opt(r, |r| read_uint(r, "u32", u32::MAX.into()))?;
                     s.cache_entries = n.map(|n| n as u32);
                 }
-                _ => s.max_signature_bytes = read_opt_usize(r)?,
+                _ => read_opt_usize(r, &mut s.max_signature_bytes)?,
             }
             Ok(())
         })
@@ -344,8 +344,8 @@ impl RawVertex {
             match index {
                 0 => set(&mut v.project, read_string(r)?),
                 1 => set(&mut v.location, read_string(r)?),
-                2 => set(&mut v.publisher, read_opt_string(r)?),
-                _ => set(&mut v.version, read_opt_string(r)?),
+                2 => read_opt_string(r, &mut v.publisher)?,
+                _ => read_opt_string(r, &mut v.version)?,
             }
             Ok(())
         })
@@ -1110,23 +1110,30 @@ pub(crate) fn read_bool(r: &mut Reader<'_, '_>) -> Result<bool, FieldError> {
     }
 }
 
-/// A string, or `null`. (Not inlined, as the next two: one copy for the
-/// many fields of each type.)
+/// A string, or `null`, read into the field `slot` (as [`set`] sets it).
+/// (Not inlined, as the next two: one copy for the many fields of each
+/// type.)
 #[inline(never)]
-pub(crate) fn read_opt_string(r: &mut Reader<'_, '_>) -> Result<Option<String>, FieldError> {
-    read_opt(r, read_string)
+pub(crate) fn read_opt_string(
+    r: &mut Reader<'_, '_>,
+    slot: &mut Option<String>,
+) -> Result<(), FieldError> {
+    set(slot, read_opt(r, read_string)?);
+    Ok(())
 }
 
-/// A boolean, or `null`.
+/// A boolean, or `null`, read into the field `slot`.
 #[inline(never)]
-fn read_opt_bool(r: &mut Reader<'_, '_>) -> Result<Option<bool>, FieldError> {
-    read_opt(r, read_bool)
+fn read_opt_bool(r: &mut Reader<'_, '_>, slot: &mut Option<bool>) -> Result<(), FieldError> {
+    *slot = read_opt(r, read_bool)?;
+    Ok(())
 }
 
-/// A `usize`, or `null`.
+/// A `usize`, or `null`, read into the field `slot`.
 #[inline(never)]
-fn read_opt_usize(r: &mut Reader<'_, '_>) -> Result<Option<usize>, FieldError> {
-    read_opt(r, read_usize)
+fn read_opt_usize(r: &mut Reader<'_, '_>, slot: &mut Option<usize>) -> Result<(), FieldError> {
+    *slot = read_opt(r, read_usize)?;
+    Ok(())
 }
 
 /// A value `read` reads, or `null` (`None`).

@@ -53,10 +53,10 @@ impl RawRow {
             match index {
                 0 => set(&mut row.pattern, read_string(r)?),
                 1 => row.status = read_opt(r, RawStatus::read)?,
-                2 => set(&mut row.deprecated, read_opt_string(r)?),
-                3 => set(&mut row.shutdown, read_opt_string(r)?),
-                4 => set(&mut row.replacement, read_opt_string(r)?),
-                _ => set(&mut row.source, read_opt_string(r)?),
+                2 => read_opt_string(r, &mut row.deprecated)?,
+                3 => read_opt_string(r, &mut row.shutdown)?,
+                4 => read_opt_string(r, &mut row.replacement)?,
+                _ => read_opt_string(r, &mut row.source)?,
             }
             Ok(())
         })?;
