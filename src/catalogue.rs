@@ -8,8 +8,8 @@
 //! cache (keyed by a hash of the credential, never the credential itself;
 //! bounded in entries, with a TTL) and the sentence for the hint.
 
-use crate::config::{parse_document, read_opt_string, read_seq, read_string, read_strings};
-use crate::config::{FieldError, Fields, Shape};
+use crate::config::{parse_document, read_opt_string, read_seq_into, read_string};
+use crate::config::{set, FieldError, Shape};
 use crate::endpoint::Family;
 use crate::reader::Reader;
 use std::hash::{Hash, Hasher};
@@ -61,13 +61,13 @@ impl RawPage {
 
     fn read(r: &mut Reader<'_, '_>) -> Result<RawPage, FieldError> {
         let mut page = RawPage::default();
-        let mut fields = Fields::begin(r, &RawPage::SHAPE)?;
-        while let Some(index) = fields.next(r)? {
+        RawPage::SHAPE.read(r, &mut |r, index| {
             match index {
-                0 => page.models = read_seq(r, RawModel::read)?,
-                _ => page.next_page_token = read_opt_string(r)?,
+                0 => read_seq_into(r, &mut page.models, RawModel::read)?,
+                _ => read_opt_string(r, &mut page.next_page_token)?,
             }
-        }
+            Ok(())
+        })?;
         Ok(page)
     }
 }
@@ -89,13 +89,13 @@ impl RawModel {
 
     fn read(r: &mut Reader<'_, '_>) -> Result<RawModel, FieldError> {
         let mut model = RawModel::default();
-        let mut fields = Fields::begin(r, &RawModel::SHAPE)?;
-        while let Some(index) = fields.next(r)? {
+        RawModel::SHAPE.read(r, &mut |r, index| {
             match index {
-                0 => model.name = read_string(r)?,
-                _ => model.methods = read_strings(r)?,
+                0 => set(&mut model.name, read_string(r)?),
+                _ => read_seq_into(r, &mut model.methods, read_string)?,
             }
-        }
+            Ok(())
+        })?;
         Ok(model)
     }
 }
@@ -149,20 +149,19 @@ impl Catalogue {
     /// a model no classification rule matches.
     pub fn family_of(&self, model: &str) -> Option<Family> {
         let listed = self.models.iter().find(|m| m.id == model)?;
-        let has = |m: &str| listed.methods.iter().any(|x| x == m);
-        if has("predict") {
-            Some(Family::Imagen)
-        } else if has("predictLongRunning") {
-            Some(Family::Veo)
-        } else if has("embedContent") || has("batchEmbedContents") {
-            Some(Family::Embedding)
-        } else if has("generateAnswer") {
-            Some(Family::Aqa)
-        } else if has("generateContent") {
-            Some(Family::Gemini)
-        } else {
-            None
-        }
+        // The first method listed here that the model has decides.
+        const BY_METHOD: [(&str, Family); 6] = [
+            ("predict", Family::Imagen),
+            ("predictLongRunning", Family::Veo),
+            ("embedContent", Family::Embedding),
+            ("batchEmbedContents", Family::Embedding),
+            ("generateAnswer", Family::Aqa),
+            ("generateContent", Family::Gemini),
+        ];
+        BY_METHOD
+            .iter()
+            .find(|(method, _)| listed.methods.iter().any(|m| m == method))
+            .map(|(_, family)| *family)
     }
 
     /// What the catalogue says of `model` for `method` (a native method
@@ -256,17 +255,24 @@ fn smallest<'a>(items: impl Iterator<Item = (usize, &'a str)>, n: usize) -> Vec<
 /// the caller's id lengths (at most `max_model_length`).
 fn distance(a: &str, b: &str) -> usize {
     let (a, b) = (a.as_bytes(), b.as_bytes());
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0; b.len() + 1];
+    // One row of the table, updated in place: `row[j]` is the distance
+    // between the part of `a` read so far and `b[..j]`.
+    let mut row: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.iter().enumerate() {
-        cur[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        // The cell above-left, and the one to the left (the row's first).
+        let (mut diagonal, mut left) = (i, i + 1);
+        let mut cells = row.iter_mut();
+        if let Some(first) = cells.next() {
+            *first = left;
         }
-        std::mem::swap(&mut prev, &mut cur);
+        for (cell, cb) in cells.zip(b) {
+            let up = *cell;
+            left = (diagonal + usize::from(ca != cb)).min(up + 1).min(left + 1);
+            *cell = left;
+            diagonal = up;
+        }
     }
-    prev[b.len()]
+    row.last().copied().unwrap_or(0)
 }
 
 /// The cache key of a credential: a hash, never the credential itself.
@@ -512,5 +518,60 @@ mod tests {
             page_path("v1", Some("a b/c")),
             "/v1/models?pageSize=1000&pageToken=a%20b%2Fc"
         );
+    }
+
+    /// The whole table, row by row: what [`distance`] keeps one row of.
+    fn full_table_distance(a: &str, b: &str) -> usize {
+        let (a, b) = (a.as_bytes(), b.as_bytes());
+        let mut table = vec![vec![0; b.len() + 1]; a.len() + 1];
+        for (i, row) in table.iter_mut().enumerate() {
+            row[0] = i;
+        }
+        for (j, cell) in table[0].iter_mut().enumerate() {
+            *cell = j;
+        }
+        for i in 1..=a.len() {
+            for j in 1..=b.len() {
+                let cost = usize::from(a[i - 1] != b[j - 1]);
+                table[i][j] = (table[i - 1][j - 1] + cost)
+                    .min(table[i - 1][j] + 1)
+                    .min(table[i][j - 1] + 1);
+            }
+        }
+        table[a.len()][b.len()]
+    }
+
+    #[test]
+    fn distance_is_levenshtein() {
+        let known = [
+            ("", "", 0),
+            ("", "abc", 3),
+            ("abc", "", 3),
+            ("kitten", "sitting", 3),
+            ("flaw", "lawn", 2),
+            ("gemini-3.5-flsh", "gemini-3.5-flash", 1),
+            ("gemini-3.5-flsh", "gemini-3.5-flash-lite", 6),
+            ("abc", "abc", 0),
+        ];
+        for (a, b, want) in known {
+            assert_eq!(distance(a, b), want, "{a} {b}");
+            assert_eq!(distance(b, a), want, "{b} {a}");
+        }
+        let ids = [
+            "",
+            "a",
+            "ab",
+            "ba",
+            "gemini-2.5-pro",
+            "gemini-3.1-flash-image",
+            "imagen-4.0-generate-001",
+            "veo-3.0-generate-preview",
+            "text-embedding-004",
+        ];
+        for a in ids {
+            for b in ids {
+                assert_eq!(distance(a, b), full_table_distance(a, b), "{a} {b}");
+            }
+        }
     }
 }

@@ -25,7 +25,7 @@ pub const DEFAULT_NATIVE_VERSION: &str = "v1beta";
 /// Default `openai_base_path`.
 pub const DEFAULT_OPENAI_BASE_PATH: &str = "/v1beta/openai";
 
-/// The configuration as written, before validation: read by [`Fields`]
+/// The configuration as written, before validation: read by [`Shape::read`]
 /// with the shape after it, unknown fields refused, the `default`
 /// ones empty when absent.
 #[derive(Debug, Default)]
@@ -88,41 +88,61 @@ impl RawConfig {
     };
 
     /// Reads the configuration document.
+    #[cfg(test)]
     pub(crate) fn read(r: &mut Reader<'_, '_>) -> Result<RawConfig, FieldError> {
         let mut c = RawConfig::default();
-        let mut fields = Fields::begin(r, &RawConfig::SHAPE)?;
-        while let Some(index) = fields.next(r)? {
+        c.read_fields(r)?;
+        Ok(c)
+    }
+
+    /// Reads the configuration document into `self`, the default.
+    fn read_fields(&mut self, r: &mut Reader<'_, '_>) -> Result<(), FieldError> {
+        let c = self;
+        RawConfig::SHAPE.read(r, &mut |r, index| {
             match index {
                 0 => c.api_style = read_opt(r, ApiStyle::read)?,
                 1 => c.family_styles = FamilyStyles::read(r)?,
-                2 => c.rules = read_seq(r, RawRule::read)?,
-                3 => c.builtin_rules = read_opt_bool(r)?,
+                2 => read_seq_into(r, &mut c.rules, RawRule::read)?,
+                3 => read_opt_bool(r, &mut c.builtin_rules)?,
                 4 => c.default_family = read_opt(r, Family::read)?,
-                5 => c.native_version = read_opt_string(r)?,
-                6 => c.openai_base_path = read_opt_string(r)?,
-                7 => c.openai_images_families = read_seq(r, Family::read)?,
-                8 => c.vertex = read_opt(r, RawVertex::read)?,
-                9 => c.upstream = read_opt_string(r)?,
+                5 => read_opt_string(r, &mut c.native_version)?,
+                6 => read_opt_string(r, &mut c.openai_base_path)?,
+                7 => read_seq_into(r, &mut c.openai_images_families, Family::read)?,
+                8 => RawVertex::read_into(r, &mut c.vertex)?,
+                9 => read_opt_string(r, &mut c.upstream)?,
                 10 => {
-                    let status = |r: &mut Reader<'_, '_>| read_uint(r, "u16", u16::MAX.into());
-                    c.annotate_statuses = read_opt(r, |r| read_seq(r, status))?
-                        .map(|list| list.into_iter().map(|n| n as u16).collect());
+                    // At most `u16::MAX`: the cast keeps the value.
+                    let status = |r: &mut Reader<'_, '_>| {
+                        read_uint(r, "u16", u16::MAX.into()).map(|n| n as u16)
+                    };
+                    set(
+                        &mut c.annotate_statuses,
+                        read_opt(r, |r| read_seq(r, status))?,
+                    );
                 }
-                11 => c.max_body_bytes = read_opt_usize(r)?,
-                12 => c.max_model_length = read_opt_usize(r)?,
+                11 => read_opt_usize(r, &mut c.max_body_bytes)?,
+                12 => read_opt_usize(r, &mut c.max_model_length)?,
                 13 => c.image_message_format = read_opt(r, ImageMessageFormat::read)?,
-                14 => c.lifecycle = read_seq(r, RawRow::read)?,
-                15 => c.builtin_lifecycle = read_opt_bool(r)?,
+                14 => read_seq_into(r, &mut c.lifecycle, RawRow::read)?,
+                15 => read_opt_bool(r, &mut c.builtin_lifecycle)?,
                 16 => c.migrate = read_opt(r, MigratePolicy::read)?,
-                17 => c.migrate_always = read_strings(r)?,
-                18 => c.task_model = read_opt_string(r)?,
-                19 => c.task_prefixes = read_opt(r, read_strings)?,
-                20 => c.live_catalogue = read_opt_bool(r)?,
-                _ => c.thought_signatures = read_opt(r, RawSignatures::read)?,
+                17 => read_seq_into(r, &mut c.migrate_always, read_string)?,
+                18 => read_opt_string(r, &mut c.task_model)?,
+                19 => set(&mut c.task_prefixes, read_opt(r, read_strings)?),
+                20 => read_opt_bool(r, &mut c.live_catalogue)?,
+                _ => RawSignatures::read_into(r, &mut c.thought_signatures)?,
             }
-        }
-        Ok(c)
+            Ok(())
+        })
     }
+}
+
+/// Sets a field of a struct being read: the value replaced is forgotten,
+/// not dropped, since it is always the empty default ([`Shape::read`]
+/// refuses a repeated field, so each is set at most once): no drop code
+/// for it at every field.
+pub(crate) fn set<T>(slot: &mut T, value: T) {
+    std::mem::forget(std::mem::replace(slot, value));
 }
 
 /// A `usize`: at most `usize::MAX`, so `u32::MAX` in the module (as serde
@@ -150,20 +170,27 @@ impl RawSignatures {
         deny_unknown: true,
     };
 
-    fn read(r: &mut Reader<'_, '_>) -> Result<RawSignatures, FieldError> {
-        let mut s = RawSignatures::default();
-        let mut fields = Fields::begin(r, &RawSignatures::SHAPE)?;
-        while let Some(index) = fields.next(r)? {
+    /// Reads `thought_signatures` (unless it is `null`) into `slot`, which
+    /// is `None`.
+    fn read_into(
+        r: &mut Reader<'_, '_>,
+        slot: &mut Option<RawSignatures>,
+    ) -> Result<(), FieldError> {
+        if r.null() {
+            return Ok(());
+        }
+        let s = slot.get_or_insert_with(RawSignatures::default);
+        RawSignatures::SHAPE.read(r, &mut |r, index| {
             match index {
                 0 => s.restore = read_opt(r, Restore::read)?,
                 1 => {
                     let n = read_opt(r, |r| read_uint(r, "u32", u32::MAX.into()))?;
                     s.cache_entries = n.map(|n| n as u32);
                 }
-                _ => s.max_signature_bytes = read_opt_usize(r)?,
+                _ => read_opt_usize(r, &mut s.max_signature_bytes)?,
             }
-        }
-        Ok(s)
+            Ok(())
+        })
     }
 }
 
@@ -279,13 +306,13 @@ impl RawRule {
 
     fn read(r: &mut Reader<'_, '_>) -> Result<RawRule, FieldError> {
         let mut rule = RawRule::default();
-        let mut fields = Fields::begin(r, &RawRule::SHAPE)?;
-        while let Some(index) = fields.next(r)? {
+        RawRule::SHAPE.read(r, &mut |r, index| {
             match index {
-                0 => rule.pattern = read_string(r)?,
+                0 => set(&mut rule.pattern, read_string(r)?),
                 _ => rule.family = Family::read(r)?,
             }
-        }
+            Ok(())
+        })?;
         Ok(rule)
     }
 }
@@ -307,18 +334,21 @@ impl RawVertex {
         deny_unknown: true,
     };
 
-    fn read(r: &mut Reader<'_, '_>) -> Result<RawVertex, FieldError> {
-        let mut v = RawVertex::default();
-        let mut fields = Fields::begin(r, &RawVertex::SHAPE)?;
-        while let Some(index) = fields.next(r)? {
-            match index {
-                0 => v.project = read_string(r)?,
-                1 => v.location = read_string(r)?,
-                2 => v.publisher = read_opt_string(r)?,
-                _ => v.version = read_opt_string(r)?,
-            }
+    /// Reads `vertex` (unless it is `null`) into `slot`, which is `None`.
+    fn read_into(r: &mut Reader<'_, '_>, slot: &mut Option<RawVertex>) -> Result<(), FieldError> {
+        if r.null() {
+            return Ok(());
         }
-        Ok(v)
+        let v = slot.get_or_insert_with(RawVertex::default);
+        RawVertex::SHAPE.read(r, &mut |r, index| {
+            match index {
+                0 => set(&mut v.project, read_string(r)?),
+                1 => set(&mut v.location, read_string(r)?),
+                2 => read_opt_string(r, &mut v.publisher)?,
+                _ => read_opt_string(r, &mut v.version)?,
+            }
+            Ok(())
+        })
     }
 }
 
@@ -405,20 +435,34 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-fn invalid(field: &'static str, why: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        field,
-        why: why.into(),
-    }
+/// A [`ConfigError`] while the configuration is compiled: boxed, so each
+/// step's `Result` is a pointer wide.
+type Refusal = Box<ConfigError>;
+
+/// `field` has an impossible value: `why`. (One copy, not one per caller.)
+#[inline(never)]
+fn invalid(field: &'static str, why: &str) -> Refusal {
+    invalid_because(field, why.to_owned())
+}
+
+/// [`invalid`] with a message made for the value.
+fn invalid_because(field: &'static str, why: String) -> Refusal {
+    Box::new(ConfigError::Invalid { field, why })
+}
+
+/// `field` is outside `1..=max`.
+#[inline(never)]
+fn out_of_range(field: &'static str, max: usize) -> Refusal {
+    invalid_because(field, format!("must be between 1 and {max}"))
 }
 
 impl Config {
     /// Parses and validates the plugin configuration; empty means defaults.
     pub fn from_bytes(bytes: &[u8]) -> Result<Config, ConfigError> {
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Config::try_from(RawConfig::default());
+        let mut raw = RawConfig::default();
+        if !bytes.iter().all(u8::is_ascii_whitespace) {
+            parse_with(bytes, &mut |r| raw.read_fields(r)).map_err(ConfigError::Parse)?;
         }
-        let raw = parse_document(bytes, RawConfig::read).map_err(ConfigError::Parse)?;
         Config::try_from(raw)
     }
 
@@ -478,33 +522,29 @@ impl Config {
 impl TryFrom<RawConfig> for Config {
     type Error = ConfigError;
 
-    fn try_from(raw: RawConfig) -> Result<Config, ConfigError> {
-        Config::compile(&raw)
+    fn try_from(mut raw: RawConfig) -> Result<Config, ConfigError> {
+        Config::compile(&mut raw).map_err(|e| *e)
     }
 }
 
 impl Config {
     /// Checks `raw` field by field; the first invalid field, in this order,
-    /// is the one reported. `raw` is only read (what the `Config` keeps is
-    /// copied out of it), so a refusal drops it whole, in one place.
-    fn compile(raw: &RawConfig) -> Result<Config, ConfigError> {
+    /// is the one reported. `raw` is only read until every check has passed
+    /// (then the lists the `Config` keeps are taken out of it), so a
+    /// refusal drops it whole, in one place.
+    fn compile(raw: &mut RawConfig) -> Result<Config, Refusal> {
         let api_style = raw.api_style.unwrap_or(ApiStyle::Native);
 
         let mut rules = Vec::with_capacity(raw.rules.len());
         for (index, rule) in raw.rules.iter().enumerate() {
-            let pattern =
-                Glob::new(&rule.pattern).map_err(|source| ConfigError::Rule { index, source })?;
+            let pattern = Glob::new(&rule.pattern)
+                .map_err(|source| Box::new(ConfigError::Rule { index, source }))?;
             rules.push(Rule {
                 pattern,
                 family: rule.family,
                 source: RuleSource::Config(index),
             });
         }
-        let classifier = Classifier::new(
-            rules,
-            raw.builtin_rules.unwrap_or(true),
-            raw.default_family.unwrap_or(Family::Gemini),
-        );
 
         let native_version = raw
             .native_version
@@ -540,13 +580,9 @@ impl Config {
 
         // Retired: every 4xx and 5xx of a routed request is rewritten now.
         // Still accepted (and checked) so existing configurations load.
-        let mut retired = Vec::new();
-        if raw.annotate_statuses.is_some() {
-            retired.push("annotate_statuses");
-        }
         let annotate_statuses = raw.annotate_statuses.as_deref().unwrap_or_default();
         if let Some(bad) = annotate_statuses.iter().find(|s| !(400..=599).contains(*s)) {
-            return Err(invalid(
+            return Err(invalid_because(
                 "annotate_statuses",
                 format!("{bad} is not an error status (400-599)"),
             ));
@@ -554,29 +590,23 @@ impl Config {
 
         let max_body_bytes = raw.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES);
         if !(1..=MAX_MAX_BODY_BYTES).contains(&max_body_bytes) {
-            return Err(invalid(
-                "max_body_bytes",
-                format!("must be between 1 and {MAX_MAX_BODY_BYTES}"),
-            ));
+            return Err(out_of_range("max_body_bytes", MAX_MAX_BODY_BYTES));
         }
         let max_model_length = raw.max_model_length.unwrap_or(DEFAULT_MAX_MODEL_LENGTH);
         if !(1..=MAX_MAX_MODEL_LENGTH).contains(&max_model_length) {
-            return Err(invalid(
-                "max_model_length",
-                format!("must be between 1 and {MAX_MAX_MODEL_LENGTH}"),
-            ));
+            return Err(out_of_range("max_model_length", MAX_MAX_MODEL_LENGTH));
         }
 
         let lifecycle = Lifecycle::new(&raw.lifecycle, raw.builtin_lifecycle.unwrap_or(true))
-            .map_err(ConfigError::Lifecycle)?;
+            .map_err(|e| Box::new(ConfigError::Lifecycle(e)))?;
         let migrate_always = compile_globs(&raw.migrate_always)
-            .map_err(|e| invalid("migrate_always", e.to_string()))?;
+            .map_err(|e| invalid_because("migrate_always", e.to_string()))?;
         let task_model = raw
             .task_model
             .as_deref()
             .map(|m| ModelName::parse(m, max_model_length))
             .transpose()
-            .map_err(|e| invalid("task_model", e.to_string()))?;
+            .map_err(|e| invalid_because("task_model", e.to_string()))?;
         if let Some(list) = &raw.task_prefixes {
             if list.iter().any(|p| p.trim().is_empty()) {
                 return Err(invalid("task_prefixes", "an entry is empty"));
@@ -585,13 +615,22 @@ impl Config {
         let signatures = signature_settings(raw.thought_signatures.unwrap_or_default())?;
 
         // Nothing below fails: the rest is copied out of `raw`.
+        let classifier = Classifier::new(
+            rules,
+            raw.builtin_rules.unwrap_or(true),
+            raw.default_family.unwrap_or(Family::Gemini),
+        );
+        let mut retired = Vec::new();
+        if raw.annotate_statuses.is_some() {
+            retired.push("annotate_statuses");
+        }
         Ok(Config {
             api_style,
             family_styles: raw.family_styles,
             classifier,
             native_version: native_version.to_owned(),
-            openai_base_path,
-            openai_images_families: raw.openai_images_families.clone(),
+            openai_base_path: openai_base_path.to_owned(),
+            openai_images_families: std::mem::take(&mut raw.openai_images_families),
             vertex,
             authority,
             retired,
@@ -604,8 +643,8 @@ impl Config {
             migrate: raw.migrate.unwrap_or_default(),
             migrate_always,
             task_model,
-            task_prefixes: match &raw.task_prefixes {
-                Some(list) => list.clone(),
+            task_prefixes: match raw.task_prefixes.take() {
+                Some(list) => list,
                 None => DEFAULT_TASK_PREFIXES
                     .iter()
                     .map(|p| (*p).to_owned())
@@ -626,20 +665,20 @@ fn compile_globs(patterns: &[String]) -> Result<Vec<Glob>, GlobError> {
     Ok(globs)
 }
 
-fn signature_settings(raw: RawSignatures) -> Result<Settings, ConfigError> {
+fn signature_settings(raw: RawSignatures) -> Result<Settings, Refusal> {
     let defaults = Settings::default();
     let entries = raw.cache_entries.unwrap_or(defaults.entries);
     if !(1..=MAX_SIGNATURE_ENTRIES).contains(&entries) {
-        return Err(invalid(
+        return Err(out_of_range(
             "thought_signatures.cache_entries",
-            format!("must be between 1 and {MAX_SIGNATURE_ENTRIES}"),
+            usize::try_from(MAX_SIGNATURE_ENTRIES).unwrap_or(usize::MAX),
         ));
     }
     let max_bytes = raw.max_signature_bytes.unwrap_or(defaults.max_bytes);
     if !(1..=MAX_SIGNATURE_BYTES).contains(&max_bytes) {
-        return Err(invalid(
+        return Err(out_of_range(
             "thought_signatures.max_signature_bytes",
-            format!("must be between 1 and {MAX_SIGNATURE_BYTES}"),
+            MAX_SIGNATURE_BYTES,
         ));
     }
     Ok(Settings {
@@ -649,18 +688,24 @@ fn signature_settings(raw: RawSignatures) -> Result<Settings, ConfigError> {
     })
 }
 
-fn is_segment_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')
+/// A byte of a path segment: ASCII letters, digits, `.`, `-` and `_` (a
+/// byte of a non-ASCII character is none of them).
+fn is_segment_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_')
 }
 
-fn validate_base_path(path: &str) -> Result<String, ConfigError> {
+fn validate_base_path(path: &str) -> Result<&str, Refusal> {
     let trimmed = path.trim_end_matches('/');
-    let ok = trimmed.starts_with('/')
-        && trimmed[1..].split('/').all(|seg| {
-            !seg.is_empty() && seg != "." && seg != ".." && seg.chars().all(is_segment_char)
-        });
+    let ok = trimmed.strip_prefix('/').is_some_and(|segments| {
+        segments.as_bytes().split(|&b| b == b'/').all(|seg| {
+            !seg.is_empty()
+                && seg != b"."
+                && seg != b".."
+                && seg.iter().all(|&b| is_segment_byte(b))
+        })
+    });
     if ok {
-        Ok(trimmed.to_owned())
+        Ok(trimmed)
     } else {
         Err(invalid(
             "openai_base_path",
@@ -669,9 +714,9 @@ fn validate_base_path(path: &str) -> Result<String, ConfigError> {
     }
 }
 
-fn compile_vertex(raw: &RawVertex) -> Result<Vertex, ConfigError> {
+fn compile_vertex(raw: &RawVertex) -> Result<Vertex, Refusal> {
     let segment = |field: &'static str, value: &str| {
-        if !value.is_empty() && value.chars().all(is_segment_char) && value != "." && value != ".."
+        if !value.is_empty() && value.bytes().all(is_segment_byte) && value != "." && value != ".."
         {
             Ok(value.to_owned())
         } else {
@@ -697,42 +742,49 @@ fn compile_vertex(raw: &RawVertex) -> Result<Vertex, ConfigError> {
 /// lowercased and a port equal to the scheme's default is dropped, as a URL
 /// parser would; a host is ASCII letters, digits, `.` and `-` (an
 /// internationalised name in its `xn--` form), or an IPv6 literal in `[]`.
-fn parse_upstream(value: &str) -> Result<String, ConfigError> {
-    let shape = || {
-        invalid(
-            "upstream",
-            "must be scheme://host[:port] without a path or query",
-        )
+fn parse_upstream(value: &str) -> Result<String, Refusal> {
+    const SHAPE: &str = "must be scheme://host[:port] without a path or query";
+    let bad = |why: &str| Err(invalid("upstream", why));
+    let Some((scheme, rest)) = value.split_once("://") else {
+        return bad(SHAPE);
     };
-    let (scheme, rest) = value.split_once("://").ok_or_else(shape)?;
-    let default_port = match scheme.to_ascii_lowercase().as_str() {
-        "http" => 80,
-        "https" => 443,
-        _ => return Err(invalid("upstream", "the scheme must be http or https")),
+    let default_port = if scheme.eq_ignore_ascii_case("http") {
+        80
+    } else if scheme.eq_ignore_ascii_case("https") {
+        443
+    } else {
+        return bad("the scheme must be http or https");
     };
     let authority = rest.strip_suffix('/').unwrap_or(rest);
     if authority.contains('@') {
-        return Err(invalid("upstream", "must not carry credentials"));
+        return bad("must not carry credentials");
     }
-    if authority.contains(['/', '?', '#']) {
-        return Err(shape());
+    if authority.bytes().any(|b| matches!(b, b'/' | b'?' | b'#')) {
+        return bad(SHAPE);
     }
     let (host, port) = match authority.strip_prefix('[') {
         Some(v6) => {
-            let (addr, after) = v6.split_once(']').ok_or_else(shape)?;
+            let Some((addr, after)) = v6.split_once(']') else {
+                return bad(SHAPE);
+            };
             let ok = !addr.is_empty()
                 && addr.contains(':')
                 && addr
                     .bytes()
                     .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.');
             if !ok {
-                return Err(invalid("upstream", "has an invalid IPv6 address"));
+                return bad("has an invalid IPv6 address");
             }
             let port = match after {
                 "" => None,
-                p => Some(p.strip_prefix(':').ok_or_else(shape)?),
+                p => match p.strip_prefix(':') {
+                    Some(p) => Some(p),
+                    None => return bad(SHAPE),
+                },
             };
-            (format!("[{}]", addr.to_ascii_lowercase()), port)
+            // The address in its brackets.
+            let bracketed = authority.get(..addr.len() + 2).unwrap_or(authority);
+            (bracketed, port)
         }
         None => {
             let (host, port) = match authority.rsplit_once(':') {
@@ -743,32 +795,29 @@ fn parse_upstream(value: &str) -> Result<String, ConfigError> {
                 && host
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
-                && host
-                    .split('.')
-                    .all(|label| !label.is_empty() || host.ends_with('.'));
+                // No empty label, unless the name is absolute (ends in `.`).
+                && (host.ends_with('.')
+                    || !(host.starts_with('.') || host.as_bytes().windows(2).any(|w| w == b"..")));
             if !ok {
-                return Err(invalid(
-                    "upstream",
+                return bad(
                     "has no valid host (ASCII letters, digits, '.' and '-'; IDNA names in their xn-- form)",
-                ));
+                );
             }
-            (host.to_ascii_lowercase(), port)
+            (host, port)
         }
     };
-    let port = match port {
-        None => None,
-        Some(p) => {
-            let n: u16 = p
-                .parse()
-                .ok()
-                .filter(|_| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
-                .ok_or_else(|| invalid("upstream", "has an invalid port"))?;
-            (n != default_port).then_some(n)
-        }
+    let host = host.to_ascii_lowercase();
+    let Some(p) = port else {
+        return Ok(host);
     };
-    Ok(match port {
-        Some(port) => format!("{host}:{port}"),
-        None => host,
+    let port: u16 = match p.parse() {
+        Ok(n) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => n,
+        _ => return bad("has an invalid port"),
+    };
+    Ok(if port == default_port {
+        host
+    } else {
+        format!("{host}:{port}")
     })
 }
 
@@ -783,8 +832,14 @@ fn parse_upstream(value: &str) -> Result<String, ConfigError> {
 // use serde's wording (tests compare them with the derive's).
 
 /// Why a document could not be read: serde's wording, and the byte offset.
+/// Boxed: a `Result` carrying it is then a pointer wide, so every `?` of
+/// the readers passes one word on, not the whole error.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct FieldError {
+pub(crate) struct FieldError(Box<Failure>);
+
+/// What a [`FieldError`] holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Failure {
     msg: String,
     at: usize,
     /// From the reader's grammar checks (then an error at the end of the
@@ -794,21 +849,21 @@ pub(crate) struct FieldError {
 
 impl FieldError {
     fn new(msg: String, at: usize) -> FieldError {
-        FieldError {
+        FieldError(Box::new(Failure {
             msg,
             at,
             grammar: false,
-        }
+        }))
     }
 }
 
 impl From<ReadError> for FieldError {
     fn from(e: ReadError) -> FieldError {
-        FieldError {
+        FieldError(Box::new(Failure {
             msg: e.what.to_owned(),
             at: e.at,
             grammar: true,
-        }
+        }))
     }
 }
 
@@ -818,18 +873,33 @@ impl From<ReadError> for FieldError {
 /// column is after the token).
 pub(crate) fn parse_document<'a, T>(
     buf: &'a [u8],
-    read: impl FnOnce(&mut Reader<'a, '_>) -> Result<T, FieldError>,
+    mut read: impl FnMut(&mut Reader<'a, '_>) -> Result<T, FieldError>,
 ) -> Result<T, String> {
+    let mut value = None;
+    parse_with(buf, &mut |r| {
+        value = Some(read(r)?);
+        Ok(())
+    })?;
+    value.ok_or_else(String::new)
+}
+
+/// [`parse_document`]'s work, with a `dyn` callback: one copy in the
+/// module, whatever the document's type.
+#[inline(never)]
+fn parse_with<'a>(
+    buf: &'a [u8],
+    read: &mut dyn FnMut(&mut Reader<'a, '_>) -> Result<(), FieldError>,
+) -> Result<(), String> {
     let mut failed = None;
     let result = document(buf, |r| {
         read(r).map_err(|e| {
-            let at = e.at;
+            let at = e.0.at;
             failed = Some(e);
             ReadError { what: "", at }
         })
     });
     result.map_err(|e| {
-        let e = failed.unwrap_or_else(|| e.into());
+        let e = failed.unwrap_or_else(|| e.into()).0;
         let at = e.at.min(buf.len());
         let msg = if e.grammar && at == buf.len() {
             "EOF while parsing a value"
@@ -862,20 +932,28 @@ pub(crate) fn without_position(msg: &str) -> String {
 /// value is consumed when it is a scalar.
 pub(crate) fn invalid_type(r: &mut Reader<'_, '_>, expected: &str) -> FieldError {
     let at = r.offset();
+    let described;
     let found = match r.peek() {
         Some(b'"') => match r.str().and_then(|s| s.decode()) {
-            Ok(s) => format!("string {:?}", &*s),
+            Ok(s) => {
+                described = format!("string {:?}", &*s);
+                described.as_str()
+            }
             Err(e) => return e.into(),
         },
-        Some(b'{') => "map".to_owned(),
-        Some(b'[') => "sequence".to_owned(),
+        Some(b'{') => "map",
+        Some(b'[') => "sequence",
         Some(b't' | b'f') => match r.bool() {
-            Ok(b) => format!("boolean `{b}`"),
+            Ok(true) => "boolean `true`",
+            Ok(false) => "boolean `false`",
             Err(e) => return e.into(),
         },
-        Some(b'n') if r.null() => "null".to_owned(),
+        Some(b'n') if r.null() => "null",
         Some(b'-' | b'0'..=b'9') => match r.number_text() {
-            Ok(text) => describe_number(text),
+            Ok(text) => {
+                described = describe_number(text);
+                described.as_str()
+            }
             Err(e) => return e.into(),
         },
         _ => return r.expected("expected value").into(),
@@ -887,12 +965,19 @@ pub(crate) fn invalid_type(r: &mut Reader<'_, '_>, expected: &str) -> FieldError
 /// `floating point `1.5`` (as written: no float is parsed).
 fn describe_number(text: &str) -> String {
     // serde_json reads `-0` as a float.
-    let integral = !text.contains(['.', 'e', 'E']) && text != "-0";
-    if integral && (text.parse::<u64>().is_ok() || text.parse::<i64>().is_ok()) {
+    let integral = !text.bytes().any(|b| matches!(b, b'.' | b'e' | b'E')) && text != "-0";
+    if integral && (parse_u64(text).is_some() || text.parse::<i64>().is_ok()) {
         format!("integer `{text}`")
     } else {
         format!("floating point `{}`", float_text(text))
     }
+}
+
+/// `text` as a `u64`, if it is one. (Not inlined: one copy of the parser
+/// for [`describe_number`] and [`read_uint`].)
+#[inline(never)]
+fn parse_u64(text: &str) -> Option<u64> {
+    text.parse().ok()
 }
 
 /// A JSON number as `serde_json` shows the `f64` it is (`1e3` -> `1000.0`,
@@ -906,54 +991,68 @@ fn float_text(text: &str) -> String {
         Some(rest) => (true, rest),
         None => (false, text),
     };
-    let (mantissa, exponent) = match unsigned.split_once(['e', 'E']) {
-        Some((m, e)) => (m, e.strip_prefix('+').unwrap_or(e).parse::<i64>().ok()),
+    let (mantissa, exponent) = match unsigned.bytes().position(|b| matches!(b, b'e' | b'E')) {
+        Some(i) => {
+            // Both sides of an ASCII letter are character boundaries.
+            let (m, e) = (unsigned.get(..i), unsigned.get(i + 1..));
+            let e = e.unwrap_or_default();
+            let e = e.strip_prefix('+').unwrap_or(e);
+            (m.unwrap_or_default(), e.parse::<i64>().ok())
+        }
         None => (unsigned, Some(0)),
     };
     let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    let digits = format!("{int}{frac}");
+    let digits = [int, frac].concat();
     let sign = if negative { "-" } else { "" };
-    let digits = digits.trim_start_matches('0');
+    // Without its leading zeros (the digits are ASCII: any cut is a
+    // character boundary).
+    let leading = digits.bytes().take_while(|&b| b == b'0').count();
+    let digits = digits.get(leading..).unwrap_or_default();
     let significant = digits.trim_end_matches('0');
-    if significant.is_empty() {
-        return format!("{sign}0.0");
-    }
-    let Some(exponent) = exponent else {
-        return text.to_owned();
+    let as_written = [text, "", "", ""];
+    let pieces = 'shown: {
+        if significant.is_empty() {
+            break 'shown [sign, "0.0", "", ""];
+        }
+        let Some(exponent) = exponent else {
+            break 'shown as_written;
+        };
+        let frac_len = i64::try_from(frac.len()).unwrap_or(i64::MAX);
+        let trailing = i64::try_from(digits.len() - significant.len()).unwrap_or(0);
+        let scale = exponent.saturating_sub(frac_len).saturating_add(trailing);
+        let len = i64::try_from(significant.len()).unwrap_or(i64::MAX);
+        // The power of ten of the leading digit.
+        let lead = scale.saturating_add(len - 1);
+        // More digits than an `f64` holds exactly (it would need rounding
+        // in binary), or out of the normal range: shown as written.
+        if significant.len() > 15 || !(-307..=308).contains(&lead) {
+            break 'shown as_written;
+        }
+        if !(-5..=15).contains(&lead) {
+            // `1.5e+20`, `1e-7`: serde_json's form.
+            let (first, rest) = significant.split_at(1.min(significant.len()));
+            let point = if rest.is_empty() { "" } else { "." };
+            // The exponent with its sign, `+` included.
+            return format!("{sign}{first}{point}{rest}e{lead:+}");
+        }
+        // From here `lead` is in -5..=15, so at most 15 zeros are written.
+        const ZEROS: &str = "000000000000000";
+        let zeros = |n: i64| {
+            ZEROS
+                .get(..usize::try_from(n).unwrap_or(0))
+                .unwrap_or(ZEROS)
+        };
+        let point = len + scale;
+        if scale >= 0 {
+            [sign, significant, zeros(scale), ".0"]
+        } else if point > 0 {
+            let (whole, part) = significant.split_at(usize::try_from(point).unwrap_or(0));
+            [sign, whole, ".", part]
+        } else {
+            [sign, "0.", zeros(-point), significant]
+        }
     };
-    let frac_len = i64::try_from(frac.len()).unwrap_or(i64::MAX);
-    let trailing = i64::try_from(digits.len() - significant.len()).unwrap_or(0);
-    let scale = exponent.saturating_sub(frac_len).saturating_add(trailing);
-    if significant.len() > 15 {
-        // Its `f64` would need rounding in binary: shown as written.
-        return text.to_owned();
-    }
-    let len = i64::try_from(significant.len()).unwrap_or(i64::MAX);
-    // The power of ten of the leading digit.
-    let lead = scale.saturating_add(len - 1);
-    if !(-307..=308).contains(&lead) {
-        return text.to_owned();
-    }
-    if !(-5..=15).contains(&lead) {
-        // `1.5e+20`, `1e-7`: serde_json's form.
-        let (first, rest) = significant.split_at(1.min(significant.len()));
-        let point = if rest.is_empty() { "" } else { "." };
-        let exp_sign = if lead < 0 { '-' } else { '+' };
-        let magnitude = lead.unsigned_abs();
-        return format!("{sign}{first}{point}{rest}e{exp_sign}{magnitude}");
-    }
-    if scale >= 0 {
-        let zeros = "0".repeat(usize::try_from(scale).unwrap_or(0));
-        return format!("{sign}{significant}{zeros}.0");
-    }
-    let point = len + scale;
-    if point > 0 {
-        let (whole, part) = significant.split_at(usize::try_from(point).unwrap_or(0));
-        format!("{sign}{whole}.{part}")
-    } else {
-        let zeros = "0".repeat(usize::try_from(-point).unwrap_or(0));
-        format!("{sign}0.{zeros}{significant}")
-    }
+    pieces.concat()
 }
 
 /// serde's list of the names expected: `` `a` ``, `` `a` or `b` ``,
@@ -977,8 +1076,8 @@ pub(crate) fn read_uint(r: &mut Reader<'_, '_>, ty: &str, max: u64) -> Result<u6
         return Err(invalid_type(r, ty));
     }
     let text = r.number_text()?;
-    match text.parse::<u64>() {
-        Ok(n) if n <= max => Ok(n),
+    match parse_u64(text) {
+        Some(n) if n <= max => Ok(n),
         _ => {
             // Negative, too large, or not an integer.
             let shown = describe_number(text);
@@ -1011,23 +1110,30 @@ pub(crate) fn read_bool(r: &mut Reader<'_, '_>) -> Result<bool, FieldError> {
     }
 }
 
-/// A string, or `null`. (Not inlined, as the next two: one copy for the
-/// many fields of each type.)
+/// A string, or `null`, read into the field `slot` (as [`set`] sets it).
+/// (Not inlined, as the next two: one copy for the many fields of each
+/// type.)
 #[inline(never)]
-pub(crate) fn read_opt_string(r: &mut Reader<'_, '_>) -> Result<Option<String>, FieldError> {
-    read_opt(r, read_string)
+pub(crate) fn read_opt_string(
+    r: &mut Reader<'_, '_>,
+    slot: &mut Option<String>,
+) -> Result<(), FieldError> {
+    set(slot, read_opt(r, read_string)?);
+    Ok(())
 }
 
-/// A boolean, or `null`.
+/// A boolean, or `null`, read into the field `slot`.
 #[inline(never)]
-fn read_opt_bool(r: &mut Reader<'_, '_>) -> Result<Option<bool>, FieldError> {
-    read_opt(r, read_bool)
+fn read_opt_bool(r: &mut Reader<'_, '_>, slot: &mut Option<bool>) -> Result<(), FieldError> {
+    *slot = read_opt(r, read_bool)?;
+    Ok(())
 }
 
-/// A `usize`, or `null`.
+/// A `usize`, or `null`, read into the field `slot`.
 #[inline(never)]
-fn read_opt_usize(r: &mut Reader<'_, '_>) -> Result<Option<usize>, FieldError> {
-    read_opt(r, read_usize)
+fn read_opt_usize(r: &mut Reader<'_, '_>, slot: &mut Option<usize>) -> Result<(), FieldError> {
+    *slot = read_opt(r, read_usize)?;
+    Ok(())
 }
 
 /// A value `read` reads, or `null` (`None`).
@@ -1045,17 +1151,43 @@ pub(crate) fn read_opt<'a, 'h, T>(
 /// An array whose elements `read` reads.
 pub(crate) fn read_seq<'a, 'h, T>(
     r: &mut Reader<'a, 'h>,
-    mut read: impl FnMut(&mut Reader<'a, 'h>) -> Result<T, FieldError>,
+    read: impl FnMut(&mut Reader<'a, 'h>) -> Result<T, FieldError>,
 ) -> Result<Vec<T>, FieldError> {
+    let mut items = Vec::new();
+    read_seq_into(r, &mut items, read)?;
+    Ok(items)
+}
+
+/// [`read_seq`] onto `items` (a field being read, empty): no list built
+/// and moved into it.
+pub(crate) fn read_seq_into<'a, 'h, T>(
+    r: &mut Reader<'a, 'h>,
+    items: &mut Vec<T>,
+    mut read: impl FnMut(&mut Reader<'a, 'h>) -> Result<T, FieldError>,
+) -> Result<(), FieldError> {
+    read_items(r, &mut |r| {
+        items.push(read(r)?);
+        Ok(())
+    })
+}
+
+/// An array: `item` is called for each element and must read it. (A
+/// `dyn` callback: one copy of the loop, whatever the element type.)
+#[inline(never)]
+fn read_items<'a, 'h>(
+    r: &mut Reader<'a, 'h>,
+    item: &mut dyn FnMut(&mut Reader<'a, 'h>) -> Result<(), FieldError>,
+) -> Result<(), FieldError> {
     if r.peek() != Some(b'[') {
         return Err(invalid_type(r, "a sequence"));
     }
     r.begin_array()?;
-    let mut items = Vec::new();
-    while r.next_item(items.len())? {
-        items.push(read(r)?);
+    let mut read = 0;
+    while r.next_item(read)? {
+        item(r)?;
+        read += 1;
     }
-    Ok(items)
+    Ok(())
 }
 
 /// An array of strings.
@@ -1122,16 +1254,27 @@ pub(crate) struct Shape {
     pub(crate) deny_unknown: bool,
 }
 
-/// Reads a struct of a [`Shape`], field by field: an object, or an array
-/// of its fields in order.
-///
-/// ```ignore
-/// let mut fields = Fields::begin(r, &SHAPE)?;
-/// while let Some(index) = fields.next(r)? {
-///     // read the value of `SHAPE.fields[index]`
-/// }
-/// ```
-pub(crate) struct Fields<'s> {
+impl Shape {
+    /// Reads a struct of this shape, field by field: an object, or an
+    /// array of its fields in order. `field` is called with the index of
+    /// each field present and must read its value. (A `dyn` callback: one
+    /// copy of the loop in the module, whatever the struct.)
+    #[inline(never)]
+    pub(crate) fn read<'a, 'h>(
+        &self,
+        r: &mut Reader<'a, 'h>,
+        field: &mut dyn FnMut(&mut Reader<'a, 'h>, usize) -> Result<(), FieldError>,
+    ) -> Result<(), FieldError> {
+        let mut fields = Fields::begin(r, self)?;
+        while let Some(index) = fields.next(r)? {
+            field(r, index)?;
+        }
+        Ok(())
+    }
+}
+
+/// [`Shape::read`]'s state: where it is in the struct.
+struct Fields<'s> {
     shape: &'s Shape,
     array: bool,
     /// Keys or elements read so far.
@@ -1142,10 +1285,7 @@ pub(crate) struct Fields<'s> {
 
 impl<'s> Fields<'s> {
     /// Opens the struct (an object or an array).
-    pub(crate) fn begin(
-        r: &mut Reader<'_, '_>,
-        shape: &'s Shape,
-    ) -> Result<Fields<'s>, FieldError> {
+    fn begin(r: &mut Reader<'_, '_>, shape: &'s Shape) -> Result<Fields<'s>, FieldError> {
         let array = match r.peek() {
             Some(b'{') => false,
             Some(b'[') => true,
@@ -1166,7 +1306,7 @@ impl<'s> Fields<'s> {
 
     /// The index of the next field, whose value is to be read next; `None`
     /// at the end of the struct (closed, every required field seen).
-    pub(crate) fn next(&mut self, r: &mut Reader<'_, '_>) -> Result<Option<usize>, FieldError> {
+    fn next(&mut self, r: &mut Reader<'_, '_>) -> Result<Option<usize>, FieldError> {
         let shape = self.shape;
         let count = shape.fields.len();
         if self.array {
@@ -1197,11 +1337,12 @@ impl<'s> Fields<'s> {
             let name = key.decode()?;
             let Some(index) = shape.fields.iter().position(|f| **f == *name) else {
                 if shape.deny_unknown {
-                    let expected = match shape.fields {
-                        [] => "there are no fields".to_owned(),
-                        fields => format!("expected {}", one_of(fields)),
+                    let msg = match shape.fields {
+                        [] => format!("unknown field `{}`, there are no fields", &*name),
+                        fields => {
+                            format!("unknown field `{}`, expected {}", &*name, one_of(fields))
+                        }
                     };
-                    let msg = format!("unknown field `{}`, {expected}", &*name);
                     return Err(FieldError::new(msg, at));
                 }
                 r.skip()?;
@@ -1417,6 +1558,33 @@ mod tests {
     }
 
     #[test]
+    fn base_paths_are_absolute_paths_of_plain_segments() {
+        let cases = [
+            ("/v1beta/openai", Some("/v1beta/openai")),
+            ("/openai/v1/", Some("/openai/v1")),
+            ("/a//", Some("/a")),
+            ("/a.b-c_d/E9", Some("/a.b-c_d/E9")),
+            ("/...", Some("/...")),
+            ("/", None),
+            ("", None),
+            ("///", None),
+            ("v1", None),
+            ("v1/../x", None),
+            ("/a//b", None),
+            ("/a/./b", None),
+            ("/a/../b", None),
+            ("/.", None),
+            ("/..", None),
+            ("/a b", None),
+            ("/caf\u{e9}", None),
+            ("/a?b", None),
+        ];
+        for (path, want) in cases {
+            assert_eq!(validate_base_path(path).ok(), want, "{path}");
+        }
+    }
+
+    #[test]
     fn upstream_is_an_authority() {
         let cases = [
             (
@@ -1451,6 +1619,10 @@ mod tests {
             ("https://h:99999", Err("upstream: has an invalid port")),
             ("https://h:+1", Err("upstream: has an invalid port")),
             ("https://h..x", Err("upstream: has no valid host")),
+            ("https://.h", Err("upstream: has no valid host")),
+            ("https://.", Ok(".")),
+            ("https://h.", Ok("h.")),
+            ("https://A..b.:8080", Ok("a..b.:8080")),
             (
                 "https://caf\u{e9}.example",
                 Err("upstream: has no valid host"),
@@ -1509,7 +1681,7 @@ mod raw_struct_tests {
 
     /// The raw structs and enums as `#[derive(Deserialize)]` reads them,
     /// under the same names (so their `Debug` output is the same): the
-    /// oracle [`Fields`] and `read_unit_enum` are held to.
+    /// oracle [`Shape::read`] and `read_unit_enum` are held to.
     mod derived {
         // Read only through `Debug`, which the dead-code lint does not count.
         #![allow(dead_code)]
@@ -1646,7 +1818,7 @@ mod raw_struct_tests {
     /// What `read` gives reading `json`, as [`derived`] shows it.
     fn read<'a, T: fmt::Debug>(
         json: &'a str,
-        read: impl FnOnce(&mut Reader<'a, '_>) -> Result<T, FieldError>,
+        read: impl FnMut(&mut Reader<'a, '_>) -> Result<T, FieldError>,
     ) -> String {
         let read = parse_document(json.as_bytes(), read);
         format!("{:?}", read.map_err(|e| without_position(&e)))

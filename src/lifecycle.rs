@@ -10,8 +10,8 @@
 //! truth: "X was shut down on DATE; its replacement is Y".
 
 use crate::classify::{Glob, GlobError};
-use crate::config::{parse_document, read_opt, read_opt_string, read_seq, read_string, Fields};
-use crate::config::{read_unit_enum, FieldError, Shape};
+use crate::config::{parse_document, read_opt, read_opt_string, read_seq, read_string};
+use crate::config::{read_unit_enum, set, FieldError, Shape};
 use crate::model::ModelName;
 use crate::reader::Reader;
 use std::fmt;
@@ -49,17 +49,17 @@ impl RawRow {
     /// Reads one row.
     pub(crate) fn read(r: &mut Reader<'_, '_>) -> Result<RawRow, FieldError> {
         let mut row = RawRow::default();
-        let mut fields = Fields::begin(r, &RawRow::SHAPE)?;
-        while let Some(index) = fields.next(r)? {
+        RawRow::SHAPE.read(r, &mut |r, index| {
             match index {
-                0 => row.pattern = read_string(r)?,
+                0 => set(&mut row.pattern, read_string(r)?),
                 1 => row.status = read_opt(r, RawStatus::read)?,
-                2 => row.deprecated = read_opt_string(r)?,
-                3 => row.shutdown = read_opt_string(r)?,
-                4 => row.replacement = read_opt_string(r)?,
-                _ => row.source = read_opt_string(r)?,
+                2 => read_opt_string(r, &mut row.deprecated)?,
+                3 => read_opt_string(r, &mut row.shutdown)?,
+                4 => read_opt_string(r, &mut row.replacement)?,
+                _ => read_opt_string(r, &mut row.source)?,
             }
-        }
+            Ok(())
+        })?;
         Ok(row)
     }
 
@@ -224,18 +224,26 @@ impl fmt::Display for RowError {
 impl std::error::Error for RowError {}
 
 impl Row {
+    /// Compiles `raws` onto `rows`: the configuration's rows, or the
+    /// built-in ones. (One loop for both.)
+    fn compile_all(rows: &mut Vec<Row>, raws: &[RawRow], builtin: bool) -> Result<(), RowError> {
+        for (i, raw) in raws.iter().enumerate() {
+            let origin = if builtin {
+                Origin::Builtin
+            } else {
+                Origin::Config(i)
+            };
+            rows.push(Row::compile(raw, origin)?);
+        }
+        Ok(())
+    }
+
     fn compile(raw: &RawRow, origin: Origin) -> Result<Row, RowError> {
         let error = |field: &'static str, why: String| RowError { origin, field, why };
         let pattern =
             Glob::new(&raw.pattern).map_err(|e: GlobError| error("match", e.to_string()))?;
-        let date = |field: &'static str, value: Option<&str>| match value {
-            None => Ok(None),
-            Some(v) => Date::parse(v)
-                .map(Some)
-                .ok_or_else(|| error(field, format!("{v:?} is not a date (YYYY-MM-DD)"))),
-        };
-        let deprecated = date("deprecated", raw.deprecated.as_deref())?;
-        let shutdown = date("shutdown", raw.shutdown.as_deref())?;
+        let deprecated = date(origin, "deprecated", raw.deprecated.as_deref())?;
+        let shutdown = date(origin, "shutdown", raw.shutdown.as_deref())?;
         let replacement = match raw.replacement.as_deref() {
             Some(r) => Some(
                 ModelName::parse(r, 128)
@@ -244,27 +252,23 @@ impl Row {
             ),
             None => None,
         };
-        if origin == Origin::Builtin && raw.source.as_deref().map_or(true, str::is_empty) {
-            return Err(error(
-                "source",
-                "every built-in row names its source".into(),
-            ));
-        }
-        let shut_down = match raw.status {
-            Some(RawStatus::ShutDown) => true,
-            Some(RawStatus::Live) if shutdown.is_some() => {
-                return Err(error(
+        let shut_down = raw.status == Some(RawStatus::ShutDown);
+        let live = raw.status == Some(RawStatus::Live);
+        let refusal =
+            if origin == Origin::Builtin && raw.source.as_deref().map_or(true, str::is_empty) {
+                Some(("source", "every built-in row names its source"))
+            } else if live && shutdown.is_some() {
+                Some((
                     "status",
-                    "a live model has no shutdown date (use deprecated)".into(),
+                    "a live model has no shutdown date (use deprecated)",
                 ))
-            }
-            Some(RawStatus::Live | RawStatus::Deprecated) | None => false,
-        };
-        if !shut_down && shutdown.is_none() && raw.status != Some(RawStatus::Live) {
-            return Err(error(
-                "shutdown",
-                "is required unless status is shut_down or live".into(),
-            ));
+            } else if !shut_down && shutdown.is_none() && !live {
+                Some(("shutdown", "is required unless status is shut_down or live"))
+            } else {
+                None
+            };
+        if let Some((field, why)) = refusal {
+            return Err(error(field, why.to_owned()));
         }
         Ok(Row {
             pattern,
@@ -274,6 +278,23 @@ impl Row {
             replacement,
             origin,
         })
+    }
+}
+
+/// A row's date field, if set. (Not inlined: one copy for both fields.)
+#[inline(never)]
+fn date(
+    origin: Origin,
+    field: &'static str,
+    value: Option<&str>,
+) -> Result<Option<Date>, RowError> {
+    match value {
+        None => Ok(None),
+        Some(v) => Date::parse(v).map(Some).ok_or_else(|| RowError {
+            origin,
+            field,
+            why: format!("{v:?} is not a date (YYYY-MM-DD)"),
+        }),
     }
 }
 
@@ -288,18 +309,14 @@ impl Lifecycle {
     /// off, the built-in ones.
     pub fn new(config_rows: &[RawRow], builtin: bool) -> Result<Lifecycle, RowError> {
         let mut rows = Vec::new();
-        for (i, raw) in config_rows.iter().enumerate() {
-            rows.push(Row::compile(raw, Origin::Config(i))?);
-        }
+        Row::compile_all(&mut rows, config_rows, false)?;
         if builtin {
             let raw = RawRow::read_list(BUILTIN.as_bytes()).map_err(|why| RowError {
                 origin: Origin::Builtin,
                 field: "(file)",
                 why,
             })?;
-            for row in &raw {
-                rows.push(Row::compile(row, Origin::Builtin)?);
-            }
+            Row::compile_all(&mut rows, &raw, true)?;
         }
         Ok(Lifecycle { rows })
     }
