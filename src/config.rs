@@ -137,12 +137,10 @@ impl RawConfig {
     }
 }
 
-/// Sets a field of a struct being read: the value replaced is forgotten,
-/// not dropped, since it is always the empty default ([`Shape::read`]
-/// refuses a repeated field, so each is set at most once): no drop code
-/// for it at every field.
+/// Sets a field of a struct being read (each at most once: [`Shape::read`]
+/// refuses a repeated field).
 pub(crate) fn set<T>(slot: &mut T, value: T) {
-    std::mem::forget(std::mem::replace(slot, value));
+    *slot = value;
 }
 
 /// A `usize`: at most `usize::MAX`, so `u32::MAX` in the module (as serde
