@@ -878,7 +878,7 @@ pub(crate) fn parse_document<'a, T>(
         value = Some(read(r)?);
         Ok(())
     })?;
-    value.ok_or_else(String::new)
+    value.ok_or_else(|| "expected a value".to_owned())
 }
 
 /// [`parse_document`]'s work, with a `dyn` callback: one copy in the

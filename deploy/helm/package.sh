@@ -30,8 +30,8 @@ if [[ -n "$wasm" ]]; then
     exit 1
   fi
   size=$(wc -c <"$wasm")
-  if (( size > 716800 )); then
-    echo "package.sh: the module is $size bytes, over the 700 KiB wasm.source=chart allows (Helm's release Secret holds it twice, 1 MiB limit); package without --with-module and use wasm.source=configmap" >&2
+  if (( size > 655360 )); then
+    echo "package.sh: the module is $size bytes, over the 640 KiB wasm.source=chart allows (Helm's release Secret holds it twice, 1 MiB limit); package without --with-module and use wasm.source=configmap" >&2
     exit 1
   fi
   cp "$wasm" "$chart/files/gemini_router.wasm"

@@ -206,14 +206,14 @@ def test_dist_refuses_bad_input(tmp_path):
 
 
 def test_module_is_embedded_in_the_chart_when_it_fits(dist_dir, helm, wasm):
-    """Under the chart's 700 KiB cut-off the package carries the module, so
+    """Under the chart's 640 KiB cut-off the package carries the module, so
     `--set wasm.source=chart` installs without any registry."""
     package = dist_dir / "gemini-router-0.1.0.tgz"
     with tarfile.open(package) as tar:
         names = tar.getnames()
         embedded = "gemini-router/files/gemini_router.wasm" in names
         module = tar.extractfile("gemini-router/files/gemini_router.wasm").read() if embedded else None
-    assert embedded == (wasm.stat().st_size <= 716800)
+    assert embedded == (wasm.stat().st_size <= 655360)
     if not embedded:
         return
     assert module == wasm.read_bytes()

@@ -205,7 +205,7 @@ def test_sidecar_patch_makes_a_valid_workload(values_file, rendered):
     assert envoy["securityContext"]["runAsNonRoot"] is True
 
 
-CHART_SOURCE_LIMIT = 716800  # the chart refuses wasm.source=chart above this
+CHART_SOURCE_LIMIT = 655360  # the chart refuses wasm.source=chart above this
 
 
 def helm_release_record_size(chart_dir: Path, manifest: str) -> int:
@@ -234,7 +234,7 @@ def test_chart_source_embeds_the_module_or_refuses_it_by_size(helm_template, cha
 
 
 def test_chart_source_limit_keeps_the_release_record_under_1_mib(tmp_path, chart, helm, wasm):
-    """The 700 KiB cut-off is safe for a module that compresses like ours: a
+    """The 640 KiB cut-off is safe for a module that compresses like ours: a
     module of exactly that size, made of the built module's own bytes, fits
     Helm's release Secret. (Random bytes would not: Helm gzips the release, and
     an incompressible module of that size would need about 2 MiB.)"""

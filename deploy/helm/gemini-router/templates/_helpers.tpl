@@ -69,7 +69,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if not $wasm -}}
 {{- fail "wasm.source=chart needs the module in the chart at files/gemini_router.wasm: run deploy/helm/package.sh --with-module (after `make build`); or use wasm.source=configmap (a ConfigMap you create), oci, imageVolume or url" -}}
 {{- end -}}
-{{- $limit := 716800 -}}
+{{- $limit := 655360 -}}
 {{- if gt (len $wasm) $limit -}}
 {{- fail (printf "wasm.source=chart: the module is %d bytes, over %d: Helm would store it twice in its release Secret (1 MiB limit) and the install would fail. Use wasm.source=configmap: kubectl create configmap %s --from-file=%s=gemini_router.wasm" (len $wasm) $limit .Values.wasm.configMap.name .Values.wasm.configMap.key) -}}
 {{- end -}}
