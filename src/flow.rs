@@ -691,13 +691,30 @@ fn plan_for(
 /// The local 400 for a model the filter will not put into a path (unsafe,
 /// not a string, or given twice).
 fn reject_model(shape: ErrorShape, error: &dyn std::fmt::Display) -> LocalReply {
+    refused(
+        shape,
+        error,
+        "invalid_model",
+        Some("model"),
+        RejectKind::InvalidModel,
+    )
+}
+
+/// The local 400 "gemini-router refused the request: {error}".
+fn refused(
+    shape: ErrorShape,
+    error: &dyn std::fmt::Display,
+    code: &str,
+    param: Option<&str>,
+    kind: RejectKind,
+) -> LocalReply {
     let message = format!("gemini-router refused the request: {error}");
     LocalReply {
         status: 400,
-        body: diagnose::local_error(shape, 400, &message, "invalid_model", Some("model")),
+        body: diagnose::local_error(shape, 400, &message, code, param),
         headers: vec![(DIAG_HINT, diagnose::header_value(&message))],
         reason: error.to_string(),
-        kind: RejectKind::InvalidModel,
+        kind,
         content_type: JSON,
     }
 }
@@ -723,15 +740,13 @@ pub fn body_not_replaced(routed: &Routed) -> LocalReply {
 
 /// The local 400 for a request that carries more than one credential.
 fn reject_credentials(shape: ErrorShape, error: &route::CredentialError) -> LocalReply {
-    let message = format!("gemini-router refused the request: {error}");
-    LocalReply {
-        status: 400,
-        body: diagnose::local_error(shape, 400, &message, "ambiguous_credentials", None),
-        headers: vec![(DIAG_HINT, diagnose::header_value(&message))],
-        reason: error.to_string(),
-        kind: RejectKind::Credentials,
-        content_type: JSON,
-    }
+    refused(
+        shape,
+        error,
+        "ambiguous_credentials",
+        None,
+        RejectKind::Credentials,
+    )
 }
 
 /// The reply for a translated exchange that failed, on either side, with the

@@ -35,7 +35,6 @@ use crate::headers::{
     CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, EVENT_STREAM, JSON, REQUESTED_MODEL,
     RETRY_AFTER, SERVED_MODEL,
 };
-use crate::lifecycle::Notice;
 use crate::route::{self, Secret};
 use crate::signatures::{self, Restore};
 use crate::tool_stream::{Fed, ToolStream};
@@ -672,35 +671,20 @@ impl Response {
 /// `Deprecation`, `Sunset` and replacement headers, and a migrated one the
 /// model asked for and the model that served (set while the response
 /// headers are still held, so also on answers rewritten later).
-fn with_notice(step: Step, routed: &Routed) -> Step {
-    let mut headers = routed
-        .notice
-        .as_ref()
-        .map(Notice::headers)
-        .unwrap_or_default();
+fn with_notice(mut step: Step, routed: &Routed) -> Step {
+    let set = match &mut step {
+        Step::Continue(edit) | Step::Hold(edit) => &mut edit.set,
+        Step::Replace(reply) => &mut reply.headers,
+        Step::ReadBody | Step::Stream => return step,
+    };
+    if let Some(notice) = &routed.notice {
+        set.extend(notice.headers());
+    }
     if let Some(m) = &routed.migration {
-        headers.push((REQUESTED_MODEL, m.requested.clone()));
-        headers.push((SERVED_MODEL, routed.model.id.clone()));
+        set.push((REQUESTED_MODEL, m.requested.clone()));
+        set.push((SERVED_MODEL, routed.model.id.clone()));
     }
-    if headers.is_empty() {
-        return step;
-    }
-    match step {
-        Step::Continue(mut edit) => {
-            edit.set.extend(headers);
-            Step::Continue(edit)
-        }
-        Step::Hold(mut edit) => {
-            edit.set.extend(headers);
-            Step::Hold(edit)
-        }
-        Step::Replace(mut reply) => {
-            reply.headers.extend(headers);
-            Step::Replace(reply)
-        }
-        Step::ReadBody => Step::ReadBody,
-        Step::Stream => Step::Stream,
-    }
+    step
 }
 
 /// The hint for an upstream error: what the status usually means, and for

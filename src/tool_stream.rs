@@ -117,9 +117,7 @@ impl ToolStream {
             else {
                 continue;
             };
-            let number = index
-                .and_then(|raw| std::str::from_utf8(raw).ok()?.parse::<u64>().ok())
-                .unwrap_or(0);
+            let number = index.and_then(number).unwrap_or(0);
             let calls = self.calls(number);
             if let Some(delta) = delta {
                 calls.read_delta(event, delta, &mut edits, signatures);
@@ -169,7 +167,7 @@ impl Calls {
                 continue;
             };
             let id = id.and_then(string_of);
-            let given = index.and_then(|raw| std::str::from_utf8(raw).ok()?.parse::<u64>().ok());
+            let given = index.and_then(number);
             let position = match (given, &id) {
                 (Some(position), _) => position,
                 (None, Some(id)) => match self.ids.iter().find(|(known, _)| known == id) {
@@ -211,6 +209,11 @@ impl Calls {
             }
         }
     }
+}
+
+/// A JSON value's raw text read as a `u64`, if it is one.
+fn number(raw: &[u8]) -> Option<u64> {
+    std::str::from_utf8(raw).ok()?.parse().ok()
 }
 
 /// Whether an event may need repair or carry a signature.

@@ -547,12 +547,14 @@ impl<H: Host> Router<H> {
                 self.count(reply.count);
                 log::debug!("[{}] response replaced by {}", self.id, reply.status);
                 let upstream = self.host.headers(RESP);
-                let mut headers: Vec<(&str, &str)> = upstream
-                    .iter()
-                    .filter(|(name, _)| response::kept_on_replace(name))
-                    .filter(|(name, _)| !reply.headers.iter().any(|(n, _)| n == name))
-                    .map(|(n, v)| (n.as_str(), v.as_str()))
-                    .collect();
+                let mut headers: Vec<(&str, &str)> = Vec::new();
+                for (name, value) in &upstream {
+                    if response::kept_on_replace(name)
+                        && !reply.headers.iter().any(|(n, _)| n == name)
+                    {
+                        headers.push((name, value));
+                    }
+                }
                 headers.extend(reply.headers.iter().map(|(n, v)| (*n, v.as_str())));
                 self.host.reply(reply.status, &headers, &reply.body);
                 Action::Pause
