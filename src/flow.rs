@@ -200,11 +200,7 @@ impl Routed {
             self.upstream_path(),
             hint,
         );
-        for (_, value) in &mut headers {
-            if let Some(clean) = route::scrub(value.as_bytes(), &self.secrets) {
-                *value = String::from_utf8_lossy(&clean).into_owned();
-            }
-        }
+        route::scrub_values(&mut headers, &self.secrets);
         headers
     }
 

@@ -101,11 +101,7 @@ impl Reply {
         if let Some(body) = route::scrub(&self.body, &routed.secrets) {
             self.body = body;
         }
-        for (_, value) in &mut self.headers {
-            if let Some(clean) = route::scrub(value.as_bytes(), &routed.secrets) {
-                *value = String::from_utf8_lossy(&clean).into_owned();
-            }
-        }
+        route::scrub_values(&mut self.headers, &routed.secrets);
         self
     }
 

@@ -568,6 +568,15 @@ pub fn scrub(text: &[u8], secrets: &[Secret]) -> Option<Vec<u8>> {
     out
 }
 
+/// [`scrub`] applied to each header value.
+pub fn scrub_values(headers: &mut [(&'static str, String)], secrets: &[Secret]) {
+    for (_, value) in headers {
+        if let Some(clean) = scrub(value.as_bytes(), secrets) {
+            *value = String::from_utf8_lossy(&clean).into_owned();
+        }
+    }
+}
+
 /// The Developer API key a request carries: `x-goog-api-key`, else the
 /// bearer token, else the `key` query parameter (decoded).
 pub fn api_key(auth: Auth<'_>, query: Option<&str>) -> Option<Secret> {

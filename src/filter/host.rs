@@ -6,6 +6,15 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::types::{BufferType, MapType, MetricType, Status};
 use std::time::Duration;
 
+use log::Level;
+
+/// Logs a host call that failed: "`what`: host error `status`".
+#[cold]
+#[inline(never)]
+fn host_error(level: Level, what: std::fmt::Arguments<'_>, status: Status) {
+    log::log!(level, "{what}: host error {status:?}");
+}
+
 /// Everything the glue asks of Envoy.
 pub trait Host {
     /// Reads a header; a host error reads as absent.
@@ -58,7 +67,7 @@ impl Host for Proxy {
         match hostcalls::get_map_value(map, name) {
             Ok(value) => value,
             Err(status) => {
-                log::warn!("get header {name}: host error {status:?}");
+                host_error(Level::Warn, format_args!("get header {name}"), status);
                 None
             }
         }
@@ -66,33 +75,33 @@ impl Host for Proxy {
 
     fn headers(&self, map: MapType) -> Vec<(String, String)> {
         hostcalls::get_map(map).unwrap_or_else(|status| {
-            log::warn!("get headers: host error {status:?}");
+            host_error(Level::Warn, format_args!("get headers"), status);
             Vec::new()
         })
     }
 
     fn set_header(&self, map: MapType, name: &str, value: Option<&str>) -> Result<(), Status> {
         hostcalls::set_map_value(map, name, value).inspect_err(|status| {
-            log::warn!("set header {name}: host error {status:?}");
+            host_error(Level::Warn, format_args!("set header {name}"), *status);
         })
     }
 
     fn body(&self, buffer: BufferType, size: usize) -> Result<Vec<u8>, Status> {
         hostcalls::get_buffer(buffer, 0, size)
             .map(Option::unwrap_or_default)
-            .inspect_err(|status| log::warn!("get body: host error {status:?}"))
+            .inspect_err(|status| host_error(Level::Warn, format_args!("get body"), *status))
     }
 
     fn set_body(&self, buffer: BufferType, size: usize, value: &[u8]) -> Result<(), Status> {
         hostcalls::set_buffer(buffer, 0, size, value)
-            .inspect_err(|status| log::warn!("set body: host error {status:?}"))
+            .inspect_err(|status| host_error(Level::Warn, format_args!("set body"), *status))
     }
 
     fn reply(&self, status: u16, headers: &[(&str, &str)], body: &[u8]) {
         if let Err(e) =
             hostcalls::send_http_response(u32::from(status), headers.to_vec(), Some(body))
         {
-            log::warn!("send local reply: host error {e:?}");
+            host_error(Level::Warn, format_args!("send local reply"), e);
         }
     }
 
@@ -105,13 +114,15 @@ impl Host for Proxy {
 
     fn define_counter(&self, name: &str) -> Option<u32> {
         hostcalls::define_metric(MetricType::Counter, name)
-            .inspect_err(|status| log::warn!("define metric {name}: host error {status:?}"))
+            .inspect_err(|status| {
+                host_error(Level::Warn, format_args!("define metric {name}"), *status)
+            })
             .ok()
     }
 
     fn increment(&self, id: u32) {
         if let Err(status) = hostcalls::increment_metric(id, 1) {
-            log::debug!("increment metric {id}: host error {status:?}");
+            host_error(Level::Debug, format_args!("increment metric {id}"), status);
         }
     }
 
@@ -126,7 +137,9 @@ impl Host for Proxy {
         timeout: Duration,
     ) -> Result<u32, Status> {
         hostcalls::dispatch_http_call(cluster, headers.to_vec(), None, Vec::new(), timeout)
-            .inspect_err(|status| log::warn!("callout to {cluster}: host error {status:?}"))
+            .inspect_err(|status| {
+                host_error(Level::Warn, format_args!("callout to {cluster}"), *status)
+            })
     }
 
     fn call_response(&self, size: usize) -> (Option<String>, Vec<u8>) {
@@ -142,7 +155,7 @@ impl Host for Proxy {
 
     fn resume_response(&self) {
         if let Err(status) = hostcalls::resume_http_response() {
-            log::warn!("resume response: host error {status:?}");
+            host_error(Level::Warn, format_args!("resume response"), status);
         }
     }
 
@@ -155,7 +168,9 @@ impl Host for Proxy {
     fn shared_set(&self, key: &str, value: &[u8]) -> bool {
         // No compare-and-swap: the newest signature for a slot wins.
         hostcalls::set_shared_data(key, Some(value), None)
-            .inspect_err(|status| log::debug!("set shared data: host error {status:?}"))
+            .inspect_err(|status| {
+                host_error(Level::Debug, format_args!("set shared data"), *status)
+            })
             .is_ok()
     }
 }
