@@ -272,6 +272,19 @@ pub struct Router<H: Host = Proxy> {
     pending: Option<Pending>,
 }
 
+/// Whether debug lines are logged (what `log::debug!` checks before it
+/// computes its arguments): a line whose arguments cost something (a
+/// redacted path) is only formatted when it is.
+fn debug_enabled() -> bool {
+    log::Level::Debug <= log::STATIC_MAX_LEVEL && log::Level::Debug <= log::max_level()
+}
+
+/// Logs a request's debug line: "[`id`] `line`".
+#[inline(never)]
+fn debug(id: u32, line: std::fmt::Arguments<'_>) {
+    log::debug!("[{id}] {line}");
+}
+
 /// The first value of header `name` in `map` (what a single header read
 /// returns when the header is repeated).
 fn first(map: &[(String, String)], name: &str) -> Option<String> {
@@ -326,22 +339,24 @@ impl<H: Host> Router<H> {
     }
 
     fn pass(&self, reason: flow::PassReason) -> Action {
-        log::debug!(
-            "[{}] pass through ({}): {}",
-            self.id,
-            reason.as_str(),
-            crate::route::redact_key(&self.head.path)
-        );
+        if debug_enabled() {
+            debug(
+                self.id,
+                format_args!(
+                    "pass through ({}): {}",
+                    reason.as_str(),
+                    crate::route::redact_key(&self.head.path)
+                ),
+            );
+        }
         self.metrics.passthrough(reason).inc(&self.host);
         Action::Continue
     }
 
     fn reject(&self, reply: &LocalReply) -> Action {
-        log::debug!(
-            "[{}] local reply {}: {}",
+        debug(
             self.id,
-            reply.status,
-            reply.reason
+            format_args!("local reply {}: {}", reply.status, reply.reason),
         );
         match reply.kind {
             RejectKind::InvalidModel => self.metrics.rejected.inc(&self.host),
@@ -372,11 +387,12 @@ impl<H: Host> Router<H> {
         }
         if let Some(m) = routed.migration.as_ref().filter(|m| m.why == Why::Task) {
             self.metrics.tasks_served.inc(&self.host);
-            log::debug!(
-                "[{}] background task for {} served by {}",
+            debug(
                 self.id,
-                m.requested,
-                routed.model.id
+                format_args!(
+                    "background task for {} served by {}",
+                    m.requested, routed.model.id
+                ),
             );
         } else if let Some(m) = &routed.migration {
             self.metrics.migrated(m.family).inc(&self.host);
@@ -394,16 +410,20 @@ impl<H: Host> Router<H> {
             Verdict::Unchanged => self.metrics.unchanged(plan.family).inc(&self.host),
             Verdict::NoTranslator => self.metrics.no_translator.inc(&self.host),
         }
-        log::debug!(
-            "[{}] model {} family {} ({}): {:?} {} -> {}",
-            self.id,
-            routed.model.id,
-            plan.family,
-            plan.rule,
-            plan.verdict,
-            routed.loggable(&routed.original_path),
-            routed.loggable(routed.upstream_path()),
-        );
+        if debug_enabled() {
+            debug(
+                self.id,
+                format_args!(
+                    "model {} family {} ({}): {:?} {} -> {}",
+                    routed.model.id,
+                    plan.family,
+                    plan.rule,
+                    plan.verdict,
+                    routed.loggable(&routed.original_path),
+                    routed.loggable(routed.upstream_path()),
+                ),
+            );
+        }
     }
 
     /// Decides on the whole request body (held by Envoy, `size` bytes, or
@@ -545,7 +565,10 @@ impl<H: Host> Router<H> {
             Step::Stream => Action::Continue,
             Step::Replace(reply) => {
                 self.count(reply.count);
-                log::debug!("[{}] response replaced by {}", self.id, reply.status);
+                debug(
+                    self.id,
+                    format_args!("response replaced by {}", reply.status),
+                );
                 let upstream = self.host.headers(RESP);
                 let mut headers: Vec<(&str, &str)> = Vec::new();
                 for (name, value) in &upstream {
@@ -669,7 +692,10 @@ impl<H: Host> Router<H> {
                     self.response_size = Some(0);
                 }
             }
-            Err(_) => log::debug!("[{}] response chunk not readable; left in place", self.id),
+            Err(_) => debug(
+                self.id,
+                format_args!("response chunk not readable; left in place"),
+            ),
         }
     }
 
@@ -859,7 +885,7 @@ impl<H: Host> Router<H> {
         };
         let next = match status.as_deref() {
             Some("200") => pending.catalogue.add_page(&page).map_err(|e| {
-                log::debug!("[{}] live catalogue: {e}", self.id);
+                debug(self.id, format_args!("live catalogue: {e}"));
             }),
             _ => Err(()),
         };
