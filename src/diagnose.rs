@@ -47,7 +47,6 @@ pub(crate) fn facts(error: &Object) -> ErrorFacts {
     let Some(details) = error.get("details").and_then(Json::as_array) else {
         return facts;
     };
-    let text = |v: Option<&Json>| v.and_then(Json::as_str).map(str::to_owned);
     for detail in details {
         let kind = detail.get("@type").and_then(Json::as_str).unwrap_or("");
         let kind = kind.rsplit('.').next().unwrap_or(kind);
@@ -92,6 +91,12 @@ pub(crate) fn facts(error: &Object) -> ErrorFacts {
         }
     }
     facts
+}
+
+/// The text of a string value, if `value` is one.
+#[inline(never)]
+fn text(value: Option<&Json>) -> Option<String> {
+    value.and_then(Json::as_str).map(str::to_owned)
 }
 
 /// Seconds, rounded up, of a protobuf JSON duration (`"27s"`, `"1.5s"`).

@@ -85,7 +85,7 @@ impl Metrics {
     /// Defines all counters with the host.
     pub fn define(host: &impl Host) -> Metrics {
         let define = |name: &str| Counter(host.define_counter(name));
-        let sub = |prefix: &str, name: &str| define(&dotted(prefix, name));
+        let sub = |prefix: &str, name: &str| sub_counter(host, prefix, name);
         let by_family = |prefix: &str| Family::ALL.map(|f| sub(prefix, f.as_str()));
         Metrics {
             requests: define(METRIC_REQUESTS),
@@ -138,6 +138,13 @@ impl Metrics {
     pub fn passthrough(&self, reason: PassReason) -> Counter {
         self.passthrough[reason as usize]
     }
+}
+
+/// Defines counter `prefix.name`. (Not inlined: one copy for the many
+/// counters.)
+#[inline(never)]
+fn sub_counter(host: &impl Host, prefix: &str, name: &str) -> Counter {
+    Counter(host.define_counter(&dotted(prefix, name)))
 }
 
 /// `prefix.name`. (Not inlined: one copy for the many counters.)
