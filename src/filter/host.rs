@@ -73,6 +73,8 @@ impl Host for Proxy {
         }
     }
 
+    // Not inlined: one copy for the glue's several whole-map reads.
+    #[inline(never)]
     fn headers(&self, map: MapType) -> Vec<(String, String)> {
         hostcalls::get_map(map).unwrap_or_else(|status| {
             host_error(Level::Warn, format_args!("get headers"), status);
