@@ -16,6 +16,7 @@ use crate::route::{redact_key, ErrorShape, Plan, Verdict};
 use crate::scan;
 use crate::translate::{Side, TranslateError};
 use crate::tree::{Json, Object};
+use std::fmt::Write;
 
 /// How an endpoint is named in hints: `chat/completions` or `:predict`.
 pub fn endpoint_label(endpoint: Endpoint) -> String {
@@ -173,35 +174,52 @@ pub fn hint(
             "{sentence}. gemini-router sent it to {sent} (family {family}, rule {rule}), where Google answers 404 for it."
         );
     }
-    let meaning = usual_meaning(status, facts);
-    match plan.verdict {
-        Verdict::Rewritten if plan.from != plan.to => format!(
-            "{model_id} is in the {family} family (rule {rule}); gemini-router sent it to {to} instead of {from}, because {from} does not serve {family} models. A {status} from {to} usually means {meaning}."
+    let mut out = family_sentence(model_id, plan);
+    let meaning = || usual_meaning(status, facts);
+    let _ = match plan.verdict {
+        Verdict::Rewritten if plan.from != plan.to => write!(
+            out,
+            "; gemini-router sent it to {to} instead of {from}, because {from} does not serve {family} models. A {status} from {to} usually means {}.",
+            meaning()
         ),
-        Verdict::Rewritten => format!(
-            "{model_id} is in the {family} family (rule {rule}); gemini-router sent it to {to} on the configured API base. A {status} there usually means {meaning}."
+        Verdict::Rewritten => write!(
+            out,
+            "; gemini-router sent it to {to} on the configured API base. A {status} there usually means {}.",
+            meaning()
         ),
-        Verdict::Unchanged => format!(
-            "{model_id} is in the {family} family (rule {rule}) and was sent to {from}, which serves {family} models. A {status} there usually means {meaning}."
+        Verdict::Unchanged => write!(
+            out,
+            " and was sent to {from}, which serves {family} models. A {status} there usually means {}.",
+            meaning()
         ),
-        Verdict::NoTranslator => format!(
-            "{model_id} is in the {family} family (rule {rule}), served by {serving}, not by {from}; gemini-router has no translation from {from} to {serving}, so the request went to {from} unchanged. Call {serving} for this model.",
+        Verdict::NoTranslator => write!(
+            out,
+            ", served by {serving}, not by {from}; gemini-router has no translation from {from} to {serving}, so the request went to {from} unchanged. Call {serving} for this model.",
             serving = endpoint_label(plan.serving)
         ),
-    }
+    };
+    out
+}
+
+/// "`model_id` is in the `family` family (rule `rule`)", which hints
+/// go on from.
+fn family_sentence(model_id: &str, plan: &Plan) -> String {
+    format!(
+        "{model_id} is in the {} family (rule {})",
+        plan.family, plan.rule
+    )
 }
 
 /// One line for a translated exchange that failed: the client's request
 /// could not be translated, or the upstream's 2xx answer could not be
 /// returned in the client's shape (no image, unexpected body).
 pub fn translation_hint(plan: &Plan, model_id: &str, error_kind: &TranslateError) -> String {
-    let family = plan.family;
-    let rule = &plan.rule;
     let from = endpoint_label(plan.from);
     let to = endpoint_label(plan.to);
     let error = error_kind.to_string();
     let error = error.trim_end_matches('.');
-    match error_kind {
+    let mut out = family_sentence(model_id, plan);
+    let _ = match error_kind {
         TranslateError::InvalidRequest(_)
         | TranslateError::NoPrompt
         | TranslateError::TooManyValues {
@@ -211,8 +229,9 @@ pub fn translation_hint(plan: &Plan, model_id: &str, error_kind: &TranslateError
         | TranslateError::TooLarge {
             side: Side::Request,
             ..
-        } => format!(
-            "{model_id} is in the {family} family (rule {rule}), served by {to}; gemini-router translates {from} requests to {to} and could not translate this one: {error}."
+        } => write!(
+            out,
+            ", served by {to}; gemini-router translates {from} requests to {to} and could not translate this one: {error}."
         ),
         TranslateError::InvalidResponse(_)
         | TranslateError::NoImage(_)
@@ -223,10 +242,12 @@ pub fn translation_hint(plan: &Plan, model_id: &str, error_kind: &TranslateError
         | TranslateError::TooLarge {
             side: Side::Response,
             ..
-        } => format!(
-            "{model_id} is in the {family} family (rule {rule}); gemini-router sent it to {to} instead of {from}, which answered with success, but {error}."
+        } => write!(
+            out,
+            "; gemini-router sent it to {to} instead of {from}, which answered with success, but {error}."
         ),
-    }
+    };
+    out
 }
 
 /// Longest diagnostic header value, in bytes; longer values are cut.
