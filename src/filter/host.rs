@@ -11,7 +11,7 @@ use log::Level;
 /// Logs a host call that failed: "`what`: host error `status`".
 #[cold]
 #[inline(never)]
-fn host_error(level: Level, what: std::fmt::Arguments<'_>, status: Status) {
+pub(super) fn host_error(level: Level, what: std::fmt::Arguments<'_>, status: Status) {
     log::log!(level, "{what}: host error {status:?}");
 }
 

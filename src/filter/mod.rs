@@ -148,26 +148,35 @@ impl RootContext for Root {
     fn on_configure(&mut self, size: usize) -> bool {
         follow_host_log_level();
         if let Err(status) = proxy_wasm::hostcalls::set_tick_period(LOG_LEVEL_REFRESH) {
-            log::debug!("gemini-router: no tick for log level refresh: host error {status:?}");
+            host::host_error(
+                log::Level::Debug,
+                format_args!("gemini-router: no tick for log level refresh"),
+                status,
+            );
         }
         let bytes =
             match proxy_wasm::hostcalls::get_buffer(BufferType::PluginConfiguration, 0, size) {
                 Ok(bytes) => bytes.unwrap_or_default(),
                 Err(status) => {
-                    log::error!(
-                    "gemini-router: cannot read the plugin configuration: host error {status:?}"
-                );
+                    host::host_error(
+                        log::Level::Error,
+                        format_args!("gemini-router: cannot read the plugin configuration"),
+                        status,
+                    );
                     return false;
                 }
             };
         match Config::from_bytes(&bytes) {
             Ok(config) => {
-                log::info!(
-                    "gemini-router: configuration accepted: {}",
-                    config.summary()
+                log_line(
+                    log::Level::Info,
+                    format_args!(
+                        "gemini-router: configuration accepted: {}",
+                        config.summary()
+                    ),
                 );
                 for field in &config.retired {
-                    log::warn!("gemini-router: configuration: {field} is retired and has no effect (see the README)");
+                    log_line(log::Level::Warn, format_args!("gemini-router: configuration: {field} is retired and has no effect (see the README)"));
                 }
                 self.config = Some(Rc::new(config));
                 if self.metrics.is_none() {
@@ -176,7 +185,7 @@ impl RootContext for Root {
                 true
             }
             Err(e) => {
-                log::error!("gemini-router: {e}");
+                log_line(log::Level::Error, format_args!("gemini-router: {e}"));
                 false
             }
         }
@@ -365,6 +374,12 @@ fn debug_enabled() -> bool {
     log::Level::Debug <= log::STATIC_MAX_LEVEL && log::Level::Debug <= log::max_level()
 }
 
+/// Logs `line` at `level`.
+#[inline(never)]
+fn log_line(level: log::Level, line: std::fmt::Arguments<'_>) {
+    log::log!(level, "{line}");
+}
+
 /// Logs a request's debug line: "[`id`] `line`".
 #[inline(never)]
 fn debug(id: u32, line: std::fmt::Arguments<'_>) {
@@ -485,11 +500,14 @@ impl<H: Host> Router<H> {
         } else if let Some(m) = &routed.migration {
             self.metrics.migrated(m.family).inc(&self.host);
             if self.metrics.first_migration(&m.requested) {
-                log::info!(
-                    "gemini-router: {} (first time in this worker; further ones are counted in {}.{})",
-                    crate::response::migration_sentence(routed, &m.requested),
-                    crate::headers::METRIC_MIGRATED,
-                    m.family
+                log_line(
+                    log::Level::Info,
+                    format_args!(
+                        "gemini-router: {} (first time in this worker; further ones are counted in {}.{})",
+                        crate::response::migration_sentence(routed, &m.requested),
+                        crate::headers::METRIC_MIGRATED,
+                        m.family
+                    ),
                 );
             }
         }
