@@ -279,6 +279,8 @@ pub fn restore(
 }
 
 /// The field `name` of the JSON object `raw`, if it is an object that has it.
+/// (Not inlined: one copy for the many reads.)
+#[inline(never)]
 fn field<'a>(raw: &'a [u8], name: &'static str) -> Option<&'a [u8]> {
     let [value] = top_level_fields(raw, [name]).ok()?;
     value
