@@ -168,11 +168,8 @@ pub(crate) fn value(r: &mut Reader<'_, '_>) -> Result<Json, ReadError> {
         _ => {
             let at = r.offset();
             let text = r.number_text()?;
-            let integer = !text.bytes().any(|b| matches!(b, b'.' | b'e' | b'E'));
-            let in_range = (integer
-                && (text.parse::<u64>().is_ok() || text.parse::<i64>().is_ok()))
-                || f64_of(text).is_some();
-            if !in_range {
+            // Every integer `u64` or `i64` holds is in `f64`'s range too.
+            if f64_of(text).is_none() {
                 return Err(ReadError {
                     what: "number out of range",
                     at,
