@@ -137,6 +137,21 @@ pub enum Step {
     Stream,
 }
 
+impl Step {
+    /// Let the response go on unchanged. (Not inlined, nor is
+    /// [`Step::hold`]: one copy of the empty edit for the many steps.)
+    #[inline(never)]
+    fn go_on() -> Step {
+        Step::Continue(Edit::default())
+    }
+
+    /// Keep holding the response, unchanged.
+    #[inline(never)]
+    fn hold() -> Step {
+        Step::Hold(Edit::default())
+    }
+}
+
 /// How the response is being handled.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Mode {
@@ -310,7 +325,7 @@ impl Response {
                 }
                 None => {
                     state.mode = Mode::Translate;
-                    Step::Hold(Edit::default())
+                    Step::hold()
                 }
             }
         } else if head.status >= 400 {
@@ -321,12 +336,12 @@ impl Response {
                 Step::Continue(state.annotation(routed))
             } else {
                 state.mode = Mode::Annotate;
-                Step::Hold(Edit::default())
+                Step::hold()
             }
         } else if routed.tools && (200..300).contains(&head.status) && !compressed {
             state.watch_tool_calls(config, head.content_type)
         } else {
-            Step::Continue(Edit::default())
+            Step::go_on()
         };
         (state, with_notice(step, routed))
     }
@@ -350,7 +365,7 @@ impl Response {
         if config.signatures.restore != Restore::Off {
             self.mode = Mode::Observe(Vec::new());
         }
-        Step::Continue(Edit::default())
+        Step::go_on()
     }
 
     /// A chunk of a watched answer ([`Step::Stream`]): what to send in its
@@ -459,7 +474,7 @@ impl Response {
         self.body_seen = true;
         self.ended = end;
         match &self.mode {
-            Mode::Pass => Step::Continue(Edit::default()),
+            Mode::Pass => Step::go_on(),
             Mode::Repair(_) | Mode::Observe(_) | Mode::TranslateStream(_) | Mode::Dropped => {
                 Step::Stream
             }
@@ -477,7 +492,7 @@ impl Response {
                 self.drain(routed, &error, end)
             }
             Mode::Annotate | Mode::Translate if end => Step::ReadBody,
-            Mode::Annotate | Mode::Translate => Step::Hold(Edit::default()),
+            Mode::Annotate | Mode::Translate => Step::hold(),
             Mode::Drain(reply) if end => {
                 let edit = Edit {
                     body: Some(reply.body.clone()),
@@ -498,7 +513,7 @@ impl Response {
         self.ended = true;
         let mode = std::mem::replace(&mut self.mode, Mode::Pass);
         match mode {
-            Mode::Pass => Step::Continue(Edit::default()),
+            Mode::Pass => Step::go_on(),
             // The body has ended: a JSON copy is read; an incomplete last
             // event is dropped (as SSE clients drop one at the end).
             Mode::Repair(_) | Mode::Observe(_) | Mode::TranslateStream(_) | Mode::Dropped => {
@@ -567,7 +582,7 @@ impl Response {
             | Mode::Repair(_)
             | Mode::Observe(_)
             | Mode::TranslateStream(_)
-            | Mode::Dropped => return Step::Continue(Edit::default()),
+            | Mode::Dropped => return Step::go_on(),
         };
         if !self.ended {
             // Answered before the upstream finished: drop the rest as it
