@@ -174,8 +174,7 @@ impl<'a> Memory<'a> {
             return Remembered::TooLarge;
         }
         let (tag, key) = self.slot(id);
-        let mut value = Vec::with_capacity(18 + model.len() + signature.len());
-        value.extend_from_slice(format!("{tag:016x} {model}\n").as_bytes());
+        let mut value = format!("{tag:016x} {model}\n").into_bytes();
         value.extend_from_slice(signature.as_bytes());
         if self.store.set(&key, &value) {
             Remembered::Stored
