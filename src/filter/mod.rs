@@ -32,101 +32,15 @@ use std::time::Duration;
 const REQ: MapType = MapType::HttpRequestHeaders;
 const RESP: MapType = MapType::HttpResponseHeaders;
 
-/// The contexts the SDK holds: the root context ([`Root`]), and each
-/// request's ([`Router`]). One type for both: the SDK's default methods of
-/// `Context`, which the vtables of both reference, are compiled once (the
-/// variants' own trait methods are called directly). The root variant is
-/// the small one, and there is one per VM: boxing the request's would cost
-/// each request a second allocation.
-#[allow(clippy::large_enum_variant)]
-pub enum RouterRoot {
-    /// The root context.
-    Root(Root),
-    /// A request's context.
-    Request(Router),
-}
-
-impl Default for RouterRoot {
-    fn default() -> RouterRoot {
-        RouterRoot::Root(Root::default())
-    }
-}
-
-impl Context for RouterRoot {
-    fn on_http_call_response(
-        &mut self,
-        token: u32,
-        headers: usize,
-        body_size: usize,
-        trailers: usize,
-    ) {
-        if let RouterRoot::Request(router) = self {
-            router.on_http_call_response(token, headers, body_size, trailers);
-        }
-    }
-}
-
-impl RootContext for RouterRoot {
-    fn on_tick(&mut self) {
-        if let RouterRoot::Root(root) = self {
-            root.on_tick();
-        }
-    }
-
-    fn on_configure(&mut self, size: usize) -> bool {
-        match self {
-            RouterRoot::Root(root) => root.on_configure(size),
-            RouterRoot::Request(_) => false,
-        }
-    }
-
-    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
-        match self {
-            RouterRoot::Root(root) => root.create_http_context(context_id),
-            RouterRoot::Request(_) => None,
-        }
-    }
-
-    fn get_type(&self) -> Option<ContextType> {
-        match self {
-            RouterRoot::Root(root) => root.get_type(),
-            RouterRoot::Request(_) => None,
-        }
-    }
-}
-
-/// Each callback of a request's context goes to its [`Router`].
-macro_rules! to_router {
-    ($($name:ident($($arg:ident: $ty:ty),*);)*) => {
-        impl HttpContext for RouterRoot {
-            $(fn $name(&mut self, $($arg: $ty),*) -> Action {
-                match self {
-                    RouterRoot::Request(router) => router.$name($($arg),*),
-                    RouterRoot::Root(_) => Action::Continue,
-                }
-            })*
-        }
-    };
-}
-
-to_router! {
-    on_http_request_headers(num_headers: usize, end_of_stream: bool);
-    on_http_request_body(body_size: usize, end_of_stream: bool);
-    on_http_request_trailers(num_trailers: usize);
-    on_http_response_headers(num_headers: usize, end_of_stream: bool);
-    on_http_response_body(body_size: usize, end_of_stream: bool);
-    on_http_response_trailers(num_trailers: usize);
-}
-
 /// The root context: configuration and metrics shared by all requests.
 #[derive(Default)]
-pub struct Root {
+pub struct RouterRoot {
     config: Option<Rc<Config>>,
     metrics: Option<Rc<Metrics>>,
     catalogues: Rc<RefCell<Cache>>,
 }
 
-impl Context for Root {}
+impl Context for RouterRoot {}
 
 /// How often the root context re-reads Envoy's log level for the `wasm`
 /// component, so that `/logging?wasm=debug` takes effect at runtime.
@@ -140,7 +54,7 @@ fn follow_host_log_level() {
     }
 }
 
-impl RootContext for Root {
+impl RootContext for RouterRoot {
     fn on_tick(&mut self) {
         follow_host_log_level();
     }
@@ -194,13 +108,13 @@ impl RootContext for Root {
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
         let config = self.config.clone()?;
         let metrics = self.metrics.clone()?;
-        Some(Box::new(RouterRoot::Request(Router::new(
+        Some(Box::new(Router::new(
             context_id,
             config,
             metrics,
             Rc::clone(&self.catalogues),
             Proxy,
-        ))))
+        )))
     }
 
     fn get_type(&self) -> Option<ContextType> {
