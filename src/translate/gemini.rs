@@ -119,38 +119,38 @@ impl ImageRequest<'_, '_> {
         let mut out = Out::with_capacity(
             self.contents.payload_len() + system.map_or(0, |s| s.len() * 2) + 256,
         );
-        out.raw("{\"contents\":[");
+        out.raw_inline("{\"contents\":[");
         for (i, turn) in self.contents.turns().iter().enumerate() {
             if i > 0 {
-                out.raw(",");
+                out.raw_inline(",");
             }
-            out.raw("{\"role\":\"")
-                .raw(turn.role.as_str())
-                .raw("\",\"parts\":[");
+            out.raw_inline("{\"role\":\"")
+                .raw_inline(turn.role.as_str())
+                .raw_inline("\",\"parts\":[");
             write_parts(&mut out, &turn.parts);
-            out.raw("]}");
+            out.raw_inline("]}");
         }
-        out.raw("]");
+        out.raw_inline("]");
         if let Some(text) = system {
-            out.raw(",\"systemInstruction\":{\"parts\":[{\"text\":")
+            out.raw_inline(",\"systemInstruction\":{\"parts\":[{\"text\":")
                 .string(text)
-                .raw("}]}");
+                .raw_inline("}]}");
         }
         // The 2.0 preview image model refuses IMAGE alone.
-        out.raw(",\"generationConfig\":{\"responseModalities\":[\"TEXT\",\"IMAGE\"]");
+        out.raw_inline(",\"generationConfig\":{\"responseModalities\":[\"TEXT\",\"IMAGE\"]");
         if let Some(n) = self
             .candidate_count
             .and_then(|n| u64::try_from(n).ok())
             .filter(|&n| n > 1)
         {
-            out.raw(",\"candidateCount\":").number(n);
+            out.raw_inline(",\"candidateCount\":").number(n);
         }
         if let Some(ratio) = self.aspect_ratio {
-            out.raw(",\"imageConfig\":{\"aspectRatio\":")
+            out.raw_inline(",\"imageConfig\":{\"aspectRatio\":")
                 .string(ratio)
-                .raw("}");
+                .raw_inline("}");
         }
-        out.raw("}}");
+        out.raw_inline("}}");
         out.into_bytes()
     }
 }
@@ -159,18 +159,18 @@ impl ImageRequest<'_, '_> {
 fn write_parts(out: &mut Out, parts: &[Piece<'_>]) {
     for (i, part) in parts.iter().enumerate() {
         if i > 0 {
-            out.raw(",");
+            out.raw_inline(",");
         }
         match part {
             Piece::Text(text) => {
-                out.raw("{\"text\":").string(text).raw("}");
+                out.raw_inline("{\"text\":").string(text).raw_inline("}");
             }
             Piece::Image(image) => {
-                out.raw("{\"inlineData\":{\"mimeType\":")
+                out.raw_inline("{\"inlineData\":{\"mimeType\":")
                     .string(&image.mime)
-                    .raw(",\"data\":\"")
+                    .raw_inline(",\"data\":\"")
                     .image_data(image)
-                    .raw("\"}}");
+                    .raw_inline("\"}}");
             }
         }
     }

@@ -40,7 +40,17 @@ impl Out {
     }
 
     /// Appends `s` as it is (JSON punctuation, SSE framing, trusted literals).
+    /// Kept out of line: each of the many literals is then one call rather
+    /// than a capacity check and a copy.
+    #[inline(never)]
     pub(crate) fn raw(&mut self, s: &str) -> &mut Out {
+        self.raw_inline(s)
+    }
+
+    /// [`Out::raw`], inlined, for the request writer on the hot path (where
+    /// a short literal becomes a few stores instead of a `memcpy` call).
+    #[inline]
+    pub(crate) fn raw_inline(&mut self, s: &str) -> &mut Out {
         self.buf.extend_from_slice(s.as_bytes());
         self
     }
