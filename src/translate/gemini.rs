@@ -49,19 +49,16 @@ impl<'a> Contents<'a> {
     /// One user turn with `prompt` as its only part.
     pub(crate) fn prompt(prompt: &str) -> Contents<'a> {
         let mut contents = Contents::default();
-        contents.push(Role::User, [Piece::Text(prompt.to_owned())]);
+        contents.push(Role::User, vec![Piece::Text(prompt.to_owned())]);
         contents
     }
 
     /// Appends a turn, or its parts to the last turn when that has the same role.
-    pub(crate) fn push(&mut self, role: Role, parts: impl IntoIterator<Item = Piece<'a>>) {
-        let parts = parts
-            .into_iter()
-            .filter(|part| !matches!(part, Piece::Text(text) if text.trim().is_empty()));
+    pub(crate) fn push(&mut self, role: Role, mut parts: Vec<Piece<'a>>) {
+        parts.retain(|part| !matches!(part, Piece::Text(text) if text.trim().is_empty()));
         match self.turns.last_mut() {
-            Some(last) if last.role == role => last.parts.extend(parts),
+            Some(last) if last.role == role => last.parts.append(&mut parts),
             _ => {
-                let parts: Vec<Piece<'a>> = parts.collect();
                 if !parts.is_empty() {
                     self.turns.push(Turn { role, parts });
                 }
@@ -972,7 +969,8 @@ mod tests {
                     contents.push(
                         Role::User,
                         std::iter::once(text(prompt))
-                            .chain(images.iter().cloned().map(Piece::Image)),
+                            .chain(images.iter().cloned().map(Piece::Image))
+                            .collect(),
                     );
                     let got = ImageRequest {
                         contents: &contents,

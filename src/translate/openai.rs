@@ -94,9 +94,9 @@ fn parse<'a>(
                 let content = message.content.unwrap_or(Content::Text(JStr::default()));
                 prompt = content.text();
                 if history == History::Read {
-                    let text = Piece::Text(prompt.clone());
-                    let images = content.into_images().map(Piece::Image);
-                    contents.push(Role::User, std::iter::once(text).chain(images));
+                    let mut parts = vec![Piece::Text(prompt.clone())];
+                    parts.extend(content.into_images().map(Piece::Image));
+                    contents.push(Role::User, parts);
                 }
             }
             Some("assistant") if history == History::Read => {
