@@ -608,11 +608,7 @@ impl ChatReply {
             if answer.has_image() || (answer.withheld.is_empty() && !answer.text().is_empty()) {
                 None
             } else {
-                Some(format!(
-                    "No image was returned by {}. Reason: \"{}\"",
-                    self.model,
-                    answer.no_image_reason()
-                ))
+                Some(self.no_image_note(answer))
             };
         let finish_reason = if note.is_some() {
             "content_filter"
@@ -620,6 +616,15 @@ impl ChatReply {
             "stop"
         };
         self.write_message(answer, note.as_deref(), finish_reason)
+    }
+
+    /// The note that says why an answer brought no image.
+    fn no_image_note(&self, answer: &Answer<'_>) -> String {
+        format!(
+            "No image was returned by {}. Reason: \"{}\"",
+            self.model,
+            answer.no_image_reason()
+        )
     }
 
     /// An answer with empty content and `finish_reason: stop`, in the
@@ -650,18 +655,16 @@ impl ChatReply {
             .raw("}");
     }
 
-    /// One `chat.completion.chunk` event whose only choice has `delta`
-    /// (written by `delta`) and `finish_reason`.
-    fn write_chunk(
-        &self,
-        out: &mut Out,
-        delta: impl FnOnce(&mut Out),
-        finish_reason: Option<&str>,
-    ) {
+    /// The start of a `chat.completion.chunk` event whose only choice has
+    /// a `delta` (written next, then [`ChatReply::chunk_end`]).
+    fn chunk_start(&self, out: &mut Out) {
         out.raw("data: ");
         self.write_head(out, CHUNK);
         out.raw(",\"choices\":[{\"index\":0,\"delta\":");
-        delta(out);
+    }
+
+    /// The end of a chunk event: its choice's `finish_reason`.
+    fn chunk_end(out: &mut Out, finish_reason: Option<&str>) {
         out.raw(",\"logprobs\":null,\"finish_reason\":");
         match finish_reason {
             Some(reason) => out.raw("\"").raw(reason).raw("\""),
@@ -670,16 +673,36 @@ impl ChatReply {
         out.raw("}]}\n\n");
     }
 
+    /// The chunk event whose delta gives the role.
+    fn role_chunk(&self, out: &mut Out) {
+        self.chunk_start(out);
+        out.raw(ROLE_DELTA);
+        Self::chunk_end(out, None);
+    }
+
+    /// The start of a chunk event whose delta is `content` text, after a
+    /// blank line when `separate` (its text written next, then
+    /// [`ChatReply::content_chunk_end`]).
+    fn content_chunk_start(&self, out: &mut Out, separate: bool) {
+        self.chunk_start(out);
+        out.raw("{\"content\":\"");
+        if separate {
+            out.raw("\\n\\n");
+        }
+    }
+
+    /// The end of a `content` text chunk event.
+    fn content_chunk_end(out: &mut Out) {
+        out.raw("\"}");
+        Self::chunk_end(out, None);
+    }
+
     /// The events that close a stream: a finish chunk, the usage chunk
     /// when the request asked for it, and `[DONE]`.
     fn write_close(&self, out: &mut Out, finish_reason: &str, usage: Usage) {
-        self.write_chunk(
-            out,
-            |out| {
-                out.raw("{}");
-            },
-            Some(finish_reason),
-        );
+        self.chunk_start(out);
+        out.raw("{}");
+        Self::chunk_end(out, Some(finish_reason));
         if self.include_usage {
             out.raw("data: ");
             self.write_head(out, CHUNK);
@@ -714,22 +737,12 @@ impl ChatReply {
                 content_type: JSON,
             };
         }
-        self.write_chunk(
-            &mut out,
-            |out| {
-                out.raw(ROLE_DELTA);
-            },
-            None,
-        );
-        self.write_chunk(
-            &mut out,
-            |out| {
-                out.raw("{\"content\":");
-                self.write_content(out, answer, note);
-                out.raw("}");
-            },
-            None,
-        );
+        self.role_chunk(&mut out);
+        self.chunk_start(&mut out);
+        out.raw("{\"content\":");
+        self.write_content(&mut out, answer, note);
+        out.raw("}");
+        Self::chunk_end(&mut out, None);
         self.write_close(&mut out, finish_reason, usage);
         Translated {
             body: out.into_bytes(),
@@ -750,13 +763,7 @@ impl ChatReply {
         let mut out = Out::with_capacity(answer.payload_len() + self.model.len() * 2 + 256);
         if !state.started {
             state.started = true;
-            self.write_chunk(
-                &mut out,
-                |out| {
-                    out.raw(ROLE_DELTA);
-                },
-                None,
-            );
+            self.role_chunk(&mut out);
         }
         for piece in &answer.pieces {
             let image = matches!(piece, Piece::Image(_));
@@ -771,18 +778,9 @@ impl ChatReply {
                 Piece::Image(_) => state.images += 1,
             }
             state.last_image = Some(image);
-            self.write_chunk(
-                &mut out,
-                |out| {
-                    out.raw("{\"content\":\"");
-                    if separate {
-                        out.raw("\\n\\n");
-                    }
-                    write_markdown(out, piece, false);
-                    out.raw("\"}");
-                },
-                None,
-            );
+            self.content_chunk_start(&mut out, separate);
+            write_markdown(&mut out, piece, false);
+            Self::content_chunk_end(&mut out);
         }
         state.withheld.extend(answer.withheld.iter().cloned());
         if answer.usage.is_some() {
@@ -794,17 +792,12 @@ impl ChatReply {
     /// The events that end a streamed answer: without an image, a delta
     /// saying why (or `note`, when the stream failed) and `finish_reason:
     /// content_filter`; then the usage and `[DONE]`.
+    #[inline(never)]
     pub(crate) fn write_stream_end(&self, state: &mut StreamState, note: Option<&str>) -> Vec<u8> {
         let mut out = Out::with_capacity(1024 + note.map_or(0, str::len) * 2);
         if !state.started {
             state.started = true;
-            self.write_chunk(
-                &mut out,
-                |out| {
-                    out.raw(ROLE_DELTA);
-                },
-                None,
-            );
+            self.role_chunk(&mut out);
         }
         let seen = Answer {
             pieces: vec![Piece::Text(std::mem::take(&mut state.text))],
@@ -814,28 +807,16 @@ impl ChatReply {
         let why = match note {
             Some(note) => Some(note.to_owned()),
             None if state.images == 0 && (!seen.withheld.is_empty() || seen.text().is_empty()) => {
-                Some(format!(
-                    "No image was returned by {}. Reason: \"{}\"",
-                    self.model,
-                    seen.no_image_reason()
-                ))
+                Some(self.no_image_note(&seen))
             }
             None => None,
         };
         let finish = match &why {
             Some(why) => {
                 let separate = state.last_image.is_some();
-                self.write_chunk(
-                    &mut out,
-                    |out| {
-                        out.raw("{\"content\":\"");
-                        if separate {
-                            out.raw("\\n\\n");
-                        }
-                        out.escaped(why).raw("\"}");
-                    },
-                    None,
-                );
+                self.content_chunk_start(&mut out, separate);
+                out.escaped(why);
+                Self::content_chunk_end(&mut out);
                 "content_filter"
             }
             None => "stop",
