@@ -287,17 +287,13 @@ impl<'a> Content<'a> {
     /// images of `image_url` parts as inline data.
     fn into_model_parts(self) -> Vec<Piece<'a>> {
         match self {
-            Content::Text(text) => split_markdown(&text, |mime, data| {
-                Image::parsed(text.slice(mime), text.part(data), None)
-            }),
+            Content::Text(text) => split_plain_markdown(&text),
             Content::Markdown(pieces) => pieces,
             Content::Parts(parts) => {
                 let mut pieces = Vec::with_capacity(parts.len());
                 for part in parts {
                     if let Some(text) = part.text() {
-                        pieces.extend(split_markdown(text, |mime, data| {
-                            Image::parsed(text.slice(mime), text.part(data), None)
-                        }));
+                        pieces.extend(split_plain_markdown(text));
                     } else if let Some(image) = part.image_url.and_then(|url| data_url(&url.0)) {
                         pieces.push(Piece::Image(image));
                     }
@@ -327,7 +323,7 @@ fn read_content<'a>(
             // A string with escapes, decoded: an assistant string is split
             // here, its images borrowed from the body where it holds them
             // verbatim, so that the whole string is not copied again.
-            let pieces = split_markdown(v, |mime, data| {
+            let pieces = split_markdown(v, &mut |mime, data| {
                 let data = v.get(data).unwrap_or_default();
                 Image {
                     mime: Cow::Owned(v.get(mime).unwrap_or_default().to_owned()),
@@ -436,7 +432,7 @@ fn data_url_ranges(url: &str) -> Option<(Range<usize>, Range<usize>)> {
 /// Other markdown, links to `http(s)` images included, stays text.
 fn split_markdown<'a>(
     text: &str,
-    mut image: impl FnMut(Range<usize>, Range<usize>) -> Image<'a>,
+    image: &mut dyn FnMut(Range<usize>, Range<usize>) -> Image<'a>,
 ) -> Vec<Piece<'a>> {
     fn push_text(pieces: &mut Vec<Piece<'_>>, text: &str) {
         let text = text.trim();
@@ -460,6 +456,13 @@ fn split_markdown<'a>(
     }
     push_text(&mut pieces, text.get(done..).unwrap_or(""));
     pieces
+}
+
+/// [`split_markdown`] of a string as it was read, its images parts of it.
+fn split_plain_markdown<'a>(text: &JStr<'a>) -> Vec<Piece<'a>> {
+    split_markdown(text, &mut |mime, data| {
+        Image::parsed(text.slice(mime), text.part(data), None)
+    })
 }
 
 /// The markdown image that starts at `start` (at `![`), when it is one
@@ -1421,7 +1424,7 @@ mod tests {
             ),
         ];
         for (name, text, want) in cases {
-            let pieces = split_markdown(text, |mime, data| Image {
+            let pieces = split_markdown(text, &mut |mime, data| Image {
                 mime: Cow::Owned(text[mime].to_owned()),
                 data: Cow::Owned(text[data].to_owned()),
                 plain_json: false,
@@ -1445,7 +1448,7 @@ mod tests {
         ];
         for text in texts {
             let started = std::time::Instant::now();
-            let pieces = split_markdown(&text, |_, _| unreachable!("no image here"));
+            let pieces = split_markdown(&text, &mut |_, _| unreachable!("no image here"));
             assert_eq!(pieces, vec![Piece::Text(text.clone())]);
             let elapsed = started.elapsed();
             assert!(elapsed.as_secs() < 5, "{elapsed:?} for {:.40}", text);
