@@ -42,7 +42,7 @@ fn request<'a, T>(
     body: &'a [u8],
     read: fn(&mut Reader<'a, '_>) -> Result<T, ReadError>,
 ) -> Result<T, TranslateError> {
-    read_body(body, read).map_err(|e| TranslateError::InvalidRequest(e.to_string()))
+    read_body(body, read).map_err(TranslateError::unread_request)
 }
 
 /// Reads an upstream answer ([`TranslateError::InvalidResponse`] when it is
@@ -51,7 +51,7 @@ fn response<'a, T>(
     body: &'a [u8],
     read: fn(&mut Reader<'a, '_>) -> Result<T, ReadError>,
 ) -> Result<T, TranslateError> {
-    read_body(body, read).map_err(|e| TranslateError::InvalidResponse(e.to_string()))
+    read_body(body, read).map_err(TranslateError::unread_response)
 }
 
 /// An integer, or `null`.
@@ -69,8 +69,8 @@ pub(crate) fn parse_embeddings_request(
 ) -> Result<EmbeddingsRequest<'_>, TranslateError> {
     let request = request(body, read_embeddings_request)?;
     if request.inputs.is_empty() {
-        return Err(TranslateError::InvalidRequest(
-            "`input` is missing or empty".to_owned(),
+        return Err(TranslateError::invalid_request(
+            "`input` is missing or empty",
         ));
     }
     Ok(request)
@@ -148,7 +148,7 @@ pub(crate) fn batch_request_body(
 /// Reads `{"embeddings":[{"values":[...]}]}`.
 pub(crate) fn parse_batch_answer(body: &[u8]) -> Result<Vec<Vector<'_>>, TranslateError> {
     response(body, read_batch_answer)?
-        .ok_or_else(|| TranslateError::InvalidResponse("the answer has no `embeddings`".to_owned()))
+        .ok_or_else(|| TranslateError::invalid_response("the answer has no `embeddings`"))
 }
 
 /// The vectors of a `:batchEmbedContents` answer (`None` without
@@ -373,15 +373,14 @@ fn read_part_text<'a>(r: &mut Reader<'a, '_>, texts: &mut Vec<JStr<'a>>) -> Resu
 pub(crate) fn parse_batch_request(body: &[u8]) -> Result<NativeEmbed, TranslateError> {
     let requests = request(body, read_batch_request)?;
     if requests.is_empty() {
-        return Err(TranslateError::InvalidRequest(
-            "`requests` is missing or empty".to_owned(),
+        return Err(TranslateError::invalid_request(
+            "`requests` is missing or empty",
         ));
     }
     let dimensions = requests.first().and_then(|r| r.dimensions);
     if requests.iter().any(|r| r.dimensions != dimensions) {
-        return Err(TranslateError::InvalidRequest(
-            "requests with different outputDimensionality cannot be sent as one embeddings call"
-                .to_owned(),
+        return Err(TranslateError::invalid_request(
+            "requests with different outputDimensionality cannot be sent as one embeddings call",
         ));
     }
     let texts: Vec<String> = requests.into_iter().map(|r| r.text).collect();
@@ -451,7 +450,7 @@ struct Item<'a> {
 /// Reads the compat list answer, vectors in `index` order.
 pub(crate) fn parse_list_answer(body: &[u8]) -> Result<Vec<Vector<'_>>, TranslateError> {
     let mut items = response(body, read_list_answer)?
-        .ok_or_else(|| TranslateError::InvalidResponse("the answer has no `data`".to_owned()))?;
+        .ok_or_else(|| TranslateError::invalid_response("the answer has no `data`"))?;
     crate::scan::sort_small(&mut items, |item| item.index.map_or(0, |i| i + 1));
     Ok(items
         .into_iter()

@@ -253,7 +253,7 @@ pub(crate) fn parse_request(body: &[u8]) -> Result<ContentPrompt, TranslateError
             Ok(())
         })
     });
-    read.map_err(|e| TranslateError::InvalidRequest(e.to_string()))?;
+    read.map_err(TranslateError::unread_request)?;
     let last_user = contents
         .into_iter()
         .rev()
@@ -320,8 +320,8 @@ impl<'a> ResponseBody<'a> {
             }
         }
         if acc.frames == 0 {
-            return Err(TranslateError::InvalidResponse(
-                "the stream carried no GenerateContentResponse".to_owned(),
+            return Err(TranslateError::invalid_response(
+                "the stream carried no GenerateContentResponse",
             ));
         }
         Ok(acc.finish())
@@ -388,7 +388,7 @@ fn read_responses(frame: &[u8], array: bool) -> Result<Vec<RawResponse<'_>>, Tra
             read_response(r).map(|response| vec![response])
         }
     })
-    .map_err(|e| TranslateError::InvalidResponse(e.to_string()))
+    .map_err(TranslateError::unread_response)
 }
 
 /// The two strings of an object (`first` and `second`), each optional.

@@ -92,7 +92,7 @@ pub(crate) fn parse_request(body: &[u8]) -> Result<PredictPrompt, TranslateError
             Ok(())
         })
     });
-    read.map_err(|e| TranslateError::InvalidRequest(e.to_string()))?;
+    read.map_err(TranslateError::unread_request)?;
     let prompt = prompt
         .map(|prompt| prompt.trim().to_owned())
         .unwrap_or_default();
@@ -138,7 +138,7 @@ pub(crate) fn parse_answer(body: &[u8]) -> Result<Answer<'_>, TranslateError> {
     let predictions = reader::document(body, |r| {
         r.field(&["predictions"], |r| r.opt(|r| r.list(read_prediction)))
     })
-    .map_err(|e| TranslateError::InvalidResponse(e.to_string()))?
+    .map_err(TranslateError::unread_response)?
     .flatten()
     .unwrap_or_default();
     let mut answer = Answer::default();

@@ -15,7 +15,7 @@ pub(crate) use crate::reader::JStr;
 /// the C library's `strerror` table out of the module.)
 pub(crate) fn to_body<T: Serialize>(value: &T) -> Result<Vec<u8>, TranslateError> {
     serde_json::to_vec(value)
-        .map_err(|_| TranslateError::InvalidRequest("the body could not be written".to_owned()))
+        .map_err(|_| TranslateError::invalid_request("the body could not be written"))
 }
 
 /// `s` as a quoted JSON string.

@@ -81,10 +81,10 @@ fn parse<'a>(
         history,
         &locator,
     )
-    .map_err(|e| TranslateError::InvalidRequest(e.to_string()))?;
+    .map_err(TranslateError::unread_request)?;
     let messages = raw
         .messages
-        .ok_or_else(|| TranslateError::InvalidRequest("`messages` is missing".to_owned()))?;
+        .ok_or_else(|| TranslateError::invalid_request("`messages` is missing"))?;
     let mut system = Vec::new();
     let mut prompt = String::new();
     let mut contents = Contents::default();
@@ -937,7 +937,7 @@ pub(crate) fn parse_images(body: &[u8]) -> Result<ImagesRequest, TranslateError>
             Ok(())
         })
     });
-    read.map_err(|e| TranslateError::InvalidRequest(e.to_string()))?;
+    read.map_err(TranslateError::unread_request)?;
     let prompt = prompt.map(|p| p.trim().to_owned()).unwrap_or_default();
     if prompt.is_empty() {
         return Err(TranslateError::NoPrompt);
@@ -998,7 +998,7 @@ pub(crate) fn parse_images_answer(body: &[u8]) -> Result<Answer<'_>, TranslateEr
     let items = reader::document(body, |r| {
         r.field(&["data"], |r| r.opt(|r| r.list(read_item)))
     })
-    .map_err(|e| TranslateError::InvalidResponse(e.to_string()))?
+    .map_err(TranslateError::unread_response)?
     .flatten()
     .unwrap_or_default();
     let mut answer = Answer::default();
