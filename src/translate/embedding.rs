@@ -145,6 +145,18 @@ pub(crate) fn batch_request_body(
     Ok(out.into_bytes())
 }
 
+/// An answer's vectors are one per input (`inputs`: 0 when not known).
+pub(crate) fn check_count(vectors: &[Vector<'_>], inputs: usize) -> Result<(), TranslateError> {
+    if inputs != 0 && vectors.len() != inputs {
+        return Err(TranslateError::InvalidResponse(format!(
+            "{} embeddings for {} inputs",
+            vectors.len(),
+            inputs
+        )));
+    }
+    Ok(())
+}
+
 /// Reads `{"embeddings":[{"values":[...]}]}`.
 pub(crate) fn parse_batch_answer(body: &[u8]) -> Result<Vec<Vector<'_>>, TranslateError> {
     response(body, read_batch_answer)?
