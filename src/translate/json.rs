@@ -4,19 +4,8 @@
 //! strings without escapes borrowed from the body.
 
 use super::answer::Image;
-use super::TranslateError;
-use serde::Serialize;
 
 pub(crate) use crate::reader::JStr;
-
-/// Serializes a small request body. (Writing these types into a `Vec`
-/// cannot fail: their fields are strings, numbers and lists; the error's
-/// text is not formatted, which keeps `serde_json`'s error messages and
-/// the C library's `strerror` table out of the module.)
-pub(crate) fn to_body<T: Serialize>(value: &T) -> Result<Vec<u8>, TranslateError> {
-    serde_json::to_vec(value)
-        .map_err(|_| TranslateError::invalid_request("the body could not be written"))
-}
 
 /// `s` as a quoted JSON string.
 pub(crate) fn quoted(s: &str) -> Vec<u8> {

@@ -9,7 +9,6 @@ use super::sse;
 use super::{Exchange, ImageMessageFormat, TranslateError, Translated};
 use crate::headers::{EVENT_STREAM, JSON};
 use crate::reader::{self, ReadError, Reader};
-use serde::Serialize;
 use std::borrow::Cow;
 use std::cell::{Cell, OnceCell};
 use std::ops::Range;
@@ -952,29 +951,26 @@ pub(crate) fn parse_images(body: &[u8]) -> Result<ImagesRequest, TranslateError>
     })
 }
 
-/// An `images/generations` request body for the compat layer.
+/// An `images/generations` request body for the compat layer:
+/// `{"model","prompt","n","size"?,"response_format":"b64_json"}`.
 pub(crate) fn images_request_body(
     model: &str,
     prompt: &str,
     n: i64,
     size: Option<&str>,
 ) -> Result<Vec<u8>, TranslateError> {
-    #[derive(Serialize)]
-    struct Body<'a> {
-        model: &'a str,
-        prompt: &'a str,
-        n: i64,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        size: Option<&'a str>,
-        response_format: &'static str,
+    let mut out = Out::with_capacity((model.len() + prompt.len()) * 2 + 96);
+    out.raw("{\"model\":")
+        .string(model)
+        .raw(",\"prompt\":")
+        .string(prompt)
+        .raw(",\"n\":")
+        .raw(&n.to_string());
+    if let Some(size) = size {
+        out.raw(",\"size\":").string(size);
     }
-    json::to_body(&Body {
-        model,
-        prompt,
-        n,
-        size,
-        response_format: "b64_json",
-    })
+    out.raw(",\"response_format\":\"b64_json\"}");
+    Ok(out.into_bytes())
 }
 
 /// Reads the compat layer's `{"data":[{"b64_json","revised_prompt"}]}`.
@@ -1052,6 +1048,47 @@ pub(crate) fn write_images_answer(answer: &Answer<'_>, created: u64) -> Translat
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn images_request_bodies_are_byte_for_byte_what_serde_wrote() {
+        #[derive(serde::Serialize)]
+        struct Body<'a> {
+            model: &'a str,
+            prompt: &'a str,
+            n: i64,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            size: Option<&'a str>,
+            response_format: &'static str,
+        }
+        let every_ascii: String = (0u8..128).map(char::from).collect();
+        for prompt in [
+            "a cat",
+            "日本の猫 🐱",
+            "say \"hi\"\n\\",
+            every_ascii.as_str(),
+            "",
+        ] {
+            for n in [i64::MIN, -1, 0, 1, 4, i64::MAX] {
+                for size in [None, Some("1024x1024"), Some("\"x\"")] {
+                    let model = "imagen-4.0-generate-001";
+                    let want = serde_json::to_vec(&Body {
+                        model,
+                        prompt,
+                        n,
+                        size,
+                        response_format: "b64_json",
+                    })
+                    .unwrap();
+                    let got = images_request_body(model, prompt, n, size).unwrap();
+                    assert_eq!(
+                        String::from_utf8(got).unwrap(),
+                        String::from_utf8(want).unwrap(),
+                        "{prompt:?} {n} {size:?}"
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn parses_chat_requests() {
