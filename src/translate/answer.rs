@@ -82,6 +82,7 @@ impl<'a> Answer<'a> {
     }
 
     /// Appends an image.
+    #[inline(never)]
     pub(crate) fn push_image(&mut self, image: Image<'a>) {
         self.pieces.push(Piece::Image(image));
     }
@@ -95,6 +96,7 @@ impl<'a> Answer<'a> {
     }
 
     /// Whether the answer carries at least one image.
+    #[inline(never)]
     pub(crate) fn has_image(&self) -> bool {
         self.images().next().is_some()
     }
