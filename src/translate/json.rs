@@ -113,19 +113,22 @@ fn escape_into(buf: &mut Vec<u8>, s: &str) {
 /// Standard base64 with padding (for OpenAI `encoding_format: "base64"`).
 pub(crate) fn base64_encode(input: &[u8]) -> String {
     const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
+    let mut out = Vec::with_capacity(input.len().div_ceil(3) * 4);
     for chunk in input.chunks(3) {
         let b0 = chunk.first().copied().unwrap_or(0);
         let b1 = chunk.get(1).copied().unwrap_or(0);
         let b2 = chunk.get(2).copied().unwrap_or(0);
         let n = (u32::from(b0) << 16) | (u32::from(b1) << 8) | u32::from(b2);
-        let sextet = |shift: u32| char::from(TABLE[((n >> shift) & 0x3f) as usize]);
-        out.push(sextet(18));
-        out.push(sextet(12));
-        out.push(if chunk.len() > 1 { sextet(6) } else { '=' });
-        out.push(if chunk.len() > 2 { sextet(0) } else { '=' });
+        let sextet = |shift: u32| TABLE[((n >> shift) & 0x3f) as usize];
+        out.extend_from_slice(&[
+            sextet(18),
+            sextet(12),
+            if chunk.len() > 1 { sextet(6) } else { b'=' },
+            if chunk.len() > 2 { sextet(0) } else { b'=' },
+        ]);
     }
-    out
+    // Only ASCII was written: never empty for lack of UTF-8.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// A short, stable hex digest (FNV-1a, 64 bit) for response ids.
