@@ -136,8 +136,7 @@ pub(crate) fn batch_request_body(
             .string(text)
             .raw("}]}");
         if let Some(dimensions) = dimensions {
-            out.raw(",\"outputDimensionality\":")
-                .raw(&dimensions.to_string());
+            out.raw(",\"outputDimensionality\":").int(dimensions);
         }
         out.raw("}");
     }
@@ -447,7 +446,7 @@ pub(crate) fn embeddings_request_body(
         }
     }
     if let Some(dimensions) = dimensions {
-        out.raw(",\"dimensions\":").raw(&dimensions.to_string());
+        out.raw(",\"dimensions\":").int(dimensions);
     }
     out.raw(",\"encoding_format\":\"float\"}");
     Ok(out.into_bytes())

@@ -73,6 +73,11 @@ impl Out {
         self.raw(&n.to_string())
     }
 
+    /// Appends a signed integer.
+    pub(crate) fn int(&mut self, n: i64) -> &mut Out {
+        self.raw(&n.to_string())
+    }
+
     /// The bytes written so far.
     pub(crate) fn into_bytes(self) -> Vec<u8> {
         self.buf

@@ -965,7 +965,7 @@ pub(crate) fn images_request_body(
         .raw(",\"prompt\":")
         .string(prompt)
         .raw(",\"n\":")
-        .raw(&n.to_string());
+        .int(n);
     if let Some(size) = size {
         out.raw(",\"size\":").string(size);
     }
