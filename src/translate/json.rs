@@ -22,6 +22,7 @@ pub(crate) struct Out {
 
 impl Out {
     /// A buffer that holds `capacity` bytes without growing.
+    #[inline(never)]
     pub(crate) fn with_capacity(capacity: usize) -> Out {
         Out {
             buf: Vec::with_capacity(capacity),
