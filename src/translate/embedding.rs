@@ -275,15 +275,7 @@ pub(crate) fn write_list(
         if i > 0 {
             out.raw(",");
         }
-        out.raw("{\"object\":\"embedding\",\"index\":")
-            .number(i as u64)
-            .raw(",\"embedding\":");
-        if base64 {
-            out.string(&base64_f32(values)?);
-        } else {
-            write_vector(&mut out, values);
-        }
-        out.raw("}");
+        write_list_item(&mut out, i, values, base64)?;
     }
     out.raw("],\"model\":")
         .string(model)
@@ -292,6 +284,27 @@ pub(crate) fn write_list(
         body: out.into_bytes(),
         content_type: JSON,
     })
+}
+
+/// One item of the OpenAI list answer. (A function of its own, so that
+/// the loop is not copied once for each value of `base64`.)
+#[inline(never)]
+fn write_list_item(
+    out: &mut Out,
+    index: usize,
+    values: &[&str],
+    base64: bool,
+) -> Result<(), TranslateError> {
+    out.raw("{\"object\":\"embedding\",\"index\":")
+        .number(index as u64)
+        .raw(",\"embedding\":");
+    if base64 {
+        out.string(&base64_f32(values)?);
+    } else {
+        write_vector(out, values);
+    }
+    out.raw("}");
+    Ok(())
 }
 
 /// One text to embed, from a native request.
