@@ -125,6 +125,12 @@ pub(crate) fn batch_request_body(
 ) -> Result<Vec<u8>, TranslateError> {
     let texts: usize = inputs.iter().map(|text| text.len()).sum();
     let mut out = Out::with_capacity(texts + inputs.len() * (model.len() + 96) + 16);
+    // What ends each request, written once (a branch in the loop would
+    // have LLVM copy the loop for each case).
+    let end = match dimensions {
+        Some(dimensions) => format!(",\"outputDimensionality\":{dimensions}}}"),
+        None => "}".to_owned(),
+    };
     out.raw("{\"requests\":[");
     for (i, text) in inputs.iter().enumerate() {
         if i > 0 {
@@ -134,11 +140,8 @@ pub(crate) fn batch_request_body(
             .escaped(model)
             .raw("\",\"content\":{\"parts\":[{\"text\":")
             .string(text)
-            .raw("}]}");
-        if let Some(dimensions) = dimensions {
-            out.raw(",\"outputDimensionality\":").int(dimensions);
-        }
-        out.raw("}");
+            .raw("}]}")
+            .raw(&end);
     }
     out.raw("]}");
     Ok(out.into_bytes())
