@@ -116,6 +116,7 @@ impl<'a> Answer<'a> {
     }
 
     /// Bytes of text and image data, to size output buffers.
+    #[inline(never)]
     pub(crate) fn payload_len(&self) -> usize {
         self.pieces
             .iter()
@@ -154,6 +155,7 @@ impl<'a> Answer<'a> {
     }
 
     /// `Ok` when there is an image, else [`TranslateError::NoImage`] with the reason.
+    #[inline(never)]
     pub(crate) fn require_image(&self) -> Result<(), TranslateError> {
         if self.has_image() {
             Ok(())

@@ -243,6 +243,7 @@ fn write_vector(out: &mut Out, values: &[&str]) {
 }
 
 /// Bytes to hold a vector's JSON list.
+#[inline(never)]
 fn vector_size(values: &[&str]) -> usize {
     values.iter().map(|v| v.len() + 3).sum::<usize>() + 2
 }
