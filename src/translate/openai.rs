@@ -659,6 +659,7 @@ impl ChatReply {
 
     /// The start of a `chat.completion.chunk` event whose only choice has
     /// a `delta` (written next, then [`ChatReply::chunk_end`]).
+    #[inline(never)]
     fn chunk_start(&self, out: &mut Out) {
         out.raw("data: ");
         self.write_head(out, CHUNK);
@@ -694,6 +695,7 @@ impl ChatReply {
     }
 
     /// The end of a `content` text chunk event.
+    #[inline(never)]
     fn content_chunk_end(out: &mut Out) {
         out.raw("\"}");
         Self::chunk_end(out, None);
