@@ -454,6 +454,7 @@ pub enum Pair {
 
 impl Pair {
     /// Whether the translation is right for models of `family`.
+    #[inline(never)]
     fn handles(self, family: Family) -> bool {
         use Family as F;
         match self {

@@ -587,6 +587,7 @@ impl ChatReply {
     /// Takes streaming choices and a stable id from the request. A stream
     /// always carries markdown: OpenAI's `delta.content` is a string, and
     /// clients that accumulate it (the SDK's stream helper) drop a list.
+    #[inline(never)]
     pub(crate) fn for_request(&mut self, request: &ChatRequest<'_>) {
         self.id = chat_id(&self.model, &request.prompt, self.created);
         self.stream = request.stream;
@@ -667,6 +668,7 @@ impl ChatReply {
     }
 
     /// The end of a chunk event: its choice's `finish_reason`.
+    #[inline(never)]
     fn chunk_end(out: &mut Out, finish_reason: Option<&str>) {
         out.raw(",\"logprobs\":null,\"finish_reason\":");
         match finish_reason {
@@ -686,6 +688,7 @@ impl ChatReply {
     /// The start of a chunk event whose delta is `content` text, after a
     /// blank line when `separate` (its text written next, then
     /// [`ChatReply::content_chunk_end`]).
+    #[inline(never)]
     fn content_chunk_start(&self, out: &mut Out, separate: bool) {
         self.chunk_start(out);
         out.raw("{\"content\":\"");
