@@ -87,6 +87,12 @@ impl<'a> Answer<'a> {
         self.pieces.push(Piece::Image(image));
     }
 
+    /// Records why images were withheld.
+    #[inline(never)]
+    pub(crate) fn withhold(&mut self, why: &str) {
+        self.withheld.push(why.to_owned());
+    }
+
     /// The images, in order.
     pub(crate) fn images(&self) -> impl Iterator<Item = &Image<'a>> + '_ {
         self.pieces.iter().filter_map(|piece| match piece {

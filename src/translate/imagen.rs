@@ -127,9 +127,8 @@ pub(crate) fn parse_answer(body: &[u8]) -> Result<Answer<'_>, TranslateError> {
     .unwrap_or_default();
     let mut answer = Answer::default();
     if predictions.is_empty() {
-        answer.withheld.push(
-            "the answer has no predictions (Imagen leaves out images its safety filter blocks)"
-                .to_owned(),
+        answer.withhold(
+            "the answer has no predictions (Imagen leaves out images its safety filter blocks)",
         );
     }
     for prediction in predictions {
@@ -143,15 +142,13 @@ pub(crate) fn parse_answer(body: &[u8]) -> Result<Answer<'_>, TranslateError> {
             )),
             _ => {
                 if let Some(reason) = prediction.rai_filtered_reason {
-                    answer.withheld.push(reason.to_string());
+                    answer.withhold(&reason);
                 }
             }
         }
     }
     if answer.withheld.is_empty() && !answer.has_image() {
-        answer
-            .withheld
-            .push("the predictions carry no image data".to_owned());
+        answer.withhold("the predictions carry no image data");
     }
     Ok(answer)
 }

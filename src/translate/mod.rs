@@ -154,15 +154,20 @@ pub trait Translator {
     /// The client's events for one upstream event's `data`, and whether
     /// the answer is complete with it (the closing events were written).
     fn translate_event(&mut self, _data: &[u8]) -> Result<(Vec<u8>, bool), TranslateError> {
-        Err(TranslateError::invalid_response(
-            "this translation does not stream",
-        ))
+        Err(does_not_stream())
     }
     /// The client's closing events when the upstream stream ended (or
     /// failed: `note` says why), unless an event already completed it.
     fn end_stream(&mut self, _note: Option<&str>) -> Vec<u8> {
         Vec::new()
     }
+}
+
+/// The error of a translator without streaming given an event (one copy
+/// for every translator that takes the default [`Translator::translate_event`]).
+#[inline(never)]
+fn does_not_stream() -> TranslateError {
+    TranslateError::invalid_response("this translation does not stream")
 }
 
 /// One upstream event's `data` translated within the bounds: at most

@@ -1013,9 +1013,7 @@ pub(crate) fn parse_images_answer(body: &[u8]) -> Result<Answer<'_>, TranslateEr
         }
     }
     if !answer.has_image() {
-        answer
-            .withheld
-            .push("the answer has no b64_json images".to_owned());
+        answer.withhold("the answer has no b64_json images");
     }
     Ok(answer)
 }
