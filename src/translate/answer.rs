@@ -82,8 +82,15 @@ impl<'a> Answer<'a> {
     }
 
     /// Appends an image.
+    #[inline(never)]
     pub(crate) fn push_image(&mut self, image: Image<'a>) {
         self.pieces.push(Piece::Image(image));
+    }
+
+    /// Records why images were withheld.
+    #[inline(never)]
+    pub(crate) fn withhold(&mut self, why: &str) {
+        self.withheld.push(why.to_owned());
     }
 
     /// The images, in order.
@@ -95,6 +102,7 @@ impl<'a> Answer<'a> {
     }
 
     /// Whether the answer carries at least one image.
+    #[inline(never)]
     pub(crate) fn has_image(&self) -> bool {
         self.images().next().is_some()
     }
@@ -114,6 +122,7 @@ impl<'a> Answer<'a> {
     }
 
     /// Bytes of text and image data, to size output buffers.
+    #[inline(never)]
     pub(crate) fn payload_len(&self) -> usize {
         self.pieces
             .iter()
@@ -141,14 +150,18 @@ impl<'a> Answer<'a> {
             return "the answer contained no image".to_owned();
         }
         const MAX: usize = 300;
-        let mut quoted: String = text.chars().take(MAX).collect();
-        if text.chars().nth(MAX).is_some() {
-            quoted.push_str("...");
-        }
-        format!("the model answered with text only: \"{quoted}\"")
+        // The first MAX characters, and `...` when there are more.
+        let end = text
+            .char_indices()
+            .nth(MAX)
+            .map_or(text.len(), |(at, _)| at);
+        let more = if end < text.len() { "..." } else { "" };
+        let quoted = text.get(..end).unwrap_or(&text);
+        format!("the model answered with text only: \"{quoted}{more}\"")
     }
 
     /// `Ok` when there is an image, else [`TranslateError::NoImage`] with the reason.
+    #[inline(never)]
     pub(crate) fn require_image(&self) -> Result<(), TranslateError> {
         if self.has_image() {
             Ok(())
@@ -227,6 +240,31 @@ mod tests {
             let got = case.answer.require_image().err();
             let want = case.want.map(|w| TranslateError::NoImage(w.to_owned()));
             assert_eq!(got, want, "{}", case.name);
+        }
+    }
+
+    #[test]
+    fn a_long_text_only_answer_is_quoted_up_to_300_characters() {
+        // As the reason was first written: the first 300 characters, then
+        // `...` when there were more.
+        let before = |text: &str| {
+            let mut quoted: String = text.chars().take(300).collect();
+            if text.chars().nth(300).is_some() {
+                quoted.push_str("...");
+            }
+            format!("the model answered with text only: \"{quoted}\"")
+        };
+        for len in [1, 299, 300, 301, 1000] {
+            for unit in ["a", "é", "猫", "🐱"] {
+                let text = unit.repeat(len);
+                let answer = Answer {
+                    pieces: vec![Piece::Text(text.clone())],
+                    ..Answer::default()
+                };
+                let got = answer.no_image_reason();
+                assert_eq!(got, before(&text), "{len} x {unit}");
+                assert_eq!(got.ends_with("...\""), len > 300, "{len} x {unit}");
+            }
         }
     }
 

@@ -58,6 +58,7 @@ fn decimal(text: &str) -> Option<f64> {
 }
 
 /// The entry of `set` nearest to `ratio` (by the factor between them).
+#[inline(never)]
 pub(crate) fn nearest(ratio: f64, set: &[(&'static str, f64)]) -> &'static str {
     let distance = |candidate: f64| (ratio / candidate).max(candidate / ratio);
     let mut best = ("1:1", f64::INFINITY);

@@ -32,13 +32,7 @@ impl Translator for BatchEmbedToEmbeddings {
 
     fn translate_response(&mut self, body: &[u8]) -> Result<Translated, TranslateError> {
         let vectors = embedding::parse_list_answer(body)?;
-        if self.inputs != 0 && vectors.len() != self.inputs {
-            return Err(TranslateError::InvalidResponse(format!(
-                "{} embeddings for {} inputs",
-                vectors.len(),
-                self.inputs
-            )));
-        }
+        embedding::check_count(&vectors, self.inputs)?;
         embedding::write_batch_answer(&vectors)
     }
 }

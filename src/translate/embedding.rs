@@ -42,7 +42,7 @@ fn request<'a, T>(
     body: &'a [u8],
     read: fn(&mut Reader<'a, '_>) -> Result<T, ReadError>,
 ) -> Result<T, TranslateError> {
-    read_body(body, read).map_err(|e| TranslateError::InvalidRequest(e.to_string()))
+    read_body(body, read).map_err(TranslateError::unread_request)
 }
 
 /// Reads an upstream answer ([`TranslateError::InvalidResponse`] when it is
@@ -51,7 +51,7 @@ fn response<'a, T>(
     body: &'a [u8],
     read: fn(&mut Reader<'a, '_>) -> Result<T, ReadError>,
 ) -> Result<T, TranslateError> {
-    read_body(body, read).map_err(|e| TranslateError::InvalidResponse(e.to_string()))
+    read_body(body, read).map_err(TranslateError::unread_response)
 }
 
 /// An integer, or `null`.
@@ -69,8 +69,8 @@ pub(crate) fn parse_embeddings_request(
 ) -> Result<EmbeddingsRequest<'_>, TranslateError> {
     let request = request(body, read_embeddings_request)?;
     if request.inputs.is_empty() {
-        return Err(TranslateError::InvalidRequest(
-            "`input` is missing or empty".to_owned(),
+        return Err(TranslateError::invalid_request(
+            "`input` is missing or empty",
         ));
     }
     Ok(request)
@@ -125,6 +125,12 @@ pub(crate) fn batch_request_body(
 ) -> Result<Vec<u8>, TranslateError> {
     let texts: usize = inputs.iter().map(|text| text.len()).sum();
     let mut out = Out::with_capacity(texts + inputs.len() * (model.len() + 96) + 16);
+    // What ends each request, written once (a branch in the loop would
+    // have LLVM copy the loop for each case).
+    let end = match dimensions {
+        Some(dimensions) => format!(",\"outputDimensionality\":{dimensions}}}"),
+        None => "}".to_owned(),
+    };
     out.raw("{\"requests\":[");
     for (i, text) in inputs.iter().enumerate() {
         if i > 0 {
@@ -134,21 +140,29 @@ pub(crate) fn batch_request_body(
             .escaped(model)
             .raw("\",\"content\":{\"parts\":[{\"text\":")
             .string(text)
-            .raw("}]}");
-        if let Some(dimensions) = dimensions {
-            out.raw(",\"outputDimensionality\":")
-                .raw(&dimensions.to_string());
-        }
-        out.raw("}");
+            .raw("}]}")
+            .raw(&end);
     }
     out.raw("]}");
     Ok(out.into_bytes())
 }
 
+/// An answer's vectors are one per input (`inputs`: 0 when not known).
+pub(crate) fn check_count(vectors: &[Vector<'_>], inputs: usize) -> Result<(), TranslateError> {
+    if inputs != 0 && vectors.len() != inputs {
+        return Err(TranslateError::InvalidResponse(format!(
+            "{} embeddings for {} inputs",
+            vectors.len(),
+            inputs
+        )));
+    }
+    Ok(())
+}
+
 /// Reads `{"embeddings":[{"values":[...]}]}`.
 pub(crate) fn parse_batch_answer(body: &[u8]) -> Result<Vec<Vector<'_>>, TranslateError> {
     response(body, read_batch_answer)?
-        .ok_or_else(|| TranslateError::InvalidResponse("the answer has no `embeddings`".to_owned()))
+        .ok_or_else(|| TranslateError::invalid_response("the answer has no `embeddings`"))
 }
 
 /// The vectors of a `:batchEmbedContents` answer (`None` without
@@ -229,6 +243,7 @@ fn write_vector(out: &mut Out, values: &[&str]) {
 }
 
 /// Bytes to hold a vector's JSON list.
+#[inline(never)]
 fn vector_size(values: &[&str]) -> usize {
     values.iter().map(|v| v.len() + 3).sum::<usize>() + 2
 }
@@ -264,15 +279,7 @@ pub(crate) fn write_list(
         if i > 0 {
             out.raw(",");
         }
-        out.raw("{\"object\":\"embedding\",\"index\":")
-            .number(i as u64)
-            .raw(",\"embedding\":");
-        if base64 {
-            out.string(&base64_f32(values)?);
-        } else {
-            write_vector(&mut out, values);
-        }
-        out.raw("}");
+        write_list_item(&mut out, i, values, base64)?;
     }
     out.raw("],\"model\":")
         .string(model)
@@ -281,6 +288,27 @@ pub(crate) fn write_list(
         body: out.into_bytes(),
         content_type: JSON,
     })
+}
+
+/// One item of the OpenAI list answer. (A function of its own, so that
+/// the loop is not copied once for each value of `base64`.)
+#[inline(never)]
+fn write_list_item(
+    out: &mut Out,
+    index: usize,
+    values: &[&str],
+    base64: bool,
+) -> Result<(), TranslateError> {
+    out.raw("{\"object\":\"embedding\",\"index\":")
+        .number(index as u64)
+        .raw(",\"embedding\":");
+    if base64 {
+        out.string(&base64_f32(values)?);
+    } else {
+        write_vector(out, values);
+    }
+    out.raw("}");
+    Ok(())
 }
 
 /// One text to embed, from a native request.
@@ -373,15 +401,14 @@ fn read_part_text<'a>(r: &mut Reader<'a, '_>, texts: &mut Vec<JStr<'a>>) -> Resu
 pub(crate) fn parse_batch_request(body: &[u8]) -> Result<NativeEmbed, TranslateError> {
     let requests = request(body, read_batch_request)?;
     if requests.is_empty() {
-        return Err(TranslateError::InvalidRequest(
-            "`requests` is missing or empty".to_owned(),
+        return Err(TranslateError::invalid_request(
+            "`requests` is missing or empty",
         ));
     }
     let dimensions = requests.first().and_then(|r| r.dimensions);
     if requests.iter().any(|r| r.dimensions != dimensions) {
-        return Err(TranslateError::InvalidRequest(
-            "requests with different outputDimensionality cannot be sent as one embeddings call"
-                .to_owned(),
+        return Err(TranslateError::invalid_request(
+            "requests with different outputDimensionality cannot be sent as one embeddings call",
         ));
     }
     let texts: Vec<String> = requests.into_iter().map(|r| r.text).collect();
@@ -436,7 +463,7 @@ pub(crate) fn embeddings_request_body(
         }
     }
     if let Some(dimensions) = dimensions {
-        out.raw(",\"dimensions\":").raw(&dimensions.to_string());
+        out.raw(",\"dimensions\":").int(dimensions);
     }
     out.raw(",\"encoding_format\":\"float\"}");
     Ok(out.into_bytes())
@@ -451,7 +478,7 @@ struct Item<'a> {
 /// Reads the compat list answer, vectors in `index` order.
 pub(crate) fn parse_list_answer(body: &[u8]) -> Result<Vec<Vector<'_>>, TranslateError> {
     let mut items = response(body, read_list_answer)?
-        .ok_or_else(|| TranslateError::InvalidResponse("the answer has no `data`".to_owned()))?;
+        .ok_or_else(|| TranslateError::invalid_response("the answer has no `data`"))?;
     crate::scan::sort_small(&mut items, |item| item.index.map_or(0, |i| i + 1));
     Ok(items
         .into_iter()

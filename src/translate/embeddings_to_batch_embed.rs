@@ -36,13 +36,7 @@ impl Translator for EmbeddingsToBatchEmbed {
 
     fn translate_response(&mut self, body: &[u8]) -> Result<Translated, TranslateError> {
         let vectors = embedding::parse_batch_answer(body)?;
-        if self.inputs != 0 && vectors.len() != self.inputs {
-            return Err(TranslateError::InvalidResponse(format!(
-                "{} embeddings for {} inputs",
-                vectors.len(),
-                self.inputs
-            )));
-        }
+        embedding::check_count(&vectors, self.inputs)?;
         embedding::write_list(&vectors, &self.model, self.base64)
     }
 }

@@ -49,19 +49,16 @@ impl<'a> Contents<'a> {
     /// One user turn with `prompt` as its only part.
     pub(crate) fn prompt(prompt: &str) -> Contents<'a> {
         let mut contents = Contents::default();
-        contents.push(Role::User, [Piece::Text(prompt.to_owned())]);
+        contents.push(Role::User, vec![Piece::Text(prompt.to_owned())]);
         contents
     }
 
     /// Appends a turn, or its parts to the last turn when that has the same role.
-    pub(crate) fn push(&mut self, role: Role, parts: impl IntoIterator<Item = Piece<'a>>) {
-        let parts = parts
-            .into_iter()
-            .filter(|part| !matches!(part, Piece::Text(text) if text.trim().is_empty()));
+    pub(crate) fn push(&mut self, role: Role, mut parts: Vec<Piece<'a>>) {
+        parts.retain(|part| !matches!(part, Piece::Text(text) if text.trim().is_empty()));
         match self.turns.last_mut() {
-            Some(last) if last.role == role => last.parts.extend(parts),
+            Some(last) if last.role == role => last.parts.append(&mut parts),
             _ => {
-                let parts: Vec<Piece<'a>> = parts.collect();
                 if !parts.is_empty() {
                     self.turns.push(Turn { role, parts });
                 }
@@ -119,38 +116,38 @@ impl ImageRequest<'_, '_> {
         let mut out = Out::with_capacity(
             self.contents.payload_len() + system.map_or(0, |s| s.len() * 2) + 256,
         );
-        out.raw("{\"contents\":[");
+        out.raw_inline("{\"contents\":[");
         for (i, turn) in self.contents.turns().iter().enumerate() {
             if i > 0 {
-                out.raw(",");
+                out.raw_inline(",");
             }
-            out.raw("{\"role\":\"")
-                .raw(turn.role.as_str())
-                .raw("\",\"parts\":[");
+            out.raw_inline("{\"role\":\"")
+                .raw_inline(turn.role.as_str())
+                .raw_inline("\",\"parts\":[");
             write_parts(&mut out, &turn.parts);
-            out.raw("]}");
+            out.raw_inline("]}");
         }
-        out.raw("]");
+        out.raw_inline("]");
         if let Some(text) = system {
-            out.raw(",\"systemInstruction\":{\"parts\":[{\"text\":")
+            out.raw_inline(",\"systemInstruction\":{\"parts\":[{\"text\":")
                 .string(text)
-                .raw("}]}");
+                .raw_inline("}]}");
         }
         // The 2.0 preview image model refuses IMAGE alone.
-        out.raw(",\"generationConfig\":{\"responseModalities\":[\"TEXT\",\"IMAGE\"]");
+        out.raw_inline(",\"generationConfig\":{\"responseModalities\":[\"TEXT\",\"IMAGE\"]");
         if let Some(n) = self
             .candidate_count
             .and_then(|n| u64::try_from(n).ok())
             .filter(|&n| n > 1)
         {
-            out.raw(",\"candidateCount\":").number(n);
+            out.raw_inline(",\"candidateCount\":").number(n);
         }
         if let Some(ratio) = self.aspect_ratio {
-            out.raw(",\"imageConfig\":{\"aspectRatio\":")
+            out.raw_inline(",\"imageConfig\":{\"aspectRatio\":")
                 .string(ratio)
-                .raw("}");
+                .raw_inline("}");
         }
-        out.raw("}}");
+        out.raw_inline("}}");
         out.into_bytes()
     }
 }
@@ -159,18 +156,18 @@ impl ImageRequest<'_, '_> {
 fn write_parts(out: &mut Out, parts: &[Piece<'_>]) {
     for (i, part) in parts.iter().enumerate() {
         if i > 0 {
-            out.raw(",");
+            out.raw_inline(",");
         }
         match part {
             Piece::Text(text) => {
-                out.raw("{\"text\":").string(text).raw("}");
+                out.raw_inline("{\"text\":").string(text).raw_inline("}");
             }
             Piece::Image(image) => {
-                out.raw("{\"inlineData\":{\"mimeType\":")
+                out.raw_inline("{\"inlineData\":{\"mimeType\":")
                     .string(&image.mime)
-                    .raw(",\"data\":\"")
+                    .raw_inline(",\"data\":\"")
                     .image_data(image)
-                    .raw("\"}}");
+                    .raw_inline("\"}}");
             }
         }
     }
@@ -256,7 +253,7 @@ pub(crate) fn parse_request(body: &[u8]) -> Result<ContentPrompt, TranslateError
             Ok(())
         })
     });
-    read.map_err(|e| TranslateError::InvalidRequest(e.to_string()))?;
+    read.map_err(TranslateError::unread_request)?;
     let last_user = contents
         .into_iter()
         .rev()
@@ -323,8 +320,8 @@ impl<'a> ResponseBody<'a> {
             }
         }
         if acc.frames == 0 {
-            return Err(TranslateError::InvalidResponse(
-                "the stream carried no GenerateContentResponse".to_owned(),
+            return Err(TranslateError::invalid_response(
+                "the stream carried no GenerateContentResponse",
             ));
         }
         Ok(acc.finish())
@@ -391,7 +388,7 @@ fn read_responses(frame: &[u8], array: bool) -> Result<Vec<RawResponse<'_>>, Tra
             read_response(r).map(|response| vec![response])
         }
     })
-    .map_err(|e| TranslateError::InvalidResponse(e.to_string()))
+    .map_err(TranslateError::unread_response)
 }
 
 /// The two strings of an object (`first` and `second`), each optional.
@@ -972,7 +969,8 @@ mod tests {
                     contents.push(
                         Role::User,
                         std::iter::once(text(prompt))
-                            .chain(images.iter().cloned().map(Piece::Image)),
+                            .chain(images.iter().cloned().map(Piece::Image))
+                            .collect(),
                     );
                     let got = ImageRequest {
                         contents: &contents,

@@ -3,11 +3,10 @@
 //! `:predict` clients).
 
 use super::answer::{Answer, Image, DEFAULT_MIME};
-use super::json::{self, JStr, Out};
+use super::json::{JStr, Out};
 use super::{TranslateError, Translated};
 use crate::headers::JSON;
 use crate::reader::{self, ReadError, Reader};
-use serde::Serialize;
 use std::borrow::Cow;
 
 /// The most images one `:predict` call returns.
@@ -23,33 +22,18 @@ pub(crate) struct PredictRequest<'a> {
 }
 
 impl PredictRequest<'_> {
-    /// The JSON body.
+    /// The JSON body, `{"instances":[{"prompt":..}],"parameters":{"sampleCount":..,"aspectRatio"?:..}}`.
     pub(crate) fn to_body(&self) -> Result<Vec<u8>, TranslateError> {
-        #[derive(Serialize)]
-        struct Body<'a> {
-            instances: [Instance<'a>; 1],
-            parameters: Parameters,
+        let mut out = Out::with_capacity(self.prompt.len() * 2 + 96);
+        out.raw("{\"instances\":[{\"prompt\":")
+            .string(self.prompt)
+            .raw("}],\"parameters\":{\"sampleCount\":")
+            .number(self.sample_count.clamp(1, MAX_SAMPLES).unsigned_abs());
+        if let Some(ratio) = self.aspect_ratio {
+            out.raw(",\"aspectRatio\":").string(ratio);
         }
-        #[derive(Serialize)]
-        struct Instance<'a> {
-            prompt: &'a str,
-        }
-        #[derive(Serialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Parameters {
-            sample_count: i64,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            aspect_ratio: Option<&'static str>,
-        }
-        json::to_body(&Body {
-            instances: [Instance {
-                prompt: self.prompt,
-            }],
-            parameters: Parameters {
-                sample_count: self.sample_count.clamp(1, MAX_SAMPLES),
-                aspect_ratio: self.aspect_ratio,
-            },
-        })
+        out.raw("}}");
+        Ok(out.into_bytes())
     }
 }
 
@@ -92,7 +76,7 @@ pub(crate) fn parse_request(body: &[u8]) -> Result<PredictPrompt, TranslateError
             Ok(())
         })
     });
-    read.map_err(|e| TranslateError::InvalidRequest(e.to_string()))?;
+    read.map_err(TranslateError::unread_request)?;
     let prompt = prompt
         .map(|prompt| prompt.trim().to_owned())
         .unwrap_or_default();
@@ -138,14 +122,13 @@ pub(crate) fn parse_answer(body: &[u8]) -> Result<Answer<'_>, TranslateError> {
     let predictions = reader::document(body, |r| {
         r.field(&["predictions"], |r| r.opt(|r| r.list(read_prediction)))
     })
-    .map_err(|e| TranslateError::InvalidResponse(e.to_string()))?
+    .map_err(TranslateError::unread_response)?
     .flatten()
     .unwrap_or_default();
     let mut answer = Answer::default();
     if predictions.is_empty() {
-        answer.withheld.push(
-            "the answer has no predictions (Imagen leaves out images its safety filter blocks)"
-                .to_owned(),
+        answer.withhold(
+            "the answer has no predictions (Imagen leaves out images its safety filter blocks)",
         );
     }
     for prediction in predictions {
@@ -159,15 +142,13 @@ pub(crate) fn parse_answer(body: &[u8]) -> Result<Answer<'_>, TranslateError> {
             )),
             _ => {
                 if let Some(reason) = prediction.rai_filtered_reason {
-                    answer.withheld.push(reason.to_string());
+                    answer.withhold(&reason);
                 }
             }
         }
     }
     if answer.withheld.is_empty() && !answer.has_image() {
-        answer
-            .withheld
-            .push("the predictions carry no image data".to_owned());
+        answer.withhold("the predictions carry no image data");
     }
     Ok(answer)
 }
@@ -198,6 +179,64 @@ pub(crate) fn write_answer(answer: &Answer<'_>) -> Translated {
 mod tests {
     use super::*;
     use serde_json::{json, Value};
+
+    /// The body as `serde_json` wrote it before [`PredictRequest::to_body`]
+    /// wrote it itself.
+    fn serde_body(request: &PredictRequest<'_>) -> Vec<u8> {
+        #[derive(serde::Serialize)]
+        struct Body<'a> {
+            instances: [Instance<'a>; 1],
+            parameters: Parameters,
+        }
+        #[derive(serde::Serialize)]
+        struct Instance<'a> {
+            prompt: &'a str,
+        }
+        #[derive(serde::Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Parameters {
+            sample_count: i64,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            aspect_ratio: Option<&'static str>,
+        }
+        serde_json::to_vec(&Body {
+            instances: [Instance {
+                prompt: request.prompt,
+            }],
+            parameters: Parameters {
+                sample_count: request.sample_count.clamp(1, MAX_SAMPLES),
+                aspect_ratio: request.aspect_ratio,
+            },
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn request_bodies_are_byte_for_byte_what_serde_wrote() {
+        let every_ascii: String = (0u8..128).map(char::from).collect();
+        for prompt in [
+            "a cat",
+            "日本の猫 🐱",
+            "say \"hi\"\n\\",
+            every_ascii.as_str(),
+            "",
+        ] {
+            for sample_count in [-3, 0, 1, 4, 9] {
+                for aspect_ratio in [None, Some("16:9")] {
+                    let request = PredictRequest {
+                        prompt,
+                        sample_count,
+                        aspect_ratio,
+                    };
+                    assert_eq!(
+                        String::from_utf8(request.to_body().unwrap()).unwrap(),
+                        String::from_utf8(serde_body(&request)).unwrap(),
+                        "{prompt:?} {sample_count} {aspect_ratio:?}"
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn request_bodies() {

@@ -154,15 +154,20 @@ pub trait Translator {
     /// The client's events for one upstream event's `data`, and whether
     /// the answer is complete with it (the closing events were written).
     fn translate_event(&mut self, _data: &[u8]) -> Result<(Vec<u8>, bool), TranslateError> {
-        Err(TranslateError::InvalidResponse(
-            "this translation does not stream".to_owned(),
-        ))
+        Err(does_not_stream())
     }
     /// The client's closing events when the upstream stream ended (or
     /// failed: `note` says why), unless an event already completed it.
     fn end_stream(&mut self, _note: Option<&str>) -> Vec<u8> {
         Vec::new()
     }
+}
+
+/// The error of a translator without streaming given an event (one copy
+/// for every translator that takes the default [`Translator::translate_event`]).
+#[inline(never)]
+fn does_not_stream() -> TranslateError {
+    TranslateError::invalid_response("this translation does not stream")
 }
 
 /// One upstream event's `data` translated within the bounds: at most
@@ -300,6 +305,31 @@ pub fn response(
 }
 
 impl TranslateError {
+    /// [`TranslateError::InvalidRequest`] with a fixed message (out of line:
+    /// one copy of the construction for every site).
+    #[inline(never)]
+    pub(crate) fn invalid_request(why: &str) -> TranslateError {
+        TranslateError::InvalidRequest(why.to_owned())
+    }
+
+    /// [`TranslateError::InvalidResponse`] with a fixed message.
+    #[inline(never)]
+    pub(crate) fn invalid_response(why: &str) -> TranslateError {
+        TranslateError::InvalidResponse(why.to_owned())
+    }
+
+    /// A request body the reader refused.
+    #[inline(never)]
+    pub(crate) fn unread_request(e: crate::reader::ReadError) -> TranslateError {
+        TranslateError::InvalidRequest(e.to_string())
+    }
+
+    /// An upstream answer the reader refused.
+    #[inline(never)]
+    pub(crate) fn unread_response(e: crate::reader::ReadError) -> TranslateError {
+        TranslateError::InvalidResponse(e.to_string())
+    }
+
     /// The HTTP status the client gets for this error.
     pub fn status(&self) -> u16 {
         match self {
@@ -429,6 +459,7 @@ pub enum Pair {
 
 impl Pair {
     /// Whether the translation is right for models of `family`.
+    #[inline(never)]
     fn handles(self, family: Family) -> bool {
         use Family as F;
         match self {

@@ -9,7 +9,6 @@ use super::sse;
 use super::{Exchange, ImageMessageFormat, TranslateError, Translated};
 use crate::headers::{EVENT_STREAM, JSON};
 use crate::reader::{self, ReadError, Reader};
-use serde::Serialize;
 use std::borrow::Cow;
 use std::cell::{Cell, OnceCell};
 use std::ops::Range;
@@ -81,10 +80,10 @@ fn parse<'a>(
         history,
         &locator,
     )
-    .map_err(|e| TranslateError::InvalidRequest(e.to_string()))?;
+    .map_err(TranslateError::unread_request)?;
     let messages = raw
         .messages
-        .ok_or_else(|| TranslateError::InvalidRequest("`messages` is missing".to_owned()))?;
+        .ok_or_else(|| TranslateError::invalid_request("`messages` is missing"))?;
     let mut system = Vec::new();
     let mut prompt = String::new();
     let mut contents = Contents::default();
@@ -94,9 +93,9 @@ fn parse<'a>(
                 let content = message.content.unwrap_or(Content::Text(JStr::default()));
                 prompt = content.text();
                 if history == History::Read {
-                    let text = Piece::Text(prompt.clone());
-                    let images = content.into_images().map(Piece::Image);
-                    contents.push(Role::User, std::iter::once(text).chain(images));
+                    let mut parts = vec![Piece::Text(prompt.clone())];
+                    parts.extend(content.into_images().map(Piece::Image));
+                    contents.push(Role::User, parts);
                 }
             }
             Some("assistant") if history == History::Read => {
@@ -287,17 +286,13 @@ impl<'a> Content<'a> {
     /// images of `image_url` parts as inline data.
     fn into_model_parts(self) -> Vec<Piece<'a>> {
         match self {
-            Content::Text(text) => split_markdown(&text, |mime, data| {
-                Image::parsed(text.slice(mime), text.part(data), None)
-            }),
+            Content::Text(text) => split_plain_markdown(&text),
             Content::Markdown(pieces) => pieces,
             Content::Parts(parts) => {
                 let mut pieces = Vec::with_capacity(parts.len());
                 for part in parts {
                     if let Some(text) = part.text() {
-                        pieces.extend(split_markdown(text, |mime, data| {
-                            Image::parsed(text.slice(mime), text.part(data), None)
-                        }));
+                        pieces.extend(split_plain_markdown(text));
                     } else if let Some(image) = part.image_url.and_then(|url| data_url(&url.0)) {
                         pieces.push(Piece::Image(image));
                     }
@@ -327,7 +322,7 @@ fn read_content<'a>(
             // A string with escapes, decoded: an assistant string is split
             // here, its images borrowed from the body where it holds them
             // verbatim, so that the whole string is not copied again.
-            let pieces = split_markdown(v, |mime, data| {
+            let pieces = split_markdown(v, &mut |mime, data| {
                 let data = v.get(data).unwrap_or_default();
                 Image {
                     mime: Cow::Owned(v.get(mime).unwrap_or_default().to_owned()),
@@ -436,7 +431,7 @@ fn data_url_ranges(url: &str) -> Option<(Range<usize>, Range<usize>)> {
 /// Other markdown, links to `http(s)` images included, stays text.
 fn split_markdown<'a>(
     text: &str,
-    mut image: impl FnMut(Range<usize>, Range<usize>) -> Image<'a>,
+    image: &mut dyn FnMut(Range<usize>, Range<usize>) -> Image<'a>,
 ) -> Vec<Piece<'a>> {
     fn push_text(pieces: &mut Vec<Piece<'_>>, text: &str) {
         let text = text.trim();
@@ -460,6 +455,13 @@ fn split_markdown<'a>(
     }
     push_text(&mut pieces, text.get(done..).unwrap_or(""));
     pieces
+}
+
+/// [`split_markdown`] of a string as it was read, its images parts of it.
+fn split_plain_markdown<'a>(text: &JStr<'a>) -> Vec<Piece<'a>> {
+    split_markdown(text, &mut |mime, data| {
+        Image::parsed(text.slice(mime), text.part(data), None)
+    })
 }
 
 /// The markdown image that starts at `start` (at `![`), when it is one
@@ -585,6 +587,7 @@ impl ChatReply {
     /// Takes streaming choices and a stable id from the request. A stream
     /// always carries markdown: OpenAI's `delta.content` is a string, and
     /// clients that accumulate it (the SDK's stream helper) drop a list.
+    #[inline(never)]
     pub(crate) fn for_request(&mut self, request: &ChatRequest<'_>) {
         self.id = chat_id(&self.model, &request.prompt, self.created);
         self.stream = request.stream;
@@ -608,11 +611,7 @@ impl ChatReply {
             if answer.has_image() || (answer.withheld.is_empty() && !answer.text().is_empty()) {
                 None
             } else {
-                Some(format!(
-                    "No image was returned by {}. Reason: \"{}\"",
-                    self.model,
-                    answer.no_image_reason()
-                ))
+                Some(self.no_image_note(answer))
             };
         let finish_reason = if note.is_some() {
             "content_filter"
@@ -620,6 +619,15 @@ impl ChatReply {
             "stop"
         };
         self.write_message(answer, note.as_deref(), finish_reason)
+    }
+
+    /// The note that says why an answer brought no image.
+    fn no_image_note(&self, answer: &Answer<'_>) -> String {
+        format!(
+            "No image was returned by {}. Reason: \"{}\"",
+            self.model,
+            answer.no_image_reason()
+        )
     }
 
     /// An answer with empty content and `finish_reason: stop`, in the
@@ -650,18 +658,18 @@ impl ChatReply {
             .raw("}");
     }
 
-    /// One `chat.completion.chunk` event whose only choice has `delta`
-    /// (written by `delta`) and `finish_reason`.
-    fn write_chunk(
-        &self,
-        out: &mut Out,
-        delta: impl FnOnce(&mut Out),
-        finish_reason: Option<&str>,
-    ) {
+    /// The start of a `chat.completion.chunk` event whose only choice has
+    /// a `delta` (written next, then [`ChatReply::chunk_end`]).
+    #[inline(never)]
+    fn chunk_start(&self, out: &mut Out) {
         out.raw("data: ");
         self.write_head(out, CHUNK);
         out.raw(",\"choices\":[{\"index\":0,\"delta\":");
-        delta(out);
+    }
+
+    /// The end of a chunk event: its choice's `finish_reason`.
+    #[inline(never)]
+    fn chunk_end(out: &mut Out, finish_reason: Option<&str>) {
         out.raw(",\"logprobs\":null,\"finish_reason\":");
         match finish_reason {
             Some(reason) => out.raw("\"").raw(reason).raw("\""),
@@ -670,16 +678,38 @@ impl ChatReply {
         out.raw("}]}\n\n");
     }
 
+    /// The chunk event whose delta gives the role.
+    fn role_chunk(&self, out: &mut Out) {
+        self.chunk_start(out);
+        out.raw(ROLE_DELTA);
+        Self::chunk_end(out, None);
+    }
+
+    /// The start of a chunk event whose delta is `content` text, after a
+    /// blank line when `separate` (its text written next, then
+    /// [`ChatReply::content_chunk_end`]).
+    #[inline(never)]
+    fn content_chunk_start(&self, out: &mut Out, separate: bool) {
+        self.chunk_start(out);
+        out.raw("{\"content\":\"");
+        if separate {
+            out.raw("\\n\\n");
+        }
+    }
+
+    /// The end of a `content` text chunk event.
+    #[inline(never)]
+    fn content_chunk_end(out: &mut Out) {
+        out.raw("\"}");
+        Self::chunk_end(out, None);
+    }
+
     /// The events that close a stream: a finish chunk, the usage chunk
     /// when the request asked for it, and `[DONE]`.
     fn write_close(&self, out: &mut Out, finish_reason: &str, usage: Usage) {
-        self.write_chunk(
-            out,
-            |out| {
-                out.raw("{}");
-            },
-            Some(finish_reason),
-        );
+        self.chunk_start(out);
+        out.raw("{}");
+        Self::chunk_end(out, Some(finish_reason));
         if self.include_usage {
             out.raw("data: ");
             self.write_head(out, CHUNK);
@@ -714,22 +744,12 @@ impl ChatReply {
                 content_type: JSON,
             };
         }
-        self.write_chunk(
-            &mut out,
-            |out| {
-                out.raw(ROLE_DELTA);
-            },
-            None,
-        );
-        self.write_chunk(
-            &mut out,
-            |out| {
-                out.raw("{\"content\":");
-                self.write_content(out, answer, note);
-                out.raw("}");
-            },
-            None,
-        );
+        self.role_chunk(&mut out);
+        self.chunk_start(&mut out);
+        out.raw("{\"content\":");
+        self.write_content(&mut out, answer, note);
+        out.raw("}");
+        Self::chunk_end(&mut out, None);
         self.write_close(&mut out, finish_reason, usage);
         Translated {
             body: out.into_bytes(),
@@ -750,13 +770,7 @@ impl ChatReply {
         let mut out = Out::with_capacity(answer.payload_len() + self.model.len() * 2 + 256);
         if !state.started {
             state.started = true;
-            self.write_chunk(
-                &mut out,
-                |out| {
-                    out.raw(ROLE_DELTA);
-                },
-                None,
-            );
+            self.role_chunk(&mut out);
         }
         for piece in &answer.pieces {
             let image = matches!(piece, Piece::Image(_));
@@ -771,18 +785,9 @@ impl ChatReply {
                 Piece::Image(_) => state.images += 1,
             }
             state.last_image = Some(image);
-            self.write_chunk(
-                &mut out,
-                |out| {
-                    out.raw("{\"content\":\"");
-                    if separate {
-                        out.raw("\\n\\n");
-                    }
-                    write_markdown(out, piece, false);
-                    out.raw("\"}");
-                },
-                None,
-            );
+            self.content_chunk_start(&mut out, separate);
+            write_markdown(&mut out, piece, false);
+            Self::content_chunk_end(&mut out);
         }
         state.withheld.extend(answer.withheld.iter().cloned());
         if answer.usage.is_some() {
@@ -794,17 +799,12 @@ impl ChatReply {
     /// The events that end a streamed answer: without an image, a delta
     /// saying why (or `note`, when the stream failed) and `finish_reason:
     /// content_filter`; then the usage and `[DONE]`.
+    #[inline(never)]
     pub(crate) fn write_stream_end(&self, state: &mut StreamState, note: Option<&str>) -> Vec<u8> {
         let mut out = Out::with_capacity(1024 + note.map_or(0, str::len) * 2);
         if !state.started {
             state.started = true;
-            self.write_chunk(
-                &mut out,
-                |out| {
-                    out.raw(ROLE_DELTA);
-                },
-                None,
-            );
+            self.role_chunk(&mut out);
         }
         let seen = Answer {
             pieces: vec![Piece::Text(std::mem::take(&mut state.text))],
@@ -814,28 +814,16 @@ impl ChatReply {
         let why = match note {
             Some(note) => Some(note.to_owned()),
             None if state.images == 0 && (!seen.withheld.is_empty() || seen.text().is_empty()) => {
-                Some(format!(
-                    "No image was returned by {}. Reason: \"{}\"",
-                    self.model,
-                    seen.no_image_reason()
-                ))
+                Some(self.no_image_note(&seen))
             }
             None => None,
         };
         let finish = match &why {
             Some(why) => {
                 let separate = state.last_image.is_some();
-                self.write_chunk(
-                    &mut out,
-                    |out| {
-                        out.raw("{\"content\":\"");
-                        if separate {
-                            out.raw("\\n\\n");
-                        }
-                        out.escaped(why).raw("\"}");
-                    },
-                    None,
-                );
+                self.content_chunk_start(&mut out, separate);
+                out.escaped(why);
+                Self::content_chunk_end(&mut out);
                 "content_filter"
             }
             None => "stop",
@@ -953,7 +941,7 @@ pub(crate) fn parse_images(body: &[u8]) -> Result<ImagesRequest, TranslateError>
             Ok(())
         })
     });
-    read.map_err(|e| TranslateError::InvalidRequest(e.to_string()))?;
+    read.map_err(TranslateError::unread_request)?;
     let prompt = prompt.map(|p| p.trim().to_owned()).unwrap_or_default();
     if prompt.is_empty() {
         return Err(TranslateError::NoPrompt);
@@ -968,29 +956,26 @@ pub(crate) fn parse_images(body: &[u8]) -> Result<ImagesRequest, TranslateError>
     })
 }
 
-/// An `images/generations` request body for the compat layer.
+/// An `images/generations` request body for the compat layer:
+/// `{"model","prompt","n","size"?,"response_format":"b64_json"}`.
 pub(crate) fn images_request_body(
     model: &str,
     prompt: &str,
     n: i64,
     size: Option<&str>,
 ) -> Result<Vec<u8>, TranslateError> {
-    #[derive(Serialize)]
-    struct Body<'a> {
-        model: &'a str,
-        prompt: &'a str,
-        n: i64,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        size: Option<&'a str>,
-        response_format: &'static str,
+    let mut out = Out::with_capacity((model.len() + prompt.len()) * 2 + 96);
+    out.raw("{\"model\":")
+        .string(model)
+        .raw(",\"prompt\":")
+        .string(prompt)
+        .raw(",\"n\":")
+        .int(n);
+    if let Some(size) = size {
+        out.raw(",\"size\":").string(size);
     }
-    json::to_body(&Body {
-        model,
-        prompt,
-        n,
-        size,
-        response_format: "b64_json",
-    })
+    out.raw(",\"response_format\":\"b64_json\"}");
+    Ok(out.into_bytes())
 }
 
 /// Reads the compat layer's `{"data":[{"b64_json","revised_prompt"}]}`.
@@ -1014,7 +999,7 @@ pub(crate) fn parse_images_answer(body: &[u8]) -> Result<Answer<'_>, TranslateEr
     let items = reader::document(body, |r| {
         r.field(&["data"], |r| r.opt(|r| r.list(read_item)))
     })
-    .map_err(|e| TranslateError::InvalidResponse(e.to_string()))?
+    .map_err(TranslateError::unread_response)?
     .flatten()
     .unwrap_or_default();
     let mut answer = Answer::default();
@@ -1028,9 +1013,7 @@ pub(crate) fn parse_images_answer(body: &[u8]) -> Result<Answer<'_>, TranslateEr
         }
     }
     if !answer.has_image() {
-        answer
-            .withheld
-            .push("the answer has no b64_json images".to_owned());
+        answer.withhold("the answer has no b64_json images");
     }
     Ok(answer)
 }
@@ -1068,6 +1051,47 @@ pub(crate) fn write_images_answer(answer: &Answer<'_>, created: u64) -> Translat
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn images_request_bodies_are_byte_for_byte_what_serde_wrote() {
+        #[derive(serde::Serialize)]
+        struct Body<'a> {
+            model: &'a str,
+            prompt: &'a str,
+            n: i64,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            size: Option<&'a str>,
+            response_format: &'static str,
+        }
+        let every_ascii: String = (0u8..128).map(char::from).collect();
+        for prompt in [
+            "a cat",
+            "日本の猫 🐱",
+            "say \"hi\"\n\\",
+            every_ascii.as_str(),
+            "",
+        ] {
+            for n in [i64::MIN, -1, 0, 1, 4, i64::MAX] {
+                for size in [None, Some("1024x1024"), Some("\"x\"")] {
+                    let model = "imagen-4.0-generate-001";
+                    let want = serde_json::to_vec(&Body {
+                        model,
+                        prompt,
+                        n,
+                        size,
+                        response_format: "b64_json",
+                    })
+                    .unwrap();
+                    let got = images_request_body(model, prompt, n, size).unwrap();
+                    assert_eq!(
+                        String::from_utf8(got).unwrap(),
+                        String::from_utf8(want).unwrap(),
+                        "{prompt:?} {n} {size:?}"
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn parses_chat_requests() {
@@ -1440,7 +1464,7 @@ mod tests {
             ),
         ];
         for (name, text, want) in cases {
-            let pieces = split_markdown(text, |mime, data| Image {
+            let pieces = split_markdown(text, &mut |mime, data| Image {
                 mime: Cow::Owned(text[mime].to_owned()),
                 data: Cow::Owned(text[data].to_owned()),
                 plain_json: false,
@@ -1464,7 +1488,7 @@ mod tests {
         ];
         for text in texts {
             let started = std::time::Instant::now();
-            let pieces = split_markdown(&text, |_, _| unreachable!("no image here"));
+            let pieces = split_markdown(&text, &mut |_, _| unreachable!("no image here"));
             assert_eq!(pieces, vec![Piece::Text(text.clone())]);
             let elapsed = started.elapsed();
             assert!(elapsed.as_secs() < 5, "{elapsed:?} for {:.40}", text);
