@@ -213,14 +213,7 @@ mod tests {
 
     #[test]
     fn request_bodies_are_byte_for_byte_what_serde_wrote() {
-        let every_ascii: String = (0u8..128).map(char::from).collect();
-        for prompt in [
-            "a cat",
-            "日本の猫 🐱",
-            "say \"hi\"\n\\",
-            every_ascii.as_str(),
-            "",
-        ] {
+        for prompt in &crate::translate::testutil::tricky_texts() {
             for sample_count in [-3, 0, 1, 4, 9] {
                 for aspect_ratio in [None, Some("16:9")] {
                     let request = PredictRequest {

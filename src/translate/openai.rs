@@ -1063,14 +1063,7 @@ mod tests {
             size: Option<&'a str>,
             response_format: &'static str,
         }
-        let every_ascii: String = (0u8..128).map(char::from).collect();
-        for prompt in [
-            "a cat",
-            "日本の猫 🐱",
-            "say \"hi\"\n\\",
-            every_ascii.as_str(),
-            "",
-        ] {
+        for prompt in &crate::translate::testutil::tricky_texts() {
             for n in [i64::MIN, -1, 0, 1, 4, i64::MAX] {
                 for size in [None, Some("1024x1024"), Some("\"x\"")] {
                     let model = "imagen-4.0-generate-001";

@@ -25,6 +25,21 @@ pub(crate) fn with_parts(mut exchange: Exchange<'static>) -> Exchange<'static> {
     exchange
 }
 
+/// Texts a JSON writer must escape right: plain, non-ASCII, quotes and
+/// control characters, every ASCII byte, empty.
+pub(crate) fn tricky_texts() -> Vec<String> {
+    let every_ascii: String = (0u8..0x80).map(char::from).collect();
+    [
+        "a cat",
+        "日本の猫 🐱",
+        "say \"hi\"\n\\",
+        every_ascii.as_str(),
+        "",
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
 /// Parses JSON bytes.
 pub(crate) fn json(body: &[u8]) -> Value {
     serde_json::from_slice(body)
