@@ -9,7 +9,7 @@
 //! bounded in entries, with a TTL) and the sentence for the hint.
 
 use crate::config::{parse_document, read_opt_string, read_seq_into, read_string};
-use crate::config::{set, FieldError, Shape};
+use crate::config::{FieldError, Shape};
 use crate::endpoint::Family;
 use crate::reader::Reader;
 use std::hash::{Hash, Hasher};
@@ -91,7 +91,7 @@ impl RawModel {
         let mut model = RawModel::default();
         RawModel::SHAPE.read(r, &mut |r, index| {
             match index {
-                0 => set(&mut model.name, read_string(r)?),
+                0 => model.name = read_string(r)?,
                 _ => read_seq_into(r, &mut model.methods, read_string)?,
             }
             Ok(())

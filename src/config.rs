@@ -115,10 +115,7 @@ impl RawConfig {
                     let status = |r: &mut Reader<'_, '_>| {
                         read_uint(r, "u16", u16::MAX.into()).map(|n| n as u16)
                     };
-                    set(
-                        &mut c.annotate_statuses,
-                        read_opt(r, |r| read_seq(r, status))?,
-                    );
+                    c.annotate_statuses = read_opt(r, |r| read_seq(r, status))?;
                 }
                 11 => read_opt_usize(r, &mut c.max_body_bytes)?,
                 12 => read_opt_usize(r, &mut c.max_model_length)?,
@@ -128,19 +125,13 @@ impl RawConfig {
                 16 => c.migrate = read_opt(r, MigratePolicy::read)?,
                 17 => read_seq_into(r, &mut c.migrate_always, read_string)?,
                 18 => read_opt_string(r, &mut c.task_model)?,
-                19 => set(&mut c.task_prefixes, read_opt(r, read_strings)?),
+                19 => c.task_prefixes = read_opt(r, read_strings)?,
                 20 => read_opt_bool(r, &mut c.live_catalogue)?,
                 _ => RawSignatures::read_into(r, &mut c.thought_signatures)?,
             }
             Ok(())
         })
     }
-}
-
-/// Sets a field of a struct being read (each at most once: [`Shape::read`]
-/// refuses a repeated field).
-pub(crate) fn set<T>(slot: &mut T, value: T) {
-    *slot = value;
 }
 
 /// A `usize`: at most `usize::MAX`, so `u32::MAX` in the module (as serde
@@ -306,7 +297,7 @@ impl RawRule {
         let mut rule = RawRule::default();
         RawRule::SHAPE.read(r, &mut |r, index| {
             match index {
-                0 => set(&mut rule.pattern, read_string(r)?),
+                0 => rule.pattern = read_string(r)?,
                 _ => rule.family = Family::read(r)?,
             }
             Ok(())
@@ -340,8 +331,8 @@ impl RawVertex {
         let v = slot.get_or_insert_with(RawVertex::default);
         RawVertex::SHAPE.read(r, &mut |r, index| {
             match index {
-                0 => set(&mut v.project, read_string(r)?),
-                1 => set(&mut v.location, read_string(r)?),
+                0 => v.project = read_string(r)?,
+                1 => v.location = read_string(r)?,
                 2 => read_opt_string(r, &mut v.publisher)?,
                 _ => read_opt_string(r, &mut v.version)?,
             }
@@ -1116,7 +1107,7 @@ pub(crate) fn read_opt_string(
     r: &mut Reader<'_, '_>,
     slot: &mut Option<String>,
 ) -> Result<(), FieldError> {
-    set(slot, read_opt(r, read_string)?);
+    *slot = read_opt(r, read_string)?;
     Ok(())
 }
 

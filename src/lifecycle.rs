@@ -11,7 +11,7 @@
 
 use crate::classify::{Glob, GlobError};
 use crate::config::{parse_document, read_opt, read_opt_string, read_seq, read_string};
-use crate::config::{read_unit_enum, set, FieldError, Shape};
+use crate::config::{read_unit_enum, FieldError, Shape};
 use crate::model::ModelName;
 use crate::reader::Reader;
 use std::fmt;
@@ -51,7 +51,7 @@ impl RawRow {
         let mut row = RawRow::default();
         RawRow::SHAPE.read(r, &mut |r, index| {
             match index {
-                0 => set(&mut row.pattern, read_string(r)?),
+                0 => row.pattern = read_string(r)?,
                 1 => row.status = read_opt(r, RawStatus::read)?,
                 2 => read_opt_string(r, &mut row.deprecated)?,
                 3 => read_opt_string(r, &mut row.shutdown)?,
