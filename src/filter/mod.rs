@@ -281,13 +281,6 @@ pub struct Router<H: Host = Proxy> {
     pending: Option<Pending>,
 }
 
-/// Whether debug lines are logged (what `log::debug!` checks before it
-/// computes its arguments): a line whose arguments cost something (a
-/// redacted path) is only formatted when it is.
-fn debug_enabled() -> bool {
-    log::Level::Debug <= log::STATIC_MAX_LEVEL && log::Level::Debug <= log::max_level()
-}
-
 /// Logs `line` at `level`.
 #[inline(never)]
 fn log_line(level: log::Level, line: std::fmt::Arguments<'_>) {
@@ -356,7 +349,7 @@ impl<H: Host> Router<H> {
     }
 
     fn pass(&self, reason: flow::PassReason) -> Action {
-        if debug_enabled() {
+        if log::log_enabled!(log::Level::Debug) {
             debug(
                 self.id,
                 format_args!(
@@ -430,7 +423,7 @@ impl<H: Host> Router<H> {
             Verdict::Unchanged => self.metrics.unchanged(plan.family).inc(&self.host),
             Verdict::NoTranslator => self.metrics.no_translator.inc(&self.host),
         }
-        if debug_enabled() {
+        if log::log_enabled!(log::Level::Debug) {
             debug(
                 self.id,
                 format_args!(
