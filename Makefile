@@ -27,7 +27,7 @@ DIST_IMAGE    ?=
 PEERS_VENV    := .venv-peers
 LITELLM       := 1.106.12
 
-.PHONY: help setup build unit lint integration deploy-check matrix test run demo bench bench-peers measure-memory fuzz oci dist skopeo clean
+.PHONY: help setup build unit unit-wasm lint integration deploy-check matrix test run demo bench bench-peers measure-memory fuzz oci dist skopeo clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -50,6 +50,17 @@ build: .rustup-target.stamp ## Build the filter: target/wasm32-wasip1/release/ge
 unit: .rustup-target.stamp ## Run the Rust unit tests on the host
 	cargo test --all-targets
 
+# The same unit tests built for the module's target and run in V8 (node's
+# WASI, cargo's runner for the target): the code only the module compiles
+# (the scanner's SIMD128 steps) and its 32-bit arithmetic are tested where
+# they run. Debug information is stripped: wasm-ld refuses it with the
+# --compress-relocations of .cargo/config.toml.
+unit-wasm: .rustup-target.stamp ## Run the Rust unit tests built for wasm32-wasip1, in V8 (node)
+	@command -v node >/dev/null || { echo "unit-wasm: node (Node.js 20 or newer) is needed: apt-get install nodejs"; exit 1; }
+	CARGO_PROFILE_DEV_STRIP=debuginfo \
+	CARGO_TARGET_WASM32_WASIP1_RUNNER="node --no-warnings --single-threaded-gc $(CURDIR)/bench/scan-bench/wasi-run.mjs" \
+	  cargo test --lib --target $(TARGET)
+
 lint: .rustup-target.stamp ## cargo fmt --check, and clippy -D warnings on host and wasm
 	cargo fmt --all -- --check
 	cargo clippy --all-targets -- -D warnings
@@ -70,7 +81,7 @@ matrix: setup build ## Run the integration suite on the oldest supported Envoy
 	ENVOY_BIN=$$(scripts/install-envoy.sh $(ENVOY_OLDEST)) && \
 	  ENVOY_BIN=$$ENVOY_BIN $(PY) -m pytest -q -n 2 tests/integration $(PYTEST_ARGS)
 
-test: setup lint unit integration deploy-check matrix ## The whole suite: lint, unit, integration, clients, deploy checks, Envoy matrix
+test: setup lint unit unit-wasm integration deploy-check matrix ## The whole suite: lint, unit (host and wasm), integration, clients, deploy checks, Envoy matrix
 
 run: setup build ## Run Envoy with the filter on $(LISTEN) in front of the real Gemini API (TLS)
 	$(PY) deploy/envoy/render.py --wasm $(WASM) --config '$(FILTER_CONFIG)' \

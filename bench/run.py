@@ -320,7 +320,7 @@ def run_scan(bodies: Bodies, native: Path, wasm: Path | None, samples: int) -> S
         log("timing the wasm32-wasip1 build in V8 (node)")
         wasm_files = {f"/bodies/{p.name}": label for label, p in files}
         proc = subprocess.run(
-            ["node", "--no-warnings", "--single-threaded-gc", str(SCAN_BENCH / "wasi-run.mjs"), str(wasm), str(BODIES), "time",
+            ["node", "--no-warnings", "--single-threaded-gc", str(SCAN_BENCH / "wasi-run.mjs"), "--bodies", str(BODIES), str(wasm), "time",
              "--samples", str(samples), *wasm_files],
             capture_output=True, text=True,
         )

@@ -1,29 +1,38 @@
-// Runs scan-bench.wasm (wasm32-wasip1) under Node's WASI, i.e. in V8, the
-// engine Envoy runs the filter in. Usage:
-//   node --single-threaded-gc wasi-run.mjs scan-bench.wasm DIR ARGS...
+// Runs a wasm32-wasip1 command under Node's WASI, i.e. in V8, the engine
+// Envoy runs the filter in. Usage:
+//   node --single-threaded-gc wasi-run.mjs [--bodies DIR] MODULE.wasm ARGS...
 // (node 20 crashes now and then, SIGSEGV in its concurrent GC, after the
 // module has grown its memory to tens of MiB; --single-threaded-gc avoids it.)
-// DIR is made visible to the module as /bodies; ARGS are scan-bench's own.
+// DIR is made visible to the module as /bodies; ARGS are the module's own.
+// Two users: `make bench` times scan-bench.wasm with it, and `make
+// unit-wasm` runs the unit tests built for wasm32-wasip1 with it (as
+// cargo's runner for that target).
 import { readFile } from "node:fs/promises";
 import { WASI } from "node:wasi";
 import process, { argv } from "node:process";
 
-const [wasmPath, dir, ...args] = argv.slice(2);
+const rest = argv.slice(2);
+const preopens = {};
+if (rest[0] === "--bodies") {
+  preopens["/bodies"] = rest[1];
+  rest.splice(0, 2);
+}
+const [wasmPath, ...args] = rest;
 const wasi = new WASI({
   version: "preview1",
-  args: ["scan-bench", ...args],
-  preopens: { "/bodies": dir },
+  args: [wasmPath, ...args],
+  preopens,
   returnOnExit: true,
 });
 const module = await WebAssembly.compile(await readFile(wasmPath));
 // The crate links proxy-wasm, whose host calls (module "env") are imported
-// but never called by the pure code measured here: stub them to fail loudly.
+// but never called by the pure code run here: stub them to fail loudly.
 const imports = wasi.getImportObject();
 for (const { module: from, name, kind } of WebAssembly.Module.imports(module)) {
   if (from === "env" && kind === "function") {
     imports.env ??= {};
     imports.env[name] = () => {
-      throw new Error(`host call ${name} is not available in the benchmark`);
+      throw new Error(`host call ${name} is not available outside Envoy`);
     };
   }
 }
