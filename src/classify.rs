@@ -128,8 +128,34 @@ fn runs_equal(run: &[u8], text: &[u8]) -> bool {
 pub enum RuleSource {
     /// `rules[i]` in the configuration.
     Config(usize),
-    /// The built-in table.
-    Builtin,
+    /// The built-in table: this pattern of it.
+    Builtin(&'static str),
+}
+
+/// The label of the rule that decided a family, written out only when a
+/// message or a header shows it (most requests never do): `imagen-*
+/// (built-in)`, `my-* (rules[0])`, the live catalogue, or `default`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RuleLabel {
+    /// A built-in rule, by its pattern.
+    Builtin(&'static str),
+    /// `rules[index]` of the configuration, and its pattern.
+    Config { index: usize, pattern: String },
+    /// No rule: the live catalogue's `supportedGenerationMethods`.
+    Catalogue,
+    /// No rule: the default family.
+    Default,
+}
+
+impl fmt::Display for RuleLabel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RuleLabel::Builtin(pattern) => write!(f, "{pattern} (built-in)"),
+            RuleLabel::Config { index, pattern } => write!(f, "{pattern} (rules[{index}])"),
+            RuleLabel::Catalogue => f.write_str("live catalogue (supportedGenerationMethods)"),
+            RuleLabel::Default => f.write_str("default"),
+        }
+    }
 }
 
 /// One classification rule.
@@ -156,16 +182,18 @@ pub struct Classification<'a> {
 }
 
 impl Classification<'_> {
-    /// A short label naming the deciding rule: `imagen-* (built-in)`,
-    /// `my-* (rules[0])` or `default`.
-    pub fn label(&self) -> String {
+    /// The label naming the deciding rule (see [`RuleLabel`]).
+    pub fn label(&self) -> RuleLabel {
         match self.rule {
             Some(rule) => match rule.source {
-                RuleSource::Builtin => format!("{} (built-in)", rule.pattern.as_str()),
-                RuleSource::Config(i) => format!("{} (rules[{i}])", rule.pattern.as_str()),
+                RuleSource::Builtin(pattern) => RuleLabel::Builtin(pattern),
+                RuleSource::Config(index) => RuleLabel::Config {
+                    index,
+                    pattern: rule.pattern.as_str().to_owned(),
+                },
             },
-            None if self.from_catalogue => "live catalogue (supportedGenerationMethods)".to_owned(),
-            None => "default".to_owned(),
+            None if self.from_catalogue => RuleLabel::Catalogue,
+            None => RuleLabel::Default,
         }
     }
 }
@@ -182,11 +210,11 @@ impl Classifier {
     pub fn new(user: Vec<Rule>, builtin: bool, default_family: Family) -> Classifier {
         let mut rules = user;
         if builtin {
-            rules.extend(BUILTIN_RULES.iter().filter_map(|(pattern, family)| {
-                Glob::new(pattern).ok().map(|pattern| Rule {
+            rules.extend(BUILTIN_RULES.iter().filter_map(|&(pattern_text, family)| {
+                Glob::new(pattern_text).ok().map(|pattern| Rule {
                     pattern,
-                    family: *family,
-                    source: RuleSource::Builtin,
+                    family,
+                    source: RuleSource::Builtin(pattern_text),
                 })
             }));
         }
@@ -396,7 +424,11 @@ mod tests {
         ];
         for (id, family, label) in cases {
             let got = classifier.classify(id);
-            assert_eq!((got.family, got.label().as_str()), (family, label), "{id}");
+            assert_eq!(
+                (got.family, got.label().to_string().as_str()),
+                (family, label),
+                "{id}"
+            );
         }
     }
 
@@ -410,7 +442,7 @@ mod tests {
         let with_builtin = Classifier::new(user.clone(), true, Family::Gemini);
         let got = with_builtin.classify("imagen-4.0-generate-001");
         assert_eq!(
-            (got.family, got.label()),
+            (got.family, got.label().to_string()),
             (Family::GeminiImage, "imagen-4* (rules[0])".to_owned())
         );
         assert_eq!(with_builtin.classify("imagen-3.0").family, Family::Imagen);

@@ -287,7 +287,7 @@ pub fn diagnostic_headers(
         (DIAG_FAMILY, plan.family.as_str().to_owned()),
         (DIAG_ORIGINAL_PATH, header_value(&redact_key(original_path))),
         (DIAG_UPSTREAM_PATH, header_value(&redact_key(upstream_path))),
-        (DIAG_RULE, header_value(&plan.rule)),
+        (DIAG_RULE, header_value(&plan.rule.to_string())),
         (DIAG_HINT, header_value(hint)),
     ]
 }
@@ -508,7 +508,7 @@ mod tests {
     fn plan(verdict: Verdict, from: Endpoint, to: Endpoint, serving: Endpoint) -> Plan {
         Plan {
             family: Family::Imagen,
-            rule: "imagen-* (built-in)".into(),
+            rule: crate::classify::RuleLabel::Builtin("imagen-*"),
             from,
             to,
             serving,
