@@ -983,6 +983,36 @@ mod tests {
     }
 
     #[test]
+    fn plain_runs_end_where_the_byte_test_says_on_random_bytes() {
+        // Random buffers, sparse in special bytes so that runs are long,
+        // from every start offset: the steps of 32, 16 and 1 bytes meet in
+        // every order and alignment.
+        let special = |b: u8| b == b'"' || b == b'\\' || b < 0x20;
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for round in 0..300 {
+            let len = (next() % 150) as usize;
+            let buf: Vec<u8> = (0..len)
+                .map(|_| match next() % 64 {
+                    0 => b'"',
+                    1 => b'\\',
+                    2 => (next() % 0x20) as u8,
+                    _ => 0x20 + (next() % 0xe0) as u8,
+                })
+                .collect();
+            for from in 0..=len {
+                let want = (from..len).find(|&i| special(buf[i])).unwrap_or(len);
+                assert_eq!(plain_run_end(&buf, from), want, "round {round} from {from}");
+            }
+        }
+    }
+
+    #[test]
     fn brackets_nest_past_one_word() {
         for depth in [1, 63, 64, 65, 128, 129, 300] {
             let open: String = (0..depth)
