@@ -58,14 +58,24 @@ pub trait Host {
     fn shared_set(&self, key: &str, value: &[u8]) -> bool;
 }
 
+/// A header value as text. HTTP lets a value hold bytes that are not
+/// UTF-8 (obs-text), and Envoy passes them on: the SDK's `String` readers
+/// (`get_map`, `get_map_value`) then panic, which aborts the VM, so values
+/// are read as bytes and each invalid sequence becomes U+FFFD. (Names are
+/// tokens: Envoy refuses any other byte in them.)
+fn text(value: Vec<u8>) -> String {
+    String::from_utf8(value)
+        .unwrap_or_else(|invalid| String::from_utf8_lossy(invalid.as_bytes()).into_owned())
+}
+
 /// The real host: Envoy, through `proxy_wasm::hostcalls`.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Proxy;
 
 impl Host for Proxy {
     fn header(&self, map: MapType, name: &str) -> Option<String> {
-        match hostcalls::get_map_value(map, name) {
-            Ok(value) => value,
+        match hostcalls::get_map_value_bytes(map, name) {
+            Ok(value) => value.map(text),
             Err(status) => {
                 host_error(Level::Warn, format_args!("get header {name}"), status);
                 None
@@ -76,10 +86,16 @@ impl Host for Proxy {
     // Not inlined: one copy for the glue's several whole-map reads.
     #[inline(never)]
     fn headers(&self, map: MapType) -> Vec<(String, String)> {
-        hostcalls::get_map(map).unwrap_or_else(|status| {
-            host_error(Level::Warn, format_args!("get headers"), status);
-            Vec::new()
-        })
+        match hostcalls::get_map_bytes(map) {
+            Ok(map) => map
+                .into_iter()
+                .map(|(name, value)| (name, text(value)))
+                .collect(),
+            Err(status) => {
+                host_error(Level::Warn, format_args!("get headers"), status);
+                Vec::new()
+            }
+        }
     }
 
     fn set_header(&self, map: MapType, name: &str, value: Option<&str>) -> Result<(), Status> {
@@ -145,9 +161,10 @@ impl Host for Proxy {
     }
 
     fn call_response(&self, size: usize) -> (Option<String>, Vec<u8>) {
-        let status = hostcalls::get_map_value(MapType::HttpCallResponseHeaders, ":status")
+        let status = hostcalls::get_map_value_bytes(MapType::HttpCallResponseHeaders, ":status")
             .ok()
-            .flatten();
+            .flatten()
+            .map(text);
         let body = hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, size)
             .ok()
             .flatten()
@@ -187,5 +204,23 @@ impl<H: Host> crate::signatures::Store for SharedData<'_, H> {
 
     fn set(&self, key: &str, value: &[u8]) -> bool {
         self.0.shared_set(key, value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::text;
+
+    #[test]
+    fn header_values_that_are_not_utf8_read_as_text() {
+        let cases: [(&[u8], &str); 4] = [
+            (b"", ""),
+            (b"Bearer AIzaKEY", "Bearer AIzaKEY"),
+            ("caf\u{e9}".as_bytes(), "caf\u{e9}"),
+            (b"caf\xe9 \xff\xfe", "caf\u{fffd} \u{fffd}\u{fffd}"),
+        ];
+        for (bytes, want) in cases {
+            assert_eq!(text(bytes.to_vec()), want, "{bytes:?}");
+        }
     }
 }
