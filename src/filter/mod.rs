@@ -129,6 +129,9 @@ struct RequestHead {
     path: String,
     content_length: Option<String>,
     content_encoding: Option<String>,
+    /// The request's `content-type` (a translated body is JSON: when it
+    /// already says so, it is not written again).
+    content_type: Option<String>,
     authorization: Option<String>,
     api_key: Option<String>,
     authority: Option<String>,
@@ -170,6 +173,7 @@ impl RequestHead {
                 }
                 CONTENT_LENGTH => &mut head.content_length,
                 CONTENT_ENCODING => &mut head.content_encoding,
+                CONTENT_TYPE => &mut head.content_type,
                 AUTHORIZATION => &mut head.authorization,
                 GOOG_API_KEY => &mut head.api_key,
                 ":authority" => &mut head.authority,
@@ -250,6 +254,9 @@ pub struct Router<H: Host = Proxy> {
     response: Response,
     /// Bytes in Envoy's response body buffer, once a body callback ran.
     response_size: Option<usize>,
+    /// The response headers as last read (and as written since), when the
+    /// whole map was read: a write that would change nothing is skipped.
+    response_headers: Option<Vec<(String, String)>>,
     /// Response bytes held for a rewrite, moved out of Envoy's buffer as
     /// they arrive (Envoy then holds only the chunk in flight).
     held: Vec<u8>,
@@ -323,6 +330,7 @@ impl<H: Host> Router<H> {
             translator: None,
             response: Response::default(),
             response_size: None,
+            response_headers: None,
         }
     }
 
@@ -451,7 +459,9 @@ impl<H: Host> Router<H> {
                         return self.reject(&flow::body_not_replaced(&routed));
                     }
                     let _ = self.host.set_header(REQ, CONTENT_LENGTH, None);
-                    let _ = self.host.set_header(REQ, CONTENT_TYPE, Some(JSON));
+                    if self.head.content_type.as_deref() != Some(JSON) {
+                        let _ = self.host.set_header(REQ, CONTENT_TYPE, Some(JSON));
+                    }
                     if translator.is_some() {
                         self.metrics.translated.inc(&self.host);
                     }
@@ -560,7 +570,10 @@ impl<H: Host> Router<H> {
                     self.id,
                     format_args!("response replaced by {}", reply.status),
                 );
-                let upstream = self.host.headers(RESP);
+                let upstream = match self.response_headers.take() {
+                    Some(known) => known,
+                    None => self.host.headers(RESP),
+                };
                 let mut headers: Vec<(&str, &str)> = Vec::new();
                 for (name, value) in &upstream {
                     if response::kept_on_replace(name)
@@ -695,15 +708,13 @@ impl<H: Host> Router<H> {
     fn edit_response(&mut self, edit: Edit) {
         self.count(edit.count);
         if let Some(status) = edit.status {
-            let _ = self
-                .host
-                .set_header(RESP, ":status", Some(&status.to_string()));
+            self.set_response_header(":status", Some(&status.to_string()));
         }
         for name in edit.remove {
-            let _ = self.host.set_header(RESP, name, None);
+            self.set_response_header(name, None);
         }
         for (name, value) in &edit.set {
-            let _ = self.host.set_header(RESP, name, Some(value));
+            self.set_response_header(name, Some(value));
         }
         if let (Some(body), Some(size)) = (edit.body, self.response_size) {
             if self
@@ -714,6 +725,27 @@ impl<H: Host> Router<H> {
                 self.response_size = Some(body.len());
             }
         }
+    }
+
+    /// Sets (or, with `None`, removes) response header `name`, unless the
+    /// headers as known already say exactly that: each write is a host call.
+    fn set_response_header(&mut self, name: &str, value: Option<&str>) {
+        if let Some(known) = &mut self.response_headers {
+            let mut values = known
+                .iter()
+                .filter(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str());
+            if let (current, None) = (values.next(), values.next()) {
+                if current == value {
+                    return;
+                }
+            }
+            known.retain(|(n, _)| n != name);
+            if let Some(value) = value {
+                known.push((name.to_owned(), value.to_owned()));
+            }
+        }
+        let _ = self.host.set_header(RESP, name, value);
     }
 
     fn count(&self, count: Option<Count>) {
@@ -814,8 +846,7 @@ impl<H: Host> HttpContext for Router<H> {
         if map.is_none() && response::reads_headers(routed, translation, status) {
             map = Some(self.host.headers(RESP));
         }
-        let map = map.unwrap_or_default();
-        let header = |name| first(&map, name);
+        let header = |name| first(map.as_deref().unwrap_or_default(), name);
         let encoding = header(CONTENT_ENCODING);
         let length = header(CONTENT_LENGTH);
         let content_type = if routed.tools {
@@ -833,6 +864,7 @@ impl<H: Host> HttpContext for Router<H> {
         let (state, step) =
             Response::headers(&self.config, routed, translation, &head, end_of_stream);
         self.response = state;
+        self.response_headers = map;
         self.respond(step)
     }
 

@@ -34,6 +34,8 @@ struct Fake {
     header_reads: RefCell<usize>,
     /// Request header writes (each clears Envoy's route cache).
     request_header_writes: RefCell<usize>,
+    /// Response header writes.
+    response_header_writes: RefCell<usize>,
     /// Reads of the clock.
     clock_reads: RefCell<usize>,
     /// Callouts made: cluster and headers.
@@ -77,8 +79,9 @@ impl Host for Rc<Fake> {
     }
 
     fn set_header(&self, m: MapType, name: &str, value: Option<&str>) -> Result<(), Status> {
-        if m == MapType::HttpRequestHeaders {
-            *self.request_header_writes.borrow_mut() += 1;
+        match m {
+            MapType::HttpRequestHeaders => *self.request_header_writes.borrow_mut() += 1,
+            _ => *self.response_header_writes.borrow_mut() += 1,
         }
         let mut headers = map(self, m).borrow_mut();
         headers.retain(|(n, _)| n != name);
@@ -405,6 +408,60 @@ fn a_translated_exchange_rewrites_both_bodies() {
     assert_eq!(x.response_header("content-length"), None);
     assert_eq!(
         x.response_header("content-type").as_deref(),
+        Some("application/json")
+    );
+}
+
+#[test]
+fn a_translated_exchange_writes_only_the_headers_that_change() {
+    let mut x = Exchange::new("");
+    let json = ("content-type", "application/json");
+    let sent = [BEARER, json, ("content-length", "80")];
+    assert_eq!(x.request("POST", CHAT, &sent, false), Action::Pause);
+    assert_eq!(x.request_chunk(IMAGEN_CHAT, true), Action::Continue);
+    // :path, content-length, and the key moved from authorization to
+    // x-goog-api-key; content-type already says JSON.
+    assert_eq!(*x.fake.request_header_writes.borrow(), 4);
+    assert_eq!(
+        x.request_header("content-type").as_deref(),
+        Some("application/json")
+    );
+
+    let length = PREDICTIONS.len().to_string();
+    let upstream = [json, ("content-length", length.as_str())];
+    assert_eq!(x.response(200, &upstream, false), Action::Pause);
+    assert_eq!(x.response_chunk(PREDICTIONS, true), Action::Continue);
+    // The stale length goes and the model's lifecycle notice comes
+    // (deprecation, sunset, replacement); :status, content-type and the
+    // absent content-encoding are already what the answer needs.
+    assert_eq!(*x.fake.response_header_writes.borrow(), 4);
+    assert!(x.response_header("sunset").is_some());
+    assert_eq!(x.response_header("content-length"), None);
+    assert_eq!(x.response_header(":status").as_deref(), Some("200"));
+    assert_eq!(
+        x.response_header("content-type").as_deref(),
+        Some("application/json")
+    );
+
+    // Another content type on either side is written.
+    let mut y = Exchange::new("");
+    let text = ("content-type", "application/json; charset=utf-8");
+    assert_eq!(
+        y.request("POST", CHAT, &[BEARER, text], false),
+        Action::Pause
+    );
+    assert_eq!(y.request_chunk(IMAGEN_CHAT, true), Action::Continue);
+    assert_eq!(
+        y.request_header("content-type").as_deref(),
+        Some("application/json")
+    );
+    assert_eq!(
+        y.response(200, &[("content-type", "text/plain")], false),
+        Action::Pause
+    );
+    assert_eq!(y.response_chunk(PREDICTIONS, true), Action::Continue);
+    assert_eq!(
+        y.response_header("content-type").as_deref(),
         Some("application/json")
     );
 }
