@@ -54,7 +54,8 @@ is compared with its baseline measured in the same run, interleaved.
    ``IgnoredAny``, and ``flow::body`` end to end, on bodies of 1 KiB, 1 MiB and
    8 MiB. Instructions are counted by callgrind (repeatable), wall time is
    measured natively and, when ``node`` is present, with the module built for
-   wasm32-wasip1 running in V8 (the engine Envoy runs the filter in).
+   wasm32-wasip1 running in V8 (the engine Envoy runs the filter in), in
+   ``--timing-rounds`` runs of each (ratios: the median of the runs' own).
 
 Needs: wrk, hey, valgrind (and node for the V8 column). Missing ones are
 installed with ``apt-get install -y`` when the script runs as root (it says
@@ -271,8 +272,9 @@ def build_ref_modules() -> dict[str, Path]:
 class ScanResults:
     outcomes: dict[tuple[str, str], str] = field(default_factory=dict)  # (body, op) -> outcome
     instructions: dict[tuple[str, str], int] = field(default_factory=dict)
-    native_ns: dict[tuple[str, str], float] = field(default_factory=dict)
-    wasm_ns: dict[tuple[str, str], float] = field(default_factory=dict)
+    # Wall times by round (one process each): (body, op) -> median ns.
+    native_rounds: list[dict[tuple[str, str], float]] = field(default_factory=list)
+    wasm_rounds: list[dict[tuple[str, str], float]] = field(default_factory=list)
     bytes: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -298,8 +300,12 @@ def json_lines(text: str) -> list[dict]:
     return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
 
 
-def run_scan(bodies: Bodies, native: Path, wasm: Path | None, samples: int) -> ScanResults:
-    """Runs scan-bench as built by build_scan_bench (`wasm` None: no V8 column)."""
+def run_scan(bodies: Bodies, native: Path, wasm: Path | None, samples: int, rounds: int) -> ScanResults:
+    """Runs scan-bench as built by build_scan_bench (`wasm` None: no V8 column).
+    Wall times are taken in `rounds` runs of the timing process, natively
+    and in V8 taking turns: V8 compiles the module anew in each, and a
+    single run's ratio at 1 KiB moved by ±0.1 where five runs' median
+    moved by 0.02."""
     results = ScanResults()
     files = bodies.scan_set()
     label_of = {str(path): label for label, path in files}
@@ -318,26 +324,28 @@ def run_scan(bodies: Bodies, native: Path, wasm: Path | None, samples: int) -> S
         for (label, op, _), count in zip(jobs, counts):
             results.instructions[(label, op)] = count
 
-    log("timing natively")
-    timed = subprocess.run([str(native), "time", "--samples", str(samples), *[str(p) for _, p in files]],
-                           capture_output=True, text=True, check=True)
-    for row in json_lines(timed.stdout):
-        results.native_ns[(label_of[row["file"]], row["op"])] = row["ns_median"]
-
-    if wasm is not None:
-        log("timing the wasm32-wasip1 build in V8 (node)")
-        wasm_files = {f"/bodies/{p.name}": label for label, p in files}
+    wasm_files = {f"/bodies/{p.name}": label for label, p in files}
+    for r in range(rounds):
+        log(f"timing, round {r + 1} of {rounds}: natively" + (", then in V8 (node)" if wasm else ""))
+        timed = subprocess.run([str(native), "time", "--samples", str(samples), *[str(p) for _, p in files]],
+                               capture_output=True, text=True, check=True)
+        results.native_rounds.append({(label_of[row["file"]], row["op"]): row["ns_median"]
+                                      for row in json_lines(timed.stdout)})
+        if wasm is None:
+            continue
         proc = subprocess.run(
-            ["node", "--no-warnings", "--single-threaded-gc", str(SCAN_BENCH / "wasi-run.mjs"), "--bodies", str(BODIES), str(wasm), "time",
-             "--samples", str(samples), *wasm_files],
+            ["node", "--no-warnings", "--single-threaded-gc", str(SCAN_BENCH / "wasi-run.mjs"), "--bodies",
+             str(BODIES), str(wasm), "time", "--samples", str(samples), *wasm_files],
             capture_output=True, text=True,
         )
-        if proc.returncode == 0:
-            for row in json_lines(proc.stdout):
-                results.wasm_ns[(wasm_files[row["file"]], row["op"])] = row["ns_median"]
-        else:
+        if proc.returncode != 0:
             results.notes.append(f"V8 timing failed: {proc.stderr.strip()[-300:]}")
-    else:
+            results.wasm_rounds.clear()
+            wasm = None
+            continue
+        results.wasm_rounds.append({(wasm_files[row["file"]], row["op"]): row["ns_median"]
+                                    for row in json_lines(proc.stdout)})
+    if wasm is None and not results.notes:
         results.notes.append("node not found: no V8 (wasm) timing")
     return results
 
@@ -929,17 +937,21 @@ def report(args, http: HttpResults | None, scan: ScanResults | None, note: list[
             out.append(f"| {label} | " + " | ".join(fmt_count(i[op]) for op in SCAN_OPS)
                        + f" | {fmt_ratio(i['scan'] / i['serde_value'])} | {fmt_ratio(i['scan'] / i['serde_ignored'])}"
                        + f" | {i['scan'] / scan.bytes[label]:.2f} |")
-        for title, table in (("Wall time, native x86_64 (median)", scan.native_ns),
-                             ("Wall time, wasm32-wasip1 in V8 via node (median)", scan.wasm_ns)):
-            if not table:
+        for title, rounds in (("Wall time, native x86_64", scan.native_rounds),
+                              ("Wall time, wasm32-wasip1 in V8 via node", scan.wasm_rounds)):
+            if not rounds:
                 continue
             out += ["", f"### {title}", "",
+                    f"Each figure the median over {len(rounds)} runs of the timing process (each run's figure the "
+                    "median of its samples); each ratio the median over the runs of the ratio within a run.", "",
                     "| body | " + " | ".join(SCAN_OP_LABELS[op] for op in SCAN_OPS) + " | scan ÷ Value | scan ÷ IgnoredAny |",
                     "|---|" + "---:|" * (len(SCAN_OPS) + 2)]
             for label in labels:
-                t = {op: table[(label, op)] for op in SCAN_OPS}
+                t = {op: statistics.median(r[(label, op)] for r in rounds) for op in SCAN_OPS}
+                ratios = [statistics.median(r[(label, "scan")] / r[(label, base)] for r in rounds)
+                          for base in ("serde_value", "serde_ignored")]
                 out.append(f"| {label} | " + " | ".join(fmt_ns(t[op]) for op in SCAN_OPS)
-                           + f" | {fmt_ratio(t['scan'] / t['serde_value'])} | {fmt_ratio(t['scan'] / t['serde_ignored'])} |")
+                           + " | " + " | ".join(fmt_ratio(x) for x in ratios) + " |")
         for n in scan.notes:
             out += ["", f"Note: {n}"]
         out.append("")
@@ -956,6 +968,8 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=8, help="wrk connections (default 8)")
     parser.add_argument("--mem-requests", type=int, default=16, help="8 MiB requests for the memory test")
     parser.add_argument("--samples", type=int, default=15, help="timing samples per scanner operation")
+    parser.add_argument("--timing-rounds", type=int, default=5,
+                        help="runs of the scanner timing, natively and in V8 (default 5)")
     parser.add_argument("--cg-requests", type=int, default=200,
                         help="requests per scenario counted by callgrind in each front Envoy (0: none)")
     parser.add_argument("--only", choices=["http", "scan"])
@@ -965,6 +979,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.quick:
         args.duration, args.repeats, args.mem_requests, args.samples, args.cg_requests = 1, 1, 4, 5, 20
+        args.timing_rounds = 1
 
     wasm = Path(args.wasm)
     if not wasm.is_absolute():
@@ -986,7 +1001,7 @@ def main() -> int:
         http = run_http(bodies, wasm, args.duration, args.repeats, args.connections, args.mem_requests,
                         args.cg_requests)
     if args.only != "http":
-        scan = run_scan(bodies, *scan_binaries, args.samples)
+        scan = run_scan(bodies, *scan_binaries, args.samples, args.timing_rounds)
 
     text = report(args, http, scan, machine_note(args, started, load_start))
     text += f"\nWhole run: {time.monotonic() - started_at:.0f} s.\n"
