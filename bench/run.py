@@ -963,8 +963,9 @@ def main() -> int:
     parser.add_argument("--wasm", default="target/wasm32-wasip1/release/gemini_router.wasm")
     parser.add_argument("--envoy", default=str(ROOT / ".venv" / "bin" / "envoy"))
     parser.add_argument("--duration", type=int, default=2, help="seconds per load run (default 2)")
-    parser.add_argument("--repeats", type=int, default=4,
-                        help="rounds per scenario, each running every front Envoy once (default 4: every order of the rotation)")
+    parser.add_argument("--repeats", type=int, default=8,
+                        help="rounds per scenario, each running every front Envoy once (default 8: each order of the "
+                             "four-front rotation twice)")
     parser.add_argument("--connections", type=int, default=8, help="wrk connections (default 8)")
     parser.add_argument("--mem-requests", type=int, default=16, help="8 MiB requests for the memory test")
     parser.add_argument("--samples", type=int, default=15, help="timing samples per scanner operation")
