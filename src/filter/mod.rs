@@ -149,8 +149,9 @@ impl RequestHead {
     /// header map, read once; and whether the router looks at the request
     /// (by `:method` and `:path`). One read, because each read is a host
     /// call and the host then calls back into the VM to copy its answer in:
-    /// the pair costs far more than parsing the map (11k instructions of
-    /// the front Envoy per read, by `make bench`'s callgrind count). A
+    /// the pair costs far more than parsing the map (about 11k
+    /// instructions of the front Envoy per read, counted with callgrind as
+    /// `make bench` counts a request's, on builds with and without one). A
     /// credential header given twice is seen (joined with a comma, as Envoy
     /// joins repeated HTTP/1 headers) wherever it came from. (Requests the
     /// router never looks at do not reach it in the shipped configurations:
