@@ -465,6 +465,20 @@ def proc_status(pid: int) -> dict[str, int]:
     return out
 
 
+def anon_exec_kib(pid: int) -> int:
+    """Resident KiB of the anonymous executable mappings of a process: in an
+    Envoy with a Wasm module, the code V8 compiled (Envoy's own code is
+    mapped from its binary)."""
+    total, counted = 0, False
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        fields = line.split()
+        if re.match(r"^[0-9a-f]+-[0-9a-f]+$", fields[0] if fields else ""):
+            counted = "x" in fields[1] and (len(fields) < 6 or fields[5].startswith("[anon"))
+        elif counted and fields[0] == "Rss:":
+            total += int(fields[1])
+    return total
+
+
 def cpu_seconds(pid: int) -> float:
     """utime+stime of one process (all its threads), in seconds."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -697,10 +711,13 @@ def run_http(bodies: Bodies, wasm: Path, seconds: int, repeats: int, connections
         for name in FRONTS:
             envoy = fronts[name]
             idle = proc_status(envoy.process.pid)
+            idle_admin = admin_memory(envoy)
+            idle_code = anon_exec_kib(envoy.process.pid)
             hey_run(envoy, bodies.eight_mib, mem_requests, 4)
             after = proc_status(envoy.process.pid)
             results.memory[name] = {"idle_rss": idle["VmRSS"], "idle_hwm": idle["VmHWM"], "rss": after["VmRSS"],
-                                    "hwm": after["VmHWM"], "admin": admin_memory(envoy)}
+                                    "hwm": after["VmHWM"], "admin": admin_memory(envoy),
+                                    "idle_admin": idle_admin, "idle_code": idle_code}
 
         for scenario in results.scenarios:
             log(f"load {scenario.key}: {scenario.title}")
@@ -853,9 +870,11 @@ def http_report(http: HttpResults) -> list[str]:
     m = http.memory
     out += ["## 2. Envoy memory after large requests, and module sizes", "",
             f"{s['mem_requests']} chat requests with an 8 MiB inline image (4 concurrent) to each front Envoy, "
-            "before the load runs. From /proc/PID/status; `allocated` from admin /memory (Envoy's heap, "
-            "which does not include the Wasm VM's linear memory). The last two columns compare gemini-router "
-            "with the no-op module: what the filter itself holds, over what loading any Wasm module costs.", "",
+            "before the load runs. From /proc/PID/status; the compiled code from /proc/PID/smaps; the heap "
+            "figures from admin /memory (Envoy's heap, which does not include the Wasm VM's linear memory: V8 "
+            "compiles the module with memory from it, and tcmalloc keeps what the compile freed). The last two "
+            "columns compare gemini-router with the no-op module: what the filter itself holds, over what "
+            "loading any Wasm module costs.", "",
             "| | " + " | ".join(FRONT_LABELS[f] for f in FRONTS) + " | gemini-router − no-op | gemini-router ÷ no-op |",
             "|---|" + "---:|" * (len(FRONTS) + 2)]
 
@@ -864,8 +883,16 @@ def http_report(http: HttpResults) -> list[str]:
         return (f"| {title} | " + " | ".join(f"{mib[f]:.1f} MiB" for f in FRONTS)
                 + f" | {y - x:+.1f} MiB | {fmt_ratio(y / x) if x > 0 else '–'} |")
 
-    for title, k in (("RSS idle (after start)", "idle_rss"), ("peak RSS (VmHWM) after the requests", "hwm"),
-                     ("RSS after the requests", "rss")):
+    out.append(row("RSS idle (after start)", {f: m[f]["idle_rss"] / 1024 for f in FRONTS}))
+    out.append(row("– of which compiled code (anonymous executable mappings)",
+                   {f: m[f]["idle_code"] / 1024 for f in FRONTS}))
+    idle_heap = {f: m[f]["idle_admin"] for f in FRONTS}
+    if all(h.get("allocated") for h in idle_heap.values()):
+        out.append(row("– Envoy heap at idle: allocated", {f: int(h["allocated"]) / MIB for f, h in idle_heap.items()}))
+        out.append(row("– Envoy heap at idle: free, kept by tcmalloc (page heap and per-CPU caches)",
+                       {f: (int(h.get("pageheap_free", 0)) + int(h.get("total_thread_cache", 0))) / MIB
+                        for f, h in idle_heap.items()}))
+    for title, k in (("peak RSS (VmHWM) after the requests", "hwm"), ("RSS after the requests", "rss")):
         out.append(row(title, {f: m[f][k] / 1024 for f in FRONTS}))
     out.append(row("peak growth over idle", {f: (m[f]["hwm"] - m[f]["idle_rss"]) / 1024 for f in FRONTS}))
     heap = {f: m[f]["admin"].get("allocated") for f in FRONTS}
