@@ -129,8 +129,7 @@ struct RequestHead {
     path: String,
     content_length: Option<String>,
     content_encoding: Option<String>,
-    /// The request's `content-type` (a translated body is JSON: when it
-    /// already says so, it is not written again).
+    /// The request's `content-type` (a translated body is JSON).
     content_type: Option<String>,
     authorization: Option<String>,
     api_key: Option<String>,
@@ -192,15 +191,20 @@ impl RequestHead {
         (head, routed)
     }
 
-    /// Whether the request is known to lack header `name` (only the
-    /// headers read are known), so removing it would change nothing.
-    fn lacks(&self, name: &str) -> bool {
-        match name {
-            ACCEPT_ENCODING => !self.accept_encoding,
-            AUTHORIZATION => self.authorization.is_none(),
-            GOOG_API_KEY => self.api_key.is_none(),
-            _ => false,
-        }
+    /// Whether request header `name` is known to be `value` already (`None`:
+    /// absent), so that writing it would change nothing. Only the headers
+    /// the glue writes and the map read records are known; each is written
+    /// at most once per request, so what was read still holds.
+    fn already(&self, name: &str, value: Option<&str>) -> bool {
+        let known = match name {
+            ACCEPT_ENCODING => return value.is_none() && !self.accept_encoding,
+            CONTENT_LENGTH => &self.content_length,
+            CONTENT_TYPE => &self.content_type,
+            AUTHORIZATION => &self.authorization,
+            GOOG_API_KEY => &self.api_key,
+            _ => return false,
+        };
+        known.as_deref() == value
     }
 
     /// The current Unix time, read from the host the first time a
@@ -371,16 +375,13 @@ impl<H: Host> Router<H> {
     fn apply(&self, routed: &Routed) {
         let plan = &routed.plan;
         if let Some(path) = &plan.path {
-            let _ = self.host.set_header(REQ, ":path", Some(path));
+            self.set_request_header(":path", Some(path));
         }
         for op in &plan.headers {
-            let _ = match op {
-                HeaderOp::Set(name, value) => self.host.set_header(REQ, name, Some(&value.0)),
-                // Each removal is a host call that also clears Envoy's route
-                // cache (the route is matched again): none for an absent header.
-                HeaderOp::Remove(name) if self.head.lacks(name) => continue,
-                HeaderOp::Remove(name) => self.host.set_header(REQ, name, None),
-            };
+            match op {
+                HeaderOp::Set(name, value) => self.set_request_header(name, Some(&value.0)),
+                HeaderOp::Remove(name) => self.set_request_header(name, None),
+            }
         }
         if let Some(m) = routed.migration.as_ref().filter(|m| m.why == Why::Task) {
             self.metrics.tasks_served.inc(&self.host);
@@ -459,10 +460,8 @@ impl<H: Host> Router<H> {
                     if written.is_err() {
                         return self.reject(&flow::body_not_replaced(&routed));
                     }
-                    let _ = self.host.set_header(REQ, CONTENT_LENGTH, None);
-                    if self.head.content_type.as_deref() != Some(JSON) {
-                        let _ = self.host.set_header(REQ, CONTENT_TYPE, Some(JSON));
-                    }
+                    self.set_request_header(CONTENT_LENGTH, None);
+                    self.set_request_header(CONTENT_TYPE, Some(JSON));
                     if translator.is_some() {
                         self.metrics.translated.inc(&self.host);
                     }
@@ -725,6 +724,15 @@ impl<H: Host> Router<H> {
             {
                 self.response_size = Some(body.len());
             }
+        }
+    }
+
+    /// Sets (or, with `None`, removes) request header `name`, unless the
+    /// request already says exactly that: each write is a host call, and
+    /// also clears Envoy's route cache (the route is matched again).
+    fn set_request_header(&self, name: &str, value: Option<&str>) {
+        if !self.head.already(name, value) {
+            let _ = self.host.set_header(REQ, name, value);
         }
     }
 
