@@ -108,7 +108,10 @@ pub fn top_level_fields_noting<'a, const N: usize>(
 }
 
 /// [`top_level_fields`] for any number of keys: fills `found[i]` with the
-/// raw value of `wanted[i]`.
+/// raw value of `wanted[i]`. (It and the scanner methods it calls are
+/// compiled with SIMD128 in the module, like `plain_run_end_simd`, so that
+/// it can be inlined into them: 0.94x against 0.95x `IgnoredAny`'s time in
+/// V8 at 1 KiB without, the medians of seven runs.)
 #[cfg_attr(target_arch = "wasm32", target_feature(enable = "simd128"))]
 fn scan_fields<'a>(
     s: &mut Scanner<'a, '_>,
