@@ -541,25 +541,14 @@ def wrk_run(url: str, cpu: Callable[[], float], scenario: Scenario, seconds: int
     )
 
 
-def hey_run(envoy, body: Path, count: int, concurrency: int) -> None:
-    proc = subprocess.run(
-        ["hey", "-n", str(count), "-c", str(concurrency), "-m", "POST", "-T", "application/json",
-         "-H", "Authorization: Bearer bench-key", "-D", str(body), "-t", "60", envoy.url + CHAT_PATH],
-        capture_output=True, text=True, timeout=300,
-    )
-    ok = re.search(r"\[200\]\s+(\d+) responses", proc.stdout)
-    if proc.returncode != 0 or not ok or int(ok.group(1)) != count:
-        raise RuntimeError(f"hey: not every request answered 200:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
-
-
 def envoy_wrk_run(envoy, scenario: Scenario, seconds: int, connections: int) -> Run:
     return wrk_run(envoy.url, lambda: cpu_seconds(envoy.process.pid), scenario, seconds, connections)
 
 
-def hey_requests(envoy, scenario: Scenario, count: int) -> None:
-    """`count` requests of `scenario`, one at a time; each must answer 200."""
-    cmd = ["hey", "-n", str(count), "-c", "1", "-m", scenario.method, "-H", "Authorization: Bearer bench-key",
-           "-t", "120"]
+def hey_requests(envoy, scenario: Scenario, count: int, concurrency: int = 1) -> None:
+    """`count` requests of `scenario`, `concurrency` at a time; each must answer 200."""
+    cmd = ["hey", "-n", str(count), "-c", str(concurrency), "-m", scenario.method,
+           "-H", "Authorization: Bearer bench-key", "-t", "120"]
     if scenario.body is not None:
         cmd += ["-T", "application/json", "-D", str(scenario.body)]
     proc = subprocess.run([*cmd, envoy.url + scenario.path], capture_output=True, text=True, timeout=900)
@@ -713,7 +702,8 @@ def run_http(bodies: Bodies, wasm: Path, seconds: int, repeats: int, connections
             idle = proc_status(envoy.process.pid)
             idle_admin = admin_memory(envoy)
             idle_code = anon_exec_kib(envoy.process.pid)
-            hey_run(envoy, bodies.eight_mib, mem_requests, 4)
+            hey_requests(envoy, Scenario("m", "chat, 8 MiB image", "POST", CHAT_PATH, bodies.eight_mib),
+                         mem_requests, 4)
             after = proc_status(envoy.process.pid)
             results.memory[name] = {"idle_rss": idle["VmRSS"], "idle_hwm": idle["VmHWM"], "rss": after["VmRSS"],
                                     "hwm": after["VmHWM"], "admin": admin_memory(envoy),
