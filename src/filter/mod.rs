@@ -157,14 +157,15 @@ impl RequestHead {
     /// a route without the filter takes them.)
     fn read(host: &impl Host) -> (RequestHead, bool) {
         let mut head = RequestHead::default();
-        for (name, value) in host.headers(REQ) {
-            let slot = match name.as_str() {
+        let map = host.header_map(REQ);
+        for (name, value) in map.pairs() {
+            let slot = match name {
                 ":method" => {
-                    head.method = value;
+                    head.method = host::text(value);
                     continue;
                 }
                 ":path" => {
-                    head.path = value;
+                    head.path = host::text(value);
                     continue;
                 }
                 ACCEPT_ENCODING => {
@@ -179,6 +180,7 @@ impl RequestHead {
                 ":authority" => &mut head.authority,
                 _ => continue,
             };
+            let value = host::text(value);
             match slot {
                 Some(joined) => {
                     joined.push(',');

@@ -5,7 +5,7 @@
 //! any body callback is a test failure (Envoy has no buffer then and
 //! crashes).
 
-use super::host::Host;
+use super::host::{HeaderMap, Host};
 use super::metrics::Metrics;
 use super::Router;
 use crate::config::Config;
@@ -73,9 +73,9 @@ impl Host for Rc<Fake> {
             .map(|(_, v)| v.clone())
     }
 
-    fn headers(&self, m: MapType) -> Vec<(String, String)> {
+    fn header_map(&self, m: MapType) -> HeaderMap {
         *self.header_reads.borrow_mut() += 1;
-        map(self, m).borrow().clone()
+        HeaderMap::to_wire(&map(self, m).borrow())
     }
 
     fn set_header(&self, m: MapType, name: &str, value: Option<&str>) -> Result<(), Status> {
