@@ -27,7 +27,7 @@ DIST_IMAGE    ?=
 PEERS_VENV    := .venv-peers
 LITELLM       := 1.106.12
 
-.PHONY: help setup build unit unit-wasm lint integration deploy-check matrix test run demo bench bench-peers measure-memory fuzz oci dist skopeo clean
+.PHONY: help setup build unit unit-wasm lint integration deploy-check matrix test run demo bench bench-parts bench-peers measure-memory fuzz oci dist skopeo clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -94,6 +94,9 @@ demo: setup build ## Run Envoy with the filter in front of the local Gemini emul
 
 bench: setup build ## Benchmarks: filter overhead against plain Envoy and two reference modules, memory, body scanning; as ratios
 	$(PY) bench/run.py --wasm $(WASM) --envoy $(ENVOY)
+
+bench-parts: setup build ## Instructions per chat request of builds of the filter without (or with twice) one part each; writes bench/parts.md
+	$(PY) bench/parts.py --wasm $(WASM) --envoy $(ENVOY)
 
 $(PEERS_VENV)/.litellm-$(LITELLM).stamp:
 	$(PYTHON) -m venv $(PEERS_VENV)

@@ -446,12 +446,13 @@ def start_front(name: str, upstream_port: int, modules: dict[str, Path]):
 
     if name == "plain":
         envoy = harness.Envoy("127.0.0.1", upstream_port, with_filter=False, name=name)
-    elif name == "filter" or name in SKIP_FRONTS:
-        envoy = harness.Envoy("127.0.0.1", upstream_port, FILTER_CONFIG, with_filter=True, name=name,
-                              skip_unrouted=SKIP_FRONTS.get(name, "off"))
-    else:
+    elif name in REF_MODULES:
         envoy = harness.Envoy("127.0.0.1", upstream_port, None, with_filter=True, wasm=modules[name], name=name,
                               skip_unrouted="off")
+    else:
+        # gemini-router: the built module, or the build `modules` names (bench/parts.py's variants).
+        envoy = harness.Envoy("127.0.0.1", upstream_port, FILTER_CONFIG, with_filter=True, name=name,
+                              wasm=modules.get(name), skip_unrouted=SKIP_FRONTS.get(name, "off"))
     return envoy.start()
 
 

@@ -1,0 +1,180 @@
+#!/usr/bin/env python3
+"""Where a routed chat request's instructions go: the filter against builds
+of itself that differ in one place each.
+
+`make bench` counts what a whole request costs the front Envoy. This counts
+the same (callgrind, scenario b of bench/run.py: the ~1 KiB chat for a
+Gemini model, scanned and forwarded unchanged, with the bench's
+`Authorization`) for the filter as it is and for variants of it, each built
+from a copy of the crate with one change to its source:
+
+- a part left out (the response's `:status` read, the `accept-encoding`
+  removal, the counters, the lifecycle lookup, the credential work): the
+  difference is what that part costs;
+- a part done twice (the request header map read, the scan, the decision):
+  the difference is what doing it once costs.
+
+Each change is a literal replacement in the source; a replacement that no
+longer matches the code stops the run and names the variant (update it with
+the code). The variants measure; none of them is a correct filter.
+
+Prints a Markdown table (and writes bench/parts.md); about 8 minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import run as R  # noqa: E402  (bench/run.py: bodies, upstream, callgrind)
+
+ROOT = R.ROOT
+WORK = R.WORK / "parts"
+# The crate's files a build needs.
+CRATE = ["Cargo.toml", "Cargo.lock", "src", "data", ".cargo"]
+
+
+@dataclass
+class Variant:
+    key: str
+    what: str
+    # (file under src/, text in it, replacement)
+    edits: list[tuple[str, str, str]]
+
+
+FILTER = "filter/mod.rs"
+FLOW = "flow.rs"
+
+VARIANTS = [
+    Variant("status", "no response `:status` read (taken as 200)", [
+        (FILTER, 'None => self.host.header(RESP, ":status"),', 'None => Some(String::from("200")),'),
+    ]),
+    Variant("accept-encoding", "no `accept-encoding` removal", [
+        (FLOW, "plan.headers.push(HeaderOp::Remove(ACCEPT_ENCODING));", ""),
+    ]),
+    Variant("counters", "no counters (`requests_total`, `unchanged.<family>`)", [
+        (FILTER, "self.metrics.requests.inc(&self.host);", ""),
+        (FILTER, "Verdict::Unchanged => self.metrics.unchanged(plan.family).inc(&self.host),",
+         "Verdict::Unchanged => {}"),
+    ]),
+    Variant("lifecycle", "no lifecycle lookup", [
+        (FLOW, "let notice = config.lifecycle.notice_at(&requested.id, || head.now.get());",
+         "let notice: Option<crate::lifecycle::Notice> = None;"),
+    ]),
+    Variant("credentials", "no credential check, secrets or API key", [
+        (FLOW, "secrets: route::secrets(head.auth, query),", "secrets: Vec::new(),"),
+        (FLOW, "_ => route::api_key(head.auth, query),", "_ => None,"),
+        (FLOW, "if let Err(e) = route::check_credentials(head.auth, query) {",
+         "if let Err(e) = std::hint::black_box(Ok::<(), route::CredentialError>(())) {"),
+    ]),
+    Variant("map", "the request header map read twice", [
+        (FILTER, "let (head, routed) = RequestHead::read(&self.host);",
+         "std::hint::black_box(RequestHead::read(&self.host));\n"
+         "        let (head, routed) = RequestHead::read(&self.host);"),
+    ]),
+    Variant("scan", "the body scanned twice", [
+        (FLOW, 'let scanned = top_level_fields_noting(body, ["model", "stream", "tools"], notes);',
+         'std::hint::black_box(top_level_fields_noting(std::hint::black_box(body), '
+         '["model", "stream", "tools"], notes).is_ok());\n'
+         '    let scanned = top_level_fields_noting(body, ["model", "stream", "tools"], notes);'),
+    ]),
+    Variant("decide", "the decision (`flow::decide`) made twice", [
+        (FLOW, 'let mut routed = decide(config, client, model, stream == Some(&b"true"[..]), head);',
+         'std::hint::black_box(decide(config, client, std::hint::black_box(model.clone()), '
+         'stream == Some(&b"true"[..]), head));\n'
+         '    let mut routed = decide(config, client, model, stream == Some(&b"true"[..]), head);'),
+    ]),
+]
+
+
+def build_variant(variant: Variant, target_dir: Path) -> Path:
+    """The module built from a copy of the crate with `variant`'s edits."""
+    crate = WORK / variant.key
+    shutil.rmtree(crate, ignore_errors=True)
+    crate.mkdir(parents=True)
+    for name in CRATE:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, crate / name)
+        elif source.exists():
+            shutil.copy2(source, crate / name)
+    for file, old, new in variant.edits:
+        path = crate / "src" / file
+        text = path.read_text()
+        if text.count(old) != 1:
+            raise SystemExit(f"parts: variant {variant.key!r}: src/{file} no longer has exactly one {old!r}; "
+                             "update the variant in bench/parts.py")
+        path.write_text(text.replace(old, new))
+    R.log(f"building variant {variant.key}")
+    subprocess.run(["cargo", "build", "--quiet", "--release", "--target", "wasm32-wasip1",
+                    "--target-dir", str(target_dir)], cwd=crate, check=True)
+    out = WORK / f"{variant.key}.wasm"
+    shutil.copy2(target_dir / "wasm32-wasip1" / "release" / "gemini_router.wasm", out)
+    return out
+
+
+def revision() -> str:
+    """The commit measured, and whether src/ differs from it."""
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                          capture_output=True, text=True).stdout.strip() or "?"
+    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "src", "Cargo.toml", "Cargo.lock"],
+                           capture_output=True, text=True).stdout.strip()
+    return head + (" with uncommitted changes under src/" if dirty else "")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--wasm", type=Path, default=ROOT / "target/wasm32-wasip1/release/gemini_router.wasm")
+    parser.add_argument("--envoy", type=Path, default=ROOT / ".venv/bin/envoy")
+    parser.add_argument("--requests", type=int, default=200, help="requests counted per build")
+    parser.add_argument("--only", nargs="*", help="variant keys (default: all)")
+    parser.add_argument("--out", default=str(R.BENCH / "parts.md"), help="Markdown report ('-' for none)")
+    args = parser.parse_args()
+    if not R.ensure_tools(need_node=False):
+        return 1
+    os.environ["ENVOY_BIN"] = str(args.envoy)
+    variants = [v for v in VARIANTS if not args.only or v.key in args.only]
+    WORK.mkdir(parents=True, exist_ok=True)
+    modules = {"filter": args.wasm, **{v.key: build_variant(v, WORK / "target") for v in variants}}
+    modules.update(R.build_ref_modules())
+    bodies = R.write_bodies()
+    scenario = R.Scenario("b", "chat, gemini model, ~1 KiB (scanned, unchanged)", "POST", R.CHAT_PATH, bodies.small)
+    upstream = R.start_upstream()
+    counts: dict[str, float] = {}
+    try:
+        for name in ["minimal", "filter", *(v.key for v in variants)]:
+            R.log(f"callgrind: {name}")
+            counts[name] = R.callgrind_front(name, upstream.port, modules, [scenario], args.requests)["b"]
+    finally:
+        upstream.stop()
+    base, minimal = counts["filter"], counts["minimal"]
+    lines = [
+        "# Where a routed chat's instructions go",
+        "",
+        f"Generated by `bench/parts.py` (`make bench-parts`) on gemini-router {revision()}: the front "
+        f"Envoy's instructions per request (callgrind, {args.requests} requests of `make bench`'s scenario b "
+        "one at a time), for the filter and for builds of it changed in one place each (see the script).",
+        "",
+        f"The filter: {base / 1000:.1f}k; the minimal module: {minimal / 1000:.1f}k "
+        f"({base / minimal:.3f}×, {(base - minimal) / 1000:+.1f}k).",
+        "",
+        "| build | instructions per request | against the filter |",
+        "|---|---:|---:|",
+    ]
+    for v in variants:
+        lines.append(f"| {v.what} | {counts[v.key] / 1000:.1f}k | {(counts[v.key] - base) / 1000:+.1f}k |")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.out != "-":
+        Path(args.out).write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
