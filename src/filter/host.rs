@@ -366,6 +366,44 @@ mod tests {
     }
 
     #[test]
+    fn random_header_maps_read_back_and_damaged_ones_do_not_panic() {
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for round in 0..500 {
+            let pairs: Vec<(String, Vec<u8>)> = (0..next() % 12)
+                .map(|i| {
+                    let value = (0..next() % 40).map(|_| (next() % 256) as u8).collect();
+                    (format!("x-h{i}"), value)
+                })
+                .collect();
+            let wire = HeaderMap::to_wire(&pairs);
+            let read: Vec<(String, Vec<u8>)> = wire
+                .pairs()
+                .map(|(n, v)| (n.to_owned(), v.to_vec()))
+                .collect();
+            assert_eq!(read, pairs, "round {round}");
+            // Damage: bytes overwritten, then the buffer cut anywhere.
+            let mut bytes = wire.0;
+            for _ in 0..next() % 4 {
+                if !bytes.is_empty() {
+                    let at = (next() % bytes.len() as u64) as usize;
+                    bytes[at] = (next() % 256) as u8;
+                }
+            }
+            let cut = (next() % (bytes.len() as u64 + 1)) as usize;
+            bytes.truncate(cut);
+            let damaged = HeaderMap::from_wire(bytes);
+            // Each pair takes eight bytes of lengths and two NULs at least.
+            assert!(damaged.pairs().count() <= cut / 10, "round {round}");
+        }
+    }
+
+    #[test]
     fn damaged_header_maps_yield_what_precedes_the_damage() {
         let good = HeaderMap::to_wire(&[("a", "1"), ("b", "22")]).0;
         let names = |bytes: Vec<u8>| -> Vec<String> {
