@@ -100,3 +100,22 @@ def test_an_upstream_error_with_a_header_that_is_not_utf8_is_still_rewritten(env
     assert error["message"].startswith("Upstream says no. (gemini-router: "), error
     script.answer = b""
     assert_vm_alive(envoy)
+
+
+def test_a_large_header_map_is_read_whole_in_place(envoy, seen, script):
+    # The filter reads the request's header map from the buffer Envoy
+    # writes: 90 headers, one value of 30 KB, the credential last of all.
+    script.answer = b""
+    seen.clear()
+    filler = "".join(f"x-filler-{i}: value-{i}\r\n" for i in range(90))
+    big = "x-big: " + "b" * 30_000 + "\r\n"
+    resp = post(envoy, IMAGEN_CHAT, filler + big + "authorization: Bearer AIzaLASTkey0123\r\n")
+    assert resp.status == 200, resp
+    assert resp.json()["object"] == "chat.completion", resp
+    upstream = seen[-1]
+    assert ":predict" in upstream.target, upstream.target
+    # The key moved to the header the native API reads: it was found.
+    assert upstream.header("x-goog-api-key") == ["AIzaLASTkey0123"], upstream.headers
+    assert upstream.header("x-big") == ["b" * 30_000]
+    assert upstream.header("x-filler-89") == ["value-89"]
+    assert_vm_alive(envoy)
