@@ -44,11 +44,29 @@ $(VENV)/.stamp: requirements-dev.txt
 
 setup: $(VENV)/.stamp .rustup-target.stamp ## Install the Rust wasm target and the pinned Envoy, SDKs and test tools into .venv
 
+# The SDK exports every proxy-wasm callback; these (gRPC, network, shared
+# queue, foreign function) never reach an HTTP filter that makes no gRPC call
+# and opens no queue. tools/wasm-slim drops their exports and empties the
+# code only they reach, reading cargo's own output (deps/) and replacing
+# $(WASM) (a new file: cargo's hard link to deps/ is left alone), so a
+# second run writes the same bytes.
+SDK_UNUSED    := proxy_on_downstream_connection_close proxy_on_downstream_data \
+                 proxy_on_foreign_function proxy_on_grpc_close proxy_on_grpc_receive \
+                 proxy_on_grpc_receive_initial_metadata proxy_on_grpc_receive_trailing_metadata \
+                 proxy_on_new_connection proxy_on_queue_ready proxy_on_upstream_connection_close \
+                 proxy_on_upstream_data
+TOOLS_CARGO   := --manifest-path tools/wasm-slim/Cargo.toml --target-dir target/tools
+WASM_SLIM     := target/tools/release/wasm-slim
+
 build: .rustup-target.stamp ## Build the filter: target/wasm32-wasip1/release/gemini_router.wasm
 	cargo build --release --target $(TARGET)
+	cargo build --quiet --release $(TOOLS_CARGO)
+	$(WASM_SLIM) target/$(TARGET)/release/deps/gemini_router.wasm $(WASM).slim $(SDK_UNUSED)
+	mv -f $(WASM).slim $(WASM)
 
-unit: .rustup-target.stamp ## Run the Rust unit tests on the host
+unit: .rustup-target.stamp ## Run the Rust unit tests on the host (the filter's and the build tool's)
 	cargo test --all-targets
+	cargo test --release $(TOOLS_CARGO)
 
 # The same unit tests built for the module's target and run in V8 (node's
 # WASI, cargo's runner for the target): the code only the module compiles
@@ -65,6 +83,8 @@ lint: .rustup-target.stamp ## cargo fmt --check, and clippy -D warnings on host 
 	cargo fmt --all -- --check
 	cargo clippy --all-targets -- -D warnings
 	cargo clippy --release --target $(TARGET) -- -D warnings
+	cargo fmt --manifest-path tools/wasm-slim/Cargo.toml -- --check
+	cargo clippy --release $(TOOLS_CARGO) --all-targets -- -D warnings
 
 integration: setup build ## Run the emulator, integration and client suites against the newest Envoy
 	$(PY) -m pytest -q -n 2 tests/emulator tests/integration tests/clients $(PYTEST_ARGS)
