@@ -115,8 +115,10 @@ demo: setup build ## Run Envoy with the filter in front of the local Gemini emul
 bench: setup build ## Benchmarks: filter overhead against plain Envoy and two reference modules, memory, body scanning; as ratios
 	$(PY) bench/run.py --wasm $(WASM) --envoy $(ENVOY)
 
+# The variants are cargo's modules, so the filter they are compared with is
+# cargo's too (deps/, before tools/wasm-slim; the same instructions per request).
 bench-parts: setup build ## Instructions per chat request of builds of the filter without (or with twice) one part each; writes bench/parts.md
-	$(PY) bench/parts.py --wasm $(WASM) --envoy $(ENVOY)
+	$(PY) bench/parts.py --wasm target/$(TARGET)/release/deps/gemini_router.wasm --envoy $(ENVOY)
 
 $(PEERS_VENV)/.litellm-$(LITELLM).stamp:
 	$(PYTHON) -m venv $(PEERS_VENV)

@@ -130,7 +130,8 @@ def revision() -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--wasm", type=Path, default=ROOT / "target/wasm32-wasip1/release/gemini_router.wasm")
+    parser.add_argument("--wasm", type=Path, default=ROOT / "target/wasm32-wasip1/release/deps/gemini_router.wasm",
+                        help="the filter as cargo builds it, as the variants are (default: cargo's output)")
     parser.add_argument("--envoy", type=Path, default=ROOT / ".venv/bin/envoy")
     parser.add_argument("--requests", type=int, default=200, help="requests counted per build")
     parser.add_argument("--only", nargs="*", help="variant keys (default: all)")
