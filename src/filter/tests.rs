@@ -414,11 +414,9 @@ fn a_translated_exchange_rewrites_both_bodies() {
 
 #[test]
 fn a_translated_exchange_writes_only_the_headers_that_change() {
-    let mut x = Exchange::new("");
     let json = ("content-type", "application/json");
     let sent = [BEARER, json, ("content-length", "80")];
-    assert_eq!(x.request("POST", CHAT, &sent, false), Action::Pause);
-    assert_eq!(x.request_chunk(IMAGEN_CHAT, true), Action::Continue);
+    let mut x = Exchange::routed("", CHAT, &sent, IMAGEN_CHAT);
     // :path, content-length, and the key moved from authorization to
     // x-goog-api-key; content-type already says JSON.
     assert_eq!(*x.fake.request_header_writes.borrow(), 4);
@@ -444,13 +442,8 @@ fn a_translated_exchange_writes_only_the_headers_that_change() {
     );
 
     // Another content type on either side is written.
-    let mut y = Exchange::new("");
     let text = ("content-type", "application/json; charset=utf-8");
-    assert_eq!(
-        y.request("POST", CHAT, &[BEARER, text], false),
-        Action::Pause
-    );
-    assert_eq!(y.request_chunk(IMAGEN_CHAT, true), Action::Continue);
+    let mut y = Exchange::routed("", CHAT, &[BEARER, text], IMAGEN_CHAT);
     assert_eq!(
         y.request_header("content-type").as_deref(),
         Some("application/json")
