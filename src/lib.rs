@@ -54,6 +54,8 @@ pub mod response;
 pub mod route;
 pub mod scan;
 pub mod signatures;
+#[cfg(test)]
+pub(crate) mod testutil;
 pub mod tool_stream;
 pub mod translate;
 pub(crate) mod tree;

@@ -991,13 +991,7 @@ mod tests {
         // from every start offset: the steps of 32, 16 and 1 bytes meet in
         // every order and alignment.
         let special = |b: u8| b == b'"' || b == b'\\' || b < 0x20;
-        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = crate::testutil::xorshift(0x9e37_79b9_7f4a_7c15_u64);
         for round in 0..300 {
             let len = (next() % 150) as usize;
             let buf: Vec<u8> = (0..len)

@@ -362,13 +362,7 @@ mod tests {
 
     #[test]
     fn random_header_maps_read_back_and_damaged_ones_do_not_panic() {
-        let mut state = 0x2545_f491_4f6c_dd1d_u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = crate::testutil::xorshift(0x2545_f491_4f6c_dd1d_u64);
         for round in 0..500 {
             let pairs: Vec<(String, Vec<u8>)> = (0..next() % 12)
                 .map(|i| {
