@@ -11,6 +11,8 @@ PY            := $(VENV)/bin/python
 ENVOY         := $(VENV)/bin/envoy
 TARGET        := wasm32-wasip1
 WASM          := target/$(TARGET)/release/gemini_router.wasm
+# cargo's own module, from which `make build` writes $(WASM) (see SDK_UNUSED).
+CARGO_WASM    := target/$(TARGET)/release/deps/gemini_router.wasm
 # The newest Envoy is pinned in requirements-dev.txt; the oldest supported
 # one runs the integration suite too (see README, "Supported Envoy versions").
 ENVOY_OLDEST  := 1.36.2
@@ -61,7 +63,7 @@ WASM_SLIM     := target/tools/release/wasm-slim
 build: .rustup-target.stamp ## Build the filter: target/wasm32-wasip1/release/gemini_router.wasm
 	cargo build --release --target $(TARGET)
 	cargo build --quiet --release $(TOOLS_CARGO)
-	$(WASM_SLIM) target/$(TARGET)/release/deps/gemini_router.wasm $(WASM).slim $(SDK_UNUSED)
+	$(WASM_SLIM) $(CARGO_WASM) $(WASM).slim $(SDK_UNUSED)
 	mv -f $(WASM).slim $(WASM)
 
 unit: .rustup-target.stamp ## Run the Rust unit tests on the host (the filter's and the build tool's)
@@ -118,7 +120,7 @@ bench: setup build ## Benchmarks: filter overhead against plain Envoy and two re
 # The variants are cargo's modules, so the filter they are compared with is
 # cargo's too (deps/, before tools/wasm-slim; the same instructions per request).
 bench-parts: setup build ## Instructions per chat request of builds of the filter without (or with twice) one part each; writes bench/parts.md
-	$(PY) bench/parts.py --wasm target/$(TARGET)/release/deps/gemini_router.wasm --envoy $(ENVOY)
+	$(PY) bench/parts.py --wasm $(CARGO_WASM) --envoy $(ENVOY)
 
 $(PEERS_VENV)/.litellm-$(LITELLM).stamp:
 	$(PYTHON) -m venv $(PEERS_VENV)

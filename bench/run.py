@@ -758,6 +758,15 @@ def fmt_count(n: float) -> str:
     return f"{n:.0f}"
 
 
+def revision() -> str:
+    """The commit measured, and whether the module's sources differ from it."""
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                          capture_output=True, text=True).stdout.strip() or "?"
+    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "src", "Cargo.toml", "Cargo.lock"],
+                           capture_output=True, text=True).stdout.strip()
+    return head + (" with uncommitted changes under src/" if dirty else "")
+
+
 def machine_note(args, started: str, load_start: str) -> list[str]:
     def first_line(cmd: list[str]) -> str:
         try:
@@ -771,19 +780,13 @@ def machine_note(args, started: str, load_start: str) -> list[str]:
         if line.startswith("model name"):
             cpu = line.split(":", 1)[1].strip()
             break
-    if args.revision:
-        head, dirty = args.revision, ""
-    else:
-        head = first_line(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"])
-        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "src", "Cargo.toml", "Cargo.lock"],
-                               capture_output=True, text=True).stdout.strip()
     envoy_version = first_line([args.envoy, "--version"])
     envoy_version = re.sub(r"^.*version: ", "", envoy_version)
     return [
         f"- Date: {started} (UTC)",
         f"- Machine: {cpu}, {os.cpu_count()} CPUs, Linux {platform.release()}; shared, no CPU pinning; "
         f"load average at start {load_start}, at end {Path('/proc/loadavg').read_text().split()[0:3]}",
-        f"- Code: gemini-router {head}{' with uncommitted changes under src/' if dirty else ''}; "
+        f"- Code: gemini-router {args.revision or revision()}; "
         f"Envoy {envoy_version}; {first_line(['rustc', '--version'])}"
         + (f"; node {first_line(['node', '--version'])}" if shutil.which("node") else ""),
     ]
