@@ -478,7 +478,7 @@ fn move_auth(client: Client<'_>, to_style: ApiStyle, auth: Auth<'_>) -> Vec<Head
 
 fn bearer_token(value: &str) -> Option<&str> {
     // A byte search: `split_once(' ')` goes through the generic char
-    // searcher, a tenth of the routing work of a chat request.
+    // searcher.
     let value = value.trim();
     let space = value.bytes().position(|b| b == b' ')?;
     let (scheme, token) = (value.get(..space)?, value.get(space + 1..)?);

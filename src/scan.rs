@@ -111,7 +111,8 @@ pub fn top_level_fields_noting<'a, const N: usize>(
 /// raw value of `wanted[i]`. (It and the scanner methods it calls are
 /// compiled with SIMD128 in the module, like `plain_run_end_simd`, so that
 /// it can be inlined into them: 0.94x against 0.95x `IgnoredAny`'s time in
-/// V8 at 1 KiB without, the medians of seven runs.)
+/// V8 at 1 KiB without, the medians of seven runs of `make bench`'s V8
+/// timing, by hand.)
 #[cfg_attr(target_arch = "wasm32", target_feature(enable = "simd128"))]
 fn scan_fields<'a>(
     s: &mut Scanner<'a, '_>,
