@@ -29,7 +29,7 @@ DIST_IMAGE    ?=
 PEERS_VENV    := .venv-peers
 LITELLM       := 1.106.12
 
-.PHONY: help setup build unit unit-wasm lint integration deploy-check matrix test run demo bench bench-parts bench-peers measure-memory fuzz oci dist skopeo clean
+.PHONY: help setup build unit unit-wasm lint integration deploy-check matrix test run demo bench bench-parts bench-idle bench-peers measure-memory fuzz oci dist skopeo clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -121,6 +121,9 @@ bench: setup build ## Benchmarks: filter overhead against plain Envoy and two re
 # cargo's too (deps/, before tools/wasm-slim; the same instructions per request).
 bench-parts: setup build ## Instructions per chat request of builds of the filter without (or with twice) one part each; writes bench/parts.md
 	$(PY) bench/parts.py --wasm $(CARGO_WASM) --envoy $(ENVOY)
+
+bench-idle: setup build ## Idle RSS of the filter, the no-op module and probes (more module bytes, less code); writes bench/idle.md
+	$(PY) bench/idle.py --wasm $(WASM) --envoy $(ENVOY)
 
 $(PEERS_VENV)/.litellm-$(LITELLM).stamp:
 	$(PYTHON) -m venv $(PEERS_VENV)

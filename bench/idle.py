@@ -1,0 +1,302 @@
+#!/usr/bin/env python3
+"""What the filter's idle RSS is made of: the filter against the no-op
+module and against probes that change one thing each.
+
+`make bench` reports an Envoy's idle RSS with the filter over the same Envoy
+with the no-op module (issue 8's target: at most +8 MiB). This measures
+where that difference comes from, with every front Envoy started `--starts`
+times in interleaved rounds (one front at a time; each figure the median):
+
+- the filter as shipped (`make build`'s module);
+- the same module with 400,000 more bytes that are not code (an inert
+  custom section): what a byte of module costs, whatever it holds;
+- cargo's module (before tools/wasm-slim), built with its function names,
+  which are then dropped: the base of the next probe;
+- that module with every function of `src/translate` (77 KB of code, the
+  filter's largest part) emptied to `unreachable`: what that much less
+  code saves. The probe loads and configures, but it cannot translate:
+  it measures, it is not a filter.
+
+For each: VmRSS, Envoy's heap (admin /memory: allocated, and free pages
+tcmalloc keeps, both of which the V8 compile of the module leaves), and the
+compiled code (anonymous executable mappings). Prints a Markdown table and
+writes bench/idle.md; about 2 minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import run as R  # noqa: E402  (bench/run.py: reference modules, Envoy fronts, /proc readers)
+
+ROOT = R.ROOT
+WORK = R.WORK / "idle"
+PADDING = 400_000
+# The probe empties the functions whose (legacy-demangled) name is in the
+# translate module; `ImageMessageFormat::read` is configuration, which runs at
+# start, so it stays.
+TRANSLATE = re.compile(r"^_?<?gemini_router::translate::(?!ImageMessageFormat)")
+SETTLE_SECONDS = 1.5
+
+
+# -- a few Wasm binary helpers (enough to name and empty functions) --------------
+
+
+def leb(data: bytes, i: int) -> tuple[int, int]:
+    """An unsigned LEB128 at `i`: (value, index after it)."""
+    value = shift = 0
+    while True:
+        byte = data[i]
+        i += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            return value, i
+
+
+def uleb(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def sections(data: bytes) -> list[tuple[int, bytes]]:
+    """The module's sections as (id, payload), in order."""
+    if data[:8] != b"\0asm\x01\0\0\0":
+        raise SystemExit("idle: not a Wasm module")
+    out, i = [], 8
+    while i < len(data):
+        sid = data[i]
+        size, i = leb(data, i + 1)
+        out.append((sid, data[i:i + size]))
+        i += size
+    return out
+
+
+def module(parts: list[tuple[int, bytes]]) -> bytes:
+    return b"\0asm\x01\0\0\0" + b"".join(bytes([sid]) + uleb(len(p)) + p for sid, p in parts)
+
+
+def custom_section(name: str, payload: bytes) -> tuple[int, bytes]:
+    return 0, uleb(len(name)) + name.encode() + payload
+
+
+def imported_functions(payload: bytes) -> int:
+    count, i = leb(payload, 0)
+    functions = 0
+    for _ in range(count):
+        for _ in range(2):  # module and field names
+            size, i = leb(payload, i)
+            i += size
+        kind = payload[i]
+        i += 1
+        if kind == 0:  # function: type index
+            functions += 1
+            _, i = leb(payload, i)
+        elif kind in (1, 2):  # table (reftype first) or memory: limits
+            i += kind == 1
+            flags, i = leb(payload, i)
+            _, i = leb(payload, i)
+            if flags & 1:
+                _, i = leb(payload, i)
+        elif kind == 3:  # global: valtype, mutability
+            i += 2
+        else:
+            raise SystemExit(f"idle: import kind {kind} not understood")
+    return functions
+
+
+def function_names(payload: bytes) -> dict[int, str]:
+    """The function names of a `name` custom section's payload (after its name)."""
+    names, i = {}, 0
+    while i < len(payload):
+        sub = payload[i]
+        size, i = leb(payload, i + 1)
+        if sub == 1:
+            count, j = leb(payload, i)
+            for _ in range(count):
+                index, j = leb(payload, j)
+                length, j = leb(payload, j)
+                names[index] = payload[j:j + length].decode("utf-8", "replace")
+                j += length
+        i += size
+    return names
+
+
+def demangle(name: str) -> str:
+    """A legacy Rust symbol's path (`_ZN...E` -> `a::b::c`), without the hash."""
+    if not name.startswith("_ZN"):
+        return name
+    parts, i = [], 3
+    while i < len(name) and name[i].isdigit():
+        digits = re.match(r"\d+", name[i:]).group()
+        i += len(digits)
+        parts.append(name[i:i + int(digits)])
+        i += int(digits)
+    if parts and re.fullmatch(r"h[0-9a-f]{16}", parts[-1]):
+        parts.pop()
+    path = "::".join(parts)
+    for escaped, char in (("$LT$", "<"), ("$GT$", ">"), ("$u20$", " "), ("$C$", ","), ("$RF$", "&"), ("..", "::")):
+        path = path.replace(escaped, char)
+    return path
+
+
+def without_names(data: bytes, empty: re.Pattern | None) -> tuple[bytes, int]:
+    """`data` without its custom sections, and with the body of every function
+    whose name matches `empty` replaced by `unreachable`: (module, code bytes
+    removed)."""
+    parts = sections(data)
+    names: dict[int, str] = {}
+    imports = 0
+    for sid, payload in parts:
+        if sid == 2:
+            imports = imported_functions(payload)
+        elif sid == 0:
+            length, i = leb(payload, 0)
+            if payload[i:i + length] == b"name":
+                names = function_names(payload[i + length:])
+    if empty is not None and not names:
+        raise SystemExit("idle: the module has no function names to choose by")
+    out, removed = [], 0
+    for sid, payload in parts:
+        if sid == 0:
+            continue
+        if sid == 10 and empty is not None:
+            count, i = leb(payload, 0)
+            code = bytearray(uleb(count))
+            for index in range(count):
+                size, i = leb(payload, i)
+                body = payload[i:i + size]
+                i += size
+                if empty.search(demangle(names.get(imports + index, ""))):
+                    removed += len(body) - 3
+                    body = b"\x00\x00\x0b"  # no locals; unreachable; end
+                code += uleb(len(body)) + body
+            payload = bytes(code)
+        out.append((sid, payload))
+    return module(out), removed
+
+
+# -- the probes -----------------------------------------------------------------
+
+
+def named_cargo_module() -> Path:
+    """cargo's module (the crate as it is), built with its function names."""
+    target = WORK / "target"
+    R.log("building the filter with function names (target/bench/idle)")
+    env = dict(os.environ, CARGO_PROFILE_RELEASE_STRIP="debuginfo")
+    subprocess.run(["cargo", "build", "--quiet", "--release", "--target", "wasm32-wasip1", "--target-dir",
+                    str(target)], cwd=ROOT, env=env, check=True)
+    return target / "wasm32-wasip1" / "release" / "deps" / "gemini_router.wasm"
+
+
+def probes(shipped: Path) -> tuple[dict[str, Path], dict[str, str]]:
+    """Front name -> module, and front name -> what it is."""
+    WORK.mkdir(parents=True, exist_ok=True)
+    padded = WORK / "padded.wasm"
+    padded.write_bytes(module(sections(shipped.read_bytes()) + [custom_section("padding", bytes(PADDING))]))
+    named = named_cargo_module().read_bytes()
+    cargo, _ = without_names(named, None)
+    emptied, removed = without_names(named, TRANSLATE)
+    (WORK / "cargo.wasm").write_bytes(cargo)
+    (WORK / "emptied.wasm").write_bytes(emptied)
+    modules = {"filter": shipped, "padded": padded, "cargo": WORK / "cargo.wasm", "emptied": WORK / "emptied.wasm"}
+    what = {
+        "noop": "no-op module",
+        "filter": f"gemini-router ({shipped.stat().st_size:,} B)",
+        "padded": f"the same + {PADDING:,} B inert custom section",
+        "cargo": f"cargo's module, before tools/wasm-slim ({len(cargo):,} B)",
+        "emptied": f"cargo's module, `src/translate` emptied ({removed:,} B less code)",
+    }
+    return modules, what
+
+
+def sample(name: str, wasm: Path) -> dict[str, float]:
+    """One start of a front Envoy with `wasm`: its idle figures in MiB."""
+    from tests import harness
+
+    config = None if name == "noop" else R.FILTER_CONFIG
+    envoy = harness.Envoy("127.0.0.1", 9, config, with_filter=True, wasm=wasm, name=f"idle-{name}",
+                          skip_unrouted="off").start()
+    try:
+        time.sleep(SETTLE_SECONDS)
+        pid = envoy.process.pid
+        heap = R.admin_memory(envoy)
+        return {
+            "rss": R.proc_status(pid)["VmRSS"] / 1024,
+            "allocated": int(heap.get("allocated", 0)) / R.MIB,
+            "free": (int(heap.get("pageheap_free", 0)) + int(heap.get("total_thread_cache", 0))) / R.MIB,
+            "code": R.anon_exec_kib(pid) / 1024,
+        }
+    finally:
+        envoy.stop()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--wasm", type=Path, default=ROOT / "target/wasm32-wasip1/release/gemini_router.wasm",
+                        help="the shipped module (make build's)")
+    parser.add_argument("--envoy", type=Path, default=ROOT / ".venv/bin/envoy")
+    parser.add_argument("--starts", type=int, default=5, help="starts of each front Envoy (interleaved rounds)")
+    parser.add_argument("--out", default=str(R.BENCH / "idle.md"), help="Markdown report ('-' for none)")
+    args = parser.parse_args()
+    os.environ["ENVOY_BIN"] = str(args.envoy)
+    modules, what = probes(args.wasm)
+    modules["noop"] = R.build_ref_modules()["noop"]
+    fronts = ["noop", "filter", "padded", "cargo", "emptied"]
+    runs: dict[str, list[dict[str, float]]] = {f: [] for f in fronts}
+    for r in range(args.starts):
+        R.log(f"round {r + 1} of {args.starts}")
+        for name in R.rotation(fronts, r):
+            runs[name].append(sample(name, modules[name]))
+
+    def med(front: str, key: str) -> float:
+        return statistics.median(run[key] for run in runs[front])
+
+    keys = [("rss", "RSS"), ("allocated", "heap allocated"), ("free", "heap free, kept"), ("code", "compiled code")]
+    lines = [
+        "# What the filter's idle RSS is made of",
+        "",
+        f"Generated by `bench/idle.py` (`make bench-idle`) on gemini-router {R.revision()}: each front Envoy "
+        f"(`--concurrency 1`, the bench's configuration) started {args.starts} times in interleaved rounds, "
+        f"its figures read {SETTLE_SECONDS} s after it is ready; medians, in MiB. RSS from /proc/PID/status, "
+        "Envoy's heap from admin /memory (allocated, and the free pages tcmalloc keeps), compiled code from "
+        "/proc/PID/smaps (anonymous executable mappings). The probes measure; they are not filters.",
+        "",
+        "| module | " + " | ".join(title for _, title in keys) + " | RSS − no-op | RSS, each start |",
+        "|---|" + "---:|" * (len(keys) + 1) + "---|",
+    ]
+    for front in fronts:
+        cells = [f"{med(front, k):.1f}" for k, _ in keys]
+        lines.append(f"| {what[front]} | " + " | ".join(cells) + f" | {med(front, 'rss') - med('noop', 'rss'):+.1f} | "
+                     + " ".join(f"{run['rss']:.1f}" for run in runs[front]) + " |")
+    padding = med("padded", "rss") - med("filter", "rss")
+    code = med("cargo", "rss") - med("emptied", "rss")
+    removed = int(re.search(r"\(([\d,]+) B less code\)", what["emptied"]).group(1).replace(",", ""))
+    lines += [
+        "",
+        f"Module bytes: {PADDING:,} B more cost {padding:+.2f} MiB "
+        f"({padding * R.MIB / PADDING:.1f} B of RSS per byte of module).",
+        f"Code: {removed:,} B less code saves {code:.2f} MiB "
+        f"({code * R.MIB / removed:.1f} B of RSS per byte of code, module bytes included).",
+    ]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.out != "-":
+        Path(args.out).write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
