@@ -15,6 +15,7 @@ use crate::route::{self, Auth, Client, ErrorShape, HeaderOp, Plan, Secret, Verdi
 use crate::scan::{self, top_level_fields_noting, ScanError};
 use crate::signatures::{self, Memory, Shared};
 use crate::translate::{self, Exchange, TranslateError, Translator};
+use std::rc::Rc;
 
 /// Why a request goes on without routing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,7 +55,7 @@ impl PassReason {
 }
 
 /// The request facts the decisions read, taken from the request headers.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct Head<'a> {
     /// `:method`.
     pub method: &'a str,
@@ -68,9 +69,10 @@ pub struct Head<'a> {
     pub auth: Auth<'a>,
     /// The current Unix time (the lifecycle table's clock, OpenAI `created`).
     pub now: Now<'a>,
-    /// The live catalogue cached for the request's key, if any: classifies
-    /// a model no rule matches by its `supportedGenerationMethods`.
-    pub catalogue: Option<&'a Catalogue>,
+    /// Reads the live catalogue cached for the request's key, if any:
+    /// classifies a model no rule matches by its `supportedGenerationMethods`
+    /// (read only for such a model).
+    pub catalogue: Option<&'a dyn Fn() -> Option<Rc<Catalogue>>>,
     /// Where thought signatures are remembered (`None`: nothing is put back).
     pub signatures: Option<Shared<'a>>,
 }
@@ -273,13 +275,6 @@ pub enum BodyStep {
     /// Apply the plan; with a new body, replace it (and keep the
     /// translator, when it is a translation, for the response).
     Route(Box<Routed>, Option<Rewrite>),
-}
-
-/// Whether a request is one the router looks at, from `:method` and
-/// `:path` alone: the glue reads no other header for the rest, which pass
-/// through untouched.
-pub fn is_routed(method: &str, path: &str) -> bool {
-    recognize(method, path) != Recognized::Unrouted
 }
 
 /// Decides on the request headers.
@@ -649,7 +644,8 @@ fn plan_for(
 ) -> Routed {
     let mut class = config.classifier.classify(&model.id);
     if class.rule.is_none() {
-        if let Some(family) = head.catalogue.and_then(|c| c.family_of(&model.id)) {
+        let listed = head.catalogue.and_then(|read| read());
+        if let Some(family) = listed.and_then(|c| c.family_of(&model.id)) {
             class.family = family;
             class.from_catalogue = true;
         }

@@ -150,14 +150,12 @@ struct RequestHead {
     accept_encoding: bool,
     /// The current Unix time, once read (see [`RequestHead::now`]).
     now: Cell<Option<u64>>,
-    /// The live catalogue cached for the request's key, if any.
-    catalogue: Option<Rc<Catalogue>>,
 }
 
 impl RequestHead {
     /// Reads the request facts the decisions use, from the whole request
-    /// header map, read once; and whether the router looks at the request
-    /// (by `:method` and `:path`). One read, because each read is a host
+    /// header map, read once (whether the router looks at the request at
+    /// all, [`flow::head`] decides from `:method` and `:path`). One read, because each read is a host
     /// call and the host then calls back into the VM to copy its answer in:
     /// the pair costs far more than parsing the map (`make bench-parts`:
     /// 10.8k instructions of the front Envoy for the response's `:status`,
@@ -166,7 +164,7 @@ impl RequestHead {
     /// joins repeated HTTP/1 headers) wherever it came from. (Requests the
     /// router never looks at do not reach it in the shipped configurations:
     /// a route without the filter takes them.)
-    fn read(host: &impl Host) -> (RequestHead, bool) {
+    fn read(host: &impl Host) -> RequestHead {
         let mut head = RequestHead::default();
         let map = host.header_map(REQ);
         for (name, value) in map.pairs() {
@@ -200,8 +198,7 @@ impl RequestHead {
                 None => *slot = Some(value),
             }
         }
-        let routed = flow::is_routed(&head.method, &head.path);
-        (head, routed)
+        head
     }
 
     /// Whether request header `name` is known to be `value` already (`None`:
@@ -246,7 +243,7 @@ impl RequestHead {
                 api_key: self.api_key.as_deref(),
             },
             now: Now::Read(clock),
-            catalogue: self.catalogue.as_deref(),
+            catalogue: None,
             signatures: None,
         }
     }
@@ -456,8 +453,12 @@ impl<H: Host> Router<H> {
         };
         let store = SharedData(&self.host);
         let clock = || self.head.now(&self.host);
+        let catalogue = || self.cached_catalogue();
         let mut view = self.head.view(&clock);
         view.signatures = Some(Shared(&store));
+        if self.config.live_catalogue {
+            view.catalogue = Some(&catalogue);
+        }
         match flow::buffered(&self.config, &view, pending, &body) {
             BodyStep::Pass(reason) => self.pass(reason),
             BodyStep::Reject(reply) => self.reject(&reply),
@@ -797,16 +798,14 @@ impl<H: Host> HttpContext for Router<H> {
         if let Some(authority) = &self.config.authority {
             let _ = self.host.set_header(REQ, ":authority", Some(authority));
         }
-        let (head, routed) = RequestHead::read(&self.host);
-        self.head = head;
-        if !routed {
-            return self.pass(flow::PassReason::Unrouted);
-        }
-        if self.config.live_catalogue {
-            self.head.catalogue = self.cached_catalogue();
-        }
+        self.head = RequestHead::read(&self.host);
         let clock = || self.head.now(&self.host);
-        match flow::head(&self.config, &self.head.view(&clock)) {
+        let catalogue = || self.cached_catalogue();
+        let mut view = self.head.view(&clock);
+        if self.config.live_catalogue {
+            view.catalogue = Some(&catalogue);
+        }
+        match flow::head(&self.config, &view) {
             HeadStep::Pass(reason) => self.pass(reason),
             HeadStep::Reject(reply) => self.reject(&reply),
             HeadStep::Route(routed) => {
