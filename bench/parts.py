@@ -74,9 +74,9 @@ VARIANTS = [
          "if let Err(e) = std::hint::black_box(Ok::<(), route::CredentialError>(())) {"),
     ]),
     Variant("map", "the request header map read twice", [
-        (FILTER, "let (head, routed) = RequestHead::read(&self.host);",
+        (FILTER, "self.head = RequestHead::read(&self.host);",
          "std::hint::black_box(RequestHead::read(&self.host));\n"
-         "        let (head, routed) = RequestHead::read(&self.host);"),
+         "        self.head = RequestHead::read(&self.host);"),
     ]),
     Variant("scan", "the body scanned twice", [
         (FLOW, 'let scanned = top_level_fields_noting(body, ["model", "stream", "tools"], notes);',
