@@ -42,7 +42,7 @@ mod tests {
     use super::*;
     use crate::endpoint::Endpoint;
     use crate::translate::testutil::*;
-    use serde_json::{json, Value};
+    use serde_json::json;
 
     fn translator() -> BatchEmbedToEmbeddings {
         BatchEmbedToEmbeddings::new(&exchange(
@@ -54,70 +54,55 @@ mod tests {
 
     #[test]
     fn requests() {
-        struct Case {
-            name: &'static str,
-            body: &'static str,
-            want: Result<Value, TranslateError>,
-        }
         let cases = [
-            Case {
+            RequestCase {
                 name: "two requests",
                 body: r#"{"requests":[{"model":"models/gemini-embedding-001","content":{"parts":[{"text":"a"}]},"outputDimensionality":3},
                     {"model":"models/gemini-embedding-001","content":{"parts":[{"text":"日本の猫 🐱"}]},"outputDimensionality":3}]}"#,
                 want: Ok(json!({"model":"gemini-embedding-001","input":["a","日本の猫 🐱"],"dimensions":3,"encoding_format":"float"})),
             },
-            Case {
+            RequestCase {
                 name: "one request",
                 body: r#"{"requests":[{"content":{"parts":[{"text":"a"}]}}]}"#,
                 want: Ok(json!({"model":"gemini-embedding-001","input":"a","encoding_format":"float"})),
             },
-            Case {
+            RequestCase {
                 name: "different dimensions",
                 body: r#"{"requests":[{"content":{"parts":[{"text":"a"}]},"outputDimensionality":3},{"content":{"parts":[{"text":"b"}]}}]}"#,
                 want: Err(TranslateError::InvalidRequest(
                     "requests with different outputDimensionality cannot be sent as one embeddings call".into(),
                 )),
             },
-            Case {
+            RequestCase {
                 name: "empty",
                 body: r#"{"requests":[]}"#,
                 want: Err(TranslateError::InvalidRequest("`requests` is missing or empty".into())),
             },
-            Case {
+            RequestCase {
                 name: "a request without text",
                 body: r#"{"requests":[{"content":{"parts":[{"text":"a"}]}},{"content":{}}]}"#,
                 want: Err(TranslateError::NoPrompt),
             },
         ];
-        for case in cases {
-            let got = translator()
-                .translate_request(case.body.as_bytes())
-                .map(|b| json(&b));
-            assert_eq!(got, case.want, "{}", case.name);
-        }
+        check_requests(translator, cases);
     }
 
     #[test]
     fn responses() {
-        struct Case {
-            name: &'static str,
-            upstream: &'static str,
-            want: Result<Value, TranslateError>,
-        }
         let cases = [
-            Case {
+            ResponseCase {
                 name: "out of order data sorted by index",
                 upstream: r#"{"data":[{"embedding":[2.0],"index":1},{"embedding":[1.0],"index":0}]}"#,
                 want: Ok(json!({"embeddings":[{"values":[1.0]},{"values":[2.0]}]})),
             },
-            Case {
+            ResponseCase {
                 name: "count mismatch",
                 upstream: r#"{"data":[{"embedding":[1.0],"index":0}]}"#,
                 want: Err(TranslateError::InvalidResponse(
                     "1 embeddings for 2 inputs".into(),
                 )),
             },
-            Case {
+            ResponseCase {
                 name: "no data",
                 upstream: r#"{"error":"x"}"#,
                 want: Err(TranslateError::InvalidResponse(
@@ -125,13 +110,7 @@ mod tests {
                 )),
             },
         ];
-        for case in cases {
-            let mut t = translator();
-            t.translate_request(br#"{"requests":[{"content":{"parts":[{"text":"a"}]}},{"content":{"parts":[{"text":"b"}]}}]}"#).unwrap();
-            let got = t
-                .translate_response(case.upstream.as_bytes())
-                .map(|t| json(&t.body));
-            assert_eq!(got, case.want, "{}", case.name);
-        }
+        let request = r#"{"requests":[{"content":{"parts":[{"text":"a"}]}},{"content":{"parts":[{"text":"b"}]}}]}"#;
+        check_responses(after_request(translator, request), cases);
     }
 }

@@ -142,21 +142,16 @@ mod tests {
 
     #[test]
     fn requests() {
-        struct Case {
-            name: &'static str,
-            body: &'static str,
-            want: Result<Value, TranslateError>,
-        }
         let config = json!({"responseModalities":["TEXT","IMAGE"]});
         let cases = [
-            Case {
+            RequestCase {
                 name: "minimal",
                 body: r#"{"model":"gemini-2.5-flash-image","messages":[{"role":"user","content":"a cat"}],"stream":true}"#,
                 want: Ok(
                     json!({"contents":[{"role":"user","parts":[{"text":"a cat"}]}],"generationConfig":config}),
                 ),
             },
-            Case {
+            RequestCase {
                 name: "system, n, aspect ratio from size",
                 body: r#"{"messages":[{"role":"system","content":"Draw in watercolour."},{"role":"developer","content":[{"type":"text","text":"No text in images."}]},
                     {"role":"user","content":"日本の猫 🐱"}],"n":2,"size":"1536x1024"}"#,
@@ -166,7 +161,7 @@ mod tests {
                     "generationConfig":{"responseModalities":["TEXT","IMAGE"],"candidateCount":2,"imageConfig":{"aspectRatio":"3:2"}}}),
                 ),
             },
-            Case {
+            RequestCase {
                 name: "the conversation is sent: earlier user images and the model's image too",
                 body: r#"{"messages":[
                     {"role":"user","content":[{"type":"text","text":"a cat"},{"type":"image_url","image_url":{"url":"data:image/png;base64,OLD"}}]},
@@ -180,7 +175,7 @@ mod tests {
                         {"inlineData":{"mimeType":"image/jpeg","data":"/9j/NEW"}},
                         {"inlineData":{"mimeType":"image/webp","data":"UklGR"}}]}],"generationConfig":config})),
             },
-            Case {
+            RequestCase {
                 name: "two-turn edit: our own markdown answer becomes a model turn with inline data",
                 body: r#"{"model":"gemini-2.5-flash-image","stream":true,"messages":[
                     {"role":"system","content":"Photorealistic."},
@@ -193,7 +188,7 @@ mod tests {
                     {"role":"user","parts":[{"text":"now make the sky purple"}]}],
                     "systemInstruction":{"parts":[{"text":"Photorealistic."}]},"generationConfig":config})),
             },
-            Case {
+            RequestCase {
                 name: "image_url parts in the assistant's history (image_url_parts answers)",
                 body: r#"{"messages":[
                     {"role":"user","content":"a fox"},
@@ -208,12 +203,12 @@ mod tests {
                     {"role":"model","parts":[{"inlineData":{"mimeType":"image/png","data":"FOX2"}}]},
                     {"role":"user","parts":[{"text":"at night"}]}],"generationConfig":config})),
             },
-            Case {
+            RequestCase {
                 name: "consecutive user messages are one turn; a trailing empty assistant message is not a turn",
                 body: r#"{"messages":[{"role":"user","content":"old prompt"},{"role":"user","content":"new prompt"},{"role":"assistant","content":""}]}"#,
                 want: Ok(json!({"contents":[{"role":"user","parts":[{"text":"old prompt"},{"text":"new prompt"}]}],"generationConfig":config})),
             },
-            Case {
+            RequestCase {
                 name: "unicode conversation",
                 body: r#"{"messages":[{"role":"user","content":"日本の猫 🐱"},
                     {"role":"assistant","content":"どうぞ 🐈\n\n![image](data:image/png;base64,NEKO)"},
@@ -223,35 +218,30 @@ mod tests {
                     {"role":"model","parts":[{"text":"どうぞ 🐈"},{"inlineData":{"mimeType":"image/png","data":"NEKO"}}]},
                     {"role":"user","parts":[{"text":"空を紫に — 🟣"}]}],"generationConfig":config})),
             },
-            Case {
+            RequestCase {
                 name: "last message is the assistant's: nothing to answer",
                 body: r#"{"messages":[{"role":"user","content":"a cat"},{"role":"assistant","content":"![image](data:image/png;base64,GEN)"}]}"#,
                 want: Err(TranslateError::NoPrompt),
             },
-            Case {
+            RequestCase {
                 name: "last user message has no text",
                 body: r#"{"messages":[{"role":"user","content":"a cat"},{"role":"assistant","content":"ok"},
                     {"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/png;base64,AAAA"}}]}]}"#,
                 want: Err(TranslateError::NoPrompt),
             },
-            Case {
+            RequestCase {
                 name: "aspect_ratio field",
                 body: r#"{"messages":[{"role":"user","content":"x"}],"aspect_ratio":"21:9"}"#,
                 want: Ok(json!({"contents":[{"role":"user","parts":[{"text":"x"}]}],
                     "generationConfig":{"responseModalities":["TEXT","IMAGE"],"imageConfig":{"aspectRatio":"21:9"}}})),
             },
-            Case {
+            RequestCase {
                 name: "no prompt",
                 body: r#"{"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/png;base64,AAAA"}}]}]}"#,
                 want: Err(TranslateError::NoPrompt),
             },
         ];
-        for case in cases {
-            let got = translator(Endpoint::GenerateContent, false)
-                .translate_request(case.body.as_bytes())
-                .map(|b| json(&b));
-            assert_eq!(got, case.want, "{}", case.name);
-        }
+        check_requests(|| translator(Endpoint::GenerateContent, false), cases);
     }
 
     fn frame(parts: Value, extra: Value) -> String {

@@ -58,7 +58,7 @@ mod tests {
     use super::*;
     use crate::endpoint::Endpoint;
     use crate::translate::testutil::*;
-    use serde_json::{json, Value};
+    use serde_json::json;
 
     const MODEL: &str = "gemini-2.5-flash-image";
 
@@ -72,38 +72,28 @@ mod tests {
 
     #[test]
     fn requests() {
-        struct Case {
-            name: &'static str,
-            body: &'static str,
-            want: Result<Value, TranslateError>,
-        }
         let cases = [
-            Case {
+            RequestCase {
                 name: "minimal",
                 body: r#"{"model":"gemini-2.5-flash-image","messages":[{"role":"user","content":"a cat"}]}"#,
                 want: Ok(
                     json!({"model":MODEL,"prompt":"a cat","n":1,"response_format":"b64_json"}),
                 ),
             },
-            Case {
+            RequestCase {
                 name: "size passed, n clamped, unicode",
                 body: r#"{"messages":[{"role":"user","content":[{"type":"text","text":"日本の猫 🐱"}]}],"n":7,"size":"1024x1792"}"#,
                 want: Ok(
                     json!({"model":MODEL,"prompt":"日本の猫 🐱","n":4,"size":"1024x1792","response_format":"b64_json"}),
                 ),
             },
-            Case {
+            RequestCase {
                 name: "blank prompt",
                 body: r#"{"messages":[{"role":"user","content":"   "}]}"#,
                 want: Err(TranslateError::NoPrompt),
             },
         ];
-        for case in cases {
-            let got = translator()
-                .translate_request(case.body.as_bytes())
-                .map(|b| json(&b));
-            assert_eq!(got, case.want, "{}", case.name);
-        }
+        check_requests(translator, cases);
     }
 
     #[test]

@@ -71,18 +71,13 @@ mod tests {
 
     #[test]
     fn requests() {
-        struct Case {
-            name: &'static str,
-            body: &'static str,
-            want: Result<Value, TranslateError>,
-        }
         let cases = [
-            Case {
+            RequestCase {
                 name: "string content",
                 body: r#"{"model":"imagen-4.0-generate-001","messages":[{"role":"user","content":"a cat"}]}"#,
                 want: Ok(json!({"instances":[{"prompt":"a cat"}],"parameters":{"sampleCount":1}})),
             },
-            Case {
+            RequestCase {
                 name: "last user message, text parts joined, image part and history skipped",
                 body: r#"{"model":"imagen-4.0-generate-001","n":2,"size":"1792x1024","messages":[
                     {"role":"system","content":"You are helpful"},
@@ -93,40 +88,35 @@ mod tests {
                     json!({"instances":[{"prompt":"日本の猫\n🐱"}],"parameters":{"sampleCount":2,"aspectRatio":"16:9"}}),
                 ),
             },
-            Case {
+            RequestCase {
                 name: "aspect_ratio wins over size, n clamped",
                 body: r#"{"messages":[{"role":"user","content":"x"}],"n":12,"size":"1024x1024","aspect_ratio":"9:16"}"#,
                 want: Ok(
                     json!({"instances":[{"prompt":"x"}],"parameters":{"sampleCount":4,"aspectRatio":"9:16"}}),
                 ),
             },
-            Case {
+            RequestCase {
                 name: "content before role",
                 body: r#"{"messages":[{"content":"x y","role":"user"},{"content":"ignored","role":"assistant"}]}"#,
                 want: Ok(json!({"instances":[{"prompt":"x y"}],"parameters":{"sampleCount":1}})),
             },
-            Case {
+            RequestCase {
                 name: "no user message",
                 body: r#"{"messages":[{"role":"system","content":"x"}]}"#,
                 want: Err(TranslateError::NoPrompt),
             },
-            Case {
+            RequestCase {
                 name: "image only",
                 body: r#"{"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"https://x/y.png"}}]}]}"#,
                 want: Err(TranslateError::NoPrompt),
             },
-            Case {
+            RequestCase {
                 name: "null content",
                 body: r#"{"messages":[{"role":"user","content":null}]}"#,
                 want: Err(TranslateError::NoPrompt),
             },
         ];
-        for case in cases {
-            let got = translator(false)
-                .translate_request(case.body.as_bytes())
-                .map(|b| json(&b));
-            assert_eq!(got, case.want, "{}", case.name);
-        }
+        check_requests(|| translator(false), cases);
         for (name, body) in [
             ("not json", "{"),
             ("no messages", r#"{"model":"x"}"#),

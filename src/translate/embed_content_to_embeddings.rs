@@ -43,7 +43,7 @@ mod tests {
     use super::*;
     use crate::endpoint::Endpoint;
     use crate::translate::testutil::*;
-    use serde_json::{json, Value};
+    use serde_json::json;
 
     fn translator() -> EmbedContentToEmbeddings {
         EmbedContentToEmbeddings::new(&exchange(
@@ -55,54 +55,39 @@ mod tests {
 
     #[test]
     fn requests() {
-        struct Case {
-            name: &'static str,
-            body: &'static str,
-            want: Result<Value, TranslateError>,
-        }
         let cases = [
-            Case {
+            RequestCase {
                 name: "google-genai embed_content",
                 body: r#"{"model":"models/gemini-embedding-001","content":{"parts":[{"text":"日本の猫 🐱"}]},"taskType":"RETRIEVAL_QUERY","outputDimensionality":256}"#,
                 want: Ok(
                     json!({"model":"gemini-embedding-001","input":"日本の猫 🐱","dimensions":256,"encoding_format":"float"}),
                 ),
             },
-            Case {
+            RequestCase {
                 name: "parts joined, snake_case",
                 body: r#"{"content":{"parts":[{"text":"a"},{"text":"b"}]},"output_dimensionality":8}"#,
                 want: Ok(
                     json!({"model":"gemini-embedding-001","input":"a\nb","dimensions":8,"encoding_format":"float"}),
                 ),
             },
-            Case {
+            RequestCase {
                 name: "no text",
                 body: r#"{"content":{"parts":[]}}"#,
                 want: Err(TranslateError::NoPrompt),
             },
         ];
-        for case in cases {
-            let got = translator()
-                .translate_request(case.body.as_bytes())
-                .map(|b| json(&b));
-            assert_eq!(got, case.want, "{}", case.name);
-        }
+        check_requests(translator, cases);
     }
 
     #[test]
     fn responses() {
-        struct Case {
-            name: &'static str,
-            upstream: &'static str,
-            want: Result<Value, TranslateError>,
-        }
         let cases = [
-            Case {
+            ResponseCase {
                 name: "one vector",
                 upstream: r#"{"object":"list","data":[{"object":"embedding","embedding":[0.25,-0.5],"index":0}],"model":"gemini-embedding-001"}"#,
                 want: Ok(json!({"embedding":{"values":[0.25,-0.5]}})),
             },
-            Case {
+            ResponseCase {
                 name: "none",
                 upstream: r#"{"object":"list","data":[]}"#,
                 want: Err(TranslateError::InvalidResponse(
@@ -110,12 +95,7 @@ mod tests {
                 )),
             },
         ];
-        for case in cases {
-            let got = translator()
-                .translate_response(case.upstream.as_bytes())
-                .map(|t| json(&t.body));
-            assert_eq!(got, case.want, "{}", case.name);
-        }
+        check_responses(translator, cases);
         let got = translator().translate_response(br#"{"data":[{"embedding":"AACAPw=="}]}"#);
         assert!(
             matches!(got, Err(TranslateError::InvalidResponse(_))),

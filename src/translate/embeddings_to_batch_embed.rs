@@ -46,7 +46,7 @@ mod tests {
     use super::*;
     use crate::endpoint::Endpoint;
     use crate::translate::testutil::*;
-    use serde_json::{json, Value};
+    use serde_json::json;
 
     const MODEL: &str = "gemini-embedding-001";
 
@@ -60,33 +60,28 @@ mod tests {
 
     #[test]
     fn requests() {
-        struct Case {
-            name: &'static str,
-            body: &'static str,
-            want: Result<Value, TranslateError>,
-        }
         let request = |text: &str| json!({"model":"models/gemini-embedding-001","content":{"parts":[{"text":text}]}});
         let cases = [
-            Case {
+            RequestCase {
                 name: "one string",
                 body: r#"{"model":"gemini-embedding-001","input":"日本の猫 🐱"}"#,
                 want: Ok(json!({"requests":[request("日本の猫 🐱")]})),
             },
-            Case {
+            RequestCase {
                 name: "list with dimensions",
                 body: r#"{"model":"models/gemini-embedding-001","input":["a","b"],"dimensions":768,"encoding_format":"float"}"#,
                 want: Ok(json!({"requests":[
                     {"model":"models/gemini-embedding-001","content":{"parts":[{"text":"a"}]},"outputDimensionality":768},
                     {"model":"models/gemini-embedding-001","content":{"parts":[{"text":"b"}]},"outputDimensionality":768}]})),
             },
-            Case {
+            RequestCase {
                 name: "empty list",
                 body: r#"{"input":[]}"#,
                 want: Err(TranslateError::InvalidRequest(
                     "`input` is missing or empty".into(),
                 )),
             },
-            Case {
+            RequestCase {
                 name: "missing input",
                 body: r#"{"model":"x"}"#,
                 want: Err(TranslateError::InvalidRequest(
@@ -94,12 +89,7 @@ mod tests {
                 )),
             },
         ];
-        for case in cases {
-            let got = translator()
-                .translate_request(case.body.as_bytes())
-                .map(|b| json(&b));
-            assert_eq!(got, case.want, "{}", case.name);
-        }
+        check_requests(translator, cases);
         for (name, body) in [
             ("token array", r#"{"input":[[1,2,3]]}"#),
             ("number", r#"{"input":5}"#),
@@ -114,55 +104,57 @@ mod tests {
 
     #[test]
     fn responses() {
+        /// An answer to its own request.
         struct Case {
-            name: &'static str,
             request: &'static str,
-            upstream: &'static str,
-            want: Result<Value, TranslateError>,
+            answer: ResponseCase,
         }
         let usage = json!({"prompt_tokens":0,"total_tokens":0});
         let cases = [
             Case {
-                name: "two vectors",
                 request: r#"{"input":["a","b"]}"#,
-                upstream: r#"{"embeddings":[{"values":[0.1,-0.2]},{"values":[0.3,1e-7]}]}"#,
-                want: Ok(json!({"object":"list","data":[
-                    {"object":"embedding","index":0,"embedding":[0.1,-0.2]},
-                    {"object":"embedding","index":1,"embedding":[0.3,1e-7]}],"model":MODEL,"usage":usage})),
+                answer: ResponseCase {
+                    name: "two vectors",
+                    upstream: r#"{"embeddings":[{"values":[0.1,-0.2]},{"values":[0.3,1e-7]}]}"#,
+                    want: Ok(json!({"object":"list","data":[
+                        {"object":"embedding","index":0,"embedding":[0.1,-0.2]},
+                        {"object":"embedding","index":1,"embedding":[0.3,1e-7]}],"model":MODEL,"usage":usage})),
+                },
             },
             Case {
-                name: "base64",
                 request: r#"{"input":"a","encoding_format":"base64"}"#,
-                upstream: r#"{"embeddings":[{"values":[1.0,-2.0]}]}"#,
-                // 1.0f32 = 00 00 80 3f, -2.0f32 = 00 00 00 c0
-                want: Ok(
-                    json!({"object":"list","data":[{"object":"embedding","index":0,"embedding":"AACAPwAAAMA="}],"model":MODEL,"usage":usage}),
-                ),
+                answer: ResponseCase {
+                    name: "base64",
+                    upstream: r#"{"embeddings":[{"values":[1.0,-2.0]}]}"#,
+                    // 1.0f32 = 00 00 80 3f, -2.0f32 = 00 00 00 c0
+                    want: Ok(
+                        json!({"object":"list","data":[{"object":"embedding","index":0,"embedding":"AACAPwAAAMA="}],"model":MODEL,"usage":usage}),
+                    ),
+                },
             },
             Case {
-                name: "count mismatch",
                 request: r#"{"input":["a","b"]}"#,
-                upstream: r#"{"embeddings":[{"values":[0.1]}]}"#,
-                want: Err(TranslateError::InvalidResponse(
-                    "1 embeddings for 2 inputs".into(),
-                )),
+                answer: ResponseCase {
+                    name: "count mismatch",
+                    upstream: r#"{"embeddings":[{"values":[0.1]}]}"#,
+                    want: Err(TranslateError::InvalidResponse(
+                        "1 embeddings for 2 inputs".into(),
+                    )),
+                },
             },
             Case {
-                name: "wrong shape",
                 request: r#"{"input":"a"}"#,
-                upstream: r#"{"embedding":{"values":[0.1]}}"#,
-                want: Err(TranslateError::InvalidResponse(
-                    "the answer has no `embeddings`".into(),
-                )),
+                answer: ResponseCase {
+                    name: "wrong shape",
+                    upstream: r#"{"embedding":{"values":[0.1]}}"#,
+                    want: Err(TranslateError::InvalidResponse(
+                        "the answer has no `embeddings`".into(),
+                    )),
+                },
             },
         ];
         for case in cases {
-            let mut t = translator();
-            t.translate_request(case.request.as_bytes()).unwrap();
-            let got = t
-                .translate_response(case.upstream.as_bytes())
-                .map(|t| json(&t.body));
-            assert_eq!(got, case.want, "{}", case.name);
+            check_responses(after_request(translator, case.request), [case.answer]);
         }
     }
 }

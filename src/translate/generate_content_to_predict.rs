@@ -71,43 +71,33 @@ mod tests {
 
     #[test]
     fn requests() {
-        struct Case {
-            name: &'static str,
-            body: &'static str,
-            want: Result<Value, TranslateError>,
-        }
         let cases = [
-            Case {
+            RequestCase {
                 name: "google-genai generate_content",
                 body: r#"{"contents":[{"role":"user","parts":[{"text":"日本の猫 🐱"}]}],"generationConfig":{"responseModalities":["IMAGE"]}}"#,
                 want: Ok(
                     json!({"instances":[{"prompt":"日本の猫 🐱"}],"parameters":{"sampleCount":1}}),
                 ),
             },
-            Case {
+            RequestCase {
                 name: "candidates and aspect ratio",
                 body: r#"{"contents":[{"parts":[{"text":"x"}]}],"generationConfig":{"candidateCount":3,"imageConfig":{"aspectRatio":"3:2"}}}"#,
                 want: Ok(
                     json!({"instances":[{"prompt":"x"}],"parameters":{"sampleCount":3,"aspectRatio":"4:3"}}),
                 ),
             },
-            Case {
+            RequestCase {
                 name: "too many candidates",
                 body: r#"{"contents":[{"parts":[{"text":"x"}]}],"generationConfig":{"candidateCount":8}}"#,
                 want: Ok(json!({"instances":[{"prompt":"x"}],"parameters":{"sampleCount":4}})),
             },
-            Case {
+            RequestCase {
                 name: "no text",
                 body: r#"{"contents":[]}"#,
                 want: Err(TranslateError::NoPrompt),
             },
         ];
-        for case in cases {
-            let got = translator(Endpoint::GenerateContent, false)
-                .translate_request(case.body.as_bytes())
-                .map(|b| json(&b));
-            assert_eq!(got, case.want, "{}", case.name);
-        }
+        check_requests(|| translator(Endpoint::GenerateContent, false), cases);
     }
 
     #[test]
@@ -164,21 +154,19 @@ mod tests {
     #[test]
     fn no_image_is_an_error() {
         let cases = [
-            (
-                "filtered",
-                r#"{"predictions":[{"raiFilteredReason":"blocked"}]}"#,
-                "blocked",
-            ),
-            (
-                "empty",
-                r#"{"predictions":[]}"#,
-                "the answer has no predictions (Imagen leaves out images its safety filter blocks)",
-            ),
+            ResponseCase {
+                name: "filtered",
+                upstream: r#"{"predictions":[{"raiFilteredReason":"blocked"}]}"#,
+                want: Err(TranslateError::NoImage("blocked".into())),
+            },
+            ResponseCase {
+                name: "empty",
+                upstream: r#"{"predictions":[]}"#,
+                want: Err(TranslateError::NoImage(
+                    "the answer has no predictions (Imagen leaves out images its safety filter blocks)".into(),
+                )),
+            },
         ];
-        for (name, upstream, reason) in cases {
-            let got = translator(Endpoint::StreamGenerateContent, true)
-                .translate_response(upstream.as_bytes());
-            assert_eq!(got, Err(TranslateError::NoImage(reason.into())), "{name}");
-        }
+        check_responses(|| translator(Endpoint::StreamGenerateContent, true), cases);
     }
 }

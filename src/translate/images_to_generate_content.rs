@@ -48,7 +48,7 @@ mod tests {
     use super::*;
     use crate::endpoint::Endpoint;
     use crate::translate::testutil::*;
-    use serde_json::{json, Value};
+    use serde_json::json;
 
     fn translator() -> ImagesToGenerateContent {
         ImagesToGenerateContent::new(&exchange(
@@ -60,13 +60,8 @@ mod tests {
 
     #[test]
     fn requests() {
-        struct Case {
-            name: &'static str,
-            body: &'static str,
-            want: Result<Value, TranslateError>,
-        }
         let cases = [
-            Case {
+            RequestCase {
                 name: "openai sdk images.generate",
                 body: r#"{"model":"gemini-2.5-flash-image","prompt":"日本の猫 🐱","n":1,"size":"1024x1024","response_format":"b64_json"}"#,
                 want: Ok(
@@ -74,24 +69,19 @@ mod tests {
                     "generationConfig":{"responseModalities":["TEXT","IMAGE"],"imageConfig":{"aspectRatio":"1:1"}}}),
                 ),
             },
-            Case {
+            RequestCase {
                 name: "several images",
                 body: r#"{"prompt":"x","n":2}"#,
                 want: Ok(json!({"contents":[{"role":"user","parts":[{"text":"x"}]}],
                     "generationConfig":{"responseModalities":["TEXT","IMAGE"],"candidateCount":2}})),
             },
-            Case {
+            RequestCase {
                 name: "empty prompt",
                 body: r#"{"prompt":""}"#,
                 want: Err(TranslateError::NoPrompt),
             },
         ];
-        for case in cases {
-            let got = translator()
-                .translate_request(case.body.as_bytes())
-                .map(|b| json(&b));
-            assert_eq!(got, case.want, "{}", case.name);
-        }
+        check_requests(translator, cases);
         let got = translator().translate_request(br#"{"prompt":3}"#);
         assert!(
             matches!(got, Err(TranslateError::InvalidRequest(_))),
@@ -101,43 +91,33 @@ mod tests {
 
     #[test]
     fn responses() {
-        struct Case {
-            name: &'static str,
-            upstream: &'static str,
-            want: Result<Value, TranslateError>,
-        }
         let cases = [
-            Case {
+            ResponseCase {
                 name: "text becomes revised_prompt",
                 upstream: r#"{"candidates":[{"content":{"parts":[{"text":"A calico cat."},{"inlineData":{"mimeType":"image/png","data":"iAAA"}}]},"finishReason":"STOP"}]}"#,
                 want: Ok(json!({"created":CREATED,"data":[{"b64_json":"iAAA","revised_prompt":"A calico cat."}]})),
             },
-            Case {
+            ResponseCase {
                 name: "two candidates, no text",
                 upstream: r#"{"candidates":[{"content":{"parts":[{"inlineData":{"data":"iAAA"}}]},"index":0},{"content":{"parts":[{"inlineData":{"data":"iBBB"}}]},"index":1}]}"#,
                 want: Ok(json!({"created":CREATED,"data":[{"b64_json":"iAAA"},{"b64_json":"iBBB"}]})),
             },
-            Case {
+            ResponseCase {
                 name: "sse",
                 upstream: "data: {\"candidates\":[{\"content\":{\"parts\":[{\"inlineData\":{\"data\":\"iAAA\"}}]}}]}\n\ndata: {\"candidates\":[{\"finishReason\":\"STOP\"}]}\n\n",
                 want: Ok(json!({"created":CREATED,"data":[{"b64_json":"iAAA"}]})),
             },
-            Case {
+            ResponseCase {
                 name: "image safety",
                 upstream: r#"{"candidates":[{"finishReason":"IMAGE_SAFETY"}]}"#,
                 want: Err(TranslateError::NoImage("finishReason IMAGE_SAFETY".into())),
             },
-            Case {
+            ResponseCase {
                 name: "text only",
                 upstream: r#"{"candidates":[{"content":{"parts":[{"text":"Sorry, I can't."}]},"finishReason":"STOP"}]}"#,
                 want: Err(TranslateError::NoImage("the model answered with text only: \"Sorry, I can't.\"".into())),
             },
         ];
-        for case in cases {
-            let got = translator()
-                .translate_response(case.upstream.as_bytes())
-                .map(|t| json(&t.body));
-            assert_eq!(got, case.want, "{}", case.name);
-        }
+        check_responses(translator, cases);
     }
 }

@@ -44,7 +44,7 @@ mod tests {
     use super::*;
     use crate::endpoint::Endpoint;
     use crate::translate::testutil::*;
-    use serde_json::{json, Value};
+    use serde_json::json;
 
     fn translator() -> ImagesToPredict {
         ImagesToPredict::new(&exchange(
@@ -56,66 +56,51 @@ mod tests {
 
     #[test]
     fn requests() {
-        struct Case {
-            name: &'static str,
-            body: &'static str,
-            want: Result<Value, TranslateError>,
-        }
         let cases = [
-            Case {
+            RequestCase {
                 name: "open webui openai engine",
                 body: r#"{"model":"imagen-4.0-generate-001","prompt":"a cat","n":1,"size":"1024x1024","response_format":"b64_json"}"#,
                 want: Ok(
                     json!({"instances":[{"prompt":"a cat"}],"parameters":{"sampleCount":1,"aspectRatio":"1:1"}}),
                 ),
             },
-            Case {
+            RequestCase {
                 name: "defaults, unicode",
                 body: r#"{"model":"imagen-4.0-generate-001","prompt":"日本の猫 🐱"}"#,
                 want: Ok(
                     json!({"instances":[{"prompt":"日本の猫 🐱"}],"parameters":{"sampleCount":1}}),
                 ),
             },
-            Case {
+            RequestCase {
                 name: "n clamped, aspect_ratio extra",
                 body: r#"{"prompt":"x","n":10,"size":"auto","aspect_ratio":"4:3"}"#,
                 want: Ok(
                     json!({"instances":[{"prompt":"x"}],"parameters":{"sampleCount":4,"aspectRatio":"4:3"}}),
                 ),
             },
-            Case {
+            RequestCase {
                 name: "no prompt",
                 body: r#"{"model":"m"}"#,
                 want: Err(TranslateError::NoPrompt),
             },
         ];
-        for case in cases {
-            let got = translator()
-                .translate_request(case.body.as_bytes())
-                .map(|b| json(&b));
-            assert_eq!(got, case.want, "{}", case.name);
-        }
+        check_requests(translator, cases);
     }
 
     #[test]
     fn responses() {
-        struct Case {
-            name: &'static str,
-            upstream: &'static str,
-            want: Result<Value, TranslateError>,
-        }
         let cases = [
-            Case {
+            ResponseCase {
                 name: "two images, one with a rewritten prompt",
                 upstream: r#"{"predictions":[{"bytesBase64Encoded":"iAAA","mimeType":"image/png","prompt":"a fluffy cat"},{"bytesBase64Encoded":"iBBB","mimeType":"image/png"}]}"#,
                 want: Ok(json!({"created":CREATED,"data":[{"b64_json":"iAAA","revised_prompt":"a fluffy cat"},{"b64_json":"iBBB"}]})),
             },
-            Case {
+            ResponseCase {
                 name: "filtered",
                 upstream: r#"{"predictions":[{"raiFilteredReason":"prohibited"}]}"#,
                 want: Err(TranslateError::NoImage("prohibited".into())),
             },
-            Case {
+            ResponseCase {
                 name: "empty",
                 upstream: r#"{}"#,
                 want: Err(TranslateError::NoImage(
@@ -123,14 +108,6 @@ mod tests {
                 )),
             },
         ];
-        for case in cases {
-            let got = translator()
-                .translate_response(case.upstream.as_bytes())
-                .map(|t| {
-                    assert_eq!(t.content_type, "application/json", "{}", case.name);
-                    json(&t.body)
-                });
-            assert_eq!(got, case.want, "{}", case.name);
-        }
+        check_responses(translator, cases);
     }
 }

@@ -49,7 +49,7 @@ mod tests {
     use super::*;
     use crate::endpoint::Endpoint;
     use crate::translate::testutil::*;
-    use serde_json::{json, Value};
+    use serde_json::json;
 
     fn translator() -> PredictToGenerateContent {
         PredictToGenerateContent::new(&exchange(
@@ -61,20 +61,15 @@ mod tests {
 
     #[test]
     fn requests() {
-        struct Case {
-            name: &'static str,
-            body: &'static str,
-            want: Result<Value, TranslateError>,
-        }
         let cases = [
-            Case {
+            RequestCase {
                 name: "instances object (older Open WebUI)",
                 body: r#"{"instances":{"prompt":"日本の猫 🐱"},"parameters":{"sampleCount":1,"outputOptions":{"mimeType":"image/png"}}}"#,
                 want: Ok(
                     json!({"contents":[{"role":"user","parts":[{"text":"日本の猫 🐱"}]}],"generationConfig":{"responseModalities":["TEXT","IMAGE"]}}),
                 ),
             },
-            Case {
+            RequestCase {
                 name: "instances list with ratio and samples",
                 body: r#"{"instances":[{"prompt":"a cat"}],"parameters":{"sampleCount":2,"aspectRatio":"9:16"}}"#,
                 want: Ok(
@@ -82,57 +77,47 @@ mod tests {
                     "generationConfig":{"responseModalities":["TEXT","IMAGE"],"candidateCount":2,"imageConfig":{"aspectRatio":"9:16"}}}),
                 ),
             },
-            Case {
+            RequestCase {
                 name: "unknown ratio dropped",
                 body: r#"{"instances":[{"prompt":"a cat"}],"parameters":{"aspectRatio":"wide"}}"#,
                 want: Ok(
                     json!({"contents":[{"role":"user","parts":[{"text":"a cat"}]}],"generationConfig":{"responseModalities":["TEXT","IMAGE"]}}),
                 ),
             },
-            Case {
+            RequestCase {
                 name: "no prompt",
                 body: r#"{"instances":[{}]}"#,
                 want: Err(TranslateError::NoPrompt),
             },
         ];
-        for case in cases {
-            let got = translator()
-                .translate_request(case.body.as_bytes())
-                .map(|b| json(&b));
-            assert_eq!(got, case.want, "{}", case.name);
-        }
+        check_requests(translator, cases);
     }
 
     #[test]
     fn responses() {
-        struct Case {
-            name: &'static str,
-            upstream: &'static str,
-            want: Result<Value, TranslateError>,
-        }
         let cases = [
-            Case {
+            ResponseCase {
                 name: "text dropped, image kept",
                 upstream: r#"{"candidates":[{"content":{"parts":[{"text":"Here you go"},{"inlineData":{"mimeType":"image/png","data":"iAAA"}}]},"finishReason":"STOP"}]}"#,
                 want: Ok(
                     json!({"predictions":[{"bytesBase64Encoded":"iAAA","mimeType":"image/png"}]}),
                 ),
             },
-            Case {
+            ResponseCase {
                 name: "two images",
                 upstream: r#"{"candidates":[{"content":{"parts":[{"inlineData":{"mimeType":"image/png","data":"iAAA"}},{"inlineData":{"mimeType":"image/jpeg","data":"/9j/"}}]}}]}"#,
                 want: Ok(
                     json!({"predictions":[{"bytesBase64Encoded":"iAAA","mimeType":"image/png"},{"bytesBase64Encoded":"/9j/","mimeType":"image/jpeg"}]}),
                 ),
             },
-            Case {
+            ResponseCase {
                 name: "image safety",
                 upstream: r#"{"candidates":[{"finishReason":"IMAGE_SAFETY","finishMessage":"Unable to show the generated image."}]}"#,
                 want: Err(TranslateError::NoImage(
                     "finishReason IMAGE_SAFETY: Unable to show the generated image.".into(),
                 )),
             },
-            Case {
+            ResponseCase {
                 name: "no candidates",
                 upstream: r#"{"promptFeedback":{"blockReason":"OTHER"}}"#,
                 want: Err(TranslateError::NoImage(
@@ -140,11 +125,6 @@ mod tests {
                 )),
             },
         ];
-        for case in cases {
-            let got = translator()
-                .translate_response(case.upstream.as_bytes())
-                .map(|t| json(&t.body));
-            assert_eq!(got, case.want, "{}", case.name);
-        }
+        check_responses(translator, cases);
     }
 }

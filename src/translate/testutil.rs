@@ -1,6 +1,8 @@
 //! Helpers for the translator tests.
 
-use super::{Exchange, ImageMessageFormat, TranslateOptions, Translated, Translator};
+use super::{
+    Exchange, ImageMessageFormat, TranslateError, TranslateOptions, Translated, Translator,
+};
 use crate::endpoint::Endpoint;
 use serde_json::Value;
 
@@ -44,6 +46,63 @@ pub(crate) fn tricky_texts() -> Vec<String> {
 pub(crate) fn json(body: &[u8]) -> Value {
     serde_json::from_slice(body)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(body)))
+}
+
+/// A request case: the client's body and the JSON the translator must send
+/// for it, or its error.
+pub(crate) struct RequestCase {
+    pub(crate) name: &'static str,
+    pub(crate) body: &'static str,
+    pub(crate) want: Result<Value, TranslateError>,
+}
+
+/// Translates each case's body with a fresh translator from `new`.
+pub(crate) fn check_requests<T: Translator>(
+    new: impl Fn() -> T,
+    cases: impl IntoIterator<Item = RequestCase>,
+) {
+    for case in cases {
+        let got = new()
+            .translate_request(case.body.as_bytes())
+            .map(|b| json(&b));
+        assert_eq!(got, case.want, "{}", case.name);
+    }
+}
+
+/// A response case: the upstream answer and the JSON the client must get
+/// for it, or the error.
+pub(crate) struct ResponseCase {
+    pub(crate) name: &'static str,
+    pub(crate) upstream: &'static str,
+    pub(crate) want: Result<Value, TranslateError>,
+}
+
+/// Translates each case's upstream answer with a fresh translator from
+/// `new`; an answer must be `application/json`.
+pub(crate) fn check_responses<T: Translator>(
+    new: impl Fn() -> T,
+    cases: impl IntoIterator<Item = ResponseCase>,
+) {
+    for case in cases {
+        let got = new().translate_response(case.upstream.as_bytes()).map(|t| {
+            assert_eq!(t.content_type, "application/json", "{}", case.name);
+            json(&t.body)
+        });
+        assert_eq!(got, case.want, "{}", case.name);
+    }
+}
+
+/// Translators from `new` that have translated `request` already, as before
+/// any answer.
+pub(crate) fn after_request<T: Translator>(
+    new: impl Fn() -> T,
+    request: &'static str,
+) -> impl Fn() -> T {
+    move || {
+        let mut translator = new();
+        translator.translate_request(request.as_bytes()).unwrap();
+        translator
+    }
 }
 
 /// Runs a translator over a request and an upstream answer.
