@@ -124,7 +124,7 @@ def main() -> int:
     parser.add_argument("--wasm", type=Path, default=ROOT / "target/wasm32-wasip1/release/deps/gemini_router.wasm",
                         help="the filter as cargo builds it, as the variants are (default: cargo's output)")
     parser.add_argument("--envoy", type=Path, default=ROOT / ".venv/bin/envoy")
-    parser.add_argument("--requests", type=int, default=200, help="requests counted per build")
+    parser.add_argument("--requests", type=int, default=1000, help="requests counted per build (a timer event of Envoy in the window moves a count by about 1k at 200)")
     parser.add_argument("--only", nargs="*", help="variant keys (default: all)")
     parser.add_argument("--out", default=str(R.BENCH / "parts.md"), help="Markdown report ('-' for none)")
     args = parser.parse_args()
