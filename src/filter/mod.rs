@@ -159,7 +159,7 @@ impl RequestHead {
     /// call and the host then calls back into the VM to copy its answer in:
     /// the pair costs far more than parsing the map (`make bench-parts`:
     /// 10.8k instructions of the front Envoy for the response's `:status`,
-    /// 16.3k for this read with its parsing). A
+    /// 15.7k for this read with its parsing). A
     /// credential header given twice is seen (joined with a comma, as Envoy
     /// joins repeated HTTP/1 headers) wherever it came from. (Requests the
     /// router never looks at do not reach it in the shipped configurations:
