@@ -201,8 +201,9 @@ def named_cargo_module() -> Path:
     return target / "wasm32-wasip1" / "release" / "deps" / "gemini_router.wasm"
 
 
-def probes(shipped: Path) -> tuple[dict[str, Path], dict[str, str]]:
-    """Front name -> module, and front name -> what it is."""
+def probes(shipped: Path) -> tuple[dict[str, Path], dict[str, str], int]:
+    """Front name -> module, front name -> what it is, and the bytes of
+    code the emptied probe lacks."""
     WORK.mkdir(parents=True, exist_ok=True)
     padded = WORK / "padded.wasm"
     padded.write_bytes(module(sections(shipped.read_bytes()) + [custom_section("padding", bytes(PADDING))]))
@@ -219,7 +220,7 @@ def probes(shipped: Path) -> tuple[dict[str, Path], dict[str, str]]:
         "cargo": f"cargo's module, before tools/wasm-slim ({len(cargo):,} B)",
         "emptied": f"cargo's module, `src/translate` emptied ({removed:,} B less code)",
     }
-    return modules, what
+    return modules, what, removed
 
 
 def sample(name: str, wasm: Path) -> dict[str, float]:
@@ -252,7 +253,7 @@ def main() -> int:
     parser.add_argument("--out", default=str(R.BENCH / "idle.md"), help="Markdown report ('-' for none)")
     args = parser.parse_args()
     os.environ["ENVOY_BIN"] = str(args.envoy)
-    modules, what = probes(args.wasm)
+    modules, what, removed = probes(args.wasm)
     modules["noop"] = R.build_ref_modules()["noop"]
     fronts = ["noop", "filter", "padded", "cargo", "emptied"]
     runs: dict[str, list[dict[str, float]]] = {f: [] for f in fronts}
@@ -283,7 +284,6 @@ def main() -> int:
                      + " ".join(f"{run['rss']:.1f}" for run in runs[front]) + " |")
     padding = med("padded", "rss") - med("filter", "rss")
     code = med("cargo", "rss") - med("emptied", "rss")
-    removed = int(re.search(r"\(([\d,]+) B less code\)", what["emptied"]).group(1).replace(",", ""))
     lines += [
         "",
         f"Module bytes: {PADDING:,} B more cost {padding:+.2f} MiB "
@@ -291,10 +291,7 @@ def main() -> int:
         f"Code: {removed:,} B less code saves {code:.2f} MiB "
         f"({code * R.MIB / removed:.1f} B of RSS per byte of code, module bytes included).",
     ]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out != "-":
-        Path(args.out).write_text(text)
+    R.emit("\n".join(lines) + "\n", args.out)
     return 0
 
 

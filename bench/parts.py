@@ -161,10 +161,7 @@ def main() -> int:
     ]
     for v in variants:
         lines.append(f"| {v.what} | {counts[v.key] / 1000:.1f}k | {(counts[v.key] - base) / 1000:+.1f}k |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out != "-":
-        Path(args.out).write_text(text)
+    R.emit("\n".join(lines) + "\n", args.out)
     return 0
 
 

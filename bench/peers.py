@@ -369,10 +369,7 @@ def main() -> int:
     result = measure(args, litellm_bin)
     text = report(args, result, bench.machine_note(args, started, load_start))
     text += f"\nWhole run: {time.monotonic() - started_at:.0f} s.\n"
-    print(text)
-    if args.out != "-":
-        Path(args.out).write_text(text)
-        log(f"wrote {args.out}")
+    bench.emit(text, args.out)
     return 0
 
 

@@ -758,6 +758,14 @@ def fmt_count(n: float) -> str:
     return f"{n:.0f}"
 
 
+def emit(report: str, out: str) -> None:
+    """Prints a report and writes it to `out` (unless `out` is "-")."""
+    print(report)
+    if out != "-":
+        Path(out).write_text(report)
+        log(f"wrote {out}")
+
+
 def revision() -> str:
     """The commit measured, and whether the module's sources differ from it."""
     head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
@@ -1027,10 +1035,7 @@ def main() -> int:
 
     text = report(args, http, scan, machine_note(args, started, load_start))
     text += f"\nWhole run: {time.monotonic() - started_at:.0f} s.\n"
-    print(text)
-    if args.out != "-":
-        Path(args.out).write_text(text)
-        log(f"wrote {args.out}")
+    emit(text, args.out)
     return 0
 
 
