@@ -941,11 +941,107 @@ def skip_report(http: HttpResults, med: Callable, ratio: Callable) -> list[str]:
     return out
 
 
+# The lean core's targets (issue 8): (must, goal) for each figure the summary reports.
+TARGETS = {
+    "size": (400 * 1024, 300 * 1024),
+    "chat": (1.10, 1.03),
+    "get": (1.05, 1.00),
+    "idle": (8.0, 4.0),
+    "scan": (1.0, 0.5),
+    "translated": (2.0, 1.5),
+    "litellm": (None, 20.0),
+    "translate_lines": (6_600, 4_000),
+}
+
+
+def translate_lines() -> int:
+    """The lines of src/translate (code and tests), as `wc -l` counts them."""
+    return sum(f.read_bytes().count(b"\n") for f in sorted((ROOT / "src" / "translate").glob("*.rs")))
+
+
+def litellm_ratio() -> str | None:
+    """LiteLLM ÷ gemini-router, CPU per request, from the committed `make bench-peers` report."""
+    peers = BENCH / "peers.md"
+    found = re.search(r"^\| CPU per request \|[^|]*\|[^|]*\| ([\d.]+)× \|", peers.read_text(), re.M) \
+        if peers.is_file() else None
+    return found.group(1) if found else None
+
+
+def targets_report(http: HttpResults | None, scan: ScanResults | None) -> list[str]:
+    """The figures of the lean-core targets, each with its must and goal:
+    met (≤ the must), or not."""
+    rows: list[tuple[str, str, str, str]] = []
+
+    def verdict(value: float, key: str, higher_is_better: bool = False) -> str:
+        must, goal = TARGETS[key]
+        if higher_is_better:
+            return "goal met" if value >= goal else "reported"
+        return "goal met" if value <= goal else "must met" if value <= must else "**not met**"
+
+    def at_most(v: float) -> str:
+        return "≤ " + fmt_ratio(v)
+
+    def limits(key: str, fmt: Callable[[float], str]) -> str:
+        must, goal = TARGETS[key]
+        return f"{fmt(must)} / {fmt(goal)}" if must is not None else f"reported / {fmt(goal)}"
+
+    if http is not None:
+        size = http.module_bytes["filter"]
+        rows.append(("module size", f"{size:,} B", limits("size", lambda v: f"≤ {v / 1024:.0f} KiB"),
+                     verdict(size, "size")))
+        chat = paired_ratio(http.runs[("b", "filter")], http.runs[("b", "minimal")], "cpu_us")
+        instr = [http.instructions.get(("b", f)) for f in ("filter", "minimal")]
+        if chat is not None:
+            shown = fmt_ratio(chat) + (f" (instructions {fmt_ratio(instr[0] / instr[1])})" if all(instr) else "")
+            rows.append(("~1 KiB chat, CPU ÷ minimal module", shown, limits("chat", at_most),
+                         verdict(max(chat, instr[0] / instr[1]) if all(instr) else chat, "chat")))
+        get = paired_ratio(http.runs[("a", "skip-route")], http.runs[("a", "noop")], "cpu_us") \
+            if ("a", "skip-route") in http.runs else None
+        if get is not None:
+            rows.append(("GET pass-through (shipped skip route), CPU ÷ no-op module", fmt_ratio(get),
+                         limits("get", at_most), verdict(get, "get")))
+        idle = (http.memory["filter"]["idle_rss"] - http.memory["noop"]["idle_rss"]) / 1024
+        rows.append(("idle RSS over the no-op module (one start; `make bench-idle`: five)", f"{idle:+.1f} MiB",
+                     limits("idle", lambda v: f"≤ +{v:.0f} MiB"), verdict(idle, "idle")))
+    if scan is not None:
+        labels = [label for label in scan.bytes]
+        ratios = [scan.instructions[(label, "scan")] / scan.instructions[(label, "serde_ignored")]
+                  for label in labels]
+        rows.append(("scanner ÷ `IgnoredAny`, instructions (" + " / ".join(labels) + ")",
+                     " / ".join(fmt_ratio(r) for r in ratios), limits("scan", at_most),
+                     verdict(max(ratios), "scan")))
+        if scan.wasm_rounds:
+            wall = [statistics.median(r[(label, "scan")] / r[(label, "serde_ignored")] for r in scan.wasm_rounds)
+                    for label in labels]
+            rows.append(("scanner ÷ `IgnoredAny`, wall time in V8 (" + " / ".join(labels) + ")",
+                         " / ".join(fmt_ratio(r) for r in wall), limits("scan", at_most),
+                         verdict(max(wall), "scan")))
+        one_mib = labels[1] if len(labels) > 1 else None
+        if one_mib:
+            x = scan.instructions[(one_mib, "flow_translated")] / scan.instructions[(one_mib, "scan")]
+            rows.append((f"translated {one_mib} ÷ scan, instructions", fmt_ratio(x),
+                         limits("translated", at_most), verdict(x, "translated")))
+    litellm = litellm_ratio()
+    rows.append(("LiteLLM ÷ gemini-router, CPU per request (committed `make bench-peers`)",
+                 f"{litellm}×" if litellm else "not measured", limits("litellm", lambda v: f"≥ {v:.0f}×"),
+                 verdict(float(litellm), "litellm", higher_is_better=True) if litellm else "–"))
+    lines = translate_lines()
+    rows.append(("`src/translate` lines (code and tests)", f"{lines:,}",
+                 limits("translate_lines", lambda v: f"< {v:,.0f}"), verdict(lines, "translate_lines")))
+    return ["## Summary: the lean-core targets", "",
+            "This run's figures against the targets of the lean-core work (issue 8): each must, then each "
+            "goal. A CPU ratio moves by 0.05 or more between runs on a shared machine; where the instruction "
+            "count is given too, the verdict takes the higher of the two.", "",
+            "| figure | this run | must / goal | |", "|---|---:|---|---|"] \
+        + [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows] + [""]
+
+
 def report(args, http: HttpResults | None, scan: ScanResults | None, note: list[str]) -> str:
     out = ["# gemini-router benchmarks", "",
            "Generated by `bench/run.py` (`make bench`). Every figure is a ratio against a baseline measured "
            "in the same run; absolute numbers depend on the machine and on whatever else it was doing.", ""]
     out += note + [""]
+    out += targets_report(http, scan)
 
     if http is not None:
         out += http_report(http)
