@@ -1026,3 +1026,190 @@ fn a_translated_stream_that_fails_midway_says_why_and_drops_the_rest() {
     assert!(sent.ends_with("data: [DONE]\n\n"), "{sent}");
     assert_eq!(x.count("gemini_router.translate_errors"), 1);
 }
+
+/// A tool-call answer whose thought signature is `signature`.
+fn tool_answer(signature: &str) -> Vec<u8> {
+    format!(
+        r#"{{"choices":[{{"index":0,"message":{{"role":"assistant","tool_calls":[{{"id":"call-1","type":"function","function":{{"name":"get_weather","arguments":"{{}}"}},"extra_content":{{"google":{{"thought_signature":"{signature}"}}}}}}]}},"finish_reason":"tool_calls"}}]}}"#
+    )
+    .into_bytes()
+}
+
+#[test]
+fn each_way_a_request_goes_moves_its_counter_by_one() {
+    struct Case {
+        name: &'static str,
+        config: &'static str,
+        path: &'static str,
+        headers: &'static [(&'static str, &'static str)],
+        /// The request body; `None`: the request ends with its headers.
+        body: Option<&'static [u8]>,
+        /// The action on the request headers.
+        head: Action,
+        counter: &'static str,
+        /// The status of the local reply, if the filter answers itself.
+        reply: Option<u16>,
+    }
+    let task = br####"{"model":"imagen-4.0-generate-001","messages":[{"role":"user","content":"### Task: Generate a title for this chat"}]}"####;
+    let cases = [
+        Case {
+            name: "an OpenAI body without a model",
+            config: "",
+            path: CHAT,
+            headers: &[BEARER],
+            body: Some(br#"{"messages":[]}"#),
+            head: Action::Pause,
+            counter: "gemini_router.passthrough.no_model",
+            reply: None,
+        },
+        Case {
+            name: "an OpenAI body that is not JSON",
+            config: "",
+            path: CHAT,
+            headers: &[BEARER],
+            body: Some(b"{nope"),
+            head: Action::Pause,
+            counter: "gemini_router.passthrough.invalid_json",
+            reply: None,
+        },
+        Case {
+            name: "a body over max_body_bytes",
+            config: r#"{"max_body_bytes":40}"#,
+            path: CHAT,
+            headers: &[BEARER],
+            body: Some(IMAGEN_CHAT),
+            head: Action::Pause,
+            counter: "gemini_router.passthrough.too_large",
+            reply: None,
+        },
+        Case {
+            name: "a content-length over max_body_bytes",
+            config: r#"{"max_body_bytes":40}"#,
+            path: CHAT,
+            headers: &[BEARER, ("content-length", "4000")],
+            body: None,
+            head: Action::Continue,
+            counter: "gemini_router.passthrough.too_large",
+            reply: None,
+        },
+        Case {
+            name: "a compressed body",
+            config: "",
+            path: CHAT,
+            headers: &[BEARER, ("content-encoding", "gzip")],
+            body: None,
+            head: Action::Continue,
+            counter: "gemini_router.passthrough.compressed",
+            reply: None,
+        },
+        Case {
+            name: "a model no translator serves there",
+            config: "",
+            path: "/v1beta/models/veo-3.0-generate-001:generateContent",
+            headers: &[("x-goog-api-key", "AIzaTESTKEY123")],
+            body: None,
+            head: Action::Continue,
+            counter: "gemini_router.passthrough.no_translator",
+            reply: None,
+        },
+        Case {
+            name: "a model name the filter will not put into a path",
+            config: "",
+            path: CHAT,
+            headers: &[BEARER],
+            body: Some(br#"{"model":"../etc","messages":[]}"#),
+            head: Action::Pause,
+            counter: "gemini_router.rejected.invalid_model",
+            reply: Some(400),
+        },
+        Case {
+            name: "two different credentials",
+            config: "",
+            path: CHAT,
+            headers: &[BEARER, ("x-goog-api-key", "AIzaOTHERKEY99")],
+            body: None,
+            head: Action::Pause,
+            counter: "gemini_router.rejected.ambiguous_credentials",
+            reply: Some(400),
+        },
+        Case {
+            name: "a background task for an image model, answered by the filter",
+            config: "",
+            path: CHAT,
+            headers: &[BEARER],
+            body: Some(task),
+            head: Action::Pause,
+            counter: "gemini_router.tasks.answered",
+            reply: Some(200),
+        },
+        Case {
+            name: "a background task for an image model, sent to task_model",
+            config: r#"{"task_model":"gemini-3.5-flash"}"#,
+            path: CHAT,
+            headers: &[BEARER],
+            body: Some(task),
+            head: Action::Pause,
+            counter: "gemini_router.tasks.served",
+            reply: None,
+        },
+    ];
+    for case in cases {
+        let mut x = Exchange::new(case.config);
+        let head = x.request("POST", case.path, case.headers, case.body.is_none());
+        assert_eq!(head, case.head, "{}: headers", case.name);
+        if let Some(body) = case.body {
+            let want = if case.reply.is_some() {
+                Action::Pause
+            } else {
+                Action::Continue
+            };
+            assert_eq!(x.request_chunk(body, true), want, "{}: body", case.name);
+        }
+        assert_eq!(x.count(case.counter), 1, "{}", case.name);
+        assert_eq!(x.count("gemini_router.requests_total"), 1, "{}", case.name);
+        let replies: Vec<u16> = x.replies().iter().map(|r| r.0).collect();
+        assert_eq!(
+            replies,
+            Vec::from_iter(case.reply),
+            "{}: local reply",
+            case.name
+        );
+    }
+}
+
+#[test]
+fn a_thought_signature_over_the_bound_is_counted_and_not_remembered() {
+    let config = r#"{"thought_signatures":{"max_signature_bytes":8}}"#;
+    let json = [("content-type", "application/json")];
+    for (signature, stored, too_large) in [("U0lH", 1, 0), ("U0lHTkFUVVJFLTE=", 0, 1)] {
+        let mut x = Exchange::routed(config, CHAT, &[BEARER], AGENT_CHAT);
+        assert_eq!(x.response(200, &json, false), Action::Continue);
+        assert_eq!(
+            x.response_chunk(&tool_answer(signature), true),
+            Action::Continue
+        );
+        assert_eq!(x.count("gemini_router.signatures.stored"), stored);
+        assert_eq!(x.count("gemini_router.signatures.too_large"), too_large);
+        assert_eq!(
+            x.fake.shared.borrow().is_empty(),
+            stored == 0,
+            "{signature}"
+        );
+    }
+}
+
+/// Every counter the filter defines is named, as a string, by some test of
+/// this file (of the counters kept per family, one).
+#[test]
+fn every_counter_has_a_glue_test() {
+    let x = Exchange::new("");
+    let source = include_str!("tests.rs");
+    let families = crate::endpoint::Family::ALL.map(crate::endpoint::Family::as_str);
+    for name in x.fake.counter_names.borrow().iter() {
+        let counted = match name.rsplit_once('.') {
+            Some((kind, family)) if families.contains(&family) => format!("\"{kind}."),
+            _ => format!("\"{name}\""),
+        };
+        assert!(source.contains(&counted), "no glue test counts {name}");
+    }
+}
