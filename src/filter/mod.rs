@@ -155,15 +155,15 @@ struct RequestHead {
 impl RequestHead {
     /// Reads the request facts the decisions use, from the whole request
     /// header map, read once (whether the router looks at the request at
-    /// all, [`flow::head`] decides from `:method` and `:path`). One read, because each read is a host
-    /// call and the host then calls back into the VM to copy its answer in:
-    /// the pair costs far more than parsing the map (`make bench-parts`:
-    /// 10.8k instructions of the front Envoy for the response's `:status`,
-    /// 15.7k for this read with its parsing). A
-    /// credential header given twice is seen (joined with a comma, as Envoy
-    /// joins repeated HTTP/1 headers) wherever it came from. (Requests the
-    /// router never looks at do not reach it in the shipped configurations:
-    /// a route without the filter takes them.)
+    /// all, [`flow::head`] decides from `:method` and `:path`). One read,
+    /// because each read is a host call and the host then calls back into
+    /// the VM to copy its answer in: the pair costs far more than parsing
+    /// the map (`make bench-parts`: 10.8k instructions of the front Envoy
+    /// for the response's `:status`, 15.7k for this read with its parsing).
+    /// A credential header given twice is seen (joined with a comma, as
+    /// Envoy joins repeated HTTP/1 headers) wherever it came from.
+    /// (Requests the router never looks at do not reach it in the shipped
+    /// configurations: a route without the filter takes them.)
     fn read(host: &impl Host) -> RequestHead {
         let mut head = RequestHead::default();
         let map = host.header_map(REQ);
