@@ -71,3 +71,25 @@ def test_a_catalogue_that_times_out_still_gives_a_hint():
     finally:
         proxy.stop()
         upstream.stop()
+
+
+def test_a_model_no_rule_matches_is_classified_by_the_cached_catalogue(start_envoy, emulator):
+    """Without the built-in rules (and lifecycle) no rule knows imagen-4.0-generate-001,
+    revived here: the first chat for it goes to chat/completions as the default family and
+    gets the compatibility layer's 404, which reads the key's catalogue; the next one is
+    classified by the catalogue (it lists :predict), sent to :predict and translated."""
+    emulator.configure(live=["imagen-4.0-generate-001"])
+    envoy = start_envoy({"builtin_rules": False, "builtin_lifecycle": False})
+    body = {"model": "imagen-4.0-generate-001", "messages": [{"role": "user", "content": "a fox"}]}
+    reads = len(catalogue_reads(emulator))
+    first = envoy.post(CHAT, body, OPENAI_AUTH)
+    assert first.status == 404, first
+    assert len(catalogue_reads(emulator)) == reads + 1
+    second = envoy.post(CHAT, body, OPENAI_AUTH)
+    assert second.status == 200, second
+    paths = [r["path"] for r in emulator.requests() if r["method"] == "POST"]
+    assert paths == ["/v1beta/openai/chat/completions", "/v1beta/models/imagen-4.0-generate-001:predict"], paths
+    content = second.json()["choices"][0]["message"]["content"]
+    assert content.startswith("![image](data:image/png;base64,"), content[:80]
+    assert envoy.counter("gemini_router.rewritten.imagen") == 1
+    assert len(catalogue_reads(emulator)) == reads + 1, "the cached catalogue was read again"
