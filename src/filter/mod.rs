@@ -231,19 +231,29 @@ impl RequestHead {
         }
     }
 
-    /// The facts as the decisions take them; `clock` reads the time.
-    fn view<'a>(&'a self, clock: &'a dyn Fn() -> u64) -> Head<'a> {
+    /// The request's credentials.
+    fn auth(&self) -> Auth<'_> {
+        Auth {
+            authorization: self.authorization.as_deref(),
+            api_key: self.api_key.as_deref(),
+        }
+    }
+
+    /// The facts as the decisions take them; `clock` reads the time and
+    /// `catalogue` the key's cached live catalogue.
+    fn view<'a>(
+        &'a self,
+        clock: &'a dyn Fn() -> u64,
+        catalogue: &'a dyn Fn() -> Option<Rc<Catalogue>>,
+    ) -> Head<'a> {
         Head {
             method: &self.method,
             path: &self.path,
             content_length: self.content_length.as_deref(),
             content_encoding: self.content_encoding.as_deref(),
-            auth: Auth {
-                authorization: self.authorization.as_deref(),
-                api_key: self.api_key.as_deref(),
-            },
+            auth: self.auth(),
             now: Now::Read(clock),
-            catalogue: None,
+            catalogue: Some(catalogue),
             signatures: None,
         }
     }
@@ -454,11 +464,8 @@ impl<H: Host> Router<H> {
         let store = SharedData(&self.host);
         let clock = || self.head.now(&self.host);
         let catalogue = || self.cached_catalogue();
-        let mut view = self.head.view(&clock);
+        let mut view = self.head.view(&clock, &catalogue);
         view.signatures = Some(Shared(&store));
-        if self.config.live_catalogue {
-            view.catalogue = Some(&catalogue);
-        }
         match flow::buffered(&self.config, &view, pending, &body) {
             BodyStep::Pass(reason) => self.pass(reason),
             BodyStep::Reject(reply) => self.reject(&reply),
@@ -676,20 +683,19 @@ impl<H: Host> Router<H> {
             .sentence(model, query.method)
     }
 
-    /// The catalogue cached for the request's Developer API key, if a
-    /// 404 for that key read one (it classifies models no rule matches).
+    /// The catalogue cached for the request's Developer API key, if the
+    /// live catalogue is on and a 404 for that key read one (it classifies
+    /// models no rule matches).
     fn cached_catalogue(&self) -> Option<Rc<Catalogue>> {
         // No 404 has read a catalogue yet (the usual case): no key to hash.
-        if self.catalogues.borrow().is_empty() {
+        if !self.config.live_catalogue || self.catalogues.borrow().is_empty() {
             return None;
         }
-        let clock = || self.head.now(&self.host);
-        let view = self.head.view(&clock);
-        let query = view.path.split_once('?').map(|(_, q)| q);
-        let key = crate::route::api_key(view.auth, query)?;
+        let query = self.head.path.split_once('?').map(|(_, q)| q);
+        let key = crate::route::api_key(self.head.auth(), query)?;
         self.catalogues
             .borrow()
-            .get(catalogue::credential_key(&key.0), view.now.get())
+            .get(catalogue::credential_key(&key.0), self.head.now(&self.host))
     }
 
     /// Moves the chunk in Envoy's buffer into `held` and empties the
@@ -801,11 +807,7 @@ impl<H: Host> HttpContext for Router<H> {
         self.head = RequestHead::read(&self.host);
         let clock = || self.head.now(&self.host);
         let catalogue = || self.cached_catalogue();
-        let mut view = self.head.view(&clock);
-        if self.config.live_catalogue {
-            view.catalogue = Some(&catalogue);
-        }
-        match flow::head(&self.config, &view) {
+        match flow::head(&self.config, &self.head.view(&clock, &catalogue)) {
             HeadStep::Pass(reason) => self.pass(reason),
             HeadStep::Reject(reply) => self.reject(&reply),
             HeadStep::Route(routed) => {
