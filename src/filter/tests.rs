@@ -821,6 +821,14 @@ fn second_turn(id: &str) -> Vec<u8> {
     .unwrap()
 }
 
+/// A tool-call answer whose thought signature is `signature`.
+fn tool_answer(signature: &str) -> Vec<u8> {
+    format!(
+        r#"{{"choices":[{{"index":0,"message":{{"role":"assistant","tool_calls":[{{"id":"call-1","type":"function","function":{{"name":"get_weather","arguments":"{{}}"}},"extra_content":{{"google":{{"thought_signature":"{signature}"}}}}}}]}},"finish_reason":"tool_calls"}}]}}"#
+    )
+    .into_bytes()
+}
+
 fn sent_signature(x: &Exchange) -> Value {
     x.request_body()["messages"][1]["tool_calls"][0]["extra_content"]["google"]["thought_signature"]
         .clone()
@@ -831,7 +839,7 @@ fn thought_signatures_are_remembered_from_answers_and_put_back() {
     let json = [("content-type", "application/json")];
     let mut first = Exchange::routed("", CHAT, &[BEARER], AGENT_CHAT);
     assert_eq!(first.response(200, &json, false), Action::Continue);
-    let answer = br#"{"choices":[{"index":0,"message":{"role":"assistant","tool_calls":[{"id":"call-1","type":"function","function":{"name":"get_weather","arguments":"{}"},"extra_content":{"google":{"thought_signature":"U0lHLTE="}}}]},"finish_reason":"tool_calls"}]}"#;
+    let answer = &tool_answer("U0lHLTE=")[..];
     assert_eq!(first.response_chunk(&answer[..30], false), Action::Continue);
     assert_eq!(first.response_chunk(&answer[30..], true), Action::Continue);
     assert_eq!(first.response_body(), answer, "the answer passes untouched");
@@ -1025,14 +1033,6 @@ fn a_translated_stream_that_fails_midway_says_why_and_drops_the_rest() {
     );
     assert!(sent.ends_with("data: [DONE]\n\n"), "{sent}");
     assert_eq!(x.count("gemini_router.translate_errors"), 1);
-}
-
-/// A tool-call answer whose thought signature is `signature`.
-fn tool_answer(signature: &str) -> Vec<u8> {
-    format!(
-        r#"{{"choices":[{{"index":0,"message":{{"role":"assistant","tool_calls":[{{"id":"call-1","type":"function","function":{{"name":"get_weather","arguments":"{{}}"}},"extra_content":{{"google":{{"thought_signature":"{signature}"}}}}}}]}},"finish_reason":"tool_calls"}}]}}"#
-    )
-    .into_bytes()
 }
 
 #[test]
