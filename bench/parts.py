@@ -18,7 +18,7 @@ Each change is a literal replacement in the source; a replacement that no
 longer matches the code stops the run and names the variant (update it with
 the code). The variants measure; none of them is a correct filter.
 
-Prints a Markdown table (and writes bench/parts.md); about 3 minutes.
+Prints a Markdown table (and writes bench/parts.md); about 6 minutes.
 """
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ def main() -> int:
     parser.add_argument("--wasm", type=Path, default=ROOT / "target/wasm32-wasip1/release/deps/gemini_router.wasm",
                         help="the filter as cargo builds it, as the variants are (default: cargo's output)")
     parser.add_argument("--envoy", type=Path, default=ROOT / ".venv/bin/envoy")
-    parser.add_argument("--requests", type=int, default=1000, help="requests counted per build (a timer event of Envoy in the window moves a count by about 1k at 200)")
+    parser.add_argument("--requests", type=int, default=1000, help="requests counted per build (default 1000; at 200 the counts move by about 1k)")
     parser.add_argument("--only", nargs="*", help="variant keys (default: all)")
     parser.add_argument("--out", default=str(R.BENCH / "parts.md"), help="Markdown report ('-' for none)")
     args = parser.parse_args()
