@@ -11,8 +11,6 @@ PY            := $(VENV)/bin/python
 ENVOY         := $(VENV)/bin/envoy
 TARGET        := wasm32-wasip1
 WASM          := target/$(TARGET)/release/gemini_router.wasm
-# cargo's own module, from which `make build` writes $(WASM) (see SDK_UNUSED).
-CARGO_WASM    := target/$(TARGET)/release/deps/gemini_router.wasm
 # The newest Envoy is pinned in requirements-dev.txt; the oldest supported
 # one runs the integration suite too (see README, "Supported Envoy versions").
 ENVOY_OLDEST  := 1.36.2
@@ -46,29 +44,11 @@ $(VENV)/.stamp: requirements-dev.txt
 
 setup: $(VENV)/.stamp .rustup-target.stamp ## Install the Rust wasm target and the pinned Envoy, SDKs and test tools into .venv
 
-# The SDK exports every proxy-wasm callback; these (gRPC, network, shared
-# queue, foreign function) never reach an HTTP filter that makes no gRPC call
-# and opens no queue. tools/wasm-slim drops their exports and empties the
-# code only they reach, reading cargo's own output (deps/) and replacing
-# $(WASM) (a new file: cargo's hard link to deps/ is left alone), so a
-# second run writes the same bytes.
-SDK_UNUSED    := proxy_on_downstream_connection_close proxy_on_downstream_data \
-                 proxy_on_foreign_function proxy_on_grpc_close proxy_on_grpc_receive \
-                 proxy_on_grpc_receive_initial_metadata proxy_on_grpc_receive_trailing_metadata \
-                 proxy_on_new_connection proxy_on_queue_ready proxy_on_upstream_connection_close \
-                 proxy_on_upstream_data
-TOOLS_CARGO   := --manifest-path tools/wasm-slim/Cargo.toml --target-dir target/tools
-WASM_SLIM     := target/tools/release/wasm-slim
-
 build: .rustup-target.stamp ## Build the filter: target/wasm32-wasip1/release/gemini_router.wasm
 	cargo build --release --target $(TARGET)
-	cargo build --quiet --release $(TOOLS_CARGO)
-	$(WASM_SLIM) $(CARGO_WASM) $(WASM).slim $(SDK_UNUSED)
-	mv -f $(WASM).slim $(WASM)
 
-unit: .rustup-target.stamp ## Run the Rust unit tests on the host (the filter's and the build tool's)
+unit: .rustup-target.stamp ## Run the Rust unit tests on the host
 	cargo test --all-targets
-	cargo test --release $(TOOLS_CARGO)
 
 # The same unit tests built for the module's target and run in V8 (node's
 # WASI, cargo's runner for the target): the code only the module compiles
@@ -85,8 +65,6 @@ lint: .rustup-target.stamp ## cargo fmt --check, and clippy -D warnings on host 
 	cargo fmt --all -- --check
 	cargo clippy --all-targets -- -D warnings
 	cargo clippy --release --target $(TARGET) -- -D warnings
-	cargo fmt --manifest-path tools/wasm-slim/Cargo.toml -- --check
-	cargo clippy --release $(TOOLS_CARGO) --all-targets -- -D warnings
 
 integration: setup build ## Run the emulator, integration and client suites against the newest Envoy
 	$(PY) -m pytest -q -n 2 tests/emulator tests/integration tests/clients $(PYTEST_ARGS)
@@ -117,10 +95,8 @@ demo: setup build ## Run Envoy with the filter in front of the local Gemini emul
 bench: setup build ## Benchmarks: filter overhead against plain Envoy and two reference modules, memory, body scanning; as ratios
 	$(PY) bench/run.py --wasm $(WASM) --envoy $(ENVOY)
 
-# The variants are cargo's modules, so the filter they are compared with is
-# cargo's too (deps/, before tools/wasm-slim; the same instructions per request).
 bench-parts: setup build ## Instructions per chat request of builds of the filter without (or with twice) one part each; writes bench/parts.md
-	$(PY) bench/parts.py --wasm $(CARGO_WASM) --envoy $(ENVOY)
+	$(PY) bench/parts.py --wasm $(WASM) --envoy $(ENVOY)
 
 bench-idle: setup build ## Idle RSS of the filter, the no-op module and probes (more module bytes, less code); writes bench/idle.md
 	$(PY) bench/idle.py --wasm $(WASM) --envoy $(ENVOY)

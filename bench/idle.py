@@ -10,12 +10,11 @@ times in interleaved rounds (one front at a time; each figure the median):
 - the filter as shipped (`make build`'s module);
 - the same module with 400,000 more bytes that are not code (an inert
   custom section): what a byte of module costs, whatever it holds;
-- cargo's module (before tools/wasm-slim), built with its function names,
-  which are then dropped: the base of the next probe;
-- that module with every function of `src/translate` (77 KB of code, the
-  filter's largest part) emptied to `unreachable`: what that much less
-  code saves. The probe loads and configures, but it cannot translate:
-  it measures, it is not a filter.
+- the module built with its function names, every function of
+  `src/translate` (about 74 KB of code, the filter's largest part) emptied
+  to `unreachable` and the names dropped: what that much less code saves.
+  The probe loads and configures, but it cannot translate: it measures, it
+  is not a filter.
 
 For each: VmRSS, Envoy's heap (admin /memory: allocated, and free pages
 tcmalloc keeps, both of which the V8 compile of the module leaves), and the
@@ -192,7 +191,7 @@ def without_names(data: bytes, empty: re.Pattern | None) -> tuple[bytes, int]:
 
 
 def named_cargo_module() -> Path:
-    """cargo's module (the crate as it is), built with its function names."""
+    """The filter's module built with its function names."""
     target = WORK / "target"
     R.log("building the filter with function names (target/bench/idle)")
     env = dict(os.environ, CARGO_PROFILE_RELEASE_STRIP="debuginfo")
@@ -208,17 +207,22 @@ def probes(shipped: Path) -> tuple[dict[str, Path], dict[str, str], int]:
     padded = WORK / "padded.wasm"
     padded.write_bytes(module(sections(shipped.read_bytes()) + [custom_section("padding", bytes(PADDING))]))
     named = named_cargo_module().read_bytes()
-    cargo, _ = without_names(named, None)
+    # With its names dropped, the named build is the shipped module's code in
+    # another order (the linker orders functions by their symbols): the
+    # same sections, of the same sizes.
+    unnamed, _ = without_names(named, None)
+    shapes = [[(sid, len(payload)) for sid, payload in sections(m) if sid != 0]
+              for m in (unnamed, shipped.read_bytes())]
+    if shapes[0] != shapes[1]:
+        raise SystemExit(f"idle: the named build is not the code of {shipped}: run `make build` first")
     emptied, removed = without_names(named, TRANSLATE)
-    (WORK / "cargo.wasm").write_bytes(cargo)
     (WORK / "emptied.wasm").write_bytes(emptied)
-    modules = {"filter": shipped, "padded": padded, "cargo": WORK / "cargo.wasm", "emptied": WORK / "emptied.wasm"}
+    modules = {"filter": shipped, "padded": padded, "emptied": WORK / "emptied.wasm"}
     what = {
         "noop": "no-op module",
         "filter": f"gemini-router ({shipped.stat().st_size:,} B)",
         "padded": f"the same + {PADDING:,} B inert custom section",
-        "cargo": f"cargo's module, before tools/wasm-slim ({len(cargo):,} B)",
-        "emptied": f"cargo's module, `src/translate` emptied ({removed:,} B less code)",
+        "emptied": f"the same, `src/translate` emptied ({removed:,} B less code)",
     }
     return modules, what, removed
 
@@ -255,7 +259,7 @@ def main() -> int:
     os.environ["ENVOY_BIN"] = str(args.envoy)
     modules, what, removed = probes(args.wasm)
     modules["noop"] = R.build_ref_modules()["noop"]
-    fronts = ["noop", "filter", "padded", "cargo", "emptied"]
+    fronts = ["noop", "filter", "padded", "emptied"]
     runs: dict[str, list[dict[str, float]]] = {f: [] for f in fronts}
     for r in range(args.starts):
         R.log(f"round {r + 1} of {args.starts}")
@@ -283,7 +287,7 @@ def main() -> int:
         lines.append(f"| {what[front]} | " + " | ".join(cells) + f" | {med(front, 'rss') - med('noop', 'rss'):+.1f} | "
                      + " ".join(f"{run['rss']:.1f}" for run in runs[front]) + " |")
     padding = med("padded", "rss") - med("filter", "rss")
-    code = med("cargo", "rss") - med("emptied", "rss")
+    code = med("filter", "rss") - med("emptied", "rss")
     lines += [
         "",
         f"Module bytes: {PADDING:,} B more cost {padding:+.2f} MiB "

@@ -121,7 +121,7 @@ def build_variant(variant: Variant, target_dir: Path) -> Path:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--wasm", type=Path, default=ROOT / "target/wasm32-wasip1/release/deps/gemini_router.wasm",
+    parser.add_argument("--wasm", type=Path, default=ROOT / "target/wasm32-wasip1/release/gemini_router.wasm",
                         help="the filter as cargo builds it, as the variants are (default: cargo's output)")
     parser.add_argument("--envoy", type=Path, default=ROOT / ".venv/bin/envoy")
     parser.add_argument("--requests", type=int, default=1000, help="requests counted per build (default 1000; at 200 the counts move by about 1k)")

@@ -32,10 +32,11 @@
 //!   whole or event by event, repair tool-call streams, drop, bounds).
 //! - [`headers`]: header and metric names.
 //!
-//! Host glue (the only code that calls `proxy_wasm`):
-//! - [`filter`]: `RouterRoot` (configuration, metrics) and `Router` (per
-//!   request), which reaches Envoy only through the `Host` trait (`Proxy` in
-//!   the module, a fake in its tests).
+//! Host glue (the only code that speaks the proxy-wasm ABI):
+//! - [`filter`]: the ABI (`abi`: host functions; `entry`: the callbacks and
+//!   the contexts they reach), `RouterRoot` (configuration, metrics) and
+//!   `Router` (per request), which reaches Envoy only through the `Host`
+//!   trait (`Proxy` in the module, a fake in its tests).
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod catalogue;
@@ -59,10 +60,3 @@ pub(crate) mod testutil;
 pub mod tool_stream;
 pub mod translate;
 pub(crate) mod tree;
-
-proxy_wasm::main! {{
-    proxy_wasm::set_log_level(proxy_wasm::types::LogLevel::Debug);
-    proxy_wasm::set_root_context(|_| -> Box<dyn proxy_wasm::traits::RootContext> {
-        Box::new(filter::RouterRoot::default())
-    });
-}}

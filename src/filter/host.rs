@@ -1,9 +1,7 @@
-//! The host calls the glue makes, behind one trait: [`Proxy`] calls
-//! `proxy_wasm::hostcalls` and logs host errors instead of panicking (the
-//! SDK's convenience methods unwrap them); the glue's tests use a fake.
+//! The host calls the glue makes, behind one trait: [`Proxy`] makes them
+//! through [`super::abi`] and logs host errors; the glue's tests use a fake.
 
-use proxy_wasm::hostcalls;
-use proxy_wasm::types::{BufferType, MapType, MetricType, Status};
+use super::abi::{self, BufferType, MapType, Status};
 use std::time::Duration;
 
 use log::Level;
@@ -94,8 +92,8 @@ impl HeaderMap {
         HeaderMap(bytes)
     }
 
-    /// `pairs` in the wire form, as the host writes them (for the fakes).
-    #[cfg(test)]
+    /// `pairs` in the wire form, as the host writes them (and reads them:
+    /// a local reply's headers, a callout's).
     pub fn to_wire<N: AsRef<[u8]>, V: AsRef<[u8]>>(pairs: &[(N, V)]) -> HeaderMap {
         let mut out = Vec::new();
         let count = u32::try_from(pairs.len()).unwrap_or(u32::MAX);
@@ -156,40 +154,13 @@ fn le_u32(bytes: &[u8], at: usize) -> Option<usize> {
     usize::try_from(u32::from_le_bytes(word)).ok()
 }
 
-// The import the SDK's `hostcalls` declares (privately) for its map
-// readers, here to read the map raw (see [`HeaderMap`]). Plain integers at
-// the boundary: a status the `Status` enum lacks stays a number.
-#[link(wasm_import_module = "env")]
-extern "C" {
-    fn proxy_get_header_map_pairs(
-        map_type: u32,
-        return_map_data: *mut *mut u8,
-        return_map_size: *mut usize,
-    ) -> u32;
-}
-
-/// The SDK's `Status` for a host status code (an unknown one reads as an
-/// internal failure).
-fn status_of(code: u32) -> Status {
-    match code {
-        0 => Status::Ok,
-        1 => Status::NotFound,
-        2 => Status::BadArgument,
-        3 => Status::SerializationFailure,
-        4 => Status::ParseFailure,
-        7 => Status::Empty,
-        8 => Status::CasMismatch,
-        _ => Status::InternalFailure,
-    }
-}
-
-/// The real host: Envoy, through `proxy_wasm::hostcalls`.
+/// The real host: Envoy, through [`abi`].
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Proxy;
 
 impl Host for Proxy {
     fn header(&self, map: MapType, name: &str) -> Option<String> {
-        match hostcalls::get_map_value_bytes(map, name) {
+        match abi::header(map, name) {
             Ok(value) => value.as_deref().map(text),
             Err(status) => {
                 host_error(Level::Warn, format_args!("get header {name}"), status);
@@ -199,59 +170,45 @@ impl Host for Proxy {
     }
 
     fn header_map(&self, map: MapType) -> HeaderMap {
-        let mut data: *mut u8 = std::ptr::null_mut();
-        let mut size: usize = 0;
-        // SAFETY: the host writes into the two out-parameters only, as for
-        // the SDK's `get_map_bytes`, which makes the same call.
-        let code = unsafe { proxy_get_header_map_pairs(map as u32, &mut data, &mut size) };
-        if code != 0 {
-            host_error(Level::Warn, format_args!("get headers"), status_of(code));
-            return HeaderMap::default();
+        match abi::header_pairs(map) {
+            Ok(bytes) => HeaderMap::from_wire(bytes.unwrap_or_default()),
+            Err(status) => {
+                host_error(Level::Warn, format_args!("get headers"), status);
+                HeaderMap::default()
+            }
         }
-        if data.is_null() {
-            return HeaderMap::default();
-        }
-        // SAFETY: a non-null `data` is the buffer the host had the SDK's
-        // `proxy_on_memory_allocate` make for this answer: `size` bytes, a
-        // boxed slice of exactly that length, now ours (the SDK's
-        // `get_map_bytes` takes it over the same way).
-        HeaderMap::from_wire(unsafe { Vec::from_raw_parts(data, size, size) })
     }
 
     fn set_header(&self, map: MapType, name: &str, value: Option<&str>) -> Result<(), Status> {
-        hostcalls::set_map_value(map, name, value).inspect_err(|status| {
+        abi::set_header(map, name, value).inspect_err(|status| {
             host_error(Level::Warn, format_args!("set header {name}"), *status);
         })
     }
 
     fn body(&self, buffer: BufferType, size: usize) -> Result<Vec<u8>, Status> {
-        hostcalls::get_buffer(buffer, 0, size)
+        abi::buffer(buffer, 0, size)
             .map(Option::unwrap_or_default)
             .inspect_err(|status| host_error(Level::Warn, format_args!("get body"), *status))
     }
 
     fn set_body(&self, buffer: BufferType, size: usize, value: &[u8]) -> Result<(), Status> {
-        hostcalls::set_buffer(buffer, 0, size, value)
+        abi::set_buffer(buffer, 0, size, value)
             .inspect_err(|status| host_error(Level::Warn, format_args!("set body"), *status))
     }
 
     fn reply(&self, status: u16, headers: &[(&str, &str)], body: &[u8]) {
-        if let Err(e) =
-            hostcalls::send_http_response(u32::from(status), headers.to_vec(), Some(body))
-        {
+        let headers = HeaderMap::to_wire(headers);
+        if let Err(e) = abi::send_local_response(u32::from(status), &headers.0, body) {
             host_error(Level::Warn, format_args!("send local reply"), e);
         }
     }
 
     fn unix_time(&self) -> u64 {
-        hostcalls::get_current_time()
-            .ok()
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_secs())
+        abi::now_nanos().map_or(0, |nanos| nanos / 1_000_000_000)
     }
 
     fn define_counter(&self, name: &str) -> Option<u32> {
-        hostcalls::define_metric(MetricType::Counter, name)
+        abi::define_counter(name)
             .inspect_err(|status| {
                 host_error(Level::Warn, format_args!("define metric {name}"), *status)
             })
@@ -259,13 +216,13 @@ impl Host for Proxy {
     }
 
     fn increment(&self, id: u32) {
-        if let Err(status) = hostcalls::increment_metric(id, 1) {
+        if let Err(status) = abi::increment(id, 1) {
             host_error(Level::Debug, format_args!("increment metric {id}"), status);
         }
     }
 
     fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
-        hostcalls::get_property(path.to_vec()).ok().flatten()
+        abi::property(path).ok().flatten()
     }
 
     fn dispatch(
@@ -274,19 +231,20 @@ impl Host for Proxy {
         headers: &[(&str, &str)],
         timeout: Duration,
     ) -> Result<u32, Status> {
-        hostcalls::dispatch_http_call(cluster, headers.to_vec(), None, Vec::new(), timeout)
-            .inspect_err(|status| {
-                host_error(Level::Warn, format_args!("callout to {cluster}"), *status)
-            })
+        let headers = HeaderMap::to_wire(headers);
+        let millis = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
+        abi::http_call(cluster, &headers.0, millis).inspect_err(|status| {
+            host_error(Level::Warn, format_args!("callout to {cluster}"), *status)
+        })
     }
 
     fn call_response(&self, size: usize) -> (Option<String>, Vec<u8>) {
-        let status = hostcalls::get_map_value_bytes(MapType::HttpCallResponseHeaders, ":status")
+        let status = abi::header(MapType::HttpCallResponseHeaders, ":status")
             .ok()
             .flatten()
             .as_deref()
             .map(text);
-        let body = hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, size)
+        let body = abi::buffer(BufferType::HttpCallResponseBody, 0, size)
             .ok()
             .flatten()
             .unwrap_or_default();
@@ -294,20 +252,18 @@ impl Host for Proxy {
     }
 
     fn resume_response(&self) {
-        if let Err(status) = hostcalls::resume_http_response() {
+        if let Err(status) = abi::continue_response() {
             host_error(Level::Warn, format_args!("resume response"), status);
         }
     }
 
     fn shared_get(&self, key: &str) -> Option<Vec<u8>> {
-        hostcalls::get_shared_data(key)
-            .ok()
-            .and_then(|(value, _)| value)
+        abi::shared_get(key).ok().flatten()
     }
 
     fn shared_set(&self, key: &str, value: &[u8]) -> bool {
         // No compare-and-swap: the newest signature for a slot wins.
-        hostcalls::set_shared_data(key, Some(value), None)
+        abi::shared_set(key, value)
             .inspect_err(|status| {
                 host_error(Level::Debug, format_args!("set shared data"), *status)
             })

@@ -3,6 +3,8 @@
 //! that asks [`crate::flow`] what to do at each callback and turns the answer
 //! into host calls and an `Action`.
 
+mod abi;
+pub mod entry;
 mod host;
 mod metrics;
 #[cfg(test)]
@@ -21,10 +23,9 @@ use crate::response::{
 use crate::route::{Auth, HeaderOp, Verdict};
 use crate::signatures::{Memory, Remembered, Shared};
 use crate::translate::Translator;
+use abi::{Action, BufferType, MapType};
 use host::{Host, Proxy, SharedData};
 use metrics::Metrics;
-use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, BufferType, ContextType, MapType};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
@@ -40,46 +41,40 @@ pub struct RouterRoot {
     catalogues: Rc<RefCell<Cache>>,
 }
 
-impl Context for RouterRoot {}
+/// How often, in milliseconds, the root context re-reads Envoy's log level
+/// for the `wasm` component, so that `/logging?wasm=debug` takes effect at
+/// runtime.
+const LOG_LEVEL_REFRESH_MS: u32 = 1000;
 
-/// How often the root context re-reads Envoy's log level for the `wasm`
-/// component, so that `/logging?wasm=debug` takes effect at runtime.
-const LOG_LEVEL_REFRESH: Duration = Duration::from_secs(1);
-
-/// Follows Envoy's log level: the SDK formats and sends every line that
-/// passes its own level, so it is set to the host's instead of `Trace`.
-fn follow_host_log_level() {
-    if let Ok(level) = proxy_wasm::hostcalls::get_log_level() {
-        proxy_wasm::set_log_level(level);
-    }
-}
-
-impl RootContext for RouterRoot {
-    fn on_tick(&mut self) {
-        follow_host_log_level();
+impl RouterRoot {
+    /// The tick: follows Envoy's log level (a line is formatted only when
+    /// Envoy would log it).
+    fn tick(&mut self) {
+        entry::follow_host_log_level();
     }
 
-    fn on_configure(&mut self, size: usize) -> bool {
-        follow_host_log_level();
-        if let Err(status) = proxy_wasm::hostcalls::set_tick_period(LOG_LEVEL_REFRESH) {
+    /// Reads and checks the plugin configuration (`size` bytes): whether
+    /// it was accepted.
+    fn configure(&mut self, size: usize) -> bool {
+        entry::follow_host_log_level();
+        if let Err(status) = abi::set_tick_period(LOG_LEVEL_REFRESH_MS) {
             host::host_error(
                 log::Level::Debug,
                 format_args!("gemini-router: no tick for log level refresh"),
                 status,
             );
         }
-        let bytes =
-            match proxy_wasm::hostcalls::get_buffer(BufferType::PluginConfiguration, 0, size) {
-                Ok(bytes) => bytes.unwrap_or_default(),
-                Err(status) => {
-                    host::host_error(
-                        log::Level::Error,
-                        format_args!("gemini-router: cannot read the plugin configuration"),
-                        status,
-                    );
-                    return false;
-                }
-            };
+        let bytes = match abi::buffer(BufferType::PluginConfiguration, 0, size) {
+            Ok(bytes) => bytes.unwrap_or_default(),
+            Err(status) => {
+                host::host_error(
+                    log::Level::Error,
+                    format_args!("gemini-router: cannot read the plugin configuration"),
+                    status,
+                );
+                return false;
+            }
+        };
         match Config::from_bytes(&bytes) {
             Ok(config) => {
                 log_line(
@@ -105,20 +100,17 @@ impl RootContext for RouterRoot {
         }
     }
 
-    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
+    /// A request's context, once a configuration was accepted.
+    fn create<H: Host>(&self, context_id: u32, host: H) -> Option<Router<H>> {
         let config = self.config.clone()?;
         let metrics = self.metrics.clone()?;
-        Some(Box::new(Router::new(
+        Some(Router::new(
             context_id,
             config,
             metrics,
             Rc::clone(&self.catalogues),
-            Proxy,
-        )))
-    }
-
-    fn get_type(&self) -> Option<ContextType> {
-        Some(ContextType::HttpContext)
+            host,
+        ))
     }
 }
 
@@ -313,6 +305,8 @@ fn first(map: &[(String, String)], name: &str) -> Option<String> {
 
 /// A rewritten 404 waiting for the live catalogue.
 struct Pending {
+    /// The token of the page callout in flight.
+    token: u32,
     body: Vec<u8>,
     query: CatalogueQuery,
     catalogue: Catalogue,
@@ -476,7 +470,7 @@ impl<H: Host> Router<H> {
                             self.host
                                 .set_body(BufferType::HttpRequestBody, size, &new_body)
                         }
-                        None => Err(proxy_wasm::types::Status::NotFound),
+                        None => Err(abi::Status::NotFound),
                     };
                     if written.is_err() {
                         return self.reject(&flow::body_not_replaced(&routed));
@@ -642,7 +636,8 @@ impl<H: Host> Router<H> {
             self.metrics.catalogue_failed.inc(&self.host);
             return self.finish(&body, None);
         };
-        let pending = Pending {
+        let mut pending = Pending {
+            token: 0,
             body,
             query,
             catalogue: Catalogue::default(),
@@ -651,7 +646,8 @@ impl<H: Host> Router<H> {
             authority,
         };
         match self.request_page(&pending, None) {
-            Ok(()) => {
+            Ok(token) => {
+                pending.token = token;
                 self.pending = Some(pending);
                 Action::Pause
             }
@@ -662,7 +658,8 @@ impl<H: Host> Router<H> {
         }
     }
 
-    fn request_page(&self, pending: &Pending, token: Option<&str>) -> Result<(), ()> {
+    /// Asks for a catalogue page: the callout's token.
+    fn request_page(&self, pending: &Pending, token: Option<&str>) -> Result<u32, ()> {
         let path = catalogue::page_path(&pending.query.version, token);
         let headers = [
             (":method", "GET"),
@@ -672,7 +669,6 @@ impl<H: Host> Router<H> {
         ];
         self.host
             .dispatch(&pending.cluster, &headers, CATALOGUE_TIMEOUT)
-            .map(|_| ())
             .map_err(|_| ())
     }
 
@@ -786,19 +782,17 @@ impl<H: Host> Router<H> {
     }
 }
 
-impl<H: Host> Context for Router<H> {
-    fn on_http_call_response(
-        &mut self,
-        _token: u32,
-        _headers: usize,
-        body_size: usize,
-        _trailers: usize,
-    ) {
+// The callbacks, as [`entry`] delivers them.
+impl<H: Host> Router<H> {
+    /// Whether the request waits for the callout answer `token`.
+    fn awaits(&self, token: u32) -> bool {
+        self.pending.as_ref().is_some_and(|p| p.token == token)
+    }
+
+    fn on_http_call_response(&mut self, body_size: usize) {
         self.on_catalogue_page(body_size);
     }
-}
 
-impl<H: Host> HttpContext for Router<H> {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         self.metrics.requests.inc(&self.host);
         if let Some(authority) = &self.config.authority {
@@ -937,7 +931,8 @@ impl<H: Host> Router<H> {
         };
         let sentence = match next {
             Ok(Some(token)) if pending.pages < catalogue::MAX_PAGES => {
-                if self.request_page(&pending, Some(&token)).is_ok() {
+                if let Ok(callout) = self.request_page(&pending, Some(&token)) {
+                    pending.token = callout;
                     pending.pages += 1;
                     self.pending = Some(pending);
                     return;

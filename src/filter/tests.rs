@@ -5,12 +5,11 @@
 //! any body callback is a test failure (Envoy has no buffer then and
 //! crashes).
 
+use super::abi::{Action, BufferType, MapType, Status};
 use super::host::{HeaderMap, Host};
 use super::metrics::Metrics;
 use super::Router;
 use crate::config::Config;
-use proxy_wasm::traits::HttpContext;
-use proxy_wasm::types::{Action, BufferType, MapType, Status};
 use serde_json::Value;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -711,7 +710,6 @@ fn a_shut_down_imagen_model_is_served_by_its_gemini_replacement() {
 
 #[test]
 fn a_404_reads_the_live_catalogue_once_per_key() {
-    use proxy_wasm::traits::Context;
     let page = br#"{"models":[{"name":"models/gemini-3.5-flash","supportedGenerationMethods":["generateContent"]}]}"#;
     let not_found = br#"[{"error":{"code":404,"message":"not found","status":"NOT_FOUND"}}]"#;
     let cache = Rc::new(RefCell::new(crate::catalogue::Cache::default()));
@@ -732,6 +730,8 @@ fn a_404_reads_the_live_catalogue_once_per_key() {
             assert_eq!(action, Action::Pause, "held while the catalogue is read");
             let callouts = x.fake.callouts.borrow().clone();
             assert_eq!(callouts.len(), 1);
+            // The fake's tokens count its callouts: this one is 1.
+            assert!(x.router.awaits(1) && !x.router.awaits(2));
             let (cluster, headers) = &callouts[0];
             assert_eq!(cluster, "gemini");
             assert!(
@@ -740,8 +740,9 @@ fn a_404_reads_the_live_catalogue_once_per_key() {
             );
             assert!(headers.contains(&("x-goog-api-key".into(), "AIzaTESTKEY123".into())));
             *x.fake.call_answer.borrow_mut() = (Some("200".into()), page.to_vec());
-            x.router.on_http_call_response(1, 1, page.len(), 0);
+            x.router.on_http_call_response(page.len());
             assert_eq!(*x.fake.resumed.borrow(), 1);
+            assert!(!x.router.awaits(1), "answered");
             assert_eq!(x.count("gemini_router.catalogue.fetched"), 1);
         } else {
             assert_eq!(
@@ -764,14 +765,13 @@ fn a_404_reads_the_live_catalogue_once_per_key() {
 
 #[test]
 fn a_failed_catalogue_read_still_gives_the_static_hint() {
-    use proxy_wasm::traits::Context;
     let mut x = Exchange::new("");
     x.request("POST", CHAT, &[BEARER, (":authority", "g")], false);
     x.request_chunk(br#"{"model":"gemini-3.5-flsh"}"#, true);
     x.response(404, &[], false);
     assert_eq!(x.response_chunk(b"{}", true), Action::Pause);
     // A timeout: no headers, no body.
-    x.router.on_http_call_response(1, 0, 0, 0);
+    x.router.on_http_call_response(0);
     assert_eq!(*x.fake.resumed.borrow(), 1);
     assert_eq!(x.count("gemini_router.catalogue.failed"), 1);
     let hint = x.response_header("x-gemini-router-hint").unwrap();
@@ -783,7 +783,6 @@ fn a_failed_catalogue_read_still_gives_the_static_hint() {
 
 #[test]
 fn a_model_no_rule_matches_is_classified_by_the_cached_catalogue() {
-    use proxy_wasm::traits::Context;
     let mut x = Exchange::new(r#"{"builtin_rules":false}"#);
     // A first 404 reads the key's catalogue, which lists acme-draw for :predict.
     x.request("POST", CHAT, &[BEARER, (":authority", "g")], false);
@@ -793,7 +792,7 @@ fn a_model_no_rule_matches_is_classified_by_the_cached_catalogue() {
     let page =
         br#"{"models":[{"name":"models/acme-draw","supportedGenerationMethods":["predict"]}]}"#;
     *x.fake.call_answer.borrow_mut() = (Some("200".into()), page.to_vec());
-    x.router.on_http_call_response(1, 1, page.len(), 0);
+    x.router.on_http_call_response(page.len());
     // The next request with that key, for acme-draw (no rule: default gemini).
     let mut y = Exchange::new(r#"{"builtin_rules":false}"#);
     y.router.catalogues = Rc::clone(&x.router.catalogues);
@@ -1212,4 +1211,45 @@ fn every_counter_has_a_glue_test() {
         };
         assert!(source.contains(&counted), "no glue test counts {name}");
     }
+}
+
+#[test]
+fn callbacks_reach_the_context_envoy_names_and_unknown_ones_pass() {
+    use super::entry::Contexts;
+    let fake = Rc::new(Fake::default());
+    let mut contexts: Contexts<Rc<Fake>> = Contexts::new();
+    let host = || Rc::clone(&fake);
+    // A root context (root id 0), not configured yet: it makes no request
+    // contexts, and callbacks for them pass.
+    contexts.create(1, 0, host);
+    contexts.create(2, 1, host);
+    assert!(contexts.stream(2).is_none());
+    let headers = |r: &mut Router<Rc<Fake>>| r.on_http_request_headers(0, true);
+    assert_eq!(contexts.on(2, headers), Action::Continue);
+    assert_eq!(contexts.on(99, headers), Action::Continue);
+    assert!(!contexts.configure(99, 0), "no such root");
+    // Configured: requests get contexts, in any order of ids.
+    let config = Rc::new(Config::from_bytes(b"{}").unwrap());
+    contexts.set_root_config(1, config, Rc::new(Metrics::define(&fake)));
+    for id in [7, 3, 5] {
+        contexts.create(id, 1, host);
+    }
+    fake.request_headers.borrow_mut().extend([
+        (":method".to_owned(), "POST".to_owned()),
+        (":path".to_owned(), CHAT.to_owned()),
+    ]);
+    assert_eq!(
+        contexts.on(5, |r| r.on_http_request_headers(0, false)),
+        Action::Pause
+    );
+    assert!(contexts.stream(3).is_some() && contexts.stream(7).is_some());
+    assert_eq!(contexts.awaiting(1), None, "no callout in flight");
+    // Deleting a request leaves the others and the root; deleting the
+    // root leaves the requests it made.
+    contexts.delete(5);
+    assert!(contexts.stream(5).is_none() && contexts.stream(3).is_some());
+    contexts.delete(1);
+    contexts.create(9, 1, host);
+    assert!(contexts.stream(9).is_none(), "the root is gone");
+    assert!(contexts.stream(7).is_some());
 }
