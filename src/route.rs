@@ -460,7 +460,7 @@ fn move_auth(client: Client<'_>, to_style: ApiStyle, auth: Auth<'_>) -> Vec<Head
         }
         (Client::Model(p), ApiStyle::Openai) if p.style == ApiStyle::Native => {
             let key = match auth.api_key {
-                Some(key) => Some(Cow::Borrowed(key.trim())),
+                Some(key) => Some(Cow::Borrowed(key.trim_ascii())),
                 None => param_value(p.query, "key").map(percent_decode),
             };
             // Only a key that is one visible-ASCII token becomes a header value.
@@ -479,10 +479,10 @@ fn move_auth(client: Client<'_>, to_style: ApiStyle, auth: Auth<'_>) -> Vec<Head
 fn bearer_token(value: &str) -> Option<&str> {
     // A byte search: `split_once(' ')` goes through the generic char
     // searcher.
-    let value = value.trim();
+    let value = value.trim_ascii();
     let space = value.bytes().position(|b| b == b' ')?;
     let (scheme, token) = (value.get(..space)?, value.get(space + 1..)?);
-    let token = token.trim();
+    let token = token.trim_ascii();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
@@ -521,7 +521,7 @@ pub fn redact_key(path: &str) -> String {
 pub fn secrets(auth: Auth<'_>, query: Option<&str>) -> Vec<Secret> {
     let mut out: Vec<Secret> = Vec::new();
     let mut add = |value: &str| {
-        let value = value.trim();
+        let value = value.trim_ascii();
         let token = value
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"._~+/=%-".contains(&b));
@@ -586,7 +586,7 @@ pub fn scrub_values(headers: &mut [(&'static str, String)], secrets: &[Secret]) 
 pub fn api_key(auth: Auth<'_>, query: Option<&str>) -> Option<Secret> {
     let key = auth
         .api_key
-        .map(|k| k.trim().to_owned())
+        .map(|k| k.trim_ascii().to_owned())
         .or_else(|| auth.authorization.and_then(bearer_token).map(str::to_owned))
         .or_else(|| {
             query_keys(query)
@@ -641,8 +641,8 @@ pub fn check_credentials(auth: Auth<'_>, query: Option<&str>) -> Result<(), Cred
     let bearer = auth.authorization.and_then(bearer_token);
     let mut seen: Option<&str> = None;
     let candidates = [
-        bearer.or(auth.authorization.map(str::trim)),
-        auth.api_key.map(str::trim),
+        bearer.or(auth.authorization.map(str::trim_ascii)),
+        auth.api_key.map(str::trim_ascii),
         query_key.as_deref(),
     ];
     for value in candidates.into_iter().flatten() {

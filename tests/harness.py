@@ -46,6 +46,8 @@ DEFAULT_WASM = Path("target/wasm32-wasip1/release/gemini_router.wasm")
 BUFFER_LIMIT = 67108864  # per_connection_buffer_limit_bytes on listener and cluster
 ROUTE_TIMEOUT = "120s"
 READY_TIMEOUT = 60.0
+# The filter hands its counters to Envoy once a tick (src/filter/mod.rs, TICK_MS).
+FILTER_TICK_SECONDS = 1.0
 STOP_TIMEOUT = 10.0
 WASM_FILTER_NAME = "envoy.filters.http.wasm"
 SKIP_UNROUTED_ENV = "GEMINI_ROUTER_SKIP_UNROUTED"
@@ -525,8 +527,15 @@ class Envoy:
 
     # -- observation -------------------------------------------------------
 
-    def stats(self, prefix: str = "") -> dict[str, int]:
-        """Counters and gauges from admin /stats, by full name (e.g. wasmcustom.gemini_router.requests_total)."""
+    def stats(self, prefix: str = "", settled: bool = True) -> dict[str, int]:
+        """Counters and gauges from admin /stats, by full name (e.g. wasmcustom.gemini_router.requests_total).
+
+        The filter hands its counters to Envoy on its root context's tick
+        (``FILTER_TICK_SECONDS``): ``settled`` (the default) first waits a
+        tick and a margin whenever the filter's counters are asked for, so
+        that every request made before the call is counted."""
+        if settled and (prefix.startswith("wasmcustom") or "wasmcustom".startswith(prefix)):
+            time.sleep(FILTER_TICK_SECONDS + 0.3)
         _, body = _get(f"{self.admin_url}/stats")
         out: dict[str, int] = {}
         for line in body.decode().splitlines():
@@ -545,12 +554,13 @@ class Envoy:
         return self.stats(full).get(full, 0)
 
     def wait_counter(self, name: str, at_least: int, timeout: float = 5.0) -> int:
-        """Poll a counter until it reaches ``at_least`` (metrics may move after the response)."""
+        """Poll a counter until it reaches ``at_least`` (metrics move on the filter's tick)."""
+        full = name if name.startswith("wasmcustom.") else f"wasmcustom.{name}"
         deadline = time.monotonic() + timeout
-        value = self.counter(name)
+        value = self.stats(full, settled=False).get(full, 0)
         while value < at_least and time.monotonic() < deadline:
-            time.sleep(0.02)
-            value = self.counter(name)
+            time.sleep(0.05)
+            value = self.stats(full, settled=False).get(full, 0)
         return value
 
     def log_size(self) -> int:

@@ -74,11 +74,9 @@ impl<H: Host> Contexts<H> {
         }
     }
 
-    /// `proxy_on_delete`.
-    pub(super) fn delete(&mut self, id: u32) {
-        if self.streams.remove(id).is_none() {
-            self.roots.remove(id);
-        }
+    /// `proxy_on_delete`: whether `id` was a root context.
+    pub(super) fn delete(&mut self, id: u32) -> bool {
+        self.streams.remove(id).is_none() && self.roots.remove(id).is_some()
     }
 
     /// `proxy_on_configure`: whether the configuration was accepted.
@@ -307,7 +305,10 @@ pub mod exports {
 
     #[cfg_attr(all(target_arch = "wasm32", not(test)), no_mangle)]
     pub extern "C" fn proxy_on_delete(id: u32) {
-        with((), |c| c.delete(id));
+        // A plugin going away hands over what its requests counted.
+        if with(false, |c| c.delete(id)) {
+            super::super::host::flush_counters();
+        }
     }
 }
 

@@ -38,7 +38,9 @@ pub trait Host {
     fn unix_time(&self) -> u64;
     /// Defines a counter; `None` if the host refuses.
     fn define_counter(&self, name: &str) -> Option<u32>;
-    /// Adds one to a counter.
+    /// Adds one to a counter. (The module's host, [`Proxy`], tallies the
+    /// additions and hands them to Envoy on the root context's tick, see
+    /// [`flush_counters`]: a request makes no host call for its counters.)
     fn increment(&self, id: u32);
     /// Reads a property (`["xds", "cluster_name"]` ...).
     fn property(&self, path: &[&str]) -> Option<Vec<u8>>;
@@ -154,6 +156,43 @@ fn le_u32(bytes: &[u8], at: usize) -> Option<usize> {
     usize::try_from(u32::from_le_bytes(word)).ok()
 }
 
+/// Counter additions not yet handed to Envoy: (counter id, additions), one
+/// entry per counter (a filter has a few dozen).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Tally(Vec<(u32, u64)>);
+
+impl Tally {
+    /// One more for counter `id`.
+    pub fn add(&mut self, id: u32) {
+        match self.0.iter_mut().find(|(known, _)| *known == id) {
+            Some((_, n)) => *n += 1,
+            None => self.0.push((id, 1)),
+        }
+    }
+
+    /// The additions so far, and none left.
+    pub fn take(&mut self) -> Vec<(u32, u64)> {
+        std::mem::take(&mut self.0)
+    }
+}
+
+thread_local! {
+    /// The VM's tally (a VM runs on one thread).
+    static TALLY: std::cell::RefCell<Tally> = const { std::cell::RefCell::new(Tally(Vec::new())) };
+}
+
+/// Hands the tallied counter additions to Envoy: one host call per counter
+/// that moved, instead of one per addition. Called on the root context's
+/// tick (every second) and when a root context goes away.
+pub fn flush_counters() {
+    let additions = TALLY.with(|tally| tally.borrow_mut().take());
+    for (id, n) in additions {
+        if let Err(status) = abi::increment(id, i64::try_from(n).unwrap_or(i64::MAX)) {
+            host_error(Level::Debug, format_args!("increment metric {id}"), status);
+        }
+    }
+}
+
 /// The real host: Envoy, through [`abi`].
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Proxy;
@@ -216,9 +255,7 @@ impl Host for Proxy {
     }
 
     fn increment(&self, id: u32) {
-        if let Err(status) = abi::increment(id, 1) {
-            host_error(Level::Debug, format_args!("increment metric {id}"), status);
-        }
+        TALLY.with(|tally| tally.borrow_mut().add(id));
     }
 
     fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
@@ -287,6 +324,18 @@ impl<H: Host> crate::signatures::Store for SharedData<'_, H> {
 #[cfg(test)]
 mod tests {
     use super::{text, HeaderMap};
+
+    #[test]
+    fn counter_additions_are_tallied_per_counter() {
+        let mut tally = super::Tally::default();
+        for id in [3, 7, 3, 3, 9, 7] {
+            tally.add(id);
+        }
+        assert_eq!(tally.take(), [(3, 3), (7, 2), (9, 1)]);
+        assert_eq!(tally.take(), [], "taken");
+        tally.add(7);
+        assert_eq!(tally.take(), [(7, 1)]);
+    }
 
     #[test]
     fn header_values_that_are_not_utf8_read_as_text() {

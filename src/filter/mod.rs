@@ -41,15 +41,16 @@ pub struct RouterRoot {
     catalogues: Rc<RefCell<Cache>>,
 }
 
-/// How often, in milliseconds, the root context re-reads Envoy's log level
-/// for the `wasm` component, so that `/logging?wasm=debug` takes effect at
-/// runtime.
-const LOG_LEVEL_REFRESH_MS: u32 = 1000;
+/// The root context's tick, in milliseconds: how long a counter addition
+/// waits before Envoy's stats show it, and how soon `/logging?wasm=debug`
+/// takes effect.
+const TICK_MS: u32 = 1000;
 
 impl RouterRoot {
-    /// The tick: follows Envoy's log level (a line is formatted only when
-    /// Envoy would log it).
+    /// The tick: hands the counters to Envoy and follows Envoy's log level
+    /// (a line is formatted only when Envoy would log it).
     fn tick(&mut self) {
+        host::flush_counters();
         entry::follow_host_log_level();
     }
 
@@ -57,10 +58,12 @@ impl RouterRoot {
     /// it was accepted.
     fn configure(&mut self, size: usize) -> bool {
         entry::follow_host_log_level();
-        if let Err(status) = abi::set_tick_period(LOG_LEVEL_REFRESH_MS) {
+        if let Err(status) = abi::set_tick_period(TICK_MS) {
             host::host_error(
-                log::Level::Debug,
-                format_args!("gemini-router: no tick for log level refresh"),
+                log::Level::Warn,
+                format_args!(
+                    "gemini-router: no tick: counters and the log level are not refreshed"
+                ),
                 status,
             );
         }

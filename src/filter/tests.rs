@@ -1246,9 +1246,10 @@ fn callbacks_reach_the_context_envoy_names_and_unknown_ones_pass() {
     assert_eq!(contexts.awaiting(1), None, "no callout in flight");
     // Deleting a request leaves the others and the root; deleting the
     // root leaves the requests it made.
-    contexts.delete(5);
+    assert!(!contexts.delete(5), "a request context");
     assert!(contexts.stream(5).is_none() && contexts.stream(3).is_some());
-    contexts.delete(1);
+    assert!(contexts.delete(1), "the root context");
+    assert!(!contexts.delete(1), "gone");
     contexts.create(9, 1, host);
     assert!(contexts.stream(9).is_none(), "the root is gone");
     assert!(contexts.stream(7).is_some());

@@ -135,6 +135,9 @@ class RunningEnvoy:
         raise AssertionError(f"no listener {listener!r} in {body!r}")
 
     def stats(self) -> dict[str, str]:
+        """Envoy's /stats, once the filter has handed over its counters
+        (it does on its tick)."""
+        time.sleep(harness.FILTER_TICK_SECONDS + 0.3)
         _, body = self.admin_get("/stats")
         return dict(line.split(": ", 1) for line in body.decode().splitlines() if ": " in line)
 

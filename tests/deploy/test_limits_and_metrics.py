@@ -16,6 +16,7 @@ import http.client
 import re
 import socket
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -71,6 +72,7 @@ def test_scraped_metrics_carry_family_and_reason_labels(chart_envoy, emulator):
     for model in ("imagen-4.0-generate-001", "gemini-3.5-flash", "../x"):
         harness.http_request(url, "POST", CHAT, json_body=chat(model), headers=harness.OPENAI_AUTH)
     harness.http_request(url, "POST", CHAT, body="{nope", headers=harness.OPENAI_AUTH)
+    time.sleep(harness.FILTER_TICK_SECONDS + 0.3)  # the filter hands over its counters on its tick
     scrape = harness.http_request(f"http://127.0.0.1:{chart_envoy.health}", "GET", "/stats/prometheus")
     assert scrape.status == 200
     samples = prometheus_samples(scrape.text)
