@@ -616,7 +616,7 @@ fn splice_model(
     model: &str,
     config: &Config,
 ) -> Result<Vec<u8>, TranslateError> {
-    let value = translate::json::quoted(model);
+    let value = crate::json::quoted(model);
     let size = body.len() - span.len() + value.len();
     if size > config.max_body_bytes {
         return Err(TranslateError::TooLarge {

@@ -17,6 +17,9 @@
 //! - [`route`]: the routing plan: target endpoint, new path, auth header moves.
 //! - [`translate`]: one body translator per (client endpoint, target endpoint) pair.
 //! - [`diagnose`]: hints, diagnostic headers, and error bodies in the client's shape.
+//! - `reader`, `json`: the JSON reader (a pull parser that keeps strings
+//!   borrowed) and writer (one buffer, each string copied once).
+//! - `sse`: server-sent events split from a stream, and their framing.
 //! - `tree`: a JSON document read whole (the upstream's error bodies),
 //!   numbers kept as their text.
 //! - [`lifecycle`]: which models are shut down or will be, and their
@@ -47,6 +50,7 @@ pub mod endpoint;
 pub mod filter;
 pub mod flow;
 pub mod headers;
+pub(crate) mod json;
 pub mod lifecycle;
 pub mod model;
 pub(crate) mod reader;
@@ -55,6 +59,7 @@ pub mod response;
 pub mod route;
 pub mod scan;
 pub mod signatures;
+pub(crate) mod sse;
 #[cfg(test)]
 pub(crate) mod testutil;
 pub mod tool_stream;

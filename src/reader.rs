@@ -964,4 +964,98 @@ mod tests {
             }
         );
     }
+
+    /// The field `s` of a body, read with the reader.
+    fn field_s(body: &str) -> Option<JStr<'_>> {
+        document(body.as_bytes(), |r| {
+            let mut s = None;
+            r.object(&mut |r, key| {
+                if key.is("s") {
+                    s = r.opt_str()?;
+                    Ok(())
+                } else {
+                    r.skip()
+                }
+            })?;
+            Ok(s)
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn jstr_borrows_unless_escaped() {
+        struct Case {
+            name: &'static str,
+            body: &'static str,
+            want: Option<&'static str>,
+            borrowed: bool,
+        }
+        let cases = [
+            Case {
+                name: "plain",
+                body: r#"{"s":"iVBORw0KGgo+/="}"#,
+                want: Some("iVBORw0KGgo+/="),
+                borrowed: true,
+            },
+            Case {
+                name: "unicode",
+                body: r#"{"s":"日本の猫 🐱"}"#,
+                want: Some("日本の猫 🐱"),
+                borrowed: true,
+            },
+            Case {
+                name: "escaped slash",
+                body: r#"{"s":"a\/b"}"#,
+                want: Some("a/b"),
+                borrowed: false,
+            },
+            Case {
+                name: "null",
+                body: r#"{"s":null}"#,
+                want: None,
+                borrowed: false,
+            },
+            Case {
+                name: "missing",
+                body: r#"{}"#,
+                want: None,
+                borrowed: false,
+            },
+        ];
+        for case in cases {
+            let got = field_s(case.body);
+            assert_eq!(got.as_deref(), case.want, "{}", case.name);
+            let borrowed = matches!(got.map(|s| s.0), Some(std::borrow::Cow::Borrowed(_)));
+            assert_eq!(borrowed, case.borrowed, "{}", case.name);
+        }
+    }
+
+    #[test]
+    fn one_or_many_accepts_both() {
+        let read = |body: &str| {
+            document(body.as_bytes(), |r| {
+                r.one_or_many(|r| {
+                    let mut x = None;
+                    r.object(&mut |r, key| {
+                        if key.is("x") {
+                            x = r.opt_int()?;
+                            Ok(())
+                        } else {
+                            r.skip()
+                        }
+                    })?;
+                    Ok(x)
+                })
+            })
+        };
+        let cases = [
+            ("list", r#"[{"x":1},{"x":2}]"#, vec![Some(1), Some(2)]),
+            ("object", r#"{"x":7}"#, vec![Some(7)]),
+            ("empty list", "[]", vec![]),
+        ];
+        for (name, body, want) in cases {
+            assert_eq!(read(body).unwrap(), want, "{name}");
+        }
+        assert!(read("3").is_err());
+    }
 }

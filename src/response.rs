@@ -446,7 +446,7 @@ impl Response {
         let complete = if end {
             data.len()
         } else {
-            translate::sse::events_end(&data)
+            crate::sse::events_end(&data)
         };
         let mut out = Vec::new();
         let mut failure =
@@ -456,7 +456,7 @@ impl Response {
                 limit: config.max_body_bytes,
             });
         if failure.is_none() {
-            for frame in translate::sse::data_frames(&data[..complete]) {
+            for frame in crate::sse::data_frames(&data[..complete]) {
                 match translate::event(translator, &frame, config.max_body_bytes) {
                     Ok((events, _)) => out.extend_from_slice(&events),
                     Err(e) => {

@@ -336,7 +336,7 @@ fn with_signature(
     extra: Option<&[u8]>,
     signature: &str,
 ) -> Option<(Range<usize>, Vec<u8>)> {
-    let quoted = String::from_utf8(crate::translate::json::quoted(signature)).ok()?;
+    let quoted = String::from_utf8(crate::json::quoted(signature)).ok()?;
     let Some(extra) = extra else {
         let field = format!("\"extra_content\":{{\"google\":{{\"thought_signature\":{quoted}}}}}");
         return insert_first(body, call, field);

@@ -17,7 +17,7 @@
 use crate::reader::string_of;
 use crate::scan::{self, top_level_fields};
 use crate::signatures::signature_of;
-use crate::translate::sse::{events_end, Events};
+use crate::sse::{events_end, Events};
 use std::ops::Range;
 
 /// The repair state of one streamed answer.

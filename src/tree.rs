@@ -6,8 +6,8 @@
 //! its keys in the body's order; a repeated key keeps its first place and
 //! its last value, as `serde_json::Map` keeps the last value.
 
+use crate::json::Out;
 use crate::reader::{f64_of, ReadError, Reader};
-use crate::translate::json::Out;
 
 /// A JSON value.
 #[derive(Debug, Clone, PartialEq)]

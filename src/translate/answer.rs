@@ -1,8 +1,8 @@
 //! The answer of an image endpoint, read once from the upstream body (borrowing
 //! the base64 data) and written back in the client's shape.
 
-use super::json::JStr;
 use super::TranslateError;
+use crate::reader::JStr;
 use std::borrow::Cow;
 
 /// The MIME type assumed when the upstream does not name one.
@@ -16,7 +16,7 @@ pub(crate) struct Image<'a> {
     /// Base64 data, usually borrowed from the upstream body.
     pub(crate) data: Cow<'a, str>,
     /// `data` is (part of) a body's JSON string without escapes, read by a
-    /// parser (see [`super::json::JStr`]): written into JSON as it is.
+    /// parser (see [`crate::reader::JStr`]): written into JSON as it is.
     pub(crate) plain_json: bool,
     /// The prompt as the upstream rewrote it (Imagen `prompt`, OpenAI `revised_prompt`).
     pub(crate) revised_prompt: Option<Cow<'a, str>>,

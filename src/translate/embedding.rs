@@ -8,9 +8,10 @@
 //! float is parsed or formatted, except to encode `encoding_format:
 //! "base64"`.
 
-use super::json::{self, JStr, Out};
 use super::{TranslateError, Translated};
 use crate::headers::JSON;
+use crate::json::Out;
+use crate::reader::JStr;
 use crate::reader::{ReadError, Reader};
 
 /// A vector: the JSON text of each of its numbers, borrowed from the answer.
@@ -257,7 +258,28 @@ fn base64_f32(values: &[&str]) -> Result<String, TranslateError> {
             .ok_or_else(|| TranslateError::InvalidResponse(format!("`{value}` is not a number")))?;
         bytes.extend_from_slice(&(v as f32).to_le_bytes());
     }
-    Ok(json::base64_encode(&bytes))
+    Ok(base64_encode(&bytes))
+}
+
+/// Standard base64 with padding (for OpenAI `encoding_format: "base64"`).
+pub(crate) fn base64_encode(input: &[u8]) -> String {
+    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = Vec::with_capacity(input.len().div_ceil(3) * 4);
+    for chunk in input.chunks(3) {
+        let b0 = chunk.first().copied().unwrap_or(0);
+        let b1 = chunk.get(1).copied().unwrap_or(0);
+        let b2 = chunk.get(2).copied().unwrap_or(0);
+        let n = (u32::from(b0) << 16) | (u32::from(b1) << 8) | u32::from(b2);
+        let sextet = |shift: u32| TABLE[((n >> shift) & 0x3f) as usize];
+        out.extend_from_slice(&[
+            sextet(18),
+            sextet(12),
+            if chunk.len() > 1 { sextet(6) } else { b'=' },
+            if chunk.len() > 2 { sextet(0) } else { b'=' },
+        ]);
+    }
+    // Only ASCII was written: never empty for lack of UTF-8.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// A JSON number as an `f64`, as `serde_json` read vectors before their
@@ -790,7 +812,7 @@ mod tests {
                 .iter()
                 .flat_map(|&v| (v as f32).to_le_bytes())
                 .collect();
-            crate::translate::json::base64_encode(&bytes)
+            super::super::base64_encode(&bytes)
         }
     }
 
@@ -1305,5 +1327,21 @@ mod tests {
             got,
             br#"{"requests":[{"model":"models/m","content":{"parts":[{"text":"a"}]},"outputDimensionality":8}]}"#
         );
+    }
+
+    #[test]
+    fn base64_matches_rfc4648_vectors() {
+        let cases = [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(base64_encode(input.as_bytes()), want, "{input}");
+        }
     }
 }

@@ -4,11 +4,12 @@
 //! stream; written for native clients).
 
 use super::answer::{Answer, Image, Piece, Usage, DEFAULT_MIME};
-use super::json::{JStr, Out};
-use super::sse;
 use super::{TranslateError, Translated};
 use crate::headers::{EVENT_STREAM, JSON};
+use crate::json::Out;
+use crate::reader::JStr;
 use crate::reader::{self, ReadError, Reader};
+use crate::sse;
 use std::borrow::Cow;
 
 /// Who speaks a turn of a conversation.
@@ -166,7 +167,7 @@ fn write_parts(out: &mut Out, parts: &[Piece<'_>]) {
                 out.raw_inline("{\"inlineData\":{\"mimeType\":")
                     .string(&image.mime)
                     .raw_inline(",\"data\":\"")
-                    .image_data(image)
+                    .unquoted(&image.data, image.plain_json)
                     .raw_inline("\"}}");
             }
         }

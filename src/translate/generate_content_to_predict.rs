@@ -57,7 +57,7 @@ impl Translator for GenerateContentToPredict {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::translate::sse;
+    use crate::sse;
     use crate::translate::testutil::*;
     use serde_json::{json, Value};
 

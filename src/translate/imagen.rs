@@ -3,9 +3,10 @@
 //! `:predict` clients).
 
 use super::answer::{Answer, Image, DEFAULT_MIME};
-use super::json::{JStr, Out};
 use super::{TranslateError, Translated};
 use crate::headers::JSON;
+use crate::json::Out;
+use crate::reader::JStr;
 use crate::reader::{self, ReadError, Reader};
 use std::borrow::Cow;
 
@@ -163,7 +164,7 @@ pub(crate) fn write_answer(answer: &Answer<'_>) -> Translated {
             out.raw(",");
         }
         out.raw("{\"bytesBase64Encoded\":\"")
-            .image_data(image)
+            .unquoted(&image.data, image.plain_json)
             .raw("\",\"mimeType\":")
             .string(&image.mime)
             .raw("}");

@@ -26,8 +26,10 @@
 //! - `embedding`: compat `embeddings` and native `embedContent` /
 //!   `batchEmbedContents` requests and answers.
 //! - `answer`: the text and images of an answer, and why there is no image.
-//! - `json`, `sse`, `aspect`: borrowed strings and the output buffer, SSE
-//!   event splitting, aspect ratio snapping.
+//! - `aspect`: aspect ratio snapping.
+//!
+//! Bodies are read with [`crate::reader`] and written with [`crate::json`];
+//! streams are split into events with [`crate::sse`].
 //!
 //! Pairs, one translator each (client endpoint `_to_` target endpoint):
 //! `chat_to_predict`, `chat_to_images`, `chat_to_generate_content`,
@@ -45,10 +47,8 @@ mod aspect;
 mod embedding;
 mod gemini;
 mod imagen;
-pub(crate) mod json;
 mod openai;
 
-pub(crate) mod sse;
 #[cfg(test)]
 mod testutil;
 

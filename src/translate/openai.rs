@@ -4,11 +4,12 @@
 use super::answer::{sniff_mime, Answer, Image, Piece, Usage};
 use super::aspect;
 use super::gemini::{Contents, Role};
-use super::json::{self, JStr, Out};
-use super::sse;
 use super::{Exchange, ImageMessageFormat, TranslateError, Translated};
 use crate::headers::{EVENT_STREAM, JSON};
+use crate::json::Out;
+use crate::reader::JStr;
 use crate::reader::{self, ReadError, Reader};
+use crate::sse;
 use std::borrow::Cow;
 use std::cell::{Cell, OnceCell};
 use std::ops::Range;
@@ -869,7 +870,7 @@ impl ChatReply {
                             out.raw("{\"type\":\"image_url\",\"image_url\":{\"url\":\"data:")
                                 .escaped(&image.mime)
                                 .raw(";base64,")
-                                .image_data(image)
+                                .unquoted(&image.data, image.plain_json)
                                 .raw("\"}}");
                         }
                     }
@@ -892,7 +893,7 @@ fn write_markdown(out: &mut Out, piece: &Piece<'_>, trim: bool) {
             out.raw("![image](data:")
                 .escaped(&image.mime)
                 .raw(";base64,")
-                .image_data(image)
+                .unquoted(&image.data, image.plain_json)
                 .raw(")");
         }
     }
@@ -900,7 +901,7 @@ fn write_markdown(out: &mut Out, piece: &Piece<'_>, trim: bool) {
 
 /// `chatcmpl-` and a digest of the model, prompt and time.
 fn chat_id(model: &str, prompt: &str, created: u64) -> String {
-    let digest = json::digest(&[model.as_bytes(), prompt.as_bytes(), &created.to_le_bytes()]);
+    let digest = digest(&[model.as_bytes(), prompt.as_bytes(), &created.to_le_bytes()]);
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut id = String::with_capacity("chatcmpl-".len() + 16);
     id.push_str("chatcmpl-");
@@ -910,6 +911,18 @@ fn chat_id(model: &str, prompt: &str, created: u64) -> String {
             .map(|i| char::from(HEX[((digest >> (4 * i)) & 0xf) as usize])),
     );
     id
+}
+
+/// A short, stable hex digest (FNV-1a, 64 bit) for response ids.
+pub(crate) fn digest(parts: &[&[u8]]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for &b in *part {
+            hash ^= u64::from(b);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    hash
 }
 
 /// What an `images/generations` client asked for.
@@ -1029,7 +1042,9 @@ pub(crate) fn write_images_answer(answer: &Answer<'_>, created: u64) -> Translat
         if i > 0 {
             out.raw(",");
         }
-        out.raw("{\"b64_json\":\"").image_data(image).raw("\"");
+        out.raw("{\"b64_json\":\"")
+            .unquoted(&image.data, image.plain_json)
+            .raw("\"");
         match image.revised_prompt.as_deref() {
             Some(revised) => {
                 out.raw(",\"revised_prompt\":").string(revised);
@@ -1507,7 +1522,7 @@ mod tests {
         assert_ne!(a, chat_id("m", "a dog", 1));
         assert_ne!(a, chat_id("m", "a cat", 2));
         assert_eq!(a.len(), "chatcmpl-".len() + 16);
-        let digest = json::digest(&[b"m", b"a cat", &1u64.to_le_bytes()]);
+        let digest = digest(&[b"m", b"a cat", &1u64.to_le_bytes()]);
         assert_eq!(a, format!("chatcmpl-{digest:016x}"));
     }
 }
