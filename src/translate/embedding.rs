@@ -57,7 +57,6 @@ fn opt_int(r: &mut Reader<'_, '_>) -> Result<Option<i64>, ReadError> {
 }
 
 /// Reads an OpenAI `embeddings` body.
-#[inline(never)]
 pub(crate) fn parse_embeddings_request(body: &[u8]) -> Result<EmbedAsk<'_>, TranslateError> {
     let request = request(body, read_embeddings_request)?;
     if request.texts.is_empty() {
@@ -110,7 +109,6 @@ fn read_inputs<'a>(r: &mut Reader<'a, '_>) -> Result<Vec<JStr<'a>>, ReadError> {
 }
 
 /// A native `:batchEmbedContents` body with one request per input.
-#[inline(never)]
 pub(crate) fn batch_request_body(
     model: &str,
     inputs: &[JStr<'_>],
@@ -153,7 +151,6 @@ pub(crate) fn check_count(vectors: &[Vector<'_>], inputs: usize) -> Result<(), T
 }
 
 /// Reads `{"embeddings":[{"values":[...]}]}`.
-#[inline(never)]
 pub(crate) fn parse_batch_answer(body: &[u8]) -> Result<Vec<Vector<'_>>, TranslateError> {
     response(body, read_batch_answer)?
         .ok_or_else(|| TranslateError::invalid_response("the answer has no `embeddings`"))
@@ -282,7 +279,6 @@ fn to_f64(text: &str) -> Option<f64> {
 }
 
 /// Writes the OpenAI list answer.
-#[inline(never)]
 pub(crate) fn write_list(
     vectors: &[Vector<'_>],
     model: &str,
@@ -336,7 +332,6 @@ struct RawEmbed {
 
 /// Reads a native `:embedContent` body (`taskType` and `title` have no
 /// compat equivalent and are dropped).
-#[inline(never)]
 pub(crate) fn parse_embed_request(body: &[u8]) -> Result<EmbedAsk<'static>, TranslateError> {
     let raw = request(body, read_embed)?;
     if raw.text.is_empty() {
@@ -409,7 +404,6 @@ fn read_part_text<'a>(r: &mut Reader<'a, '_>, texts: &mut Vec<JStr<'a>>) -> Resu
 
 /// Reads a native `:batchEmbedContents` body. The compat layer takes one
 /// `dimensions` for the whole batch, so requests that differ are refused.
-#[inline(never)]
 pub(crate) fn parse_batch_request(body: &[u8]) -> Result<EmbedAsk<'static>, TranslateError> {
     let requests = request(body, read_batch_request)?;
     if requests.is_empty() {
@@ -454,7 +448,6 @@ fn read_batch_request(r: &mut Reader<'_, '_>) -> Result<Vec<RawEmbed>, ReadError
 }
 
 /// A compat `embeddings` body; one text is sent as a string, several as a list.
-#[inline(never)]
 pub(crate) fn embeddings_request_body(
     model: &str,
     texts: &[JStr<'_>],
@@ -492,7 +485,6 @@ struct Item<'a> {
 }
 
 /// Reads the compat list answer, vectors in `index` order.
-#[inline(never)]
 pub(crate) fn parse_list_answer(body: &[u8]) -> Result<Vec<Vector<'_>>, TranslateError> {
     let mut items = response(body, read_list_answer)?
         .ok_or_else(|| TranslateError::invalid_response("the answer has no `data`"))?;
@@ -551,7 +543,6 @@ fn read_list_answer<'a>(r: &mut Reader<'a, '_>) -> Result<Option<Vec<Item<'a>>>,
 }
 
 /// Writes `{"embedding":{"values":[...]}}`.
-#[inline(never)]
 pub(crate) fn write_embed_answer(values: &[&str]) -> Result<Translated, TranslateError> {
     let mut out = Out::with_capacity(vector_size(values) + 32);
     out.raw("{\"embedding\":{\"values\":");
@@ -564,7 +555,6 @@ pub(crate) fn write_embed_answer(values: &[&str]) -> Result<Translated, Translat
 }
 
 /// Writes `{"embeddings":[{"values":[...]}...]}`.
-#[inline(never)]
 pub(crate) fn write_batch_answer(vectors: &[Vector<'_>]) -> Result<Translated, TranslateError> {
     let size: usize = vectors.iter().map(|v| vector_size(v) + 16).sum();
     let mut out = Out::with_capacity(size + 32);

@@ -114,7 +114,6 @@ pub(crate) struct ImageRequest<'r, 'a> {
 impl ImageRequest<'_, '_> {
     /// The JSON body, written into one buffer sized for it, so each image
     /// is copied once.
-    #[inline(never)]
     pub(crate) fn to_body(&self) -> Vec<u8> {
         let system = self.system.filter(|s| !s.is_empty());
         let mut out = Out::with_capacity(
@@ -179,7 +178,6 @@ fn write_parts(out: &mut Out, parts: &[Piece<'_>]) {
 
 /// Reads a client's `:generateContent` body (camelCase or snake_case fields,
 /// `contents` as a list or one object); inline data parts are skipped unread.
-#[inline(never)]
 pub(crate) fn parse_request(body: &[u8]) -> Result<ImageAsk<'static>, TranslateError> {
     /// A content: its role and its parts' text (`thought` parts left out).
     struct RawContent<'a> {
@@ -305,7 +303,6 @@ impl<'a> ResponseBody<'a> {
 
     /// Collects text and images across all responses, candidate by candidate.
     /// Thought parts (interim images of thinking models) are left out.
-    #[inline(never)]
     pub(crate) fn answer(&self) -> Result<Answer<'_>, TranslateError> {
         let mut acc = Collector::default();
         for frame in &self.frames {
@@ -647,7 +644,6 @@ pub(crate) enum Framing {
 /// Writes the answer as one `GenerateContentResponse` (text and
 /// `inlineData` parts, `finishReason: STOP`, `usageMetadata` (zeros when
 /// unknown), `modelVersion: model`).
-#[inline(never)]
 pub(crate) fn write_answer(answer: &Answer<'_>, model: &str, framing: Framing) -> Translated {
     let mut out = Out::with_capacity(answer.payload_len() + model.len() + 256);
     match framing {

@@ -26,7 +26,6 @@ pub(crate) struct PredictRequest<'a> {
 
 impl PredictRequest<'_> {
     /// The JSON body, `{"instances":[{"prompt":..}],"parameters":{"sampleCount":..,"aspectRatio"?:..}}`.
-    #[inline(never)]
     pub(crate) fn to_body(&self) -> Result<Vec<u8>, TranslateError> {
         let mut out = Out::with_capacity(self.prompt.len() * 2 + 96);
         out.raw("{\"instances\":[{\"prompt\":")
@@ -42,7 +41,6 @@ impl PredictRequest<'_> {
 }
 
 /// Reads a client's `:predict` body; `instances` may be a list or one object.
-#[inline(never)]
 pub(crate) fn parse_request(body: &[u8]) -> Result<ImageAsk<'static>, TranslateError> {
     let (mut prompt, mut sample_count, mut aspect_ratio) = (None, None, None);
     let read = reader::document(body, |r| {
@@ -90,7 +88,6 @@ pub(crate) fn parse_request(body: &[u8]) -> Result<ImageAsk<'static>, TranslateE
 
 /// Reads Imagen's answer: one image per prediction with data; filtered
 /// predictions (`raiFilteredReason`) and an empty list become `withheld`.
-#[inline(never)]
 pub(crate) fn parse_answer(body: &[u8]) -> Result<Answer<'_>, TranslateError> {
     #[derive(Default)]
     struct Prediction<'a> {
@@ -154,7 +151,6 @@ pub(crate) fn parse_answer(body: &[u8]) -> Result<Answer<'_>, TranslateError> {
 
 /// Writes `{"predictions":[{"bytesBase64Encoded","mimeType"}...]}` with the
 /// answer's images (text has no place in this shape).
-#[inline(never)]
 pub(crate) fn write_answer(answer: &Answer<'_>) -> Translated {
     let mut out = Out::with_capacity(answer.payload_len() + 64);
     out.raw("{\"predictions\":[");

@@ -39,7 +39,6 @@ pub(crate) struct ChatRequest<'a> {
 /// request needs are read; the content of assistant and tool messages
 /// (earlier images) and all other fields are skipped without being copied.
 /// `long_strings`: where a scan found the body's long strings (or none).
-#[inline(never)]
 pub(crate) fn parse_chat<'a>(
     body: &'a [u8],
     long_strings: &[Range<usize>],
@@ -56,7 +55,6 @@ pub(crate) fn parse_chat<'a>(
 /// inline data, in order). Images given by `http(s)` URL cannot be sent
 /// inline and are skipped; markdown links to them stay in the text. Tool and
 /// function messages are skipped unread. Image data is borrowed from `body`.
-#[inline(never)]
 pub(crate) fn parse_chat_conversation<'a>(
     body: &'a [u8],
     long_strings: &[Range<usize>],
@@ -610,7 +608,6 @@ impl ChatReply {
     /// events when the request streamed. An answer without an image becomes
     /// an assistant message that says why, with `finish_reason: content_filter`
     /// (a text-only answer without a filter reason is passed on as text).
-    #[inline(never)]
     pub(crate) fn write(&self, answer: &Answer<'_>) -> Translated {
         let note =
             if answer.has_image() || (answer.withheld.is_empty() && !answer.text().is_empty()) {
@@ -932,7 +929,6 @@ pub(crate) fn digest(parts: &[&[u8]]) -> u64 {
 /// Reads an `images/generations` body. `response_format: "url"` cannot be
 /// honoured (there is no URL to give); the answer always carries `b64_json`.
 /// The aspect ratio comes from `aspect_ratio` (preferred) or `size`.
-#[inline(never)]
 pub(crate) fn parse_images(body: &[u8]) -> Result<ImageAsk<'static>, TranslateError> {
     let (mut prompt, mut n, mut size, mut aspect_ratio) = (None, None, None, None);
     let read = reader::document(body, |r| {
@@ -969,7 +965,6 @@ pub(crate) fn parse_images(body: &[u8]) -> Result<ImageAsk<'static>, TranslateEr
 
 /// An `images/generations` request body for the compat layer:
 /// `{"model","prompt","n","size"?,"response_format":"b64_json"}`.
-#[inline(never)]
 pub(crate) fn images_request_body(
     model: &str,
     prompt: &str,
@@ -991,7 +986,6 @@ pub(crate) fn images_request_body(
 }
 
 /// Reads the compat layer's `{"data":[{"b64_json","revised_prompt"}]}`.
-#[inline(never)]
 pub(crate) fn parse_images_answer(body: &[u8]) -> Result<Answer<'_>, TranslateError> {
     /// `b64_json` and `revised_prompt`.
     type Item<'a> = (Option<JStr<'a>>, Option<JStr<'a>>);
@@ -1034,7 +1028,6 @@ pub(crate) fn parse_images_answer(body: &[u8]) -> Result<Answer<'_>, TranslateEr
 /// Writes `{"created":..,"data":[{"b64_json":..,"revised_prompt"?}]}`. An
 /// image's own revised prompt wins; otherwise the answer's text (what a
 /// Gemini image model said) is given as `revised_prompt`.
-#[inline(never)]
 pub(crate) fn write_images_answer(answer: &Answer<'_>, created: u64) -> Translated {
     let text = answer.text();
     let mut out = Out::with_capacity(answer.payload_len() + text.len() * 4 + 64);
