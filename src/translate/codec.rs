@@ -161,8 +161,24 @@ impl ImageTranslation {
                 })
             }
             Client::Images => openai::parse_images(body),
-            Client::GenerateContent(_) => gemini::parse_request(body),
-            Client::Predict => imagen::parse_request(body),
+            Client::GenerateContent(_) => {
+                let request = gemini::parse_request(body)?;
+                Ok(ImageAsk {
+                    prompt: request.prompt,
+                    n: request.candidate_count,
+                    aspect: request.aspect_ratio.as_deref().and_then(aspect::ratio),
+                    ..ImageAsk::default()
+                })
+            }
+            Client::Predict => {
+                let request = imagen::parse_request(body)?;
+                Ok(ImageAsk {
+                    prompt: request.prompt,
+                    n: request.sample_count,
+                    aspect: request.aspect_ratio.as_deref().and_then(aspect::ratio),
+                    ..ImageAsk::default()
+                })
+            }
         }
     }
 

@@ -4,8 +4,6 @@
 //! stream; written for native clients).
 
 use super::answer::{Answer, Image, Piece, Usage, DEFAULT_MIME};
-use super::aspect;
-use super::codec::ImageAsk;
 use super::{TranslateError, Translated};
 use crate::headers::{EVENT_STREAM, JSON};
 use crate::json::Out;
@@ -176,9 +174,18 @@ fn write_parts(out: &mut Out, parts: &[Piece<'_>]) {
     }
 }
 
+/// What a native `:generateContent` client asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ContentPrompt {
+    /// Text parts of the last user content, joined by newlines.
+    pub(crate) prompt: String,
+    pub(crate) candidate_count: Option<i64>,
+    pub(crate) aspect_ratio: Option<String>,
+}
+
 /// Reads a client's `:generateContent` body (camelCase or snake_case fields,
 /// `contents` as a list or one object); inline data parts are skipped unread.
-pub(crate) fn parse_request(body: &[u8]) -> Result<ImageAsk<'static>, TranslateError> {
+pub(crate) fn parse_request(body: &[u8]) -> Result<ContentPrompt, TranslateError> {
     /// A content: its role and its parts' text (`thought` parts left out).
     struct RawContent<'a> {
         role: Option<JStr<'a>>,
@@ -263,11 +270,10 @@ pub(crate) fn parse_request(body: &[u8]) -> Result<ImageAsk<'static>, TranslateE
     if prompt.is_empty() {
         return Err(TranslateError::NoPrompt);
     }
-    Ok(ImageAsk {
+    Ok(ContentPrompt {
         prompt,
-        n: candidate_count,
-        aspect: aspect_ratio.as_deref().and_then(aspect::ratio),
-        ..ImageAsk::default()
+        candidate_count,
+        aspect_ratio: aspect_ratio.map(|r| r.to_string()),
     })
 }
 
@@ -990,14 +996,13 @@ mod tests {
         struct Case {
             name: &'static str,
             body: &'static str,
-            want: Result<ImageAsk<'static>, TranslateError>,
+            want: Result<ContentPrompt, TranslateError>,
         }
         let prompt = |p: &str, n: Option<i64>, r: Option<&str>| {
-            Ok(ImageAsk {
+            Ok(ContentPrompt {
                 prompt: p.into(),
-                n,
-                aspect: r.and_then(aspect::ratio),
-                ..ImageAsk::default()
+                candidate_count: n,
+                aspect_ratio: r.map(Into::into),
             })
         };
         let cases = [

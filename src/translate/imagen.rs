@@ -3,8 +3,6 @@
 //! `:predict` clients).
 
 use super::answer::{Answer, Image, DEFAULT_MIME};
-use super::aspect;
-use super::codec::ImageAsk;
 use super::{TranslateError, Translated};
 use crate::headers::JSON;
 use crate::json::Out;
@@ -40,8 +38,16 @@ impl PredictRequest<'_> {
     }
 }
 
+/// What a `:predict` client asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct PredictPrompt {
+    pub(crate) prompt: String,
+    pub(crate) sample_count: Option<i64>,
+    pub(crate) aspect_ratio: Option<String>,
+}
+
 /// Reads a client's `:predict` body; `instances` may be a list or one object.
-pub(crate) fn parse_request(body: &[u8]) -> Result<ImageAsk<'static>, TranslateError> {
+pub(crate) fn parse_request(body: &[u8]) -> Result<PredictPrompt, TranslateError> {
     let (mut prompt, mut sample_count, mut aspect_ratio) = (None, None, None);
     let read = reader::document(body, |r| {
         r.object(&mut |r, key| {
@@ -78,11 +84,10 @@ pub(crate) fn parse_request(body: &[u8]) -> Result<ImageAsk<'static>, TranslateE
     if prompt.is_empty() {
         return Err(TranslateError::NoPrompt);
     }
-    Ok(ImageAsk {
+    Ok(PredictPrompt {
         prompt,
-        n: sample_count,
-        aspect: aspect_ratio.as_deref().and_then(aspect::ratio),
-        ..ImageAsk::default()
+        sample_count,
+        aspect_ratio: aspect_ratio.map(|r| r.to_string()),
     })
 }
 
@@ -274,14 +279,13 @@ mod tests {
         struct Case {
             name: &'static str,
             body: &'static str,
-            want: Result<ImageAsk<'static>, TranslateError>,
+            want: Result<PredictPrompt, TranslateError>,
         }
         let prompt = |p: &str, n: Option<i64>, r: Option<&str>| {
-            Ok(ImageAsk {
+            Ok(PredictPrompt {
                 prompt: p.into(),
-                n,
-                aspect: r.and_then(aspect::ratio),
-                ..ImageAsk::default()
+                sample_count: n,
+                aspect_ratio: r.map(Into::into),
             })
         };
         let cases = [
