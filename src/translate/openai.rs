@@ -3,7 +3,6 @@
 
 use super::answer::{sniff_mime, Answer, Image, Piece, Usage};
 use super::aspect;
-use super::codec::ImageAsk;
 use super::gemini::{Contents, Role};
 use super::{Exchange, ImageMessageFormat, TranslateError, Translated};
 use crate::headers::{EVENT_STREAM, JSON};
@@ -926,10 +925,18 @@ pub(crate) fn digest(parts: &[&[u8]]) -> u64 {
     hash
 }
 
+/// What an `images/generations` client asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ImagesRequest {
+    pub(crate) prompt: String,
+    pub(crate) n: Option<i64>,
+    /// Width over height, from `aspect_ratio` (preferred) or `size`.
+    pub(crate) aspect: Option<f64>,
+}
+
 /// Reads an `images/generations` body. `response_format: "url"` cannot be
 /// honoured (there is no URL to give); the answer always carries `b64_json`.
-/// The aspect ratio comes from `aspect_ratio` (preferred) or `size`.
-pub(crate) fn parse_images(body: &[u8]) -> Result<ImageAsk<'static>, TranslateError> {
+pub(crate) fn parse_images(body: &[u8]) -> Result<ImagesRequest, TranslateError> {
     let (mut prompt, mut n, mut size, mut aspect_ratio) = (None, None, None, None);
     let read = reader::document(body, |r| {
         r.object(&mut |r, key| {
@@ -952,14 +959,13 @@ pub(crate) fn parse_images(body: &[u8]) -> Result<ImageAsk<'static>, TranslateEr
     if prompt.is_empty() {
         return Err(TranslateError::NoPrompt);
     }
-    Ok(ImageAsk {
+    Ok(ImagesRequest {
         prompt,
         n,
         aspect: aspect_ratio
             .as_deref()
             .and_then(aspect::ratio)
             .or_else(|| size.as_deref().and_then(aspect::ratio)),
-        ..ImageAsk::default()
     })
 }
 
