@@ -967,19 +967,9 @@ mod tests {
 
     /// The field `s` of a body, read with the reader.
     fn field_s(body: &str) -> Option<JStr<'_>> {
-        document(body.as_bytes(), |r| {
-            let mut s = None;
-            r.object(&mut |r, key| {
-                if key.is("s") {
-                    s = r.opt_str()?;
-                    Ok(())
-                } else {
-                    r.skip()
-                }
-            })?;
-            Ok(s)
-        })
-        .unwrap()
+        document(body.as_bytes(), |r| r.field(&["s"], Reader::opt_str))
+            .unwrap()
+            .flatten()
     }
 
     #[test]
@@ -1034,18 +1024,7 @@ mod tests {
     fn one_or_many_accepts_both() {
         let read = |body: &str| {
             document(body.as_bytes(), |r| {
-                r.one_or_many(|r| {
-                    let mut x = None;
-                    r.object(&mut |r, key| {
-                        if key.is("x") {
-                            x = r.opt_int()?;
-                            Ok(())
-                        } else {
-                            r.skip()
-                        }
-                    })?;
-                    Ok(x)
-                })
+                r.one_or_many(|r| Ok(r.field(&["x"], Reader::opt_int)?.flatten()))
             })
         };
         let cases = [

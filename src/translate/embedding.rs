@@ -11,8 +11,7 @@
 use super::{TranslateError, Translated};
 use crate::headers::JSON;
 use crate::json::Out;
-use crate::reader::JStr;
-use crate::reader::{ReadError, Reader};
+use crate::reader::{JStr, ReadError, Reader};
 
 /// A vector: the JSON text of each of its numbers, borrowed from the answer.
 pub(crate) type Vector<'a> = Vec<&'a str>;

@@ -7,8 +7,7 @@ use super::answer::{Answer, Image, Piece, Usage, DEFAULT_MIME};
 use super::{TranslateError, Translated};
 use crate::headers::{EVENT_STREAM, JSON};
 use crate::json::Out;
-use crate::reader::JStr;
-use crate::reader::{self, ReadError, Reader};
+use crate::reader::{self, JStr, ReadError, Reader};
 use crate::sse;
 use std::borrow::Cow;
 

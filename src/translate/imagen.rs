@@ -6,8 +6,7 @@ use super::answer::{Answer, Image, DEFAULT_MIME};
 use super::{TranslateError, Translated};
 use crate::headers::JSON;
 use crate::json::Out;
-use crate::reader::JStr;
-use crate::reader::{self, ReadError, Reader};
+use crate::reader::{self, JStr, ReadError, Reader};
 use std::borrow::Cow;
 
 /// The most images one `:predict` call returns.
