@@ -173,8 +173,9 @@ enum Mode {
     Annotate,
     /// A 2xx answer, buffered to be translated.
     Translate,
-    /// The upstream's bytes are dropped; this reply's body is written at
-    /// the end (its headers were written when draining began).
+    /// Refused at the response headers (whose edit was written then): this
+    /// reply's body goes out in place of the first chunk, and the rest of
+    /// the upstream's body is dropped.
     Drain(Reply),
     /// A tool-call stream, repaired event by event as it passes.
     Repair(Box<ToolStream>),
@@ -184,8 +185,11 @@ enum Mode {
     /// A 2xx stream translated event by event as it passes; holds the
     /// incomplete end of what arrived (at most `max_body_bytes`).
     TranslateStream(Vec<u8>),
-    /// A translated stream that failed after its headers went out: the
-    /// closing events were written, the upstream's bytes are dropped.
+    /// The client's answer is out (a reply, or the closing events of a
+    /// translated stream that failed): the rest of the upstream's body is
+    /// dropped as it passes, each chunk let go on empty. Never held, so no
+    /// burst of it can push Envoy's buffer over its limit (Envoy would
+    /// answer 500 itself).
     Dropped,
 }
 
@@ -487,9 +491,9 @@ impl Response {
         self.ended = end;
         match &self.mode {
             Mode::Pass => Step::go_on(),
-            Mode::Repair(_) | Mode::Observe(_) | Mode::TranslateStream(_) | Mode::Dropped => {
-                Step::Stream
-            }
+            Mode::Repair(_) | Mode::Observe(_) | Mode::TranslateStream(_) => Step::Stream,
+            Mode::Dropped => Step::Continue(Edit::body(Vec::new())),
+            Mode::Drain(_) => self.release(end),
             // An error body of unannounced length that grows past the bound:
             // it is answered from its first bytes (one error object quoting
             // them), and the rest is dropped as it arrives. (One announced
@@ -505,12 +509,16 @@ impl Response {
             }
             Mode::Annotate | Mode::Translate if end => Step::ReadBody,
             Mode::Annotate | Mode::Translate => Step::hold(),
-            Mode::Drain(reply) if end => {
-                let edit = Edit::body(reply.body.clone());
-                self.mode = Mode::Pass;
-                Step::Continue(edit)
-            }
-            Mode::Drain(_) => Step::Hold(Edit::body(Vec::new())),
+        }
+    }
+
+    /// The first chunk after a refusal at the headers: the reply's body
+    /// goes out in its place.
+    fn release(&mut self, end: bool) -> Step {
+        let next = if end { Mode::Pass } else { Mode::Dropped };
+        match std::mem::replace(&mut self.mode, next) {
+            Mode::Drain(reply) => Step::Continue(Edit::body(reply.body)),
+            _ => Step::go_on(),
         }
     }
 
@@ -522,17 +530,18 @@ impl Response {
             Mode::Pass => Step::go_on(),
             // The body has ended: a JSON copy is read; an incomplete last
             // event is dropped (as SSE clients drop one at the end).
-            Mode::Repair(_) | Mode::Observe(_) | Mode::TranslateStream(_) | Mode::Dropped => {
+            Mode::Repair(_) | Mode::Observe(_) | Mode::TranslateStream(_) => {
                 self.mode = mode;
                 Step::Stream
             }
+            Mode::Dropped => Step::go_on(),
             Mode::Annotate | Mode::Translate if self.body_seen => {
                 self.mode = mode;
                 Step::ReadBody
             }
             Mode::Annotate => Step::Replace(self.error_reply(routed, b"", None)),
             Mode::Translate => Step::Replace(self.translated(config, routed, None, b"")),
-            Mode::Drain(reply) if self.body_seen => Step::Continue(Edit::body(reply.body)),
+            // Refused at the headers, and no body came.
             Mode::Drain(reply) => Step::Replace(reply),
         }
     }
@@ -588,11 +597,9 @@ impl Response {
             | Mode::Dropped => return Step::go_on(),
         };
         if !self.ended {
-            // Answered before the upstream finished: drop the rest as it
-            // comes, and write the reply's body at the end.
-            let edit = reply.edit(Some(Vec::new()));
-            self.mode = Mode::Drain(reply);
-            return Step::Hold(edit);
+            // Answered before the upstream finished: the reply goes out
+            // now, the rest is dropped as it passes.
+            self.mode = Mode::Dropped;
         }
         let body = reply.body.clone();
         Step::Continue(reply.edit(Some(body)))
@@ -606,13 +613,16 @@ impl Response {
                 self.mode = Mode::Pass;
                 Step::Replace(reply)
             }
-            (true, true) => {
-                self.mode = Mode::Pass;
+            // From a body callback: the reply goes out now, the rest is
+            // dropped as it passes.
+            (end, true) => {
+                self.mode = if end { Mode::Pass } else { Mode::Dropped };
                 let body = reply.body.clone();
                 Step::Continue(reply.edit(Some(body)))
             }
-            (false, seen) => {
-                let edit = reply.edit(seen.then(Vec::new));
+            // From the headers: there is no body to write into yet.
+            (false, false) => {
+                let edit = reply.edit(None);
                 self.mode = Mode::Drain(reply);
                 Step::Hold(edit)
             }
@@ -853,15 +863,15 @@ mod tests {
         Trailers,
     }
 
-    /// A step as a short label: `pass`, `hold`, `drop` (hold and empty the
-    /// body), `read`, `write` (continue with a new body), `headers`
-    /// (continue with headers only), `replace:STATUS`.
+    /// A step as a short label: `pass`, `hold`, `drop` (continue with the
+    /// chunk emptied), `read`, `write` (continue with a new body),
+    /// `headers` (continue with headers only), `replace:STATUS`.
     fn label(step: &Step) -> String {
         match step {
+            Step::Continue(e) if e.body.as_ref().is_some_and(Vec::is_empty) => "drop".into(),
             Step::Continue(e) if e.body.is_some() => "write".into(),
             Step::Continue(e) if !e.set.is_empty() => "headers".into(),
             Step::Continue(_) => "pass".into(),
-            Step::Hold(e) if e.body.as_ref().is_some_and(Vec::is_empty) => "drop".into(),
             Step::Hold(_) => "hold".into(),
             Step::ReadBody => "read".into(),
             Step::Stream => "stream".into(),
@@ -967,7 +977,7 @@ mod tests {
                     Body(70000, false),
                     Body(80000, true),
                 ],
-                want: &["hold", "hold", "read:drop", "write"],
+                want: &["hold", "hold", "read:write", "drop"],
             },
             Case {
                 name: "error ended by trailers",
@@ -1017,7 +1027,7 @@ mod tests {
                 encoding: Some("gzip"),
                 length: None,
                 events: &[Headers(false), Body(10, false), Body(20, true)],
-                want: &["hold", "drop", "write"],
+                want: &["hold", "write", "drop"],
             },
             Case {
                 name: "translated answer announced too large",
@@ -1027,7 +1037,7 @@ mod tests {
                 encoding: None,
                 length: Some("2000"),
                 events: &[Headers(false), Body(1500, false), Trailers],
-                want: &["hold", "drop", "write"],
+                want: &["hold", "write", "pass"],
             },
             Case {
                 name: "translated answer growing too large",
@@ -1042,7 +1052,7 @@ mod tests {
                     Body(1100, false),
                     Body(1500, true),
                 ],
-                want: &["hold", "hold", "drop", "write"],
+                want: &["hold", "hold", "write", "drop"],
             },
             Case {
                 name: "translated empty 2xx is replaced",

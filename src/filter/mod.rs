@@ -550,6 +550,8 @@ impl<H: Host> Router<H> {
     fn respond(&mut self, step: Step) -> Action {
         match step {
             Step::Continue(edit) => {
+                // Whatever was held is written or dropped by now.
+                self.held = Vec::new();
                 self.edit_response(edit);
                 Action::Continue
             }

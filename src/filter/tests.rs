@@ -591,9 +591,11 @@ fn an_error_of_unannounced_length_above_the_bound_is_answered_from_its_start() {
         b"",
         "each held chunk leaves Envoy's buffer"
     );
-    assert_eq!(x.response_chunk(&[b'y'; 40_000], false), Action::Pause);
-    assert_eq!(x.response_body(), b"", "the rest is dropped as it comes");
-    assert_eq!(x.response_chunk(b"z", true), Action::Continue);
+    assert_eq!(
+        x.response_chunk(&[b'y'; 40_000], false),
+        Action::Continue,
+        "answered at once, not held until the upstream ends"
+    );
     let error: Value = serde_json::from_slice(&x.response_body()).unwrap();
     let message = error["error"]["message"].as_str().unwrap();
     assert!(
@@ -603,6 +605,15 @@ fn an_error_of_unannounced_length_above_the_bound_is_answered_from_its_start() {
     assert!(message.len() < 2_000, "only the start is quoted");
     assert!(x.response_header("x-gemini-router-hint").is_some());
     assert_eq!(x.response_header(":status").as_deref(), Some("500"));
+    let sent = x.response_body();
+    for (chunk, end) in [(&[b'z'; 70_000][..], false), (b"z", true)] {
+        assert_eq!(
+            x.response_chunk(chunk, end),
+            Action::Continue,
+            "the rest is never held"
+        );
+        assert_eq!(x.response_body(), sent, "the rest is dropped as it comes");
+    }
     assert_eq!(x.count("gemini_router.annotated"), 1);
 }
 
@@ -630,17 +641,22 @@ fn a_translated_answer_above_max_body_bytes_is_dropped_for_a_502() {
         Action::Pause
     );
     assert_eq!(x.response_chunk(&[b'a'; 150], false), Action::Pause);
-    assert_eq!(x.response_chunk(&[b'b'; 150], false), Action::Pause);
-    assert_eq!(x.response_body(), b"", "the upstream's bytes are dropped");
+    assert_eq!(
+        x.response_chunk(&[b'b'; 150], false),
+        Action::Continue,
+        "answered at once, not held until the upstream ends"
+    );
     assert_eq!(x.response_header(":status").as_deref(), Some("502"));
-    assert_eq!(x.response_chunk(&[b'c'; 150], false), Action::Pause);
-    assert_eq!(x.response_body(), b"");
-    assert_eq!(x.response_chunk(b"", true), Action::Continue);
     let error: Value = serde_json::from_slice(&x.response_body()).unwrap();
     assert!(error["error"]["message"]
         .as_str()
         .unwrap()
         .contains("above max_body_bytes (200)"));
+    let sent = x.response_body();
+    for (chunk, end) in [(&[b'c'; 150][..], false), (b"", true)] {
+        assert_eq!(x.response_chunk(chunk, end), Action::Continue);
+        assert_eq!(x.response_body(), sent, "the upstream's bytes are dropped");
+    }
     assert_eq!(x.count("gemini_router.translate_errors"), 1);
 }
 

@@ -13,7 +13,9 @@ Checked at the shipped 64 MiB buffers and at Envoy's default 1 MiB with
 
 from __future__ import annotations
 
+import http.client
 import json
+import threading
 
 import pytest
 
@@ -86,8 +88,10 @@ def test_error_larger_than_the_buffer_keeps_its_status(envoy, script):
 
 def test_chunked_error_larger_than_the_buffer_keeps_its_status(envoy, script):
     # Unannounced length: the filter cannot know in advance, so it answers
-    # from the body's start and drops the rest as it comes (each held chunk
-    # leaves Envoy's buffer, so a burst never makes Envoy answer 500 itself).
+    # from the body's start as soon as that passes the bound, and drops the
+    # rest as it comes without holding it (each held chunk leaves Envoy's
+    # buffer, and nothing is held after the answer, so a burst never makes
+    # Envoy answer 500 itself).
     chunk = b"z" * (256 * 1024)
     parts = [b"%x\r\n%s\r\n" % (len(chunk), chunk)] * (2 * envoy.limit // len(chunk))
     script.answer = [h1_response(503, [("transfer-encoding", "chunked")])] + parts + [b"0\r\n\r\n"]
@@ -98,6 +102,38 @@ def test_chunked_error_larger_than_the_buffer_keeps_its_status(envoy, script):
     error = resp.json()["error"]
     assert error["message"].startswith("upstream answered 503: zzzz"), error["message"][:100]
     assert diagnostics(resp)
+
+
+def test_an_error_past_the_bound_is_answered_before_the_upstream_ends(envoy, script):
+    # The upstream sends its first 256 KiB and waits: the client must have
+    # the whole answer by then. (Were the rest held until the upstream
+    # ended, the read below would wait out its timeout.)
+    chunk = b"w" * (256 * 1024)
+    framed = b"%x\r\n%s\r\n" % (len(chunk), chunk)
+    go_on = threading.Event()
+    script.answer = [h1_response(503, [("transfer-encoding", "chunked")]), framed, go_on, framed, b"0\r\n\r\n"]
+    conn = http.client.HTTPConnection("127.0.0.1", envoy.port, timeout=20)
+    try:
+        conn.request("POST", CHAT, body=json.dumps(GEMINI_CHAT),
+                     headers={**OPENAI_AUTH, "content-type": "application/json"})
+        resp = conn.getresponse()
+        assert resp.status == 503
+        assert resp.getheader("x-gemini-router-hint")
+        body = b""
+        while True:
+            body += resp.read1(65536)
+            try:
+                error = json.loads(body)["error"]
+                break
+            except ValueError:
+                continue
+        assert error["message"].startswith("upstream answered 503: wwww"), error["message"][:100]
+        go_on.set()
+        assert resp.read() == b"", "the rest of the upstream's body is dropped"
+    finally:
+        go_on.set()
+        conn.close()
+    assert envoy.alive(), envoy.log_tail()
 
 
 def test_a_burst_into_a_held_translation_cannot_overflow_envoy(envoy, script):
