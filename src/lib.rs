@@ -15,7 +15,8 @@
 //! - [`scan`]: finds top-level JSON fields without building a tree of a large body.
 //! - [`request`]: recognises OpenAI-style, native and Vertex requests from method and path.
 //! - [`route`]: the routing plan: target endpoint, new path, auth header moves.
-//! - [`translate`]: one body translator per (client endpoint, target endpoint) pair.
+//! - [`translate`]: body translation, a pair of codecs (the client's shape,
+//!   the upstream's) over neutral types.
 //! - [`diagnose`]: hints, diagnostic headers, and error bodies in the client's shape.
 //! - `reader`, `json`: the JSON reader (a pull parser that keeps strings
 //!   borrowed) and writer (one buffer, each string copied once).

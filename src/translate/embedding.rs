@@ -8,6 +8,7 @@
 //! float is parsed or formatted, except to encode `encoding_format:
 //! "base64"`.
 
+use super::codec::EmbedAsk;
 use super::{TranslateError, Translated};
 use crate::headers::JSON;
 use crate::json::Out;
@@ -15,15 +16,6 @@ use crate::reader::{JStr, ReadError, Reader};
 
 /// A vector: the JSON text of each of its numbers, borrowed from the answer.
 pub(crate) type Vector<'a> = Vec<&'a str>;
-
-/// What an OpenAI `embeddings` client asked for.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct EmbeddingsRequest<'a> {
-    pub(crate) inputs: Vec<JStr<'a>>,
-    pub(crate) dimensions: Option<i64>,
-    /// `encoding_format: "base64"`: vectors go back as base64 of little-endian f32.
-    pub(crate) base64: bool,
-}
 
 /// Reads a whole body with `read`: only white space may follow its value.
 fn read_body<'a, T>(
@@ -64,11 +56,10 @@ fn opt_int(r: &mut Reader<'_, '_>) -> Result<Option<i64>, ReadError> {
 }
 
 /// Reads an OpenAI `embeddings` body.
-pub(crate) fn parse_embeddings_request(
-    body: &[u8],
-) -> Result<EmbeddingsRequest<'_>, TranslateError> {
+#[inline(never)]
+pub(crate) fn parse_embeddings_request(body: &[u8]) -> Result<EmbedAsk<'_>, TranslateError> {
     let request = request(body, read_embeddings_request)?;
-    if request.inputs.is_empty() {
+    if request.texts.is_empty() {
         return Err(TranslateError::invalid_request(
             "`input` is missing or empty",
         ));
@@ -78,15 +69,15 @@ pub(crate) fn parse_embeddings_request(
 
 /// The fields of an `embeddings` body that are read; the others are
 /// checked and passed over.
-fn read_embeddings_request<'a>(r: &mut Reader<'a, '_>) -> Result<EmbeddingsRequest<'a>, ReadError> {
-    let mut request = EmbeddingsRequest {
-        inputs: Vec::new(),
+fn read_embeddings_request<'a>(r: &mut Reader<'a, '_>) -> Result<EmbedAsk<'a>, ReadError> {
+    let mut request = EmbedAsk {
+        texts: Vec::new(),
         dimensions: None,
         base64: false,
     };
     r.object(&mut |r, key| {
         if key.is("input") {
-            request.inputs = read_inputs(r)?;
+            request.texts = read_inputs(r)?;
         } else if key.is("dimensions") {
             request.dimensions = opt_int(r)?;
         } else if key.is("encoding_format") {
@@ -118,6 +109,7 @@ fn read_inputs<'a>(r: &mut Reader<'a, '_>) -> Result<Vec<JStr<'a>>, ReadError> {
 }
 
 /// A native `:batchEmbedContents` body with one request per input.
+#[inline(never)]
 pub(crate) fn batch_request_body(
     model: &str,
     inputs: &[JStr<'_>],
@@ -160,6 +152,7 @@ pub(crate) fn check_count(vectors: &[Vector<'_>], inputs: usize) -> Result<(), T
 }
 
 /// Reads `{"embeddings":[{"values":[...]}]}`.
+#[inline(never)]
 pub(crate) fn parse_batch_answer(body: &[u8]) -> Result<Vec<Vector<'_>>, TranslateError> {
     response(body, read_batch_answer)?
         .ok_or_else(|| TranslateError::invalid_response("the answer has no `embeddings`"))
@@ -288,6 +281,7 @@ fn to_f64(text: &str) -> Option<f64> {
 }
 
 /// Writes the OpenAI list answer.
+#[inline(never)]
 pub(crate) fn write_list(
     vectors: &[Vector<'_>],
     model: &str,
@@ -332,13 +326,6 @@ fn write_list_item(
     Ok(())
 }
 
-/// One text to embed, from a native request.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct NativeEmbed {
-    pub(crate) texts: Vec<String>,
-    pub(crate) dimensions: Option<i64>,
-}
-
 /// One native embed request: the text of its `content` (its text parts
 /// joined by newlines) and its `outputDimensionality`.
 struct RawEmbed {
@@ -348,14 +335,16 @@ struct RawEmbed {
 
 /// Reads a native `:embedContent` body (`taskType` and `title` have no
 /// compat equivalent and are dropped).
-pub(crate) fn parse_embed_request(body: &[u8]) -> Result<NativeEmbed, TranslateError> {
+#[inline(never)]
+pub(crate) fn parse_embed_request(body: &[u8]) -> Result<EmbedAsk<'static>, TranslateError> {
     let raw = request(body, read_embed)?;
     if raw.text.is_empty() {
         return Err(TranslateError::NoPrompt);
     }
-    Ok(NativeEmbed {
-        texts: vec![raw.text],
+    Ok(EmbedAsk {
+        texts: vec![JStr(raw.text.into())],
         dimensions: raw.dimensions,
+        base64: false,
     })
 }
 
@@ -419,7 +408,8 @@ fn read_part_text<'a>(r: &mut Reader<'a, '_>, texts: &mut Vec<JStr<'a>>) -> Resu
 
 /// Reads a native `:batchEmbedContents` body. The compat layer takes one
 /// `dimensions` for the whole batch, so requests that differ are refused.
-pub(crate) fn parse_batch_request(body: &[u8]) -> Result<NativeEmbed, TranslateError> {
+#[inline(never)]
+pub(crate) fn parse_batch_request(body: &[u8]) -> Result<EmbedAsk<'static>, TranslateError> {
     let requests = request(body, read_batch_request)?;
     if requests.is_empty() {
         return Err(TranslateError::invalid_request(
@@ -432,11 +422,14 @@ pub(crate) fn parse_batch_request(body: &[u8]) -> Result<NativeEmbed, TranslateE
             "requests with different outputDimensionality cannot be sent as one embeddings call",
         ));
     }
-    let texts: Vec<String> = requests.into_iter().map(|r| r.text).collect();
-    if texts.iter().any(String::is_empty) {
+    if requests.iter().any(|r| r.text.is_empty()) {
         return Err(TranslateError::NoPrompt);
     }
-    Ok(NativeEmbed { texts, dimensions })
+    Ok(EmbedAsk {
+        texts: requests.into_iter().map(|r| JStr(r.text.into())).collect(),
+        dimensions,
+        base64: false,
+    })
 }
 
 /// The `requests` of a `:batchEmbedContents` body (none when missing or
@@ -460,9 +453,10 @@ fn read_batch_request(r: &mut Reader<'_, '_>) -> Result<Vec<RawEmbed>, ReadError
 }
 
 /// A compat `embeddings` body; one text is sent as a string, several as a list.
+#[inline(never)]
 pub(crate) fn embeddings_request_body(
     model: &str,
-    texts: &[String],
+    texts: &[JStr<'_>],
     dimensions: Option<i64>,
 ) -> Result<Vec<u8>, TranslateError> {
     let size: usize = texts.iter().map(|text| text.len() + 3).sum();
@@ -497,6 +491,7 @@ struct Item<'a> {
 }
 
 /// Reads the compat list answer, vectors in `index` order.
+#[inline(never)]
 pub(crate) fn parse_list_answer(body: &[u8]) -> Result<Vec<Vector<'_>>, TranslateError> {
     let mut items = response(body, read_list_answer)?
         .ok_or_else(|| TranslateError::invalid_response("the answer has no `data`"))?;
@@ -555,6 +550,7 @@ fn read_list_answer<'a>(r: &mut Reader<'a, '_>) -> Result<Option<Vec<Item<'a>>>,
 }
 
 /// Writes `{"embedding":{"values":[...]}}`.
+#[inline(never)]
 pub(crate) fn write_embed_answer(values: &[&str]) -> Result<Translated, TranslateError> {
     let mut out = Out::with_capacity(vector_size(values) + 32);
     out.raw("{\"embedding\":{\"values\":");
@@ -567,6 +563,7 @@ pub(crate) fn write_embed_answer(values: &[&str]) -> Result<Translated, Translat
 }
 
 /// Writes `{"embeddings":[{"values":[...]}...]}`.
+#[inline(never)]
 pub(crate) fn write_batch_answer(vectors: &[Vector<'_>]) -> Result<Translated, TranslateError> {
     let size: usize = vectors.iter().map(|v| vector_size(v) + 16).sum();
     let mut out = Out::with_capacity(size + 32);
@@ -594,7 +591,8 @@ mod tests {
     /// The serde readers these replaced, as they were (strings owned, and a
     /// local one-or-many list), to check the new ones against.
     mod old {
-        use super::super::NativeEmbed;
+        use crate::reader::JStr;
+        use crate::translate::codec::EmbedAsk;
         use crate::translate::TranslateError;
         use serde::de::{
             self, Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor,
@@ -719,19 +717,20 @@ mod tests {
             output_dimensionality: Option<i64>,
         }
 
-        pub(super) fn embed_request(body: &[u8]) -> Result<NativeEmbed, TranslateError> {
+        pub(super) fn embed_request(body: &[u8]) -> Result<EmbedAsk<'static>, TranslateError> {
             let raw: RawRequest = request(body)?;
             let text = raw.content.map(|c| c.text()).unwrap_or_default();
             if text.is_empty() {
                 return Err(TranslateError::NoPrompt);
             }
-            Ok(NativeEmbed {
-                texts: vec![text],
+            Ok(EmbedAsk {
+                texts: vec![JStr(text.into())],
                 dimensions: raw.output_dimensionality,
+                base64: false,
             })
         }
 
-        pub(super) fn batch_request(body: &[u8]) -> Result<NativeEmbed, TranslateError> {
+        pub(super) fn batch_request(body: &[u8]) -> Result<EmbedAsk<'static>, TranslateError> {
             #[derive(serde::Deserialize)]
             struct Raw {
                 requests: Option<Vec<RawRequest>>,
@@ -760,7 +759,11 @@ mod tests {
             if texts.iter().any(String::is_empty) {
                 return Err(TranslateError::NoPrompt);
             }
-            Ok(NativeEmbed { texts, dimensions })
+            Ok(EmbedAsk {
+                texts: texts.into_iter().map(|t| JStr(t.into())).collect(),
+                dimensions,
+                base64: false,
+            })
         }
 
         pub(super) fn batch_answer(body: &[u8]) -> Result<Vec<Vec<f64>>, TranslateError> {
@@ -901,7 +904,7 @@ mod tests {
         ];
         for (name, body) in bodies.iter().chain(GARBAGE) {
             let got = parse_embeddings_request(body.as_bytes()).map(|r| {
-                let inputs = r.inputs.iter().map(|i| i.to_string()).collect::<Vec<_>>();
+                let inputs = r.texts.iter().map(|i| i.to_string()).collect::<Vec<_>>();
                 (inputs, r.dimensions, r.base64)
             });
             same(name, got, old::embeddings_request(body.as_bytes()));
@@ -909,8 +912,8 @@ mod tests {
         // Texts without escapes stay borrowed from the body.
         let body = br#"{"input":["plain","esc\naped"]}"#;
         let request = parse_embeddings_request(body).unwrap();
-        assert!(request.inputs[0].is_plain_json());
-        assert!(!request.inputs[1].is_plain_json());
+        assert!(request.texts[0].is_plain_json());
+        assert!(!request.texts[1].is_plain_json());
     }
 
     #[test]
@@ -1292,7 +1295,7 @@ mod tests {
                 if let Some(d) = dimensions {
                     want["dimensions"] = d.into();
                 }
-                let got = embeddings_request_body("m\"x", &strings, dimensions).unwrap();
+                let got = embeddings_request_body("m\"x", &jstrs, dimensions).unwrap();
                 assert_eq!(
                     serde_json::from_slice::<serde_json::Value>(&got).unwrap(),
                     want
@@ -1316,7 +1319,7 @@ mod tests {
             }
         }
         // Compact, fields in the order they were serialized.
-        let got = embeddings_request_body("m", &["a".to_owned()], Some(8)).unwrap();
+        let got = embeddings_request_body("m", &[JStr("a".into())], Some(8)).unwrap();
         assert_eq!(
             got,
             br#"{"model":"m","input":"a","dimensions":8,"encoding_format":"float"}"#

@@ -4,6 +4,8 @@
 //! stream; written for native clients).
 
 use super::answer::{Answer, Image, Piece, Usage, DEFAULT_MIME};
+use super::aspect;
+use super::codec::ImageAsk;
 use super::{TranslateError, Translated};
 use crate::headers::{EVENT_STREAM, JSON};
 use crate::json::Out;
@@ -111,6 +113,7 @@ pub(crate) struct ImageRequest<'r, 'a> {
 impl ImageRequest<'_, '_> {
     /// The JSON body, written into one buffer sized for it, so each image
     /// is copied once.
+    #[inline(never)]
     pub(crate) fn to_body(&self) -> Vec<u8> {
         let system = self.system.filter(|s| !s.is_empty());
         let mut out = Out::with_capacity(
@@ -173,18 +176,10 @@ fn write_parts(out: &mut Out, parts: &[Piece<'_>]) {
     }
 }
 
-/// What a native `:generateContent` client asked for.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct ContentPrompt {
-    /// Text parts of the last user content, joined by newlines.
-    pub(crate) prompt: String,
-    pub(crate) candidate_count: Option<i64>,
-    pub(crate) aspect_ratio: Option<String>,
-}
-
 /// Reads a client's `:generateContent` body (camelCase or snake_case fields,
 /// `contents` as a list or one object); inline data parts are skipped unread.
-pub(crate) fn parse_request(body: &[u8]) -> Result<ContentPrompt, TranslateError> {
+#[inline(never)]
+pub(crate) fn parse_request(body: &[u8]) -> Result<ImageAsk<'static>, TranslateError> {
     /// A content: its role and its parts' text (`thought` parts left out).
     struct RawContent<'a> {
         role: Option<JStr<'a>>,
@@ -269,10 +264,11 @@ pub(crate) fn parse_request(body: &[u8]) -> Result<ContentPrompt, TranslateError
     if prompt.is_empty() {
         return Err(TranslateError::NoPrompt);
     }
-    Ok(ContentPrompt {
+    Ok(ImageAsk {
         prompt,
-        candidate_count,
-        aspect_ratio: aspect_ratio.map(|r| r.to_string()),
+        n: candidate_count,
+        aspect: aspect_ratio.as_deref().and_then(aspect::ratio),
+        ..ImageAsk::default()
     })
 }
 
@@ -308,6 +304,7 @@ impl<'a> ResponseBody<'a> {
 
     /// Collects text and images across all responses, candidate by candidate.
     /// Thought parts (interim images of thinking models) are left out.
+    #[inline(never)]
     pub(crate) fn answer(&self) -> Result<Answer<'_>, TranslateError> {
         let mut acc = Collector::default();
         for frame in &self.frames {
@@ -649,6 +646,7 @@ pub(crate) enum Framing {
 /// Writes the answer as one `GenerateContentResponse` (text and
 /// `inlineData` parts, `finishReason: STOP`, `usageMetadata` (zeros when
 /// unknown), `modelVersion: model`).
+#[inline(never)]
 pub(crate) fn write_answer(answer: &Answer<'_>, model: &str, framing: Framing) -> Translated {
     let mut out = Out::with_capacity(answer.payload_len() + model.len() + 256);
     match framing {
@@ -995,13 +993,14 @@ mod tests {
         struct Case {
             name: &'static str,
             body: &'static str,
-            want: Result<ContentPrompt, TranslateError>,
+            want: Result<ImageAsk<'static>, TranslateError>,
         }
         let prompt = |p: &str, n: Option<i64>, r: Option<&str>| {
-            Ok(ContentPrompt {
+            Ok(ImageAsk {
                 prompt: p.into(),
-                candidate_count: n,
-                aspect_ratio: r.map(Into::into),
+                n,
+                aspect: r.and_then(aspect::ratio),
+                ..ImageAsk::default()
             })
         };
         let cases = [

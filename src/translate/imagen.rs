@@ -3,6 +3,8 @@
 //! `:predict` clients).
 
 use super::answer::{Answer, Image, DEFAULT_MIME};
+use super::aspect;
+use super::codec::ImageAsk;
 use super::{TranslateError, Translated};
 use crate::headers::JSON;
 use crate::json::Out;
@@ -23,6 +25,7 @@ pub(crate) struct PredictRequest<'a> {
 
 impl PredictRequest<'_> {
     /// The JSON body, `{"instances":[{"prompt":..}],"parameters":{"sampleCount":..,"aspectRatio"?:..}}`.
+    #[inline(never)]
     pub(crate) fn to_body(&self) -> Result<Vec<u8>, TranslateError> {
         let mut out = Out::with_capacity(self.prompt.len() * 2 + 96);
         out.raw("{\"instances\":[{\"prompt\":")
@@ -37,16 +40,9 @@ impl PredictRequest<'_> {
     }
 }
 
-/// What a `:predict` client asked for.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct PredictPrompt {
-    pub(crate) prompt: String,
-    pub(crate) sample_count: Option<i64>,
-    pub(crate) aspect_ratio: Option<String>,
-}
-
 /// Reads a client's `:predict` body; `instances` may be a list or one object.
-pub(crate) fn parse_request(body: &[u8]) -> Result<PredictPrompt, TranslateError> {
+#[inline(never)]
+pub(crate) fn parse_request(body: &[u8]) -> Result<ImageAsk<'static>, TranslateError> {
     let (mut prompt, mut sample_count, mut aspect_ratio) = (None, None, None);
     let read = reader::document(body, |r| {
         r.object(&mut |r, key| {
@@ -83,15 +79,17 @@ pub(crate) fn parse_request(body: &[u8]) -> Result<PredictPrompt, TranslateError
     if prompt.is_empty() {
         return Err(TranslateError::NoPrompt);
     }
-    Ok(PredictPrompt {
+    Ok(ImageAsk {
         prompt,
-        sample_count,
-        aspect_ratio: aspect_ratio.map(|r| r.to_string()),
+        n: sample_count,
+        aspect: aspect_ratio.as_deref().and_then(aspect::ratio),
+        ..ImageAsk::default()
     })
 }
 
 /// Reads Imagen's answer: one image per prediction with data; filtered
 /// predictions (`raiFilteredReason`) and an empty list become `withheld`.
+#[inline(never)]
 pub(crate) fn parse_answer(body: &[u8]) -> Result<Answer<'_>, TranslateError> {
     #[derive(Default)]
     struct Prediction<'a> {
@@ -155,6 +153,7 @@ pub(crate) fn parse_answer(body: &[u8]) -> Result<Answer<'_>, TranslateError> {
 
 /// Writes `{"predictions":[{"bytesBase64Encoded","mimeType"}...]}` with the
 /// answer's images (text has no place in this shape).
+#[inline(never)]
 pub(crate) fn write_answer(answer: &Answer<'_>) -> Translated {
     let mut out = Out::with_capacity(answer.payload_len() + 64);
     out.raw("{\"predictions\":[");
@@ -278,13 +277,14 @@ mod tests {
         struct Case {
             name: &'static str,
             body: &'static str,
-            want: Result<PredictPrompt, TranslateError>,
+            want: Result<ImageAsk<'static>, TranslateError>,
         }
         let prompt = |p: &str, n: Option<i64>, r: Option<&str>| {
-            Ok(PredictPrompt {
+            Ok(ImageAsk {
                 prompt: p.into(),
-                sample_count: n,
-                aspect_ratio: r.map(Into::into),
+                n,
+                aspect: r.and_then(aspect::ratio),
+                ..ImageAsk::default()
             })
         };
         let cases = [

@@ -1,11 +1,13 @@
 //! Body translation between endpoints that speak different shapes.
 //!
 //! Routing decides *where* a request goes ([`crate::route`]); when the target
-//! endpoint takes another body shape than the one the client sent, one
-//! translator per (client endpoint, target endpoint) pair rewrites the request
-//! body and, for a successful answer, the response body back into the shape
-//! the client expects. Translators are pure (bytes in, bytes out), created per
-//! request, and chosen by the single `match` in [`select`].
+//! endpoint takes another body shape than the one the client sent, a
+//! translator rewrites the request body and, for a successful answer, the
+//! response body back into the shape the client expects. A translation is a
+//! [`Pair`] of codecs, the client's shape and the upstream's, over neutral
+//! types (`codec`); the pairs that exist, and the model families each is
+//! right for, are the table in `translator_for` and [`Pair::handles`].
+//! Translators are pure (bytes in, bytes out) and created per request.
 //!
 //! Error responses are not translated here: the filter turns a non-2xx answer
 //! into the client's error shape with [`crate::diagnose`]. A 2xx answer
@@ -14,8 +16,12 @@
 //!
 //! ## Layout
 //!
-//! Shapes, shared by the pairs (parsing borrows strings from the body, so
-//! base64 image data is copied once, into the output):
+//! - `codec`: the neutral ask (`ImageAsk`, `EmbedAsk`) and the two
+//!   translators that run every pair: each reads the client's shape into
+//!   the ask, writes it in the upstream's shape, and back for the answer.
+//!
+//! The shapes the codecs read and write (parsing borrows strings from the
+//! body, so base64 image data is copied once, into the output):
 //! - `openai`: chat completion requests (the last prompt, or the whole
 //!   conversation with the images in it) and `images/generations` requests;
 //!   chat answers (JSON or `chat.completion.chunk` SSE) and images answers.
@@ -28,15 +34,8 @@
 //! - `answer`: the text and images of an answer, and why there is no image.
 //! - `aspect`: aspect ratio snapping.
 //!
-//! Bodies are read with [`crate::reader`] and written with [`crate::json`];
-//! streams are split into events with [`crate::sse`].
-//!
-//! Pairs, one translator each (client endpoint `_to_` target endpoint):
-//! `chat_to_predict`, `chat_to_images`, `chat_to_generate_content`,
-//! `images_to_predict`, `images_to_generate_content`,
-//! `generate_content_to_predict`, `predict_to_generate_content`,
-//! `embeddings_to_batch_embed`, `embed_content_to_embeddings`,
-//! `batch_embed_to_embeddings`.
+//! Bodies are read with `crate::reader` and written with `crate::json`;
+//! streams are split into events with `crate::sse`.
 
 use crate::endpoint::{Endpoint, Family};
 use std::fmt;
@@ -44,6 +43,7 @@ use std::ops::Range;
 
 mod answer;
 mod aspect;
+mod codec;
 mod embedding;
 mod gemini;
 mod imagen;
@@ -51,17 +51,6 @@ mod openai;
 
 #[cfg(test)]
 mod testutil;
-
-mod batch_embed_to_embeddings;
-mod chat_to_generate_content;
-mod chat_to_images;
-mod chat_to_predict;
-mod embed_content_to_embeddings;
-mod embeddings_to_batch_embed;
-mod generate_content_to_predict;
-mod images_to_generate_content;
-mod images_to_predict;
-mod predict_to_generate_content;
 
 /// How an image is put into an OpenAI chat assistant message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -166,7 +155,7 @@ pub trait Translator {
 /// The error of a translator without streaming given an event (one copy
 /// for every translator that takes the default [`Translator::translate_event`]).
 #[inline(never)]
-fn does_not_stream() -> TranslateError {
+pub(crate) fn does_not_stream() -> TranslateError {
     TranslateError::invalid_response("this translation does not stream")
 }
 
@@ -414,91 +403,108 @@ pub fn select(exchange: &Exchange<'_>) -> Option<Box<dyn Translator>> {
 /// The translator of `pair` for this exchange.
 pub fn translator(pair: Pair, exchange: &Exchange<'_>) -> Box<dyn Translator> {
     match pair {
-        Pair::ChatToPredict => Box::new(chat_to_predict::ChatToPredict::new(exchange)),
-        Pair::ChatToImages => Box::new(chat_to_images::ChatToImages::new(exchange)),
-        Pair::ChatToGenerateContent => Box::new(
-            chat_to_generate_content::ChatToGenerateContent::new(exchange),
-        ),
-        Pair::ImagesToPredict => Box::new(images_to_predict::ImagesToPredict::new(exchange)),
-        Pair::ImagesToGenerateContent => Box::new(
-            images_to_generate_content::ImagesToGenerateContent::new(exchange),
-        ),
-        Pair::GenerateContentToPredict => Box::new(
-            generate_content_to_predict::GenerateContentToPredict::new(exchange),
-        ),
-        Pair::PredictToGenerateContent => Box::new(
-            predict_to_generate_content::PredictToGenerateContent::new(exchange),
-        ),
-        Pair::EmbeddingsToBatchEmbed => Box::new(
-            embeddings_to_batch_embed::EmbeddingsToBatchEmbed::new(exchange),
-        ),
-        Pair::EmbedContentToEmbeddings => Box::new(
-            embed_content_to_embeddings::EmbedContentToEmbeddings::new(exchange),
-        ),
-        Pair::BatchEmbedToEmbeddings => Box::new(
-            batch_embed_to_embeddings::BatchEmbedToEmbeddings::new(exchange),
-        ),
+        Pair::Image(client, upstream) => {
+            Box::new(codec::ImageTranslation::new(client, upstream, exchange))
+        }
+        Pair::Embed(client, upstream) => {
+            Box::new(codec::EmbedTranslation::new(client, upstream, exchange))
+        }
     }
 }
 
-/// The implemented translation pairs (client endpoint to target endpoint).
+/// A translation: the codec of the client's shape and the codec of the
+/// upstream's ([`codec`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[allow(missing_docs)]
 pub enum Pair {
-    ChatToPredict,
-    ChatToImages,
-    ChatToGenerateContent,
-    ImagesToPredict,
-    ImagesToGenerateContent,
-    GenerateContentToPredict,
-    PredictToGenerateContent,
-    EmbeddingsToBatchEmbed,
-    EmbedContentToEmbeddings,
-    BatchEmbedToEmbeddings,
+    /// Between image request shapes.
+    Image(ImageClient, ImageUpstream),
+    /// Between embedding request shapes.
+    Embed(EmbedClient, EmbedUpstream),
+}
+
+/// An image request shape a client sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageClient {
+    /// `chat/completions`.
+    Chat,
+    /// `images/generations`.
+    Images,
+    /// `:generateContent` and `:streamGenerateContent`.
+    GenerateContent,
+    /// `:predict`.
+    Predict,
+}
+
+/// An image request shape an upstream takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageUpstream {
+    /// Imagen `:predict`.
+    Predict,
+    /// The compat `images/generations`.
+    Images,
+    /// `:generateContent` and `:streamGenerateContent` of Gemini image models.
+    GenerateContent,
+}
+
+/// An embedding request shape a client sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmbedClient {
+    /// The compat `embeddings`.
+    Embeddings,
+    /// `:embedContent`.
+    EmbedContent,
+    /// `:batchEmbedContents`.
+    BatchEmbed,
+}
+
+/// An embedding request shape an upstream takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmbedUpstream {
+    /// `:batchEmbedContents`.
+    BatchEmbed,
+    /// The compat `embeddings`.
+    Embeddings,
 }
 
 impl Pair {
-    /// Whether the translation is right for models of `family`.
+    /// Whether the translation is right for models of `family`: the
+    /// upstream's shape decides.
     #[inline(never)]
     fn handles(self, family: Family) -> bool {
-        use Family as F;
         match self {
-            Pair::ChatToPredict | Pair::ImagesToPredict | Pair::GenerateContentToPredict => {
-                family == F::Imagen
+            Pair::Image(_, ImageUpstream::Predict) => family == Family::Imagen,
+            Pair::Image(_, ImageUpstream::GenerateContent) => family == Family::GeminiImage,
+            Pair::Image(_, ImageUpstream::Images) => {
+                matches!(family, Family::Imagen | Family::GeminiImage)
             }
-            Pair::ChatToGenerateContent
-            | Pair::ImagesToGenerateContent
-            | Pair::PredictToGenerateContent => family == F::GeminiImage,
-            Pair::ChatToImages => matches!(family, F::Imagen | F::GeminiImage),
-            Pair::EmbeddingsToBatchEmbed
-            | Pair::EmbedContentToEmbeddings
-            | Pair::BatchEmbedToEmbeddings => family == F::Embedding,
+            Pair::Embed(..) => family == Family::Embedding,
         }
     }
 }
 
-/// The translation pairs that exist. One arm per pair.
+/// The translations there are: one arm per (client shape, upstream shape).
 fn translator_for(from: Endpoint, to: Endpoint) -> Option<Pair> {
     use Endpoint as E;
+    use ImageClient as C;
+    use ImageUpstream as U;
+    let gemini = |to| matches!(to, E::GenerateContent | E::StreamGenerateContent);
     Some(match (from, to) {
-        (E::ChatCompletions, E::Predict) => Pair::ChatToPredict,
-        (E::ChatCompletions, E::ImagesGenerations) => Pair::ChatToImages,
-        (E::ChatCompletions, E::GenerateContent | E::StreamGenerateContent) => {
-            Pair::ChatToGenerateContent
+        (E::ChatCompletions, E::Predict) => Pair::Image(C::Chat, U::Predict),
+        (E::ChatCompletions, E::ImagesGenerations) => Pair::Image(C::Chat, U::Images),
+        (E::ChatCompletions, to) if gemini(to) => Pair::Image(C::Chat, U::GenerateContent),
+        (E::ImagesGenerations, E::Predict) => Pair::Image(C::Images, U::Predict),
+        (E::ImagesGenerations, to) if gemini(to) => Pair::Image(C::Images, U::GenerateContent),
+        (from, E::Predict) if gemini(from) => Pair::Image(C::GenerateContent, U::Predict),
+        (E::Predict, to) if gemini(to) => Pair::Image(C::Predict, U::GenerateContent),
+        (E::Embeddings, E::BatchEmbedContents) => {
+            Pair::Embed(EmbedClient::Embeddings, EmbedUpstream::BatchEmbed)
         }
-        (E::ImagesGenerations, E::Predict) => Pair::ImagesToPredict,
-        (E::ImagesGenerations, E::GenerateContent | E::StreamGenerateContent) => {
-            Pair::ImagesToGenerateContent
+        (E::EmbedContent, E::Embeddings) => {
+            Pair::Embed(EmbedClient::EmbedContent, EmbedUpstream::Embeddings)
         }
-        (E::GenerateContent | E::StreamGenerateContent, E::Predict) => {
-            Pair::GenerateContentToPredict
+        (E::BatchEmbedContents, E::Embeddings) => {
+            Pair::Embed(EmbedClient::BatchEmbed, EmbedUpstream::Embeddings)
         }
-        (E::Predict, E::GenerateContent | E::StreamGenerateContent) => {
-            Pair::PredictToGenerateContent
-        }
-        (E::Embeddings, E::BatchEmbedContents) => Pair::EmbeddingsToBatchEmbed,
-        (E::EmbedContent, E::Embeddings) => Pair::EmbedContentToEmbeddings,
-        (E::BatchEmbedContents, E::Embeddings) => Pair::BatchEmbedToEmbeddings,
         _ => return None,
     })
 }

@@ -3,6 +3,7 @@
 
 use super::answer::{sniff_mime, Answer, Image, Piece, Usage};
 use super::aspect;
+use super::codec::ImageAsk;
 use super::gemini::{Contents, Role};
 use super::{Exchange, ImageMessageFormat, TranslateError, Translated};
 use crate::headers::{EVENT_STREAM, JSON};
@@ -37,6 +38,7 @@ pub(crate) struct ChatRequest<'a> {
 /// request needs are read; the content of assistant and tool messages
 /// (earlier images) and all other fields are skipped without being copied.
 /// `long_strings`: where a scan found the body's long strings (or none).
+#[inline(never)]
 pub(crate) fn parse_chat<'a>(
     body: &'a [u8],
     long_strings: &[Range<usize>],
@@ -53,6 +55,7 @@ pub(crate) fn parse_chat<'a>(
 /// inline data, in order). Images given by `http(s)` URL cannot be sent
 /// inline and are skipped; markdown links to them stay in the text. Tool and
 /// function messages are skipped unread. Image data is borrowed from `body`.
+#[inline(never)]
 pub(crate) fn parse_chat_conversation<'a>(
     body: &'a [u8],
     long_strings: &[Range<usize>],
@@ -606,6 +609,7 @@ impl ChatReply {
     /// events when the request streamed. An answer without an image becomes
     /// an assistant message that says why, with `finish_reason: content_filter`
     /// (a text-only answer without a filter reason is passed on as text).
+    #[inline(never)]
     pub(crate) fn write(&self, answer: &Answer<'_>) -> Translated {
         let note =
             if answer.has_image() || (answer.withheld.is_empty() && !answer.text().is_empty()) {
@@ -924,18 +928,11 @@ pub(crate) fn digest(parts: &[&[u8]]) -> u64 {
     hash
 }
 
-/// What an `images/generations` client asked for.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct ImagesRequest {
-    pub(crate) prompt: String,
-    pub(crate) n: Option<i64>,
-    /// Width over height, from `aspect_ratio` (preferred) or `size`.
-    pub(crate) aspect: Option<f64>,
-}
-
 /// Reads an `images/generations` body. `response_format: "url"` cannot be
 /// honoured (there is no URL to give); the answer always carries `b64_json`.
-pub(crate) fn parse_images(body: &[u8]) -> Result<ImagesRequest, TranslateError> {
+/// The aspect ratio comes from `aspect_ratio` (preferred) or `size`.
+#[inline(never)]
+pub(crate) fn parse_images(body: &[u8]) -> Result<ImageAsk<'static>, TranslateError> {
     let (mut prompt, mut n, mut size, mut aspect_ratio) = (None, None, None, None);
     let read = reader::document(body, |r| {
         r.object(&mut |r, key| {
@@ -958,18 +955,20 @@ pub(crate) fn parse_images(body: &[u8]) -> Result<ImagesRequest, TranslateError>
     if prompt.is_empty() {
         return Err(TranslateError::NoPrompt);
     }
-    Ok(ImagesRequest {
+    Ok(ImageAsk {
         prompt,
         n,
         aspect: aspect_ratio
             .as_deref()
             .and_then(aspect::ratio)
             .or_else(|| size.as_deref().and_then(aspect::ratio)),
+        ..ImageAsk::default()
     })
 }
 
 /// An `images/generations` request body for the compat layer:
 /// `{"model","prompt","n","size"?,"response_format":"b64_json"}`.
+#[inline(never)]
 pub(crate) fn images_request_body(
     model: &str,
     prompt: &str,
@@ -991,6 +990,7 @@ pub(crate) fn images_request_body(
 }
 
 /// Reads the compat layer's `{"data":[{"b64_json","revised_prompt"}]}`.
+#[inline(never)]
 pub(crate) fn parse_images_answer(body: &[u8]) -> Result<Answer<'_>, TranslateError> {
     /// `b64_json` and `revised_prompt`.
     type Item<'a> = (Option<JStr<'a>>, Option<JStr<'a>>);
@@ -1033,6 +1033,7 @@ pub(crate) fn parse_images_answer(body: &[u8]) -> Result<Answer<'_>, TranslateEr
 /// Writes `{"created":..,"data":[{"b64_json":..,"revised_prompt"?}]}`. An
 /// image's own revised prompt wins; otherwise the answer's text (what a
 /// Gemini image model said) is given as `revised_prompt`.
+#[inline(never)]
 pub(crate) fn write_images_answer(answer: &Answer<'_>, created: u64) -> Translated {
     let text = answer.text();
     let mut out = Out::with_capacity(answer.payload_len() + text.len() * 4 + 64);

@@ -57,8 +57,8 @@ pub(crate) struct RequestCase {
 }
 
 /// Translates each case's body with a fresh translator from `new`.
-pub(crate) fn check_requests<T: Translator>(
-    new: impl Fn() -> T,
+pub(crate) fn check_requests(
+    new: impl Fn() -> Box<dyn Translator>,
     cases: impl IntoIterator<Item = RequestCase>,
 ) {
     for case in cases {
@@ -79,8 +79,8 @@ pub(crate) struct ResponseCase {
 
 /// Translates each case's upstream answer with a fresh translator from
 /// `new`; an answer must be `application/json`.
-pub(crate) fn check_responses<T: Translator>(
-    new: impl Fn() -> T,
+pub(crate) fn check_responses(
+    new: impl Fn() -> Box<dyn Translator>,
     cases: impl IntoIterator<Item = ResponseCase>,
 ) {
     for case in cases {
@@ -94,10 +94,10 @@ pub(crate) fn check_responses<T: Translator>(
 
 /// Translators from `new` that have translated `request` already, as before
 /// any answer.
-pub(crate) fn after_request<T: Translator>(
-    new: impl Fn() -> T,
+pub(crate) fn after_request(
+    new: impl Fn() -> Box<dyn Translator>,
     request: &'static str,
-) -> impl Fn() -> T {
+) -> impl Fn() -> Box<dyn Translator> {
     move || {
         let mut translator = new();
         translator.translate_request(request.as_bytes()).unwrap();
