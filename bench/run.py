@@ -667,13 +667,42 @@ class HttpResults:
     skip_counters: dict[str, dict[str, int]] = field(default_factory=dict)  # skip front -> its filter's counters
     scenarios: list[Scenario] = field(default_factory=list)
     settings: dict = field(default_factory=dict)
+    # Fresh starts in interleaved rounds: front -> idle figures (MiB), by round.
+    idle_rounds: dict[str, list[dict[str, float]]] = field(default_factory=dict)
+
+
+IDLE_SETTLE_SECONDS = 1.5
+
+
+def sample_idle(name: str, wasm: Path) -> dict[str, float]:
+    """One fresh start of a front Envoy with `wasm` (the no-op module when
+    `name` is "noop", else the filter with the bench's configuration), no
+    request sent: its idle figures in MiB, read IDLE_SETTLE_SECONDS after it
+    is ready."""
+    from tests import harness
+
+    config = None if name == "noop" else FILTER_CONFIG
+    envoy = harness.Envoy("127.0.0.1", 9, config, with_filter=True, wasm=wasm, name=f"idle-{name}",
+                          skip_unrouted="off").start()
+    try:
+        time.sleep(IDLE_SETTLE_SECONDS)
+        pid = envoy.process.pid
+        heap = admin_memory(envoy)
+        return {
+            "rss": proc_status(pid)["VmRSS"] / 1024,
+            "allocated": int(heap.get("allocated", 0)) / MIB,
+            "free": (int(heap.get("pageheap_free", 0)) + int(heap.get("total_thread_cache", 0))) / MIB,
+            "code": anon_exec_kib(pid) / 1024,
+        }
+    finally:
+        envoy.stop()
 
 
 def run_http(bodies: Bodies, wasm: Path, seconds: int, repeats: int, connections: int,
-             mem_requests: int, cg_requests: int) -> HttpResults:
+             mem_requests: int, cg_requests: int, idle_starts: int) -> HttpResults:
     results = HttpResults()
     results.settings = {"seconds": seconds, "repeats": repeats, "connections": connections,
-                        "mem_requests": mem_requests, "cg_requests": cg_requests}
+                        "mem_requests": mem_requests, "cg_requests": cg_requests, "idle_starts": idle_starts}
     results.scenarios = [
         Scenario("a", "GET pass-through", "GET", "/v1beta/models", None),
         Scenario("b", "chat, gemini model, ~1 KiB (scanned, unchanged)", "POST", CHAT_PATH, bodies.small),
@@ -732,6 +761,11 @@ def run_http(bodies: Bodies, wasm: Path, seconds: int, repeats: int, connections
         for envoy in [*reversed(fronts.values()), upstream]:
             if envoy is not None:
                 envoy.stop()
+    idle_modules = {"noop": modules["noop"], "filter": wasm}
+    for r in range(idle_starts):
+        log(f"idle: fresh starts of the no-op module and gemini-router, round {r + 1} of {idle_starts}")
+        for name in rotation(list(idle_modules), r):
+            results.idle_rounds.setdefault(name, []).append(sample_idle(name, idle_modules[name]))
     return results
 
 
@@ -901,6 +935,15 @@ def http_report(http: HttpResults) -> list[str]:
     if all(heap.values()):
         out.append(row("Envoy heap allocated after", {f: int(v) / MIB for f, v in heap.items()}))
 
+    rounds = http.idle_rounds
+    if rounds.get("filter") and rounds.get("noop"):
+        pairs = [f["rss"] - n["rss"] for f, n in zip(rounds["filter"], rounds["noop"])]
+        out += ["", f"Idle RSS of fresh starts, no request sent ({len(pairs)} rounds, the no-op module and "
+                f"gemini-router started one after the other in an order rotated each round, read "
+                f"{IDLE_SETTLE_SECONDS} s after ready): gemini-router − no-op "
+                + " ".join(f"{p:+.1f}" for p in pairs) + f" MiB; median {statistics.median(pairs):+.1f} MiB "
+                "(the summary's figure; one start varies by about 0.5 MiB)."]
+
     sizes = http.module_bytes
     out += ["", "| module | bytes | ÷ no-op |", "|---|---:|---:|"]
     for f in ("noop", "minimal", "filter"):
@@ -1000,9 +1043,14 @@ def targets_report(http: HttpResults | None, scan: ScanResults | None) -> list[s
         if get is not None:
             rows.append(("GET pass-through (shipped skip route), CPU ÷ no-op module", fmt_ratio(get),
                          limits("get", at_most), verdict(get, "get")))
-        idle = (http.memory["filter"]["idle_rss"] - http.memory["noop"]["idle_rss"]) / 1024
-        rows.append(("idle RSS over the no-op module (one start; `make bench-idle`: five)", f"{idle:+.1f} MiB",
-                     limits("idle", lambda v: f"≤ +{v:.0f} MiB"), verdict(idle, "idle")))
+        rounds = http.idle_rounds
+        if rounds.get("filter") and rounds.get("noop"):
+            idle = statistics.median(f["rss"] - n["rss"] for f, n in zip(rounds["filter"], rounds["noop"]))
+            title = f"idle RSS over the no-op module (median of {len(rounds['filter'])} paired fresh starts)"
+        else:
+            idle = (http.memory["filter"]["idle_rss"] - http.memory["noop"]["idle_rss"]) / 1024
+            title = "idle RSS over the no-op module (one start)"
+        rows.append((title, f"{idle:+.1f} MiB", limits("idle", lambda v: f"≤ +{v:.0f} MiB"), verdict(idle, "idle")))
     if scan is not None:
         labels = [label for label in scan.bytes]
         ratios = [scan.instructions[(label, "scan")] / scan.instructions[(label, "serde_ignored")]
@@ -1098,6 +1146,8 @@ def main() -> int:
                         help="runs of the scanner timing, natively and in V8 (default 5)")
     parser.add_argument("--cg-requests", type=int, default=200,
                         help="requests per scenario counted by callgrind in each front Envoy (0: none)")
+    parser.add_argument("--idle-starts", type=int, default=5,
+                        help="fresh starts of the no-op module and the filter for the idle RSS (interleaved rounds)")
     parser.add_argument("--only", choices=["http", "scan"])
     parser.add_argument("--quick", action="store_true", help="a short smoke run (1 s runs, 1 repeat)")
     parser.add_argument("--out", default=str(BENCH / "results.md"), help="Markdown report ('-' for none)")
@@ -1105,7 +1155,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.quick:
         args.duration, args.repeats, args.mem_requests, args.samples, args.cg_requests = 1, 1, 4, 5, 20
-        args.timing_rounds = 1
+        args.timing_rounds, args.idle_starts = 1, 1
 
     wasm = Path(args.wasm)
     if not wasm.is_absolute():
@@ -1125,7 +1175,7 @@ def main() -> int:
         scan_binaries = build_scan_bench(have_node)  # before the load runs: a build error stops the run early
     if args.only != "scan":
         http = run_http(bodies, wasm, args.duration, args.repeats, args.connections, args.mem_requests,
-                        args.cg_requests)
+                        args.cg_requests, args.idle_starts)
     if args.only != "http":
         scan = run_scan(bodies, *scan_binaries, args.samples, args.timing_rounds)
 
