@@ -161,37 +161,11 @@ pub(crate) fn parse_batch_answer(body: &[u8]) -> Result<Vec<Vector<'_>>, Transla
 /// The vectors of a `:batchEmbedContents` answer (`None` without
 /// `embeddings`); a missing or `null` `values` is an empty vector.
 fn read_batch_answer<'a>(r: &mut Reader<'a, '_>) -> Result<Option<Vec<Vector<'a>>>, ReadError> {
-    let mut embeddings = None;
-    r.object(&mut |r, key| {
-        if !key.is("embeddings") {
-            return r.skip();
-        }
-        embeddings = None;
-        if r.null() {
-            return Ok(());
-        }
-        let mut vectors = Vec::new();
-        r.array(&mut |r| {
-            let mut values = Vec::new();
-            r.object(&mut |r, key| {
-                if key.is("values") {
-                    values = if r.null() {
-                        Vec::new()
-                    } else {
-                        read_vector(r)?
-                    };
-                    Ok(())
-                } else {
-                    r.skip()
-                }
-            })?;
-            vectors.push(values);
-            Ok(())
-        })?;
-        embeddings = Some(vectors);
-        Ok(())
+    let values = |r: &mut Reader<'a, '_>| r.field(&["values"], |r| r.opt(read_vector));
+    let embeddings = r.field(&["embeddings"], |r| {
+        r.opt(|r| r.list(|r| Ok(values(r)?.flatten().unwrap_or_default())))
     })?;
-    Ok(embeddings)
+    Ok(embeddings.flatten())
 }
 
 /// A list of numbers, kept as their text.
@@ -372,37 +346,25 @@ fn read_embed(r: &mut Reader<'_, '_>) -> Result<RawEmbed, ReadError> {
 /// `parts` is a list of parts or one part object (or `null`); a part's
 /// `text` may be missing or `null`.
 fn read_content_text(r: &mut Reader<'_, '_>) -> Result<String, ReadError> {
-    let mut texts: Vec<JStr<'_>> = Vec::new();
     if r.null() {
         return Ok(String::new());
     }
-    r.object(&mut |r, key| {
-        if !key.is("parts") {
-            return r.skip();
-        }
-        texts.clear();
+    let parts = r.field(&["parts"], |r| {
+        let mut texts = Vec::new();
         match r.peek() {
-            Some(b'[') => r.array(&mut |r| read_part_text(r, &mut texts)),
-            _ if r.null() => Ok(()),
-            _ => read_part_text(r, &mut texts),
+            Some(b'[') => r.array(&mut |r| read_part_text(r, &mut texts))?,
+            _ if r.null() => {}
+            _ => read_part_text(r, &mut texts)?,
         }
+        Ok(texts)
     })?;
-    let texts: Vec<&str> = texts.iter().map(|t| &**t).collect();
+    let texts: Vec<&str> = parts.iter().flatten().map(|t| &**t).collect();
     Ok(texts.join("\n"))
 }
 
 /// Reads one part object, keeping its `text`.
 fn read_part_text<'a>(r: &mut Reader<'a, '_>, texts: &mut Vec<JStr<'a>>) -> Result<(), ReadError> {
-    let mut text = None;
-    r.object(&mut |r, key| {
-        if key.is("text") {
-            text = r.opt_str()?;
-            Ok(())
-        } else {
-            r.skip()
-        }
-    })?;
-    texts.extend(text);
+    texts.extend(r.field(&["text"], Reader::opt_str)?.flatten());
     Ok(())
 }
 
@@ -435,21 +397,8 @@ pub(crate) fn parse_batch_request(body: &[u8]) -> Result<EmbedAsk<'static>, Tran
 /// The `requests` of a `:batchEmbedContents` body (none when missing or
 /// `null`).
 fn read_batch_request(r: &mut Reader<'_, '_>) -> Result<Vec<RawEmbed>, ReadError> {
-    let mut requests = Vec::new();
-    r.object(&mut |r, key| {
-        if !key.is("requests") {
-            return r.skip();
-        }
-        requests.clear();
-        if r.null() {
-            return Ok(());
-        }
-        r.array(&mut |r| {
-            requests.push(read_embed(r)?);
-            Ok(())
-        })
-    })?;
-    Ok(requests)
+    let requests = r.field(&["requests"], |r| r.opt(|r| r.list(read_embed)))?;
+    Ok(requests.flatten().unwrap_or_default())
 }
 
 /// A compat `embeddings` body; one text is sent as a string, several as a list.
@@ -505,48 +454,36 @@ pub(crate) fn parse_list_answer(body: &[u8]) -> Result<Vec<Vector<'_>>, Translat
 /// The items of a compat list answer (`None` without `data`). Each must
 /// have an `embedding` list; `index` is a count, or missing, or `null`.
 fn read_list_answer<'a>(r: &mut Reader<'a, '_>) -> Result<Option<Vec<Item<'a>>>, ReadError> {
-    let mut data = None;
+    let data = r.field(&["data"], |r| r.opt(|r| r.list(read_item)))?;
+    Ok(data.flatten())
+}
+
+/// One item of a compat list answer.
+fn read_item<'a>(r: &mut Reader<'a, '_>) -> Result<Item<'a>, ReadError> {
+    let mut item = Item {
+        embedding: None,
+        index: None,
+    };
     r.object(&mut |r, key| {
-        if !key.is("data") {
-            return r.skip();
-        }
-        data = None;
-        if r.null() {
-            return Ok(());
-        }
-        let mut items = Vec::new();
-        r.array(&mut |r| {
-            let mut item = Item {
-                embedding: None,
-                index: None,
+        if key.is("embedding") {
+            item.embedding = Some(read_vector(r)?);
+        } else if key.is("index") {
+            item.index = match opt_int(r)? {
+                Some(i) => Some(
+                    usize::try_from(i).map_err(|_| r.expected("an `index` that is a count"))?
+                        as u64,
+                ),
+                None => None,
             };
-            r.object(&mut |r, key| {
-                if key.is("embedding") {
-                    item.embedding = Some(read_vector(r)?);
-                } else if key.is("index") {
-                    item.index = match opt_int(r)? {
-                        Some(i) => Some(
-                            usize::try_from(i)
-                                .map_err(|_| r.expected("an `index` that is a count"))?
-                                as u64,
-                        ),
-                        None => None,
-                    };
-                } else {
-                    r.skip()?;
-                }
-                Ok(())
-            })?;
-            if item.embedding.is_none() {
-                return Err(r.expected("an item with an `embedding`"));
-            }
-            items.push(item);
-            Ok(())
-        })?;
-        data = Some(items);
+        } else {
+            r.skip()?;
+        }
         Ok(())
     })?;
-    Ok(data)
+    if item.embedding.is_none() {
+        return Err(r.expected("an item with an `embedding`"));
+    }
+    Ok(item)
 }
 
 /// Writes `{"embedding":{"values":[...]}}`.
