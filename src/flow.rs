@@ -391,7 +391,7 @@ fn openai_body(config: &Config, head: &Head<'_>, path: OpenAiPath<'_>, body: &[u
     let offers_tools = tools.is_some_and(|t| t.first() == Some(&b'[') && t != b"[]");
     // Where the body names the model, for a migration.
     let model_span = scan::offset(body, raw_model).map(|start| start..start + raw_model.len());
-    let model = match crate::reader::string_of(raw_model) {
+    let model = match crate::reader::str_of(raw_model) {
         Some(name) => ModelName::parse(&name, config.max_model_length),
         None => Err(ModelError::NotAString),
     };
