@@ -77,6 +77,12 @@ pub(super) fn text(value: &[u8]) -> String {
     }
 }
 
+/// [`text`] of a value the glue owns already (a host answer): kept as it
+/// is when it is UTF-8 (nearly every one), not copied.
+pub(super) fn owned_text(value: Vec<u8>) -> String {
+    String::from_utf8(value).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
 /// A header map in the proxy-wasm wire form the host writes it in: the
 /// number of pairs (u32, little endian), then each pair's name and value
 /// lengths (u32 each), then each name and value followed by a NUL. Kept as
@@ -226,7 +232,7 @@ pub struct Proxy;
 impl Host for Proxy {
     fn header(&self, map: MapType, name: &str) -> Option<String> {
         match abi::header(map, name) {
-            Ok(value) => value.as_deref().map(text),
+            Ok(value) => value.map(owned_text),
             Err(status) => {
                 host_error(Level::Warn, format_args!("get header {name}"), status);
                 None
@@ -305,8 +311,7 @@ impl Host for Proxy {
         let status = abi::header(MapType::HttpCallResponseHeaders, ":status")
             .ok()
             .flatten()
-            .as_deref()
-            .map(text);
+            .map(owned_text);
         let body = abi::buffer(BufferType::HttpCallResponseBody, 0, size)
             .ok()
             .flatten()
@@ -349,7 +354,7 @@ impl<H: Host> crate::signatures::Store for SharedData<'_, H> {
 
 #[cfg(test)]
 mod tests {
-    use super::{text, HeaderMap};
+    use super::{owned_text, text, HeaderMap};
 
     #[test]
     fn counter_additions_are_tallied_per_counter() {
@@ -373,6 +378,7 @@ mod tests {
         ];
         for (bytes, want) in cases {
             assert_eq!(text(bytes), want, "{bytes:?}");
+            assert_eq!(owned_text(bytes.to_vec()), want, "{bytes:?}: owned");
         }
     }
 
