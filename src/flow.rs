@@ -11,7 +11,7 @@ use crate::headers::{ACCEPT_ENCODING, DIAG_HINT, JSON};
 use crate::lifecycle::Notice;
 use crate::model::{ModelError, ModelName};
 use crate::request::{recognize, OpenAiPath, Recognized};
-use crate::route::{self, Auth, Client, ErrorShape, HeaderOp, Plan, Secret, Verdict};
+use crate::route::{self, Auth, Client, ErrorShape, HeaderOp, Plan, Secret, Secrets, Verdict};
 use crate::scan::{self, top_level_fields_noting, ScanError};
 use crate::signatures::{self, Memory, Shared};
 use crate::translate::{self, Exchange, TranslateError, Translator};
@@ -160,7 +160,7 @@ pub struct Routed {
     pub api_key: Option<Secret>,
     /// The request's credential values, scrubbed from any upstream text the
     /// filter writes back (never logged: `Secret` prints as redacted).
-    pub secrets: Vec<Secret>,
+    pub secrets: Secrets,
     /// An OpenAI chat request that offers tools, sent to the compatibility
     /// layer's chat: its answer may carry tool calls (a stream is repaired,
     /// signatures are remembered).
@@ -223,7 +223,7 @@ impl Routed {
         self.api_key
             .as_ref()
             .or(self.secrets.first())
-            .map_or("", |s| s.0.as_str())
+            .map_or("", |s| &*s.0)
     }
 
     /// The path that goes upstream.
@@ -391,7 +391,7 @@ fn openai_body(config: &Config, head: &Head<'_>, path: OpenAiPath<'_>, body: &[u
     let offers_tools = tools.is_some_and(|t| t.first() == Some(&b'[') && t != b"[]");
     // Where the body names the model, for a migration.
     let model_span = scan::offset(body, raw_model).map(|start| start..start + raw_model.len());
-    let model = match crate::reader::string_of(raw_model) {
+    let model = match crate::reader::str_of(raw_model) {
         Some(name) => ModelName::parse(&name, config.max_model_length),
         None => Err(ModelError::NotAString),
     };
@@ -663,6 +663,7 @@ fn plan_for(
     // ask for it uncompressed. Successful answers still stream through as is.
     plan.headers.push(HeaderOp::Remove(ACCEPT_ENCODING));
     let query = head.path.split_once('?').map(|(_, q)| q);
+    let secrets = route::secrets(head.auth, query);
     Routed {
         model,
         plan,
@@ -670,13 +671,13 @@ fn plan_for(
         shape: client.error_shape(),
         notice: None,
         migration: None,
-        secrets: route::secrets(head.auth, query),
         tools: false,
         signatures: (0, 0),
         api_key: match client {
             Client::Model(p) if p.style == crate::endpoint::ApiStyle::Vertex => None,
-            _ => route::api_key(head.auth, query),
+            _ => route::api_key_among(head.auth, query, &secrets),
         },
+        secrets,
     }
 }
 

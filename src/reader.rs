@@ -191,9 +191,12 @@ pub(crate) fn document<'a, T>(
 /// The string a JSON document that is one string (`raw`, quotes included)
 /// decodes to; `None` for any other document.
 pub(crate) fn string_of(raw: &[u8]) -> Option<String> {
-    document(raw, |r| r.str()?.decode())
-        .ok()
-        .map(|s| s.0.into_owned())
+    str_of(raw).map(Cow::into_owned)
+}
+
+/// [`string_of`], borrowed from `raw` when the string has no escape.
+pub(crate) fn str_of(raw: &[u8]) -> Option<Cow<'_, str>> {
+    document(raw, |r| r.str()?.decode()).ok().map(|s| s.0)
 }
 
 /// Powers of ten an `f64` holds (as `serde_json` reads numbers).
@@ -745,6 +748,29 @@ mod tests {
         for body in bodies {
             let want = serde_json::from_str::<serde::de::IgnoredAny>(body).is_ok();
             assert_eq!(skip_all(body).is_ok(), want, "{body:?}");
+        }
+    }
+
+    #[test]
+    fn a_string_document_is_borrowed_unless_escaped() {
+        // (document, its string, borrowed)
+        let cases: [(&str, Option<&str>, bool); 6] = [
+            (r#""gemini-3.5-flash""#, Some("gemini-3.5-flash"), true),
+            (r#""""#, Some(""), true),
+            (r#""a\u0041""#, Some("aA"), false),
+            (r#" "x" "#, Some("x"), true),
+            ("12", None, false),
+            (r#""a" 1"#, None, false),
+        ];
+        for (doc, want, borrowed) in cases {
+            let got = str_of(doc.as_bytes());
+            assert_eq!(got.as_deref(), want, "{doc}");
+            assert_eq!(
+                matches!(got, Some(Cow::Borrowed(_))),
+                borrowed,
+                "{doc}: borrowed"
+            );
+            assert_eq!(string_of(doc.as_bytes()).as_deref(), want, "{doc}: owned");
         }
     }
 

@@ -2,6 +2,7 @@
 //! through [`super::abi`] and logs host errors; the glue's tests use a fake.
 
 use super::abi::{self, BufferType, MapType, Status};
+use std::ops::Range;
 use std::time::Duration;
 
 use log::Level;
@@ -76,6 +77,12 @@ pub(super) fn text(value: &[u8]) -> String {
     }
 }
 
+/// [`text`] of a value the glue owns already (a host answer): kept as it
+/// is when it is UTF-8 (nearly every one), not copied.
+pub(super) fn owned_text(value: Vec<u8>) -> String {
+    String::from_utf8(value).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
 /// A header map in the proxy-wasm wire form the host writes it in: the
 /// number of pairs (u32, little endian), then each pair's name and value
 /// lengths (u32 each), then each name and value followed by a NUL. Kept as
@@ -120,14 +127,16 @@ impl HeaderMap {
     /// the pairs before the fault.
     pub fn pairs(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
         let bytes = self.0.as_slice();
-        let count = le_u32(bytes, 0).unwrap_or(0);
-        // The lengths table, then the data after it.
-        let data = count
-            .checked_mul(8)
-            .and_then(|n| n.checked_add(4))
-            .filter(|&end| end <= bytes.len());
-        let (count, mut at) = match data {
-            Some(at) => (count, at),
+        self.spans()
+            .map_while(move |(name, value)| Some((name, bytes.get(value)?)))
+    }
+
+    /// [`HeaderMap::pairs`] with each value as where it is in the map's
+    /// bytes (see [`HeaderMap::into_text`]).
+    pub fn spans(&self) -> impl Iterator<Item = (&[u8], Range<usize>)> {
+        let bytes = self.0.as_slice();
+        let (count, mut at) = match table_end(bytes) {
+            Some(at) => (le_u32(bytes, 0).unwrap_or(0), at),
             None => (0, 0),
         };
         (0..count).map_while(move |i| {
@@ -135,10 +144,24 @@ impl HeaderMap {
             let value_len = le_u32(bytes, 8 + i * 8)?;
             let name = bytes.get(at..at.checked_add(name_len)?)?;
             let value_at = at.checked_add(name_len)?.checked_add(1)?;
-            let value = bytes.get(value_at..value_at.checked_add(value_len)?)?;
-            at = value_at.checked_add(value_len)?.checked_add(1)?;
+            let value = value_at..value_at.checked_add(value_len)?;
+            bytes.get(value.clone())?;
+            at = value.end.checked_add(1)?;
             Some((name, value))
         })
+    }
+
+    /// The map's bytes as text, so that values can be kept as spans of it
+    /// (see [`HeaderMap::spans`]) instead of each copied out: the lengths
+    /// table is blanked (NULs) and the rest is taken as it is when it is
+    /// UTF-8, else the bytes (blanked) come back: some header is not.
+    pub fn into_text(self) -> Result<String, Vec<u8>> {
+        let mut bytes = self.0;
+        let table = table_end(&bytes).unwrap_or(bytes.len());
+        if let Some(lengths) = bytes.get_mut(..table) {
+            lengths.fill(0);
+        }
+        String::from_utf8(bytes).map_err(|e| e.into_bytes())
     }
 
     /// The pairs as owned text (see [`text`]; names are tokens, which
@@ -148,6 +171,15 @@ impl HeaderMap {
             .map(|(name, value)| (text(name), text(value)))
             .collect()
     }
+}
+
+/// Where the lengths table ends (the count, then two lengths per pair):
+/// `None` when the buffer is shorter.
+fn table_end(bytes: &[u8]) -> Option<usize> {
+    le_u32(bytes, 0)?
+        .checked_mul(8)
+        .and_then(|n| n.checked_add(4))
+        .filter(|&end| end <= bytes.len())
 }
 
 /// The little-endian u32 at `at`, as a length.
@@ -200,7 +232,7 @@ pub struct Proxy;
 impl Host for Proxy {
     fn header(&self, map: MapType, name: &str) -> Option<String> {
         match abi::header(map, name) {
-            Ok(value) => value.as_deref().map(text),
+            Ok(value) => value.map(owned_text),
             Err(status) => {
                 host_error(Level::Warn, format_args!("get header {name}"), status);
                 None
@@ -279,8 +311,7 @@ impl Host for Proxy {
         let status = abi::header(MapType::HttpCallResponseHeaders, ":status")
             .ok()
             .flatten()
-            .as_deref()
-            .map(text);
+            .map(owned_text);
         let body = abi::buffer(BufferType::HttpCallResponseBody, 0, size)
             .ok()
             .flatten()
@@ -323,7 +354,7 @@ impl<H: Host> crate::signatures::Store for SharedData<'_, H> {
 
 #[cfg(test)]
 mod tests {
-    use super::{text, HeaderMap};
+    use super::{owned_text, text, HeaderMap};
 
     #[test]
     fn counter_additions_are_tallied_per_counter() {
@@ -347,6 +378,7 @@ mod tests {
         ];
         for (bytes, want) in cases {
             assert_eq!(text(bytes), want, "{bytes:?}");
+            assert_eq!(owned_text(bytes.to_vec()), want, "{bytes:?}: owned");
         }
     }
 
@@ -364,6 +396,65 @@ mod tests {
         assert_eq!(wire.to_pairs()[2], ("x-note".into(), "caf\u{fffd}".into()));
         let no_pairs: &[(&str, &str)] = &[];
         assert_eq!(HeaderMap::to_wire(no_pairs).pairs().count(), 0);
+    }
+
+    #[test]
+    fn header_maps_become_text_their_values_are_spans_of() {
+        // A value of 300 bytes: its length is not ASCII in the table.
+        let long = "v".repeat(300);
+        // (name, pairs, whether the map is text)
+        type Case<'a> = (&'a str, Vec<(&'a str, &'a [u8])>, bool);
+        let cases: [Case<'_>; 4] = [
+            ("none", vec![], true),
+            (
+                "short",
+                vec![
+                    (":method", b"POST"),
+                    ("x-empty", b""),
+                    ("authorization", b"Bearer K"),
+                ],
+                true,
+            ),
+            (
+                "a long value",
+                vec![(":path", b"/p"), ("cookie", long.as_bytes())],
+                true,
+            ),
+            (
+                "a value not UTF-8",
+                vec![(":path", b"/p"), ("x-note", b"caf\xe9")],
+                false,
+            ),
+        ];
+        for (name, pairs, utf8) in cases {
+            let wire = HeaderMap::to_wire(&pairs);
+            let spans: Vec<_> = wire.spans().map(|(n, v)| (n.to_vec(), v)).collect();
+            let read: Vec<(&[u8], &[u8])> = wire.pairs().collect();
+            let want: Vec<(&[u8], &[u8])> = pairs.iter().map(|(n, v)| (n.as_bytes(), *v)).collect();
+            assert_eq!(read, want, "{name}: pairs");
+            match wire.into_text() {
+                Ok(text) => {
+                    assert!(utf8, "{name}: text");
+                    for ((n, span), (want_name, want_value)) in spans.into_iter().zip(&pairs) {
+                        assert_eq!(n, want_name.as_bytes(), "{name}");
+                        assert_eq!(
+                            text.get(span).map(str::as_bytes),
+                            Some(*want_value),
+                            "{name}"
+                        );
+                    }
+                }
+                Err(bytes) => {
+                    assert!(!utf8, "{name}: not text");
+                    let (_, span) = &spans[1];
+                    assert_eq!(
+                        &bytes[span.clone()],
+                        pairs[1].1,
+                        "{name}: the bytes come back"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

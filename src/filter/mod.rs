@@ -27,6 +27,7 @@ use abi::{Action, BufferType, MapType};
 use host::{Host, Proxy, SharedData};
 use metrics::Metrics;
 use std::cell::{Cell, RefCell};
+use std::ops::Range;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -128,18 +129,57 @@ const CONTENT_TYPE_BYTES: &[u8] = CONTENT_TYPE.as_bytes();
 const AUTHORIZATION_BYTES: &[u8] = AUTHORIZATION.as_bytes();
 const GOOG_API_KEY_BYTES: &[u8] = GOOG_API_KEY.as_bytes();
 
+/// The request headers [`RequestHead`] keeps, by their place in its
+/// `spans`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kept {
+    Method,
+    Path,
+    ContentLength,
+    ContentEncoding,
+    ContentType,
+    Authorization,
+    ApiKey,
+    Authority,
+}
+
+impl Kept {
+    /// How many there are.
+    const COUNT: usize = 8;
+
+    /// The kept header `name` is (as the map holds names), if any.
+    fn of(name: &[u8]) -> Option<Kept> {
+        Some(match name {
+            b":method" => Kept::Method,
+            b":path" => Kept::Path,
+            CONTENT_LENGTH_BYTES => Kept::ContentLength,
+            CONTENT_ENCODING_BYTES => Kept::ContentEncoding,
+            CONTENT_TYPE_BYTES => Kept::ContentType,
+            AUTHORIZATION_BYTES => Kept::Authorization,
+            GOOG_API_KEY_BYTES => Kept::ApiKey,
+            b":authority" => Kept::Authority,
+            _ => return None,
+        })
+    }
+
+    /// Whether a second line of the header is joined to the first (with a
+    /// comma); a pseudo-header's last line is kept instead.
+    fn joins(self) -> bool {
+        !matches!(self, Kept::Method | Kept::Path)
+    }
+}
+
 /// The request facts kept while the body is buffered.
 #[derive(Default)]
 struct RequestHead {
-    method: String,
-    path: String,
-    content_length: Option<String>,
-    content_encoding: Option<String>,
-    /// The request's `content-type` (a translated body is JSON).
-    content_type: Option<String>,
-    authorization: Option<String>,
-    api_key: Option<String>,
-    authority: Option<String>,
+    /// The kept headers' values, spans of `text` (`None`: absent).
+    spans: [Option<Range<usize>>; Kept::COUNT],
+    /// The text the values are in: the host's header map itself (made
+    /// text, see [`host::HeaderMap::into_text`]), so that no value is
+    /// copied out of it; or, for a map with a header that is not UTF-8 or
+    /// a kept header given twice, the kept values written one after the
+    /// other.
+    text: String,
     /// The request carries `accept-encoding` (removing an absent header
     /// still costs a host call, and Envoy then clears its route cache).
     accept_encoding: bool,
@@ -160,40 +200,91 @@ impl RequestHead {
     /// (Requests the router never looks at do not reach it in the shipped
     /// configurations: a route without the filter takes them.)
     fn read(host: &impl Host) -> RequestHead {
+        RequestHead::from_map(host.header_map(REQ))
+    }
+
+    /// [`RequestHead::read`]'s facts from the map it read.
+    fn from_map(map: host::HeaderMap) -> RequestHead {
         let mut head = RequestHead::default();
-        let map = host.header_map(REQ);
+        // Whether the map can be kept as it is: every kept value is UTF-8
+        // and none is given twice (nearly every request).
+        let mut in_place = true;
+        for (name, value) in map.spans() {
+            if name == ACCEPT_ENCODING_BYTES {
+                head.accept_encoding = true;
+                continue;
+            }
+            let Some(kept) = Kept::of(name) else {
+                continue;
+            };
+            let slot = &mut head.spans[kept as usize];
+            in_place &= !(slot.is_some() && kept.joins());
+            *slot = Some(value);
+        }
+        if in_place {
+            match map.into_text() {
+                Ok(text) => {
+                    head.text = text;
+                    return head;
+                }
+                // A header the router does not keep may be what is not
+                // UTF-8: the kept values are copied out (as text).
+                Err(bytes) => {
+                    let values = head.spans.clone().map(|span| {
+                        span.map(|span| host::text(bytes.get(span).unwrap_or_default()))
+                    });
+                    head.keep(values);
+                    return head;
+                }
+            }
+        }
+        // A kept header given twice: the values
+        // joined, each as text.
+        let mut values: [Option<String>; Kept::COUNT] = Default::default();
         for (name, value) in map.pairs() {
-            let slot = match name {
-                b":method" => {
-                    head.method = host::text(value);
-                    continue;
-                }
-                b":path" => {
-                    head.path = host::text(value);
-                    continue;
-                }
-                ACCEPT_ENCODING_BYTES => {
-                    head.accept_encoding = true;
-                    continue;
-                }
-                CONTENT_LENGTH_BYTES => &mut head.content_length,
-                CONTENT_ENCODING_BYTES => &mut head.content_encoding,
-                CONTENT_TYPE_BYTES => &mut head.content_type,
-                AUTHORIZATION_BYTES => &mut head.authorization,
-                GOOG_API_KEY_BYTES => &mut head.api_key,
-                b":authority" => &mut head.authority,
-                _ => continue,
+            let Some(kept) = Kept::of(name) else {
+                continue;
             };
             let value = host::text(value);
-            match slot {
-                Some(joined) => {
+            match &mut values[kept as usize] {
+                Some(joined) if kept.joins() => {
                     joined.push(',');
                     joined.push_str(&value);
                 }
-                None => *slot = Some(value),
+                slot => *slot = Some(value),
             }
         }
+        head.keep(values);
         head
+    }
+
+    /// Keeps `values` (by [`Kept`] place), written one after the other
+    /// into `text`.
+    fn keep(&mut self, values: [Option<String>; Kept::COUNT]) {
+        self.text.clear();
+        for (span, value) in self.spans.iter_mut().zip(values) {
+            *span = value.map(|value| {
+                let start = self.text.len();
+                self.text.push_str(&value);
+                start..self.text.len()
+            });
+        }
+    }
+
+    /// The value of kept header `kept`, if present.
+    fn get(&self, kept: Kept) -> Option<&str> {
+        let span = self.spans[kept as usize].clone()?;
+        self.text.get(span)
+    }
+
+    /// `:method` (empty when absent).
+    fn method(&self) -> &str {
+        self.get(Kept::Method).unwrap_or_default()
+    }
+
+    /// `:path` (empty when absent).
+    fn path(&self) -> &str {
+        self.get(Kept::Path).unwrap_or_default()
     }
 
     /// Whether request header `name` is known to be `value` already (`None`:
@@ -203,13 +294,13 @@ impl RequestHead {
     fn already(&self, name: &str, value: Option<&str>) -> bool {
         let known = match name {
             ACCEPT_ENCODING => return value.is_none() && !self.accept_encoding,
-            CONTENT_LENGTH => &self.content_length,
-            CONTENT_TYPE => &self.content_type,
-            AUTHORIZATION => &self.authorization,
-            GOOG_API_KEY => &self.api_key,
+            CONTENT_LENGTH => Kept::ContentLength,
+            CONTENT_TYPE => Kept::ContentType,
+            AUTHORIZATION => Kept::Authorization,
+            GOOG_API_KEY => Kept::ApiKey,
             _ => return false,
         };
-        known.as_deref() == value
+        self.get(known) == value
     }
 
     /// The current Unix time, read from the host the first time a
@@ -229,8 +320,8 @@ impl RequestHead {
     /// The request's credentials.
     fn auth(&self) -> Auth<'_> {
         Auth {
-            authorization: self.authorization.as_deref(),
-            api_key: self.api_key.as_deref(),
+            authorization: self.get(Kept::Authorization),
+            api_key: self.get(Kept::ApiKey),
         }
     }
 
@@ -242,10 +333,10 @@ impl RequestHead {
         catalogue: &'a dyn Fn() -> Option<Rc<Catalogue>>,
     ) -> Head<'a> {
         Head {
-            method: &self.method,
-            path: &self.path,
-            content_length: self.content_length.as_deref(),
-            content_encoding: self.content_encoding.as_deref(),
+            method: self.method(),
+            path: self.path(),
+            content_length: self.get(Kept::ContentLength),
+            content_encoding: self.get(Kept::ContentEncoding),
             auth: self.auth(),
             now: Now::Read(clock),
             catalogue: Some(catalogue),
@@ -363,7 +454,7 @@ impl<H: Host> Router<H> {
                 format_args!(
                     "pass through ({}): {}",
                     reason.as_str(),
-                    crate::route::redact_key(&self.head.path)
+                    crate::route::redact_key(self.head.path())
                 ),
             );
         }
@@ -637,7 +728,9 @@ impl<H: Host> Router<H> {
             .host
             .property(&["xds", "cluster_name"])
             .and_then(|c| String::from_utf8(c).ok());
-        let (Some(cluster), Some(authority)) = (cluster, self.head.authority.clone()) else {
+        let (Some(cluster), Some(authority)) =
+            (cluster, self.head.get(Kept::Authority).map(str::to_owned))
+        else {
             self.metrics.catalogue_failed.inc(&self.host);
             return self.finish(&body, None);
         };
@@ -670,7 +763,7 @@ impl<H: Host> Router<H> {
             (":method", "GET"),
             (":path", path.as_str()),
             (":authority", pending.authority.as_str()),
-            (GOOG_API_KEY, pending.query.key.0.as_str()),
+            (GOOG_API_KEY, &*pending.query.key.0),
         ];
         self.host
             .dispatch(&pending.cluster, &headers, CATALOGUE_TIMEOUT)
@@ -692,7 +785,7 @@ impl<H: Host> Router<H> {
         if !self.config.live_catalogue || self.catalogues.borrow().is_empty() {
             return None;
         }
-        let query = self.head.path.split_once('?').map(|(_, q)| q);
+        let query = self.head.path().split_once('?').map(|(_, q)| q);
         let key = crate::route::api_key(self.head.auth(), query)?;
         self.catalogues
             .borrow()

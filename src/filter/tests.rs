@@ -1270,3 +1270,139 @@ fn callbacks_reach_the_context_envoy_names_and_unknown_ones_pass() {
     assert!(contexts.stream(9).is_none(), "the root is gone");
     assert!(contexts.stream(7).is_some());
 }
+
+#[test]
+fn the_request_head_keeps_its_values_as_spans_of_the_map() {
+    use super::{Kept, RequestHead};
+    struct Case {
+        name: &'static str,
+        pairs: Vec<(&'static str, &'static [u8])>,
+        /// (header, value) for each kept header present.
+        want: Vec<(Kept, &'static str)>,
+        accept_encoding: bool,
+    }
+    let long: &'static str = Box::leak("k".repeat(300).into_boxed_str());
+    let cases = [
+        Case {
+            name: "a chat",
+            pairs: vec![
+                (":method", b"POST"),
+                (":path", b"/v1beta/openai/chat/completions"),
+                (":authority", b"example.com"),
+                ("content-length", b"12"),
+                ("content-type", b"application/json"),
+                ("authorization", b"Bearer AIzaKEY"),
+                ("accept-encoding", b"gzip"),
+                ("user-agent", b"curl"),
+            ],
+            want: vec![
+                (Kept::Method, "POST"),
+                (Kept::Path, "/v1beta/openai/chat/completions"),
+                (Kept::Authority, "example.com"),
+                (Kept::ContentLength, "12"),
+                (Kept::ContentType, "application/json"),
+                (Kept::Authorization, "Bearer AIzaKEY"),
+            ],
+            accept_encoding: true,
+        },
+        Case {
+            name: "long values (lengths that are not ASCII)",
+            pairs: vec![
+                (":path", b"/p"),
+                ("x-goog-api-key", long.as_bytes()),
+                ("cookie", long.as_bytes()),
+            ],
+            want: vec![(Kept::Path, "/p"), (Kept::ApiKey, long)],
+            accept_encoding: false,
+        },
+        Case {
+            name: "a credential given twice is joined",
+            pairs: vec![
+                (":method", b"POST"),
+                ("x-goog-api-key", b"A"),
+                ("content-encoding", b"gzip"),
+                ("x-goog-api-key", b"B"),
+            ],
+            want: vec![
+                (Kept::Method, "POST"),
+                (Kept::ApiKey, "A,B"),
+                (Kept::ContentEncoding, "gzip"),
+            ],
+            accept_encoding: false,
+        },
+        Case {
+            name: "a pseudo-header given twice: the last",
+            pairs: vec![
+                (":path", b"/a"),
+                (":path", b"/b"),
+                ("authorization", b"Bearer K"),
+            ],
+            want: vec![(Kept::Path, "/b"), (Kept::Authorization, "Bearer K")],
+            accept_encoding: false,
+        },
+        Case {
+            name: "a header not kept is not UTF-8",
+            pairs: vec![
+                (":method", b"GET"),
+                ("x-note", b"caf\xe9"),
+                ("authorization", b"Bearer K"),
+            ],
+            want: vec![(Kept::Method, "GET"), (Kept::Authorization, "Bearer K")],
+            accept_encoding: false,
+        },
+        Case {
+            name: "a kept value is not UTF-8",
+            pairs: vec![(":path", b"/caf\xe9"), ("authorization", b"Bearer \xff")],
+            want: vec![
+                (Kept::Path, "/caf\u{fffd}"),
+                (Kept::Authorization, "Bearer \u{fffd}"),
+            ],
+            accept_encoding: false,
+        },
+        Case {
+            name: "joined and not UTF-8",
+            pairs: vec![
+                ("authorization", b"Bearer \xff"),
+                ("authorization", b"Bearer K"),
+            ],
+            want: vec![(Kept::Authorization, "Bearer \u{fffd},Bearer K")],
+            accept_encoding: false,
+        },
+        Case {
+            name: "none",
+            pairs: vec![],
+            want: vec![],
+            accept_encoding: false,
+        },
+    ];
+    let all = [
+        Kept::Method,
+        Kept::Path,
+        Kept::ContentLength,
+        Kept::ContentEncoding,
+        Kept::ContentType,
+        Kept::Authorization,
+        Kept::ApiKey,
+        Kept::Authority,
+    ];
+    for case in cases {
+        let head = RequestHead::from_map(HeaderMap::to_wire(&case.pairs));
+        for kept in all {
+            let want = case.want.iter().find(|(k, _)| *k == kept).map(|(_, v)| *v);
+            assert_eq!(head.get(kept), want, "{}: {kept:?}", case.name);
+        }
+        assert_eq!(
+            head.method(),
+            head.get(Kept::Method).unwrap_or(""),
+            "{}",
+            case.name
+        );
+        assert_eq!(
+            head.path(),
+            head.get(Kept::Path).unwrap_or(""),
+            "{}",
+            case.name
+        );
+        assert_eq!(head.accept_encoding, case.accept_encoding, "{}", case.name);
+    }
+}
