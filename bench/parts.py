@@ -68,8 +68,8 @@ VARIANTS = [
          "let notice: Option<crate::lifecycle::Notice> = None;"),
     ]),
     Variant("credentials", "no credential check, secrets or API key", [
-        (FLOW, "let secrets = route::secrets(head.auth, query);", "let secrets = route::Secrets::None;"),
-        (FLOW, "_ => route::api_key_among(head.auth, query, &secrets),", "_ => None,"),
+        (FLOW, "secrets: route::secrets(head.auth, query),", "secrets: Vec::new(),"),
+        (FLOW, "_ => route::api_key(head.auth, query),", "_ => None,"),
         (FLOW, "if let Err(e) = route::check_credentials(head.auth, query) {",
          "if let Err(e) = std::hint::black_box(Ok::<(), route::CredentialError>(())) {"),
     ]),

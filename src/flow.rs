@@ -11,7 +11,7 @@ use crate::headers::{ACCEPT_ENCODING, DIAG_HINT, JSON};
 use crate::lifecycle::Notice;
 use crate::model::{ModelError, ModelName};
 use crate::request::{recognize, OpenAiPath, Recognized};
-use crate::route::{self, Auth, Client, ErrorShape, HeaderOp, Plan, Secret, Secrets, Verdict};
+use crate::route::{self, Auth, Client, ErrorShape, HeaderOp, Plan, Secret, Verdict};
 use crate::scan::{self, top_level_fields_noting, ScanError};
 use crate::signatures::{self, Memory, Shared};
 use crate::translate::{self, Exchange, TranslateError, Translator};
@@ -160,7 +160,7 @@ pub struct Routed {
     pub api_key: Option<Secret>,
     /// The request's credential values, scrubbed from any upstream text the
     /// filter writes back (never logged: `Secret` prints as redacted).
-    pub secrets: Secrets,
+    pub secrets: Vec<Secret>,
     /// An OpenAI chat request that offers tools, sent to the compatibility
     /// layer's chat: its answer may carry tool calls (a stream is repaired,
     /// signatures are remembered).
@@ -223,7 +223,7 @@ impl Routed {
         self.api_key
             .as_ref()
             .or(self.secrets.first())
-            .map_or("", |s| &*s.0)
+            .map_or("", |s| s.0.as_str())
     }
 
     /// The path that goes upstream.
@@ -663,7 +663,6 @@ fn plan_for(
     // ask for it uncompressed. Successful answers still stream through as is.
     plan.headers.push(HeaderOp::Remove(ACCEPT_ENCODING));
     let query = head.path.split_once('?').map(|(_, q)| q);
-    let secrets = route::secrets(head.auth, query);
     Routed {
         model,
         plan,
@@ -671,13 +670,13 @@ fn plan_for(
         shape: client.error_shape(),
         notice: None,
         migration: None,
+        secrets: route::secrets(head.auth, query),
         tools: false,
         signatures: (0, 0),
         api_key: match client {
             Client::Model(p) if p.style == crate::endpoint::ApiStyle::Vertex => None,
-            _ => route::api_key_among(head.auth, query, &secrets),
+            _ => route::api_key(head.auth, query),
         },
-        secrets,
     }
 }
 

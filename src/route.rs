@@ -14,7 +14,6 @@ use crate::request::{ModelPath, OpenAiPath};
 use crate::translate::{self, Pair};
 use std::borrow::Cow;
 use std::fmt;
-use std::rc::Rc;
 
 /// The request as the client sent it.
 #[derive(Debug, Clone, Copy)]
@@ -62,55 +61,8 @@ pub struct Auth<'a> {
 }
 
 /// A header value that must never be logged: `Debug` prints a placeholder.
-/// Shared: a request's API key is usually also its one secret, and a
-/// copy of it is then a count, not an allocation.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Secret(pub Rc<str>);
-
-/// A request's credential values (see [`secrets`]), read as a slice; held
-/// inline while there is at most one (nearly every request), so that a
-/// request with one credential allocates no list.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub enum Secrets {
-    /// None.
-    #[default]
-    None,
-    /// One.
-    One(Secret),
-    /// Two or more.
-    Many(Vec<Secret>),
-}
-
-impl Secrets {
-    fn push(&mut self, secret: Secret) {
-        *self = match std::mem::take(self) {
-            Secrets::None => Secrets::One(secret),
-            Secrets::One(first) => Secrets::Many(vec![first, secret]),
-            Secrets::Many(mut all) => {
-                all.push(secret);
-                Secrets::Many(all)
-            }
-        };
-    }
-}
-
-impl std::ops::Deref for Secrets {
-    type Target = [Secret];
-
-    fn deref(&self) -> &[Secret] {
-        match self {
-            Secrets::None => &[],
-            Secrets::One(secret) => std::slice::from_ref(secret),
-            Secrets::Many(all) => all,
-        }
-    }
-}
-
-impl fmt::Debug for Secrets {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.iter()).finish()
-    }
-}
+pub struct Secret(pub String);
 
 impl fmt::Debug for Auth<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -500,7 +452,7 @@ fn move_auth(client: Client<'_>, to_style: ApiStyle, auth: Auth<'_>) -> Vec<Head
             let bearer = auth.authorization.and_then(bearer_token);
             match bearer {
                 Some(key) => vec![
-                    HeaderOp::Set(GOOG_API_KEY, Secret(key.into())),
+                    HeaderOp::Set(GOOG_API_KEY, Secret(key.to_owned())),
                     HeaderOp::Remove(AUTHORIZATION),
                 ],
                 None => Vec::new(),
@@ -514,7 +466,7 @@ fn move_auth(client: Client<'_>, to_style: ApiStyle, auth: Auth<'_>) -> Vec<Head
             // Only a key that is one visible-ASCII token becomes a header value.
             match key {
                 Some(key) if !key.is_empty() && key.bytes().all(|b| b.is_ascii_graphic()) => vec![
-                    HeaderOp::Set(AUTHORIZATION, Secret(format!("Bearer {key}").into())),
+                    HeaderOp::Set(AUTHORIZATION, Secret(format!("Bearer {key}"))),
                     HeaderOp::Remove(GOOG_API_KEY),
                 ],
                 _ => Vec::new(),
@@ -566,8 +518,8 @@ pub fn redact_key(path: &str) -> String {
 /// token characters (`A-Z a-z 0-9 . _ ~ + / = % -`) with a letter among them.
 /// Such a value can only occur inside a JSON string, so replacing it never
 /// breaks the JSON it is scrubbed from; and no Google credential is shorter.
-pub fn secrets(auth: Auth<'_>, query: Option<&str>) -> Secrets {
-    let mut out = Secrets::None;
+pub fn secrets(auth: Auth<'_>, query: Option<&str>) -> Vec<Secret> {
+    let mut out: Vec<Secret> = Vec::new();
     let mut add = |value: &str| {
         let value = value.trim_ascii();
         let token = value
@@ -575,8 +527,8 @@ pub fn secrets(auth: Auth<'_>, query: Option<&str>) -> Secrets {
             .all(|b| b.is_ascii_alphanumeric() || b"._~+/=%-".contains(&b));
         let credential_like =
             value.len() >= 8 && token && value.bytes().any(|b| b.is_ascii_alphabetic());
-        if credential_like && !out.iter().any(|s| &*s.0 == value) {
-            out.push(Secret(value.into()));
+        if credential_like && !out.iter().any(|s| s.0 == value) {
+            out.push(Secret(value.to_owned()));
         }
     };
     if let Some(a) = auth.authorization {
@@ -632,27 +584,16 @@ pub fn scrub_values(headers: &mut [(&'static str, String)], secrets: &[Secret]) 
 /// The Developer API key a request carries: `x-goog-api-key`, else the
 /// bearer token, else the `key` query parameter (decoded).
 pub fn api_key(auth: Auth<'_>, query: Option<&str>) -> Option<Secret> {
-    api_key_among(auth, query, &[])
-}
-
-/// [`api_key`], shared with the request's `secrets` (see [`secrets`]) when
-/// it is one of them (a bearer token or `x-goog-api-key` that looks like a
-/// credential): no second copy.
-pub fn api_key_among(auth: Auth<'_>, query: Option<&str>, secrets: &[Secret]) -> Option<Secret> {
-    let key: Cow<'_, str> = match auth.api_key {
-        Some(k) => Cow::Borrowed(k.trim_ascii()),
-        None => match auth.authorization.and_then(bearer_token) {
-            Some(token) => Cow::Borrowed(token),
-            None => percent_decode(query_keys(query).next()?),
-        },
-    };
-    if key.is_empty() || !key.bytes().all(|b| b.is_ascii_graphic()) {
-        return None;
-    }
-    Some(match secrets.iter().find(|s| *s.0 == *key) {
-        Some(shared) => shared.clone(),
-        None => Secret(key.into()),
-    })
+    let key = auth
+        .api_key
+        .map(|k| k.trim_ascii().to_owned())
+        .or_else(|| auth.authorization.and_then(bearer_token).map(str::to_owned))
+        .or_else(|| {
+            query_keys(query)
+                .next()
+                .map(|k| percent_decode(k).into_owned())
+        })?;
+    (!key.is_empty() && key.bytes().all(|b| b.is_ascii_graphic())).then_some(Secret(key))
 }
 
 /// Why the credentials of a request are refused.
@@ -1039,125 +980,6 @@ mod tests {
     fn secrets_do_not_print() {
         let op = HeaderOp::Set(GOOG_API_KEY, Secret("SECRET".into()));
         assert!(!format!("{op:?}").contains("SECRET"));
-        let all = secrets(
-            Auth {
-                authorization: Some("Bearer SECRET-ONE"),
-                api_key: Some("SECRET-TWO"),
-            },
-            None,
-        );
-        assert_eq!(format!("{all:?}"), "[<redacted>, <redacted>]");
-    }
-
-    #[test]
-    fn secrets_read_as_a_slice_however_many() {
-        let values = ["AIzaFIRST123", "AIzaSECOND45", "AIzaTHIRD678"];
-        for n in 0..=values.len() {
-            let mut held = Secrets::default();
-            for value in &values[..n] {
-                held.push(Secret((*value).into()));
-            }
-            let got: Vec<&str> = held.iter().map(|s| &*s.0).collect();
-            assert_eq!(got, values[..n], "{n} secrets");
-            let kind = match held {
-                Secrets::None => 0,
-                Secrets::One(_) => 1,
-                Secrets::Many(_) => 2,
-            };
-            assert_eq!(kind, n.min(2), "{n} secrets: inline while at most one");
-        }
-    }
-
-    #[test]
-    fn the_api_key_is_shared_with_the_secrets_when_it_is_one() {
-        struct Case {
-            name: &'static str,
-            authorization: Option<&'static str>,
-            header: Option<&'static str>,
-            query: Option<&'static str>,
-            want: Option<&'static str>,
-            shared: bool,
-        }
-        let case = |name, authorization, header, query, want, shared| Case {
-            name,
-            authorization,
-            header,
-            query,
-            want,
-            shared,
-        };
-        let bearer = Some("Bearer AIzaBEARER123");
-        let cases = [
-            case("bearer", bearer, None, None, Some("AIzaBEARER123"), true),
-            case(
-                "header, trimmed",
-                None,
-                Some(" AIzaHEADER456 "),
-                None,
-                Some("AIzaHEADER456"),
-                true,
-            ),
-            case(
-                "header before bearer",
-                bearer,
-                Some("AIzaHEADER456"),
-                None,
-                Some("AIzaHEADER456"),
-                true,
-            ),
-            case(
-                "query, decoded",
-                None,
-                None,
-                Some("alt=sse&key=AIza%2DQUERY789"),
-                Some("AIza-QUERY789"),
-                true,
-            ),
-            case(
-                "short: a key, not a secret",
-                Some("Bearer K"),
-                None,
-                None,
-                Some("K"),
-                false,
-            ),
-            case(
-                "not a bearer token",
-                Some("Basic dXNlcjpwYXNz"),
-                None,
-                None,
-                None,
-                false,
-            ),
-            case(
-                "a space in the key",
-                None,
-                Some("AIza KEY"),
-                None,
-                None,
-                false,
-            ),
-            case("none", None, None, Some("alt=sse"), None, false),
-        ];
-        for c in cases {
-            let auth = Auth {
-                authorization: c.authorization,
-                api_key: c.header,
-            };
-            let all = secrets(auth, c.query);
-            let got = api_key_among(auth, c.query, &all);
-            assert_eq!(got.as_ref().map(|k| &*k.0), c.want, "{}", c.name);
-            assert_eq!(
-                api_key(auth, c.query),
-                got,
-                "{}: as api_key reads it",
-                c.name
-            );
-            let shared = got
-                .as_ref()
-                .is_some_and(|k| all.iter().any(|s| Rc::ptr_eq(&s.0, &k.0)));
-            assert_eq!(shared, c.shared, "{}: shared", c.name);
-        }
     }
 
     #[test]
@@ -1285,8 +1107,8 @@ mod tests {
             api_key: Some("12345678"),
         };
         assert_eq!(
-            &*super::secrets(odd, Some("key=a%20b%22cdefgh")),
-            &[Secret("a%20b%22cdefgh".into())],
+            super::secrets(odd, Some("key=a%20b%22cdefgh")),
+            vec![Secret("a%20b%22cdefgh".into())],
             "the decoded form has a space and a quote: not a secret"
         );
     }

@@ -763,7 +763,7 @@ impl<H: Host> Router<H> {
             (":method", "GET"),
             (":path", path.as_str()),
             (":authority", pending.authority.as_str()),
-            (GOOG_API_KEY, &*pending.query.key.0),
+            (GOOG_API_KEY, pending.query.key.0.as_str()),
         ];
         self.host
             .dispatch(&pending.cluster, &headers, CATALOGUE_TIMEOUT)
