@@ -119,8 +119,8 @@ impl Reply {
 
     /// The edit that turns the held response into this reply: status,
     /// headers, no stale `content-length` or `content-encoding`, and `body`
-    /// (the reply's own; empty while the upstream's bytes are dropped; none
-    /// from the headers callback, where there is no body to write yet).
+    /// (the reply's own; none from the headers callback, where there is no
+    /// body to write yet).
     fn edit(&self, body: Option<Vec<u8>>) -> Edit {
         Edit {
             status: Some(self.status),
@@ -191,6 +191,18 @@ enum Mode {
     /// burst of it can push Envoy's buffer over its limit (Envoy would
     /// answer 500 itself).
     Dropped,
+}
+
+impl Mode {
+    /// What follows an answer written before (or as) the upstream's body
+    /// ended.
+    fn after_answer(end: bool) -> Mode {
+        if end {
+            Mode::Pass
+        } else {
+            Mode::Dropped
+        }
+    }
 }
 
 /// How a 2xx answer to the request is translated.
@@ -395,7 +407,7 @@ impl Response {
         chunk: &[u8],
         end: bool,
     ) -> Streamed {
-        if let Mode::TranslateStream(_) | Mode::Dropped = self.mode {
+        if let Mode::TranslateStream(_) = self.mode {
             return self.translate_chunk(config, routed, translator, chunk, end);
         }
         let mut fed = match &mut self.mode {
@@ -489,11 +501,17 @@ impl Response {
     pub fn body(&mut self, config: &Config, routed: &Routed, size: usize, end: bool) -> Step {
         self.body_seen = true;
         self.ended = end;
-        match &self.mode {
+        match &mut self.mode {
             Mode::Pass => Step::go_on(),
             Mode::Repair(_) | Mode::Observe(_) | Mode::TranslateStream(_) => Step::Stream,
             Mode::Dropped => Step::Continue(Edit::body(Vec::new())),
-            Mode::Drain(_) => self.release(end),
+            // Refused at the headers: the reply's body goes out in place of
+            // this first chunk.
+            Mode::Drain(reply) => {
+                let body = std::mem::take(&mut reply.body);
+                self.mode = Mode::after_answer(end);
+                Step::Continue(Edit::body(body))
+            }
             // An error body of unannounced length that grows past the bound:
             // it is answered from its first bytes (one error object quoting
             // them), and the rest is dropped as it arrives. (One announced
@@ -512,14 +530,13 @@ impl Response {
         }
     }
 
-    /// The first chunk after a refusal at the headers: the reply's body
-    /// goes out in its place.
-    fn release(&mut self, end: bool) -> Step {
-        let next = if end { Mode::Pass } else { Mode::Dropped };
-        match std::mem::replace(&mut self.mode, next) {
-            Mode::Drain(reply) => Step::Continue(Edit::body(reply.body)),
-            _ => Step::go_on(),
-        }
+    /// `reply` goes out now, in place of the response held so far; the
+    /// rest of the upstream's body, unless it has ended, is dropped as it
+    /// passes.
+    fn answer_now(&mut self, reply: Reply, end: bool) -> Step {
+        self.mode = Mode::after_answer(end);
+        let body = reply.body.clone();
+        Step::Continue(reply.edit(Some(body)))
     }
 
     /// Decides on the response trailers, which end the body.
@@ -596,13 +613,7 @@ impl Response {
             | Mode::TranslateStream(_)
             | Mode::Dropped => return Step::go_on(),
         };
-        if !self.ended {
-            // Answered before the upstream finished: the reply goes out
-            // now, the rest is dropped as it passes.
-            self.mode = Mode::Dropped;
-        }
-        let body = reply.body.clone();
-        Step::Continue(reply.edit(Some(body)))
+        self.answer_now(reply, self.ended)
     }
 
     /// Starts dropping the upstream's bytes; the client gets `error`.
@@ -613,13 +624,7 @@ impl Response {
                 self.mode = Mode::Pass;
                 Step::Replace(reply)
             }
-            // From a body callback: the reply goes out now, the rest is
-            // dropped as it passes.
-            (end, true) => {
-                self.mode = if end { Mode::Pass } else { Mode::Dropped };
-                let body = reply.body.clone();
-                Step::Continue(reply.edit(Some(body)))
-            }
+            (end, true) => self.answer_now(reply, end),
             // From the headers: there is no body to write into yet.
             (false, false) => {
                 let edit = reply.edit(None);
