@@ -144,8 +144,19 @@ enum Kept {
 }
 
 impl Kept {
+    /// Every one, in their order in `spans`.
+    const ALL: [Kept; 8] = [
+        Kept::Method,
+        Kept::Path,
+        Kept::ContentLength,
+        Kept::ContentEncoding,
+        Kept::ContentType,
+        Kept::Authorization,
+        Kept::ApiKey,
+        Kept::Authority,
+    ];
     /// How many there are.
-    const COUNT: usize = 8;
+    const COUNT: usize = Kept::ALL.len();
 
     /// The kept header `name` is (as the map holds names), if any.
     fn of(name: &[u8]) -> Option<Kept> {
@@ -168,6 +179,9 @@ impl Kept {
         !matches!(self, Kept::Method | Kept::Path)
     }
 }
+
+// `spans` is indexed by `Kept as usize`: the last one must fit.
+const _: () = assert!(Kept::Authority as usize + 1 == Kept::COUNT);
 
 /// The request facts kept while the body is buffered.
 #[derive(Default)]
