@@ -698,6 +698,13 @@ def sample_idle(name: str, wasm: Path) -> dict[str, float]:
         envoy.stop()
 
 
+def idle_differences(http: HttpResults) -> list[float]:
+    """gemini-router's idle RSS over the no-op module's in each round of
+    fresh starts, in MiB (none when no round ran)."""
+    rounds = http.idle_rounds
+    return [f["rss"] - n["rss"] for f, n in zip(rounds.get("filter", []), rounds.get("noop", []))]
+
+
 def run_http(bodies: Bodies, wasm: Path, seconds: int, repeats: int, connections: int,
              mem_requests: int, cg_requests: int, idle_starts: int) -> HttpResults:
     results = HttpResults()
@@ -935,9 +942,8 @@ def http_report(http: HttpResults) -> list[str]:
     if all(heap.values()):
         out.append(row("Envoy heap allocated after", {f: int(v) / MIB for f, v in heap.items()}))
 
-    rounds = http.idle_rounds
-    if rounds.get("filter") and rounds.get("noop"):
-        pairs = [f["rss"] - n["rss"] for f, n in zip(rounds["filter"], rounds["noop"])]
+    pairs = idle_differences(http)
+    if pairs:
         out += ["", f"Idle RSS of fresh starts, no request sent ({len(pairs)} rounds, the no-op module and "
                 f"gemini-router started one after the other in an order rotated each round, read "
                 f"{IDLE_SETTLE_SECONDS} s after ready): gemini-router − no-op "
@@ -1043,10 +1049,10 @@ def targets_report(http: HttpResults | None, scan: ScanResults | None) -> list[s
         if get is not None:
             rows.append(("GET pass-through (shipped skip route), CPU ÷ no-op module", fmt_ratio(get),
                          limits("get", at_most), verdict(get, "get")))
-        rounds = http.idle_rounds
-        if rounds.get("filter") and rounds.get("noop"):
-            idle = statistics.median(f["rss"] - n["rss"] for f, n in zip(rounds["filter"], rounds["noop"]))
-            title = f"idle RSS over the no-op module (median of {len(rounds['filter'])} paired fresh starts)"
+        pairs = idle_differences(http)
+        if pairs:
+            idle = statistics.median(pairs)
+            title = f"idle RSS over the no-op module (median of {len(pairs)} paired fresh starts)"
         else:
             idle = (http.memory["filter"]["idle_rss"] - http.memory["noop"]["idle_rss"]) / 1024
             title = "idle RSS over the no-op module (one start)"
