@@ -121,7 +121,9 @@ def test_an_error_past_the_bound_is_answered_before_the_upstream_ends(envoy, scr
         assert resp.getheader("x-gemini-router-hint")
         body = b""
         while True:
-            body += resp.read1(65536)
+            chunk = resp.read1(65536)
+            assert chunk, f"the body ended before one whole error object: {body[:200]!r}"
+            body += chunk
             try:
                 error = json.loads(body)["error"]
                 break
