@@ -119,3 +119,16 @@ def test_a_large_header_map_is_read_whole_in_place(envoy, seen, script):
     assert upstream.header("x-big") == ["b" * 30_000]
     assert upstream.header("x-filler-89") == ["value-89"]
     assert_vm_alive(envoy)
+
+
+def test_a_header_map_past_envoys_limit_is_refused_by_envoy(envoy, seen, script):
+    # The filter keeps the request's header map until the body is decided:
+    # Envoy's max_request_headers_kb (60 KiB by default) bounds it, and a
+    # larger map never reaches the filter.
+    script.answer = b""
+    seen.clear()
+    big = "x-big: " + "b" * 70_000 + "\r\n"
+    resp = post(envoy, GEMINI_CHAT, big + "authorization: Bearer AIzaPLAINkey0123\r\n")
+    assert resp.status == 431, resp
+    assert not seen, "refused by Envoy, not sent upstream"
+    assert_vm_alive(envoy)
