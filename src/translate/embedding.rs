@@ -12,21 +12,10 @@ use super::codec::EmbedAsk;
 use super::{TranslateError, Translated};
 use crate::headers::JSON;
 use crate::json::Out;
-use crate::reader::{JStr, ReadError, Reader};
+use crate::reader::{self, f64_of, JStr, ReadError, Reader};
 
 /// A vector: the JSON text of each of its numbers, borrowed from the answer.
 pub(crate) type Vector<'a> = Vec<&'a str>;
-
-/// Reads a whole body with `read`: only white space may follow its value.
-fn read_body<'a, T>(
-    body: &'a [u8],
-    read: fn(&mut Reader<'a, '_>) -> Result<T, ReadError>,
-) -> Result<T, ReadError> {
-    let mut r = Reader::with_long_strings(body, &[]);
-    let value = read(&mut r)?;
-    r.end()?;
-    Ok(value)
-}
 
 /// Reads a client's request body ([`TranslateError::InvalidRequest`] when
 /// it is not JSON of the expected shape).
@@ -34,7 +23,7 @@ fn request<'a, T>(
     body: &'a [u8],
     read: fn(&mut Reader<'a, '_>) -> Result<T, ReadError>,
 ) -> Result<T, TranslateError> {
-    read_body(body, read).map_err(TranslateError::unread_request)
+    reader::document(body, read).map_err(TranslateError::unread_request)
 }
 
 /// Reads an upstream answer ([`TranslateError::InvalidResponse`] when it is
@@ -43,16 +32,7 @@ fn response<'a, T>(
     body: &'a [u8],
     read: fn(&mut Reader<'a, '_>) -> Result<T, ReadError>,
 ) -> Result<T, TranslateError> {
-    read_body(body, read).map_err(TranslateError::unread_response)
-}
-
-/// An integer, or `null`.
-fn opt_int(r: &mut Reader<'_, '_>) -> Result<Option<i64>, ReadError> {
-    if r.null() {
-        Ok(None)
-    } else {
-        r.int().map(Some)
-    }
+    reader::document(body, read).map_err(TranslateError::unread_response)
 }
 
 /// Reads an OpenAI `embeddings` body.
@@ -79,7 +59,7 @@ fn read_embeddings_request<'a>(r: &mut Reader<'a, '_>) -> Result<EmbedAsk<'a>, R
         if key.is("input") {
             request.texts = read_inputs(r)?;
         } else if key.is("dimensions") {
-            request.dimensions = opt_int(r)?;
+            request.dimensions = r.opt_int()?;
         } else if key.is("encoding_format") {
             request.base64 = r.opt_str()?.as_deref() == Some("base64");
         } else {
@@ -190,7 +170,7 @@ fn in_float_range(text: &str) -> bool {
     let exponent = text.bytes().position(|b| b == b'e' || b == b'E');
     let large =
         text.len() > 300 || exponent.is_some_and(|e| text.as_bytes().get(e + 1) != Some(&b'-'));
-    !large || to_f64(text).is_some()
+    !large || f64_of(text).is_some()
 }
 
 /// Writes a vector as a JSON list of its numbers' text; an integer gets
@@ -220,7 +200,7 @@ fn vector_size(values: &[&str]) -> usize {
 fn base64_f32(values: &[&str]) -> Result<String, TranslateError> {
     let mut bytes = Vec::with_capacity(values.len() * 4);
     for value in values {
-        let v = to_f64(value)
+        let v = f64_of(value)
             .ok_or_else(|| TranslateError::InvalidResponse(format!("`{value}` is not a number")))?;
         bytes.extend_from_slice(&(v as f32).to_le_bytes());
     }
@@ -246,12 +226,6 @@ pub(crate) fn base64_encode(input: &[u8]) -> String {
     }
     // Only ASCII was written: never empty for lack of UTF-8.
     String::from_utf8(out).unwrap_or_default()
-}
-
-/// A JSON number as an `f64`, as `serde_json` read vectors before their
-/// text was kept ([`crate::reader::f64_of`]).
-fn to_f64(text: &str) -> Option<f64> {
-    crate::reader::f64_of(text)
 }
 
 /// Writes the OpenAI list answer.
@@ -333,7 +307,7 @@ fn read_embed(r: &mut Reader<'_, '_>) -> Result<RawEmbed, ReadError> {
         if key.is("content") {
             raw.text = read_content_text(r)?;
         } else if key.is_any(&["outputDimensionality", "output_dimensionality"]) {
-            raw.dimensions = opt_int(r)?;
+            raw.dimensions = r.opt_int()?;
         } else {
             r.skip()?;
         }
@@ -468,7 +442,7 @@ fn read_item<'a>(r: &mut Reader<'a, '_>) -> Result<Item<'a>, ReadError> {
         if key.is("embedding") {
             item.embedding = Some(read_vector(r)?);
         } else if key.is("index") {
-            item.index = match opt_int(r)? {
+            item.index = match r.opt_int()? {
                 Some(i) => Some(
                     usize::try_from(i).map_err(|_| r.expected("an `index` that is a count"))?
                         as u64,
@@ -1095,7 +1069,7 @@ mod tests {
         );
         for text in &texts {
             let exact = text.parse::<f64>().unwrap().to_bits();
-            let got = to_f64(text).map(f64::to_bits);
+            let got = f64_of(text).map(f64::to_bits);
             assert!(
                 got == Some(exact)
                     || got == serde_json::from_str::<f64>(text).ok().map(f64::to_bits),
