@@ -419,6 +419,37 @@ mod tests {
                     want: Ok(json!({"instances":[{"prompt":"x y"}],"parameters":{"sampleCount":1}})),
                 },
                 RequestCase {
+                    name: "open webui streaming request",
+                    body: r#"{"model":"imagen-3.0-generate-002","messages":[{"role":"user","content":"a cat"}],"stream":true,"stream_options":{"include_usage":true}}"#,
+                    want: Ok(json!({"instances":[{"prompt":"a cat"}],"parameters":{"sampleCount":1}})),
+                },
+                RequestCase {
+                    name: "assistant and tool content skipped unread when role comes first",
+                    body: r#"{"messages":[{"role":"user","content":"a"},{"role":"assistant","content":{"not":"a string"}},{"role":"tool","content":7},{"role":"user","content":"b"}]}"#,
+                    want: Ok(json!({"instances":[{"prompt":"b"}],"parameters":{"sampleCount":1}})),
+                },
+                RequestCase {
+                    name: "assistant content skipped unread (Gemini reads it, and refuses this)",
+                    body: r#"{"messages":[{"role":"assistant","content":{"not":"a string"}},{"role":"user","content":"b"}]}"#,
+                    want: Ok(json!({"instances":[{"prompt":"b"}],"parameters":{"sampleCount":1}})),
+                },
+                RequestCase {
+                    name: "parts without type, other parts skipped, ratio from size",
+                    body: r#"{"messages":[{"role":"user","content":[{"text":"x"},{"type":"image_url","image_url":{"url":"data:image/png;base64,AAAA"}},
+                        {"type":"input_audio","input_audio":{"data":"zzz","format":"wav"}},{"type":"refusal","text":"no"}]}],"stream":false,"size":"1024x1024"}"#,
+                    want: Ok(json!({"instances":[{"prompt":"x"}],"parameters":{"sampleCount":1,"aspectRatio":"1:1"}})),
+                },
+                RequestCase {
+                    name: "escaped prompt",
+                    body: r#"{"messages":[{"role":"user","content":"line one\nline \"two\" \u65e5"}],"aspect_ratio":"16:9"}"#,
+                    want: Ok(json!({"instances":[{"prompt":"line one\nline \"two\" 日"}],"parameters":{"sampleCount":1,"aspectRatio":"16:9"}})),
+                },
+                RequestCase {
+                    name: "the last user message counts, even when not last",
+                    body: r#"{"stream_options":null,"messages":[{"content":"first","role":"user"},{"role":"user","content":"second"},{"role":"assistant","content":"ok"}],"unknown":[1,{"a":2}]}"#,
+                    want: Ok(json!({"instances":[{"prompt":"second"}],"parameters":{"sampleCount":1}})),
+                },
+                RequestCase {
                     name: "no user message",
                     body: r#"{"messages":[{"role":"system","content":"x"}]}"#,
                     want: Err(TranslateError::NoPrompt),
@@ -529,6 +560,101 @@ mod tests {
                         {"role":"user","parts":[{"text":"日本の猫 🐱"}]},
                         {"role":"model","parts":[{"text":"どうぞ 🐈"},{"inlineData":{"mimeType":"image/png","data":"NEKO"}}]},
                         {"role":"user","parts":[{"text":"空を紫に — 🟣"}]}],"generationConfig":config})),
+                },
+                RequestCase {
+                    name: "system and developer messages, stream null",
+                    body: r#"{"messages":[{"role":"system","content":"s1"},{"role":"developer","content":[{"type":"text","text":"s2"}]},{"role":"user","content":"u"}],"stream":null}"#,
+                    want: Ok(json!({"contents":[{"role":"user","parts":[{"text":"u"}]}],
+                        "systemInstruction":{"parts":[{"text":"s1\n\ns2"}]},"generationConfig":config})),
+                },
+                RequestCase {
+                    name: "single turn",
+                    body: r#"{"messages":[{"role":"user","content":"a cat"}]}"#,
+                    want: Ok(json!({"contents":[{"role":"user","parts":[{"text":"a cat"}]}],"generationConfig":config})),
+                },
+                RequestCase {
+                    name: "edit: the assistant's markdown image becomes inline data between its texts",
+                    body: r#"{"messages":[{"role":"user","content":"a cat"},
+                        {"role":"assistant","content":"Here is your cat:\n\n![image](data:image/png;base64,iVBORw0KGgo)\n\nEnjoy!"},
+                        {"role":"user","content":"now make the sky purple"}]}"#,
+                    want: Ok(json!({"contents":[
+                        {"role":"user","parts":[{"text":"a cat"}]},
+                        {"role":"model","parts":[{"text":"Here is your cat:"},{"inlineData":{"mimeType":"image/png","data":"iVBORw0KGgo"}},{"text":"Enjoy!"}]},
+                        {"role":"user","parts":[{"text":"now make the sky purple"}]}],"generationConfig":config})),
+                },
+                RequestCase {
+                    name: "markdown images alone, without escapes",
+                    body: r#"{"messages":[{"role":"user","content":"cats"},
+                        {"role":"assistant","content":"![image](data:image/png;base64,AAAA)![second](data:image/jpeg;base64,/9j/BBBB)"},
+                        {"role":"user","content":"the second"}]}"#,
+                    want: Ok(json!({"contents":[
+                        {"role":"user","parts":[{"text":"cats"}]},
+                        {"role":"model","parts":[{"inlineData":{"mimeType":"image/png","data":"AAAA"}},{"inlineData":{"mimeType":"image/jpeg","data":"/9j/BBBB"}}]},
+                        {"role":"user","parts":[{"text":"the second"}]}],"generationConfig":config})),
+                },
+                RequestCase {
+                    name: "assistant parts: text and data images kept, http image and refusal skipped",
+                    body: r#"{"messages":[{"role":"user","content":[{"type":"text","text":"a cat"}]},
+                        {"role":"assistant","content":[{"type":"text","text":"Here:"},{"type":"image_url","image_url":{"url":"data:image/webp;base64,UklGR"}},
+                            {"type":"image_url","image_url":{"url":"https://example.com/cat.png"}},{"type":"refusal","refusal":"x"},{"type":"text","text":"Done."}]},
+                        {"role":"user","content":"bigger"}]}"#,
+                    want: Ok(json!({"contents":[
+                        {"role":"user","parts":[{"text":"a cat"}]},
+                        {"role":"model","parts":[{"text":"Here:"},{"inlineData":{"mimeType":"image/webp","data":"UklGR"}},{"text":"Done."}]},
+                        {"role":"user","parts":[{"text":"bigger"}]}],"generationConfig":config})),
+                },
+                RequestCase {
+                    name: "user images: data urls sent; http, non-image and empty data skipped",
+                    body: r#"{"messages":[{"role":"user","content":[{"type":"text","text":"make it blue"},
+                        {"type":"image_url","image_url":{"url":"data:image/jpeg;base64,/9j/NEW","detail":"high"}},
+                        {"type":"image_url","image_url":{"url":"https://example.com/x.png"}},
+                        {"type":"image_url","image_url":{"url":"data:text/plain;base64,AAAA"}},
+                        {"type":"image_url","image_url":{"url":"data:image/png;base64,"}},
+                        {"type":"image_url","image_url":"data:image/webp;base64,UklGR"}]}]}"#,
+                    want: Ok(json!({"contents":[{"role":"user","parts":[{"text":"make it blue"},
+                        {"inlineData":{"mimeType":"image/jpeg","data":"/9j/NEW"}},{"inlineData":{"mimeType":"image/webp","data":"UklGR"}}]}],"generationConfig":config})),
+                },
+                RequestCase {
+                    name: "markdown http image and broken links stay text",
+                    body: r#"{"messages":[{"role":"user","content":"x"},
+                        {"role":"assistant","content":"see ![a](https://e.com/a.png) and ![b](data:image/png;base64,AAAA) and ![c] (data:image/png;base64,BBBB) ![d](data:text/plain;base64,CCCC) ![e](data:image/png;base64,DDDD"},
+                        {"role":"user","content":"y"}]}"#,
+                    want: Ok(json!({"contents":[
+                        {"role":"user","parts":[{"text":"x"}]},
+                        {"role":"model","parts":[{"text":"see ![a](https://e.com/a.png) and"},{"inlineData":{"mimeType":"image/png","data":"AAAA"}},
+                            {"text":"and ![c] (data:image/png;base64,BBBB) ![d](data:text/plain;base64,CCCC) ![e](data:image/png;base64,DDDD"}]},
+                        {"role":"user","parts":[{"text":"y"}]}],"generationConfig":config})),
+                },
+                RequestCase {
+                    name: "system, tool and unknown roles are not turns; same roles merge",
+                    body: r#"{"messages":[{"role":"system","content":"be nice"},{"role":"user","content":"a"},{"role":"user","content":"b"},
+                        {"role":"assistant","content":null,"tool_calls":[{"id":"1"}]},{"role":"tool","content":"{\"x\":1}"},{"role":"function","content":"f"},
+                        {"role":"assistant","content":"first"},{"role":"assistant","content":"  "},{"role":"assistant","content":"second"},{"content":"no role"},
+                        {"role":"developer","content":"d"},{"role":"user","content":"c"}]}"#,
+                    want: Ok(json!({"contents":[
+                        {"role":"user","parts":[{"text":"a"},{"text":"b"}]},
+                        {"role":"model","parts":[{"text":"first"},{"text":"second"}]},
+                        {"role":"user","parts":[{"text":"c"}]}],
+                        "systemInstruction":{"parts":[{"text":"be nice\n\nd"}]},"generationConfig":config})),
+                },
+                RequestCase {
+                    name: "content before role",
+                    body: r#"{"messages":[{"content":"a","role":"user"},{"content":"x\n![image](data:image/png;base64,AAAA)","role":"assistant"},
+                        {"content":"ignored","role":"tool"},{"content":"b","role":"user"}]}"#,
+                    want: Ok(json!({"contents":[
+                        {"role":"user","parts":[{"text":"a"}]},
+                        {"role":"model","parts":[{"text":"x"},{"inlineData":{"mimeType":"image/png","data":"AAAA"}}]},
+                        {"role":"user","parts":[{"text":"b"}]}],"generationConfig":config})),
+                },
+                RequestCase {
+                    name: "unicode and escapes",
+                    body: r#"{"messages":[{"role":"user","content":"日本の猫 🐱 \u00e9"},
+                        {"role":"assistant","content":"ねこ 🐈:\n![画像](data:image/png;base64,AAAA)\n\u30cd\u30b3"},
+                        {"role":"user","content":[{"type":"text","text":"空を紫に 🟣"}]}]}"#,
+                    want: Ok(json!({"contents":[
+                        {"role":"user","parts":[{"text":"日本の猫 🐱 é"}]},
+                        {"role":"model","parts":[{"text":"ねこ 🐈:"},{"inlineData":{"mimeType":"image/png","data":"AAAA"}},{"text":"ネコ"}]},
+                        {"role":"user","parts":[{"text":"空を紫に 🟣"}]}],"generationConfig":config})),
                 },
                 RequestCase {
                     name: "last message is the assistant's: nothing to answer",
@@ -740,26 +866,49 @@ mod tests {
         for (model, from, to, cases) in matrix {
             check_requests(pair(model, from, to), cases);
         }
-        // Bodies that are not the client's shape at all.
-        for (from, to, name, body) in [
-            (E::ChatCompletions, E::Predict, "not json", "{"),
+        // Chat bodies that are not chat requests, refused both where only the
+        // last prompt is read (Imagen) and where the history is (Gemini), with
+        // our reason where we give one.
+        for (name, body, why) in [
+            ("not json", "{", None),
+            ("not json, a word", "{oops", None),
+            ("not an object", "[1]", None),
             (
-                E::ChatCompletions,
-                E::Predict,
                 "no messages",
                 r#"{"model":"x"}"#,
+                Some("`messages` is missing"),
             ),
             (
-                E::ChatCompletions,
-                E::Predict,
-                "messages not a list",
-                r#"{"messages":"hi"}"#,
+                "messages null",
+                r#"{"messages":null}"#,
+                Some("`messages` is missing"),
             ),
+            ("messages a string", r#"{"messages":"hi"}"#, None),
+            ("messages an object", r#"{"messages":{}}"#, None),
             (
-                E::ChatCompletions,
-                E::Predict,
                 "content a number",
                 r#"{"messages":[{"role":"user","content":3}]}"#,
+                None,
+            ),
+            ("trailing bytes", r#"{"messages":[]} x"#, None),
+        ] {
+            for to in [E::Predict, E::GenerateContent] {
+                let got = pair("m", E::ChatCompletions, to)().translate_request(body.as_bytes());
+                let Err(TranslateError::InvalidRequest(message)) = got else {
+                    panic!("{name} ({to}): {got:?}");
+                };
+                if let Some(why) = why {
+                    assert_eq!(message, why, "{name} ({to})");
+                }
+            }
+        }
+        // Other bodies that are not the client's shape at all.
+        for (from, to, name, body) in [
+            (
+                E::ChatCompletions,
+                E::GenerateContent,
+                "assistant content an object, read for the history",
+                r#"{"messages":[{"role":"assistant","content":{"not":"a string"}},{"role":"user","content":"b"}]}"#,
             ),
             (
                 E::ImagesGenerations,
@@ -1093,6 +1242,27 @@ mod tests {
                 assert_eq!(chunks, want, "{}", case.name);
                 assert_eq!(content_text(&chunks), case.content, "{}", case.name);
             }
+        }
+
+        #[test]
+        fn null_stream_fields_ask_for_no_stream_and_no_usage() {
+            let upstream = r#"{"predictions":[{"bytesBase64Encoded":"iAAA"}]}"#;
+            let (_, got) = run(
+                &mut *translator(false),
+                r#"{"messages":[{"role":"user","content":"u"}],"stream":null}"#,
+                upstream,
+            );
+            assert_eq!(got.content_type, "application/json", "not a stream");
+            let (_, got) = run(
+                &mut *translator(false),
+                r#"{"messages":[{"role":"user","content":"x"}],"stream":true,"stream_options":null}"#,
+                upstream,
+            );
+            let chunks = chat_chunks(&got);
+            assert!(
+                chunks.iter().all(|c| c.get("usage").is_none()),
+                "{chunks:?}"
+            );
         }
 
         #[test]
@@ -1473,6 +1643,11 @@ mod tests {
                 borrowed,
                 [true, true, true],
                 "image data borrowed from the body"
+            );
+            let prompt_only = openai::parse_chat(body.as_bytes(), &[]).unwrap();
+            assert!(
+                prompt_only.contents.turns().is_empty(),
+                "only Gemini's history is read"
             );
 
             let sent = translator(Endpoint::GenerateContent, false)
