@@ -753,6 +753,42 @@ mod tests {
                     body: r#"{"contents":[]}"#,
                     want: Err(TranslateError::NoPrompt),
                 },
+                RequestCase {
+                    name: "open webui generateContent",
+                    body: r#"{"contents":[{"parts":[{"text":"a cat"}]}]}"#,
+                    want: Ok(json!({"instances":[{"prompt":"a cat"}],"parameters":{"sampleCount":1}})),
+                },
+                RequestCase {
+                    name: "last user turn, text parts joined, image skipped",
+                    body: r#"{"contents":[{"role":"user","parts":[{"text":"old"}]},{"role":"model","parts":[{"text":"ok"}]},
+                        {"role":"user","parts":[{"text":"日本の猫"},{"inlineData":{"mimeType":"image/png","data":"AAAA"}},{"text":"🐱"}]}],
+                        "generationConfig":{"candidateCount":3,"imageConfig":{"aspectRatio":"9:16"}}}"#,
+                    want: Ok(
+                        json!({"instances":[{"prompt":"日本の猫\n🐱"}],"parameters":{"sampleCount":3,"aspectRatio":"9:16"}}),
+                    ),
+                },
+                RequestCase {
+                    name: "snake_case and object contents",
+                    body: r#"{"contents":{"role":"user","parts":{"text":"x"}},"generation_config":{"candidate_count":2,"image_config":{"aspect_ratio":"1:1"}}}"#,
+                    want: Ok(
+                        json!({"instances":[{"prompt":"x"}],"parameters":{"sampleCount":2,"aspectRatio":"1:1"}}),
+                    ),
+                },
+                RequestCase {
+                    name: "trailing model turn ignored",
+                    body: r#"{"contents":[{"role":"user","parts":[{"text":"q"}]},{"role":"model","parts":[{"text":"a"}]}]}"#,
+                    want: Ok(json!({"instances":[{"prompt":"q"}],"parameters":{"sampleCount":1}})),
+                },
+                RequestCase {
+                    name: "image only",
+                    body: r#"{"contents":[{"parts":[{"inlineData":{"data":"AAAA"}}]}]}"#,
+                    want: Err(TranslateError::NoPrompt),
+                },
+                RequestCase {
+                    name: "no contents",
+                    body: r#"{}"#,
+                    want: Err(TranslateError::NoPrompt),
+                },
             ]),
             (GEMINI, E::Predict, E::GenerateContent, vec![
                 RequestCase {
@@ -910,6 +946,7 @@ mod tests {
                 "assistant content an object, read for the history",
                 r#"{"messages":[{"role":"assistant","content":{"not":"a string"}},{"role":"user","content":"b"}]}"#,
             ),
+            (E::GenerateContent, E::Predict, "a list", "[1]"),
             (
                 E::ImagesGenerations,
                 E::GenerateContent,
