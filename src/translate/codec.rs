@@ -818,6 +818,28 @@ mod tests {
                     body: r#"{"instances":[{}]}"#,
                     want: Err(TranslateError::NoPrompt),
                 },
+                RequestCase {
+                    name: "no parameters",
+                    body: r#"{"instances":[{"prompt":"x"}]}"#,
+                    want: Ok(
+                        json!({"contents":[{"role":"user","parts":[{"text":"x"}]}],"generationConfig":{"responseModalities":["TEXT","IMAGE"]}}),
+                    ),
+                },
+                RequestCase {
+                    name: "blank prompt",
+                    body: r#"{"instances":[{"prompt":"  "}]}"#,
+                    want: Err(TranslateError::NoPrompt),
+                },
+                RequestCase {
+                    name: "no instances",
+                    body: r#"{}"#,
+                    want: Err(TranslateError::NoPrompt),
+                },
+                RequestCase {
+                    name: "empty instances",
+                    body: r#"{"instances":[]}"#,
+                    want: Err(TranslateError::NoPrompt),
+                },
             ]),
             (EMBEDDING, E::Embeddings, E::BatchEmbedContents, vec![
                 RequestCase {
@@ -947,6 +969,13 @@ mod tests {
                 r#"{"messages":[{"role":"assistant","content":{"not":"a string"}},{"role":"user","content":"b"}]}"#,
             ),
             (E::GenerateContent, E::Predict, "a list", "[1]"),
+            (E::Predict, E::GenerateContent, "not json", "{"),
+            (
+                E::Predict,
+                E::GenerateContent,
+                "instances a string",
+                r#"{"instances":"a cat"}"#,
+            ),
             (
                 E::ImagesGenerations,
                 E::GenerateContent,
@@ -998,6 +1027,11 @@ mod tests {
                     want: Err(TranslateError::NoImage(
                         "the answer has no predictions (Imagen leaves out images its safety filter blocks)".into(),
                     )),
+                },
+                ResponseCase {
+                    name: "a prediction without data or reason",
+                    upstream: r#"{"predictions":[{"mimeType":"image/png"}]}"#,
+                    want: Err(TranslateError::NoImage("the predictions carry no image data".into())),
                 },
             ]),
             (GEMINI, E::ImagesGenerations, E::GenerateContent, None, vec![
@@ -1136,12 +1170,22 @@ mod tests {
                 None => check_responses(pair(model, from, to), cases),
             }
         }
-        let got = pair(EMBEDDING, E::EmbedContent, E::Embeddings)()
-            .translate_response(br#"{"data":[{"embedding":"AACAPw=="}]}"#);
-        assert!(
-            matches!(got, Err(TranslateError::InvalidResponse(_))),
-            "{got:?}"
-        );
+        // Answers that are not the upstream's shape at all.
+        for (model, from, to, body) in [
+            (IMAGEN, E::ImagesGenerations, E::Predict, "[]"),
+            (
+                EMBEDDING,
+                E::EmbedContent,
+                E::Embeddings,
+                r#"{"data":[{"embedding":"AACAPw=="}]}"#,
+            ),
+        ] {
+            let got = pair(model, from, to)().translate_response(body.as_bytes());
+            assert!(
+                matches!(got, Err(TranslateError::InvalidResponse(_))),
+                "{body}: {got:?}"
+            );
+        }
     }
 
     /// `chat/completions` to Imagen `:predict`: the answer as a chat completion or chunks.

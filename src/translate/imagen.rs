@@ -177,7 +177,6 @@ pub(crate) fn write_answer(answer: &Answer<'_>) -> Translated {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::{json, Value};
 
     /// The body as `serde_json` wrote it before [`PredictRequest::to_body`]
     /// wrote it itself.
@@ -230,113 +229,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn request_bodies() {
-        struct Case {
-            name: &'static str,
-            request: PredictRequest<'static>,
-            want: Value,
-        }
-        let cases = [
-            Case {
-                name: "defaults",
-                request: PredictRequest {
-                    prompt: "a cat",
-                    sample_count: 1,
-                    aspect_ratio: None,
-                },
-                want: json!({"instances":[{"prompt":"a cat"}],"parameters":{"sampleCount":1}}),
-            },
-            Case {
-                name: "clamped high with ratio",
-                request: PredictRequest {
-                    prompt: "日本の猫 🐱",
-                    sample_count: 9,
-                    aspect_ratio: Some("16:9"),
-                },
-                want: json!({"instances":[{"prompt":"日本の猫 🐱"}],"parameters":{"sampleCount":4,"aspectRatio":"16:9"}}),
-            },
-            Case {
-                name: "clamped low",
-                request: PredictRequest {
-                    prompt: "x",
-                    sample_count: 0,
-                    aspect_ratio: None,
-                },
-                want: json!({"instances":[{"prompt":"x"}],"parameters":{"sampleCount":1}}),
-            },
-        ];
-        for case in cases {
-            let got: Value = serde_json::from_slice(&case.request.to_body().unwrap()).unwrap();
-            assert_eq!(got, case.want, "{}", case.name);
-        }
-    }
-
-    #[test]
-    fn parses_client_requests() {
-        struct Case {
-            name: &'static str,
-            body: &'static str,
-            want: Result<ImageAsk<'static>, TranslateError>,
-        }
-        let prompt = |p: &str, n: Option<i64>, r: Option<&str>| {
-            Ok(ImageAsk {
-                prompt: p.into(),
-                n,
-                aspect: r.and_then(aspect::ratio),
-                ..ImageAsk::default()
-            })
-        };
-        let cases = [
-            Case {
-                name: "list",
-                body: r#"{"instances":[{"prompt":"a cat"}],"parameters":{"sampleCount":2,"aspectRatio":"16:9"}}"#,
-                want: prompt("a cat", Some(2), Some("16:9")),
-            },
-            Case {
-                name: "object (older Open WebUI)",
-                body: r#"{"instances":{"prompt":"日本の猫 🐱"},"parameters":{"sampleCount":1,"outputOptions":{"mimeType":"image/png"}}}"#,
-                want: prompt("日本の猫 🐱", Some(1), None),
-            },
-            Case {
-                name: "no parameters",
-                body: r#"{"instances":[{"prompt":"x"}]}"#,
-                want: prompt("x", None, None),
-            },
-            Case {
-                name: "empty prompt",
-                body: r#"{"instances":[{"prompt":"  "}]}"#,
-                want: Err(TranslateError::NoPrompt),
-            },
-            Case {
-                name: "no instances",
-                body: r#"{}"#,
-                want: Err(TranslateError::NoPrompt),
-            },
-            Case {
-                name: "empty list",
-                body: r#"{"instances":[]}"#,
-                want: Err(TranslateError::NoPrompt),
-            },
-        ];
-        for case in cases {
-            assert_eq!(
-                parse_request(case.body.as_bytes()),
-                case.want,
-                "{}",
-                case.name
-            );
-        }
-        assert!(matches!(
-            parse_request(b"{"),
-            Err(TranslateError::InvalidRequest(_))
-        ));
-        assert!(matches!(
-            parse_request(br#"{"instances":"a cat"}"#),
-            Err(TranslateError::InvalidRequest(_))
-        ));
-    }
-
+    /// The images, and the filter reasons kept beside them, which no
+    /// client sees (the codec matrix has the answers without an image).
     #[test]
     fn parses_answers() {
         struct Case {
@@ -364,30 +258,6 @@ mod tests {
                 images: vec![("image/png", "AAAA")],
                 withheld: vec!["blocked: people"],
             },
-            Case {
-                name: "all filtered",
-                body: r#"{"predictions":[{"raiFilteredReason":"Your current safety filter threshold prohibited one or more images."}]}"#,
-                images: vec![],
-                withheld: vec!["Your current safety filter threshold prohibited one or more images."],
-            },
-            Case {
-                name: "empty object",
-                body: r#"{}"#,
-                images: vec![],
-                withheld: vec!["the answer has no predictions (Imagen leaves out images its safety filter blocks)"],
-            },
-            Case {
-                name: "empty list",
-                body: r#"{"predictions":[]}"#,
-                images: vec![],
-                withheld: vec!["the answer has no predictions (Imagen leaves out images its safety filter blocks)"],
-            },
-            Case {
-                name: "prediction without data or reason",
-                body: r#"{"predictions":[{"mimeType":"image/png"}]}"#,
-                images: vec![],
-                withheld: vec!["the predictions carry no image data"],
-            },
         ];
         for case in cases {
             let answer = parse_answer(case.body.as_bytes()).unwrap();
@@ -395,10 +265,6 @@ mod tests {
             assert_eq!(images, case.images, "{}", case.name);
             assert_eq!(answer.withheld, case.withheld, "{}", case.name);
         }
-        assert!(matches!(
-            parse_answer(b"[]"),
-            Err(TranslateError::InvalidResponse(_))
-        ));
     }
 
     #[test]
@@ -408,16 +274,5 @@ mod tests {
         let image = answer.images().next().unwrap();
         assert!(matches!(image.data, Cow::Borrowed(_)));
         assert_eq!(image.revised_prompt.as_deref(), Some("a cat, watercolour"));
-    }
-
-    #[test]
-    fn writes_predictions() {
-        let body = br#"{"predictions":[{"bytesBase64Encoded":"AAAA","mimeType":"image/png"},{"bytesBase64Encoded":"BBBB","mimeType":"image/jpeg"}]}"#;
-        let answer = parse_answer(body).unwrap();
-        let got = write_answer(&answer);
-        assert_eq!(got.content_type, "application/json");
-        let got: Value = serde_json::from_slice(&got.body).unwrap();
-        let want: Value = serde_json::from_slice(body).unwrap();
-        assert_eq!(got, want);
     }
 }
