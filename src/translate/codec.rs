@@ -1544,7 +1544,6 @@ mod tests {
             let img = fake_b64('Q', 5000);
             let usage_meta = json!({"usageMetadata":{"promptTokenCount":7,"candidatesTokenCount":1290,"totalTokenCount":1297}});
             let usage = json!({"prompt_tokens":7,"completion_tokens":1290,"total_tokens":1297});
-            let zero = json!({"prompt_tokens":0,"completion_tokens":0,"total_tokens":0});
             let sse = [
                 frame(json!([{"text":"Here is "}]), json!({})),
                 frame(json!([{"text":"your cat:"}]), json!({})),
@@ -1560,86 +1559,81 @@ mod tests {
             let markdown = json!(format!(
                 "Here is your cat:\n\n![image](data:image/png;base64,{img})\n\nEnjoy!"
             ));
+            // The usual case: `:generateContent`, images as markdown, no
+            // stream, a `stop` and no usage; each case says how it differs.
+            let base = || Case {
+                name: "",
+                to: Endpoint::GenerateContent,
+                parts: false,
+                stream: false,
+                upstream: String::new(),
+                content: Value::Null,
+                finish_reason: "stop",
+                usage: json!({"prompt_tokens":0,"completion_tokens":0,"total_tokens":0}),
+            };
             let cases = [
                 Case {
                     name: "unary, text and image",
-                    to: Endpoint::GenerateContent,
-                    parts: false,
-                    stream: false,
                     upstream: unary.clone(),
                     content: json!(format!("Here is your cat:\n\n![image](data:image/png;base64,{img})")),
-                    finish_reason: "stop",
                     usage: usage.clone(),
+                    ..base()
                 },
                 Case {
                     name: "unary as parts",
-                    to: Endpoint::GenerateContent,
                     parts: true,
-                    stream: false,
                     upstream: unary,
                     content: json!([{"type":"text","text":"Here is your cat:"},{"type":"image_url","image_url":{"url":format!("data:image/png;base64,{img}")}}]),
-                    finish_reason: "stop",
                     usage: usage.clone(),
+                    ..base()
                 },
                 Case {
                     name: "sse collected, not streamed to client",
                     to: Endpoint::StreamGenerateContent,
-                    parts: false,
-                    stream: false,
                     upstream: sse.clone(),
                     content: markdown.clone(),
-                    finish_reason: "stop",
                     usage: usage.clone(),
+                    ..base()
                 },
                 Case {
                     name: "sse collected and streamed",
                     to: Endpoint::StreamGenerateContent,
-                    parts: false,
                     stream: true,
                     upstream: sse,
                     content: markdown,
-                    finish_reason: "stop",
                     usage,
+                    ..base()
                 },
                 Case {
                     name: "image safety",
                     to: Endpoint::StreamGenerateContent,
-                    parts: false,
                     stream: true,
                     upstream: "data: {\"candidates\":[{\"finishReason\":\"IMAGE_SAFETY\",\"index\":0}]}\n\n".into(),
                     content: json!("No image was returned by gemini-2.5-flash-image. Reason: \"finishReason IMAGE_SAFETY\""),
                     finish_reason: "content_filter",
-                    usage: zero.clone(),
+                    ..base()
                 },
                 Case {
                     name: "text only answer is passed on",
-                    to: Endpoint::GenerateContent,
-                    parts: false,
-                    stream: false,
                     upstream: r#"{"candidates":[{"content":{"parts":[{"text":"Which cat do you mean?"}]},"finishReason":"STOP"}]}"#.into(),
                     content: json!("Which cat do you mean?"),
-                    finish_reason: "stop",
-                    usage: zero.clone(),
+                    ..base()
                 },
                 Case {
                     name: "text with a safety stop says both",
-                    to: Endpoint::GenerateContent,
-                    parts: false,
-                    stream: false,
                     upstream: r#"{"candidates":[{"content":{"parts":[{"text":"I will draw it."}]},"finishReason":"IMAGE_SAFETY","finishMessage":"blocked"}]}"#.into(),
                     content: json!("I will draw it.\n\nNo image was returned by gemini-2.5-flash-image. Reason: \"finishReason IMAGE_SAFETY: blocked\""),
                     finish_reason: "content_filter",
-                    usage: zero.clone(),
+                    ..base()
                 },
                 Case {
                     name: "prompt blocked",
-                    to: Endpoint::GenerateContent,
                     parts: true,
-                    stream: false,
                     upstream: r#"{"promptFeedback":{"blockReason":"SAFETY","blockReasonMessage":"unsafe prompt"},"usageMetadata":{"promptTokenCount":3,"totalTokenCount":3}}"#.into(),
                     content: json!([{"type":"text","text":"No image was returned by gemini-2.5-flash-image. Reason: \"the prompt was blocked (SAFETY): unsafe prompt\""}]),
                     finish_reason: "content_filter",
                     usage: json!({"prompt_tokens":3,"completion_tokens":0,"total_tokens":3}),
+                    ..base()
                 },
             ];
             for case in cases {
