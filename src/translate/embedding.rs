@@ -512,6 +512,8 @@ mod tests {
         use std::marker::PhantomData;
 
         /// `json::OneOrMany` as it was: a list of objects, or one object.
+        /// Not `#[serde(untagged)]`: a derived struct also reads a list by
+        /// position, so `[null]` or `["a"]` would pass as one part.
         struct OneOrMany<T>(Vec<T>);
 
         impl<'de, T: Deserialize<'de>> Deserialize<'de> for OneOrMany<T> {
