@@ -54,7 +54,7 @@ pub(crate) struct ImageAsk<'a> {
 }
 
 /// What a client asked an embedding model for.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub(crate) struct EmbedAsk<'a> {
     /// One text per vector.
     pub(crate) texts: Vec<JStr<'a>>,

@@ -50,11 +50,7 @@ pub(crate) fn parse_embeddings_request(body: &[u8]) -> Result<EmbedAsk<'_>, Tran
 /// The fields of an `embeddings` body that are read; the others are
 /// checked and passed over.
 fn read_embeddings_request<'a>(r: &mut Reader<'a, '_>) -> Result<EmbedAsk<'a>, ReadError> {
-    let mut request = EmbedAsk {
-        texts: Vec::new(),
-        dimensions: None,
-        base64: false,
-    };
+    let mut request = EmbedAsk::default();
     r.object(&mut |r, key| {
         if key.is("input") {
             request.texts = read_inputs(r)?;
@@ -276,6 +272,7 @@ fn write_list_item(
 
 /// One native embed request: the text of its `content` (its text parts
 /// joined by newlines) and its `outputDimensionality`.
+#[derive(Default)]
 struct RawEmbed {
     text: String,
     dimensions: Option<i64>,
@@ -299,10 +296,7 @@ pub(crate) fn parse_embed_request(body: &[u8]) -> Result<EmbedAsk<'static>, Tran
 /// Reads one embed request object (`outputDimensionality` also as
 /// `output_dimensionality`).
 fn read_embed(r: &mut Reader<'_, '_>) -> Result<RawEmbed, ReadError> {
-    let mut raw = RawEmbed {
-        text: String::new(),
-        dimensions: None,
-    };
+    let mut raw = RawEmbed::default();
     r.object(&mut |r, key| {
         if key.is("content") {
             raw.text = read_content_text(r)?;
@@ -408,6 +402,7 @@ pub(crate) fn embeddings_request_body(
 }
 
 /// One item of a compat list answer.
+#[derive(Default)]
 struct Item<'a> {
     embedding: Option<Vector<'a>>,
     index: Option<u64>,
@@ -434,10 +429,7 @@ fn read_list_answer<'a>(r: &mut Reader<'a, '_>) -> Result<Option<Vec<Item<'a>>>,
 
 /// One item of a compat list answer.
 fn read_item<'a>(r: &mut Reader<'a, '_>) -> Result<Item<'a>, ReadError> {
-    let mut item = Item {
-        embedding: None,
-        index: None,
-    };
+    let mut item = Item::default();
     r.object(&mut |r, key| {
         if key.is("embedding") {
             item.embedding = Some(read_vector(r)?);

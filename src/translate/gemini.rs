@@ -181,15 +181,13 @@ fn write_parts(out: &mut Out, parts: &[Piece<'_>]) {
 #[inline(never)]
 pub(crate) fn parse_request(body: &[u8]) -> Result<ImageAsk<'static>, TranslateError> {
     /// A content: its role and its parts' text (`thought` parts left out).
+    #[derive(Default)]
     struct RawContent<'a> {
         role: Option<JStr<'a>>,
         texts: Vec<JStr<'a>>,
     }
     fn read_content<'a>(r: &mut Reader<'a, '_>) -> Result<RawContent<'a>, ReadError> {
-        let mut content = RawContent {
-            role: None,
-            texts: Vec::new(),
-        };
+        let mut content = RawContent::default();
         r.object(&mut |r, key| {
             if key.is("role") {
                 content.role = r.opt_str()?;

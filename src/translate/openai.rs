@@ -133,6 +133,7 @@ fn parse<'a>(
 }
 
 /// The top-level fields of a chat request that are read.
+#[derive(Default)]
 struct RawChat<'a> {
     messages: Option<Vec<Message<'a>>>,
     n: Option<i64>,
@@ -149,14 +150,7 @@ fn read_chat<'a>(
     history: History,
     locator: &Locator<'a>,
 ) -> Result<RawChat<'a>, ReadError> {
-    let mut raw = RawChat {
-        messages: None,
-        n: None,
-        size: None,
-        aspect_ratio: None,
-        stream: None,
-        include_usage: None,
-    };
+    let mut raw = RawChat::default();
     r.object(&mut |r, key| {
         if key.is("messages") {
             raw.messages = read_messages(r, history, locator)?;
@@ -198,6 +192,7 @@ fn read_messages<'a>(
 }
 
 /// A chat message: only `role` and, for roles whose content is used, `content`.
+#[derive(Default)]
 struct Message<'a> {
     role: Option<JStr<'a>>,
     content: Option<Content<'a>>,
@@ -209,10 +204,7 @@ fn read_message<'a>(
     history: History,
     locator: &Locator<'a>,
 ) -> Result<Message<'a>, ReadError> {
-    let mut message = Message {
-        role: None,
-        content: None,
-    };
+    let mut message = Message::default();
     r.object(&mut |r, key| {
         // Clients write `role` first; when they do, the (possibly
         // multi-MB) content of messages that are not used is skipped
@@ -354,11 +346,7 @@ fn read_content<'a>(
 
 /// Reads one content part.
 fn read_part<'a>(r: &mut Reader<'a, '_>) -> Result<ContentPart<'a>, ReadError> {
-    let mut part = ContentPart {
-        kind: None,
-        text: None,
-        image_url: None,
-    };
+    let mut part = ContentPart::default();
     r.object(&mut |r, key| {
         if key.is("type") {
             part.kind = r.opt_str()?;
@@ -388,6 +376,7 @@ fn read_image_url<'a>(r: &mut Reader<'a, '_>) -> Result<Option<ImageUrl<'a>>, Re
     }
 }
 
+#[derive(Default)]
 struct ContentPart<'a> {
     /// `type`.
     kind: Option<JStr<'a>>,
