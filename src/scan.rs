@@ -130,13 +130,14 @@ fn scan_fields<'a>(
         loop {
             s.skip_ws();
             let key = s.string()?;
+            let key_escaped = s.escaped;
             s.skip_ws();
             s.expect(b':')?;
             s.skip_ws();
             let start = s.pos;
             s.value()?;
             let raw = &body[start..s.pos];
-            if let Some(i) = wanted.iter().position(|w| key_equals(key, w)) {
+            if let Some(i) = wanted.iter().position(|w| key_equals(key, key_escaped, w)) {
                 if found[i].is_some() {
                     return Err(ScanError::DuplicateKey(wanted[i]));
                 }
@@ -368,13 +369,10 @@ fn skip_string(body: &[u8], mut i: usize) -> usize {
 }
 
 /// Compares a raw key (between the quotes) with a wanted name, decoding
-/// escapes only when the key has any.
-fn key_equals(raw: &[u8], wanted: &str) -> bool {
-    if raw == wanted.as_bytes() {
-        return true;
-    }
-    if !raw.contains(&b'\\') {
-        return false;
+/// it only when it has escapes (`escaped`, as the scan found it).
+fn key_equals(raw: &[u8], escaped: bool, wanted: &str) -> bool {
+    if !escaped {
+        return raw == wanted.as_bytes();
     }
     let mut quoted = Vec::with_capacity(raw.len() + 2);
     quoted.push(b'"');
@@ -561,6 +559,8 @@ struct Scanner<'a, 'p> {
     may_start: [u64; 4],
     /// Objects, arrays and strings consumed so far.
     values: usize,
+    /// The last string consumed had escapes.
+    escaped: bool,
 }
 
 impl<'a, 'p> Scanner<'a, 'p> {
@@ -592,6 +592,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
             long: Vec::new(),
             may_start,
             values: 0,
+            escaped: false,
         }
     }
 
@@ -639,6 +640,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
             match buf.get(i) {
                 Some(b'"') => {
                     self.pos = i + 1;
+                    self.escaped = escaped;
                     if self.notes.long_strings && !escaped && i - start >= LONG_STRING {
                         self.long.push(start..i);
                     }
