@@ -477,23 +477,20 @@ fn decide(
         .as_ref()
         .and_then(|n| config.migration_target(&requested.id, n))
         .filter(|_| client.endpoint() != Endpoint::BatchEmbedContents);
-    let migrating = target.is_some();
+    let Some(target) = target else {
+        let mut routed = plan_for(config, client, requested, stream, head, false);
+        routed.notice = notice;
+        return routed;
+    };
     // A path names the model, so it changes with it; an OpenAI-style body
     // is spliced instead (see `body`).
-    let path_changes = migrating && matches!(client, Client::Model(_));
-    let mut routed = plan_for(
-        config,
-        client,
-        target.unwrap_or_else(|| requested.clone()),
-        stream,
-        head,
-        path_changes,
-    );
-    if routed.plan.verdict == Verdict::NoTranslator && migrating {
+    let path_changes = matches!(client, Client::Model(_));
+    let mut routed = plan_for(config, client, target, stream, head, path_changes);
+    if routed.plan.verdict == Verdict::NoTranslator {
         // The replacement is not reachable from this endpoint: send the
         // request as asked, and let the 404 say what replaces the model.
         routed = plan_for(config, client, requested, stream, head, false);
-    } else if migrating {
+    } else {
         routed.migration = Some(Migration {
             family: config.classifier.classify(&requested.id).family,
             requested: requested.id,
