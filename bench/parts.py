@@ -142,7 +142,7 @@ def main() -> int:
     try:
         for name in ["minimal", "filter", *(v.key for v in variants)]:
             R.log(f"callgrind: {name}")
-            counts[name] = R.callgrind_front(name, upstream.port, modules, [scenario], args.requests)["b"]
+            counts[name] = R.callgrind_front(name, upstream.port, modules, [scenario], args.requests)["b"]["Ir"]
     finally:
         upstream.stop()
     base, minimal = counts["filter"], counts["minimal"]

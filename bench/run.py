@@ -571,12 +571,15 @@ def envoy_executable(envoy: str) -> str:
 
 
 def callgrind_front(name: str, upstream_port: int, modules: dict[str, Path], scenarios: list[Scenario],
-                    requests: int) -> dict[str, float]:
-    """Instructions per request of front Envoy `name` run under callgrind,
-    for each scenario: every instruction its process executes in user space
-    (Envoy, V8, the module's compiled code; not the kernel's), counted only
-    while `requests` requests are sent one at a time (after a warm-up).
-    Unlike CPU time, the count is the same from run to run."""
+                    requests: int, cache_sim: bool = False) -> dict[str, dict[str, float]]:
+    """Per request, for each scenario, what callgrind counts in front Envoy
+    `name`, by event: `Ir`, every instruction its process executes in user
+    space (Envoy, V8, the module's compiled code; not the kernel's), counted
+    only while `requests` requests are sent one at a time (after a warm-up).
+    Unlike CPU time, the count is the same from run to run. With
+    `cache_sim`, valgrind also simulates the caches (the geometry it reads
+    from the CPU): `I1mr` is then the first-level instruction-cache misses,
+    and so on (callgrind's event names)."""
     from tests import harness
 
     out_dir = WORK / "callgrind"
@@ -585,7 +588,8 @@ def callgrind_front(name: str, upstream_port: int, modules: dict[str, Path], sce
     wrapper = WORK / "envoy-under-callgrind"
     wrapper.write_text("#!/bin/sh\n"
                        "exec valgrind --tool=callgrind --instr-atstart=no --smc-check=all-non-file "
-                       f"--callgrind-out-file={out_dir}/%p.out {envoy_executable(os.environ['ENVOY_BIN'])} \"$@\"\n")
+                       + ("--cache-sim=yes " if cache_sim else "")
+                       + f"--callgrind-out-file={out_dir}/%p.out {envoy_executable(os.environ['ENVOY_BIN'])} \"$@\"\n")
     wrapper.chmod(0o755)
     envoy_bin, ready = os.environ["ENVOY_BIN"], harness.READY_TIMEOUT
     os.environ["ENVOY_BIN"], harness.READY_TIMEOUT = str(wrapper), 600.0
@@ -598,7 +602,7 @@ def callgrind_front(name: str, upstream_port: int, modules: dict[str, Path], sce
     def control(*args: str) -> None:
         subprocess.run(["callgrind_control", *args, pid], capture_output=True, text=True, check=True, timeout=120)
 
-    counts = {}
+    counts: dict[str, dict[str, float]] = {}
     try:
         for scenario in scenarios:
             hey_requests(envoy, scenario, 20)
@@ -608,10 +612,13 @@ def callgrind_front(name: str, upstream_port: int, modules: dict[str, Path], sce
             control("--instr=off")
             control("--dump")
             dumps = sorted(out_dir.glob(f"{pid}.out.*"), key=lambda f: int(f.suffix[1:]))
-            totals = re.search(r"^totals: (\d+)", dumps[-1].read_text(), re.M) if dumps else None
-            if not totals:
+            text = dumps[-1].read_text() if dumps else ""
+            events = re.search(r"^events: (.+)$", text, re.M)
+            totals = re.search(r"^totals: (.+)$", text, re.M)
+            if not events or not totals:
                 raise RuntimeError(f"callgrind: no instruction count for {name}, scenario {scenario.key}")
-            counts[scenario.key] = int(totals.group(1)) / requests
+            counts[scenario.key] = {event: int(total) / requests
+                                    for event, total in zip(events.group(1).split(), totals.group(1).split())}
     finally:
         envoy.stop()
     return counts
@@ -661,6 +668,8 @@ class HttpResults:
     runs: dict[tuple[str, str], list[Run]] = field(default_factory=dict)  # (scenario, front) -> runs, by round
     memory: dict[str, dict] = field(default_factory=dict)  # front -> KiB figures and admin /memory
     instructions: dict[tuple[str, str], float] = field(default_factory=dict)  # (scenario, front) -> per request
+    # (scenario, front) -> simulated first-level instruction-cache misses per request
+    i1_misses: dict[tuple[str, str], float] = field(default_factory=dict)
     module_bytes: dict[str, int] = field(default_factory=dict)  # front -> size of its .wasm
     checks: list[str] = field(default_factory=list)
     counters: dict[str, int] = field(default_factory=dict)
@@ -762,8 +771,11 @@ def run_http(bodies: Bodies, wasm: Path, seconds: int, repeats: int, connections
             counted = [sc for sc in results.scenarios if sc.key in CALLGRIND_SCENARIOS]
             for name in FRONTS:
                 log(f"instructions: {FRONT_LABELS[name]} under callgrind, {cg_requests} requests per scenario")
-                for key, count in callgrind_front(name, upstream.port, modules, counted, cg_requests).items():
-                    results.instructions[(key, name)] = count
+                for key, events in callgrind_front(name, upstream.port, modules, counted, cg_requests,
+                                                   cache_sim=True).items():
+                    results.instructions[(key, name)] = events["Ir"]
+                    if "I1mr" in events:
+                        results.i1_misses[(key, name)] = events["I1mr"]
     finally:
         for envoy in [*reversed(fronts.values()), upstream]:
             if envoy is not None:
@@ -890,6 +902,22 @@ def http_report(http: HttpResults) -> list[str]:
                 continue
             cells = [f"{got[f] / 1e3:,.1f} k" for f in FRONTS]
             cells += [fmt_ratio(got["filter"] / got[base]) for base in ("plain", "noop", "minimal")]
+            out.append(f"| {sc.key}. {sc.title} | " + " | ".join(cells) + " |")
+    if http.i1_misses:
+        out += ["", "Instruction-cache misses in the same runs (callgrind's cache simulation, `--cache-sim=yes`, "
+                "the first-level instruction cache as valgrind reads it from the CPU). A miss costs the time of several "
+                "instructions, so a front with more misses has a CPU ratio in the first table above its "
+                "instruction ratio.", "",
+                "| scenario | plain Envoy | no-op module | minimal module | gemini-router | gemini-router − no-op | "
+                "gemini-router − minimal | minimal − no-op |",
+                "|---|---:|---:|---:|---:|---:|---:|---:|"]
+        for sc in http.scenarios:
+            got = {f: http.i1_misses.get((sc.key, f)) for f in FRONTS}
+            if None in got.values():
+                continue
+            cells = [f"{got[f]:,.0f}" for f in FRONTS]
+            cells += [f"{got[a] - got[b]:+,.0f}" for a, b in (("filter", "noop"), ("filter", "minimal"),
+                                                              ("minimal", "noop"))]
             out.append(f"| {sc.key}. {sc.title} | " + " | ".join(cells) + " |")
 
     out += ["", "### Throughput and latency", "",
