@@ -624,6 +624,18 @@ def callgrind_front(name: str, upstream_port: int, modules: dict[str, Path], sce
     return counts
 
 
+def front_rows(scenarios: list[Scenario], figures: dict[tuple[str, str], float],
+               cells_of: Callable[[dict[str, float]], list[str]]) -> list[str]:
+    """A Markdown row per scenario with a figure for every front in FRONTS:
+    the scenario, then `cells_of` those figures (front name -> figure)."""
+    rows = []
+    for sc in scenarios:
+        got = {f: figures.get((sc.key, f)) for f in FRONTS}
+        if None not in got.values():
+            rows.append(f"| {sc.key}. {sc.title} | " + " | ".join(cells_of(got)) + " |")
+    return rows
+
+
 def rotation(names: list[str], round_index: int) -> list[str]:
     """The order of round `round_index`: `names` rotated left by the round number."""
     k = round_index % len(names)
@@ -896,13 +908,9 @@ def http_report(http: HttpResults) -> list[str]:
                 "| scenario | plain Envoy | no-op module | minimal module | gemini-router | gemini-router ÷ plain | "
                 "gemini-router ÷ no-op | gemini-router ÷ minimal |",
                 "|---|---:|---:|---:|---:|---:|---:|---:|"]
-        for sc in http.scenarios:
-            got = {f: http.instructions.get((sc.key, f)) for f in FRONTS}
-            if None in got.values():
-                continue
-            cells = [f"{got[f] / 1e3:,.1f} k" for f in FRONTS]
-            cells += [fmt_ratio(got["filter"] / got[base]) for base in ("plain", "noop", "minimal")]
-            out.append(f"| {sc.key}. {sc.title} | " + " | ".join(cells) + " |")
+        out += front_rows(http.scenarios, http.instructions,
+                          lambda got: [f"{got[f] / 1e3:,.1f} k" for f in FRONTS]
+                          + [fmt_ratio(got["filter"] / got[base]) for base in ("plain", "noop", "minimal")])
     if http.i1_misses:
         out += ["", "Instruction-cache misses in the same runs (callgrind's cache simulation, `--cache-sim=yes`, "
                 "the first-level instruction cache as valgrind reads it from the CPU). A miss costs the time of several "
@@ -911,14 +919,10 @@ def http_report(http: HttpResults) -> list[str]:
                 "| scenario | plain Envoy | no-op module | minimal module | gemini-router | gemini-router − no-op | "
                 "gemini-router − minimal | minimal − no-op |",
                 "|---|---:|---:|---:|---:|---:|---:|---:|"]
-        for sc in http.scenarios:
-            got = {f: http.i1_misses.get((sc.key, f)) for f in FRONTS}
-            if None in got.values():
-                continue
-            cells = [f"{got[f]:,.0f}" for f in FRONTS]
-            cells += [f"{got[a] - got[b]:+,.0f}" for a, b in (("filter", "noop"), ("filter", "minimal"),
-                                                              ("minimal", "noop"))]
-            out.append(f"| {sc.key}. {sc.title} | " + " | ".join(cells) + " |")
+        out += front_rows(http.scenarios, http.i1_misses,
+                          lambda got: [f"{got[f]:,.0f}" for f in FRONTS]
+                          + [f"{got[a] - got[b]:+,.0f}"
+                             for a, b in (("filter", "noop"), ("filter", "minimal"), ("minimal", "noop"))])
 
     out += ["", "### Throughput and latency", "",
             "Ratios against plain Envoy in the same round.", "",
