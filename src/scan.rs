@@ -830,6 +830,11 @@ mod tests {
                 want: Ok([Some(r#""m""#), None]),
             },
             Case {
+                name: "escaped and plain keys and values mixed: each key by its own escapes",
+                body: r#"{"x":"a\"b","model":"m","str\u0065am":true,"mode\"l":1}"#,
+                want: Ok([Some(r#""m""#), Some("true")]),
+            },
+            Case {
                 name: "non-string model is returned raw",
                 body: r#"{"model":42,"stream":null}"#,
                 want: Ok([Some("42"), Some("null")]),
