@@ -220,9 +220,9 @@ impl RequestHead {
     /// [`RequestHead::read`]'s facts from the map it read.
     fn from_map(map: host::HeaderMap) -> RequestHead {
         let mut head = RequestHead::default();
-        // Whether the map can be kept as it is: every kept value is UTF-8
-        // and none is given twice (nearly every request).
-        let mut in_place = true;
+        // The later lines of a kept header given twice (rare), joined to
+        // its first line with a comma below.
+        let mut more: Vec<(Kept, Range<usize>)> = Vec::new();
         for (name, value) in map.spans() {
             if name == ACCEPT_ENCODING_BYTES {
                 head.accept_encoding = true;
@@ -232,42 +232,32 @@ impl RequestHead {
                 continue;
             };
             let slot = &mut head.spans[kept as usize];
-            in_place &= !(slot.is_some() && kept.joins());
-            *slot = Some(value);
-        }
-        if in_place {
-            match map.into_text() {
-                Ok(text) => {
-                    head.text = text;
-                    return head;
-                }
-                // A header the router does not keep may be what is not
-                // UTF-8: the kept values are copied out (as text).
-                Err(bytes) => {
-                    let values = head.spans.clone().map(|span| {
-                        span.map(|span| host::text(bytes.get(span).unwrap_or_default()))
-                    });
-                    head.keep(values);
-                    return head;
-                }
+            if slot.is_some() && kept.joins() {
+                more.push((kept, value));
+            } else {
+                *slot = Some(value);
             }
         }
-        // A kept header given twice: the values
-        // joined, each as text.
-        let mut values: [Option<String>; Kept::COUNT] = Default::default();
-        for (name, value) in map.pairs() {
-            let Some(kept) = Kept::of(name) else {
-                continue;
-            };
-            let value = host::text(value);
-            match &mut values[kept as usize] {
-                Some(joined) if kept.joins() => {
-                    joined.push(',');
-                    joined.push_str(&value);
-                }
-                slot => *slot = Some(value),
+        let bytes = match map.into_text() {
+            // Nearly every request: the map itself is kept.
+            Ok(text) if more.is_empty() => {
+                head.text = text;
+                return head;
             }
-        }
+            Ok(text) => text.into_bytes(),
+            // A header the router does not keep may be what is not UTF-8.
+            Err(bytes) => bytes,
+        };
+        // The kept values copied out, as text, each with its later lines.
+        let text = |span: &Range<usize>| host::text(bytes.get(span.clone()).unwrap_or_default());
+        let values = Kept::ALL.map(|kept| {
+            let mut value = text(head.spans[kept as usize].as_ref()?);
+            for (_, line) in more.iter().filter(|(k, _)| *k == kept) {
+                value.push(',');
+                value.push_str(&text(line));
+            }
+            Some(value)
+        });
         head.keep(values);
         head
     }

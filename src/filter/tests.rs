@@ -1341,6 +1341,18 @@ fn the_request_head_keeps_its_values_as_spans_of_the_map() {
             accept_encoding: false,
         },
         Case {
+            name: "three lines joined in order, beside a pseudo-header twice",
+            pairs: vec![
+                ("authorization", b"A"),
+                (":path", b"/a"),
+                ("authorization", b"B"),
+                (":path", b"/b"),
+                ("authorization", b"C"),
+            ],
+            want: vec![(Kept::Path, "/b"), (Kept::Authorization, "A,B,C")],
+            accept_encoding: false,
+        },
+        Case {
             name: "a header not kept is not UTF-8",
             pairs: vec![
                 (":method", b"GET"),
