@@ -533,9 +533,9 @@ impl Response {
     /// `reply` goes out now, in place of the response held so far; the
     /// rest of the upstream's body, unless it has ended, is dropped as it
     /// passes.
-    fn answer_now(&mut self, reply: Reply, end: bool) -> Step {
+    fn answer_now(&mut self, mut reply: Reply, end: bool) -> Step {
         self.mode = Mode::after_answer(end);
-        let body = reply.body.clone();
+        let body = std::mem::take(&mut reply.body);
         Step::Continue(reply.edit(Some(body)))
     }
 
