@@ -203,16 +203,15 @@ impl ImageTranslation {
 
     /// The answer in the client's shape.
     fn answer(&self, answer: &Answer<'_>) -> Result<Translated, TranslateError> {
-        let write = || match &self.client {
+        if !matches!(self.client, Client::Chat(_)) {
+            answer.require_image()?;
+        }
+        Ok(match &self.client {
             Client::Chat(chat) => chat.reply.write(answer),
             Client::Images => openai::write_images_answer(answer, self.created),
             Client::GenerateContent(framing) => gemini::write_answer(answer, &self.model, *framing),
             Client::Predict => imagen::write_answer(answer),
-        };
-        if !matches!(self.client, Client::Chat(_)) {
-            answer.require_image()?;
-        }
-        Ok(write())
+        })
     }
 }
 

@@ -380,7 +380,7 @@ pub fn empty_chat_answer(body: &[u8], exchange: &Exchange<'_>) -> Translated {
 /// Whether a `from` request for a model of `family` can be sent to `to`:
 /// the shapes are the same, or a translator exists for that family.
 pub fn supports_for(family: Family, from: Endpoint, to: Endpoint) -> bool {
-    from == to || translator_for(from, to).is_some_and(|pair| pair.handles(family))
+    from == to || pair_for(family, from, to).is_some()
 }
 
 /// The translation pair that sends a `from` request for a model of
