@@ -127,8 +127,10 @@ def test_a_header_map_past_envoys_limit_is_refused_by_envoy(envoy, seen, script)
     # larger map never reaches the filter.
     script.answer = b""
     seen.clear()
+    before = envoy.counter("gemini_router.requests_total")
     big = "x-big: " + "b" * 70_000 + "\r\n"
     resp = post(envoy, GEMINI_CHAT, big + "authorization: Bearer AIzaPLAINkey0123\r\n")
     assert resp.status == 431, resp
     assert not seen, "refused by Envoy, not sent upstream"
+    assert envoy.counter("gemini_router.requests_total") == before, "the filter never saw it"
     assert_vm_alive(envoy)
