@@ -914,7 +914,7 @@ def http_report(http: HttpResults) -> list[str]:
     if http.i1_misses:
         out += ["", "Instruction-cache misses in the same runs (callgrind's cache simulation, `--cache-sim=yes`, "
                 "the first-level instruction cache as valgrind reads it from the CPU). A miss costs the time of several "
-                "instructions, so a front with more misses has a CPU ratio in the first table above its "
+                "instructions, so a front with more misses can have a CPU ratio in the first table above its "
                 "instruction ratio.", "",
                 "| scenario | plain Envoy | no-op module | minimal module | gemini-router | gemini-router − no-op | "
                 "gemini-router − minimal | minimal − no-op |",
