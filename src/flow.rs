@@ -11,7 +11,7 @@ use crate::headers::{ACCEPT_ENCODING, DIAG_HINT, JSON};
 use crate::lifecycle::Notice;
 use crate::model::{ModelError, ModelName};
 use crate::request::{recognize, OpenAiPath, Recognized};
-use crate::route::{self, Auth, Client, ErrorShape, HeaderOp, Plan, Secret, Verdict};
+use crate::route::{self, Auth, Client, Credentials, ErrorShape, HeaderOp, Plan, Secret, Verdict};
 use crate::scan::{self, top_level_fields_noting, ScanError};
 use crate::signatures::{self, Memory, Shared};
 use crate::translate::{self, Exchange, TranslateError, Translator};
@@ -154,13 +154,9 @@ pub struct Routed {
     pub notice: Option<Notice>,
     /// Set when the request is sent to a replacement: the model asked for.
     pub migration: Option<Migration>,
-    /// The Developer API key the request carries (`x-goog-api-key`, the
-    /// bearer token of an OpenAI-style request, or `?key=`), for reading
-    /// the live catalogue with the caller's own credential; `None` on Vertex.
-    pub api_key: Option<Secret>,
-    /// The request's credential values, scrubbed from any upstream text the
-    /// filter writes back (never logged: `Secret` prints as redacted).
-    pub secrets: Vec<Secret>,
+    /// The request's credential headers (never logged: they print as
+    /// redacted), read by [`Routed::api_key`] and [`Routed::secrets`].
+    pub credentials: Credentials,
     /// An OpenAI chat request that offers tools, sent to the compatibility
     /// layer's chat: its answer may carry tool calls (a stream is repaired,
     /// signatures are remembered).
@@ -202,15 +198,33 @@ impl Routed {
             self.upstream_path(),
             hint,
         );
-        route::scrub_values(&mut headers, &self.secrets);
+        route::scrub_values(&mut headers, &self.secrets());
         headers
+    }
+
+    /// The query of the path the client sent.
+    fn query(&self) -> Option<&str> {
+        self.original_path.split_once('?').map(|(_, q)| q)
+    }
+
+    /// The request's credential values, scrubbed from any upstream text
+    /// the filter writes back ([`route::secrets`]).
+    pub fn secrets(&self) -> Vec<Secret> {
+        self.credentials.secrets(self.query())
+    }
+
+    /// The Developer API key the request carries (`x-goog-api-key`, the
+    /// bearer token of an OpenAI-style request, or `?key=`), for reading
+    /// the live catalogue with the caller's own credential; `None` on Vertex.
+    pub fn api_key(&self) -> Option<Secret> {
+        self.credentials.api_key(self.query())
     }
 
     /// `path` as it may be logged: credential parameters redacted, and the
     /// request's credential values scrubbed wherever else they appear.
     pub fn loggable(&self, path: &str) -> String {
         let redacted = route::redact_key(path);
-        match route::scrub(redacted.as_bytes(), &self.secrets) {
+        match route::scrub(redacted.as_bytes(), &self.secrets()) {
             Some(clean) => String::from_utf8_lossy(&clean).into_owned(),
             None => redacted,
         }
@@ -219,11 +233,10 @@ impl Routed {
     /// The credential thought signatures are remembered under (a hash of
     /// it names the slot): the Developer API key, else the request's first
     /// credential; empty without one.
-    pub fn signature_scope(&self) -> &str {
-        self.api_key
-            .as_ref()
-            .or(self.secrets.first())
-            .map_or("", |s| s.0.as_str())
+    pub fn signature_scope(&self) -> String {
+        self.api_key()
+            .or_else(|| self.secrets().into_iter().next())
+            .map_or_else(String::new, |s| s.0)
     }
 
     /// The path that goes upstream.
@@ -592,7 +605,8 @@ fn put_back_signatures(
     let Some(store) = head.signatures.filter(|_| tool_history) else {
         return Ok(None);
     };
-    let memory = Memory::new(store.0, routed.signature_scope(), config.signatures);
+    let scope = routed.signature_scope();
+    let memory = Memory::new(store.0, &scope, config.signatures);
     let restored = signatures::restore(body, &routed.model.id, config.signatures.restore, &memory);
     match restored {
         Some(r) if r.body.len() > config.max_body_bytes => Err(TranslateError::TooLarge {
@@ -659,7 +673,6 @@ fn plan_for(
     // The filter may rewrite the answer (an annotated error, a translation):
     // ask for it uncompressed. Successful answers still stream through as is.
     plan.headers.push(HeaderOp::Remove(ACCEPT_ENCODING));
-    let query = head.path.split_once('?').map(|(_, q)| q);
     Routed {
         model,
         plan,
@@ -667,13 +680,12 @@ fn plan_for(
         shape: client.error_shape(),
         notice: None,
         migration: None,
-        secrets: route::secrets(head.auth, query),
+        credentials: Credentials::new(
+            head.auth,
+            matches!(client, Client::Model(p) if p.style == crate::endpoint::ApiStyle::Vertex),
+        ),
         tools: false,
         signatures: (0, 0),
-        api_key: match client {
-            Client::Model(p) if p.style == crate::endpoint::ApiStyle::Vertex => None,
-            _ => route::api_key(head.auth, query),
-        },
     }
 }
 

@@ -110,10 +110,11 @@ impl Reply {
     /// headers: an upstream that echoes the request (a path with `?key=`)
     /// must not make the filter hand the key back in an error.
     fn scrubbed(mut self, routed: &Routed) -> Reply {
-        if let Some(body) = route::scrub(&self.body, &routed.secrets) {
+        let secrets = routed.secrets();
+        if let Some(body) = route::scrub(&self.body, &secrets) {
             self.body = body;
         }
-        route::scrub_values(&mut self.headers, &routed.secrets);
+        route::scrub_values(&mut self.headers, &secrets);
         self
     }
 
@@ -584,7 +585,7 @@ impl Response {
             return None;
         }
         Some(CatalogueQuery {
-            key: routed.api_key.clone()?,
+            key: routed.api_key()?,
             method: native_method(routed.plan.to),
             version: config.native_version.clone(),
         })

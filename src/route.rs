@@ -64,6 +64,50 @@ pub struct Auth<'a> {
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(pub String);
 
+/// The credential headers a routed request carried, kept as sent and read
+/// into [`secrets`] and [`api_key`] only when something needs them (an
+/// answer the filter writes, a log line, the signature store): most
+/// requests never do, and the work and the copies are then saved.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Credentials {
+    authorization: Option<Secret>,
+    api_key: Option<Secret>,
+    /// A Vertex request: it carries no Developer API key.
+    vertex: bool,
+}
+
+impl Credentials {
+    /// The request's credential headers; `vertex` for a Vertex client.
+    pub fn new(auth: Auth<'_>, vertex: bool) -> Credentials {
+        let keep = |value: Option<&str>| value.map(|v| Secret(v.to_owned()));
+        Credentials {
+            authorization: keep(auth.authorization),
+            api_key: keep(auth.api_key),
+            vertex,
+        }
+    }
+
+    fn auth(&self) -> Auth<'_> {
+        Auth {
+            authorization: self.authorization.as_ref().map(|s| s.0.as_str()),
+            api_key: self.api_key.as_ref().map(|s| s.0.as_str()),
+        }
+    }
+
+    /// [`secrets`] of these headers and `query` (the path's).
+    pub fn secrets(&self, query: Option<&str>) -> Vec<Secret> {
+        secrets(self.auth(), query)
+    }
+
+    /// [`api_key`] of these headers and `query`; `None` on Vertex.
+    pub fn api_key(&self, query: Option<&str>) -> Option<Secret> {
+        if self.vertex {
+            return None;
+        }
+        api_key(self.auth(), query)
+    }
+}
+
 impl fmt::Debug for Auth<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Auth")
@@ -1084,6 +1128,23 @@ mod tests {
         for (name, auth, query, want) in cases {
             assert_eq!(check_credentials(auth, query), want, "{name}");
         }
+    }
+
+    #[test]
+    fn kept_credentials_read_as_the_headers_they_came_from() {
+        let auth = Auth {
+            authorization: Some("Bearer AIzaBEARER123"),
+            api_key: None,
+        };
+        let query = Some("key=AIzaQUERY456");
+        for vertex in [false, true] {
+            let kept = Credentials::new(auth, vertex);
+            assert_eq!(kept.secrets(query), secrets(auth, query), "{vertex}");
+            let want = (!vertex).then(|| Secret("AIzaBEARER123".into()));
+            assert_eq!(kept.api_key(query), want, "{vertex}");
+            assert!(!format!("{kept:?}").contains("AIza"), "{kept:?}");
+        }
+        assert_eq!(Credentials::default().secrets(None), vec![]);
     }
 
     #[test]

@@ -629,7 +629,8 @@ impl<H: Host> Router<H> {
         }
         if let (Some(routed), false) = (&self.routed, fed.signatures.is_empty()) {
             let store = SharedData(&self.host);
-            let memory = Memory::new(&store, routed.signature_scope(), self.config.signatures);
+            let scope = routed.signature_scope();
+            let memory = Memory::new(&store, &scope, self.config.signatures);
             for (id, signature) in &fed.signatures {
                 match memory.remember(&routed.model.id, id, signature) {
                     Remembered::Stored => self.metrics.signatures_stored.inc(&self.host),
