@@ -899,6 +899,9 @@ def http_report(http: HttpResults) -> list[str]:
            "The *minimal module* (`bench/ref-minimal`) pauses POST headers, buffers the body and finds `\"model\"` "
            "with a byte search: the least a filter that routes on the body does. Both use the filter's SDK "
            f"version and release profile. gemini-router's configuration `{json.dumps(FILTER_CONFIG)}`. "
+           "Every request carries `Authorization: Bearer bench-key`; only scenario e's carry "
+           "`Accept-Encoding: gzip` (which gemini-router removes from a request it routes), here and in the "
+           "callgrind runs below alike. "
            "CPU = the front Envoy's user+system time per request. Each figure is the median over the rounds; "
            "each ratio is the median over the rounds of the two figures measured in the same round.", "",
            "### CPU per request of the front Envoy", "",
