@@ -129,8 +129,7 @@ fn scan_fields<'a>(
     } else {
         loop {
             s.skip_ws();
-            let key = s.string()?;
-            let key_escaped = s.escaped;
+            let (key, key_escaped) = s.string()?;
             s.skip_ws();
             s.expect(b':')?;
             s.skip_ws();
@@ -559,8 +558,6 @@ struct Scanner<'a, 'p> {
     may_start: [u64; 4],
     /// Objects, arrays and strings consumed so far.
     values: usize,
-    /// The last string consumed had escapes.
-    escaped: bool,
 }
 
 impl<'a, 'p> Scanner<'a, 'p> {
@@ -592,7 +589,6 @@ impl<'a, 'p> Scanner<'a, 'p> {
             long: Vec::new(),
             may_start,
             values: 0,
-            escaped: false,
         }
     }
 
@@ -625,10 +621,11 @@ impl<'a, 'p> Scanner<'a, 'p> {
         }
     }
 
-    /// Consumes a string and returns its raw contents (escapes undecoded).
-    /// Runs of ordinary bytes (all of base64) are skipped sixteen at a time.
+    /// Consumes a string and returns its raw contents (escapes undecoded)
+    /// and whether it had escapes. Runs of ordinary bytes (all of base64)
+    /// are skipped sixteen at a time.
     #[cfg_attr(target_arch = "wasm32", target_feature(enable = "simd128"))]
-    fn string(&mut self) -> Result<&'a [u8], ScanError> {
+    fn string(&mut self) -> Result<(&'a [u8], bool), ScanError> {
         self.expect(b'"')?;
         self.values += 1;
         let buf = self.buf;
@@ -640,11 +637,10 @@ impl<'a, 'p> Scanner<'a, 'p> {
             match buf.get(i) {
                 Some(b'"') => {
                     self.pos = i + 1;
-                    self.escaped = escaped;
                     if self.notes.long_strings && !escaped && i - start >= LONG_STRING {
                         self.long.push(start..i);
                     }
-                    return Ok(&buf[start..i]);
+                    return Ok((&buf[start..i], escaped));
                 }
                 Some(b'\\') => {
                     escaped = true;
@@ -721,7 +717,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
         loop {
             match self.peek() {
                 Some(b'"') => {
-                    let raw = self.string()?;
+                    let (raw, _) = self.string()?;
                     self.note(raw);
                 }
                 Some(b'{') => {
