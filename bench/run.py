@@ -1090,8 +1090,6 @@ def targets_report(http: HttpResults | None, scan: ScanResults | None) -> list[s
                      verdict(size, "size")))
         for key, title in (("b", "~1 KiB chat, CPU ÷ minimal module"),
                            ("e", "the same chat from a client that asks for gzip, CPU ÷ minimal module")):
-            if (key, "filter") not in http.runs:
-                continue
             chat = paired_ratio(http.runs[(key, "filter")], http.runs[(key, "minimal")], "cpu_us")
             instr = [http.instructions.get((key, f)) for f in ("filter", "minimal")]
             if chat is not None:
