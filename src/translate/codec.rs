@@ -413,6 +413,11 @@ mod tests {
                     ),
                 },
                 RequestCase {
+                    name: "n below one asks for one",
+                    body: r#"{"messages":[{"role":"user","content":"x"}],"n":-3}"#,
+                    want: Ok(json!({"instances":[{"prompt":"x"}],"parameters":{"sampleCount":1}})),
+                },
+                RequestCase {
                     name: "content before role",
                     body: r#"{"messages":[{"content":"x y","role":"user"},{"content":"ignored","role":"assistant"}]}"#,
                     want: Ok(json!({"instances":[{"prompt":"x y"}],"parameters":{"sampleCount":1}})),
@@ -480,6 +485,13 @@ mod tests {
                     ),
                 },
                 RequestCase {
+                    name: "n below one asks for one, size with a quote",
+                    body: r#"{"messages":[{"role":"user","content":"x"}],"n":0,"size":"\"x\""}"#,
+                    want: Ok(
+                        json!({"model":GEMINI,"prompt":"x","n":1,"size":"\"x\"","response_format":"b64_json"}),
+                    ),
+                },
+                RequestCase {
                     name: "blank prompt",
                     body: r#"{"messages":[{"role":"user","content":"   "}]}"#,
                     want: Err(TranslateError::NoPrompt),
@@ -502,6 +514,16 @@ mod tests {
                         "systemInstruction":{"parts":[{"text":"Draw in watercolour.\n\nNo text in images."}]},
                         "generationConfig":{"responseModalities":["TEXT","IMAGE"],"candidateCount":2,"imageConfig":{"aspectRatio":"3:2"}}}),
                     ),
+                },
+                RequestCase {
+                    name: "n of one is not sent",
+                    body: r#"{"messages":[{"role":"user","content":"x"}],"n":1}"#,
+                    want: Ok(json!({"contents":[{"role":"user","parts":[{"text":"x"}]}],"generationConfig":config})),
+                },
+                RequestCase {
+                    name: "n below one is not sent",
+                    body: r#"{"messages":[{"role":"user","content":"x"}],"n":-3}"#,
+                    want: Ok(json!({"contents":[{"role":"user","parts":[{"text":"x"}]}],"generationConfig":config})),
                 },
                 RequestCase {
                     name: "the conversation is sent: earlier user images and the model's image too",

@@ -1186,57 +1186,6 @@ mod tests {
     }
 
     #[test]
-    fn request_bodies_write_as_before() {
-        let texts = ["a", "日本の猫 🐱", "q\"u\\o\nte\u{1}\u{7f}", ""];
-        for dimensions in [None, Some(768), Some(-1)] {
-            for n in [0, 1, 2, 4] {
-                let strings: Vec<String> = texts[..n].iter().map(|t| t.to_string()).collect();
-                let jstrs: Vec<JStr<'_>> = texts[..n].iter().map(|t| JStr((*t).into())).collect();
-                let mut want =
-                    serde_json::json!({"model":"m\"x","input":strings,"encoding_format":"float"});
-                if n == 1 {
-                    want["input"] = serde_json::json!(texts[0]);
-                }
-                if let Some(d) = dimensions {
-                    want["dimensions"] = d.into();
-                }
-                let got = embeddings_request_body("m\"x", &jstrs, dimensions).unwrap();
-                assert_eq!(
-                    serde_json::from_slice::<serde_json::Value>(&got).unwrap(),
-                    want
-                );
-
-                let requests: Vec<serde_json::Value> = texts[..n]
-                    .iter()
-                    .map(|t| {
-                        let mut r = serde_json::json!({"model":"models/m\"x","content":{"parts":[{"text":t}]}});
-                        if let Some(d) = dimensions {
-                            r["outputDimensionality"] = d.into();
-                        }
-                        r
-                    })
-                    .collect();
-                let got = batch_request_body("m\"x", &jstrs, dimensions).unwrap();
-                assert_eq!(
-                    serde_json::from_slice::<serde_json::Value>(&got).unwrap(),
-                    serde_json::json!({ "requests": requests })
-                );
-            }
-        }
-        // Compact, fields in the order they were serialized.
-        let got = embeddings_request_body("m", &[JStr("a".into())], Some(8)).unwrap();
-        assert_eq!(
-            got,
-            br#"{"model":"m","input":"a","dimensions":8,"encoding_format":"float"}"#
-        );
-        let got = batch_request_body("m", &[JStr("a".into())], Some(8)).unwrap();
-        assert_eq!(
-            got,
-            br#"{"requests":[{"model":"models/m","content":{"parts":[{"text":"a"}]},"outputDimensionality":8}]}"#
-        );
-    }
-
-    #[test]
     fn base64_matches_rfc4648_vectors() {
         let cases = [
             ("", ""),

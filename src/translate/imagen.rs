@@ -178,57 +178,6 @@ pub(crate) fn write_answer(answer: &Answer<'_>) -> Translated {
 mod tests {
     use super::*;
 
-    /// The body as `serde_json` wrote it before [`PredictRequest::to_body`]
-    /// wrote it itself.
-    fn serde_body(request: &PredictRequest<'_>) -> Vec<u8> {
-        #[derive(serde::Serialize)]
-        struct Body<'a> {
-            instances: [Instance<'a>; 1],
-            parameters: Parameters,
-        }
-        #[derive(serde::Serialize)]
-        struct Instance<'a> {
-            prompt: &'a str,
-        }
-        #[derive(serde::Serialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Parameters {
-            sample_count: i64,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            aspect_ratio: Option<&'static str>,
-        }
-        serde_json::to_vec(&Body {
-            instances: [Instance {
-                prompt: request.prompt,
-            }],
-            parameters: Parameters {
-                sample_count: request.sample_count.clamp(1, MAX_SAMPLES),
-                aspect_ratio: request.aspect_ratio,
-            },
-        })
-        .unwrap()
-    }
-
-    #[test]
-    fn request_bodies_are_byte_for_byte_what_serde_wrote() {
-        for prompt in &crate::translate::testutil::tricky_texts() {
-            for sample_count in [-3, 0, 1, 4, 9] {
-                for aspect_ratio in [None, Some("16:9")] {
-                    let request = PredictRequest {
-                        prompt,
-                        sample_count,
-                        aspect_ratio,
-                    };
-                    assert_eq!(
-                        String::from_utf8(request.to_body().unwrap()).unwrap(),
-                        String::from_utf8(serde_body(&request)).unwrap(),
-                        "{prompt:?} {sample_count} {aspect_ratio:?}"
-                    );
-                }
-            }
-        }
-    }
-
     /// The images, and the filter reasons kept beside them, which no
     /// client sees (the codec matrix has the answers without an image).
     #[test]

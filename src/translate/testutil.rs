@@ -27,21 +27,6 @@ pub(crate) fn with_parts(mut exchange: Exchange<'static>) -> Exchange<'static> {
     exchange
 }
 
-/// Texts a JSON writer must escape right: plain, non-ASCII, quotes and
-/// control characters, every ASCII byte, empty.
-pub(crate) fn tricky_texts() -> Vec<String> {
-    let every_ascii: String = (0u8..0x80).map(char::from).collect();
-    [
-        "a cat",
-        "日本の猫 🐱",
-        "say \"hi\"\n\\",
-        every_ascii.as_str(),
-        "",
-    ]
-    .map(str::to_owned)
-    .to_vec()
-}
-
 /// Parses JSON bytes.
 pub(crate) fn json(body: &[u8]) -> Value {
     serde_json::from_slice(body)
@@ -49,7 +34,9 @@ pub(crate) fn json(body: &[u8]) -> Value {
 }
 
 /// A request case: the client's body and the JSON the translator must send
-/// for it, or its error.
+/// for it, or its error. The body sent must be `want` written by
+/// `serde_json`, byte for byte: compact, fields in the order `want` gives
+/// them (`preserve_order`), strings escaped as serde escapes them.
 pub(crate) struct RequestCase {
     pub(crate) name: &'static str,
     pub(crate) body: &'static str,
@@ -64,8 +51,9 @@ pub(crate) fn check_requests(
     for case in cases {
         let got = new()
             .translate_request(case.body.as_bytes())
-            .map(|b| json(&b));
-        assert_eq!(got, case.want, "{}", case.name);
+            .map(|b| String::from_utf8(b).unwrap());
+        let want = case.want.map(|v| v.to_string());
+        assert_eq!(got, want, "{}", case.name);
     }
 }
 
