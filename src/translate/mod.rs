@@ -168,13 +168,7 @@ pub fn event(
 ) -> Result<(Vec<u8>, bool), TranslateError> {
     check_values(data, None, Side::Response)?;
     let (out, done) = translator.translate_event(data)?;
-    if out.len() > max_out {
-        return Err(TranslateError::TooLarge {
-            side: Side::Response,
-            size: out.len(),
-            limit: max_out,
-        });
-    }
+    fits(out.len(), max_out, Side::Response)?;
     Ok((out, done))
 }
 
@@ -264,13 +258,7 @@ pub fn request(
         Some(scanned) => translator.translate_scanned_request(body, scanned.long_strings)?,
         None => translator.translate_request(body)?,
     };
-    if out.len() > max_out {
-        return Err(TranslateError::TooLarge {
-            side: Side::Request,
-            size: out.len(),
-            limit: max_out,
-        });
-    }
+    fits(out.len(), max_out, Side::Request)?;
     Ok(out)
 }
 
@@ -283,14 +271,20 @@ pub fn response(
 ) -> Result<Translated, TranslateError> {
     check_values(body, None, Side::Response)?;
     let out = translator.translate_response(body)?;
-    if out.body.len() > max_out {
+    fits(out.body.len(), max_out, Side::Response)?;
+    Ok(out)
+}
+
+/// Refuses a translation of `size` bytes when `max_out` is smaller.
+fn fits(size: usize, max_out: usize, side: Side) -> Result<(), TranslateError> {
+    if size > max_out {
         return Err(TranslateError::TooLarge {
-            side: Side::Response,
-            size: out.body.len(),
+            side,
+            size,
             limit: max_out,
         });
     }
-    Ok(out)
+    Ok(())
 }
 
 impl TranslateError {

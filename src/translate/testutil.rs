@@ -74,9 +74,10 @@ pub(crate) fn check_responses(
     for case in cases {
         let got = new().translate_response(case.upstream.as_bytes()).map(|t| {
             assert_eq!(t.content_type, "application/json", "{}", case.name);
-            json(&t.body)
+            String::from_utf8(t.body).unwrap()
         });
-        assert_eq!(got, case.want, "{}", case.name);
+        let want = case.want.map(|v| v.to_string());
+        assert_eq!(got, want, "{}", case.name);
     }
 }
 
