@@ -92,6 +92,13 @@ impl<'a> Str<'a> {
         names.iter().any(|name| self.is(name))
     }
 
+    /// Which entry of `names` the string is one of the names of (out of
+    /// line: one copy for every [`Reader::fields`]).
+    #[inline(never)]
+    pub(crate) fn which(&self, names: &[&[&str]]) -> Option<usize> {
+        names.iter().position(|names| self.is_any(names))
+    }
+
     /// Whether the string is exactly `s` (a key, usually).
     pub(crate) fn is(&self, s: &str) -> bool {
         if self.escaped {
@@ -648,6 +655,25 @@ impl<'a, 'h> Reader<'a, 'h> {
         Ok(value)
     }
 
+    /// An object's fields, one per entry of `names` (a field named any of
+    /// the entry's names; the last, when repeated), each read by `read`;
+    /// every other field checked and passed over.
+    pub(crate) fn fields<T, const N: usize>(
+        &mut self,
+        names: [&[&str]; N],
+        mut read: impl FnMut(&mut Reader<'a, 'h>) -> Result<Option<T>, ReadError>,
+    ) -> Result<[Option<T>; N], ReadError> {
+        let mut values = [(); N].map(|()| None);
+        self.object(&mut |r, key| {
+            match key.which(&names).and_then(|i| values.get_mut(i)) {
+                Some(value) => *value = read(r)?,
+                None => r.skip()?,
+            }
+            Ok(())
+        })?;
+        Ok(values)
+    }
+
     /// An integer, or `null`.
     pub(crate) fn opt_int(&mut self) -> Result<Option<i64>, ReadError> {
         self.opt(Reader::int)
@@ -948,6 +974,37 @@ mod tests {
         for (body, want) in cases {
             let got = read(body).map_err(|_| ());
             assert_eq!(got, want.map(|v| v.map(|s| s.map(str::to_owned))), "{body}");
+        }
+    }
+
+    #[test]
+    fn reads_several_fields_by_any_of_their_names() {
+        let read = |body: &str| {
+            document(body.as_bytes(), |r| {
+                r.fields([&["mimeType", "mime_type"], &["data"]], Reader::opt_str)
+            })
+            .map(|v| v.map(|s| s.map(|s| s.0.into_owned())))
+            .map_err(|_| ())
+        };
+        type Want = Result<[Option<&'static str>; 2], ()>;
+        let cases: [(&str, Want); 7] = [
+            (
+                r#"{"mimeType":"image/png","data":"AA"}"#,
+                Ok([Some("image/png"), Some("AA")]),
+            ),
+            (
+                r#"{"data":"AA","mime_type":"image/jpeg"}"#,
+                Ok([Some("image/jpeg"), Some("AA")]),
+            ),
+            (r#"{"x":[1,{}],"data":"A\u0041"}"#, Ok([None, Some("AA")])),
+            (r#"{"data":"AA","data":null}"#, Ok([None, None])),
+            (r#"{}"#, Ok([None, None])),
+            (r#"{"data":3}"#, Err(())),
+            (r#"{"other":[1 2],"data":"AA"}"#, Err(())),
+        ];
+        for (body, want) in cases {
+            let want = want.map(|v| v.map(|s| s.map(str::to_owned)));
+            assert_eq!(read(body), want, "{body}");
         }
     }
 

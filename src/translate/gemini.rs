@@ -345,9 +345,11 @@ struct RawResponse<'a> {
     candidates: Option<Vec<RawCandidate<'a>>>,
     /// `promptFeedback`: `blockReason` and `blockReasonMessage`.
     blocked: Option<(JStr<'a>, Option<JStr<'a>>)>,
-    usage_metadata: Option<RawUsage>,
+    /// `usageMetadata`: the prompt's, the candidates', the thoughts' and
+    /// the total token counts.
+    usage_metadata: Option<[Option<u64>; 4]>,
     /// `error`: `status` and `message`.
-    error: Option<(Option<JStr<'a>>, Option<JStr<'a>>)>,
+    error: Option<[Option<JStr<'a>>; 2]>,
 }
 
 #[derive(Default)]
@@ -362,16 +364,8 @@ struct RawCandidate<'a> {
 struct RawPart<'a> {
     text: Option<JStr<'a>>,
     /// `inlineData`: `mimeType` and `data`.
-    inline_data: Option<(Option<JStr<'a>>, Option<JStr<'a>>)>,
+    inline_data: Option<[Option<JStr<'a>>; 2]>,
     thought: Option<bool>,
-}
-
-#[derive(Default)]
-struct RawUsage {
-    prompt_token_count: Option<u64>,
-    candidates_token_count: Option<u64>,
-    thoughts_token_count: Option<u64>,
-    total_token_count: Option<u64>,
 }
 
 /// Reads one upstream JSON document: a response, or (`array`) a list of them.
@@ -386,26 +380,6 @@ fn read_responses(frame: &[u8], array: bool) -> Result<Vec<RawResponse<'_>>, Tra
     .map_err(TranslateError::unread_response)
 }
 
-/// The two strings of an object (`first` and `second`), each optional.
-fn read_pair<'a>(
-    r: &mut Reader<'a, '_>,
-    first: [&str; 2],
-    second: [&str; 2],
-) -> Result<(Option<JStr<'a>>, Option<JStr<'a>>), ReadError> {
-    let (mut a, mut b) = (None, None);
-    r.object(&mut |r, key| {
-        if key.is_any(&first) {
-            a = r.opt_str()?;
-        } else if key.is_any(&second) {
-            b = r.opt_str()?;
-        } else {
-            r.skip()?;
-        }
-        Ok(())
-    })?;
-    Ok((a, b))
-}
-
 fn read_response<'a>(r: &mut Reader<'a, '_>) -> Result<RawResponse<'a>, ReadError> {
     let mut response = RawResponse::default();
     r.object(&mut |r, key| {
@@ -413,17 +387,29 @@ fn read_response<'a>(r: &mut Reader<'a, '_>) -> Result<RawResponse<'a>, ReadErro
             response.candidates = r.opt(|r| r.list(read_candidate))?;
         } else if key.is_any(&["promptFeedback", "prompt_feedback"]) {
             let feedback = r.opt(|r| {
-                read_pair(
-                    r,
-                    ["blockReason", "block_reason"],
-                    ["blockReasonMessage", "block_reason_message"],
+                r.fields(
+                    [
+                        &["blockReason", "block_reason"],
+                        &["blockReasonMessage", "block_reason_message"],
+                    ],
+                    Reader::opt_str,
                 )
             })?;
-            response.blocked = feedback.and_then(|(reason, message)| Some((reason?, message)));
+            response.blocked = feedback.and_then(|[reason, message]| Some((reason?, message)));
         } else if key.is_any(&["usageMetadata", "usage_metadata"]) {
-            response.usage_metadata = r.opt(read_usage)?;
+            response.usage_metadata = r.opt(|r| {
+                r.fields(
+                    [
+                        &["promptTokenCount", "prompt_token_count"],
+                        &["candidatesTokenCount", "candidates_token_count"],
+                        &["thoughtsTokenCount", "thoughts_token_count"],
+                        &["totalTokenCount", "total_token_count"],
+                    ],
+                    Reader::opt_uint,
+                )
+            })?;
         } else if key.is("error") {
-            response.error = r.opt(|r| read_pair(r, ["status"; 2], ["message"; 2]))?;
+            response.error = r.opt(|r| r.fields([&["status"], &["message"]], Reader::opt_str))?;
         } else {
             r.skip()?;
         }
@@ -465,7 +451,8 @@ fn read_part<'a>(r: &mut Reader<'a, '_>) -> Result<RawPart<'a>, ReadError> {
         if key.is("text") {
             part.text = r.opt_str()?;
         } else if key.is_any(&["inlineData", "inline_data"]) {
-            part.inline_data = r.opt(|r| read_pair(r, ["mimeType", "mime_type"], ["data"; 2]))?;
+            part.inline_data =
+                r.opt(|r| r.fields([&["mimeType", "mime_type"], &["data"]], Reader::opt_str))?;
         } else if key.is("thought") {
             part.thought = r.opt_bool()?;
         } else {
@@ -474,26 +461,6 @@ fn read_part<'a>(r: &mut Reader<'a, '_>) -> Result<RawPart<'a>, ReadError> {
         Ok(())
     })?;
     Ok(part)
-}
-
-fn read_usage(r: &mut Reader<'_, '_>) -> Result<RawUsage, ReadError> {
-    let mut usage = RawUsage::default();
-    r.object(&mut |r, key| {
-        let slot = if key.is_any(&["promptTokenCount", "prompt_token_count"]) {
-            &mut usage.prompt_token_count
-        } else if key.is_any(&["candidatesTokenCount", "candidates_token_count"]) {
-            &mut usage.candidates_token_count
-        } else if key.is_any(&["thoughtsTokenCount", "thoughts_token_count"]) {
-            &mut usage.thoughts_token_count
-        } else if key.is_any(&["totalTokenCount", "total_token_count"]) {
-            &mut usage.total_token_count
-        } else {
-            return r.skip();
-        };
-        *slot = r.opt_uint()?;
-        Ok(())
-    })?;
-    Ok(usage)
 }
 
 /// The most candidates an answer is read with.
@@ -519,7 +486,7 @@ struct Collector<'a> {
 impl<'a> Collector<'a> {
     fn add(&mut self, response: RawResponse<'a>) -> Result<(), TranslateError> {
         self.frames += 1;
-        if let Some((status, message)) = response.error {
+        if let Some([status, message]) = response.error {
             let status = status.as_deref().unwrap_or("UNKNOWN").to_owned();
             let message = message.as_deref().unwrap_or("").to_owned();
             return Err(TranslateError::InvalidResponse(format!(
@@ -532,14 +499,13 @@ impl<'a> Collector<'a> {
                 message.as_deref(),
             ));
         }
-        if let Some(usage) = response.usage_metadata {
-            let prompt = usage.prompt_token_count.unwrap_or(0);
-            let completion =
-                usage.candidates_token_count.unwrap_or(0) + usage.thoughts_token_count.unwrap_or(0);
+        if let Some([prompt, candidates, thoughts, total]) = response.usage_metadata {
+            let prompt = prompt.unwrap_or(0);
+            let completion = candidates.unwrap_or(0) + thoughts.unwrap_or(0);
             self.usage = Some(Usage {
                 prompt_tokens: prompt,
                 completion_tokens: completion,
-                total_tokens: usage.total_token_count.unwrap_or(prompt + completion),
+                total_tokens: total.unwrap_or(prompt + completion),
             });
         }
         for (position, candidate) in response
@@ -580,7 +546,7 @@ impl<'a> Collector<'a> {
                 }
                 if let Some(data) = part
                     .inline_data
-                    .and_then(|(mime, data)| data.filter(|d| !d.is_empty()).map(|d| (mime, d)))
+                    .and_then(|[mime, data]| data.filter(|d| !d.is_empty()).map(|d| (mime, d)))
                 {
                     let (mime, data) = data;
                     acc.answer.push_image(Image::parsed(

@@ -8,7 +8,7 @@ use super::codec::ImageAsk;
 use super::{TranslateError, Translated};
 use crate::headers::JSON;
 use crate::json::Out;
-use crate::reader::{self, JStr, ReadError, Reader};
+use crate::reader::{self, JStr, Reader};
 use std::borrow::Cow;
 
 /// The most images one `:predict` call returns.
@@ -91,34 +91,20 @@ pub(crate) fn parse_request(body: &[u8]) -> Result<ImageAsk<'static>, TranslateE
 /// predictions (`raiFilteredReason`) and an empty list become `withheld`.
 #[inline(never)]
 pub(crate) fn parse_answer(body: &[u8]) -> Result<Answer<'_>, TranslateError> {
-    #[derive(Default)]
-    struct Prediction<'a> {
-        bytes_base64_encoded: Option<JStr<'a>>,
-        mime_type: Option<JStr<'a>>,
-        rai_filtered_reason: Option<JStr<'a>>,
-        prompt: Option<JStr<'a>>,
-    }
-    fn read_prediction<'a>(r: &mut Reader<'a, '_>) -> Result<Prediction<'a>, ReadError> {
-        let mut p = Prediction::default();
-        r.object(&mut |r, key| {
-            let slot = if key.is("bytesBase64Encoded") {
-                &mut p.bytes_base64_encoded
-            } else if key.is("mimeType") {
-                &mut p.mime_type
-            } else if key.is("raiFilteredReason") {
-                &mut p.rai_filtered_reason
-            } else if key.is("prompt") {
-                &mut p.prompt
-            } else {
-                return r.skip();
-            };
-            *slot = r.opt_str()?;
-            Ok(())
-        })?;
-        Ok(p)
-    }
     let predictions = reader::document(body, |r| {
-        r.field(&["predictions"], |r| r.opt(|r| r.list(read_prediction)))
+        r.field(&["predictions"], |r| {
+            r.opt(|r| {
+                r.list(|r| {
+                    let names = [
+                        &["bytesBase64Encoded"][..],
+                        &["mimeType"],
+                        &["raiFilteredReason"],
+                        &["prompt"],
+                    ];
+                    r.fields(names, Reader::opt_str)
+                })
+            })
+        })
     })
     .map_err(TranslateError::unread_response)?
     .flatten()
@@ -129,17 +115,15 @@ pub(crate) fn parse_answer(body: &[u8]) -> Result<Answer<'_>, TranslateError> {
             "the answer has no predictions (Imagen leaves out images its safety filter blocks)",
         );
     }
-    for prediction in predictions {
-        match prediction.bytes_base64_encoded {
+    for [data, mime, filtered, prompt] in predictions {
+        match data {
             Some(data) if !data.is_empty() => answer.push_image(Image::parsed(
-                prediction
-                    .mime_type
-                    .map_or(Cow::Borrowed(DEFAULT_MIME), JStr::into_cow),
+                mime.map_or(Cow::Borrowed(DEFAULT_MIME), JStr::into_cow),
                 data,
-                prediction.prompt.map(JStr::into_cow),
+                prompt.map(JStr::into_cow),
             )),
             _ => {
-                if let Some(reason) = prediction.rai_filtered_reason {
+                if let Some(reason) = filtered {
                     answer.withhold(&reason);
                 }
             }

@@ -981,30 +981,16 @@ pub(crate) fn images_request_body(
 /// Reads the compat layer's `{"data":[{"b64_json","revised_prompt"}]}`.
 #[inline(never)]
 pub(crate) fn parse_images_answer(body: &[u8]) -> Result<Answer<'_>, TranslateError> {
-    /// `b64_json` and `revised_prompt`.
-    type Item<'a> = (Option<JStr<'a>>, Option<JStr<'a>>);
-    fn read_item<'a>(r: &mut Reader<'a, '_>) -> Result<Item<'a>, ReadError> {
-        let mut item: Item<'a> = (None, None);
-        r.object(&mut |r, key| {
-            if key.is("b64_json") {
-                item.0 = r.opt_str()?;
-            } else if key.is("revised_prompt") {
-                item.1 = r.opt_str()?;
-            } else {
-                r.skip()?;
-            }
-            Ok(())
-        })?;
-        Ok(item)
-    }
     let items = reader::document(body, |r| {
-        r.field(&["data"], |r| r.opt(|r| r.list(read_item)))
+        r.field(&["data"], |r| {
+            r.opt(|r| r.list(|r| r.fields([&["b64_json"], &["revised_prompt"]], Reader::opt_str)))
+        })
     })
     .map_err(TranslateError::unread_response)?
     .flatten()
     .unwrap_or_default();
     let mut answer = Answer::default();
-    for (b64_json, revised_prompt) in items {
+    for [b64_json, revised_prompt] in items {
         if let Some(data) = b64_json.filter(|d| !d.is_empty()) {
             answer.push_image(Image::parsed(
                 Cow::Borrowed(sniff_mime(&data)),
