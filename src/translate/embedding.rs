@@ -71,14 +71,7 @@ fn read_embeddings_request<'a>(r: &mut Reader<'a, '_>) -> Result<EmbedAsk<'a>, R
 fn read_inputs<'a>(r: &mut Reader<'a, '_>) -> Result<Vec<JStr<'a>>, ReadError> {
     match r.peek() {
         Some(b'"') => Ok(vec![r.str()?.decode()?]),
-        Some(b'[') => {
-            let mut inputs = Vec::new();
-            r.array(&mut |r| {
-                inputs.push(r.str()?.decode()?);
-                Ok(())
-            })?;
-            Ok(inputs)
-        }
+        Some(b'[') => r.list(|r| r.str()?.decode()),
         _ if r.null() => Ok(Vec::new()),
         _ => Err(r.expected("a string or a list of strings (token arrays are not supported)")),
     }

@@ -153,7 +153,7 @@ fn read_chat<'a>(
     let mut raw = RawChat::default();
     r.object(&mut |r, key| {
         if key.is("messages") {
-            raw.messages = read_messages(r, history, locator)?;
+            raw.messages = r.opt(|r| r.list(|r| read_message(r, history, locator)))?;
         } else if key.is("n") {
             raw.n = r.opt_int()?;
         } else if key.is("size") {
@@ -172,23 +172,6 @@ fn read_chat<'a>(
     })?;
     r.end()?;
     Ok(raw)
-}
-
-/// Reads `messages`: a list, or `null`.
-fn read_messages<'a>(
-    r: &mut Reader<'a, '_>,
-    history: History,
-    locator: &Locator<'a>,
-) -> Result<Option<Vec<Message<'a>>>, ReadError> {
-    if r.null() {
-        return Ok(None);
-    }
-    let mut messages = Vec::new();
-    r.array(&mut |r| {
-        messages.push(read_message(r, history, locator)?);
-        Ok(())
-    })?;
-    Ok(Some(messages))
 }
 
 /// A chat message: only `role` and, for roles whose content is used, `content`.
@@ -331,14 +314,7 @@ fn read_content<'a>(
             });
             Ok(Some(Content::Markdown(pieces)))
         }
-        Some(b'[') => {
-            let mut parts = Vec::new();
-            r.array(&mut |r| {
-                parts.push(read_part(r)?);
-                Ok(())
-            })?;
-            Ok(Some(Content::Parts(parts)))
-        }
+        Some(b'[') => Ok(Some(Content::Parts(r.list(read_part)?))),
         _ if r.null() => Ok(None),
         _ => Err(r.expected("a string or a list of content parts")),
     }
