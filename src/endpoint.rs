@@ -126,6 +126,21 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
+    /// Every endpoint, in declaration order.
+    pub const ALL: [Endpoint; 11] = [
+        Endpoint::ChatCompletions,
+        Endpoint::ImagesGenerations,
+        Endpoint::Embeddings,
+        Endpoint::GenerateContent,
+        Endpoint::StreamGenerateContent,
+        Endpoint::CountTokens,
+        Endpoint::EmbedContent,
+        Endpoint::BatchEmbedContents,
+        Endpoint::Predict,
+        Endpoint::PredictLongRunning,
+        Endpoint::GenerateAnswer,
+    ];
+
     /// The native method named after the `:` of a model path, if known.
     pub fn from_native_method(method: &str) -> Option<Endpoint> {
         Some(match method {
@@ -214,18 +229,13 @@ mod tests {
 
     #[test]
     fn native_method_names_round_trip() {
-        for method in [
-            "generateContent",
-            "streamGenerateContent",
-            "countTokens",
-            "embedContent",
-            "batchEmbedContents",
-            "predict",
-            "predictLongRunning",
-            "generateAnswer",
-        ] {
-            let endpoint = Endpoint::from_native_method(method);
-            assert_eq!(endpoint.map(Endpoint::as_str), Some(method), "{method}");
+        for endpoint in Endpoint::ALL.into_iter().filter(|e| !e.is_openai()) {
+            let method = endpoint.as_str();
+            assert_eq!(
+                Endpoint::from_native_method(method),
+                Some(endpoint),
+                "{method}"
+            );
         }
         assert_eq!(Endpoint::from_native_method("batchGenerateContent"), None);
     }
@@ -237,6 +247,9 @@ mod tests {
         }
         for (i, style) in ApiStyle::ALL.into_iter().enumerate() {
             assert_eq!(style as usize, i, "{style:?}");
+        }
+        for (i, endpoint) in Endpoint::ALL.into_iter().enumerate() {
+            assert_eq!(endpoint as usize, i, "{endpoint:?}");
         }
     }
 

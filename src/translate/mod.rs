@@ -508,20 +508,6 @@ mod tests {
     use super::*;
     use crate::endpoint::Endpoint as E;
 
-    const ALL: [E; 11] = [
-        E::ChatCompletions,
-        E::ImagesGenerations,
-        E::Embeddings,
-        E::GenerateContent,
-        E::StreamGenerateContent,
-        E::CountTokens,
-        E::EmbedContent,
-        E::BatchEmbedContents,
-        E::Predict,
-        E::PredictLongRunning,
-        E::GenerateAnswer,
-    ];
-
     use crate::endpoint::Family as F;
 
     /// Every implemented pair and the families it is right for.
@@ -563,8 +549,8 @@ mod tests {
 
     #[test]
     fn supports_for_exactly_the_implemented_pairs_and_families() {
-        for from in ALL {
-            for to in ALL {
+        for from in E::ALL {
+            for to in E::ALL {
                 for family in F::ALL {
                     let want =
                         from == to || families(from, to).is_some_and(|fs| fs.contains(&family));

@@ -256,7 +256,7 @@ impl<'a> Content<'a> {
         parts
             .into_iter()
             .filter_map(|p| p.image_url)
-            .filter_map(|url| data_url(&url.0))
+            .filter_map(|url| data_url(&url))
     }
 
     /// An assistant message as model parts, in order: text with markdown
@@ -271,7 +271,7 @@ impl<'a> Content<'a> {
                 for part in parts {
                     if let Some(text) = part.text() {
                         pieces.extend(split_plain_markdown(text));
-                    } else if let Some(image) = part.image_url.and_then(|url| data_url(&url.0)) {
+                    } else if let Some(image) = part.image_url.and_then(|url| data_url(&url)) {
                         pieces.push(Piece::Image(image));
                     }
                 }
@@ -340,12 +340,12 @@ fn read_part<'a>(r: &mut Reader<'a, '_>) -> Result<ContentPart<'a>, ReadError> {
 
 /// Reads `image_url`: `{"url": ...}` or, from lenient clients, a bare
 /// string; or `null`.
-fn read_image_url<'a>(r: &mut Reader<'a, '_>) -> Result<Option<ImageUrl<'a>>, ReadError> {
+fn read_image_url<'a>(r: &mut Reader<'a, '_>) -> Result<Option<JStr<'a>>, ReadError> {
     match r.peek() {
-        Some(b'"') => Ok(Some(ImageUrl(r.str()?.decode()?))),
+        Some(b'"') => Ok(Some(r.str()?.decode()?)),
         Some(b'{') => {
             let url = r.field(&["url"], |r| r.str()?.decode())?;
-            Ok(Some(ImageUrl(url.unwrap_or_default())))
+            Ok(Some(url.unwrap_or_default()))
         }
         _ if r.null() => Ok(None),
         _ => Err(r.expected("an image_url object or string")),
@@ -357,7 +357,8 @@ struct ContentPart<'a> {
     /// `type`.
     kind: Option<JStr<'a>>,
     text: Option<JStr<'a>>,
-    image_url: Option<ImageUrl<'a>>,
+    /// `image_url`'s URL.
+    image_url: Option<JStr<'a>>,
 }
 
 impl<'a> ContentPart<'a> {
@@ -370,9 +371,6 @@ impl<'a> ContentPart<'a> {
         }
     }
 }
-
-/// `image_url`'s URL.
-struct ImageUrl<'a>(JStr<'a>);
 
 /// `data:image/png;base64,DATA` as an image borrowing `DATA` when `url` is
 /// borrowed. Other URLs (`http(s)`) cannot be sent inline: `None`.
