@@ -1351,6 +1351,20 @@ mod tests {
                 ..imagen()
             },
             Case {
+                name: "imagen: a null stream is no stream",
+                request: ask(r#","stream":null"#),
+                upstream: r#"{"predictions":[{"bytesBase64Encoded":"iAAA"}]}"#.into(),
+                content: json!("![image](data:image/png;base64,iAAA)"),
+                ..imagen()
+            },
+            Case {
+                name: "imagen: null stream_options ask for no usage",
+                request: ask(r#","stream":true,"stream_options":null"#),
+                upstream: r#"{"predictions":[{"bytesBase64Encoded":"iAAA"}]}"#.into(),
+                content: json!("![image](data:image/png;base64,iAAA)"),
+                ..imagen()
+            },
+            Case {
                 name: "imagen: stream, filtered",
                 request: r#"{"messages":[{"role":"user","content":"x"}],"stream":true,"stream_options":{"include_usage":false}}"#.into(),
                 upstream: r#"{"predictions":[]}"#.into(),
@@ -1482,36 +1496,6 @@ mod tests {
                 want.push(usage);
             }
             assert_eq!(chat_chunks(&got), want, "{}", case.name);
-        }
-    }
-
-    /// `chat/completions` to Imagen `:predict`: the answer as a chat completion or chunks.
-    mod chat_to_predict {
-        use super::*;
-        const MODEL: &str = IMAGEN;
-
-        fn translator(parts: bool) -> Box<dyn Translator> {
-            chat(MODEL, Endpoint::Predict, parts)
-        }
-        #[test]
-        fn null_stream_fields_ask_for_no_stream_and_no_usage() {
-            let upstream = r#"{"predictions":[{"bytesBase64Encoded":"iAAA"}]}"#;
-            let (_, got) = run(
-                &mut *translator(false),
-                r#"{"messages":[{"role":"user","content":"u"}],"stream":null}"#,
-                upstream,
-            );
-            assert_eq!(got.content_type, "application/json", "not a stream");
-            let (_, got) = run(
-                &mut *translator(false),
-                r#"{"messages":[{"role":"user","content":"x"}],"stream":true,"stream_options":null}"#,
-                upstream,
-            );
-            let chunks = chat_chunks(&got);
-            assert!(
-                chunks.iter().all(|c| c.get("usage").is_none()),
-                "{chunks:?}"
-            );
         }
     }
 
@@ -1688,8 +1672,11 @@ mod tests {
                 "capacity {}",
                 got.body.capacity()
             );
-            let content = content_text(&[chat_completion(&got)]);
-            assert_eq!(content, format!("![image](data:image/png;base64,{img})"));
+            let content = &chat_completion(&got)["choices"][0]["message"]["content"];
+            assert_eq!(
+                content,
+                &json!(format!("![image](data:image/png;base64,{img})"))
+            );
         }
 
         #[test]

@@ -144,22 +144,6 @@ pub(crate) fn chat_chunks(translated: &Translated) -> Vec<Value> {
     chunks
 }
 
-/// The content of a chat completion or the joined content deltas of chunks.
-pub(crate) fn content_text(chunks_or_completion: &[Value]) -> String {
-    chunks_or_completion
-        .iter()
-        .filter_map(|c| {
-            let choice = c.get("choices")?.get(0)?;
-            choice
-                .get("message")
-                .or_else(|| choice.get("delta"))?
-                .get("content")?
-                .as_str()
-                .map(str::to_owned)
-        })
-        .collect()
-}
-
 /// Base64-looking data of `len` bytes, distinct per `seed`.
 pub(crate) fn fake_b64(seed: char, len: usize) -> String {
     let mut data: String = std::iter::repeat(seed).take(len).collect();
