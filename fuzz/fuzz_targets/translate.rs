@@ -15,7 +15,7 @@ use gemini_router::headers::{EVENT_STREAM, JSON};
 use gemini_router::translate::{
     self, Exchange, ImageMessageFormat, TranslateError, TranslateOptions,
 };
-use gemini_router_fuzz::{Json, JsonObject, ENDPOINTS};
+use gemini_router_fuzz::{Json, JsonObject};
 use libfuzzer_sys::fuzz_target;
 
 const MODELS: &[&str] = &[
@@ -83,8 +83,8 @@ fn pairs() -> &'static [(Endpoint, Endpoint)] {
     static PAIRS: std::sync::OnceLock<Vec<(Endpoint, Endpoint)>> = std::sync::OnceLock::new();
     PAIRS.get_or_init(|| {
         let mut pairs = Vec::new();
-        for from in ENDPOINTS {
-            for to in ENDPOINTS {
+        for from in Endpoint::ALL {
+            for to in Endpoint::ALL {
                 let exchange = Exchange {
                     model: MODELS[0],
                     from,

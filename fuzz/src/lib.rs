@@ -11,21 +11,6 @@ use arbitrary::{Arbitrary, Result, Unstructured};
 use gemini_router::endpoint::Endpoint;
 use serde_json::{json, Map, Number, Value};
 
-/// Every endpoint, for choosing one from fuzz input.
-pub const ENDPOINTS: [Endpoint; 11] = [
-    Endpoint::ChatCompletions,
-    Endpoint::ImagesGenerations,
-    Endpoint::Embeddings,
-    Endpoint::GenerateContent,
-    Endpoint::StreamGenerateContent,
-    Endpoint::CountTokens,
-    Endpoint::EmbedContent,
-    Endpoint::BatchEmbedContents,
-    Endpoint::Predict,
-    Endpoint::PredictLongRunning,
-    Endpoint::GenerateAnswer,
-];
-
 /// Keys of the request and response shapes the translators read.
 pub const KEYS: &[&str] = &[
     "model",
@@ -567,7 +552,7 @@ pub struct ShapedRequest(pub Value);
 
 impl<'a> Arbitrary<'a> for ShapedRequest {
     fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
-        let endpoint = *u.choose(&ENDPOINTS)?;
+        let endpoint = *u.choose(&Endpoint::ALL)?;
         Ok(ShapedRequest(request(u, endpoint)?))
     }
 }
@@ -578,7 +563,7 @@ pub struct ShapedResponse(pub Vec<u8>);
 
 impl<'a> Arbitrary<'a> for ShapedResponse {
     fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
-        let endpoint = *u.choose(&ENDPOINTS)?;
+        let endpoint = *u.choose(&Endpoint::ALL)?;
         Ok(ShapedResponse(response(u, endpoint)?))
     }
 }
