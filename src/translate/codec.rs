@@ -1300,6 +1300,12 @@ mod tests {
             request: ask(""),
             ..base()
         };
+        // Imagen answering one PNG, without its MIME type.
+        let one_png = || Case {
+            upstream: r#"{"predictions":[{"bytesBase64Encoded":"iAAA"}]}"#.into(),
+            content: json!("![image](data:image/png;base64,iAAA)"),
+            ..imagen()
+        };
         let images = || Case {
             to: E::ImagesGenerations,
             request: ask(r#","stream":false"#),
@@ -1353,16 +1359,12 @@ mod tests {
             Case {
                 name: "imagen: a null stream is no stream",
                 request: ask(r#","stream":null"#),
-                upstream: r#"{"predictions":[{"bytesBase64Encoded":"iAAA"}]}"#.into(),
-                content: json!("![image](data:image/png;base64,iAAA)"),
-                ..imagen()
+                ..one_png()
             },
             Case {
                 name: "imagen: null stream_options ask for no usage",
                 request: ask(r#","stream":true,"stream_options":null"#),
-                upstream: r#"{"predictions":[{"bytesBase64Encoded":"iAAA"}]}"#.into(),
-                content: json!("![image](data:image/png;base64,iAAA)"),
-                ..imagen()
+                ..one_png()
             },
             Case {
                 name: "imagen: stream, filtered",
