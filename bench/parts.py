@@ -125,13 +125,14 @@ def main() -> int:
                         help="the filter as cargo builds it, as the variants are (default: cargo's output)")
     parser.add_argument("--envoy", type=Path, default=ROOT / ".venv/bin/envoy")
     parser.add_argument("--requests", type=int, default=1000, help="requests counted per build (default 1000; at 200 the counts move by about 1k)")
-    parser.add_argument("--only", nargs="*", help="variant keys (default: all)")
+    parser.add_argument("--only", nargs="*", help="variant keys (default: all; `--only` alone: none, the filter "
+                                                  "of --wasm and the minimal module alone)")
     parser.add_argument("--out", default=str(R.BENCH / "parts.md"), help="Markdown report ('-' for none)")
     args = parser.parse_args()
     if not R.ensure_tools(need_node=False):
         return 1
     os.environ["ENVOY_BIN"] = str(args.envoy)
-    variants = [v for v in VARIANTS if not args.only or v.key in args.only]
+    variants = [v for v in VARIANTS if args.only is None or v.key in args.only]
     WORK.mkdir(parents=True, exist_ok=True)
     modules = {"filter": args.wasm, **{v.key: build_variant(v, WORK / "target") for v in variants}}
     modules.update(R.build_ref_modules())

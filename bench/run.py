@@ -46,8 +46,8 @@ is compared with its baseline measured in the same run, interleaved.
    Then each of the four fronts once more under valgrind's callgrind, for
    scenarios a, b, d and e: the instructions per request its process executes
    in user space (Envoy, V8, the module's code), ``--cg-requests`` requests
-   sent one at a time. A count, not a time: it repeats from run to run,
-   where the CPU ratios move by about 0.1.
+   sent one at a time. A count, not a time: it moves by up to about 1.5%
+   between runs, where the CPU ratios move by about 0.1.
 2. Memory. Before the throughput runs, ``--mem-requests`` chat requests with
    an 8 MiB image are sent (4 at a time) to each front Envoy; VmHWM and
    VmRSS (from /proc/PID/status) are compared with its idle RSS, and the
@@ -922,8 +922,8 @@ def http_report(http: HttpResults) -> list[str]:
                 "scenario sent one at a time (hey `-c 1`, after 20 not counted), and every instruction the Envoy "
                 "process executes in user space meanwhile (Envoy, V8 and the module's compiled code; not the "
                 "kernel's share, which the CPU figures above include), divided by the requests. It moves much less "
-                "than CPU time from run to run (by about 1.5%: 252.8k and 256.5k per ~1 KiB chat in two runs of the "
-                "same request path), so its ratios are the steadier measure of what they count.", "",
+                "than CPU time from run to run (by up to about 1.5% for the same module and request), so its ratios "
+                "are the steadier measure of what they count.", "",
                 "| scenario | plain Envoy | no-op module | minimal module | gemini-router | gemini-router ÷ plain | "
                 "gemini-router ÷ no-op | gemini-router ÷ minimal |",
                 "|---|---:|---:|---:|---:|---:|---:|---:|"]
