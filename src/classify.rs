@@ -5,6 +5,7 @@
 //! first.
 
 use crate::endpoint::Family;
+use std::cell::RefCell;
 use std::fmt;
 
 /// The built-in rules, in order. Image-output Gemini models come before the
@@ -118,6 +119,51 @@ impl Glob {
     }
 }
 
+/// The index of the first of a list of globs that matches a model id,
+/// remembered for the last [`FirstMatch::IDS`] ids looked up. A deployment
+/// sends a handful of models, and each request would otherwise try its id
+/// against every pattern of the rules and of the lifecycle table (26 with
+/// the built-in ones). The answer depends on the id and the list alone, and
+/// the list does not change once configured, so a remembered answer is the
+/// answer. Bounded: the oldest id gives way, whatever ids clients send.
+#[derive(Debug, Clone, Default)]
+pub struct FirstMatch {
+    /// (id, the first match's index), the most recent last.
+    recent: RefCell<Vec<(Box<str>, Option<usize>)>>,
+}
+
+impl FirstMatch {
+    /// How many ids are remembered.
+    pub const IDS: usize = 16;
+
+    /// The index of the first glob of `globs` that matches `id`.
+    pub fn find<'g>(&self, id: &str, globs: impl Iterator<Item = &'g Glob>) -> Option<usize> {
+        if let Ok(recent) = self.recent.try_borrow() {
+            if let Some((_, index)) = recent.iter().rev().find(|(known, _)| **known == *id) {
+                return *index;
+            }
+        }
+        let mut globs = globs;
+        let index = globs.position(|glob| glob.matches(id));
+        if let Ok(mut recent) = self.recent.try_borrow_mut() {
+            if recent.len() == Self::IDS {
+                recent.remove(0);
+            }
+            recent.push((id.into(), index));
+        }
+        index
+    }
+}
+
+/// Remembered answers are not part of what a list is.
+impl PartialEq for FirstMatch {
+    fn eq(&self, _: &FirstMatch) -> bool {
+        true
+    }
+}
+
+impl Eq for FirstMatch {}
+
 /// Whether a literal run of a pattern (`?` for any byte) matches `text`.
 fn runs_equal(run: &[u8], text: &[u8]) -> bool {
     run.len() == text.len() && run.iter().zip(text).all(|(&p, &t)| p == b'?' || p == t)
@@ -203,6 +249,8 @@ impl Classification<'_> {
 pub struct Classifier {
     rules: Vec<Rule>,
     default_family: Family,
+    /// The rule each recent model id matched.
+    first: FirstMatch,
 }
 
 impl Classifier {
@@ -221,6 +269,7 @@ impl Classifier {
         Classifier {
             rules,
             default_family,
+            first: FirstMatch::default(),
         }
     }
 
@@ -236,7 +285,8 @@ impl Classifier {
 
     /// The family of a bare model id.
     pub fn classify(&self, id: &str) -> Classification<'_> {
-        match self.rules.iter().find(|r| r.pattern.matches(id)) {
+        let rules = self.rules.iter().map(|r| &r.pattern);
+        match self.first.find(id, rules).and_then(|i| self.rules.get(i)) {
             Some(rule) => Classification {
                 family: rule.family,
                 rule: Some(rule),
@@ -362,6 +412,48 @@ mod tests {
                 assert_eq!(glob.matches(id), want, "{pattern} ~ {id}");
             }
         }
+    }
+
+    #[test]
+    fn first_match_remembers_what_the_search_finds_and_no_more_ids_than_it_may() {
+        let globs: Vec<Glob> = ["gemini-*-image*", "imagen-*", "gemini-*", "a?c"]
+            .iter()
+            .map(|p| Glob::new(p).unwrap())
+            .collect();
+        let first = FirstMatch::default();
+        // Each id twice: searched, then remembered; the answers are the
+        // search's either way.
+        let cases = [
+            ("gemini-2.5-flash-image", Some(0)),
+            ("imagen-4.0-generate-001", Some(1)),
+            ("gemini-3.5-flash", Some(2)),
+            ("abc", Some(3)),
+            ("gpt-4o", None),
+            ("", None),
+        ];
+        for round in 0..2 {
+            for (id, want) in cases {
+                assert_eq!(first.find(id, globs.iter()), want, "{id}, round {round}");
+            }
+        }
+        assert_eq!(first.recent.borrow().len(), cases.len(), "one entry per id");
+        // Many more ids than it keeps: the oldest give way, the answers hold.
+        for n in 0..3 * FirstMatch::IDS {
+            let id = format!("gemini-{n}");
+            assert_eq!(first.find(&id, globs.iter()), Some(2), "{id}");
+        }
+        let recent = first.recent.borrow();
+        assert_eq!(recent.len(), FirstMatch::IDS);
+        assert_eq!(
+            &*recent[FirstMatch::IDS - 1].0,
+            format!("gemini-{}", 3 * FirstMatch::IDS - 1)
+        );
+        drop(recent);
+        assert_eq!(
+            first.find("gpt-4o", globs.iter()),
+            None,
+            "forgotten, searched again"
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! the replacement, and turns a 404 for a model past its shutdown into the
 //! truth: "X was shut down on DATE; its replacement is Y".
 
-use crate::classify::{Glob, GlobError};
+use crate::classify::{FirstMatch, Glob, GlobError};
 use crate::config::{parse_document, read_opt, read_opt_string, read_seq, read_string};
 use crate::config::{read_unit_enum, FieldError, Shape};
 use crate::model::ModelName;
@@ -302,6 +302,8 @@ fn date(
 #[derive(Debug, Clone, Default)]
 pub struct Lifecycle {
     rows: Vec<Row>,
+    /// The row each recent model id matched.
+    first: FirstMatch,
 }
 
 impl Lifecycle {
@@ -318,7 +320,10 @@ impl Lifecycle {
             })?;
             Row::compile_all(&mut rows, &raw, true)?;
         }
-        Ok(Lifecycle { rows })
+        Ok(Lifecycle {
+            rows,
+            first: FirstMatch::default(),
+        })
     }
 
     /// Number of rows.
@@ -339,7 +344,11 @@ impl Lifecycle {
     /// [`Lifecycle::notice`] with the time read from `now` only for a model the
     /// table lists.
     pub fn notice_at(&self, model: &str, now: impl FnOnce() -> u64) -> Option<Notice> {
-        let row = self.rows.iter().find(|r| r.pattern.matches(model))?;
+        let patterns = self.rows.iter().map(|r| &r.pattern);
+        let row = self
+            .first
+            .find(model, patterns)
+            .and_then(|i| self.rows.get(i))?;
         let today = Date::from_unix(now());
         let shut_down = row.shut_down || row.shutdown.is_some_and(|d| d <= today);
         if row.shutdown.is_none() && !shut_down {
