@@ -18,10 +18,13 @@ is compared with its baseline measured in the same run, interleaved.
      - filter: gemini-router, ``{"api_style":"openai"}``.
    The reference modules are separate cargo packages (the filter's SDK
    version and release profile), built into target/bench and loaded like
-   the filter (their configuration is ignored). Each round runs wrk against
-   all four, ``--duration`` seconds each, the order rotated every round
-   (plain no-op minimal filter, no-op minimal filter plain, ...);
-   ``--repeats`` rounds per scenario:
+   the filter (their configuration is ignored). A fifth, the control, is a
+   second Envoy with the minimal module: two identical fronts, whose CPU
+   ratio shows how far this run's ratios stray from the truth (the machine
+   is shared: it was 0.92x to 1.15x in runs of six rounds). Each round runs
+   wrk against all five, ``--duration`` seconds each, the order rotated
+   every round (plain no-op minimal filter control, no-op minimal filter
+   control plain, ...); ``--repeats`` rounds per scenario:
      a. GET /v1beta/models: not a routed request, passes untouched;
      b. an OpenAI chat request for gemini-3.5-flash (~1 KiB): buffered,
         scanned, forwarded unchanged;
@@ -114,11 +117,16 @@ FRONTS = ["plain", "noop", "minimal", "filter"]
 # tests/harness.py's skip_unrouted mode; they run in SKIP_SCENARIOS only.
 SKIP_FRONTS = {"skip-route": "route", "skip-matcher": "matcher"}
 SKIP_SCENARIOS = ("a", "b")
+# The control: a second Envoy with the minimal module, loaded in the same
+# rounds as the others. Its CPU ratio to the first is what two identical
+# fronts differ by in this run: the noise floor of every CPU ratio.
+CONTROL = "minimal-2"
 # The scenarios whose instructions per request callgrind counts (not the
 # 1 MiB one: Envoy copying it under valgrind takes minutes).
 CALLGRIND_SCENARIOS = ("a", "b", "d", "e")
 FRONT_LABELS = {"plain": "plain Envoy", "noop": "no-op module", "minimal": "minimal module", "filter": "gemini-router",
-                "skip-route": "gemini-router, skip route (shipped)", "skip-matcher": "gemini-router in match_delegate"}
+                "skip-route": "gemini-router, skip route (shipped)", "skip-matcher": "gemini-router in match_delegate",
+                CONTROL: "minimal module, a second Envoy (control)"}
 
 # What the upstream Envoy answers: a chat completion, or a generateContent
 # response for native model paths (what a translated request reaches).
@@ -450,8 +458,9 @@ def start_front(name: str, upstream_port: int, modules: dict[str, Path]):
 
     if name == "plain":
         envoy = harness.Envoy("127.0.0.1", upstream_port, with_filter=False, name=name)
-    elif name in REF_MODULES:
-        envoy = harness.Envoy("127.0.0.1", upstream_port, None, with_filter=True, wasm=modules[name], name=name,
+    elif name in REF_MODULES or name == CONTROL:
+        module = modules["minimal" if name == CONTROL else name]
+        envoy = harness.Envoy("127.0.0.1", upstream_port, None, with_filter=True, wasm=module, name=name,
                               skip_unrouted="off")
     else:
         # gemini-router: the built module, or the build `modules` names (bench/parts.py's variants).
@@ -508,7 +517,7 @@ class Scenario:
     method: str
     path: str
     body: Path | None
-    fronts: list[str] = field(default_factory=lambda: list(FRONTS))
+    fronts: list[str] = field(default_factory=lambda: [*FRONTS, CONTROL])
     # The client asks for a compressed answer (`Accept-Encoding: gzip`, as
     # the SDKs' HTTP clients do); otherwise it sends no `Accept-Encoding`.
     gzip: bool = False
@@ -755,7 +764,7 @@ def run_http(bodies: Bodies, wasm: Path, seconds: int, repeats: int, connections
     ]
     for scenario in results.scenarios:
         if scenario.key in SKIP_SCENARIOS:
-            scenario.fronts = FRONTS + list(SKIP_FRONTS)
+            scenario.fronts = [*FRONTS, CONTROL, *SKIP_FRONTS]
     modules = build_ref_modules()
     results.module_bytes = {name: path.stat().st_size for name, path in modules.items()}
     results.module_bytes["filter"] = wasm.stat().st_size
@@ -763,9 +772,9 @@ def run_http(bodies: Bodies, wasm: Path, seconds: int, repeats: int, connections
     fronts: dict = {}
     try:
         log("starting Envoys: direct-response upstream; in front: "
-            + ", ".join(FRONT_LABELS[f] for f in FRONTS + list(SKIP_FRONTS)))
+            + ", ".join(FRONT_LABELS[f] for f in [*FRONTS, CONTROL, *SKIP_FRONTS]))
         upstream = start_upstream()
-        for name in FRONTS + list(SKIP_FRONTS):
+        for name in [*FRONTS, CONTROL, *SKIP_FRONTS]:
             fronts[name] = start_front(name, upstream.port, modules)
         results.checks = verify(fronts, results.scenarios)
 
@@ -894,7 +903,8 @@ def http_report(http: HttpResults) -> list[str]:
     out = ["## 1. Filter overhead through Envoy, against the floor", "",
            f"Four front Envoys (`--concurrency 1`, the same but for their HTTP filters: {fronts}) in front of a "
            f"second Envoy that answers fixed JSON; wrk `-t1 -c{s['connections']}`, {s['seconds']:g} s per run; "
-           f"rounds per scenario: {s['repeats']}, each running all four in an order rotated every round. "
+           f"rounds per scenario: {s['repeats']}, each running all four and the control in an order rotated "
+           "every round. "
            "The *no-op module* (`bench/ref-noop`) returns Continue from every callback: what any Wasm filter costs. "
            "The *minimal module* (`bench/ref-minimal`) pauses POST headers, buffers the body and finds `\"model\"` "
            "with a byte search: the least a filter that routes on the body does. Both use the filter's SDK "
@@ -903,17 +913,22 @@ def http_report(http: HttpResults) -> list[str]:
            "`Accept-Encoding: gzip` (which gemini-router removes from a request it routes), here and in the "
            "callgrind runs below alike. "
            "CPU = the front Envoy's user+system time per request. Each figure is the median over the rounds; "
-           "each ratio is the median over the rounds of the two figures measured in the same round.", "",
+           "each ratio is the median over the rounds of the two figures measured in the same round. "
+           "The *control* is a second Envoy with the minimal module, loaded in the same rounds: two identical "
+           "fronts, so its ratio to the first minimal module would be 1.00× on a quiet machine, and what it is "
+           "instead is how far this run's CPU ratios can be from the truth.", "",
            "### CPU per request of the front Envoy", "",
            "| scenario | plain Envoy | no-op module | minimal module | gemini-router | gemini-router ÷ plain | "
-           "gemini-router ÷ no-op | gemini-router ÷ minimal | no-op ÷ plain | minimal ÷ plain |",
-           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+           "gemini-router ÷ no-op | gemini-router ÷ minimal | no-op ÷ plain | minimal ÷ plain | "
+           "control ÷ minimal |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     errors = 0
     for sc in http.scenarios:
         errors += sum(r.errors for f in sc.fronts for r in http.runs[(sc.key, f)])
         cells = [f"{med(sc.key, f, 'cpu_us'):.0f} µs" for f in FRONTS]
         cells += [ratio(sc.key, "filter", base, "cpu_us") for base in ("plain", "noop", "minimal")]
         cells += [ratio(sc.key, f, "plain", "cpu_us") for f in ("noop", "minimal")]
+        cells.append(ratio(sc.key, CONTROL, "minimal", "cpu_us"))
         out.append(f"| {sc.key}. {sc.title} | " + " | ".join(cells) + " |")
 
     if http.instructions:
@@ -1092,9 +1107,13 @@ def targets_report(http: HttpResults | None, scan: ScanResults | None) -> list[s
         for key, title in (("b", "~1 KiB chat, CPU ÷ minimal module"),
                            ("e", "the same chat from a client that asks for gzip, CPU ÷ minimal module")):
             chat = paired_ratio(http.runs[(key, "filter")], http.runs[(key, "minimal")], "cpu_us")
+            control = paired_ratio(http.runs[(key, CONTROL)], http.runs[(key, "minimal")], "cpu_us") \
+                if (key, CONTROL) in http.runs else None
             instr = [http.instructions.get((key, f)) for f in ("filter", "minimal")]
             if chat is not None:
-                shown = fmt_ratio(chat) + (f" (instructions {fmt_ratio(instr[0] / instr[1])})" if all(instr) else "")
+                notes = ([f"instructions {fmt_ratio(instr[0] / instr[1])}"] if all(instr) else []) \
+                    + ([f"control {fmt_ratio(control)}"] if control is not None else [])
+                shown = fmt_ratio(chat) + (f" ({'; '.join(notes)})" if notes else "")
                 rows.append((title, shown, limits("chat", at_most),
                              verdict(max(chat, instr[0] / instr[1]) if all(instr) else chat, "chat")))
         get = paired_ratio(http.runs[("a", "skip-route")], http.runs[("a", "noop")], "cpu_us") \
@@ -1138,7 +1157,8 @@ def targets_report(http: HttpResults | None, scan: ScanResults | None) -> list[s
     return ["## Summary: the lean-core targets", "",
             "This run's figures against the targets of the lean-core work (issue 8): each must, then each "
             "goal. A CPU ratio moves by 0.05 or more between runs on a shared machine; where the instruction "
-            "count is given too, the verdict takes the higher of the two.", "",
+            "count is given too, the verdict takes the higher of the two. *Control*: a second Envoy with the "
+            "minimal module ÷ the first, in the same rounds (1.00× on a quiet machine; see section 1).", "",
             "| figure | this run | must / goal | |", "|---|---:|---|---|"] \
         + [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows] + [""]
 
