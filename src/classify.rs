@@ -84,8 +84,9 @@ impl Glob {
     /// between stars: the first run must start `text`, the last must end
     /// it, and each run between is taken where it first occurs after the
     /// previous one (the leftmost place leaves the most room for the rest,
-    /// so that choice never loses a match). No backtracking: a model id is
-    /// tried against every rule on every request.
+    /// so that choice never loses a match). No backtracking: a model id a
+    /// worker has not seen lately is tried against every rule (see
+    /// [`FirstMatch`]), and clients choose the ids.
     pub fn matches(&self, text: &str) -> bool {
         let (p, t) = (self.pattern.as_bytes(), text.as_bytes());
         let Some((first_star, last_star)) = self.stars else {
