@@ -61,10 +61,11 @@ unit-wasm: .rustup-target.stamp ## Run the Rust unit tests built for wasm32-wasi
 	CARGO_TARGET_WASM32_WASIP1_RUNNER="node --no-warnings --single-threaded-gc $(CURDIR)/bench/scan-bench/wasi-run.mjs" \
 	  cargo test --lib --target $(TARGET)
 
-lint: .rustup-target.stamp ## cargo fmt --check, and clippy -D warnings on host and wasm
+lint: .rustup-target.stamp ## cargo fmt --check, and clippy -D warnings on host and wasm, and on the fuzz targets
 	cargo fmt --all -- --check
 	cargo clippy --all-targets -- -D warnings
 	cargo clippy --release --target $(TARGET) -- -D warnings
+	cd fuzz && cargo fmt -- --check && cargo clippy --bins -- -D warnings
 
 integration: setup build ## Run the emulator, integration and client suites against the newest Envoy
 	$(PY) -m pytest -q -n 2 tests/emulator tests/integration tests/clients $(PYTEST_ARGS)

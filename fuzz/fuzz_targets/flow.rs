@@ -37,7 +37,6 @@ use gemini_router::translate::Translator;
 use gemini_router_fuzz::{Json, JsonObject, ShapedRequest, ShapedResponse};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
-use std::sync::OnceLock;
 
 const KEY: &str = "AIzaFuzzKey0123456789SECRET";
 
@@ -85,14 +84,19 @@ const METHODS: &[&str] = &[
     "generateAnswer",
 ];
 
+/// The configurations, compiled once per thread: a `Config` remembers its
+/// recent model lookups (`classify::FirstMatch`, a `RefCell`), so it is not
+/// shared between threads, as in the module, where each worker has its own.
 fn configs() -> &'static [Config] {
-    static CONFIGS_COMPILED: OnceLock<Vec<Config>> = OnceLock::new();
-    CONFIGS_COMPILED.get_or_init(|| {
-        CONFIGS
-            .iter()
-            .map(|c| Config::from_bytes(c.as_bytes()).expect("fuzz configuration is valid"))
-            .collect()
-    })
+    thread_local! {
+        static CONFIGS_COMPILED: &'static [Config] = Vec::leak(
+            CONFIGS
+                .iter()
+                .map(|c| Config::from_bytes(c.as_bytes()).expect("fuzz configuration is valid"))
+                .collect(),
+        );
+    }
+    CONFIGS_COMPILED.with(|configs| *configs)
 }
 
 #[derive(Arbitrary, Debug)]
@@ -542,7 +546,7 @@ impl Case<'_> {
         upstream_has_key: bool,
     ) {
         // Streams and JSON both: the status picks the content type.
-        let content_type = if status % 2 == 0 {
+        let content_type = if status.is_multiple_of(2) {
             "text/event-stream"
         } else {
             "application/json"
@@ -769,7 +773,7 @@ fuzz_target!(|input: Input<'_>| {
             api_key,
         },
         // Before and after the built-in table's shutdown dates.
-        now: Now::At(if input.status % 2 == 0 {
+        now: Now::At(if input.status.is_multiple_of(2) {
             1_700_000_000
         } else {
             1_796_169_600
@@ -869,7 +873,11 @@ fuzz_target!(|input: Input<'_>| {
                 translator
             });
             // A 2xx as well as errors: the status input picks either.
-            let status = if input.status % 3 == 0 { 200 } else { status };
+            let status = if input.status.is_multiple_of(3) {
+                200
+            } else {
+                status
+            };
             case.responses(
                 &routed,
                 translator,
