@@ -121,30 +121,34 @@ impl Glob {
 }
 
 /// The index of the first of a list of globs that matches a model id,
-/// remembered for the last [`FirstMatch::IDS`] ids looked up. A deployment
+/// remembered for the last [`FirstMatch::IDS`] ids it had to search for (a
+/// remembered id does not move up: the oldest search gives way). A deployment
 /// sends a handful of models, and each request would otherwise try its id
 /// against every pattern of the rules and of the lifecycle table (26 with
 /// the built-in ones). The answer depends on the id and the list alone, and
 /// the list does not change once configured, so a remembered answer is the
-/// answer. Bounded: the oldest id gives way, whatever ids clients send.
+/// answer. Bounded, whatever ids clients send.
 #[derive(Debug, Clone, Default)]
-pub struct FirstMatch {
+pub(crate) struct FirstMatch {
     /// (id, the first match's index), the most recent last.
     recent: RefCell<Vec<(Box<str>, Option<usize>)>>,
 }
 
 impl FirstMatch {
     /// How many ids are remembered.
-    pub const IDS: usize = 16;
+    pub(crate) const IDS: usize = 16;
 
     /// The index of the first glob of `globs` that matches `id`.
-    pub fn find<'g>(&self, id: &str, globs: impl Iterator<Item = &'g Glob>) -> Option<usize> {
+    pub(crate) fn find<'g>(
+        &self,
+        id: &str,
+        mut globs: impl Iterator<Item = &'g Glob>,
+    ) -> Option<usize> {
         if let Ok(recent) = self.recent.try_borrow() {
             if let Some((_, index)) = recent.iter().rev().find(|(known, _)| **known == *id) {
                 return *index;
             }
         }
-        let mut globs = globs;
         let index = globs.position(|glob| glob.matches(id));
         if let Ok(mut recent) = self.recent.try_borrow_mut() {
             if recent.len() == Self::IDS {
@@ -438,6 +442,11 @@ mod tests {
             }
         }
         assert_eq!(first.recent.borrow().len(), cases.len(), "one entry per id");
+        // A remembered id is answered without searching: with no globs to
+        // try, the answers are still the search's.
+        for (id, want) in cases {
+            assert_eq!(first.find(id, std::iter::empty()), want, "{id}, remembered");
+        }
         // Many more ids than it keeps: the oldest give way, the answers hold.
         for n in 0..3 * FirstMatch::IDS {
             let id = format!("gemini-{n}");
@@ -450,6 +459,8 @@ mod tests {
             format!("gemini-{}", 3 * FirstMatch::IDS - 1)
         );
         drop(recent);
+        let last = format!("gemini-{}", 3 * FirstMatch::IDS - 1);
+        assert_eq!(first.find(&last, std::iter::empty()), Some(2), "remembered");
         assert_eq!(
             first.find("gpt-4o", globs.iter()),
             None,
