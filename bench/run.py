@@ -20,8 +20,8 @@ is compared with its baseline measured in the same run, interleaved.
    version and release profile), built into target/bench and loaded like
    the filter (their configuration is ignored). A fifth, the control, is a
    second Envoy with the minimal module: two identical fronts, whose CPU
-   ratio shows how far this run's ratios stray from the truth (the machine
-   is shared: it was 0.92x to 1.15x in runs of six rounds). Each round runs
+   ratio (1.00x on a quiet machine) shows how far this run's ratios stray
+   on a shared one. Each round runs
    wrk against all five, ``--duration`` seconds each, the order rotated
    every round (plain no-op minimal filter control, no-op minimal filter
    control plain, ...); ``--repeats`` rounds per scenario:
@@ -121,6 +121,8 @@ SKIP_SCENARIOS = ("a", "b")
 # rounds as the others. Its CPU ratio to the first is what two identical
 # fronts differ by in this run: the noise floor of every CPU ratio.
 CONTROL = "minimal-2"
+# Every front the load rounds start, in the order of the first round.
+EVERY_FRONT = [*FRONTS, CONTROL, *SKIP_FRONTS]
 # The scenarios whose instructions per request callgrind counts (not the
 # 1 MiB one: Envoy copying it under valgrind takes minutes).
 CALLGRIND_SCENARIOS = ("a", "b", "d", "e")
@@ -764,7 +766,7 @@ def run_http(bodies: Bodies, wasm: Path, seconds: int, repeats: int, connections
     ]
     for scenario in results.scenarios:
         if scenario.key in SKIP_SCENARIOS:
-            scenario.fronts = [*FRONTS, CONTROL, *SKIP_FRONTS]
+            scenario.fronts = list(EVERY_FRONT)
     modules = build_ref_modules()
     results.module_bytes = {name: path.stat().st_size for name, path in modules.items()}
     results.module_bytes["filter"] = wasm.stat().st_size
@@ -772,9 +774,9 @@ def run_http(bodies: Bodies, wasm: Path, seconds: int, repeats: int, connections
     fronts: dict = {}
     try:
         log("starting Envoys: direct-response upstream; in front: "
-            + ", ".join(FRONT_LABELS[f] for f in [*FRONTS, CONTROL, *SKIP_FRONTS]))
+            + ", ".join(FRONT_LABELS[f] for f in EVERY_FRONT))
         upstream = start_upstream()
-        for name in [*FRONTS, CONTROL, *SKIP_FRONTS]:
+        for name in EVERY_FRONT:
             fronts[name] = start_front(name, upstream.port, modules)
         results.checks = verify(fronts, results.scenarios)
 
