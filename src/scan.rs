@@ -459,6 +459,29 @@ pub(crate) fn plain_run_end(buf: &[u8], i: usize) -> usize {
     return plain_run_end_swar(buf, i);
 }
 
+/// All ones in each lane of the 16 bytes `$c` that is `"`, `\\` or below
+/// 0x20. A macro, not a function: at the module's inlining threshold
+/// (.cargo/config.toml) a function would be called, not inlined, for every
+/// 16 bytes, and `#[inline(always)]` cannot go with `#[target_feature]`.
+#[cfg(target_arch = "wasm32")]
+macro_rules! special_bytes {
+    ($c:expr) => {{
+        use core::arch::wasm32::{u8x16, u8x16_eq, u8x16_lt, u8x16_splat, v128_or};
+        let c: &[u8; 16] = $c;
+        let v = u8x16(
+            c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11], c[12], c[13],
+            c[14], c[15],
+        );
+        v128_or(
+            v128_or(
+                u8x16_eq(v, u8x16_splat(b'"')),
+                u8x16_eq(v, u8x16_splat(b'\\')),
+            ),
+            u8x16_lt(v, u8x16_splat(0x20)),
+        )
+    }};
+}
+
 /// [`plain_run_end`] by Wasm SIMD128, which V8 (Envoy's Wasm runtime)
 /// turns into SSE compares: 32 bytes per step while they last, then 16,
 /// then a byte at a time.
@@ -472,7 +495,7 @@ fn plain_run_end_simd(buf: &[u8], mut i: usize) -> usize {
         let (Some(low), Some(high)) = (low.first_chunk(), high.first_chunk()) else {
             break;
         };
-        let (low, high) = (special_bytes(low), special_bytes(high));
+        let (low, high) = (special_bytes!(low), special_bytes!(high));
         if v128_any_true(v128_or(low, high)) {
             let mask = u32::from(u8x16_bitmask(low)) | u32::from(u8x16_bitmask(high)) << 16;
             return i + mask.trailing_zeros() as usize;
@@ -480,32 +503,13 @@ fn plain_run_end_simd(buf: &[u8], mut i: usize) -> usize {
         i += 32;
     }
     if let Some(c) = buf.get(i..).and_then(<[u8]>::first_chunk::<16>) {
-        let mask = u8x16_bitmask(special_bytes(c));
+        let mask = u8x16_bitmask(special_bytes!(c));
         if mask != 0 {
             return i + mask.trailing_zeros() as usize;
         }
         i += 16;
     }
     plain_bytes_end(buf, i)
-}
-
-/// All ones in each lane of `c` that is `"`, `\\` or below 0x20.
-#[cfg(target_arch = "wasm32")]
-#[target_feature(enable = "simd128")]
-#[inline]
-fn special_bytes(c: &[u8; 16]) -> core::arch::wasm32::v128 {
-    use core::arch::wasm32::{u8x16, u8x16_eq, u8x16_lt, u8x16_splat, v128_or};
-    let v = u8x16(
-        c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11], c[12], c[13],
-        c[14], c[15],
-    );
-    v128_or(
-        v128_or(
-            u8x16_eq(v, u8x16_splat(b'"')),
-            u8x16_eq(v, u8x16_splat(b'\\')),
-        ),
-        u8x16_lt(v, u8x16_splat(0x20)),
-    )
 }
 
 /// [`plain_run_end`] by two 8-byte words per step.
