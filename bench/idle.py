@@ -15,6 +15,10 @@ times in interleaved rounds (one front at a time; each figure the median):
   to `unreachable` and the names dropped: what that much less code saves.
   The probe loads and configures, but it cannot translate: it measures, it
   is not a filter.
+- the same with only the largest functions of `src/translate` emptied
+  (about 16 KB), and with as many bytes of its smallest functions
+  emptied: whether a byte of code costs the same in a large function as in
+  a small one (V8 compiles each function whole).
 
 For each: VmRSS, Envoy's heap (admin /memory: allocated, and free pages
 tcmalloc keeps, both of which the V8 compile of the module leaves), and the
@@ -38,6 +42,11 @@ import run as R  # noqa: E402  (bench/run.py: reference modules, Envoy fronts, /
 ROOT = R.ROOT
 WORK = R.WORK / "idle"
 PADDING = 400_000
+# How many bytes the named build's code may differ from the shipped one's
+# (see `probes`).
+CODE_SLACK = 64
+# The largest and the smallest probes: about this many bytes of code each.
+SPLIT_BYTES = 16_000
 # The probe empties the functions whose (legacy-demangled) name is in the
 # translate module; `ImageMessageFormat::read` is configuration, which runs at
 # start, so it stays.
@@ -185,6 +194,35 @@ def without_names(data: bytes, empty: re.Pattern | None) -> tuple[bytes, int]:
     return module(out), removed
 
 
+def translate_functions(data: bytes) -> list[tuple[int, str]]:
+    """(body bytes, demangled name) of each function of `src/translate`
+    (see TRANSLATE) in the named module `data`, largest first."""
+    parts = sections(data)
+    imports, names, found = 0, {}, []
+    for sid, payload in parts:
+        if sid == 2:
+            imports = imported_functions(payload)
+        elif sid == 0:
+            length, i = leb(payload, 0)
+            if payload[i:i + length] == b"name":
+                names = function_names(payload[i + length:])
+    for sid, payload in parts:
+        if sid == 10:
+            count, i = leb(payload, 0)
+            for index in range(count):
+                size, i = leb(payload, i)
+                i += size
+                name = demangle(names.get(imports + index, ""))
+                if TRANSLATE.search(name):
+                    found.append((size, name))
+    return sorted(found, reverse=True)
+
+
+def exactly(names: list[str]) -> re.Pattern:
+    """A pattern matching these names and no other."""
+    return re.compile("^(?:" + "|".join(re.escape(n) for n in names) + ")$")
+
+
 # -- the probes -----------------------------------------------------------------
 
 
@@ -198,31 +236,59 @@ def named_cargo_module() -> Path:
     return target / "wasm32-wasip1" / "release" / "deps" / "gemini_router.wasm"
 
 
-def probes(shipped: Path) -> tuple[dict[str, Path], dict[str, str], int]:
-    """Front name -> module, front name -> what it is, and the bytes of
-    code the emptied probe lacks."""
+def probes(shipped: Path) -> tuple[dict[str, Path], dict[str, str], dict[str, int]]:
+    """Front name -> module, front name -> what it is, and probe name ->
+    the bytes of code it lacks."""
     WORK.mkdir(parents=True, exist_ok=True)
     padded = WORK / "padded.wasm"
     padded.write_bytes(module(sections(shipped.read_bytes()) + [custom_section("padding", bytes(PADDING))]))
     named = named_cargo_module().read_bytes()
     # With its names dropped, the named build is the shipped module's code in
     # another order (the linker orders functions by their symbols): the
-    # same sections, of the same sizes.
+    # same sections, of the same sizes, but for the code, which can differ
+    # by a few bytes: a call's function index is a LEB128 number, whose
+    # length depends on where the linker put the function.
     unnamed, _ = without_names(named, None)
     shapes = [[(sid, len(payload)) for sid, payload in sections(m) if sid != 0]
               for m in (unnamed, shipped.read_bytes())]
-    if shapes[0] != shapes[1]:
+    same = len(shapes[0]) == len(shapes[1]) and all(
+        a[0] == b[0] and (a[1] == b[1] or (a[0] == 10 and abs(a[1] - b[1]) <= CODE_SLACK))
+        for a, b in zip(*shapes))
+    if not same:
         raise SystemExit(f"idle: the named build is not the code of {shipped}: run `make build` first")
     emptied, removed = without_names(named, TRANSLATE)
     (WORK / "emptied.wasm").write_bytes(emptied)
-    modules = {"filter": shipped, "padded": padded, "emptied": WORK / "emptied.wasm"}
+    # The same bytes of code taken out as a few large functions or as many
+    # small ones (all of `src/translate`, which the probes do not run):
+    # what the size of a function costs, beside its bytes.
+    ranked = translate_functions(named)
+    largest, taken = [], 0
+    for size, name in ranked:
+        if taken >= SPLIT_BYTES:
+            break
+        largest.append(name)
+        taken += size
+    smallest, small_taken = [], 0
+    for size, name in reversed(ranked):
+        if small_taken >= taken or name in largest:
+            break
+        smallest.append(name)
+        small_taken += size
+    large_module, large_removed = without_names(named, exactly(largest))
+    small_module, small_removed = without_names(named, exactly(smallest))
+    (WORK / "largest.wasm").write_bytes(large_module)
+    (WORK / "smallest.wasm").write_bytes(small_module)
+    modules = {"filter": shipped, "padded": padded, "emptied": WORK / "emptied.wasm",
+               "largest": WORK / "largest.wasm", "smallest": WORK / "smallest.wasm"}
     what = {
         "noop": "no-op module",
         "filter": f"gemini-router ({shipped.stat().st_size:,} B)",
         "padded": f"the same + {PADDING:,} B inert custom section",
         "emptied": f"the same, `src/translate` emptied ({removed:,} B less code)",
+        "largest": f"the same, its {len(largest)} largest functions emptied ({large_removed:,} B less code)",
+        "smallest": f"the same, its {len(smallest)} smallest functions emptied ({small_removed:,} B less code)",
     }
-    return modules, what, removed
+    return modules, what, {"emptied": removed, "largest": large_removed, "smallest": small_removed}
 
 
 def main() -> int:
@@ -236,7 +302,7 @@ def main() -> int:
     os.environ["ENVOY_BIN"] = str(args.envoy)
     modules, what, removed = probes(args.wasm)
     modules["noop"] = R.build_ref_modules()["noop"]
-    fronts = ["noop", "filter", "padded", "emptied"]
+    fronts = ["noop", "filter", "padded", "emptied", "largest", "smallest"]
     runs: dict[str, list[dict[str, float]]] = {f: [] for f in fronts}
     for r in range(args.starts):
         R.log(f"round {r + 1} of {args.starts}")
@@ -264,13 +330,19 @@ def main() -> int:
         lines.append(f"| {what[front]} | " + " | ".join(cells) + f" | {med(front, 'rss') - med('noop', 'rss'):+.1f} | "
                      + " ".join(f"{run['rss']:.1f}" for run in runs[front]) + " |")
     padding = med("padded", "rss") - med("filter", "rss")
-    code = med("filter", "rss") - med("emptied", "rss")
+
+    def saves(probe: str) -> str:
+        code = med("filter", "rss") - med(probe, "rss")
+        return (f"{removed[probe]:,} B less code saves {code:.2f} MiB "
+                f"({code * R.MIB / removed[probe]:.1f} B of RSS per byte of code, module bytes included)")
+
     lines += [
         "",
         f"Module bytes: {PADDING:,} B more cost {padding:+.2f} MiB "
         f"({padding * R.MIB / PADDING:.1f} B of RSS per byte of module).",
-        f"Code: {removed:,} B less code saves {code:.2f} MiB "
-        f"({code * R.MIB / removed:.1f} B of RSS per byte of code, module bytes included).",
+        f"Code: {saves('emptied')}.",
+        f"Large functions against small ones: the largest functions of `src/translate`, {saves('largest')}; "
+        f"its smallest, {saves('smallest')}.",
     ]
     R.emit("\n".join(lines) + "\n", args.out)
     return 0
