@@ -163,15 +163,7 @@ def without_names(data: bytes, empty: re.Pattern | None) -> tuple[bytes, int]:
     whose name matches `empty` replaced by `unreachable`: (module, code bytes
     removed)."""
     parts = sections(data)
-    names: dict[int, str] = {}
-    imports = 0
-    for sid, payload in parts:
-        if sid == 2:
-            imports = imported_functions(payload)
-        elif sid == 0:
-            length, i = leb(payload, 0)
-            if payload[i:i + length] == b"name":
-                names = function_names(payload[i + length:])
+    names = named_functions(parts)
     if empty is not None and not names:
         raise SystemExit("idle: the module has no function names to choose by")
     out, removed = [], 0
@@ -179,13 +171,10 @@ def without_names(data: bytes, empty: re.Pattern | None) -> tuple[bytes, int]:
         if sid == 0:
             continue
         if sid == 10 and empty is not None:
-            count, i = leb(payload, 0)
-            code = bytearray(uleb(count))
-            for index in range(count):
-                size, i = leb(payload, i)
-                body = payload[i:i + size]
-                i += size
-                if empty.search(demangle(names.get(imports + index, ""))):
+            bodies = list(code_bodies(payload))
+            code = bytearray(uleb(len(bodies)))
+            for index, body in enumerate(bodies):
+                if empty.search(names.get(index, "")):
                     removed += len(body) - 3
                     body = b"\x00\x00\x0b"  # no locals; unreachable; end
                 code += uleb(len(body)) + body
@@ -194,11 +183,11 @@ def without_names(data: bytes, empty: re.Pattern | None) -> tuple[bytes, int]:
     return module(out), removed
 
 
-def translate_functions(data: bytes) -> list[tuple[int, str]]:
-    """(body bytes, demangled name) of each function of `src/translate`
-    (see TRANSLATE) in the named module `data`, largest first."""
-    parts = sections(data)
-    imports, names, found = 0, {}, []
+def named_functions(parts: list[tuple[int, bytes]]) -> dict[int, str]:
+    """The demangled name of each function the code section defines, by its
+    place there (imported functions come first in the name section's
+    numbering), from the module's `name` section (none: empty)."""
+    imports, names = 0, {}
     for sid, payload in parts:
         if sid == 2:
             imports = imported_functions(payload)
@@ -206,16 +195,26 @@ def translate_functions(data: bytes) -> list[tuple[int, str]]:
             length, i = leb(payload, 0)
             if payload[i:i + length] == b"name":
                 names = function_names(payload[i + length:])
-    for sid, payload in parts:
-        if sid == 10:
-            count, i = leb(payload, 0)
-            for index in range(count):
-                size, i = leb(payload, i)
-                i += size
-                name = demangle(names.get(imports + index, ""))
-                if TRANSLATE.search(name):
-                    found.append((size, name))
-    return sorted(found, reverse=True)
+    return {index - imports: demangle(name) for index, name in names.items() if index >= imports}
+
+
+def code_bodies(payload: bytes):
+    """Each function body of a code section, in order."""
+    count, i = leb(payload, 0)
+    for _ in range(count):
+        size, i = leb(payload, i)
+        yield payload[i:i + size]
+        i += size
+
+
+def translate_functions(data: bytes) -> list[tuple[int, str]]:
+    """(body bytes, demangled name) of each function of `src/translate`
+    (see TRANSLATE) in the named module `data`, largest first."""
+    parts = sections(data)
+    names = named_functions(parts)
+    code = next(payload for sid, payload in parts if sid == 10)
+    found = [(len(body), names.get(index, "")) for index, body in enumerate(code_bodies(code))]
+    return sorted((entry for entry in found if TRANSLATE.search(entry[1])), reverse=True)
 
 
 def exactly(names: list[str]) -> re.Pattern:
