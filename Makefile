@@ -96,8 +96,8 @@ demo: setup build ## Run Envoy with the filter in front of the local Gemini emul
 bench: setup build ## Benchmarks: filter overhead against plain Envoy and two reference modules, memory, body scanning; as ratios
 	$(PY) bench/run.py --wasm $(WASM) --envoy $(ENVOY)
 
-bench-parts: setup build ## Instructions per chat request of builds of the filter without (or with twice) one part each; writes bench/parts.md
-	$(PY) bench/parts.py --wasm $(WASM) --envoy $(ENVOY)
+bench-parts: setup build ## Instructions and instruction-cache misses per chat request of builds of the filter without (or with twice) one part each; writes bench/parts.md
+	$(PY) bench/parts.py --wasm $(WASM) --envoy $(ENVOY) --cache-sim
 
 bench-idle: setup build ## Idle RSS of the filter, the no-op module and probes (more module bytes, less code); writes bench/idle.md
 	$(PY) bench/idle.py --wasm $(WASM) --envoy $(ENVOY)

@@ -18,6 +18,10 @@ Each change is a literal replacement in the source; a replacement that no
 longer matches the code stops the run and names the variant (update it with
 the code). The variants measure; none of them is a correct filter.
 
+With `--cache-sim` (as `make bench-parts` runs it) valgrind also simulates
+the caches, and each build's first-level instruction-cache misses per
+request are reported beside its instructions.
+
 Prints a Markdown table (and writes bench/parts.md); about 6 minutes.
 """
 
@@ -127,6 +131,8 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=1000, help="requests counted per build (default 1000; at 200 the counts move by about 1k)")
     parser.add_argument("--only", nargs="*", help="variant keys (default: all; `--only` alone: none, the filter "
                                                   "of --wasm and the minimal module alone)")
+    parser.add_argument("--cache-sim", action="store_true",
+                        help="also count first-level instruction-cache misses (valgrind's cache simulation; slower)")
     parser.add_argument("--out", default=str(R.BENCH / "parts.md"), help="Markdown report ('-' for none)")
     args = parser.parse_args()
     if not R.ensure_tools(need_node=False):
@@ -141,10 +147,15 @@ def main() -> int:
                           bodies.small, gzip=True)
     upstream = R.start_upstream()
     counts: dict[str, float] = {}
+    misses: dict[str, float] = {}
     try:
         for name in ["minimal", "filter", *(v.key for v in variants)]:
             R.log(f"callgrind: {name}")
-            counts[name] = R.callgrind_front(name, upstream.port, modules, [scenario], args.requests)["e"]["Ir"]
+            events = R.callgrind_front(name, upstream.port, modules, [scenario], args.requests,
+                                       cache_sim=args.cache_sim)["e"]
+            counts[name] = events["Ir"]
+            if "I1mr" in events:
+                misses[name] = events["I1mr"]
     finally:
         upstream.stop()
     base, minimal = counts["filter"], counts["minimal"]
@@ -157,12 +168,22 @@ def main() -> int:
         "",
         f"The filter: {base / 1000:.1f}k; the minimal module: {minimal / 1000:.1f}k "
         f"({base / minimal:.3f}×, {(base - minimal) / 1000:+.1f}k).",
+    ]
+    if misses:
+        lines.append(f"First-level instruction-cache misses per request (`--cache-sim`): the filter "
+                     f"{misses['filter']:,.0f}, the minimal module {misses['minimal']:,.0f} "
+                     f"({misses['filter'] - misses['minimal']:+,.0f}).")
+    miss_head = " | misses | against the filter" if misses else ""
+    lines += [
         "",
-        "| build | instructions per request | against the filter |",
-        "|---|---:|---:|",
+        f"| build | instructions per request | against the filter{miss_head} |",
+        "|---|---:|---:|" + ("---:|---:|" if misses else ""),
     ]
     for v in variants:
-        lines.append(f"| {v.what} | {counts[v.key] / 1000:.1f}k | {(counts[v.key] - base) / 1000:+.1f}k |")
+        row = f"| {v.what} | {counts[v.key] / 1000:.1f}k | {(counts[v.key] - base) / 1000:+.1f}k |"
+        if misses:
+            row += f" {misses[v.key]:,.0f} | {misses[v.key] - misses['filter']:+,.0f} |"
+        lines.append(row)
     R.emit("\n".join(lines) + "\n", args.out)
     return 0
 

@@ -207,8 +207,8 @@ impl RequestHead {
     /// all, [`flow::head`] decides from `:method` and `:path`). One read,
     /// because each read is a host call and the host then calls back into
     /// the VM to copy its answer in: the pair costs far more than parsing
-    /// the map (`make bench-parts`: 10.8k instructions of the front Envoy
-    /// for the response's `:status`, 15.7k for this read with its parsing).
+    /// the map (`make bench-parts`: 10.7k instructions of the front Envoy
+    /// for the response's `:status`, 13.6k for this read with its parsing).
     /// A credential header given twice is seen (joined with a comma, as
     /// Envoy joins repeated HTTP/1 headers) wherever it came from.
     /// (Requests the router never looks at do not reach it in the shipped
