@@ -130,7 +130,7 @@ def main() -> int:
     parser.add_argument("--envoy", type=Path, default=ROOT / ".venv/bin/envoy")
     parser.add_argument("--requests", type=int, default=1000, help="requests counted per build (default 1000; at 200 the counts move by about 1k)")
     parser.add_argument("--only", nargs="*", help="variant keys (default: all; `--only` alone: none, the filter "
-                                                  "of --wasm and the minimal module alone)")
+                                                  "of --wasm and the minimal modules, with and without the `:status` read, alone)")
     parser.add_argument("--cache-sim", action="store_true",
                         help="also count first-level instruction-cache misses (valgrind's cache simulation; slower)")
     parser.add_argument("--out", default=str(R.BENCH / "parts.md"), help="Markdown report ('-' for none)")
@@ -149,7 +149,7 @@ def main() -> int:
     counts: dict[str, float] = {}
     misses: dict[str, float] = {}
     try:
-        for name in ["minimal", "filter", *(v.key for v in variants)]:
+        for name in ["minimal", R.FLOOR, "filter", *(v.key for v in variants)]:
             R.log(f"callgrind: {name}")
             events = R.callgrind_front(name, upstream.port, modules, [scenario], args.requests,
                                        cache_sim=args.cache_sim)["e"]
@@ -158,7 +158,7 @@ def main() -> int:
                 misses[name] = events["I1mr"]
     finally:
         upstream.stop()
-    base, minimal = counts["filter"], counts["minimal"]
+    base, minimal, floor = counts["filter"], counts["minimal"], counts[R.FLOOR]
     lines = [
         "# Where a routed chat's instructions go",
         "",
@@ -167,12 +167,15 @@ def main() -> int:
         "one at a time), for the filter and for builds of it changed in one place each (see the script).",
         "",
         f"The filter: {base / 1000:.1f}k; the minimal module: {minimal / 1000:.1f}k "
-        f"({base / minimal:.3f}×, {(base - minimal) / 1000:+.1f}k).",
+        f"({base / minimal:.3f}×, {(base - minimal) / 1000:+.1f}k); the minimal module that also reads the "
+        f"response's `:status` (bench/run.py's floor of a filter that maps upstream errors): {floor / 1000:.1f}k "
+        f"(the filter {base / floor:.3f}× that, {(base - floor) / 1000:+.1f}k).",
     ]
     if misses:
         lines.append(f"First-level instruction-cache misses per request (`--cache-sim`): the filter "
                      f"{misses['filter']:,.0f}, the minimal module {misses['minimal']:,.0f} "
-                     f"({misses['filter'] - misses['minimal']:+,.0f}).")
+                     f"({misses['filter'] - misses['minimal']:+,.0f}), the one that reads `:status` "
+                     f"{misses[R.FLOOR]:,.0f} ({misses['filter'] - misses[R.FLOOR]:+,.0f}).")
     miss_head = " | misses | against the filter" if misses else ""
     lines += [
         "",

@@ -36,6 +36,11 @@ is compared with its baseline measured in the same run, interleaved.
         (``Accept-Encoding: gzip``, as the SDKs' HTTP clients do), which
         gemini-router removes from a request it routes (it may rewrite the
         answer); the others leave it. a to d send no ``Accept-Encoding``.
+   Scenarios b and e also run the minimal module built with its feature
+   ``status``: it reads and parses the response's ``:status`` too, the least
+   a filter that turns upstream errors into answers does (the floor that
+   gemini-router is also compared with; the must compares it with the
+   minimal module).
    Scenarios a and b also run two more fronts with gemini-router, kept away
    from requests it never routes (every method but POST) in two ways (see
    ``skip_unrouted`` in tests/harness.py): the shipped configs' first route
@@ -99,8 +104,14 @@ BENCH = ROOT / "bench"
 WORK = ROOT / "target" / "bench"
 BODIES = WORK / "bodies"
 SCAN_BENCH = BENCH / "scan-bench"
-# Reference proxy-wasm modules (cargo packages) -> their .wasm in target/bench.
-REF_MODULES = {"noop": (BENCH / "ref-noop", "ref_noop.wasm"), "minimal": (BENCH / "ref-minimal", "ref_minimal.wasm")}
+# Reference proxy-wasm modules: front name -> (cargo package, its .wasm, cargo
+# features), built into target/bench (a build with features into a directory
+# of its own there).
+REF_MODULES = {
+    "noop": (BENCH / "ref-noop", "ref_noop.wasm", ()),
+    "minimal": (BENCH / "ref-minimal", "ref_minimal.wasm", ()),
+    "minimal-status": (BENCH / "ref-minimal", "ref_minimal.wasm", ("status",)),
+}
 WRK_SCRIPT = BENCH / "wrk.lua"
 
 sys.path.insert(0, str(ROOT))
@@ -121,14 +132,22 @@ SKIP_SCENARIOS = ("a", "b")
 # rounds as the others. Its CPU ratio to the first is what two identical
 # fronts differ by in this run: the noise floor of every CPU ratio.
 CONTROL = "minimal-2"
+# The minimal module that also reads the response's `:status`: the least a
+# filter that turns upstream errors into answers does (it cannot tell an
+# error without that read, a host call that hands a value back). Loaded in
+# the chat scenarios only, in the same rounds: how far gemini-router is from
+# that floor, beside the must's comparison with the minimal module.
+FLOOR = "minimal-status"
+FLOOR_SCENARIOS = ("b", "e")
 # Every front the load rounds start, in the order of the first round.
-EVERY_FRONT = [*FRONTS, CONTROL, *SKIP_FRONTS]
+EVERY_FRONT = [*FRONTS, CONTROL, *SKIP_FRONTS, FLOOR]
 # The scenarios whose instructions per request callgrind counts (not the
 # 1 MiB one: Envoy copying it under valgrind takes minutes).
 CALLGRIND_SCENARIOS = ("a", "b", "d", "e")
 FRONT_LABELS = {"plain": "plain Envoy", "noop": "no-op module", "minimal": "minimal module", "filter": "gemini-router",
                 "skip-route": "gemini-router, skip route (shipped)", "skip-matcher": "gemini-router in match_delegate",
-                CONTROL: "minimal module, a second Envoy (control)"}
+                CONTROL: "minimal module, a second Envoy (control)",
+                FLOOR: "minimal module that reads `:status`"}
 
 # What the upstream Envoy answers: a chat completion, or a generateContent
 # response for native model paths (what a translated request reaches).
@@ -271,11 +290,13 @@ def build_ref_modules() -> dict[str, Path]:
     Cargo.lock), into target/bench. Returns front name -> .wasm."""
     log("building the reference modules bench/ref-noop and bench/ref-minimal (target/bench)")
     out = {}
-    for name, (package, wasm) in REF_MODULES.items():
+    for name, (package, wasm, features) in REF_MODULES.items():
+        target = WORK / "-".join(("features", *features)) if features else WORK
         subprocess.run(["cargo", "build", "--release", "--quiet", "--locked", "--manifest-path",
-                        str(package / "Cargo.toml"), "--target-dir", str(WORK), "--target", "wasm32-wasip1"],
+                        str(package / "Cargo.toml"), "--target-dir", str(target), "--target", "wasm32-wasip1",
+                        *(["--features", ",".join(features)] if features else [])],
                        check=True, cwd=ROOT)
-        out[name] = WORK / "wasm32-wasip1" / "release" / wasm
+        out[name] = target / "wasm32-wasip1" / "release" / wasm
     return out
 
 
@@ -766,7 +787,9 @@ def run_http(bodies: Bodies, wasm: Path, seconds: int, repeats: int, connections
     ]
     for scenario in results.scenarios:
         if scenario.key in SKIP_SCENARIOS:
-            scenario.fronts = list(EVERY_FRONT)
+            scenario.fronts += list(SKIP_FRONTS)
+        if scenario.key in FLOOR_SCENARIOS:
+            scenario.fronts.append(FLOOR)
     modules = build_ref_modules()
     results.module_bytes = {name: path.stat().st_size for name, path in modules.items()}
     results.module_bytes["filter"] = wasm.stat().st_size
@@ -806,8 +829,9 @@ def run_http(bodies: Bodies, wasm: Path, seconds: int, repeats: int, connections
             results.skip_counters[name] = {k.removeprefix("wasmcustom."): v
                                            for k, v in fronts[name].stats("wasmcustom.").items()}
         if cg_requests:
-            counted = [sc for sc in results.scenarios if sc.key in CALLGRIND_SCENARIOS]
-            for name in FRONTS:
+            for name in [*FRONTS, FLOOR]:
+                counted = [sc for sc in results.scenarios
+                           if sc.key in CALLGRIND_SCENARIOS and (name != FLOOR or sc.key in FLOOR_SCENARIOS)]
                 log(f"instructions: {FRONT_LABELS[name]} under callgrind, {cg_requests} requests per scenario")
                 for key, events in callgrind_front(name, upstream.port, modules, counted, cg_requests,
                                                    cache_sim=True).items():
@@ -918,7 +942,9 @@ def http_report(http: HttpResults) -> list[str]:
            "each ratio is the median over the rounds of the two figures measured in the same round. "
            "The *control* is a second Envoy with the minimal module, loaded in the same rounds: two identical "
            "fronts, so its ratio to the first minimal module would be 1.00× on a quiet machine, and what it is "
-           "instead is how far this run's CPU ratios can be from the truth.", "",
+           "instead is how far this run's CPU ratios can be from the truth. Scenarios a and b load two more "
+           "fronts with gemini-router, and b and e one more reference module, in the same rounds: see the "
+           "sections after the throughput table.", "",
            "### CPU per request of the front Envoy", "",
            "| scenario | plain Envoy | no-op module | minimal module | gemini-router | gemini-router ÷ plain | "
            "gemini-router ÷ no-op | gemini-router ÷ minimal | no-op ÷ plain | minimal ÷ plain | "
@@ -977,6 +1003,7 @@ def http_report(http: HttpResults) -> list[str]:
         shown = {k: v for k, v in sorted(http.counters.items()) if v}
         out += ["gemini-router's counters after the run: " + ", ".join(f"`{k}` {v}" for k, v in shown.items()) + ".", ""]
     out += skip_report(http, med, ratio)
+    out += floor_report(http, med, ratio)
 
     m = http.memory
     out += ["## 2. Envoy memory after large requests, and module sizes", "",
@@ -1058,6 +1085,36 @@ def skip_report(http: HttpResults, med: Callable, ratio: Callable) -> list[str]:
     return out
 
 
+def floor_report(http: HttpResults, med: Callable, ratio: Callable) -> list[str]:
+    """gemini-router against the minimal module that also reads `:status`."""
+    scenarios = [sc for sc in http.scenarios if sc.key in FLOOR_SCENARIOS and (sc.key, FLOOR) in http.runs]
+    if not scenarios:
+        return []
+    out = ["### The floor of a filter that also maps upstream errors", "",
+           "The *minimal module that reads `:status`* (`bench/ref-minimal` built with its feature `status`) is "
+           "the minimal module plus one host call on the response: it reads and parses `:status`, which a filter "
+           "that turns upstream errors into answers cannot do without (nothing else in the ABI tells an error "
+           "from a success). A host call that hands back a value makes Envoy call into the VM again to allocate "
+           "the copy. Loaded in the same rounds as the fronts above; CPU per request as above, instructions and "
+           "misses from callgrind as above.", "",
+           "| scenario | minimal module | reads `:status` | gemini-router | reads `:status` ÷ minimal | "
+           "gemini-router ÷ reads `:status` | instructions: minimal / reads `:status` / gemini-router | "
+           "gemini-router ÷ reads `:status`, instructions | misses: gemini-router − reads `:status` |",
+           "|---|" + "---:|" * 8]
+    for sc in scenarios:
+        cells = [f"{med(sc.key, f, 'cpu_us'):.0f} µs" for f in ("minimal", FLOOR, "filter")]
+        cells += [ratio(sc.key, FLOOR, "minimal", "cpu_us"), ratio(sc.key, "filter", FLOOR, "cpu_us")]
+        got = {f: http.instructions.get((sc.key, f)) for f in ("minimal", FLOOR, "filter")}
+        if all(got.values()):
+            cells += [" / ".join(f"{got[f] / 1e3:,.1f} k" for f in got), fmt_ratio(got["filter"] / got[FLOOR])]
+        else:
+            cells += ["–", "–"]
+        misses = [http.i1_misses.get((sc.key, f)) for f in ("filter", FLOOR)]
+        cells.append(f"{misses[0] - misses[1]:+,.0f}" if all(misses) else "–")
+        out.append(f"| {sc.key}. {sc.title} | " + " | ".join(cells) + " |")
+    return out + [""]
+
+
 # The lean core's targets (issue 8): (must, goal) for each figure the summary reports.
 TARGETS = {
     "size": (400 * 1024, 300 * 1024),
@@ -1118,6 +1175,13 @@ def targets_report(http: HttpResults | None, scan: ScanResults | None) -> list[s
                 shown = fmt_ratio(chat) + (f" ({'; '.join(notes)})" if notes else "")
                 rows.append((title, shown, limits("chat", at_most),
                              verdict(max(chat, instr[0] / instr[1]) if all(instr) else chat, "chat")))
+        floor = paired_ratio(http.runs[("b", "filter")], http.runs[("b", FLOOR)], "cpu_us") \
+            if ("b", FLOOR) in http.runs else None
+        if floor is not None:
+            instr = [http.instructions.get(("b", f)) for f in ("filter", FLOOR)]
+            shown = fmt_ratio(floor) + (f" (instructions {fmt_ratio(instr[0] / instr[1])})" if all(instr) else "")
+            rows.append(("~1 KiB chat, CPU ÷ the minimal module that also reads `:status` (section 1: the floor "
+                         "of a filter that maps upstream errors)", shown, "reported", "–"))
         get = paired_ratio(http.runs[("a", "skip-route")], http.runs[("a", "noop")], "cpu_us") \
             if ("a", "skip-route") in http.runs else None
         if get is not None:

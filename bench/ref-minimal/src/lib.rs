@@ -10,6 +10,11 @@
 //!   may find a `"model"` inside a message. Then the request continues
 //!   unchanged.
 //!
+//! - With the cargo feature `status` (bench/run.py's *minimal module that
+//!   reads `:status`*), the response's `:status` is read too, and parsed:
+//!   the least a filter that also turns upstream errors into answers does
+//!   (it cannot tell an error without it). Nothing else changes.
+//!
 //! The plugin configuration is ignored. Host errors are not unwrapped (the
 //! SDK's convenience getters would panic): a failed host call just lets the
 //! request continue.
@@ -67,6 +72,16 @@ impl HttpContext for Minimal {
         if let Ok(Some(body)) = hostcalls::get_buffer(BufferType::HttpRequestBody, 0, body_size) {
             // Used only so the search is not optimised away.
             black_box(model(&body));
+        }
+        Action::Continue
+    }
+
+    #[cfg(feature = "status")]
+    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        if let Ok(Some(status)) = hostcalls::get_map_value(MapType::HttpResponseHeaders, ":status")
+        {
+            // Used only so the read is not optimised away.
+            black_box(status.parse::<u16>().ok());
         }
         Action::Continue
     }
