@@ -10,7 +10,7 @@ use crate::endpoint::{Endpoint, Family};
 use crate::headers::{ACCEPT_ENCODING, DIAG_HINT, JSON};
 use crate::lifecycle::Notice;
 use crate::model::{ModelError, ModelName};
-use crate::request::{recognize, OpenAiPath, Recognized};
+use crate::request::{query_of, recognize, OpenAiPath, Recognized};
 use crate::route::{self, Auth, Client, Credentials, ErrorShape, HeaderOp, Plan, Secret, Verdict};
 use crate::scan::{self, top_level_fields_noting, ScanError};
 use crate::signatures::{self, Memory, Shared};
@@ -204,7 +204,7 @@ impl Routed {
 
     /// The query of the path the client sent.
     fn query(&self) -> Option<&str> {
-        self.original_path.split_once('?').map(|(_, q)| q)
+        query_of(&self.original_path)
     }
 
     /// The request's credential values, scrubbed from any upstream text
@@ -297,7 +297,7 @@ pub fn head(config: &Config, head: &Head<'_>) -> HeadStep {
         Recognized::OpenAi(p) => Client::OpenAi(p),
         Recognized::Model(p) => Client::Model(p),
     };
-    let query = head.path.split_once('?').map(|(_, q)| q);
+    let query = query_of(head.path);
     if let Err(e) = route::check_credentials(head.auth, query) {
         return HeadStep::Reject(reject_credentials(client.error_shape(), &e));
     }

@@ -43,6 +43,22 @@ pub struct ModelPath<'a> {
 
 const NATIVE_VERSIONS: &[&str] = &["v1", "v1beta", "v1alpha"];
 
+/// `path` split at its first `?`: the path, and the query without the `?`
+/// (`None`: no `?`). A byte search: `split_once('?')` goes through the
+/// generic char searcher, whose code every request would run, several
+/// times.
+pub fn split_query(path: &str) -> (&str, Option<&str>) {
+    match path.bytes().position(|b| b == b'?') {
+        Some(at) => (path.get(..at).unwrap_or(path), path.get(at + 1..)),
+        None => (path, None),
+    }
+}
+
+/// The query of `path`, without the `?` (see [`split_query`]).
+pub fn query_of(path: &str) -> Option<&str> {
+    split_query(path).1
+}
+
 /// Classifies a request by method and path.
 pub fn recognize<'a>(method: &str, path: &'a str) -> Recognized<'a> {
     // Only origin-form paths are routed: anything else (Envoy refuses most
@@ -50,10 +66,7 @@ pub fn recognize<'a>(method: &str, path: &'a str) -> Recognized<'a> {
     if method != "POST" || !path.starts_with('/') {
         return Recognized::Unrouted;
     }
-    let (path_only, query) = match path.split_once('?') {
-        Some((p, q)) => (p, Some(q)),
-        None => (path, None),
-    };
+    let (path_only, query) = split_query(path);
     if let Some(endpoint) = Endpoint::from_openai_path(path_only) {
         let prefix = &path_only[..path_only.len() - endpoint.as_str().len() - 1];
         return Recognized::OpenAi(OpenAiPath { prefix, endpoint });
@@ -187,5 +200,21 @@ mod tests {
             (m.collection, m.raw_id),
             (Collection::TunedModels, "my-tuned")
         );
+    }
+
+    #[test]
+    fn splits_the_query_at_the_first_question_mark() {
+        let cases: [(&str, (&str, Option<&str>)); 6] = [
+            ("/v1beta/models", ("/v1beta/models", None)),
+            ("/v1beta/models?key=k", ("/v1beta/models", Some("key=k"))),
+            ("/p?", ("/p", Some(""))),
+            ("/p?a=1?b=2", ("/p", Some("a=1?b=2"))),
+            ("?only", ("", Some("only"))),
+            ("/caf\u{e9}?q=\u{e9}", ("/caf\u{e9}", Some("q=\u{e9}"))),
+        ];
+        for (path, want) in cases {
+            assert_eq!(split_query(path), want, "{path}");
+            assert_eq!(query_of(path), want.1, "{path}");
+        }
     }
 }

@@ -670,10 +670,12 @@ impl std::error::Error for CredentialError {}
 /// header or `key` parameter repeated, and no two different keys among
 /// them. The same key given in two places counts as one.
 pub fn check_credentials(auth: Auth<'_>, query: Option<&str>) -> Result<(), CredentialError> {
-    if auth.authorization.is_some_and(|v| v.contains(',')) {
+    // Byte searches, as in `request::split_query`.
+    let repeated = |v: &str| v.bytes().any(|b| b == b',');
+    if auth.authorization.is_some_and(repeated) {
         return Err(CredentialError::Repeated("the authorization header"));
     }
-    if auth.api_key.is_some_and(|v| v.contains(',')) {
+    if auth.api_key.is_some_and(repeated) {
         return Err(CredentialError::Repeated("the x-goog-api-key header"));
     }
     let mut keys = query_keys(query);

@@ -790,7 +790,7 @@ impl<H: Host> Router<H> {
         if !self.config.live_catalogue || self.catalogues.borrow().is_empty() {
             return None;
         }
-        let query = self.head.path().split_once('?').map(|(_, q)| q);
+        let query = crate::request::query_of(self.head.path());
         let key = crate::route::api_key(self.head.auth(), query)?;
         self.catalogues
             .borrow()
