@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::endpoint::{ApiStyle, Endpoint, Family};
 use crate::headers::{AUTHORIZATION, GOOG_API_KEY};
 use crate::model::ModelName;
-use crate::request::{ModelPath, OpenAiPath};
+use crate::request::{split_query, ModelPath, OpenAiPath};
 use crate::translate::{self, Pair};
 use std::borrow::Cow;
 use std::fmt;
@@ -535,7 +535,7 @@ fn bearer_token(value: &str) -> Option<&str> {
 /// replaced by `REDACTED`, for diagnostics and logs. The parameter name
 /// stays as written, so a reader sees a credential was sent.
 pub fn redact_key(path: &str) -> String {
-    let Some((base, query)) = path.split_once('?') else {
+    let (base, Some(query)) = split_query(path) else {
         return path.to_owned();
     };
     let mut out = String::with_capacity(path.len());
@@ -670,7 +670,7 @@ impl std::error::Error for CredentialError {}
 /// header or `key` parameter repeated, and no two different keys among
 /// them. The same key given in two places counts as one.
 pub fn check_credentials(auth: Auth<'_>, query: Option<&str>) -> Result<(), CredentialError> {
-    // Byte searches, as in `request::split_query`.
+    // A byte search, as in `split_query`.
     let repeated = |v: &str| v.bytes().any(|b| b == b',');
     if auth.authorization.is_some_and(repeated) {
         return Err(CredentialError::Repeated("the authorization header"));
