@@ -52,7 +52,8 @@ is compared with its baseline measured in the same run, interleaved.
    bottleneck of this 2-core machine happens to be). A ratio is the median
    over rounds of the two fronts' figures in the same round.
    Then each of the four fronts once more under valgrind's callgrind, for
-   scenarios a, b, d and e: the instructions per request its process executes
+   scenarios a, b, d and e (and the module that reads ``:status``, for b
+   and e): the instructions per request its process executes
    in user space (Envoy, V8, the module's code), ``--cg-requests`` requests
    sent one at a time. A count, not a time: it moves by up to about 1.5%
    between runs, where the CPU ratios move by about 0.1.
@@ -104,13 +105,21 @@ BENCH = ROOT / "bench"
 WORK = ROOT / "target" / "bench"
 BODIES = WORK / "bodies"
 SCAN_BENCH = BENCH / "scan-bench"
+# The minimal module that also reads the response's `:status`: the least a
+# filter that turns upstream errors into answers does (it cannot tell an
+# error without that read, a host call that hands a value back). Loaded in
+# the chat scenarios only (FLOOR_SCENARIOS), in the same rounds: how far
+# gemini-router is from that floor, beside the must's comparison with the
+# minimal module.
+FLOOR = "minimal-status"
+FLOOR_SCENARIOS = ("b", "e")
 # Reference proxy-wasm modules: front name -> (cargo package, its .wasm, cargo
 # features), built into target/bench (a build with features into a directory
 # of its own there).
 REF_MODULES = {
     "noop": (BENCH / "ref-noop", "ref_noop.wasm", ()),
     "minimal": (BENCH / "ref-minimal", "ref_minimal.wasm", ()),
-    "minimal-status": (BENCH / "ref-minimal", "ref_minimal.wasm", ("status",)),
+    FLOOR: (BENCH / "ref-minimal", "ref_minimal.wasm", ("status",)),
 }
 WRK_SCRIPT = BENCH / "wrk.lua"
 
@@ -132,13 +141,6 @@ SKIP_SCENARIOS = ("a", "b")
 # rounds as the others. Its CPU ratio to the first is what two identical
 # fronts differ by in this run: the noise floor of every CPU ratio.
 CONTROL = "minimal-2"
-# The minimal module that also reads the response's `:status`: the least a
-# filter that turns upstream errors into answers does (it cannot tell an
-# error without that read, a host call that hands a value back). Loaded in
-# the chat scenarios only, in the same rounds: how far gemini-router is from
-# that floor, beside the must's comparison with the minimal module.
-FLOOR = "minimal-status"
-FLOOR_SCENARIOS = ("b", "e")
 # Every front the load rounds start, in the order of the first round.
 EVERY_FRONT = [*FRONTS, CONTROL, *SKIP_FRONTS, FLOOR]
 # The scenarios whose instructions per request callgrind counts (not the
