@@ -1095,8 +1095,8 @@ def floor_report(http: HttpResults, med: Callable, ratio: Callable) -> list[str]
     out = ["### The floor of a filter that also maps upstream errors", "",
            "The *minimal module that reads `:status`* (`bench/ref-minimal` built with its feature `status`) is "
            "the minimal module plus one host call on the response: it reads and parses `:status`, which a filter "
-           "that turns upstream errors into answers cannot do without (nothing else in the ABI tells an error "
-           "from a success). A host call that hands back a value makes Envoy call into the VM again to allocate "
+           "that turns upstream errors into answers cannot do without (every way the ABI offers to tell an error "
+           "from a success is a host call that hands back a value). A host call that hands back a value makes Envoy call into the VM again to allocate "
            "the copy. Loaded in the same rounds as the fronts above; CPU per request as above, instructions and "
            "misses from callgrind as above.", "",
            "| scenario | minimal module | reads `:status` | gemini-router | reads `:status` ÷ minimal | "
