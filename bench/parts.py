@@ -22,6 +22,13 @@ With `--cache-sim` (as `make bench-parts` runs it) valgrind also simulates
 the caches, and each build's first-level instruction-cache misses per
 request are reported beside its instructions.
 
+For the filter and the two minimal modules (with and without the `:status`
+read), the costs are also split by the object whose code runs: Envoy's
+executable, the code V8 generates (the module's compiled functions and the
+wrappers and builtins V8 places beside them) and the shared libraries. That
+says whether a difference is in what the module asks of Envoy or in the
+module's own code.
+
 Prints a Markdown table (and writes bench/parts.md); about 6 minutes.
 """
 
@@ -123,6 +130,36 @@ def build_variant(variant: Variant, target_dir: Path) -> Path:
     return out
 
 
+def split_report(split: dict[str, dict[str, dict[str, float]]], with_misses: bool) -> list[str]:
+    """The table of where the three modules' costs are: by the object the
+    executed code belongs to (bench/run.py's OBJECT_GROUPS)."""
+    names = ["minimal", R.FLOOR, "filter"]
+
+    def cell(group: str, event: str) -> str:
+        values = [split[n][group].get(event, 0.0) for n in names]
+        fmt = (lambda v: f"{v / 1000:.1f}k") if event == "Ir" else (lambda v: f"{v:,.0f}")
+        sign = (lambda v: f"{v / 1000:+.1f}k") if event == "Ir" else (lambda v: f"{v:+,.0f}")
+        return " / ".join(fmt(v) for v in values) + f" | {sign(values[2] - values[1])}"
+
+    lines = [
+        "",
+        "Where those costs are, by the object whose code runs: Envoy's executable, the code V8 generates "
+        "(the module's compiled functions, with the wrappers and builtins V8 places beside them: callgrind's "
+        "`???`), and the shared libraries. Each cell: the minimal module / the one that reads `:status` / "
+        "the filter, then the filter minus the one that reads `:status`.",
+        "",
+        "| code | instructions per request | filter − reads `:status`"
+        + (" | misses per request | filter − reads `:status` |" if with_misses else " |"),
+        "|---|---:|---:|" + ("---:|---:|" if with_misses else ""),
+    ]
+    for group in R.OBJECT_GROUPS:
+        row = f"| {group} | {cell(group, 'Ir')} |"
+        if with_misses:
+            row += f" {cell(group, 'I1mr')} |"
+        lines.append(row)
+    return lines
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--wasm", type=Path, default=ROOT / "target/wasm32-wasip1/release/gemini_router.wasm",
@@ -148,11 +185,16 @@ def main() -> int:
     upstream = R.start_upstream()
     counts: dict[str, float] = {}
     misses: dict[str, float] = {}
+    # The filter's and the two minimal modules' costs by where their code is.
+    split: dict[str, dict[str, dict[str, float]]] = {}
     try:
         for name in ["minimal", R.FLOOR, "filter", *(v.key for v in variants)]:
             R.log(f"callgrind: {name}")
+            by_object: dict[str, dict[str, dict[str, float]]] = {}
             events = R.callgrind_front(name, upstream.port, modules, [scenario], args.requests,
-                                       cache_sim=args.cache_sim)["e"]
+                                       cache_sim=args.cache_sim, by_object=by_object)["e"]
+            if name in ("minimal", R.FLOOR, "filter"):
+                split[name] = by_object["e"]
             counts[name] = events["Ir"]
             if "I1mr" in events:
                 misses[name] = events["I1mr"]
@@ -176,6 +218,7 @@ def main() -> int:
                      f"{misses['filter']:,.0f}, the minimal module {misses['minimal']:,.0f} "
                      f"({misses['filter'] - misses['minimal']:+,.0f}), the one that reads `:status` "
                      f"{misses[R.FLOOR]:,.0f} ({misses['filter'] - misses[R.FLOOR]:+,.0f}).")
+    lines += split_report(split, bool(misses))
     miss_head = " | misses | against the filter" if misses else ""
     lines += [
         "",

@@ -615,8 +615,56 @@ def envoy_executable(envoy: str) -> str:
     return proc.stdout.strip()
 
 
+# Where callgrind's costs are, by the object their code belongs to (see
+# cost_by_object): the Envoy executable, the code V8 generates into
+# anonymous memory (callgrind's `???`: the module's compiled functions, and
+# the wrappers and builtins V8 places beside them), and the rest (the C
+# library and the other shared objects Envoy loads).
+OBJECT_GROUPS = ("Envoy's executable", "V8's generated code", "shared libraries")
+
+
+def object_group(obj: str) -> str:
+    """The group of callgrind object `obj` (a path, or `???`)."""
+    if obj == "???":
+        return OBJECT_GROUPS[1]
+    return OBJECT_GROUPS[0] if Path(obj).name == "envoy" else OBJECT_GROUPS[2]
+
+
+def cost_by_object(text: str) -> dict[str, dict[str, int]]:
+    """The self costs in callgrind output `text`, summed by OBJECT_GROUPS
+    and event. A cost line right after a `calls=` line is the call's
+    inclusive cost, already counted where it was spent, so it is skipped."""
+    events = re.search(r"^events: (.+)$", text, re.M)
+    positions = re.search(r"^positions: (.+)$", text, re.M)
+    names = events.group(1).split() if events else []
+    skip = len(positions.group(1).split()) if positions else 1
+    sums: dict[str, dict[str, int]] = {g: dict.fromkeys(names, 0) for g in OBJECT_GROUPS}
+    objects: dict[str, str] = {}
+    group, after_call = OBJECT_GROUPS[2], False
+    for line in text.splitlines():
+        if line.startswith(("ob=", "cob=")):
+            # A name is given once, with its number, where it first appears
+            # (as the current object or as a call's); later only the number.
+            ref = re.match(r"c?ob=(\(\d+\))?\s*(.*)", line)
+            key, obj = (ref.group(1), ref.group(2)) if ref else ("", "")
+            if key and obj:
+                objects[key] = obj
+            if line.startswith("ob="):
+                group = object_group(obj or objects.get(key, "???"))
+        elif line.startswith("calls="):
+            after_call = True
+        elif line[:1].isdigit() or line[:1] in "+-*":
+            if after_call:
+                after_call = False
+                continue
+            for event, value in zip(names, line.split()[skip:]):
+                sums[group][event] += int(value)
+    return sums
+
+
 def callgrind_front(name: str, upstream_port: int, modules: dict[str, Path], scenarios: list[Scenario],
-                    requests: int, cache_sim: bool = False) -> dict[str, dict[str, float]]:
+                    requests: int, cache_sim: bool = False,
+                    by_object: dict[str, dict[str, dict[str, float]]] | None = None) -> dict[str, dict[str, float]]:
     """Per request, for each scenario, what callgrind counts in front Envoy
     `name`, by event: `Ir`, every instruction its process executes in user
     space (Envoy, V8, the module's compiled code; not the kernel's), counted
@@ -624,7 +672,8 @@ def callgrind_front(name: str, upstream_port: int, modules: dict[str, Path], sce
     Unlike CPU time, the count is the same from run to run. With
     `cache_sim`, valgrind also simulates the caches (the geometry it reads
     from the CPU): `I1mr` is then the first-level instruction-cache misses,
-    and so on (callgrind's event names)."""
+    and so on (callgrind's event names). With `by_object`, the same per
+    request is also put there, by scenario and OBJECT_GROUPS."""
     from tests import harness
 
     out_dir = WORK / "callgrind"
@@ -664,6 +713,13 @@ def callgrind_front(name: str, upstream_port: int, modules: dict[str, Path], sce
                 raise RuntimeError(f"callgrind: no instruction count for {name}, scenario {scenario.key}")
             counts[scenario.key] = {event: int(total) / requests
                                     for event, total in zip(events.group(1).split(), totals.group(1).split())}
+            if by_object is not None:
+                split = cost_by_object(text)
+                # The split must add up to callgrind's own total, or it was misread.
+                if sum(sums.get("Ir", 0) for sums in split.values()) != int(totals.group(1).split()[0]):
+                    raise RuntimeError(f"callgrind: the costs by object of {name} do not add up to its total")
+                by_object[scenario.key] = {group: {event: total / requests for event, total in sums.items()}
+                                           for group, sums in split.items()}
     finally:
         envoy.stop()
     return counts
