@@ -1,0 +1,81 @@
+"""When the filter changes a routed request's headers, Envoy matches its route
+again (Envoy clears the route it cached for a request whose headers a Wasm
+module of this ABI version changes): a route chosen by path sees the path the
+filter sends upstream, and a route that matches a header the filter removes
+no longer matches."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from tests import harness
+from tests.harness import OPENAI_AUTH, only_request
+
+pytestmark = pytest.mark.envoy
+
+CHAT = "/v1beta/openai/chat/completions"
+
+
+def routes_marked(proxy: harness.Envoy, first: dict) -> None:
+    """Puts a route matching `first` before the catch-all route of `proxy`'s
+    configuration; each route tells the upstream its name in `x-route`."""
+    config = yaml.safe_load(proxy.config_path.read_text())
+    hcm = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+    routes = hcm["route_config"]["virtual_hosts"][0]["routes"]
+    catch_all = routes[-1]
+    marked = [
+        {"match": first, "route": catch_all["route"], "request_headers_to_add": [
+            {"header": {"key": "x-route", "value": "first"}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}]},
+        {**catch_all, "request_headers_to_add": [
+            {"header": {"key": "x-route", "value": "catch-all"}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}]},
+    ]
+    routes[-1:] = marked
+    proxy.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+@pytest.fixture
+def start_marked(emulator):
+    started: list[harness.Envoy] = []
+
+    def start(first: dict) -> harness.Envoy:
+        proxy = harness.Envoy(emulator.host, emulator.port, {"migrate": "never"}, skip_unrouted="off")
+        routes_marked(proxy, first)
+        started.append(proxy.start())
+        return proxy
+
+    yield start
+    for proxy in started:
+        proxy.stop()
+
+
+def test_a_rewritten_path_is_routed_by_the_new_path(start_marked, emulator):
+    proxy = start_marked({"prefix": "/v1beta/models/"})
+    body = {"model": "gemini-3.1-flash-image", "messages": [{"role": "user", "content": "a red cube"}]}
+    resp = proxy.post(CHAT, body, OPENAI_AUTH)
+    assert resp.status == 200, resp
+    sent = only_request(emulator)
+    assert sent["path"].startswith("/v1beta/models/gemini-3.1-flash-image:generateContent"), sent["path"]
+    assert sent["headers"]["x-route"] == "first", "the route of the path sent upstream"
+
+
+def test_a_request_left_on_its_path_keeps_its_route(start_marked, emulator):
+    proxy = start_marked({"prefix": "/v1beta/models/"})
+    body = {"model": "gemini-3.5-flash", "messages": [{"role": "user", "content": "hi"}]}
+    resp = proxy.post(CHAT, body, OPENAI_AUTH)
+    assert resp.status == 200, resp
+    sent = only_request(emulator)
+    assert sent["path"] == CHAT
+    assert sent["headers"]["x-route"] == "catch-all"
+
+
+def test_a_route_on_a_removed_header_stops_matching(start_marked, emulator):
+    # The filter removes a routed request's Accept-Encoding (so that an error
+    # arrives uncompressed): that change alone has Envoy match the route again.
+    proxy = start_marked({"prefix": "/", "headers": [{"name": "accept-encoding", "present_match": True}]})
+    body = {"model": "gemini-3.5-flash", "messages": [{"role": "user", "content": "hi"}]}
+    resp = proxy.post(CHAT, body, {**OPENAI_AUTH, "accept-encoding": "gzip"})
+    assert resp.status == 200, resp
+    sent = only_request(emulator)
+    assert "accept-encoding" not in sent["headers"]
+    assert sent["headers"]["x-route"] == "catch-all"
