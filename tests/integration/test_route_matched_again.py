@@ -49,22 +49,22 @@ def start_marked(emulator):
         proxy.stop()
 
 
-def test_a_rewritten_path_is_routed_by_the_new_path(start_marked, emulator):
-    proxy = start_marked({"prefix": "/v1beta/models/"})
-    body = {"model": "gemini-3.1-flash-image", "messages": [{"role": "user", "content": "a red cube"}]}
-    resp = proxy.post(CHAT, body, OPENAI_AUTH)
+def chat_sent(proxy: harness.Envoy, emulator, model: str, headers: dict[str, str] | None = None) -> dict:
+    """What reached the upstream for a chat request for `model`, answered 200."""
+    body = {"model": model, "messages": [{"role": "user", "content": "a red cube"}]}
+    resp = proxy.post(CHAT, body, {**OPENAI_AUTH, **(headers or {})})
     assert resp.status == 200, resp
-    sent = only_request(emulator)
+    return only_request(emulator)
+
+
+def test_a_rewritten_path_is_routed_by_the_new_path(start_marked, emulator):
+    sent = chat_sent(start_marked({"prefix": "/v1beta/models/"}), emulator, "gemini-3.1-flash-image")
     assert sent["path"].startswith("/v1beta/models/gemini-3.1-flash-image:generateContent"), sent["path"]
     assert sent["headers"]["x-route"] == "first", "the route of the path sent upstream"
 
 
 def test_a_request_left_on_its_path_keeps_its_route(start_marked, emulator):
-    proxy = start_marked({"prefix": "/v1beta/models/"})
-    body = {"model": "gemini-3.5-flash", "messages": [{"role": "user", "content": "hi"}]}
-    resp = proxy.post(CHAT, body, OPENAI_AUTH)
-    assert resp.status == 200, resp
-    sent = only_request(emulator)
+    sent = chat_sent(start_marked({"prefix": "/v1beta/models/"}), emulator, "gemini-3.5-flash")
     assert sent["path"] == CHAT
     assert sent["headers"]["x-route"] == "catch-all"
 
@@ -72,10 +72,7 @@ def test_a_request_left_on_its_path_keeps_its_route(start_marked, emulator):
 def test_a_route_on_a_removed_header_stops_matching(start_marked, emulator):
     # The filter removes a routed request's Accept-Encoding (so that an error
     # arrives uncompressed): that change alone has Envoy match the route again.
-    proxy = start_marked({"prefix": "/", "headers": [{"name": "accept-encoding", "present_match": True}]})
-    body = {"model": "gemini-3.5-flash", "messages": [{"role": "user", "content": "hi"}]}
-    resp = proxy.post(CHAT, body, {**OPENAI_AUTH, "accept-encoding": "gzip"})
-    assert resp.status == 200, resp
-    sent = only_request(emulator)
+    first = {"prefix": "/", "headers": [{"name": "accept-encoding", "present_match": True}]}
+    sent = chat_sent(start_marked(first), emulator, "gemini-3.5-flash", {"accept-encoding": "gzip"})
     assert "accept-encoding" not in sent["headers"]
     assert sent["headers"]["x-route"] == "catch-all"
