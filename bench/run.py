@@ -650,7 +650,10 @@ def cost_by_object(text: str) -> dict[str, dict[str, int]]:
             if key and obj:
                 objects[key] = obj
             if line.startswith("ob="):
-                group = object_group(obj or objects.get(key, "???"))
+                if not obj and key not in objects:
+                    # A number never named: the costs that follow cannot be placed.
+                    raise RuntimeError(f"callgrind: object {key or '?'} is used before it is named")
+                group = object_group(obj or objects[key])
         elif line.startswith("calls="):
             after_call = True
         elif line[:1].isdigit() or line[:1] in "+-*":
@@ -845,7 +848,7 @@ def run_http(bodies: Bodies, wasm: Path, seconds: int, repeats: int, connections
     ]
     for scenario in results.scenarios:
         if scenario.key in SKIP_SCENARIOS:
-            scenario.fronts += list(SKIP_FRONTS)
+            scenario.fronts += SKIP_FRONTS
         if scenario.key in FLOOR_SCENARIOS:
             scenario.fronts.append(FLOOR)
     modules = build_ref_modules()
