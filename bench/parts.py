@@ -9,8 +9,9 @@ Gemini model, scanned and forwarded unchanged, with the bench's
 from a copy of the crate with one change to its source:
 
 - a part left out (the response's `:status` read, the `accept-encoding`
-  removal, the counters, the lifecycle lookup, the credential work): the
-  difference is what that part costs;
+  removal, the counters, the lifecycle lookup, the credential work, the
+  free lists of small blocks): the difference is what that part costs
+  (or saves);
 - a part done twice (the request header map read, the scan, the decision):
   the difference is what doing it once costs.
 
@@ -61,6 +62,7 @@ class Variant:
 
 FILTER = "filter/mod.rs"
 FLOW = "flow.rs"
+POOLS = "filter/pools.rs"
 
 VARIANTS = [
     Variant("status", "no response `:status` read (taken as 200)", [
@@ -83,6 +85,9 @@ VARIANTS = [
          "credentials: (|_: Auth<'_>, _: bool| Credentials::default())("),
         (FLOW, "if let Err(e) = route::check_credentials(head.auth, query) {",
          "if let Err(e) = std::hint::black_box(Ok::<(), route::CredentialError>(())) {"),
+    ]),
+    Variant("allocator", "the system allocator (`dlmalloc`) for every block, no free lists", [
+        (POOLS, "#[global_allocator]\n", ""),
     ]),
     Variant("map", "the request header map read twice", [
         (FILTER, "self.head = RequestHead::read(&self.host);",

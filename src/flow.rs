@@ -138,6 +138,9 @@ pub enum RejectKind {
     Task,
 }
 
+/// See [`Routed::header_ops`].
+static ASK_UNCOMPRESSED: HeaderOp = HeaderOp::Remove(ACCEPT_ENCODING);
+
 /// A request the router decided on.
 #[derive(Debug, Clone)]
 pub struct Routed {
@@ -239,6 +242,16 @@ impl Routed {
             .map_or_else(String::new, |s| s.0)
     }
 
+    /// The request header changes: the plan's, then `accept-encoding`
+    /// removed. The filter may rewrite the answer (an annotated error, a
+    /// translation), so it asks for it uncompressed; successful answers
+    /// still stream through as they come. (Not pushed onto the plan's
+    /// list: most plans change no other header, and an empty list costs
+    /// no allocation.)
+    pub fn header_ops(&self) -> impl Iterator<Item = &HeaderOp> {
+        self.plan.headers.iter().chain([&ASK_UNCOMPRESSED])
+    }
+
     /// The path that goes upstream.
     pub fn upstream_path(&self) -> &str {
         self.plan.path.as_deref().unwrap_or(&self.original_path)
@@ -334,13 +347,13 @@ pub fn head(config: &Config, head: &Head<'_>) -> HeadStep {
 fn body_unreadable(config: &Config, head: &Head<'_>) -> Option<PassReason> {
     if head
         .content_encoding
-        .is_some_and(|e| !e.trim().eq_ignore_ascii_case("identity"))
+        .is_some_and(|e| !e.trim_ascii().eq_ignore_ascii_case("identity"))
     {
         return Some(PassReason::Compressed);
     }
     let too_large = head
         .content_length
-        .and_then(|v| v.trim().parse::<u64>().ok())
+        .and_then(|v| v.trim_ascii().parse::<u64>().ok())
         .is_some_and(|len| len > config.max_body_bytes as u64);
     too_large.then_some(PassReason::TooLarge)
 }
@@ -661,7 +674,7 @@ fn plan_for(
             class.from_catalogue = true;
         }
     }
-    let mut plan = route::plan(
+    let plan = route::plan(
         config,
         client,
         &model,
@@ -670,9 +683,6 @@ fn plan_for(
         head.auth,
         path_changes,
     );
-    // The filter may rewrite the answer (an annotated error, a translation):
-    // ask for it uncompressed. Successful answers still stream through as is.
-    plan.headers.push(HeaderOp::Remove(ACCEPT_ENCODING));
     Routed {
         model,
         plan,

@@ -38,7 +38,8 @@
 //!
 //! Host glue (the only code that speaks the proxy-wasm ABI):
 //! - [`filter`]: the ABI (`abi`: host functions; `entry`: the callbacks and
-//!   the contexts they reach), `RouterRoot` (configuration, metrics) and
+//!   the contexts they reach; `pools`: the module's allocator, free lists
+//!   of small blocks), `RouterRoot` (configuration, metrics) and
 //!   `Router` (per request), which reaches Envoy only through the `Host`
 //!   trait (`Proxy` in the module, a fake in its tests).
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]

@@ -299,7 +299,7 @@ pub fn kept_on_replace(name: &str) -> bool {
 }
 
 fn is_compressed(encoding: Option<&str>) -> bool {
-    encoding.is_some_and(|e| !e.trim().eq_ignore_ascii_case("identity"))
+    encoding.is_some_and(|e| !e.trim_ascii().eq_ignore_ascii_case("identity"))
 }
 
 impl Response {
@@ -319,7 +319,7 @@ impl Response {
         };
         let length = head
             .content_length
-            .and_then(|v| v.trim().parse::<u64>().ok());
+            .and_then(|v| v.trim_ascii().parse::<u64>().ok());
         let compressed = is_compressed(head.content_encoding);
         let step = if translating && (200..300).contains(&head.status) {
             let refused = if compressed {

@@ -483,8 +483,8 @@ fn param_value<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
 /// encoded), as written.
 fn query_keys(query: Option<&str>) -> impl Iterator<Item = &str> {
     query
-        .unwrap_or("")
-        .split('&')
+        .into_iter()
+        .flat_map(|q| q.split('&'))
         .filter(|p| !p.is_empty() && canonical_name(p) == "key")
         .map(|p| p.split_once('=').map_or("", |(_, v)| v))
 }

@@ -79,7 +79,8 @@ pub struct Notes<'p> {
     /// A string to find exactly (empty: none).
     pub string: &'static str,
     /// Beginnings of a string, after white space (raw or escaped) is skipped;
-    /// each trimmed. A prefix written with escapes is not recognised.
+    /// each trimmed of ASCII white space (`trim_ascii`: a small loop, where
+    /// `trim` is Unicode tables that every request would run). A prefix written with escapes is not recognised.
     pub prefixes: &'p [String],
     /// Record where the long strings are ([`Scanned::long_strings`]).
     pub long_strings: bool,
@@ -578,7 +579,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
             ];
         }
         for prefix in notes.prefixes {
-            match prefix.trim().bytes().next() {
+            match prefix.trim_ascii().bytes().next() {
                 Some(b) => may_start[usize::from(b / 64)] |= 1 << (b % 64),
                 // An empty prefix starts every prompt: the caller reads it.
                 None => prefixed = true,
@@ -711,7 +712,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
             .notes
             .prefixes
             .iter()
-            .any(|p| starts_after_space(raw, p.trim().as_bytes()));
+            .any(|p| starts_after_space(raw, p.trim_ascii().as_bytes()));
     }
 
     /// Consumes a nested object or array by bracket depth, skipping strings.

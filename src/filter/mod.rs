@@ -7,6 +7,9 @@ mod abi;
 pub mod entry;
 mod host;
 mod metrics;
+// The module's allocator (tested on the host, installed in the module only).
+#[cfg(any(target_arch = "wasm32", test))]
+mod pools;
 #[cfg(test)]
 mod tests;
 
@@ -158,19 +161,25 @@ impl Kept {
     /// How many there are.
     const COUNT: usize = Kept::ALL.len();
 
-    /// The kept header `name` is (as the map holds names), if any.
+    /// Their names, as the map holds them, in the order of [`Kept::ALL`].
+    const NAMES: [&'static [u8]; Kept::COUNT] = [
+        b":method",
+        b":path",
+        CONTENT_LENGTH_BYTES,
+        CONTENT_ENCODING_BYTES,
+        CONTENT_TYPE_BYTES,
+        AUTHORIZATION_BYTES,
+        GOOG_API_KEY_BYTES,
+        b":authority",
+    ];
+
+    /// The kept header `name` is (as the map holds names), if any. (A
+    /// search of [`Kept::NAMES`] rather than a `match`: the same answer
+    /// in a small loop, where a `match` compiles to a comparison per name,
+    /// code that every request runs.)
     fn of(name: &[u8]) -> Option<Kept> {
-        Some(match name {
-            b":method" => Kept::Method,
-            b":path" => Kept::Path,
-            CONTENT_LENGTH_BYTES => Kept::ContentLength,
-            CONTENT_ENCODING_BYTES => Kept::ContentEncoding,
-            CONTENT_TYPE_BYTES => Kept::ContentType,
-            AUTHORIZATION_BYTES => Kept::Authorization,
-            GOOG_API_KEY_BYTES => Kept::ApiKey,
-            b":authority" => Kept::Authority,
-            _ => return None,
-        })
+        let at = Kept::NAMES.iter().position(|known| *known == name)?;
+        Kept::ALL.get(at).copied()
     }
 
     /// Whether a second line of the header is joined to the first (with a
@@ -489,7 +498,7 @@ impl<H: Host> Router<H> {
         if let Some(path) = &plan.path {
             self.set_request_header(":path", Some(path));
         }
-        for op in &plan.headers {
+        for op in routed.header_ops() {
             match op {
                 HeaderOp::Set(name, value) => self.set_request_header(name, Some(&value.0)),
                 HeaderOp::Remove(name) => self.set_request_header(name, None),
