@@ -678,6 +678,11 @@ pub fn check_credentials(auth: Auth<'_>, query: Option<&str>) -> Result<(), Cred
     if auth.api_key.is_some_and(repeated) {
         return Err(CredentialError::Repeated("the x-goog-api-key header"));
     }
+    // No API key header and no query: one credential at most, which
+    // nothing can contradict (most requests: a bearer token alone).
+    if auth.api_key.is_none() && query.is_none() {
+        return Ok(());
+    }
     let mut keys = query_keys(query);
     let query_key = keys.next();
     if keys.next().is_some() {
