@@ -540,6 +540,13 @@ impl Response {
         Step::Continue(reply.edit(Some(body)))
     }
 
+    /// Whether the rest of the answer goes through untouched: the body and
+    /// trailers steps would only let it go on (a routed request's plain
+    /// success, nearly every answer), so they need not run.
+    pub fn passes(&self) -> bool {
+        matches!(self.mode, Mode::Pass)
+    }
+
     /// Decides on the response trailers, which end the body.
     pub fn trailers(&mut self, config: &Config, routed: &Routed) -> Step {
         self.ended = true;
@@ -872,6 +879,50 @@ mod tests {
     /// A step as a short label: `pass`, `hold`, `drop` (continue with the
     /// chunk emptied), `read`, `write` (continue with a new body),
     /// `headers` (continue with headers only), `replace:STATUS`.
+    /// `passes` says the body and trailers steps would only let the answer
+    /// go on (the glue then skips them), and only then.
+    #[test]
+    fn passes_only_where_the_body_and_trailers_steps_change_nothing() {
+        let config = config("{}");
+        let (chat, _) = routed(&config, "gemini-3.5-flash");
+        let (image, translator) = routed(&config, "gemini-3.1-flash-image");
+        let cases = [
+            ("a plain success", &chat, Translation::None, 200, true),
+            ("a plain redirect", &chat, Translation::None, 304, true),
+            ("an error", &chat, Translation::None, 404, false),
+            (
+                "a translated success",
+                &image,
+                Translation::of(translator.as_deref()),
+                200,
+                false,
+            ),
+        ];
+        for (name, routed, translation, status, want) in cases {
+            let head = ResponseHead {
+                status,
+                ..ResponseHead::default()
+            };
+            let (state, _) = Response::headers(&config, routed, translation, &head, false);
+            assert_eq!(state.passes(), want, "{name}");
+            for end in [false, true] {
+                let mut body = state.clone();
+                let mut trailers = state.clone();
+                let steps = [
+                    body.body(&config, routed, 10, end),
+                    trailers.trailers(&config, routed),
+                ];
+                for step in steps {
+                    assert_eq!(
+                        step == Step::Continue(Edit::default()),
+                        want,
+                        "{name}, end {end}"
+                    );
+                }
+            }
+        }
+    }
+
     fn label(step: &Step) -> String {
         match step {
             Step::Continue(e) if e.body.as_ref().is_some_and(Vec::is_empty) => "drop".into(),

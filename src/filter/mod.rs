@@ -998,6 +998,11 @@ impl<H: Host> Router<H> {
     }
 
     fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        // Nothing held, nothing to change: the chunk goes on, without the
+        // body step's code (which would decide just that).
+        if self.response.passes() && self.held.is_empty() {
+            return Action::Continue;
+        }
         let Some(routed) = &self.routed else {
             return Action::Continue;
         };
