@@ -267,6 +267,32 @@ impl Default for Response {
     }
 }
 
+/// The response's `:status` value as a number; 0 when it is not one (as
+/// `str::parse::<u16>` reads it: an optional `+`, then digits, at most
+/// 65535). On the bytes as the host gives them: the read of `:status` alone
+/// makes no text of them (a UTF-8 check, code every routed answer would
+/// run for three digits).
+pub fn status_code(value: &[u8]) -> u16 {
+    let digits = value.strip_prefix(b"+").unwrap_or(value);
+    if digits.is_empty() {
+        return 0;
+    }
+    let mut code: u16 = 0;
+    for &b in digits {
+        let next = match b {
+            b'0'..=b'9' => code
+                .checked_mul(10)
+                .and_then(|c| c.checked_add(u16::from(b - b'0'))),
+            _ => None,
+        };
+        match next {
+            Some(next) => code = next,
+            None => return 0,
+        }
+    }
+    code
+}
+
 /// Whether the response headers besides `:status` decide anything: for an
 /// error, a translated answer, or an answer that may carry tool calls. A
 /// routed request's other answers pass untouched, whatever they say.
@@ -879,6 +905,21 @@ mod tests {
     /// A step as a short label: `pass`, `hold`, `drop` (continue with the
     /// chunk emptied), `read`, `write` (continue with a new body),
     /// `headers` (continue with headers only), `replace:STATUS`.
+    #[test]
+    fn status_codes_read_as_str_parse_reads_them() {
+        let values: [&[u8]; 14] = [
+            b"200", b"404", b"503", b"+200", b"0200", b"65535", b"65536", b"", b"+", b"20 ",
+            b" 200", b"2O0", b"-200", b"\xff00",
+        ];
+        for value in values {
+            let want = std::str::from_utf8(value)
+                .ok()
+                .and_then(|s| s.parse::<u16>().ok())
+                .unwrap_or(0);
+            assert_eq!(status_code(value), want, "{value:?}");
+        }
+    }
+
     /// `passes` says the body and trailers steps would only let the answer
     /// go on (the glue then skips them), and only then.
     #[test]

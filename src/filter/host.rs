@@ -16,8 +16,10 @@ pub(super) fn host_error(level: Level, what: std::fmt::Arguments<'_>, status: St
 
 /// Everything the glue asks of Envoy.
 pub trait Host {
-    /// Reads a header; a host error reads as absent.
-    fn header(&self, map: MapType, name: &str) -> Option<String>;
+    /// Reads a header, as the host gives its bytes (the one header read
+    /// alone, `:status`, is parsed as bytes, never made text); a host
+    /// error reads as absent.
+    fn header(&self, map: MapType, name: &str) -> Option<Vec<u8>>;
     /// Reads a whole header map, one pair per header line, as the host
     /// serialises it; a host error reads as empty.
     fn header_map(&self, map: MapType) -> HeaderMap;
@@ -230,9 +232,9 @@ pub fn flush_counters() {
 pub struct Proxy;
 
 impl Host for Proxy {
-    fn header(&self, map: MapType, name: &str) -> Option<String> {
+    fn header(&self, map: MapType, name: &str) -> Option<Vec<u8>> {
         match abi::header(map, name) {
-            Ok(value) => value.map(owned_text),
+            Ok(value) => value,
             Err(status) => {
                 host_error(Level::Warn, format_args!("get header {name}"), status);
                 None

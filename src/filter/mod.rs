@@ -967,11 +967,10 @@ impl<H: Host> Router<H> {
         let known = translation != Translation::None || routed.tools;
         let mut map = known.then(|| self.host.headers(RESP));
         let status = match &map {
-            Some(map) => first(map, ":status"),
+            Some(map) => first(map, ":status").map(String::into_bytes),
             None => self.host.header(RESP, ":status"),
         }
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
+        .map_or(0, |value| response::status_code(&value));
         if map.is_none() && response::reads_headers(routed, translation, status) {
             map = Some(self.host.headers(RESP));
         }

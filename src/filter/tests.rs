@@ -63,13 +63,13 @@ fn buffer(fake: &Fake, buffer: BufferType) -> &RefCell<Option<Vec<u8>>> {
 }
 
 impl Host for Rc<Fake> {
-    fn header(&self, m: MapType, name: &str) -> Option<String> {
+    fn header(&self, m: MapType, name: &str) -> Option<Vec<u8>> {
         *self.header_reads.borrow_mut() += 1;
         map(self, m)
             .borrow()
             .iter()
             .find(|(n, _)| n == name)
-            .map(|(_, v)| v.clone())
+            .map(|(_, v)| v.clone().into_bytes())
     }
 
     fn header_map(&self, m: MapType) -> HeaderMap {
@@ -276,11 +276,15 @@ impl Exchange {
     }
 
     fn request_header(&self, name: &str) -> Option<String> {
-        self.fake.header(MapType::HttpRequestHeaders, name)
+        self.fake
+            .header(MapType::HttpRequestHeaders, name)
+            .map(|v| String::from_utf8(v).unwrap())
     }
 
     fn response_header(&self, name: &str) -> Option<String> {
-        self.fake.header(MapType::HttpResponseHeaders, name)
+        self.fake
+            .header(MapType::HttpResponseHeaders, name)
+            .map(|v| String::from_utf8(v).unwrap())
     }
 
     /// What the client got of the response body so far.
