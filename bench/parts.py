@@ -66,10 +66,11 @@ POOLS = "filter/pools.rs"
 
 VARIANTS = [
     Variant("status", "no response `:status` read (taken as 200)", [
-        (FILTER, 'None => self.host.header(RESP, ":status"),', 'None => Some(String::from("200")),'),
+        (FILTER, 'None => self.host.header(RESP, ":status"),', 'None => Some(b"200".to_vec()),'),
     ]),
     Variant("accept-encoding", "no `accept-encoding` removal", [
-        (FLOW, "plan.headers.push(HeaderOp::Remove(ACCEPT_ENCODING));", ""),
+        (FLOW, "self.plan.headers.iter().chain([&ASK_UNCOMPRESSED])",
+         "self.plan.headers.iter().chain(std::iter::empty())"),
     ]),
     Variant("counters", "no counters (`requests_total`, `unchanged.<family>`)", [
         (FILTER, "self.metrics.requests.inc(&self.host);", ""),
