@@ -71,6 +71,15 @@ pub struct Edit {
 }
 
 impl Edit {
+    /// Whether the edit changes nothing (the response goes on as it is).
+    pub fn is_empty(&self) -> bool {
+        self.status.is_none()
+            && self.set.is_empty()
+            && self.remove.is_empty()
+            && self.body.is_none()
+            && self.count.is_none()
+    }
+
     /// The edit that writes `body` and nothing else. (Not inlined: one
     /// copy for its three sites.)
     #[inline(never)]
@@ -905,6 +914,49 @@ mod tests {
     /// A step as a short label: `pass`, `hold`, `drop` (continue with the
     /// chunk emptied), `read`, `write` (continue with a new body),
     /// `headers` (continue with headers only), `replace:STATUS`.
+    #[test]
+    fn an_edit_is_empty_only_when_it_changes_nothing() {
+        let cases = [
+            ("default", Edit::default(), true),
+            (
+                "status",
+                Edit {
+                    status: Some(502),
+                    ..Edit::default()
+                },
+                false,
+            ),
+            (
+                "set",
+                Edit {
+                    set: vec![(CONTENT_TYPE, JSON.to_owned())],
+                    ..Edit::default()
+                },
+                false,
+            ),
+            (
+                "remove",
+                Edit {
+                    remove: vec![CONTENT_LENGTH],
+                    ..Edit::default()
+                },
+                false,
+            ),
+            ("empty body", Edit::body(Vec::new()), false),
+            (
+                "count",
+                Edit {
+                    count: Some(Count::Annotated),
+                    ..Edit::default()
+                },
+                false,
+            ),
+        ];
+        for (name, edit, want) in cases {
+            assert_eq!(edit.is_empty(), want, "{name}");
+        }
+    }
+
     #[test]
     fn status_codes_read_as_str_parse_reads_them() {
         let values: [&[u8]; 14] = [

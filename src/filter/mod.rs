@@ -657,7 +657,10 @@ impl<H: Host> Router<H> {
             Step::Continue(edit) => {
                 // Whatever was held is written or dropped by now.
                 self.held = Vec::new();
-                self.edit_response(edit);
+                // (A plain success's edit is empty: nothing to write.)
+                if !edit.is_empty() {
+                    self.edit_response(edit);
+                }
                 Action::Continue
             }
             Step::Hold(edit) => {

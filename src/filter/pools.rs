@@ -40,6 +40,9 @@ const CLASSES: usize = (LARGEST / GRAIN).trailing_zeros() as usize + 1;
 pub const CHUNK: usize = 64 * 1024;
 
 /// The size class of a request: `None` when the system allocator serves it.
+/// (Inlined: a few instructions, where a call of its own is code that each
+/// callback that allocates would pull into the instruction cache again.)
+#[inline(always)]
 fn class_of(layout: Layout) -> Option<usize> {
     if layout.size() > LARGEST || layout.align() > GRAIN {
         return None;
