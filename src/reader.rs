@@ -207,7 +207,7 @@ pub(crate) fn str_of(raw: &[u8]) -> Option<Cow<'_, str>> {
     // quotes (a model name, nearly always) is its own text: taken without
     // running the reader, code a routed request would run for nothing else.
     if let [b'"', text @ .., b'"'] = raw {
-        if text.iter().all(|&b| b >= 0x20 && b != b'"' && b != b'\\') {
+        if plain_run_end(text, 0) == text.len() {
             return std::str::from_utf8(text).ok().map(Cow::Borrowed);
         }
     }

@@ -73,11 +73,7 @@ pub struct Edit {
 impl Edit {
     /// Whether the edit changes nothing (the response goes on as it is).
     pub fn is_empty(&self) -> bool {
-        self.status.is_none()
-            && self.set.is_empty()
-            && self.remove.is_empty()
-            && self.body.is_none()
-            && self.count.is_none()
+        *self == Edit::default()
     }
 
     /// The edit that writes `body` and nothing else. (Not inlined: one
@@ -286,20 +282,13 @@ pub fn status_code(value: &[u8]) -> u16 {
     if digits.is_empty() {
         return 0;
     }
-    let mut code: u16 = 0;
-    for &b in digits {
-        let next = match b {
-            b'0'..=b'9' => code
-                .checked_mul(10)
-                .and_then(|c| c.checked_add(u16::from(b - b'0'))),
+    digits
+        .iter()
+        .try_fold(0u16, |code, &b| match b {
+            b'0'..=b'9' => code.checked_mul(10)?.checked_add(u16::from(b - b'0')),
             _ => None,
-        };
-        match next {
-            Some(next) => code = next,
-            None => return 0,
-        }
-    }
-    code
+        })
+        .unwrap_or(0)
 }
 
 /// Whether the response headers besides `:status` decide anything: for an

@@ -147,39 +147,41 @@ enum Kept {
 }
 
 impl Kept {
-    /// Every one, in their order in `spans`.
-    const ALL: [Kept; 8] = [
-        Kept::Method,
-        Kept::Path,
-        Kept::ContentLength,
-        Kept::ContentEncoding,
-        Kept::ContentType,
-        Kept::Authorization,
-        Kept::ApiKey,
-        Kept::Authority,
+    /// Each one with its name as the map holds names, in their order in
+    /// `spans` (one table: the list of them and their names cannot drift
+    /// apart).
+    const TABLE: [(Kept, &'static [u8]); 8] = [
+        (Kept::Method, b":method"),
+        (Kept::Path, b":path"),
+        (Kept::ContentLength, CONTENT_LENGTH_BYTES),
+        (Kept::ContentEncoding, CONTENT_ENCODING_BYTES),
+        (Kept::ContentType, CONTENT_TYPE_BYTES),
+        (Kept::Authorization, AUTHORIZATION_BYTES),
+        (Kept::ApiKey, GOOG_API_KEY_BYTES),
+        (Kept::Authority, b":authority"),
     ];
     /// How many there are.
-    const COUNT: usize = Kept::ALL.len();
-
-    /// Their names, as the map holds them, in the order of [`Kept::ALL`].
-    const NAMES: [&'static [u8]; Kept::COUNT] = [
-        b":method",
-        b":path",
-        CONTENT_LENGTH_BYTES,
-        CONTENT_ENCODING_BYTES,
-        CONTENT_TYPE_BYTES,
-        AUTHORIZATION_BYTES,
-        GOOG_API_KEY_BYTES,
-        b":authority",
-    ];
+    const COUNT: usize = Kept::TABLE.len();
+    /// Every one, in their order in `spans`.
+    const ALL: [Kept; Kept::COUNT] = {
+        let mut all = [Kept::Method; Kept::COUNT];
+        let mut i = 0;
+        while i < Kept::COUNT {
+            all[i] = Kept::TABLE[i].0;
+            i += 1;
+        }
+        all
+    };
 
     /// The kept header `name` is (as the map holds names), if any. (A
-    /// search of [`Kept::NAMES`] rather than a `match`: the same answer
-    /// in a small loop, where a `match` compiles to a comparison per name,
-    /// code that every request runs.)
+    /// search of [`Kept::TABLE`] rather than a `match`: the same answer in
+    /// a small loop, where a `match` on byte strings compiles to a
+    /// comparison per name, code that every request runs.)
     fn of(name: &[u8]) -> Option<Kept> {
-        let at = Kept::NAMES.iter().position(|known| *known == name)?;
-        Kept::ALL.get(at).copied()
+        Kept::TABLE
+            .iter()
+            .find(|(_, known)| *known == name)
+            .map(|(kept, _)| *kept)
     }
 
     /// Whether a second line of the header is joined to the first (with a
@@ -189,8 +191,15 @@ impl Kept {
     }
 }
 
-// `spans` is indexed by `Kept as usize`: the last one must fit.
-const _: () = assert!(Kept::Authority as usize + 1 == Kept::COUNT);
+// `spans` is indexed by `Kept as usize`, and `RequestHead::keep` fills it in
+// table order: each one's place in the table must be its number.
+const _: () = {
+    let mut i = 0;
+    while i < Kept::COUNT {
+        assert!(Kept::TABLE[i].0 as usize == i);
+        i += 1;
+    }
+};
 
 /// The request facts kept while the body is buffered.
 #[derive(Default)]

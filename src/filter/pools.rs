@@ -2,9 +2,9 @@
 //! class, everything else from the system allocator (Rust's `dlmalloc` in
 //! the module).
 //!
-//! Why: a routed request allocates about a dozen small blocks (the
-//! context, the header map, the body, the strings of the decision) and
-//! frees them all when it ends. Each of `dlmalloc`'s paths (bins, splits,
+//! Why: a routed request allocates small blocks (the context, the header
+//! map, the body, the strings of the decision) and frees them all when it
+//! ends. Each of `dlmalloc`'s paths (bins, splits,
 //! coalescing) is code that the request's callbacks pull into the CPU's
 //! instruction cache on every request, after Envoy's own code has evicted
 //! it. A free list is a load and a store. (`make bench-parts`' row "the
