@@ -116,7 +116,7 @@ impl Reply {
     /// must not make the filter hand the key back in an error.
     fn scrubbed(mut self, routed: &Routed) -> Reply {
         let secrets = routed.secrets();
-        if let Some(body) = route::scrub(&self.body, &secrets) {
+        if let Some(body) = route::scrub_json(&self.body, &secrets) {
             self.body = body;
         }
         route::scrub_values(&mut self.headers, &secrets);

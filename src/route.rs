@@ -588,22 +588,59 @@ pub fn secrets(auth: Auth<'_>, query: Option<&str>) -> Vec<Secret> {
     out
 }
 
-/// `text` with every occurrence of a secret replaced by `REDACTED`, except
-/// right after a backslash (inside a JSON escape), which is left intact.
-/// `None` when there is nothing to replace.
+/// Whether byte `i` of JSON text is part of an escape's code: the byte
+/// after an escaping backslash, or one of the four hex digits of `\uXXXX`.
+/// A backslash escapes only when the run of backslashes it ends is odd:
+/// `\\` is a backslash, and what follows it is text.
+fn in_escape(text: &[u8], i: usize) -> bool {
+    let escapes_next =
+        |p: usize| text[..=p].iter().rev().take_while(|&&b| b == b'\\').count() % 2 == 1;
+    if i > 0 && escapes_next(i - 1) {
+        return true;
+    }
+    // `\uXXXX` with byte i among the XXXX: the backslash 2 to 5 bytes back.
+    (2..=5).any(|back| {
+        i >= back && text[i - back] == b'\\' && text[i - back + 1] == b'u' && escapes_next(i - back)
+    })
+}
+
+/// `text` (a path, a header value: no JSON) with every occurrence of a
+/// secret replaced by `REDACTED`. `None` when there is nothing to replace.
 pub fn scrub(text: &[u8], secrets: &[Secret]) -> Option<Vec<u8>> {
+    replace_secrets(text, secrets, |_, _| false)
+}
+
+/// [`scrub`] for JSON the filter wrote (an error body), where an occurrence
+/// that starts inside an escape's code is left: `\n` before a secret that
+/// starts with `n`, or the hex digits of `\u0041`, are no occurrence in
+/// the decoded text, and replacing them would break the escape. One after
+/// an escaped backslash (`\\`) is an occurrence, and replaced. The
+/// filter's writer escapes only quotes, backslashes and control bytes,
+/// which no secret holds ([`secrets`]), so a secret in the decoded text is
+/// in the written text byte for byte.
+pub fn scrub_json(text: &[u8], secrets: &[Secret]) -> Option<Vec<u8>> {
+    replace_secrets(text, secrets, in_escape)
+}
+
+/// `text` with each secret replaced by `REDACTED` wherever it occurs and
+/// `skip(text, start)` is false; `None` when nothing is replaced.
+fn replace_secrets(
+    text: &[u8],
+    secrets: &[Secret],
+    skip: impl Fn(&[u8], usize) -> bool,
+) -> Option<Vec<u8>> {
     let mut out: Option<Vec<u8>> = None;
     for secret in secrets {
         let needle = secret.0.as_bytes();
         let current = out.as_deref().unwrap_or(text);
-        if !current.windows(needle.len()).any(|w| w == needle) {
+        let found = |i: usize| current[i..].starts_with(needle) && !skip(current, i);
+        if !(0..current.len()).any(found) {
             continue;
         }
         let mut next = Vec::with_capacity(current.len());
         let mut i = 0;
         while i < current.len() {
-            let escaped = i > 0 && current[i - 1] == b'\\';
-            if !escaped && current[i..].starts_with(needle) {
+            if found(i) {
                 next.extend_from_slice(b"REDACTED");
                 i += needle.len();
             } else {
@@ -1152,6 +1189,42 @@ mod tests {
             assert!(!format!("{kept:?}").contains("AIza"), "{kept:?}");
         }
         assert_eq!(Credentials::default().secrets(None), vec![]);
+    }
+
+    #[test]
+    fn a_secret_is_scrubbed_unless_it_starts_inside_an_escape() {
+        let secrets = [Secret("AIzaKEY123".into()), Secret("nKEY45678".into())];
+        let cases: [(&str, &str); 9] = [
+            (r#""AIzaKEY123""#, r#""REDACTED""#),
+            // An escaped backslash, then the key: the text has the key.
+            (r#""\\AIzaKEY123""#, r#""\\REDACTED""#),
+            (r#""\\\\AIzaKEY123""#, r#""\\\\REDACTED""#),
+            (r#""\\\"AIzaKEY123""#, r#""\\\"REDACTED""#),
+            // `\n` and a secret starting with `n`: a newline, no secret.
+            (r#""\nKEY45678""#, r#""\nKEY45678""#),
+            (r#""\\nKEY45678""#, r#""\\REDACTED""#),
+            (r#""\\\nKEY45678""#, r#""\\\nKEY45678""#),
+            // The hex digits of `\uXXXX` are no text either.
+            (r#""\\u0041AIzaKEY123""#, r#""\\u0041REDACTED""#),
+            (r#""\u0000AIzaKEY123""#, r#""\u0000REDACTED""#),
+        ];
+        for (text, want) in cases {
+            let got =
+                scrub_json(text.as_bytes(), &secrets).unwrap_or_else(|| text.as_bytes().to_vec());
+            assert_eq!(String::from_utf8(got).unwrap(), want, "{text}");
+            // What a client decodes never holds a secret.
+            let decoded: String = serde_json::from_str(want).unwrap();
+            assert!(
+                !decoded.contains("AIzaKEY123") && !decoded.contains("nKEY45678"),
+                "{text}"
+            );
+        }
+        // A key that starts inside the hex digits is no occurrence: left intact.
+        let hex = [Secret("0041AIzaX".into())];
+        assert_eq!(scrub_json(br#""\u0041AIzaX""#, &hex), None);
+        // Text that is no JSON has no escapes: every occurrence goes.
+        let got = scrub(br"\AIzaKEY123 \nKEY45678", &secrets).unwrap();
+        assert_eq!(String::from_utf8(got).unwrap(), r"\REDACTED \REDACTED");
     }
 
     #[test]

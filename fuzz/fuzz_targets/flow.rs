@@ -365,6 +365,18 @@ fn dot_segments(path: &str) -> usize {
         .count()
 }
 
+/// Whether a string or key anywhere in `value` holds the API key.
+fn decoded_has_key(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains(KEY),
+        Value::Array(items) => items.iter().any(decoded_has_key),
+        Value::Object(map) => map
+            .iter()
+            .any(|(k, v)| k.contains(KEY) || decoded_has_key(v)),
+        _ => false,
+    }
+}
+
 fn is_json(bytes: &[u8]) -> bool {
     serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok()
 }
@@ -389,6 +401,14 @@ impl Case<'_> {
                 "the API key leaked into {what}: {:?}",
                 String::from_utf8_lossy(text)
             );
+            // Nor in what a client decodes from JSON (escapes undone).
+            if let Ok(value) = serde_json::from_slice::<Value>(text) {
+                assert!(
+                    !decoded_has_key(&value),
+                    "the API key leaked into {what}, JSON-escaped: {:?}",
+                    String::from_utf8_lossy(text)
+                );
+            }
         }
     }
 
