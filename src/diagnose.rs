@@ -12,7 +12,7 @@ use crate::headers::{
     DIAG_FAMILY, DIAG_HINT, DIAG_MODEL, DIAG_ORIGINAL_PATH, DIAG_RULE, DIAG_UPSTREAM_PATH,
 };
 use crate::lifecycle::Notice;
-use crate::route::{redact_key, ErrorShape, Plan, Verdict};
+use crate::route::{redact_key, scrub, ErrorShape, Plan, Secret, Verdict};
 use crate::scan;
 use crate::translate::{Side, TranslateError};
 use crate::tree::{Json, Object};
@@ -274,21 +274,29 @@ pub fn header_value(text: &str) -> String {
     out
 }
 
-/// The diagnostic response headers for a routed request.
+/// The diagnostic response headers for a routed request, the request's
+/// credential values (`secrets`) replaced by `REDACTED` in each before it
+/// is cut to [`MAX_HEADER_VALUE`]: a key cut in two is no longer found,
+/// and its first part would go out.
 pub fn diagnostic_headers(
     plan: &Plan,
     model_id: &str,
     original_path: &str,
     upstream_path: &str,
     hint: &str,
+    secrets: &[Secret],
 ) -> Vec<(&'static str, String)> {
+    let value = |text: &str| match scrub(text.as_bytes(), secrets) {
+        Some(clean) => header_value(&String::from_utf8_lossy(&clean)),
+        None => header_value(text),
+    };
     vec![
-        (DIAG_MODEL, header_value(model_id)),
+        (DIAG_MODEL, value(model_id)),
         (DIAG_FAMILY, plan.family.as_str().to_owned()),
-        (DIAG_ORIGINAL_PATH, header_value(&redact_key(original_path))),
-        (DIAG_UPSTREAM_PATH, header_value(&redact_key(upstream_path))),
-        (DIAG_RULE, header_value(&plan.rule.to_string())),
-        (DIAG_HINT, header_value(hint)),
+        (DIAG_ORIGINAL_PATH, value(&redact_key(original_path))),
+        (DIAG_UPSTREAM_PATH, value(&redact_key(upstream_path))),
+        (DIAG_RULE, value(&plan.rule.to_string())),
+        (DIAG_HINT, value(hint)),
     ]
 }
 
@@ -555,6 +563,7 @@ mod tests {
             "/v1beta/models/imagen-3:generateContent?key=SECRET",
             "/v1beta/models/imagen-3:predict?key=SECRET",
             "h",
+            &[],
         );
         assert_eq!(headers.len(), 6);
         for (name, value) in &headers {
@@ -567,6 +576,41 @@ mod tests {
                 "/v1beta/models/imagen-3:predict?key=REDACTED".to_owned()
             )
         );
+    }
+
+    #[test]
+    fn a_key_is_scrubbed_before_a_long_value_is_cut() {
+        let p = plan(
+            Verdict::Rewritten,
+            Endpoint::GenerateContent,
+            Endpoint::Predict,
+            Endpoint::Predict,
+        );
+        let key = "AIzaSECRETvalue0123";
+        let secrets = [Secret(key.to_owned())];
+        // The key under a name that is no credential parameter, where the
+        // cut falls inside it; a hint that quotes it there too.
+        // (A value of MAX_HEADER_VALUE bytes or more keeps MAX_HEADER_VALUE - 3:
+        // the key's 19 bytes whole, then 12 of them, then 8.)
+        for at in [
+            MAX_HEADER_VALUE - 21,
+            MAX_HEADER_VALUE - 15,
+            MAX_HEADER_VALUE - 11,
+        ] {
+            let head = "/v1beta/models/imagen-3:generateContent?note=";
+            let path = format!("{head}{}{key}", "x".repeat(at - head.len()));
+            let hint = format!("{}{key}", "h".repeat(at));
+            let headers = diagnostic_headers(&p, "imagen-3", &path, &path, &hint, &secrets);
+            for (name, value) in &headers {
+                assert!(value.len() <= MAX_HEADER_VALUE, "{name}: {}", value.len());
+                // No part of the key that says more than its prefix.
+                assert!(
+                    !value.contains(&key[..8]),
+                    "{name} at {at}: ...{}",
+                    &value[value.len() - 24..]
+                );
+            }
+        }
     }
 
     #[test]
@@ -872,7 +916,9 @@ mod tests {
         );
         let error = TranslateError::NoImage("blocked\r\nx-injected: yes".into());
         let hint = translation_hint(&p, "gemini-2.5-flash-image", &error);
-        for (name, value) in diagnostic_headers(&p, "gemini-2.5-flash-image", "/a", "/b", &hint) {
+        for (name, value) in
+            diagnostic_headers(&p, "gemini-2.5-flash-image", "/a", "/b", &hint, &[])
+        {
             assert!(
                 !value.contains('\r') && !value.contains('\n'),
                 "{name}: {value:?}"

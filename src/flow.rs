@@ -194,15 +194,14 @@ impl Routed {
     /// request's own credential values scrubbed (a path can carry the key
     /// under a name that is not a credential parameter).
     pub fn diagnostics(&self, hint: &str) -> Vec<(&'static str, String)> {
-        let mut headers = diagnose::diagnostic_headers(
+        diagnose::diagnostic_headers(
             &self.plan,
             &self.model.id,
             &self.original_path,
             self.upstream_path(),
             hint,
-        );
-        route::scrub_values(&mut headers, &self.secrets());
-        headers
+            &self.secrets(),
+        )
     }
 
     /// The query of the path the client sent.

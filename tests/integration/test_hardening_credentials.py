@@ -51,6 +51,22 @@ def test_encoded_credential_names_are_redacted(envoy, emulator, query):
     assert SECRET not in resp.text
 
 
+@pytest.mark.parametrize("kept", [12, 8])
+def test_a_key_in_a_long_path_is_not_cut_into_a_diagnostic_header(envoy, emulator, kept):
+    # The key goes as x-goog-api-key and again in a parameter that is no
+    # credential name, placed so that the path header's 1,024-byte cut
+    # would keep its first `kept` bytes: it is scrubbed before the cut.
+    head = "/v1beta/models/imagen-3.0-generate-002:generateContent?note="
+    path = head + "x" * (1021 - kept - len(head)) + SECRET + "&more=" + "y" * 64
+    resp = envoy.post(path, {"contents": [{"parts": [{"text": "a fox"}]}]}, {"x-goog-api-key": SECRET})
+    assert resp.status >= 400, resp
+    original = diagnostics(resp)["x-gemini-router-original-path"]
+    assert len(original) == 1024 and original.endswith("..."), original[-40:]
+    for name, value in resp.header_list:
+        assert SECRET[:8] not in value, (name, value[-40:])
+    assert SECRET not in resp.text
+
+
 def test_encoded_credential_names_never_reach_the_debug_log(envoy, emulator):
     def level(value: str) -> None:
         req = urllib.request.Request(f"{envoy.admin_url}/logging?wasm={value}", method="POST")
