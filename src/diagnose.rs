@@ -396,11 +396,15 @@ pub const MAX_ERROR_BODY: usize = 64 * 1024;
 
 /// Google's error object from an upstream error body (the list unwrapped),
 /// or one made from the status and the body's text when the body is not a
-/// Google error. Only called on bodies of at most [`MAX_ERROR_BODY`] bytes.
-pub(crate) fn parse_error(status: u16, upstream: &[u8]) -> Object {
+/// Google error: its first 512 bytes, the request's credential values
+/// (`secrets`) scrubbed before the cut (a key cut in two would no longer be
+/// found in what the filter writes). Only called on bodies of at most
+/// [`MAX_ERROR_BODY`] bytes.
+pub(crate) fn parse_error(status: u16, upstream: &[u8], secrets: &[Secret]) -> Object {
     let parsed = google_error(upstream);
     parsed.unwrap_or_else(|| {
-        let text = String::from_utf8_lossy(upstream);
+        let scrubbed = scrub(upstream, secrets);
+        let text = String::from_utf8_lossy(scrubbed.as_deref().unwrap_or(upstream));
         let text = text.trim();
         let message = if text.is_empty() {
             format!("upstream answered {status} with an empty body")
@@ -423,8 +427,14 @@ fn google_object(status: u16, message: String) -> Object {
 /// Rewrites an upstream error body for the client: Google's object (list
 /// unwrapped) with the hint appended to its message, or the OpenAI shape.
 /// A body that is not a Google error is kept as the message text.
-pub fn error_body(shape: ErrorShape, status: u16, upstream: &[u8], hint: &str) -> Vec<u8> {
-    client_error(shape, status, parse_error(status, upstream), hint)
+pub fn error_body(
+    shape: ErrorShape,
+    status: u16,
+    upstream: &[u8],
+    hint: &str,
+    secrets: &[Secret],
+) -> Vec<u8> {
+    client_error(shape, status, parse_error(status, upstream, secrets), hint)
 }
 
 /// The client's error body from Google's error object and the hint.
@@ -681,9 +691,29 @@ mod tests {
                 case.status,
                 case.upstream.as_bytes(),
                 "HINT",
+                &[],
             ))
             .unwrap();
             assert_eq!(got, case.want, "{}", case.name);
+        }
+    }
+
+    #[test]
+    fn a_key_in_upstream_text_is_scrubbed_before_the_text_is_cut() {
+        let key = "AIzaSECRETvalue0123";
+        // The cut keeps 512 bytes: of the key, 12, then 8.
+        for kept in [12, 8] {
+            let text = format!("{}{key} and more text after it", "t".repeat(512 - kept));
+            let body = error_body(
+                ErrorShape::Google,
+                502,
+                text.as_bytes(),
+                "HINT",
+                &[Secret(key.to_owned())],
+            );
+            let got = String::from_utf8(body).unwrap();
+            assert!(!got.contains(&key[..8]), "{kept}: {got}");
+            assert!(got.contains("REDACTED"), "{kept}: {got}");
         }
     }
 

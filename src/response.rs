@@ -680,7 +680,7 @@ impl Response {
     /// the diagnostic headers (and `retry-after` from Google's `RetryInfo`
     /// when the upstream sent none).
     fn error_reply(&self, routed: &Routed, upstream_body: &[u8], catalogue: Option<&str>) -> Reply {
-        let error = diagnose::parse_error(self.status, upstream_body);
+        let error = diagnose::parse_error(self.status, upstream_body, &routed.secrets());
         let facts = diagnose::facts(&error);
         let mut hint = hint(routed, self.status, &facts);
         if let Some(sentence) = catalogue {

@@ -121,6 +121,25 @@ def test_a_gzip_error_keeps_its_body_and_encoding(envoy, script):
     assert diagnostics(resp)
 
 
+@pytest.mark.parametrize("kept", [12, 8])
+def test_an_upstream_text_error_cut_at_512_bytes_keeps_no_part_of_the_key(envoy, script, kept):
+    # A body that is no Google error becomes the message, cut to 512 bytes:
+    # the key echoed across the cut is scrubbed before it.
+    key = "AIzaECHOEDsecret42"
+
+    def echo(request):
+        assert key in request.target, request.target
+        text = "t" * (512 - kept) + key + " and the rest of the upstream's text"
+        return h1_response(502, [("content-type", "text/plain")], text.encode())
+
+    script.answer = echo
+    resp = envoy.post(f"{NATIVE}?key={key}", {"contents": [{"parts": [{"text": "x"}]}]})
+    assert resp.status == 502, resp
+    message = resp.json()["error"]["message"]
+    assert "upstream answered 502" in message and "REDACTED" in message, message
+    assert key[:8] not in resp.text, resp.text[500:700]
+
+
 # The echo as the upstream words it: after a space, or after a backslash
 # (a Windows path, a regex), which the filter's JSON writes as `\\`.
 @pytest.mark.parametrize("before", [" ", "\\", "\\\\"], ids=["space", "backslash", "two-backslashes"])
