@@ -225,11 +225,7 @@ impl Routed {
     /// `path` as it may be logged: credential parameters redacted, and the
     /// request's credential values scrubbed wherever else they appear.
     pub fn loggable(&self, path: &str) -> String {
-        let redacted = route::redact_key(path);
-        match route::scrub(redacted.as_bytes(), &self.secrets()) {
-            Some(clean) => String::from_utf8_lossy(&clean).into_owned(),
-            None => redacted,
-        }
+        route::loggable(path, &self.secrets())
     }
 
     /// The credential thought signatures are remembered under (a hash of

@@ -555,6 +555,18 @@ pub fn redact_key(path: &str) -> String {
     out
 }
 
+/// `path` as it may be logged: every credential parameter's value
+/// redacted ([`redact_key`]), and `secrets` (the request's credential
+/// values, [`secrets`]) scrubbed wherever else they appear, such as under a
+/// parameter that is no credential name.
+pub fn loggable(path: &str, secrets: &[Secret]) -> String {
+    let redacted = redact_key(path);
+    match scrub(redacted.as_bytes(), secrets) {
+        Some(clean) => String::from_utf8_lossy(&clean).into_owned(),
+        None => redacted,
+    }
+}
+
 /// The credential values a request carries (the bearer token or
 /// `authorization` value, `x-goog-api-key`, the `key` parameter as written
 /// and decoded), for scrubbing them from text the upstream sends back.
@@ -1189,6 +1201,30 @@ mod tests {
             assert!(!format!("{kept:?}").contains("AIza"), "{kept:?}");
         }
         assert_eq!(Credentials::default().secrets(None), vec![]);
+    }
+
+    #[test]
+    fn a_loggable_path_has_no_credential_value_anywhere() {
+        let secrets = [Secret("AIzaKEY123".into())];
+        let cases = [
+            (
+                "/v1beta/models?key=AIzaKEY123",
+                "/v1beta/models?key=REDACTED",
+            ),
+            (
+                "/v1beta/models?note=AIzaKEY123",
+                "/v1beta/models?note=REDACTED",
+            ),
+            (
+                "/v1beta/AIzaKEY123/models?k%65y=other",
+                "/v1beta/REDACTED/models?k%65y=REDACTED",
+            ),
+            ("/v1beta/models?alt=sse", "/v1beta/models?alt=sse"),
+        ];
+        for (path, want) in cases {
+            assert_eq!(loggable(path, &secrets), want, "{path}");
+        }
+        assert_eq!(loggable("/a?note=AIzaKEY123", &[]), "/a?note=AIzaKEY123");
     }
 
     #[test]

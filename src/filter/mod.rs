@@ -339,6 +339,13 @@ impl RequestHead {
         }
     }
 
+    /// The path as it may be logged ([`crate::route::loggable`]).
+    fn loggable_path(&self) -> String {
+        let path = self.path();
+        let secrets = crate::route::secrets(self.auth(), crate::request::query_of(path));
+        crate::route::loggable(path, &secrets)
+    }
+
     /// The request's credentials.
     fn auth(&self) -> Auth<'_> {
         Auth {
@@ -476,7 +483,7 @@ impl<H: Host> Router<H> {
                 format_args!(
                     "pass through ({}): {}",
                     reason.as_str(),
-                    crate::route::redact_key(self.head.path())
+                    self.head.loggable_path()
                 ),
             );
         }

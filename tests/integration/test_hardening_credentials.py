@@ -87,6 +87,31 @@ def test_encoded_credential_names_never_reach_the_debug_log(envoy, emulator):
     assert SECRET not in envoy.log_text(), "a key reached Envoy's log"
 
 
+def test_a_key_under_another_name_never_reaches_the_debug_log(envoy, emulator):
+    # The key as x-goog-api-key, and in the path under names that are no
+    # credential parameter: on a request the filter routes, and on one it
+    # lets pass (a path it does not route), each logged at debug level.
+    def level(value: str) -> None:
+        req = urllib.request.Request(f"{envoy.admin_url}/logging?wasm={value}", method="POST")
+        urllib.request.urlopen(req, timeout=5).read()
+
+    level("debug")
+    try:
+        deadline = time.monotonic() + 10
+        seen = ""
+        while time.monotonic() < deadline and not ("pass through" in seen and "model imagen" in seen):
+            since = envoy.log_size()
+            envoy.post(f"{IMAGEN_NATIVE}?note={SECRET}", {"contents": [{"parts": [{"text": "x"}]}]},
+                       {"x-goog-api-key": SECRET})
+            envoy.post(f"/v1beta/cachedContents?note={SECRET}", {"model": "x"}, {"x-goog-api-key": SECRET})
+            seen = envoy.log_text(since)
+    finally:
+        level("info")
+    assert "pass through" in seen and "model imagen" in seen, seen[-2000:]
+    assert "note=REDACTED" in seen, seen[-2000:]
+    assert SECRET not in envoy.log_text(), "a key reached Envoy's log"
+
+
 def raw_chat(port: int, extra_headers: str) -> harness.HttpResponse:
     head = (f"POST {CHAT} HTTP/1.1\r\nhost: gemini\r\ncontent-type: application/json\r\n"
             f"content-length: {len(IMAGEN_CHAT)}\r\n{extra_headers}\r\n").encode()
