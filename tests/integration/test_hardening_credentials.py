@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 import urllib.request
+from collections.abc import Callable
 
 import pytest
 
@@ -67,7 +68,10 @@ def test_a_key_in_a_long_path_is_not_cut_into_a_diagnostic_header(envoy, emulato
     assert SECRET not in resp.text
 
 
-def test_encoded_credential_names_never_reach_the_debug_log(envoy, emulator):
+def debug_log_of(envoy, send: Callable[[], None], until: tuple[str, ...]) -> str:
+    """What the filter logs at debug level while `send()` is repeated, until
+    the log holds every string of `until` (or 10 s pass); the level is put
+    back to info after."""
     def level(value: str) -> None:
         req = urllib.request.Request(f"{envoy.admin_url}/logging?wasm={value}", method="POST")
         urllib.request.urlopen(req, timeout=5).read()
@@ -76,37 +80,35 @@ def test_encoded_credential_names_never_reach_the_debug_log(envoy, emulator):
     try:
         deadline = time.monotonic() + 10
         seen = ""
-        while time.monotonic() < deadline and "pass through" not in seen and "model imagen" not in seen:
+        while time.monotonic() < deadline and not all(s in seen for s in until):
             since = envoy.log_size()
-            for query in (f"%6Bey={SECRET}", f"access_token={SECRET}"):
-                envoy.post(f"{IMAGEN_NATIVE}?{query}", {"contents": [{"parts": [{"text": "x"}]}]})
+            send()
             seen = envoy.log_text(since)
     finally:
         level("info")
+    return seen
+
+
+def test_encoded_credential_names_never_reach_the_debug_log(envoy, emulator):
+    def send() -> None:
+        for query in (f"%6Bey={SECRET}", f"access_token={SECRET}"):
+            envoy.post(f"{IMAGEN_NATIVE}?{query}", {"contents": [{"parts": [{"text": "x"}]}]})
+
+    seen = debug_log_of(envoy, send, ("model imagen",))
     assert "model imagen-4.0-generate-001" in seen, seen[-2000:]
     assert SECRET not in envoy.log_text(), "a key reached Envoy's log"
 
 
 def test_a_key_under_another_name_never_reaches_the_debug_log(envoy, emulator):
-    # The key as x-goog-api-key, and in the path under names that are no
+    # The key as x-goog-api-key, and in the path under a name that is no
     # credential parameter: on a request the filter routes, and on one it
     # lets pass (a path it does not route), each logged at debug level.
-    def level(value: str) -> None:
-        req = urllib.request.Request(f"{envoy.admin_url}/logging?wasm={value}", method="POST")
-        urllib.request.urlopen(req, timeout=5).read()
+    def send() -> None:
+        envoy.post(f"{IMAGEN_NATIVE}?note={SECRET}", {"contents": [{"parts": [{"text": "x"}]}]},
+                   {"x-goog-api-key": SECRET})
+        envoy.post(f"/v1beta/cachedContents?note={SECRET}", {"model": "x"}, {"x-goog-api-key": SECRET})
 
-    level("debug")
-    try:
-        deadline = time.monotonic() + 10
-        seen = ""
-        while time.monotonic() < deadline and not ("pass through" in seen and "model imagen" in seen):
-            since = envoy.log_size()
-            envoy.post(f"{IMAGEN_NATIVE}?note={SECRET}", {"contents": [{"parts": [{"text": "x"}]}]},
-                       {"x-goog-api-key": SECRET})
-            envoy.post(f"/v1beta/cachedContents?note={SECRET}", {"model": "x"}, {"x-goog-api-key": SECRET})
-            seen = envoy.log_text(since)
-    finally:
-        level("info")
+    seen = debug_log_of(envoy, send, ("pass through", "model imagen"))
     assert "pass through" in seen and "model imagen" in seen, seen[-2000:]
     assert "note=REDACTED" in seen, seen[-2000:]
     assert SECRET not in envoy.log_text(), "a key reached Envoy's log"
