@@ -426,8 +426,11 @@ fn google_object(status: u16, message: String) -> Object {
 
 /// Rewrites an upstream error body for the client: Google's object (list
 /// unwrapped) with the hint appended to its message, or the OpenAI shape.
-/// A body that is not a Google error is kept as the message text.
-pub fn error_body(
+/// A body that is not a Google error is kept as the message text. (The
+/// filter does this in two steps, [`parse_error`] then [`client_error`],
+/// reading facts in between; the tests check both at once.)
+#[cfg(test)]
+fn error_body(
     shape: ErrorShape,
     status: u16,
     upstream: &[u8],

@@ -111,15 +111,16 @@ pub struct Reply {
 }
 
 impl Reply {
-    /// The reply with the request's credentials removed from its body and
-    /// headers: an upstream that echoes the request (a path with `?key=`)
-    /// must not make the filter hand the key back in an error.
-    fn scrubbed(mut self, routed: &Routed) -> Reply {
-        let secrets = routed.secrets();
-        if let Some(body) = route::scrub_json(&self.body, &secrets) {
+    /// The reply with the request's credentials (`secrets`, from
+    /// [`Routed::secrets`]) removed from its body: an upstream that echoes
+    /// the request (a path with `?key=`) must not make the filter hand the
+    /// key back in an error. Its headers are the diagnostic ones, scrubbed
+    /// where they are made ([`Routed::diagnostics`], before they are cut),
+    /// and a content type and a number.
+    fn scrubbed(mut self, secrets: &[Secret]) -> Reply {
+        if let Some(body) = route::scrub_json(&self.body, secrets) {
             self.body = body;
         }
-        route::scrub_values(&mut self.headers, &secrets);
         self
     }
 
@@ -680,7 +681,8 @@ impl Response {
     /// the diagnostic headers (and `retry-after` from Google's `RetryInfo`
     /// when the upstream sent none).
     fn error_reply(&self, routed: &Routed, upstream_body: &[u8], catalogue: Option<&str>) -> Reply {
-        let error = diagnose::parse_error(self.status, upstream_body, &routed.secrets());
+        let secrets = routed.secrets();
+        let error = diagnose::parse_error(self.status, upstream_body, &secrets);
         let facts = diagnose::facts(&error);
         let mut hint = hint(routed, self.status, &facts);
         if let Some(sentence) = catalogue {
@@ -698,7 +700,7 @@ impl Response {
             body: diagnose::client_error(routed.shape, self.status, error, &hint),
             count: Some(Count::Annotated),
         }
-        .scrubbed(routed)
+        .scrubbed(&secrets)
     }
 
     /// The client-shaped answer for a 2xx answer, or the error saying why
@@ -831,7 +833,7 @@ fn failed_translation(routed: &Routed, error: &TranslateError) -> Reply {
         body: local.body,
         count: Some(Count::TranslateError),
     }
-    .scrubbed(routed)
+    .scrubbed(&routed.secrets())
 }
 
 #[cfg(test)]

@@ -646,11 +646,13 @@ fn replace_secrets(
         let needle = secret.0.as_bytes();
         let current = out.as_deref().unwrap_or(text);
         let found = |i: usize| current[i..].starts_with(needle) && !skip(current, i);
-        if !(0..current.len()).any(found) {
+        // The text before the first occurrence is copied as it is.
+        let Some(first) = (0..current.len()).find(|&i| found(i)) else {
             continue;
-        }
+        };
         let mut next = Vec::with_capacity(current.len());
-        let mut i = 0;
+        next.extend_from_slice(&current[..first]);
+        let mut i = first;
         while i < current.len() {
             if found(i) {
                 next.extend_from_slice(b"REDACTED");
@@ -663,15 +665,6 @@ fn replace_secrets(
         out = Some(next);
     }
     out
-}
-
-/// [`scrub`] applied to each header value.
-pub fn scrub_values(headers: &mut [(&'static str, String)], secrets: &[Secret]) {
-    for (_, value) in headers {
-        if let Some(clean) = scrub(value.as_bytes(), secrets) {
-            *value = String::from_utf8_lossy(&clean).into_owned();
-        }
-    }
 }
 
 /// The Developer API key a request carries: `x-goog-api-key`, else the
