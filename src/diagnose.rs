@@ -524,6 +524,7 @@ fn truncate(text: &str, max: usize) -> &str {
 mod tests {
     use super::*;
     use crate::endpoint::Family;
+    use crate::translate::NoImage;
     use serde_json::{json, Map, Value};
 
     fn plan(verdict: Verdict, from: Endpoint, to: Endpoint, serving: Endpoint) -> Plan {
@@ -947,7 +948,7 @@ mod tests {
             Endpoint::GenerateContent,
             Endpoint::GenerateContent,
         );
-        let error = TranslateError::NoImage("blocked\r\nx-injected: yes".into());
+        let error = TranslateError::NoImage(NoImage::Said("blocked\r\nx-injected: yes".into()));
         let hint = translation_hint(&p, "gemini-2.5-flash-image", &error);
         for (name, value) in
             diagnostic_headers(&p, "gemini-2.5-flash-image", "/a", "/b", &hint, &[])

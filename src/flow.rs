@@ -194,13 +194,19 @@ impl Routed {
     /// request's own credential values scrubbed (a path can carry the key
     /// under a name that is not a credential parameter).
     pub fn diagnostics(&self, hint: &str) -> Vec<(&'static str, String)> {
+        self.diagnostics_without(hint, &self.secrets())
+    }
+
+    /// [`Routed::diagnostics`] with the request's `secrets` already worked
+    /// out.
+    fn diagnostics_without(&self, hint: &str, secrets: &[Secret]) -> Vec<(&'static str, String)> {
         diagnose::diagnostic_headers(
             &self.plan,
             &self.model.id,
             &self.original_path,
             self.upstream_path(),
             hint,
-            &self.secrets(),
+            secrets,
         )
     }
 
@@ -756,20 +762,32 @@ fn reject_credentials(shape: ErrorShape, error: &route::CredentialError) -> Loca
 }
 
 /// The reply for a translated exchange that failed, on either side, with the
-/// diagnostic headers of the routed request.
+/// diagnostic headers of the routed request. Text the error carries from
+/// the client or the upstream is cleared of the request's credentials
+/// before anything quotes or cuts it (a text-only answer is quoted to 300
+/// characters: a key standing across that cut would go out as its first
+/// bytes otherwise), and the body written from it once more after.
 pub(crate) fn reject_translation(routed: &Routed, error: &TranslateError) -> LocalReply {
-    let hint = diagnose::translation_hint(&routed.plan, &routed.model.id, error);
+    let secrets = routed.secrets();
+    let mut error = error.clone();
+    if let Some(text) = error.text_mut() {
+        if let Some(clean) = route::scrub(text.as_bytes(), &secrets) {
+            *text = String::from_utf8_lossy(&clean).into_owned();
+        }
+    }
+    let hint = diagnose::translation_hint(&routed.plan, &routed.model.id, &error);
     let status = error.status();
+    let body = diagnose::local_error(
+        routed.shape,
+        status,
+        &format!("gemini-router: {hint}"),
+        "translation_failed",
+        None,
+    );
     LocalReply {
         status,
-        body: diagnose::local_error(
-            routed.shape,
-            status,
-            &format!("gemini-router: {hint}"),
-            "translation_failed",
-            None,
-        ),
-        headers: routed.diagnostics(&hint),
+        body: route::scrub_json(&body, &secrets).unwrap_or(body),
+        headers: routed.diagnostics_without(&hint, &secrets),
         reason: error.to_string(),
         kind: RejectKind::Translation,
         content_type: JSON,
@@ -1022,6 +1040,62 @@ mod tests {
                 other => format!("{:?}", matches!(other, BodyStep::Pass(_))),
             };
             assert_eq!(got, case.want, "{}", case.name);
+        }
+    }
+
+    #[test]
+    fn a_key_in_a_translation_error_is_scrubbed_before_it_is_quoted_or_cut() {
+        use crate::translate::NoImage;
+        let key = "AIzaQUOTEDsecret0123";
+        let bearer = format!("Bearer {key}");
+        let head = Head {
+            auth: Auth {
+                authorization: Some(&bearer),
+                api_key: None,
+            },
+            ..h("POST", "/v1beta/openai/images/generations")
+        };
+        let request = r#"{"model":"gemini-3.1-flash-image","prompt":"a fox"}"#;
+        let BodyStep::Route(routed, _) = body(&defaults(), &head, request.as_bytes()) else {
+            panic!("the image request is routed");
+        };
+        // The quote keeps 300 characters: of the key, 12, then 8.
+        let quoted = |kept: usize| format!("{}{key} and more words", "x".repeat(300 - kept));
+        let cases = [
+            (
+                "text only, 12 at the cut",
+                TranslateError::NoImage(NoImage::Text(quoted(12))),
+            ),
+            (
+                "text only, 8 at the cut",
+                TranslateError::NoImage(NoImage::Text(quoted(8))),
+            ),
+            (
+                "upstream words",
+                TranslateError::NoImage(NoImage::Said(format!("no: {key}"))),
+            ),
+            (
+                "unexpected answer",
+                TranslateError::InvalidResponse(format!("bad {key}")),
+            ),
+            (
+                "request",
+                TranslateError::InvalidRequest(format!("bad {key}")),
+            ),
+        ];
+        for (name, error) in cases {
+            let reply = reject_translation(&routed, &error);
+            let body = String::from_utf8(reply.body).unwrap();
+            assert!(body.contains("REDACTED"), "{name}: {body}");
+            assert!(!body.contains(&key[..8]), "{name}: {body}");
+            assert!(
+                !reply.reason.contains(&key[..8]),
+                "{name}: {}",
+                reply.reason
+            );
+            for (header, value) in &reply.headers {
+                assert!(!value.contains(&key[..8]), "{name}: {header}: {value}");
+            }
         }
     }
 }

@@ -833,7 +833,6 @@ fn failed_translation(routed: &Routed, error: &TranslateError) -> Reply {
         body: local.body,
         count: Some(Count::TranslateError),
     }
-    .scrubbed(&routed.secrets())
 }
 
 #[cfg(test)]

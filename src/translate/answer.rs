@@ -1,7 +1,7 @@
 //! The answer of an image endpoint, read once from the upstream body (borrowing
 //! the base64 data) and written back in the client's shape.
 
-use super::TranslateError;
+use super::{NoImage, TranslateError};
 use crate::reader::JStr;
 use std::borrow::Cow;
 
@@ -141,23 +141,16 @@ impl<'a> Answer<'a> {
     }
 
     /// Why there is no image, for an error or an assistant message.
-    pub(crate) fn no_image_reason(&self) -> String {
+    pub(crate) fn no_image_reason(&self) -> NoImage {
         if !self.withheld.is_empty() {
-            return self.withheld.join("; ");
+            return NoImage::Said(self.withheld.join("; "));
         }
         let text = self.text();
         if text.is_empty() {
-            return "the answer contained no image".to_owned();
+            NoImage::Nothing
+        } else {
+            NoImage::Text(text)
         }
-        const MAX: usize = 300;
-        // The first MAX characters, and `...` when there are more.
-        let end = text
-            .char_indices()
-            .nth(MAX)
-            .map_or(text.len(), |(at, _)| at);
-        let more = if end < text.len() { "..." } else { "" };
-        let quoted = text.get(..end).unwrap_or(&text);
-        format!("the model answered with text only: \"{quoted}{more}\"")
     }
 
     /// `Ok` when there is an image, else [`TranslateError::NoImage`] with the reason.
@@ -237,8 +230,10 @@ mod tests {
             },
         ];
         for case in cases {
-            let got = case.answer.require_image().err();
-            let want = case.want.map(|w| TranslateError::NoImage(w.to_owned()));
+            let got = case.answer.require_image().err().map(|e| e.to_string());
+            let want = case
+                .want
+                .map(|w| format!("the upstream returned no image: {w}"));
             assert_eq!(got, want, "{}", case.name);
         }
     }
@@ -261,7 +256,7 @@ mod tests {
                     pieces: vec![Piece::Text(text.clone())],
                     ..Answer::default()
                 };
-                let got = answer.no_image_reason();
+                let got = answer.no_image_reason().to_string();
                 assert_eq!(got, before(&text), "{len} x {unit}");
                 assert_eq!(got.ends_with("...\""), len > 300, "{len} x {unit}");
             }

@@ -354,7 +354,7 @@ impl Translator for EmbedTranslation {
 mod tests {
     use super::super::answer::Piece;
     use super::super::testutil::*;
-    use super::super::{openai, select, TranslateError, Translator};
+    use super::super::{openai, select, NoImage, TranslateError, Translator};
     use crate::endpoint::Endpoint;
     use crate::endpoint::Endpoint as E;
     use crate::sse;
@@ -1040,19 +1040,19 @@ mod tests {
                 ResponseCase {
                     name: "filtered",
                     upstream: r#"{"predictions":[{"raiFilteredReason":"prohibited"}]}"#,
-                    want: Err(TranslateError::NoImage("prohibited".into())),
+                    want: Err(TranslateError::NoImage(NoImage::Said("prohibited".into()))),
                 },
                 ResponseCase {
                     name: "empty",
                     upstream: r#"{}"#,
-                    want: Err(TranslateError::NoImage(
+                    want: Err(TranslateError::NoImage(NoImage::Said(
                         "the answer has no predictions (Imagen leaves out images its safety filter blocks)".into(),
-                    )),
+                    ))),
                 },
                 ResponseCase {
                     name: "a prediction without data or reason",
                     upstream: r#"{"predictions":[{"mimeType":"image/png"}]}"#,
-                    want: Err(TranslateError::NoImage("the predictions carry no image data".into())),
+                    want: Err(TranslateError::NoImage(NoImage::Said("the predictions carry no image data".into()))),
                 },
             ]),
             (GEMINI, E::ImagesGenerations, E::GenerateContent, None, vec![
@@ -1074,12 +1074,12 @@ mod tests {
                 ResponseCase {
                     name: "image safety",
                     upstream: r#"{"candidates":[{"finishReason":"IMAGE_SAFETY"}]}"#,
-                    want: Err(TranslateError::NoImage("finishReason IMAGE_SAFETY".into())),
+                    want: Err(TranslateError::NoImage(NoImage::Said("finishReason IMAGE_SAFETY".into()))),
                 },
                 ResponseCase {
                     name: "text only",
                     upstream: r#"{"candidates":[{"content":{"parts":[{"text":"Sorry, I can't."}]},"finishReason":"STOP"}]}"#,
-                    want: Err(TranslateError::NoImage("the model answered with text only: \"Sorry, I can't.\"".into())),
+                    want: Err(TranslateError::NoImage(NoImage::Text("Sorry, I can't.".into()))),
                 },
             ]),
             (GEMINI, E::Predict, E::GenerateContent, None, vec![
@@ -1100,16 +1100,16 @@ mod tests {
                 ResponseCase {
                     name: "image safety",
                     upstream: r#"{"candidates":[{"finishReason":"IMAGE_SAFETY","finishMessage":"Unable to show the generated image."}]}"#,
-                    want: Err(TranslateError::NoImage(
+                    want: Err(TranslateError::NoImage(NoImage::Said(
                         "finishReason IMAGE_SAFETY: Unable to show the generated image.".into(),
-                    )),
+                    ))),
                 },
                 ResponseCase {
                     name: "no candidates",
                     upstream: r#"{"promptFeedback":{"blockReason":"OTHER"}}"#,
-                    want: Err(TranslateError::NoImage(
+                    want: Err(TranslateError::NoImage(NoImage::Said(
                         "the prompt was blocked (OTHER)".into(),
-                    )),
+                    ))),
                 },
             ]),
             (EMBEDDING, E::EmbedContent, E::Embeddings, None, vec![
@@ -1556,14 +1556,14 @@ mod tests {
                 ResponseCase {
                     name: "filtered",
                     upstream: r#"{"predictions":[{"raiFilteredReason":"blocked"}]}"#,
-                    want: Err(TranslateError::NoImage("blocked".into())),
+                    want: Err(TranslateError::NoImage(NoImage::Said("blocked".into()))),
                 },
                 ResponseCase {
                     name: "empty",
                     upstream: r#"{"predictions":[]}"#,
-                    want: Err(TranslateError::NoImage(
+                    want: Err(TranslateError::NoImage(NoImage::Said(
                         "the answer has no predictions (Imagen leaves out images its safety filter blocks)".into(),
-                    )),
+                    ))),
                 },
             ];
             check_responses(|| translator(Endpoint::StreamGenerateContent, true), cases);

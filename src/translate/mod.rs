@@ -182,7 +182,7 @@ pub enum TranslateError {
     /// The upstream answered 2xx with a body that is not the expected shape.
     InvalidResponse(String),
     /// The upstream answered 2xx without any image (safety filter, empty predictions).
-    NoImage(String),
+    NoImage(NoImage),
     /// The body holds more objects, arrays and strings than a translation
     /// reads ([`value_limit`]): a bound on the memory one request can take.
     TooManyValues { side: Side, limit: usize },
@@ -192,6 +192,43 @@ pub enum TranslateError {
         size: usize,
         limit: usize,
     },
+}
+
+/// Why an answer brought no image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NoImage {
+    /// The upstream's own words (block and finish reasons), as given.
+    Said(String),
+    /// Text only: the model's text, whole. It is quoted up to
+    /// [`NoImage::QUOTED`] characters only when shown, so that whatever is
+    /// taken out of it first (a credential, see [`TranslateError::text_mut`])
+    /// is taken out whole and never cut in two.
+    Text(String),
+    /// Neither text nor an image.
+    Nothing,
+}
+
+impl NoImage {
+    /// Characters of a text-only answer a reason quotes (then `...`).
+    pub const QUOTED: usize = 300;
+}
+
+impl fmt::Display for NoImage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NoImage::Said(why) => f.write_str(why),
+            NoImage::Text(text) => {
+                let end = text
+                    .char_indices()
+                    .nth(NoImage::QUOTED)
+                    .map_or(text.len(), |(at, _)| at);
+                let more = if end < text.len() { "..." } else { "" };
+                let quoted = text.get(..end).unwrap_or(text);
+                write!(f, "the model answered with text only: \"{quoted}{more}\"")
+            }
+            NoImage::Nothing => f.write_str("the answer contained no image"),
+        }
+    }
 }
 
 /// Which side of an exchange a translation bound refused.
@@ -311,6 +348,21 @@ impl TranslateError {
     #[inline(never)]
     pub(crate) fn unread_response(e: crate::reader::ReadError) -> TranslateError {
         TranslateError::InvalidResponse(e.to_string())
+    }
+
+    /// The text this error carries from the client's body or the upstream's
+    /// answer, if any: what a reply built from the error must first clear
+    /// of the request's credentials.
+    pub fn text_mut(&mut self) -> Option<&mut String> {
+        match self {
+            TranslateError::InvalidRequest(text)
+            | TranslateError::InvalidResponse(text)
+            | TranslateError::NoImage(NoImage::Said(text) | NoImage::Text(text)) => Some(text),
+            TranslateError::NoImage(NoImage::Nothing)
+            | TranslateError::NoPrompt
+            | TranslateError::TooManyValues { .. }
+            | TranslateError::TooLarge { .. } => None,
+        }
     }
 
     /// The HTTP status the client gets for this error.
@@ -590,7 +642,7 @@ mod tests {
                 "the upstream answer could not be translated: y",
             ),
             (
-                TranslateError::NoImage("z".into()),
+                TranslateError::NoImage(NoImage::Said("z".into())),
                 422,
                 "the upstream returned no image: z",
             ),

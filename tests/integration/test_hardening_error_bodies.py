@@ -162,3 +162,23 @@ def test_an_upstream_echoing_the_key_does_not_get_it_back_to_the_client(envoy, s
         assert key not in resp.json()["error"]["message"], resp.text
         for name, value in resp.header_list:
             assert key not in value, (name, value)
+
+
+# An image model that answers an image request with text only: the 422 quotes
+# the text up to 300 characters. A key in that text (a model repeating what
+# the prompt carried) is scrubbed before the quote is cut, so no part of it
+# stands at the cut.
+@pytest.mark.parametrize("kept", [12, 8])
+def test_a_key_in_a_text_only_answer_is_not_cut_into_the_no_image_error(envoy, script, kept):
+    key = "AIzaTEXTONLYsecret42"
+    text = "x" * (300 - kept) + key + " and then some more words"
+    answer = {"candidates": [{"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": "STOP"}]}
+    script.answer = h1_response(200, [("content-type", "application/json")], json.dumps(answer).encode())
+    resp = envoy.post("/v1beta/openai/images/generations", {"model": "gemini-3.1-flash-image", "prompt": "a cat"},
+                      {"authorization": f"Bearer {key}"})
+    assert resp.status == 422, resp
+    message = resp.json()["error"]["message"]
+    assert "text only" in message and "REDACTED" in message, message
+    assert key[:8] not in resp.text, message[-120:]
+    for name, value in resp.header_list:
+        assert key[:8] not in value, (name, value[-120:])
