@@ -299,6 +299,17 @@ pub fn reads_headers(routed: &Routed, translation: Translation, status: u16) -> 
     status >= 400 || translation != Translation::None || routed.tools
 }
 
+/// Whether the answer with `status` goes to the client exactly as it came,
+/// with nothing to read or write: what [`Response::headers`] decides then is
+/// to go on with an empty edit and the state of a passing response (the
+/// glue then stops after `:status`: most answers, a plain success, cost no
+/// more code than that).
+pub fn untouched(routed: &Routed, translation: Translation, status: u16) -> bool {
+    !reads_headers(routed, translation, status)
+        && routed.notice.is_none()
+        && routed.migration.is_none()
+}
+
 /// The largest upstream error body rewritten: [`MAX_ERROR_BODY`], or
 /// `max_body_bytes` if that is smaller.
 pub fn error_limit(config: &Config) -> usize {
@@ -959,6 +970,65 @@ mod tests {
                 .and_then(|s| s.parse::<u16>().ok())
                 .unwrap_or(0);
             assert_eq!(status_code(value), want, "{value:?}");
+        }
+    }
+
+    /// `untouched` (where the glue stops after `:status`) holds exactly
+    /// where the headers step would only let the answer go on, with nothing
+    /// written and the state of a passing answer.
+    #[test]
+    fn untouched_is_where_the_headers_step_only_lets_the_answer_by() {
+        let config = config("{}");
+        let shut_down = r#"[{"match":"gemini-2.5-pro","shutdown":"2026-12-01","replacement":"gemini-3.5-flash"}]"#;
+        let config_retired = self::config(&format!(r#"{{"lifecycle":{shut_down}}}"#));
+        let config_never =
+            self::config(&format!(r#"{{"lifecycle":{shut_down},"migrate":"never"}}"#));
+        let (chat, _) = routed(&config, "gemini-3.5-flash");
+        let tools = Routed {
+            tools: true,
+            ..chat.clone()
+        };
+        // Shut down: with `migrate: never` it is sent as asked, with a notice.
+        let (noticed, _) = routed(&config_never, "gemini-2.5-pro");
+        let (migrated, _) = routed(&config_retired, "gemini-2.5-pro");
+        let (image, translator) = routed(&config, "gemini-3.1-flash-image");
+        let translated = Translation::of(translator.as_deref());
+        assert!(noticed.notice.is_some() && noticed.migration.is_none());
+        assert!(migrated.migration.is_some());
+        let cases = [
+            ("a plain success", &chat, Translation::None, 200, true),
+            ("a plain redirect", &chat, Translation::None, 304, true),
+            ("no status", &chat, Translation::None, 0, true),
+            ("a not found", &chat, Translation::None, 404, false),
+            ("a server error", &chat, Translation::None, 503, false),
+            (
+                "a chat that offers tools",
+                &tools,
+                Translation::None,
+                200,
+                false,
+            ),
+            (
+                "a model with a notice",
+                &noticed,
+                Translation::None,
+                200,
+                false,
+            ),
+            ("a migrated model", &migrated, Translation::None, 200, false),
+            ("a translated answer", &image, translated, 200, false),
+        ];
+        for (name, routed, translation, status, want) in cases {
+            assert_eq!(untouched(routed, translation, status), want, "{name}");
+            let head = ResponseHead {
+                status,
+                ..ResponseHead::default()
+            };
+            for end in [false, true] {
+                let (state, step) = Response::headers(&config, routed, translation, &head, end);
+                let lets_by = state.passes() && step == Step::go_on();
+                assert_eq!(lets_by, want, "{name}, end of stream {end}");
+            }
         }
     }
 

@@ -990,6 +990,9 @@ impl<H: Host> Router<H> {
             None => self.host.header(RESP, ":status"),
         }
         .map_or(0, |value| response::status_code(&value));
+        if map.is_none() && response::untouched(routed, translation, status) {
+            return Action::Continue;
+        }
         if map.is_none() && response::reads_headers(routed, translation, status) {
             map = Some(self.host.headers(RESP));
         }
