@@ -388,7 +388,7 @@ pub struct Config {
     /// model; `None`: the filter answers them itself, empty.
     pub task_model: Option<ModelName>,
     /// How a background-task prompt begins; empty turns recognition off.
-    pub task_prefixes: Vec<String>,
+    pub task_prefixes: crate::scan::Prefixes,
     /// Read the live model catalogue after an upstream 404.
     pub live_catalogue: bool,
     /// Thought signatures remembered and put back.
@@ -488,6 +488,7 @@ impl Config {
     pub fn is_task_prompt(&self, prompt: &str) -> bool {
         let prompt = prompt.trim_start();
         self.task_prefixes
+            .as_slice()
             .iter()
             .any(|p| prompt.starts_with(p.as_str()))
     }
@@ -632,13 +633,13 @@ impl Config {
             migrate: raw.migrate.unwrap_or_default(),
             migrate_always,
             task_model,
-            task_prefixes: match raw.task_prefixes.take() {
+            task_prefixes: crate::scan::Prefixes::new(match raw.task_prefixes.take() {
                 Some(list) => list,
                 None => DEFAULT_TASK_PREFIXES
                     .iter()
                     .map(|p| (*p).to_owned())
                     .collect(),
-            },
+            }),
             live_catalogue: raw.live_catalogue.unwrap_or(true),
             signatures,
         })

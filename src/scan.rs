@@ -74,16 +74,84 @@ pub struct Scanned<'a, const N: usize> {
 /// What [`top_level_fields_noting`] looks out for in the strings nested in
 /// a body (keys and values inside the top-level values), in their raw text
 /// (escapes undecoded).
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct Notes<'p> {
     /// A string to find exactly (empty: none).
     pub string: &'static str,
-    /// Beginnings of a string, after white space (raw or escaped) is skipped;
-    /// each trimmed of ASCII white space (`trim_ascii`: a small loop, where
-    /// `trim` is Unicode tables that every request would run). A prefix written with escapes is not recognised.
-    pub prefixes: &'p [String],
+    /// Beginnings of a string, after white space (raw or escaped) is skipped
+    /// (see [`Prefixes`]).
+    pub prefixes: &'p Prefixes,
     /// Record where the long strings are ([`Scanned::long_strings`]).
     pub long_strings: bool,
+}
+
+impl Default for Notes<'_> {
+    fn default() -> Self {
+        Notes {
+            string: "",
+            prefixes: &NO_PREFIXES,
+            long_strings: false,
+        }
+    }
+}
+
+/// No prefixes: [`Notes::default`]'s.
+static NO_PREFIXES: Prefixes = Prefixes {
+    list: Vec::new(),
+    may_start: [0; 4],
+    any_empty: false,
+};
+
+/// Beginnings of a string for [`Notes::prefixes`], each trimmed of ASCII
+/// white space when matched (`trim_ascii`: a small loop, where `trim` is
+/// Unicode tables), with what the scan tests each string against worked
+/// out once, where the list is configured, rather than for every body. A
+/// prefix written with escapes is not recognised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prefixes {
+    list: Vec<String>,
+    /// The bytes a string that may start with a prefix can start with (a
+    /// prefix's first, or white space, raw or escaped), one bit each.
+    may_start: [u64; 4],
+    /// A prefix is empty once trimmed: it starts every string (the caller
+    /// then looks at the prompt itself).
+    any_empty: bool,
+}
+
+impl Prefixes {
+    pub fn new(list: Vec<String>) -> Prefixes {
+        let mut may_start = [0u64; 4];
+        let mut any_empty = false;
+        if !list.is_empty() {
+            // White space (raw, escaped, or non-ASCII).
+            may_start = [
+                1 << b' ' | 1 << b'\t' | 1 << b'\n' | 1 << b'\r' | 1 << 0x0b | 1 << 0x0c,
+                1 << (b'\\' - 64),
+                !0,
+                !0,
+            ];
+        }
+        for prefix in &list {
+            match prefix.trim_ascii().bytes().next() {
+                Some(b) => may_start[usize::from(b / 64)] |= 1 << (b % 64),
+                None => any_empty = true,
+            }
+        }
+        Prefixes {
+            list,
+            may_start,
+            any_empty,
+        }
+    }
+
+    /// The prefixes as given.
+    pub fn as_slice(&self) -> &[String] {
+        &self.list
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
 }
 
 /// [`top_level_fields`], whether some string nested in the body is what
@@ -558,41 +626,19 @@ struct Scanner<'a, 'p> {
     prefixed: bool,
     /// The long strings without escapes, when `notes.long_strings`.
     long: Vec<std::ops::Range<usize>>,
-    /// The bytes a string that may start with a prefix can start with (a
-    /// prefix's first, or white space, raw or escaped), one bit each.
-    may_start: [u64; 4],
     /// Objects, arrays and strings consumed so far.
     values: usize,
 }
 
 impl<'a, 'p> Scanner<'a, 'p> {
     fn new(buf: &'a [u8], notes: Notes<'p>) -> Scanner<'a, 'p> {
-        // White space (raw, escaped, or non-ASCII), then each prefix's first byte.
-        let mut may_start = [0u64; 4];
-        let mut prefixed = false;
-        if !notes.prefixes.is_empty() {
-            may_start = [
-                1 << b' ' | 1 << b'\t' | 1 << b'\n' | 1 << b'\r' | 1 << 0x0b | 1 << 0x0c,
-                1 << (b'\\' - 64),
-                !0,
-                !0,
-            ];
-        }
-        for prefix in notes.prefixes {
-            match prefix.trim_ascii().bytes().next() {
-                Some(b) => may_start[usize::from(b / 64)] |= 1 << (b % 64),
-                // An empty prefix starts every prompt: the caller reads it.
-                None => prefixed = true,
-            }
-        }
         Scanner {
             buf,
             pos: 0,
             notes,
             seen: false,
-            prefixed,
+            prefixed: notes.prefixes.any_empty,
             long: Vec::new(),
-            may_start,
             values: 0,
         }
     }
@@ -705,12 +751,14 @@ impl<'a, 'p> Scanner<'a, 'p> {
         let Some(&first) = raw.first() else {
             return;
         };
-        if self.prefixed || self.may_start[usize::from(first / 64)] & (1 << (first % 64)) == 0 {
+        let may_start = &self.notes.prefixes.may_start;
+        if self.prefixed || may_start[usize::from(first / 64)] & (1 << (first % 64)) == 0 {
             return;
         }
         self.prefixed = self
             .notes
             .prefixes
+            .list
             .iter()
             .any(|p| starts_after_space(raw, p.trim_ascii().as_bytes()));
     }
@@ -1140,10 +1188,9 @@ mod tests {
 
     #[test]
     fn notes_a_nested_string_in_the_same_pass() {
-        const TOOL_CALLS: Notes<'static> = Notes {
+        let tool_calls = Notes {
             string: "tool_calls",
-            prefixes: &[],
-            long_strings: false,
+            ..Notes::default()
         };
         let cases = [
             (
@@ -1157,22 +1204,21 @@ mod tests {
             (r#"{"m":[]}"#, false),
         ];
         for (body, want) in cases {
-            let got = top_level_fields_noting(body.as_bytes(), ["m"], TOOL_CALLS).map(|s| s.noted);
+            let got = top_level_fields_noting(body.as_bytes(), ["m"], tool_calls).map(|s| s.noted);
             assert_eq!(got, Ok(want), "{body}");
         }
         assert_eq!(
-            top_level_fields_noting(b"{\"m\":[", ["m"], TOOL_CALLS).map(|s| s.noted),
+            top_level_fields_noting(b"{\"m\":[", ["m"], tool_calls).map(|s| s.noted),
             Err(ScanError::Malformed { at: 6 })
         );
     }
 
     #[test]
     fn notes_a_nested_string_that_starts_with_a_prefix() {
-        let prefixes = ["### Task:".to_owned(), " Summarise ".to_owned()];
+        let prefixes = Prefixes::new(vec!["### Task:".to_owned(), " Summarise ".to_owned()]);
         let notes = Notes {
-            string: "",
             prefixes: &prefixes,
-            long_strings: false,
+            ..Notes::default()
         };
         let cases = [
             (
@@ -1236,6 +1282,7 @@ mod tests {
             }
             let decoded = strings.iter().any(|s| {
                 prefixes
+                    .as_slice()
                     .iter()
                     .any(|p| s.trim_start().starts_with(p.trim()))
             });
