@@ -14,7 +14,7 @@ use crate::request::{query_of, recognize, OpenAiPath, Recognized};
 use crate::route::{self, Auth, Client, Credentials, ErrorShape, HeaderOp, Plan, Secret, Verdict};
 use crate::scan::{self, top_level_fields_noting, ScanError};
 use crate::signatures::{self, Memory, Shared};
-use crate::translate::{self, Exchange, TranslateError, Translator};
+use crate::translate::{self, Exchange, NoImage, TranslateError, Translator};
 use std::rc::Rc;
 
 /// Why a request goes on without routing.
@@ -194,12 +194,12 @@ impl Routed {
     /// request's own credential values scrubbed (a path can carry the key
     /// under a name that is not a credential parameter).
     pub fn diagnostics(&self, hint: &str) -> Vec<(&'static str, String)> {
-        self.diagnostics_without(hint, &self.secrets())
+        self.diagnostics_with(hint, &self.secrets())
     }
 
     /// [`Routed::diagnostics`] with the request's `secrets` already worked
     /// out.
-    fn diagnostics_without(&self, hint: &str, secrets: &[Secret]) -> Vec<(&'static str, String)> {
+    fn diagnostics_with(&self, hint: &str, secrets: &[Secret]) -> Vec<(&'static str, String)> {
         diagnose::diagnostic_headers(
             &self.plan,
             &self.model.id,
@@ -761,6 +761,21 @@ fn reject_credentials(shape: ErrorShape, error: &route::CredentialError) -> Loca
     )
 }
 
+/// The text `error` carries from the client's body or the upstream's
+/// answer, if any: what a reply built from it must first clear of the
+/// request's credentials.
+fn quoted_text(error: &mut TranslateError) -> Option<&mut String> {
+    match error {
+        TranslateError::InvalidRequest(text)
+        | TranslateError::InvalidResponse(text)
+        | TranslateError::NoImage(NoImage::Said(text) | NoImage::Text(text)) => Some(text),
+        TranslateError::NoImage(NoImage::Nothing)
+        | TranslateError::NoPrompt
+        | TranslateError::TooManyValues { .. }
+        | TranslateError::TooLarge { .. } => None,
+    }
+}
+
 /// The reply for a translated exchange that failed, on either side, with the
 /// diagnostic headers of the routed request. Text the error carries from
 /// the client or the upstream is cleared of the request's credentials
@@ -770,7 +785,7 @@ fn reject_credentials(shape: ErrorShape, error: &route::CredentialError) -> Loca
 pub(crate) fn reject_translation(routed: &Routed, error: &TranslateError) -> LocalReply {
     let secrets = routed.secrets();
     let mut error = error.clone();
-    if let Some(text) = error.text_mut() {
+    if let Some(text) = quoted_text(&mut error) {
         if let Some(clean) = route::scrub(text.as_bytes(), &secrets) {
             *text = String::from_utf8_lossy(&clean).into_owned();
         }
@@ -787,7 +802,7 @@ pub(crate) fn reject_translation(routed: &Routed, error: &TranslateError) -> Loc
     LocalReply {
         status,
         body: route::scrub_json(&body, &secrets).unwrap_or(body),
-        headers: routed.diagnostics_without(&hint, &secrets),
+        headers: routed.diagnostics_with(&hint, &secrets),
         reason: error.to_string(),
         kind: RejectKind::Translation,
         content_type: JSON,
@@ -1045,7 +1060,6 @@ mod tests {
 
     #[test]
     fn a_key_in_a_translation_error_is_scrubbed_before_it_is_quoted_or_cut() {
-        use crate::translate::NoImage;
         let key = "AIzaQUOTEDsecret0123";
         let bearer = format!("Bearer {key}");
         let head = Head {

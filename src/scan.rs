@@ -119,6 +119,7 @@ pub struct Prefixes {
 }
 
 impl Prefixes {
+    /// The set of `list`, as configured.
     pub fn new(list: Vec<String>) -> Prefixes {
         let mut may_start = [0u64; 4];
         let mut any_empty = false;
@@ -149,6 +150,7 @@ impl Prefixes {
         &self.list
     }
 
+    /// Whether there are none: nothing is looked out for.
     pub fn is_empty(&self) -> bool {
         self.list.is_empty()
     }
@@ -1288,6 +1290,25 @@ mod tests {
             });
             let escaped_prefix = body.contains(r"\u0023");
             assert_eq!(decoded, want || escaped_prefix, "decoded {body}");
+        }
+    }
+
+    #[test]
+    fn a_blank_prefix_starts_every_body_and_none_starts_none() {
+        let body = br#"{"m":[{"content":"hello"}]}"#;
+        let cases = [
+            ("blank", vec![" \t".to_owned()], true),
+            ("none", Vec::new(), false),
+            ("another beginning", vec!["Task:".to_owned()], false),
+        ];
+        for (name, list, want) in cases {
+            let prefixes = Prefixes::new(list);
+            let notes = Notes {
+                prefixes: &prefixes,
+                ..Notes::default()
+            };
+            let scanned = top_level_fields_noting(body, ["m"], notes).unwrap();
+            assert_eq!(scanned.prefixed, want, "{name}");
         }
     }
 

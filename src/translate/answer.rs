@@ -196,7 +196,7 @@ mod tests {
         struct Case {
             name: &'static str,
             answer: Answer<'static>,
-            want: Option<&'static str>,
+            want: Option<NoImage>,
         }
         let cases = [
             Case {
@@ -213,7 +213,7 @@ mod tests {
                     withheld: vec!["a".into(), "b".into()],
                     ..Answer::default()
                 },
-                want: Some("a; b"),
+                want: Some(NoImage::Said("a; b".into())),
             },
             Case {
                 name: "text only",
@@ -221,20 +221,17 @@ mod tests {
                     pieces: vec![Piece::Text("I can't draw that.".into())],
                     ..Answer::default()
                 },
-                want: Some("the model answered with text only: \"I can't draw that.\""),
+                want: Some(NoImage::Text("I can't draw that.".into())),
             },
             Case {
                 name: "empty",
                 answer: Answer::default(),
-                want: Some("the answer contained no image"),
+                want: Some(NoImage::Nothing),
             },
         ];
         for case in cases {
-            let got = case.answer.require_image().err().map(|e| e.to_string());
-            let want = case
-                .want
-                .map(|w| format!("the upstream returned no image: {w}"));
-            assert_eq!(got, want, "{}", case.name);
+            let got = case.answer.require_image().err();
+            assert_eq!(got, case.want.map(TranslateError::NoImage), "{}", case.name);
         }
     }
 

@@ -10,7 +10,6 @@
 
 use super::codec::EmbedAsk;
 use super::{TranslateError, Translated};
-use crate::headers::JSON;
 use crate::json::Out;
 use crate::reader::{self, f64_of, JStr, ReadError, Reader};
 
@@ -236,10 +235,7 @@ pub(crate) fn write_list(
     out.raw("],\"model\":")
         .string(model)
         .raw(",\"usage\":{\"prompt_tokens\":0,\"total_tokens\":0}}");
-    Ok(Translated {
-        body: out.into_bytes(),
-        content_type: JSON,
-    })
+    Ok(Translated::json(out))
 }
 
 /// One item of the OpenAI list answer. (A function of its own, so that
@@ -452,10 +448,7 @@ pub(crate) fn write_embed_answer(values: &[&str]) -> Result<Translated, Translat
     out.raw("{\"embedding\":{\"values\":");
     write_vector(&mut out, values);
     out.raw("}}");
-    Ok(Translated {
-        body: out.into_bytes(),
-        content_type: JSON,
-    })
+    Ok(Translated::json(out))
 }
 
 /// Writes `{"embeddings":[{"values":[...]}...]}`.
@@ -473,10 +466,7 @@ pub(crate) fn write_batch_answer(vectors: &[Vector<'_>]) -> Result<Translated, T
         out.raw("}");
     }
     out.raw("]}");
-    Ok(Translated {
-        body: out.into_bytes(),
-        content_type: JSON,
-    })
+    Ok(Translated::json(out))
 }
 
 #[cfg(test)]

@@ -6,7 +6,6 @@ use super::answer::{Answer, Image, DEFAULT_MIME};
 use super::aspect;
 use super::codec::ImageAsk;
 use super::{TranslateError, Translated};
-use crate::headers::JSON;
 use crate::json::Out;
 use crate::reader::{self, JStr, Reader};
 use std::borrow::Cow;
@@ -152,10 +151,7 @@ pub(crate) fn write_answer(answer: &Answer<'_>) -> Translated {
             .raw("}");
     }
     out.raw("]}");
-    Translated {
-        body: out.into_bytes(),
-        content_type: JSON,
-    }
+    Translated::json(out)
 }
 
 #[cfg(test)]

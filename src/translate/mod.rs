@@ -115,6 +115,16 @@ pub struct Translated {
     pub content_type: &'static str,
 }
 
+impl Translated {
+    /// A JSON body, as `out` wrote it.
+    pub(crate) fn json(out: crate::json::Out) -> Translated {
+        Translated {
+            body: out.into_bytes(),
+            content_type: crate::headers::JSON,
+        }
+    }
+}
+
 /// One translation pair: request body to the target's shape, and the
 /// target's successful answer back to the client's shape.
 pub trait Translator {
@@ -199,18 +209,11 @@ pub enum TranslateError {
 pub enum NoImage {
     /// The upstream's own words (block and finish reasons), as given.
     Said(String),
-    /// Text only: the model's text, whole. It is quoted up to
-    /// [`NoImage::QUOTED`] characters only when shown, so that whatever is
-    /// taken out of it first (a credential, see [`TranslateError::text_mut`])
-    /// is taken out whole and never cut in two.
+    /// Text only: the model's text, whole, quoted to 300 characters only when
+    /// shown (a credential taken out of it first is never cut in two).
     Text(String),
     /// Neither text nor an image.
     Nothing,
-}
-
-impl NoImage {
-    /// Characters of a text-only answer a reason quotes (then `...`).
-    pub const QUOTED: usize = 300;
 }
 
 impl fmt::Display for NoImage {
@@ -218,12 +221,10 @@ impl fmt::Display for NoImage {
         match self {
             NoImage::Said(why) => f.write_str(why),
             NoImage::Text(text) => {
-                let end = text
-                    .char_indices()
-                    .nth(NoImage::QUOTED)
-                    .map_or(text.len(), |(at, _)| at);
-                let more = if end < text.len() { "..." } else { "" };
-                let quoted = text.get(..end).unwrap_or(text);
+                let (quoted, more) = match text.char_indices().nth(300) {
+                    Some((at, _)) => (text.get(..at).unwrap_or(text), "..."),
+                    None => (text.as_str(), ""),
+                };
                 write!(f, "the model answered with text only: \"{quoted}{more}\"")
             }
             NoImage::Nothing => f.write_str("the answer contained no image"),
@@ -348,21 +349,6 @@ impl TranslateError {
     #[inline(never)]
     pub(crate) fn unread_response(e: crate::reader::ReadError) -> TranslateError {
         TranslateError::InvalidResponse(e.to_string())
-    }
-
-    /// The text this error carries from the client's body or the upstream's
-    /// answer, if any: what a reply built from the error must first clear
-    /// of the request's credentials.
-    pub fn text_mut(&mut self) -> Option<&mut String> {
-        match self {
-            TranslateError::InvalidRequest(text)
-            | TranslateError::InvalidResponse(text)
-            | TranslateError::NoImage(NoImage::Said(text) | NoImage::Text(text)) => Some(text),
-            TranslateError::NoImage(NoImage::Nothing)
-            | TranslateError::NoPrompt
-            | TranslateError::TooManyValues { .. }
-            | TranslateError::TooLarge { .. } => None,
-        }
     }
 
     /// The HTTP status the client gets for this error.

@@ -6,7 +6,7 @@ use super::aspect;
 use super::codec::ImageAsk;
 use super::gemini::{Contents, Role};
 use super::{Exchange, ImageMessageFormat, TranslateError, Translated};
-use crate::headers::{EVENT_STREAM, JSON};
+use crate::headers::EVENT_STREAM;
 use crate::json::Out;
 use crate::reader::{self, JStr, ReadError, Reader};
 use crate::sse;
@@ -706,10 +706,7 @@ impl ChatReply {
                 .raw("\"}],\"usage\":");
             Self::write_usage(&mut out, usage);
             out.raw("}");
-            return Translated {
-                body: out.into_bytes(),
-                content_type: JSON,
-            };
+            return Translated::json(out);
         }
         self.role_chunk(&mut out);
         self.chunk_start(&mut out);
@@ -1006,10 +1003,7 @@ pub(crate) fn write_images_answer(answer: &Answer<'_>, created: u64) -> Translat
         out.raw("}");
     }
     out.raw("]}");
-    Translated {
-        body: out.into_bytes(),
-        content_type: JSON,
-    }
+    Translated::json(out)
 }
 
 #[cfg(test)]
