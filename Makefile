@@ -27,7 +27,7 @@ DIST_IMAGE    ?=
 PEERS_VENV    := .venv-peers
 LITELLM       := 1.106.12
 
-.PHONY: help setup build unit unit-wasm lint integration deploy-check matrix test run demo bench bench-parts bench-idle bench-peers measure-memory fuzz oci dist skopeo clean
+.PHONY: help setup build unit unit-wasm lint integration deploy-check matrix test run demo bench bench-parts bench-footprint bench-idle bench-peers measure-memory fuzz oci dist skopeo clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -98,6 +98,9 @@ bench: setup build ## Benchmarks: filter overhead against plain Envoy and two re
 
 bench-parts: setup build ## Instructions and instruction-cache misses per chat request of builds of the filter without (or with twice) one part each; writes bench/parts.md
 	$(PY) bench/parts.py --wasm $(WASM) --envoy $(ENVOY) --cache-sim
+
+bench-footprint: setup ## Lines of compiled module code a routed chat runs, by function (Node.js's V8 under callgrind), against the reference modules; writes bench/footprint.md
+	$(PY) bench/footprint.py
 
 bench-idle: setup build ## Idle RSS of the filter, the no-op module and probes (more module bytes, less code); writes bench/idle.md
 	$(PY) bench/idle.py --wasm $(WASM) --envoy $(ENVOY)
