@@ -12,7 +12,7 @@ use crate::headers::{
     DIAG_FAMILY, DIAG_HINT, DIAG_MODEL, DIAG_ORIGINAL_PATH, DIAG_RULE, DIAG_UPSTREAM_PATH,
 };
 use crate::lifecycle::Notice;
-use crate::route::{redact_key, scrub, ErrorShape, Plan, Secret, Verdict};
+use crate::route::{redact_key, scrub, scrub_str, ErrorShape, Plan, Secret, Verdict};
 use crate::scan;
 use crate::translate::{Side, TranslateError};
 use crate::tree::{Json, Object};
@@ -286,10 +286,7 @@ pub fn diagnostic_headers(
     hint: &str,
     secrets: &[Secret],
 ) -> Vec<(&'static str, String)> {
-    let value = |text: &str| match scrub(text.as_bytes(), secrets) {
-        Some(clean) => header_value(&String::from_utf8_lossy(&clean)),
-        None => header_value(text),
-    };
+    let value = |text: &str| header_value(&scrub_str(text, secrets));
     vec![
         (DIAG_MODEL, value(model_id)),
         (DIAG_FAMILY, plan.family.as_str().to_owned()),

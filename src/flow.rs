@@ -443,7 +443,7 @@ fn openai_body(config: &Config, head: &Head<'_>, path: OpenAiPath<'_>, body: &[u
     let mut rewrite = match (&routed.migration, model_span) {
         (Some(_), Some(span)) => match splice_model(body, span, &routed.model.id, config) {
             Ok(new_body) => Some((new_body, None)),
-            Err(e) => return BodyStep::Reject(reject_translation(&routed, &e)),
+            Err(e) => return BodyStep::Reject(reject_translation(&routed, e)),
         },
         _ => None,
     };
@@ -456,7 +456,7 @@ fn openai_body(config: &Config, head: &Head<'_>, path: OpenAiPath<'_>, body: &[u
                 rewrite = Some((restored.body, None));
             }
             Ok(None) => {}
-            Err(e) => return BodyStep::Reject(reject_translation(&routed, &e)),
+            Err(e) => return BodyStep::Reject(reject_translation(&routed, e)),
         }
     }
     BodyStep::Route(Box::new(routed), rewrite)
@@ -485,7 +485,7 @@ fn translated(
     let mut translator = translate::translator(pair, &exchange);
     match translate::request(translator.as_mut(), body, scanned, config.max_body_bytes) {
         Ok(new_body) => BodyStep::Route(Box::new(routed), Some((new_body, Some(translator)))),
-        Err(e) => BodyStep::Reject(reject_translation(&routed, &e)),
+        Err(e) => BodyStep::Reject(reject_translation(&routed, e)),
     }
 }
 
@@ -782,13 +782,10 @@ fn quoted_text(error: &mut TranslateError) -> Option<&mut String> {
 /// before anything quotes or cuts it (a text-only answer is quoted to 300
 /// characters: a key standing across that cut would go out as its first
 /// bytes otherwise), and the body written from it once more after.
-pub(crate) fn reject_translation(routed: &Routed, error: &TranslateError) -> LocalReply {
+pub(crate) fn reject_translation(routed: &Routed, mut error: TranslateError) -> LocalReply {
     let secrets = routed.secrets();
-    let mut error = error.clone();
     if let Some(text) = quoted_text(&mut error) {
-        if let Some(clean) = route::scrub(text.as_bytes(), &secrets) {
-            *text = String::from_utf8_lossy(&clean).into_owned();
-        }
+        *text = route::scrub_str(text, &secrets).into_owned();
     }
     let hint = diagnose::translation_hint(&routed.plan, &routed.model.id, &error);
     let status = error.status();
@@ -1098,7 +1095,7 @@ mod tests {
             ),
         ];
         for (name, error) in cases {
-            let reply = reject_translation(&routed, &error);
+            let reply = reject_translation(&routed, error);
             let body = String::from_utf8(reply.body).unwrap();
             assert!(body.contains("REDACTED"), "{name}: {body}");
             assert!(!body.contains(&key[..8]), "{name}: {body}");

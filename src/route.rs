@@ -561,10 +561,10 @@ pub fn redact_key(path: &str) -> String {
 /// parameter that is no credential name.
 pub fn loggable(path: &str, secrets: &[Secret]) -> String {
     let redacted = redact_key(path);
-    match scrub(redacted.as_bytes(), secrets) {
-        Some(clean) => String::from_utf8_lossy(&clean).into_owned(),
-        None => redacted,
+    if let Cow::Owned(clean) = scrub_str(&redacted, secrets) {
+        return clean;
     }
+    redacted
 }
 
 /// The credential values a request carries (the bearer token or
@@ -620,6 +620,15 @@ fn in_escape(text: &[u8], i: usize) -> bool {
 /// secret replaced by `REDACTED`. `None` when there is nothing to replace.
 pub fn scrub(text: &[u8], secrets: &[Secret]) -> Option<Vec<u8>> {
     replace_secrets(text, secrets, |_, _| false)
+}
+
+/// [`scrub`] for text: borrowed as it is when it holds no secret. (A secret
+/// is ASCII ([`secrets`]), so what replaces it keeps the text UTF-8.)
+pub fn scrub_str<'t>(text: &'t str, secrets: &[Secret]) -> Cow<'t, str> {
+    match scrub(text.as_bytes(), secrets) {
+        Some(clean) => Cow::Owned(String::from_utf8_lossy(&clean).into_owned()),
+        None => Cow::Borrowed(text),
+    }
 }
 
 /// [`scrub`] for JSON the filter wrote (an error body), where an occurrence
