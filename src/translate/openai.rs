@@ -5,7 +5,7 @@ use super::answer::{sniff_mime, Answer, Image, Piece, Usage};
 use super::aspect;
 use super::codec::ImageAsk;
 use super::gemini::{Contents, Role};
-use super::{Exchange, ImageMessageFormat, TranslateError, Translated};
+use super::{Exchange, ImageMessageFormat, NoImage, TranslateError, Translated};
 use crate::headers::EVENT_STREAM;
 use crate::json::Out;
 use crate::reader::{self, JStr, ReadError, Reader};
@@ -574,12 +574,11 @@ impl ChatReply {
     /// (a text-only answer without a filter reason is passed on as text).
     #[inline(never)]
     pub(crate) fn write(&self, answer: &Answer<'_>) -> Translated {
-        let note =
-            if answer.has_image() || (answer.withheld.is_empty() && !answer.text().is_empty()) {
-                None
-            } else {
-                Some(self.no_image_note(answer))
-            };
+        let note = if answer.has_image() {
+            None
+        } else {
+            self.no_image_note(answer)
+        };
         let finish_reason = if note.is_some() {
             "content_filter"
         } else {
@@ -588,13 +587,16 @@ impl ChatReply {
         self.write_message(answer, note.as_deref(), finish_reason)
     }
 
-    /// The note that says why an answer brought no image.
-    fn no_image_note(&self, answer: &Answer<'_>) -> String {
-        format!(
-            "No image was returned by {}. Reason: \"{}\"",
-            self.model,
-            answer.no_image_reason()
-        )
+    /// The note that says why an answer without an image brought none;
+    /// `None` when it is text only (passed on as that text).
+    fn no_image_note(&self, answer: &Answer<'_>) -> Option<String> {
+        match answer.no_image_reason() {
+            NoImage::Text(_) => None,
+            reason => Some(format!(
+                "No image was returned by {}. Reason: \"{reason}\"",
+                self.model
+            )),
+        }
     }
 
     /// An answer with empty content and `finish_reason: stop`, in the
@@ -777,9 +779,7 @@ impl ChatReply {
         };
         let why = match note {
             Some(note) => Some(note.to_owned()),
-            None if state.images == 0 && (!seen.withheld.is_empty() || seen.text().is_empty()) => {
-                Some(self.no_image_note(&seen))
-            }
+            None if state.images == 0 => self.no_image_note(&seen),
             None => None,
         };
         let finish = match &why {
