@@ -21,10 +21,10 @@ runs of the same warm-up, one with `--requests` more requests after it: the
 lines whose count grows are the lines those requests ran.
 
 Node's V8 is not Envoy's (another version, other wrappers around host
-calls), so the counts are not Envoy's misses; they move with them (a change
-that took 49 lines out of this count took 66 misses out of `make bench`'s
-callgrind figure for V8's code). Counts, not times: the same build gives the
-same figures every run.
+calls), so the counts are not Envoy's misses; a large change shows in both
+(one that took 49 lines out of this count took 74 misses out of V8's code
+in `bench/parts.py --only --cache-sim`), a small one may not. Counts, not
+times: two runs of the same build gave the same report.
 
 Prints a Markdown report and writes bench/footprint.md; about 3 minutes.
 """
