@@ -99,7 +99,7 @@ bench: setup build ## Benchmarks: filter overhead against plain Envoy and two re
 bench-parts: setup build ## Instructions and instruction-cache misses per chat request of builds of the filter without (or with twice) one part each; writes bench/parts.md
 	$(PY) bench/parts.py --wasm $(WASM) --envoy $(ENVOY) --cache-sim
 
-bench-footprint: setup ## Lines of compiled module code a routed chat runs, by function (Node.js's V8 under callgrind), against the reference modules; writes bench/footprint.md
+bench-footprint: setup ## Lines of compiled module code a routed chat runs, by function (Envoy's V8 version, from a Node.js package, under callgrind), against the reference modules; writes bench/footprint.md
 	$(PY) bench/footprint.py
 
 bench-idle: setup build ## Idle RSS of the filter, the no-op module and probes (more module bytes, less code); writes bench/idle.md

