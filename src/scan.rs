@@ -770,26 +770,24 @@ impl<'a, 'p> Scanner<'a, 'p> {
         if self.peek() != Some(b'"') {
             return Err(self.malformed());
         }
-        let start = self.pos + 1;
-        let escaped = self.nested()?;
-        Ok((&self.buf[start..self.pos - 1], escaped))
+        self.nested()?.ok_or_else(|| self.malformed())
     }
 
     /// Consumes a string, or an object or array by bracket depth, noting
-    /// the strings inside it ([`Scanner::note`]): whether a string had
-    /// escapes (`false` for the others). The one place [`Scanner::string`]
+    /// the strings inside it ([`Scanner::note`]): a string's raw contents
+    /// and whether it had escapes (`None` for the others). The one place [`Scanner::string`]
     /// is called from: V8 (Envoy's) inlines a small Wasm function into each
     /// of its callers, and the string step, inlined here, would otherwise
     /// be compiled once per caller, and each copy run by every request.
     #[cfg_attr(target_arch = "wasm32", target_feature(enable = "simd128"))]
-    fn nested(&mut self) -> Result<bool, ScanError> {
+    fn nested(&mut self) -> Result<Option<(&'a [u8], bool)>, ScanError> {
         let mut open = Brackets::default();
         loop {
             match self.peek() {
                 Some(b'"') => {
                     let (raw, escaped) = self.string()?;
                     if open.depth == 0 {
-                        return Ok(escaped);
+                        return Ok(Some((raw, escaped)));
                     }
                     self.note(raw);
                 }
@@ -809,7 +807,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
                     }
                     self.pos += 1;
                     if open.depth == 0 {
-                        return Ok(false);
+                        return Ok(None);
                     }
                 }
                 Some(_) => self.pos += 1,
