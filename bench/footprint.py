@@ -56,6 +56,8 @@ ROOT = R.ROOT
 WORK = R.WORK / "footprint"
 DRIVER = R.BENCH / "footprint.mjs"
 NAMED_TARGET = ROOT / "target" / "bench-named"
+# The same build without its branch hints (build/hints.py), counted beside it.
+UNHINTED = "gemini-router without branch hints"
 NODE_FLAGS = ["--no-liftoff", "--no-wasm-lazy-compilation", "--perf-basic-prof", "--single-threaded"]
 # The Node.js whose V8 is the one Envoy 1.40 is built with (14.6.202: see
 # envoy_v8()), from npm, pinned: V8's code for the same module differs
@@ -118,11 +120,12 @@ def envoy_v8() -> str | None:
 def named_module() -> Path:
     """gemini-router's release build with its function names kept (debug
     information stripped, as the shipped build; only the names section
-    differs)."""
+    differs), with the branch hints `make build` gives it."""
     env = {**os.environ, "CARGO_PROFILE_RELEASE_STRIP": "debuginfo"}
     subprocess.run(["cargo", "build", "--quiet", "--release", "--target", "wasm32-wasip1",
                     "--target-dir", str(NAMED_TARGET)], cwd=ROOT, env=env, check=True)
-    return NAMED_TARGET / "wasm32-wasip1" / "release" / "gemini_router.wasm"
+    built = NAMED_TARGET / "wasm32-wasip1" / "release" / "gemini_router.wasm"
+    return R.with_branch_hints(built, WORK / "gemini-router-named.wasm")
 
 
 def code_costs(out: Path) -> collections.Counter:
@@ -304,6 +307,11 @@ def report(figures: dict[str, Footprint], body: Path, requests: int, warm_up: in
     ]
     for name, fp in figures.items():
         out.append(f"| {name} | {fp.total_lines()} | {R.fmt_count(fp.total_instructions())} | {len(fp.lines)} |")
+    unhinted = figures.get(UNHINTED)
+    if unhinted:
+        out += ["", f"gemini-router is the module as `make build` ships it, with the branch hints of "
+                f"`build/hints.py`; without them, the same code runs {unhinted.total_lines() - filter_.total_lines():+d} "
+                "lines per request."]
     floor = figures.get("minimal module that reads :status")
     if floor:
         out += ["", f"gemini-router runs {filter_.total_lines() - floor.total_lines():+d} lines per request "
@@ -343,8 +351,10 @@ def main() -> int:
     body = R.write_bodies().small
     config = json.dumps(R.FILTER_CONFIG)
     references = R.build_ref_modules()
+    filter_module = args.module or named_module()
     modules = {
-        "gemini-router": args.module or named_module(),
+        "gemini-router": filter_module,
+        UNHINTED: R.without_branch_hints(filter_module, WORK / "gemini-router-unhinted.wasm"),
         "minimal module": references["minimal"],
         "minimal module that reads :status": references[R.FLOOR],
         "no-op module": references["noop"],

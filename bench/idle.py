@@ -54,40 +54,18 @@ TRANSLATE = re.compile(r"^_?<?gemini_router::translate::(?!ImageMessageFormat)")
 
 
 # -- a few Wasm binary helpers (enough to name and empty functions) --------------
+# The module reader is build/hints.py's (which `make build` runs).
 
-
-def leb(data: bytes, i: int) -> tuple[int, int]:
-    """An unsigned LEB128 at `i`: (value, index after it)."""
-    value = shift = 0
-    while True:
-        byte = data[i]
-        i += 1
-        value |= (byte & 0x7F) << shift
-        shift += 7
-        if byte < 0x80:
-            return value, i
-
-
-def uleb(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, value = value & 0x7F, value >> 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
+sys.path.insert(0, str(ROOT / "build"))
+from hints import Module, WasmError, imported, read_u as leb, write_u as uleb  # noqa: E402
 
 
 def sections(data: bytes) -> list[tuple[int, bytes]]:
     """The module's sections as (id, payload), in order."""
-    if data[:8] != b"\0asm\x01\0\0\0":
-        raise SystemExit("idle: not a Wasm module")
-    out, i = [], 8
-    while i < len(data):
-        sid = data[i]
-        size, i = leb(data, i + 1)
-        out.append((sid, data[i:i + size]))
-        i += size
-    return out
+    try:
+        return Module(data).sections
+    except WasmError as e:
+        raise SystemExit(f"idle: {e}") from None
 
 
 def module(parts: list[tuple[int, bytes]]) -> bytes:
@@ -96,31 +74,6 @@ def module(parts: list[tuple[int, bytes]]) -> bytes:
 
 def custom_section(name: str, payload: bytes) -> tuple[int, bytes]:
     return 0, uleb(len(name)) + name.encode() + payload
-
-
-def imported_functions(payload: bytes) -> int:
-    count, i = leb(payload, 0)
-    functions = 0
-    for _ in range(count):
-        for _ in range(2):  # module and field names
-            size, i = leb(payload, i)
-            i += size
-        kind = payload[i]
-        i += 1
-        if kind == 0:  # function: type index
-            functions += 1
-            _, i = leb(payload, i)
-        elif kind in (1, 2):  # table (reftype first) or memory: limits
-            i += kind == 1
-            flags, i = leb(payload, i)
-            _, i = leb(payload, i)
-            if flags & 1:
-                _, i = leb(payload, i)
-        elif kind == 3:  # global: valtype, mutability
-            i += 2
-        else:
-            raise SystemExit(f"idle: import kind {kind} not understood")
-    return functions
 
 
 def function_names(payload: bytes) -> dict[int, str]:
@@ -190,7 +143,7 @@ def named_functions(parts: list[tuple[int, bytes]]) -> dict[int, str]:
     imports, names = 0, {}
     for sid, payload in parts:
         if sid == 2:
-            imports = imported_functions(payload)
+            imports = imported(payload)[0]
         elif sid == 0:
             length, i = leb(payload, 0)
             if payload[i:i + length] == b"name":

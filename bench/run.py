@@ -287,6 +287,23 @@ def build_scan_bench(wasm: bool) -> tuple[Path, Path | None]:
     return native, (WORK / "wasm32-wasip1" / "release" / "scan-bench.wasm") if wasm else None
 
 
+def with_branch_hints(module: Path, out: Path) -> Path:
+    """`module` with the branch hints `make build` gives the shipped module
+    (build/hints.py, from its profile), written to `out`."""
+    subprocess.run([sys.executable, str(ROOT / "build" / "hints.py"), str(module), "--out", str(out)],
+                   check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+    return out
+
+
+def without_branch_hints(module: Path, out: Path) -> Path:
+    """`module` without its branch hint section (build/hints.py), written to `out`."""
+    sys.path.insert(0, str(ROOT / "build"))
+    import hints
+
+    out.write_bytes(hints.Module(module.read_bytes()).without_hints().to_bytes())
+    return out
+
+
 def build_ref_modules() -> dict[str, Path]:
     """The reference modules for wasm32-wasip1 (release, their committed
     Cargo.lock), into target/bench. Returns front name -> .wasm."""

@@ -1,0 +1,186 @@
+"""The shipped module's branch hints (build/hints.py, run by `make build`).
+
+The hints lay out V8's compiled code (`make bench-footprint` counts what they
+save); these tests check that the section is one V8 accepts and that the
+profile behind it counts what it claims: each counter, on a module small
+enough to know the answer by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.deploy.artifacts import REPO
+
+sys.path.insert(0, str(REPO / "build"))
+import hints  # noqa: E402
+
+HINTS = REPO / "build" / "hints.py"
+
+
+def test_the_built_module_hints_conditional_branches_before_its_code(wasm: Path) -> None:
+    module = hints.Module(wasm.read_bytes())
+    ids = [sid if sid else hints.name(p) for sid, p in module.sections]
+    assert ids.count(hints.SECTION) == 1
+    assert ids[ids.index(hints.SECTION) + 1] == hints.CODE, ids
+    found = set(hints.branches(module))
+    given = hints.read_hints(wasm.read_bytes())
+    # The routed requests' branches: hundreds of them, each at an `if` or a
+    # `br_if` of its function, each a 0 or a 1.
+    assert len(given) > 500
+    assert set(given) <= found, sorted(set(given) - found)[:5]
+    assert set(given.values()) == {0, 1}
+
+
+def test_the_section_is_ordered_as_v8_requires(wasm: Path) -> None:
+    # V8 drops the whole section when a function index or an offset within a
+    # function does not increase, or a hint is not one byte.
+    payload = next(p for s, p in hints.Module(wasm.read_bytes()).sections
+                   if s == hints.CUSTOM and hints.name(p) == hints.SECTION)
+    size, i = hints.read_u(payload, 0)
+    i += size
+    functions, i = hints.read_u(payload, i)
+    last_function = -1
+    for _ in range(functions):
+        function, i = hints.read_u(payload, i)
+        assert function > last_function
+        last_function = function
+        count, i = hints.read_u(payload, i)
+        assert count > 0
+        last_offset = -1
+        for _ in range(count):
+            offset, i = hints.read_u(payload, i)
+            assert offset > last_offset
+            last_offset = offset
+            assert payload[i] == 1 and payload[i + 1] in (0, 1)
+            i += 2
+    assert i == len(payload)
+
+
+def test_the_build_is_reproducible_and_up_to_date(wasm: Path, tmp_path: Path) -> None:
+    # The profile is deterministic: hinting the module again (it replaces
+    # its own section) gives the same bytes, twice.
+    for run in ("first", "second"):
+        out = tmp_path / f"{run}.wasm"
+        proc = subprocess.run([sys.executable, str(HINTS), str(wasm), "--out", str(out)],
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        assert out.read_bytes() == wasm.read_bytes(), f"{run} run: run `make build`"
+
+
+def validates(path: Path) -> bool:
+    """Whether V8 (node's) validates the module at `path`."""
+    script = "process.stdout.write(String(WebAssembly.validate(require('fs').readFileSync(process.argv[1]))))"
+    proc = subprocess.run(["node", "-e", script, str(path)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout == "true"
+
+
+def test_v8_accepts_the_hinted_module(wasm: Path) -> None:
+    assert validates(wasm)
+
+
+def test_only_the_hint_section_is_added(wasm: Path) -> None:
+    hinted = hints.Module(wasm.read_bytes())
+    bare = hints.Module(wasm.read_bytes()).without_hints()
+    assert [s for s in hinted.sections if not (s[0] == hints.CUSTOM and hints.name(s[1]) == hints.SECTION)] \
+        == bare.sections
+    assert hints.read_hints(bare.to_bytes()) == {}
+
+
+# -- the counters, on a module written by hand ---------------------------------------------------
+
+
+def function_body(code: bytes) -> bytes:
+    body = b"\x00" + code + b"\x0b"  # no locals
+    return hints.write_u(len(body)) + body
+
+
+def small_module() -> bytes:
+    """Two exported functions of one i32 parameter:
+    `pick(x)`: `if x { 1 } else { 2 }`;
+    `low(x)`: `block { br_if 0 (x < 10); return 7 }; 8`."""
+    section = lambda sid, payload: bytes([sid]) + hints.write_u(len(payload)) + payload  # noqa: E731
+    types = section(1, b"\x01\x60\x01\x7f\x01\x7f")
+    functions = section(3, b"\x02\x00\x00")
+    globals_ = section(6, b"\x01\x7f\x01\x41\x00\x0b")  # a global of its own, as rustc's __stack_pointer
+    exports = section(7, b"\x02\x04pick\x00\x00\x03low\x00\x01")
+    pick = function_body(b"\x20\x00\x04\x7f\x41\x01\x05\x41\x02\x0b")
+    low = function_body(b"\x02\x40\x20\x00\x41\x0a\x49\x0d\x00\x41\x07\x0f\x0b\x41\x08")
+    code = section(10, b"\x02" + pick + low)
+    return b"\0asm\x01\0\0\0" + types + functions + globals_ + exports + code
+
+
+def run_counted(module: bytes, calls: list[tuple[str, int]], tmp_path: Path) -> dict[str, list[int]]:
+    path = tmp_path / "counted.wasm"
+    path.write_bytes(module)
+    script = (
+        "const fs = require('fs');"
+        "const { exports } = new WebAssembly.Instance(new WebAssembly.Module(fs.readFileSync(process.argv[1])));"
+        f"for (const [f, x] of {[[f, x] for f, x in calls]!r}) exports[f](x);"
+        "const out = {}; for (const [k, g] of Object.entries(exports))"
+        " if (/^b\\d+$/.test(k)) out[k] = [Number(g.value >> 32n), Number(g.value & 0xffffffffn)];"
+        "process.stdout.write(JSON.stringify(out));"
+    )
+    proc = subprocess.run(["node", "-e", script, str(path)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_each_counter_counts_the_way_its_branch_went(tmp_path: Path) -> None:
+    module = small_module()
+    found = hints.branches(hints.Module(module))
+    # The `if` of function 0 (after its local.get) and the `br_if` of
+    # function 1 (after block, local.get, i32.const, i32.lt_u).
+    assert found == [(0, 3), (1, 8)]
+    instrumented, order = hints.instrument(module)
+    assert order == found
+    counts = run_counted(instrumented, [("pick", 0), ("pick", 3), ("pick", 5), ("low", 1), ("low", 2)], tmp_path)
+    assert counts == {"b0": [2, 3], "b1": [2, 2]}
+    # The instrumented copy still computes what the module does.
+    path = tmp_path / "same.wasm"
+    path.write_bytes(instrumented)
+    script = ("const fs = require('fs');"
+              "const e = new WebAssembly.Instance(new WebAssembly.Module(fs.readFileSync(process.argv[1]))).exports;"
+              "process.stdout.write([e.pick(0), e.pick(9), e.low(3), e.low(30)].join(','));")
+    proc = subprocess.run(["node", "-e", script, str(path)], capture_output=True, text=True, timeout=60)
+    assert proc.stdout == "2,1,8,7", proc.stderr
+
+
+def test_only_a_branch_that_went_one_way_every_time_gets_a_hint() -> None:
+    found = [(0, 3), (1, 8), (1, 20), (2, 5)]
+    counts = {"b0": [2, 3], "b1": [2, 2], "b2": [0, 9]}  # b3 never ran
+    assert hints.choose(found, counts) == {(1, 8): 1, (1, 20): 0}
+
+
+def test_hints_written_are_hints_read(tmp_path: Path) -> None:
+    module = small_module()
+    chosen = {(0, 3): 0, (1, 8): 1}
+    hinted = hints.with_hints(module, chosen)
+    assert hints.read_hints(hinted) == chosen
+    # Written again, the section is replaced, not repeated.
+    again = hints.with_hints(hinted, {(1, 8): 0})
+    assert hints.read_hints(again) == {(1, 8): 0}
+    path = tmp_path / "hinted.wasm"
+    path.write_bytes(again)
+    assert validates(path)
+
+
+@pytest.mark.parametrize("wasm_bytes, message", [
+    (b"\0asm\x02\0\0\0", "not a WebAssembly module"),
+    (b"\0asm\x01\0\0\0\x01\x7f", "runs past the end"),
+])
+def test_a_module_it_cannot_read_is_refused_with_the_reason(wasm_bytes: bytes, message: str) -> None:
+    with pytest.raises(hints.WasmError, match=message):
+        hints.branches(hints.Module(wasm_bytes))
+
+
+def test_an_unknown_instruction_is_named_with_its_function_and_offset() -> None:
+    module = small_module().replace(b"\x20\x00\x04\x7f", b"\x20\x00\xff\x7f")
+    with pytest.raises(hints.WasmError, match=r"function 0, offset 3: unknown opcode 0xff"):
+        hints.branches(hints.Module(module))
