@@ -2,14 +2,14 @@
 """Lays out the module's compiled code for the requests it serves most.
 
 V8 compiles each function's blocks in the order of the Wasm code, so the
-code a request runs is spread over the cold paths between its steps (an
-error here, a rare header there): a routed chat ran 548 distinct 64-byte
-lines of compiled code where its instructions would fit in about 375
-(`make bench-footprint`), and in Envoy each line is about one
-instruction-cache miss per request. The Wasm branch hinting proposal
-(`metadata.code.branch_hint`, on by default in V8 since 13.x) lets a module
-say which way a branch goes; V8 then moves the unlikely side out of the
-way, to the end of the function.
+blocks a request runs lie between the ones it skips (an error here, a rare
+header there), and each 64-byte line of compiled code holds a little of
+both: in Envoy, each line a request runs is about one instruction-cache
+miss. The Wasm branch hinting proposal (`metadata.code.branch_hint`, read
+by default by the V8 of Envoy 1.40, 14.6) lets a module say which way a
+branch goes; V8 then moves the other side out of the way, to the end of
+the function (`make bench-footprint` counts the lines a routed chat runs,
+with and without the hints).
 
 rustc's LLVM does not write that section, so this step does, from a
 profile: it builds a copy of the module with a counter on each conditional
