@@ -8,8 +8,9 @@
 // condition was true in the high 32 bits, the times it was tested in the
 // low). Each workload below is sent as Envoy sends it (context created,
 // request headers, body, response headers, response body in chunks,
-// context deleted), and its outcome is checked: a profile of a request
-// that went wrong would lay out the wrong code, so a workload that does not
+// context deleted), and its outcome is checked (routed: the filter read
+// the answer's status; the path it sent; what the client got): a profile
+// of a request that went wrong would lay out the wrong code, so a workload that does not
 // end as expected stops the run. OUT gets the counters that moved, as JSON
 // ({"b12": [true, tested], ...}).
 import fs from 'fs';
@@ -28,8 +29,9 @@ const CHAT_PATH = '/v1beta/openai/chat/completions';
 
 // The workloads: an OpenAI chat for a Gemini model (forwarded unchanged),
 // streamed and not, with and without `Accept-Encoding`, with a large inline
-// image (the scanner's long strings), and a chat for an image model
-// (translated to generateContent and its answer back). Their branches that
+// image (the scanner's long strings), a chat for an image model
+// (translated to generateContent and its answer back), and the native
+// API's generateContent, streamed and not. Their branches that
 // go one way in all of them get a hint; a branch that goes both ways gets
 // none.
 function chat(model, { image = 0, stream = false } = {}) {
@@ -64,6 +66,23 @@ const generated = Buffer.from(JSON.stringify({
   modelVersion: 'gemini-3.1-flash-image',
 }));
 
+// The native API's requests, as the Google SDKs send them: the model in
+// the path, the key in `x-goog-api-key`.
+const contents = Buffer.from(JSON.stringify({
+  contents: [{ role: 'user', parts: [{ text: 'Summarise this paragraph in one sentence. ' + 'The quick brown fox jumps over the lazy dog. '.repeat(18) }] }],
+  generationConfig: { temperature: 0.2, maxOutputTokens: 256 },
+}));
+const answered = Buffer.from(JSON.stringify({
+  candidates: [{ content: { role: 'model', parts: [{ text: 'A fox jumps over a dog.' }] }, finishReason: 'STOP', index: 0 }],
+  usageMetadata: { promptTokenCount: 120, candidatesTokenCount: 8, totalTokenCount: 128 }, modelVersion: 'gemini-3.5-flash',
+}));
+const answeredSse = [0, 1, 2].map((i) => Buffer.from(`data: ${JSON.stringify({
+  candidates: [{ content: { role: 'model', parts: [{ text: i ? ' jumps.' : 'A fox' }] }, ...(i === 2 ? { finishReason: 'STOP' } : {}), index: 0 }],
+  modelVersion: 'gemini-3.5-flash',
+})}\r\n\r\n`));
+const NATIVE = '/v1beta/models/gemini-3.5-flash:generateContent';
+const NATIVE_SSE = '/v1beta/models/gemini-3.5-flash:streamGenerateContent?alt=sse';
+
 const WORKLOADS = [
   { name: 'chat', times: 40, body: chat('gemini-3.5-flash'), answer: [completion],
     expect: { path: CHAT_PATH, answer: 'chat.completion"' } },
@@ -75,6 +94,10 @@ const WORKLOADS = [
     expect: { path: CHAT_PATH, answer: 'chat.completion"' } },
   { name: 'chat for an image model', times: 20, body: chat('gemini-3.1-flash-image'), answer: [generated],
     expect: { path: '/v1beta/models/gemini-3.1-flash-image:generateContent', answer: 'chat.completion"' } },
+  { name: 'native generateContent', times: 40, path: NATIVE, native: true, body: contents, answer: [answered],
+    expect: { path: NATIVE, answer: '"candidates"' } },
+  { name: 'native streamGenerateContent', times: 20, path: NATIVE_SSE, native: true, body: contents, answer: answeredSse,
+    contentType: 'text/event-stream', expect: { path: NATIVE_SSE, answer: 'STOP' } },
 ];
 
 const guest = new Guest();
@@ -102,10 +125,12 @@ const env = {
   },
   proxy_get_header_map_pairs: (map, addressAt, sizeAt) => {
     const pairs = maps(map);
+    if (map === RESPONSE_HEADERS) stream.statusRead = true;
     return pairs ? guest.give(wire(pairs), addressAt, sizeAt) : BAD_ARGUMENT;
   },
   proxy_get_header_map_value: (map, name, size, addressAt, sizeAt) => {
     const wanted = guest.text(name, size);
+    if (map === RESPONSE_HEADERS && wanted === ':status') stream.statusRead = true;
     const found = (maps(map) || []).find(([n]) => n === wanted);
     return found ? guest.give(Buffer.from(found[1]), addressAt, sizeAt) : NOT_FOUND;
   },
@@ -151,12 +176,12 @@ if (!exports.proxy_on_configure(1, CONFIG.length)) throw new Error('profile: the
 // One request of `workload` through context `id`; what the client got.
 function request(workload, id) {
   const request = [
-    [':authority', 'gemini.example'], [':path', CHAT_PATH], [':method', 'POST'], [':scheme', 'http'],
+    [':authority', 'gemini.example'], [':path', workload.path || CHAT_PATH], [':method', 'POST'], [':scheme', 'http'],
     ['user-agent', 'profile'], ['content-length', String(workload.body.length)],
-    ['content-type', 'application/json'], ['authorization', 'Bearer profile-key'],
+    ['content-type', 'application/json'], workload.native ? ['x-goog-api-key', 'profile-key'] : ['authorization', 'Bearer profile-key'],
     ...(workload.gzip ? [['accept-encoding', 'gzip']] : []), ['x-request-id', `profile-${id}`],
   ];
-  stream = { request, response: null, body: workload.body, chunk: null, reply: null };
+  stream = { request, response: null, body: workload.body, chunk: null, reply: null, statusRead: false };
   exports.proxy_on_context_create(id, 1);
   let paused = exports.proxy_on_request_headers(id, request.length, 0) !== CONTINUE;
   exports.proxy_on_request_body(id, workload.body.length, 1);
@@ -182,7 +207,7 @@ function request(workload, id) {
   sent.push(...held);
   exports.proxy_on_delete(id);
   const path = (request.find(([n]) => n === ':path') || [])[1];
-  return { path, answer: Buffer.concat(sent).toString(), request, paused };
+  return { path, answer: Buffer.concat(sent).toString(), request, paused, routed: stream.statusRead };
 }
 
 let id = 2;
@@ -190,7 +215,10 @@ for (const workload of WORKLOADS) {
   for (let i = 0; i < workload.times; i++) {
     const got = request(workload, id++);
     const { expect } = workload;
-    const wrong = got.path !== expect.path ? `path ${got.path}`
+    // A request the filter routes is one whose answer's status it reads
+    // (`:status` alone, or the whole header map).
+    const wrong = !got.routed ? 'not routed (the answer\'s status was not read)'
+      : got.path !== expect.path ? `path ${got.path}`
       : !got.answer.includes(expect.answer) ? `answer ${got.answer.slice(0, 200)}`
       : expect.removed && got.request.some(([n]) => n === expect.removed) ? `${expect.removed} kept`
       : null;
