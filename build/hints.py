@@ -107,6 +107,15 @@ _SIMD_LANE = set(range(0x15, 0x23))
 _SIMD_MEMARG_LANE = set(range(0x54, 0x5C))
 
 
+def _memarg(code: bytes, i: int) -> int:
+    """The offset after a memory argument: its alignment (bit 6: a memory
+    index follows, multi-memory), then its offset."""
+    align, i = read_u(code, i)
+    if align & 0x40:
+        i = read_u(code, i)[1]
+    return read_u(code, i)[1]
+
+
 def _skip(code: bytes, op: int, i: int) -> int:
     """The offset after the immediates of opcode `op` (read up to `i`)."""
     if op in _NONE:
@@ -120,7 +129,9 @@ def _skip(code: bytes, op: int, i: int) -> int:
         for _ in range(count + 1):
             i = read_u(code, i)[1]
         return i
-    if op in (0x11, 0x13) or op in _MEMARG:  # call_indirect, loads and stores
+    if op in _MEMARG:  # loads and stores
+        return _memarg(code, i)
+    if op in (0x11, 0x13):  # call_indirect, return_call_indirect: type, table
         return read_u(code, read_u(code, i)[1])[1]
     if op == 0x1C:  # typed select
         count, i = read_u(code, i)
@@ -147,13 +158,13 @@ def _skip(code: bytes, op: int, i: int) -> int:
     if op == 0xFD:
         sub, i = read_u(code, i)
         if sub in _SIMD_MEMARG:
-            return read_u(code, read_u(code, i)[1])[1]
+            return _memarg(code, i)
         if sub in (0x0C, 0x0D):
             return i + 16
         if sub in _SIMD_LANE:
             return i + 1
         if sub in _SIMD_MEMARG_LANE:
-            return read_u(code, read_u(code, i)[1])[1] + 1
+            return _memarg(code, i) + 1
         return i
     raise WasmError(f"unknown opcode {op:#04x}")
 
@@ -198,8 +209,10 @@ class Body:
     locals: int
 
     def branches(self) -> list[int]:
-        """The offsets of its `if` and `br_if` instructions."""
-        found, i = [], self.start
+        """The offsets of its `if` and `br_if` instructions. (Its code must
+        be read to exactly its last byte, the function's `end`: a reading
+        that went astray does not end there.)"""
+        found, i, op = [], self.start, None
         while i < len(self.code):
             op = self.code[i]
             try:
@@ -209,6 +222,8 @@ class Body:
             if op in (IF, BR_IF):
                 found.append(i)
             i = after
+        if i != len(self.code) or op != 0x0B:
+            raise WasmError(f"function {self.index}: its instructions do not end at its last byte")
         return found
 
 

@@ -101,18 +101,20 @@ def function_body(code: bytes) -> bytes:
     return hints.write_u(len(body)) + body
 
 
-def small_module() -> bytes:
+LOW = b"\x02\x40\x20\x00\x41\x0a\x49\x0d\x00\x41\x07\x0f\x0b\x41\x08"
+
+
+def small_module(low: bytes = LOW) -> bytes:
     """Two exported functions of one i32 parameter:
     `pick(x)`: `if x { 1 } else { 2 }`;
-    `low(x)`: `block { br_if 0 (x < 10); return 7 }; 8`."""
+    `low(x)`: `block { br_if 0 (x < 10); return 7 }; 8` (or the code `low`)."""
     section = lambda sid, payload: bytes([sid]) + hints.write_u(len(payload)) + payload  # noqa: E731
     types = section(1, b"\x01\x60\x01\x7f\x01\x7f")
     functions = section(3, b"\x02\x00\x00")
     globals_ = section(6, b"\x01\x7f\x01\x41\x00\x0b")  # a global of its own, as rustc's __stack_pointer
     exports = section(7, b"\x02\x04pick\x00\x00\x03low\x00\x01")
     pick = function_body(b"\x20\x00\x04\x7f\x41\x01\x05\x41\x02\x0b")
-    low = function_body(b"\x02\x40\x20\x00\x41\x0a\x49\x0d\x00\x41\x07\x0f\x0b\x41\x08")
-    code = section(10, b"\x02" + pick + low)
+    code = section(10, b"\x02" + pick + function_body(low))
     return b"\0asm\x01\0\0\0" + types + functions + globals_ + exports + code
 
 
@@ -178,6 +180,14 @@ def test_hints_written_are_hints_read(tmp_path: Path) -> None:
 def test_a_module_it_cannot_read_is_refused_with_the_reason(wasm_bytes: bytes, message: str) -> None:
     with pytest.raises(hints.WasmError, match=message):
         hints.branches(hints.Module(wasm_bytes))
+
+
+def test_code_read_astray_is_refused() -> None:
+    # `low` made an `i32.const` whose number swallows the function's `end`:
+    # read as the format says, the code then stops short of an `end`.
+    module = small_module(low=b"\x41\x80")
+    with pytest.raises(hints.WasmError, match="function 1: its instructions do not end at its last byte"):
+        hints.branches(hints.Module(module))
 
 
 def test_an_unknown_instruction_is_named_with_its_function_and_offset() -> None:
