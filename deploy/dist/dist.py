@@ -56,6 +56,19 @@ class DistError(Exception):
     """An input is missing or does not have the shape this script expects."""
 
 
+def hinted(module: bytes) -> bool:
+    """Whether the module carries the branch hints `make build` gives it
+    (build/hints.py): without them it runs the same, with more of V8's code
+    per request."""
+    sys.path.insert(0, str(ROOT / "build"))
+    import hints
+
+    try:
+        return bool(hints.read_hints(module))
+    except hints.WasmError as err:
+        raise DistError(f"the module cannot be read: {err}") from None
+
+
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -204,6 +217,9 @@ def dist(wasm: Path, out: Path, image: str | None) -> dict:
     module = wasm.read_bytes()
     if not module.startswith(WASM_MAGIC):
         raise DistError(f"{wasm} is not a WebAssembly module")
+    if not hinted(module):
+        raise DistError(f"{wasm} has no branch hints (built with BRANCH_HINTS=off, or by cargo alone): "
+                        "a release is the module `make build` writes")
     if image and not re.fullmatch(r"[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)+", image):
         raise DistError(f"--image: expected REGISTRY/REPOSITORY without tag or digest, got {image!r}")
     version = crate_version()

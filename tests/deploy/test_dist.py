@@ -205,6 +205,17 @@ def test_dist_refuses_bad_input(tmp_path):
     assert proc.returncode == 2 and "make build" in proc.stderr
 
 
+def test_dist_refuses_a_module_without_its_branch_hints(wasm, tmp_path):
+    sys.path.insert(0, str(REPO / "build"))
+    import hints
+
+    bare = tmp_path / "bare.wasm"
+    bare.write_bytes(hints.Module(wasm.read_bytes()).without_hints().to_bytes())
+    proc = run([sys.executable, str(DIST), "--wasm", str(bare), "--out", str(tmp_path / "o")])
+    assert proc.returncode == 2 and "no branch hints" in proc.stderr, proc.stderr
+    assert not (tmp_path / "o").exists()
+
+
 def test_module_is_embedded_in_the_chart_when_it_fits(dist_dir, helm, wasm):
     """Under the chart's 640 KiB cut-off the package carries the module, so
     `--set wasm.source=chart` installs without any registry."""
