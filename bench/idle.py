@@ -54,10 +54,11 @@ TRANSLATE = re.compile(r"^_?<?gemini_router::translate::(?!ImageMessageFormat)")
 
 
 # -- a few Wasm binary helpers (enough to name and empty functions) --------------
-# The module reader is build/hints.py's (which `make build` runs).
+# The module reader is build/hints.py's (which `make build` runs; bench/run.py
+# puts build/ on the import path).
 
-sys.path.insert(0, str(ROOT / "build"))
 from hints import Module, WasmError, imported, read_u as leb, write_u as uleb  # noqa: E402
+from hints import assemble as module, custom as custom_section  # noqa: E402
 
 
 def sections(data: bytes) -> list[tuple[int, bytes]]:
@@ -66,14 +67,6 @@ def sections(data: bytes) -> list[tuple[int, bytes]]:
         return Module(data).sections
     except WasmError as e:
         raise SystemExit(f"idle: {e}") from None
-
-
-def module(parts: list[tuple[int, bytes]]) -> bytes:
-    return b"\0asm\x01\0\0\0" + b"".join(bytes([sid]) + uleb(len(p)) + p for sid, p in parts)
-
-
-def custom_section(name: str, payload: bytes) -> tuple[int, bytes]:
-    return 0, uleb(len(name)) + name.encode() + payload
 
 
 def function_names(payload: bytes) -> dict[int, str]:

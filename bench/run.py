@@ -124,6 +124,9 @@ REF_MODULES = {
 WRK_SCRIPT = BENCH / "wrk.lua"
 
 sys.path.insert(0, str(ROOT))
+# build/hints.py: the shipped module's branch hints, added or taken out.
+sys.path.insert(0, str(ROOT / "build"))
+import hints  # noqa: E402
 
 FILTER_CONFIG = {"api_style": "openai"}
 CHAT_PATH = "/v1beta/openai/chat/completions"
@@ -290,16 +293,15 @@ def build_scan_bench(wasm: bool) -> tuple[Path, Path | None]:
 def with_branch_hints(module: Path, out: Path) -> Path:
     """`module` with the branch hints `make build` gives the shipped module
     (build/hints.py, from its profile), written to `out`."""
-    subprocess.run([sys.executable, str(ROOT / "build" / "hints.py"), str(module), "--out", str(out)],
-                   check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+    node = shutil.which("node")
+    if node is None:
+        raise SystemExit("bench: node is needed for the branch hints' profile (make node)")
+    out.write_bytes(hints.hint(module.read_bytes(), node).wasm)
     return out
 
 
 def without_branch_hints(module: Path, out: Path) -> Path:
     """`module` without its branch hint section (build/hints.py), written to `out`."""
-    sys.path.insert(0, str(ROOT / "build"))
-    import hints
-
     out.write_bytes(hints.Module(module.read_bytes()).without_hints().to_bytes())
     return out
 

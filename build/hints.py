@@ -91,6 +91,16 @@ def write_s(n: int) -> bytes:
             return bytes(out)
 
 
+def assemble(sections: list[tuple[int, bytes]]) -> bytes:
+    """A module of these sections ((id, payload), in order)."""
+    return b"\0asm\x01\0\0\0" + b"".join(bytes([sid]) + write_u(len(p)) + p for sid, p in sections)
+
+
+def custom(title: str, payload: bytes) -> tuple[int, bytes]:
+    """A custom section `title` holding `payload`."""
+    return CUSTOM, write_u(len(title.encode())) + title.encode() + payload
+
+
 def name(payload: bytes) -> str:
     """A custom section's name."""
     size, i = read_u(payload, 0)
@@ -240,13 +250,13 @@ class Module:
             size, j = read_u(wasm, i + 1)
             if j + size > len(wasm):
                 raise WasmError(f"section {sid} runs past the end of the module")
+            if sid != CUSTOM and sid not in ORDER:
+                raise WasmError(f"unknown section {sid}")
             self.sections.append((sid, wasm[j : j + size]))
             i = j + size
 
     def to_bytes(self) -> bytes:
-        return b"\0asm\x01\0\0\0" + b"".join(
-            bytes([sid]) + write_u(len(p)) + p for sid, p in self.sections
-        )
+        return assemble(self.sections)
 
     def payload(self, sid: int) -> bytes | None:
         return next((p for s, p in self.sections if s == sid), None)
@@ -386,32 +396,49 @@ def with_hints(wasm: bytes, hints: dict[tuple[int, int], int]) -> bytes:
         payload += write_u(function) + write_u(len(entries))
         for offset, hint in entries:
             payload += write_u(offset) + b"\x01" + bytes([hint])
-    title = SECTION.encode()
-    at = next(k for k, (s, _) in enumerate(module.sections) if s == CODE)
-    module.sections.insert(at, (CUSTOM, write_u(len(title)) + title + bytes(payload)))
+    at = next((k for k, (s, _) in enumerate(module.sections) if s == CODE), None)
+    if at is None:
+        raise WasmError("no code section to hint")
+    module.sections.insert(at, custom(SECTION, bytes(payload)))
     return module.to_bytes()
 
 
 def read_hints(wasm: bytes) -> dict[tuple[int, int], int]:
-    """The hints of a module's branch hint section (empty without one)."""
+    """The hints of a module's branch hint section (empty without one),
+    refused with the reason where V8 would drop the section: function
+    indexes and, within a function, offsets that do not increase, a hint
+    that is not one byte of 0 or 1, bytes after the last hint, or a second
+    section."""
     module = Module(wasm)
-    payload = next((p for s, p in module.sections if s == CUSTOM and name(p) == SECTION), None)
-    if payload is None:
+    found = [p for s, p in module.sections if s == CUSTOM and name(p) == SECTION]
+    if not found:
         return {}
+    if len(found) > 1:
+        raise WasmError(f"{len(found)} branch hint sections")
+    payload = found[0]
     size, i = read_u(payload, 0)
     i += size
     hints = {}
     functions, i = read_u(payload, i)
+    last_function = -1
     for _ in range(functions):
         function, i = read_u(payload, i)
+        if function <= last_function:
+            raise WasmError(f"function {function} after function {last_function}")
+        last_function, last_offset = function, -1
         count, i = read_u(payload, i)
         for _ in range(count):
             offset, i = read_u(payload, i)
+            if offset <= last_offset:
+                raise WasmError(f"function {function}: offset {offset} after offset {last_offset}")
+            last_offset = offset
             size, i = read_u(payload, i)
-            if size != 1:
-                raise WasmError(f"function {function}: a hint of {size} bytes")
+            if size != 1 or i >= len(payload) or payload[i] not in (0, 1):
+                raise WasmError(f"function {function}, offset {offset}: not a one-byte hint of 0 or 1")
             hints[(function, offset)] = payload[i]
             i += 1
+    if i != len(payload):
+        raise WasmError(f"bytes after the last hint ({len(payload) - i})")
     return hints
 
 
@@ -427,6 +454,27 @@ def profile(wasm: bytes, node: str) -> tuple[list[tuple[int, int]], dict[str, li
         return found, json.loads(out.read_text())
 
 
+@dataclass
+class Hinted:
+    """A module with its hints, and what the profile found."""
+
+    wasm: bytes
+    branches: int
+    ran: int
+    hints: int
+    section: int
+
+
+def hint(wasm: bytes, node: str) -> Hinted:
+    """`wasm` with the hints of its profile, any earlier ones replaced."""
+    bare = Module(wasm).without_hints().to_bytes()
+    found, counts = profile(bare, node)
+    hints = choose(found, counts)
+    hinted = with_hints(bare, hints)
+    ran = sum(1 for j in range(len(found)) if f"{COUNTER}{j}" in counts)
+    return Hinted(hinted, len(found), ran, len(hints), len(hinted) - len(bare))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("module", type=Path)
@@ -440,21 +488,17 @@ def main() -> int:
               file=sys.stderr)
         return 1
     try:
-        wasm = Module(args.module.read_bytes()).without_hints().to_bytes()
-        found, counts = profile(wasm, node)
-        hints = choose(found, counts)
-        hinted = with_hints(wasm, hints)
+        done = hint(args.module.read_bytes(), node)
     except (WasmError, RuntimeError, OSError) as e:
         print(f"build/hints.py: {args.module}: {e}", file=sys.stderr)
         return 1
     out = args.out or args.module
-    if not (out.exists() and out.read_bytes() == hinted):
+    if not (out.exists() and out.read_bytes() == done.wasm):
         tmp = out.with_name(out.name + ".tmp")
-        tmp.write_bytes(hinted)
+        tmp.write_bytes(done.wasm)
         tmp.replace(out)
-    ran = sum(1 for j in range(len(found)) if f"{COUNTER}{j}" in counts)
-    print(f"build/hints.py: {out}: {len(found)} conditional branches, {ran} run by the profile, "
-          f"{len(hints)} hinted (a section of {len(hinted) - len(wasm)} bytes)")
+    print(f"build/hints.py: {out}: {done.branches} conditional branches, {done.ran} run by the profile, "
+          f"{done.hints} hinted (a section of {done.section} bytes)")
     return 0
 
 
