@@ -30,6 +30,7 @@ LITELLM       := 1.106.12
 # hints, see build/hints.py; it needs Node.js). `BRANCH_HINTS=off` builds
 # the module without them.
 BRANCH_HINTS  ?= on
+HINTS         := $(filter-out off,$(BRANCH_HINTS))
 
 .PHONY: help setup node build unit unit-wasm lint integration deploy-check matrix test run demo bench bench-parts bench-footprint bench-idle bench-peers measure-memory fuzz oci dist skopeo clean
 
@@ -48,9 +49,9 @@ $(VENV)/.stamp: requirements-dev.txt
 
 setup: $(VENV)/.stamp .rustup-target.stamp ## Install the Rust wasm target and the pinned Envoy, SDKs and test tools into .venv
 
-build: .rustup-target.stamp $(if $(filter off,$(BRANCH_HINTS)),,node) ## Build the filter: target/wasm32-wasip1/release/gemini_router.wasm, its branches hinted from a profile (build/hints.py)
+build: .rustup-target.stamp $(if $(HINTS),node) ## Build the filter: target/wasm32-wasip1/release/gemini_router.wasm, its branches hinted from a profile (build/hints.py)
 	cargo build --release --target $(TARGET)
-	$(if $(filter off,$(BRANCH_HINTS)),,$(PYTHON) build/hints.py $(WASM))
+	$(if $(HINTS),$(PYTHON) build/hints.py $(WASM))
 
 unit: .rustup-target.stamp ## Run the Rust unit tests on the host
 	cargo test --all-targets

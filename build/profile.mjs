@@ -183,7 +183,7 @@ function request(workload, id) {
   ];
   stream = { request, response: null, body: workload.body, chunk: null, reply: null, statusRead: false };
   exports.proxy_on_context_create(id, 1);
-  let paused = exports.proxy_on_request_headers(id, request.length, 0) !== CONTINUE;
+  exports.proxy_on_request_headers(id, request.length, 0);
   exports.proxy_on_request_body(id, workload.body.length, 1);
   if (stream.reply !== null) throw new Error(`profile: ${workload.name}: answered ${stream.reply} by the filter`);
   const answer = Buffer.concat(workload.answer);
@@ -207,7 +207,7 @@ function request(workload, id) {
   sent.push(...held);
   exports.proxy_on_delete(id);
   const path = (request.find(([n]) => n === ':path') || [])[1];
-  return { path, answer: Buffer.concat(sent).toString(), request, paused, routed: stream.statusRead };
+  return { path, answer: Buffer.concat(sent).toString(), request, routed: stream.statusRead };
 }
 
 let id = 2;
