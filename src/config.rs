@@ -52,6 +52,7 @@ pub struct RawConfig {
     task_prefixes: Option<Vec<String>>,
     live_catalogue: Option<bool>,
     thought_signatures: Option<RawSignatures>,
+    route_removes_accept_encoding: Option<bool>,
 }
 
 impl RawConfig {
@@ -80,6 +81,7 @@ impl RawConfig {
             "task_prefixes",
             "live_catalogue",
             "thought_signatures",
+            "route_removes_accept_encoding",
         ],
         required: 0,
         // family_styles, rules, openai_images_families, lifecycle, migrate_always.
@@ -127,7 +129,8 @@ impl RawConfig {
                 18 => read_opt_string(r, &mut c.task_model)?,
                 19 => c.task_prefixes = read_opt(r, read_strings)?,
                 20 => read_opt_bool(r, &mut c.live_catalogue)?,
-                _ => RawSignatures::read_into(r, &mut c.thought_signatures)?,
+                21 => RawSignatures::read_into(r, &mut c.thought_signatures)?,
+                _ => read_opt_bool(r, &mut c.route_removes_accept_encoding)?,
             }
             Ok(())
         })
@@ -393,6 +396,11 @@ pub struct Config {
     pub live_catalogue: bool,
     /// Thought signatures remembered and put back.
     pub signatures: Settings,
+    /// The route removes `accept-encoding` from the requests the filter
+    /// sees (`request_headers_to_remove`), so the filter leaves it: a
+    /// request header the filter changes makes Envoy match the route
+    /// again (see [`crate::flow::Routed::header_ops`]).
+    pub route_removes_accept_encoding: bool,
 }
 
 /// Why a configuration was refused. Each variant names the field.
@@ -642,6 +650,7 @@ impl Config {
             }),
             live_catalogue: raw.live_catalogue.unwrap_or(true),
             signatures,
+            route_removes_accept_encoding: raw.route_removes_accept_encoding.unwrap_or(false),
         })
     }
 }
@@ -1647,7 +1656,8 @@ mod tests {
              `openai_images_families`, `vertex`, `upstream`, `annotate_statuses`, \
              `max_body_bytes`, `max_model_length`, `image_message_format`, `lifecycle`, \
              `builtin_lifecycle`, `migrate`, `migrate_always`, `task_model`, `task_prefixes`, \
-             `live_catalogue`, `thought_signatures` at line 2 column 4"
+             `live_catalogue`, `thought_signatures`, `route_removes_accept_encoding` at line 2 \
+             column 4"
         );
         let err = Config::from_bytes(br#"{"max_body_bytes": 1.5}"#).unwrap_err();
         assert_eq!(
@@ -1758,6 +1768,7 @@ mod raw_struct_tests {
             task_prefixes: Option<Vec<String>>,
             live_catalogue: Option<bool>,
             thought_signatures: Option<RawSignatures>,
+            route_removes_accept_encoding: Option<bool>,
         }
 
         #[derive(Debug, Deserialize)]
@@ -1864,11 +1875,12 @@ mod raw_struct_tests {
                     "builtin_lifecycle":false,"migrate":"never","migrate_always":["a*"],
                     "task_model":"gemini-3.5-flash","task_prefixes":["Task:"],
                     "live_catalogue":false,
-                    "thought_signatures":{"restore":"remembered","cache_entries":8,"max_signature_bytes":64}}"#,
+                    "thought_signatures":{"restore":"remembered","cache_entries":8,"max_signature_bytes":64},
+                    "route_removes_accept_encoding":true}"#,
             ),
             (
                 "every field null",
-                r#"{"api_style":null,"builtin_rules":null,"default_family":null,"native_version":null,"openai_base_path":null,"vertex":null,"upstream":null,"annotate_statuses":null,"max_body_bytes":null,"max_model_length":null,"image_message_format":null,"builtin_lifecycle":null,"migrate":null,"task_model":null,"task_prefixes":null,"live_catalogue":null,"thought_signatures":null}"#,
+                r#"{"api_style":null,"builtin_rules":null,"default_family":null,"native_version":null,"openai_base_path":null,"vertex":null,"upstream":null,"annotate_statuses":null,"max_body_bytes":null,"max_model_length":null,"image_message_format":null,"builtin_lifecycle":null,"migrate":null,"task_model":null,"task_prefixes":null,"live_catalogue":null,"thought_signatures":null,"route_removes_accept_encoding":null}"#,
             ),
             ("null for a defaulted list", r#"{"rules":null}"#),
             ("null for a defaulted map", r#"{"family_styles":null}"#),
@@ -1966,6 +1978,10 @@ mod raw_struct_tests {
             ),
             ("body bytes string", r#"{"max_body_bytes":"5"}"#),
             ("builtin rules string", r#"{"builtin_rules":"yes"}"#),
+            (
+                "route removes accept-encoding as a string",
+                r#"{"route_removes_accept_encoding":"true"}"#,
+            ),
             ("image format unknown", r#"{"image_message_format":"html"}"#),
             ("migrate", r#"{"migrate":"after_shutdown"}"#),
             ("migrate as a map", r#"{"migrate":{"never":null}}"#),

@@ -244,13 +244,17 @@ impl Routed {
     }
 
     /// The request header changes: the plan's, then `accept-encoding`
-    /// removed. The filter may rewrite the answer (an annotated error, a
+    /// removed unless the route removes it (`route_removes_accept_encoding`).
+    /// The filter may rewrite the answer (an annotated error, a
     /// translation), so it asks for it uncompressed; successful answers
-    /// still stream through as they come. (Not pushed onto the plan's
-    /// list: most plans change no other header, and an empty list costs
-    /// no allocation.)
-    pub fn header_ops(&self) -> impl Iterator<Item = &HeaderOp> {
-        self.plan.headers.iter().chain([&ASK_UNCOMPRESSED])
+    /// still stream through as they come. The route is the cheaper place:
+    /// Envoy matches a request's route again after any request header
+    /// change by a module of this ABI version, and a request forwarded
+    /// unchanged has no other. (Not pushed onto the plan's list: most plans
+    /// change no other header, and an empty list costs no allocation.)
+    pub fn header_ops<'a>(&'a self, config: &Config) -> impl Iterator<Item = &'a HeaderOp> {
+        let ask = (!config.route_removes_accept_encoding).then_some(&ASK_UNCOMPRESSED);
+        self.plan.headers.iter().chain(ask)
     }
 
     /// The path that goes upstream.

@@ -338,6 +338,14 @@ fn is_compressed(encoding: Option<&str>) -> bool {
     encoding.is_some_and(|e| !e.trim_ascii().eq_ignore_ascii_case("identity"))
 }
 
+/// Whether the answer `head` shows `route_removes_accept_encoding` set on
+/// a route that does not remove it: the upstream compresses only what a
+/// client asked compressed, and the filter left the header to the route.
+/// Such an error passes unannotated and such a translation fails.
+pub fn encoding_kept(config: &Config, head: &ResponseHead<'_>) -> bool {
+    config.route_removes_accept_encoding && is_compressed(head.content_encoding)
+}
+
 impl Response {
     /// Decides on the response headers of a routed request.
     pub fn headers(
@@ -1031,6 +1039,29 @@ mod tests {
                 let lets_by = state.passes() && step == Step::go_on();
                 assert_eq!(lets_by, want, "{name}, end of stream {end}");
             }
+        }
+    }
+
+    /// A compressed answer shows `route_removes_accept_encoding` wrong,
+    /// and only when the field is set.
+    #[test]
+    fn a_compressed_answer_shows_a_route_that_keeps_accept_encoding() {
+        let trusting = config(r#"{"route_removes_accept_encoding":true}"#);
+        let removing = config("{}");
+        let cases = [
+            ("field set, gzip", &trusting, Some("gzip"), true),
+            ("field set, br, padded", &trusting, Some(" br "), true),
+            ("field set, identity", &trusting, Some("Identity"), false),
+            ("field set, no encoding", &trusting, None, false),
+            ("field unset, gzip", &removing, Some("gzip"), false),
+        ];
+        for (name, config, encoding, want) in cases {
+            let head = ResponseHead {
+                status: 404,
+                content_encoding: encoding,
+                ..ResponseHead::default()
+            };
+            assert_eq!(encoding_kept(config, &head), want, "{name}");
         }
     }
 

@@ -1,7 +1,7 @@
 //! Counters exposed through Envoy stats (`wasmcustom.gemini_router.*`).
 
 use super::host::Host;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 /// How many models' first migrations a VM remembers having logged.
 pub const MAX_LOGGED_MIGRATIONS: usize = 256;
@@ -44,6 +44,9 @@ pub struct Metrics {
     /// Models whose first migration was logged, sorted (at most
     /// [`MAX_LOGGED_MIGRATIONS`], so a stream of odd ids cannot grow it).
     logged_migrations: RefCell<Vec<String>>,
+    /// Whether a compressed answer showed `route_removes_accept_encoding`
+    /// wrong (logged once per VM).
+    logged_kept_encoding: Cell<bool>,
     unchanged: [Counter; Family::ALL.len()],
     passthrough: [Counter; PassReason::ALL.len()],
     /// Passed on to an endpoint that does not serve the model (no translator).
@@ -92,6 +95,7 @@ impl Metrics {
             rewritten: by_family(METRIC_REWRITTEN),
             migrated: by_family(METRIC_MIGRATED),
             logged_migrations: RefCell::new(Vec::new()),
+            logged_kept_encoding: Cell::new(false),
             unchanged: by_family(METRIC_UNCHANGED),
             passthrough: PassReason::ALL.map(|r| sub(METRIC_PASSTHROUGH, r.as_str())),
             no_translator: sub(METRIC_PASSTHROUGH, "no_translator"),
@@ -127,6 +131,12 @@ impl Metrics {
     /// it is logged at info).
     pub fn first_migration(&self, model: &str) -> bool {
         remember(&mut self.logged_migrations.borrow_mut(), model)
+    }
+
+    /// Whether this is the first answer in this VM that shows the route
+    /// keeping `accept-encoding` ([`crate::response::encoding_kept`]).
+    pub fn first_kept_encoding(&self) -> bool {
+        !self.logged_kept_encoding.replace(true)
     }
 
     /// The unchanged counter of a family.

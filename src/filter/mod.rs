@@ -514,7 +514,7 @@ impl<H: Host> Router<H> {
         if let Some(path) = &plan.path {
             self.set_request_header(":path", Some(path));
         }
-        for op in routed.header_ops() {
+        for op in routed.header_ops(&self.config) {
             match op {
                 HeaderOp::Set(name, value) => self.set_request_header(name, Some(&value.0)),
                 HeaderOp::Remove(name) => self.set_request_header(name, None),
@@ -1011,6 +1011,18 @@ impl<H: Host> Router<H> {
             retry_after: status >= 400 && header(RETRY_AFTER).is_some(),
             content_type: content_type.as_deref(),
         };
+        if response::encoding_kept(&self.config, &head) && self.metrics.first_kept_encoding() {
+            log_line(
+                log::Level::Warn,
+                format_args!(
+                    "gemini-router: an answer arrived compressed (content-encoding: {}) although \
+                     route_removes_accept_encoding is set: the route does not remove \
+                     accept-encoding, so error bodies pass unread and translations fail. Remove it \
+                     on the route (request_headers_to_remove) or unset the field (logged once)",
+                    crate::diagnose::header_value(head.content_encoding.unwrap_or_default())
+                ),
+            );
+        }
         let (state, step) =
             Response::headers(&self.config, routed, translation, &head, end_of_stream);
         self.response = state;

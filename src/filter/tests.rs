@@ -349,6 +349,61 @@ fn a_chat_request_is_held_until_its_body_ends_then_routed() {
 }
 
 #[test]
+fn accept_encoding_is_left_to_a_route_that_removes_it() {
+    // `route_removes_accept_encoding`: the route asks the upstream for an
+    // uncompressed answer, so a chat forwarded unchanged gets no header
+    // write (which would have Envoy match its route again).
+    let mut x = Exchange::new(r#"{"route_removes_accept_encoding":true}"#);
+    let body = br#"{"model":"gemini-3.5-flash","messages":[]}"#;
+    assert_eq!(
+        x.request("POST", CHAT, &[BEARER, ("accept-encoding", "gzip")], false),
+        Action::Pause
+    );
+    assert_eq!(x.request_chunk(body, true), Action::Continue);
+    assert_eq!(x.count("gemini_router.unchanged.gemini"), 1);
+    assert_eq!(x.request_header("accept-encoding").as_deref(), Some("gzip"));
+    assert_eq!(*x.fake.request_header_writes.borrow(), 0);
+    assert_eq!(
+        x.response(404, &[("content-type", "application/json")], false),
+        Action::Pause,
+        "an uncompressed error is held to be rewritten"
+    );
+    assert!(
+        x.router.metrics.first_kept_encoding(),
+        "an uncompressed answer shows nothing wrong"
+    );
+    // An answer that arrives compressed all the same shows the route
+    // keeping the header: logged the first time in the VM only.
+    let mut y = Exchange::new(r#"{"route_removes_accept_encoding":true}"#);
+    y.request("POST", CHAT, &[BEARER, ("accept-encoding", "gzip")], false);
+    y.request_chunk(body, true);
+    assert_eq!(
+        y.response(404, &[("content-encoding", "gzip")], false),
+        Action::Continue,
+        "a compressed error goes on, its body unread"
+    );
+    assert!(
+        !y.router.metrics.first_kept_encoding(),
+        "the compressed answer was the first"
+    );
+}
+
+#[test]
+fn a_translated_request_leaves_accept_encoding_to_the_route_too() {
+    let mut x = Exchange::new(r#"{"route_removes_accept_encoding":true}"#);
+    assert_eq!(
+        x.request("POST", CHAT, &[BEARER, ("accept-encoding", "gzip")], false),
+        Action::Pause
+    );
+    assert_eq!(x.request_chunk(IMAGEN_CHAT, true), Action::Continue);
+    assert_eq!(
+        x.request_header(":path").as_deref(),
+        Some("/v1beta/models/imagen-4.0-generate-001:predict")
+    );
+    assert_eq!(x.request_header("accept-encoding").as_deref(), Some("gzip"));
+}
+
+#[test]
 fn a_chat_request_without_accept_encoding_reads_once_and_writes_no_header() {
     let mut x = Exchange::new("");
     let body = br#"{"model":"gemini-3.5-flash","messages":[]}"#;
