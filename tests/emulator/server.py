@@ -13,6 +13,10 @@ Requests under ``/__emulator/`` control the emulator and are not recorded:
   (served as their family again; an id the catalogue does not know is a 400),
   or replace the accepted API keys. Each field replaces its previous value;
   fields left out keep theirs. The answer is the resulting configuration.
+
+API answers with a whole body are gzipped for a request whose
+``Accept-Encoding`` admits gzip, as Google's front end answers; streams are
+sent as they are.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import gzip
 import json
 import threading
 import zlib
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Iterable
 
@@ -127,7 +132,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._write(json_response(400, invalid(str(err)).body()))
             return
         request = Request(self.command, path, query, lowered, body)
-        self._write(self.server.api.handle(request))
+        self._write(_compressed(self.server.api.handle(request), lowered.get("accept-encoding", "")))
 
     def _control(self, target: str, raw_body: bytes) -> Response:
         path = target.partition("?")[0]
@@ -170,6 +175,27 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+
+
+def _accepts_gzip(accept_encoding: str) -> bool:
+    """Whether an Accept-Encoding value admits gzip (not `gzip;q=0`)."""
+    for item in accept_encoding.split(","):
+        coding, _, params = item.strip().partition(";")
+        if coding.strip().lower() in ("gzip", "*"):
+            q = params.strip().lower().replace(" ", "")
+            return q not in ("q=0", "q=0.", "q=0.0", "q=0.00", "q=0.000")
+    return False
+
+
+def _compressed(response: Response, accept_encoding: str) -> Response:
+    """`response` gzipped for a client that asks for it, as Google's front end
+    answers (a whole body, success or error; streams are left as they are)."""
+    if response.chunks is not None or not response.body or not _accepts_gzip(accept_encoding):
+        return response
+    if any(name.lower() == "content-encoding" for name, _ in response.headers):
+        return response
+    headers = [*response.headers, ("Content-Encoding", "gzip"), ("Vary", "Accept-Encoding")]
+    return replace(response, headers=headers, body=gzip.compress(response.body, mtime=0))
 
 
 def _decode(encoding: str, body: bytes) -> bytes:

@@ -1004,3 +1004,29 @@ def test_tiny_png_is_valid():
     # IDAT decompresses to 8 rows of 1 + 8*3 bytes.
     idat_len = struct.unpack(">I", data[33:37])[0]
     assert len(zlib.decompress(data[41 : 41 + idat_len])) == 8 * 25
+
+
+@pytest.mark.parametrize(
+    "accept, gzipped",
+    [("gzip, deflate", True), ("br;q=1, GZIP", True), ("*", True), ("gzip;q=0", False),
+     ("gzip; q=0.0", False), ("identity", False), ("", False)],
+)
+def test_answers_are_gzipped_for_a_client_that_asks(emulator, accept, gzipped):
+    # An error and a success alike: what makes the filter ask for them uncompressed.
+    for model, status in [("gemini-3.5-flash", 200), ("no-such-model", 404)]:
+        headers = {**KEY, "content-type": "application/json", **({"accept-encoding": accept} if accept else {})}
+        resp = post(emulator, f"/v1beta/models/{model}:generateContent",
+                    body=native_body(cat.GENERATE_CONTENT, "gemini-3.5-flash"), headers=headers)
+        assert resp.status == status, resp
+        assert (resp.headers.get("content-encoding") == "gzip") == gzipped, (accept, resp.headers)
+        body = gzip.decompress(resp.body) if gzipped else resp.body
+        assert json.loads(body), body
+
+
+def test_a_stream_is_not_gzipped(emulator):
+    headers = {**KEY, "content-type": "application/json", "accept-encoding": "gzip"}
+    resp = post(emulator, "/v1beta/models/gemini-3.5-flash:streamGenerateContent?alt=sse",
+                body=native_body(cat.STREAM_GENERATE_CONTENT, "gemini-3.5-flash"), headers=headers)
+    assert resp.status == 200, resp
+    assert "content-encoding" not in resp.headers
+    assert resp.body.startswith(b"data: ")
