@@ -9,7 +9,10 @@ emulator, plaintext) and the tests: the filter configuration, the listen and
 admin addresses, and the upstream. The templates keep requests that are not
 POSTs (the filter never routes them) away from the filter, on a first route
 that disables it; --no-skip-unrouted removes that route, so the filter sees
-(and counts) every request.
+(and counts) every request. The templates' filter route removes
+accept-encoding and the filter configuration says so
+(route_removes_accept_encoding); --config gets that field too unless it sets
+it.
 
     render.py --wasm target/wasm32-wasip1/release/gemini_router.wasm \\
         --upstream http://127.0.0.1:8081 --listen 127.0.0.1:10001 --out /tmp/envoy.yaml
@@ -37,6 +40,9 @@ UPSTREAM_CLUSTER = "gemini"
 TLS_SOCKET = "envoy.transport_sockets.tls"
 HTTP_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 FILTER_CONFIG = "type.googleapis.com/envoy.config.route.v3.FilterConfig"
+# The filter field that says the route removes accept-encoding.
+ROUTE_REMOVES = "route_removes_accept_encoding"
+ACCEPT_ENCODING = "accept-encoding"
 
 
 class RenderError(Exception):
@@ -80,6 +86,14 @@ def skips_filter(route: dict) -> bool:
     return config.get("@type") == FILTER_CONFIG and config.get("disabled") is True
 
 
+def routes_remove_encoding(hcm: dict) -> bool:
+    """Every route the filter runs on removes accept-encoding (and there is one)."""
+    routes = [route for host in hcm.get("route_config", {}).get("virtual_hosts") or []
+              for route in host.get("routes") or [] if not skips_filter(route)]
+    return bool(routes) and all(ACCEPT_ENCODING in (route.get("request_headers_to_remove") or [])
+                                for route in routes)
+
+
 def render(
     template: str,
     *,
@@ -110,9 +124,14 @@ def render(
 
     if config is not None:
         try:
-            json.loads(config or "{}")
+            parsed = json.loads(config or "{}")
         except json.JSONDecodeError as err:
             raise RenderError(f"--config is not JSON: {err}") from err
+        # The templates remove accept-encoding on the filter's routes and tell
+        # the filter so; a configuration given here keeps that pair together
+        # unless it sets the field itself.
+        if isinstance(parsed, dict) and ROUTE_REMOVES not in parsed and routes_remove_encoding(hcm):
+            config = json.dumps({**parsed, ROUTE_REMOVES: True}, separators=(",", ":"))
         plugin["configuration"]["value"] = config
 
     if not skip_unrouted:

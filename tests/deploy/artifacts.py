@@ -46,6 +46,28 @@ def wasm_filter(envoy_config: dict) -> dict:
     return wasm_filters[0]["typed_config"]["config"]
 
 
+def filter_routes(envoy_config: dict) -> list[dict]:
+    """The routes of the gemini listener on which the Wasm filter runs (not
+    disabled by the route)."""
+    listener = next(l for l in envoy_config["static_resources"]["listeners"] if l["name"] == "gemini")
+    hcm = listener["filter_chains"][0]["filters"][0]["typed_config"]
+    routes = [route for host in hcm["route_config"]["virtual_hosts"] for route in host["routes"]]
+    return [route for route in routes
+            if not ((route.get("typed_per_filter_config") or {}).get("envoy.filters.http.wasm") or {}).get("disabled")]
+
+
+def check_accept_encoding_pair(envoy_config: dict) -> None:
+    """The filter leaves `accept-encoding` to the route
+    (`route_removes_accept_encoding`) only where every route it runs on
+    removes it, and the shipped configs do both (one route lookup per
+    request instead of two)."""
+    filter_config = json.loads(wasm_filter(envoy_config)["configuration"]["value"] or "{}")
+    routes = filter_routes(envoy_config)
+    removing = [route for route in routes if "accept-encoding" in (route.get("request_headers_to_remove") or [])]
+    assert routes and len(removing) == len(routes), f"a route the filter runs on keeps accept-encoding: {routes}"
+    assert filter_config.get("route_removes_accept_encoding") is True, filter_config
+
+
 def chart_envoy_config(docs: list[dict], wasm: Path) -> dict:
     """The Envoy config of a rendered release, with the module path made local."""
     text = find(docs, "ConfigMap", "-envoy")["data"]["envoy.yaml"]

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from tests import harness
-from tests.deploy.artifacts import REPO, RunningEnvoy, run, wasm_filter
+from tests.deploy.artifacts import REPO, RunningEnvoy, check_accept_encoding_pair, run, wasm_filter
 
 ENVOY_DIR = REPO / "deploy" / "envoy"
 RENDER = ENVOY_DIR / "render.py"
@@ -138,6 +138,26 @@ def test_template_settings_the_filter_depends_on(template):
     # Native clients may send ?key=API_KEY: the access log must not print the query.
     log_format = hcm["access_log"][0]["typed_config"]["log_format"]["text_format_source"]["inline_string"]
     assert "%PATH(WQ" in log_format and "%REQ(:PATH)%" not in log_format
+    check_accept_encoding_pair(config)
+
+
+@pytest.mark.parametrize("args", [
+    [],
+    ["--config", '{"api_style":"openai"}'],
+    ["--config", "{}", "--no-skip-unrouted"],
+    ["--template", str(ENVOY_DIR / "envoy-vertex.yaml"), "--config",
+     '{"api_style":"vertex","vertex":{"project":"p","location":"l"}}'],
+], ids=["as shipped", "a configuration without the field", "every request through the filter", "vertex"])
+def test_rendered_configs_keep_the_route_and_the_filter_agreeing_on_accept_encoding(args, tmp_path):
+    """The filter leaves accept-encoding to the route only where the route
+    removes it; a configuration given to render.py gets the field."""
+    config = yaml.safe_load(render(tmp_path / "m.wasm", *args))
+    check_accept_encoding_pair(config)
+
+
+def test_render_keeps_an_explicit_route_removes_accept_encoding(tmp_path):
+    config = yaml.safe_load(render(tmp_path / "m.wasm", "--config", '{"route_removes_accept_encoding":false}'))
+    assert json.loads(wasm_filter(config)["configuration"]["value"]) == {"route_removes_accept_encoding": False}
 
 
 def test_vertex_template_differs_only_in_upstream_and_filter_configuration():

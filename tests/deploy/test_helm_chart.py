@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from tests.deploy.artifacts import (
-    CHART, CI_VALUES, K8S_VERSIONS, REPO, chart_envoy_config, find, parse_manifests, run, wasm_filter,
+    CHART, CI_VALUES, K8S_VERSIONS, REPO, chart_envoy_config, check_accept_encoding_pair, find, parse_manifests, run, wasm_filter,
 )
 
 CONFIGMAP_LIMIT = 1048576  # bytes of data a ConfigMap may hold
@@ -122,9 +122,12 @@ def test_rendered_envoy_config_matches_the_values(values_file, rendered, wasm):
     plugin = wasm_filter(config)
     # Helm merges maps with the chart defaults, so `filter: {}` keeps api_style.
     expected_filter = merge(defaults["filter"], values.get("filter") or {})
+    # The chart's filter route removes accept-encoding, and says so unless the values do.
+    expected_filter.setdefault("route_removes_accept_encoding", True)
     assert json.loads(plugin["configuration"]["value"]) == expected_filter
     assert json.loads(find(docs, "ConfigMap", "-envoy")["data"]["filter.json"]) == expected_filter
     assert plugin["allow_on_headers_stop_iteration"] is True
+    check_accept_encoding_pair(config)
     upstream = {**defaults["upstream"], **values.get("upstream", {})}
     cluster = next(c for c in config["static_resources"]["clusters"] if c["name"] == "gemini")
     address = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]["socket_address"]

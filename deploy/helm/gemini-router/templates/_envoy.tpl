@@ -103,6 +103,11 @@ static_resources:
               - match: { prefix: "/" }
                 route:
                   {{- include "gemini-router.routeAction" . | nindent 18 }}
+                # The upstream answers uncompressed, so the filter can rewrite errors
+                # and translate answers. Removed here rather than by the filter (whose
+                # header change would have Envoy match the route again); the filter
+                # configuration says so (gemini-router.filterConfig).
+                request_headers_to_remove: ["accept-encoding"]
           http_filters:
           - name: envoy.filters.http.wasm
             typed_config:
@@ -118,7 +123,7 @@ static_resources:
                 {{- end }}
                 configuration:
                   "@type": type.googleapis.com/google.protobuf.StringValue
-                  value: {{ .Values.filter | default dict | toJson | quote }}
+                  value: {{ include "gemini-router.filterConfig" . | quote }}
                 vm_config:
                   vm_id: gemini_router
                   runtime: envoy.wasm.runtime.v8

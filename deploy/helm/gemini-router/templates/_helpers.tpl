@@ -331,3 +331,16 @@ done
 {{- fail (printf "envoy.bufferLimitBytes (%d) must be at least filter.max_body_bytes (%d)" (.Values.envoy.bufferLimitBytes | int64) $maxBody) -}}
 {{- end -}}
 {{- end }}
+
+{{/*
+The filter configuration as JSON: .Values.filter, with
+route_removes_accept_encoding set (the filter's route removes accept-encoding,
+see _envoy.tpl) unless the values set it.
+*/}}
+{{- define "gemini-router.filterConfig" -}}
+{{- $filter := deepCopy (.Values.filter | default dict) -}}
+{{- if not (hasKey $filter "route_removes_accept_encoding") -}}
+{{- $_ := set $filter "route_removes_accept_encoding" true -}}
+{{- end -}}
+{{- $filter | toJson -}}
+{{- end }}
