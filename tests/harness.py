@@ -210,6 +210,7 @@ def bootstrap(
     upstream_http2: bool = False,
     http1_trailers: bool = False,
     skip_unrouted: str | None = None,
+    route_removes_accept_encoding: bool = False,
 ) -> str:
     """Bootstrap YAML: listener and admin on 127.0.0.1 port 0, route / to the upstream.
 
@@ -225,10 +226,16 @@ def bootstrap(
     holds here too: with ``upstream`` set, "route" gives the skip route that
     Host (``host_rewrite_literal``, as the shipped configs'
     ``auto_host_rewrite`` does), and "matcher", which has no route of its
-    own, is not used."""
+    own, is not used.
+
+    ``route_removes_accept_encoding`` does what the shipped configs do: the
+    route the filter runs on removes ``accept-encoding``, and a filter
+    configuration given as a dict says so (the field of that name)."""
     mode = skip_unrouted_default() if skip_unrouted is None else skip_unrouted
     if mode not in SKIP_UNROUTED_MODES:
         raise ValueError(f"skip_unrouted={mode!r}: expected one of {', '.join(SKIP_UNROUTED_MODES)}")
+    if route_removes_accept_encoding and isinstance(filter_config, dict):
+        filter_config = {"route_removes_accept_encoding": True, **filter_config}
     authority = upstream_authority(filter_config)
     if not with_filter or (mode == "matcher" and authority):
         mode = "off"
@@ -238,6 +245,8 @@ def bootstrap(
         http_filters.append(behind_matcher(entry) if mode == "matcher" else entry)
     action = {"cluster": "upstream", "timeout": ROUTE_TIMEOUT}
     routes: list[dict] = [{"match": {"prefix": "/"}, "route": action}]
+    if route_removes_accept_encoding:
+        routes[0]["request_headers_to_remove"] = ["accept-encoding"]
     if mode == "route":
         # A copy, so the YAML holds two plain mappings rather than an alias.
         skip_action = {**action, "host_rewrite_literal": authority} if authority else dict(action)

@@ -24,8 +24,10 @@ def routes_marked(proxy: harness.Envoy, first: dict) -> None:
     hcm = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
     routes = hcm["route_config"]["virtual_hosts"][0]["routes"]
     catch_all = routes[-1]
+    # The first route removes what the catch-all removes (see route_removes below).
+    removes = {key: catch_all[key] for key in ["request_headers_to_remove"] if key in catch_all}
     marked = [
-        {"match": first, "route": catch_all["route"], "request_headers_to_add": [
+        {"match": first, "route": catch_all["route"], **removes, "request_headers_to_add": [
             {"header": {"key": "x-route", "value": "first"}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}]},
         {**catch_all, "request_headers_to_add": [
             {"header": {"key": "x-route", "value": "catch-all"}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}]},
@@ -38,8 +40,8 @@ def routes_marked(proxy: harness.Envoy, first: dict) -> None:
 def start_marked(emulator):
     started: list[harness.Envoy] = []
 
-    def start(first: dict) -> harness.Envoy:
-        proxy = harness.Envoy(emulator.host, emulator.port, {"migrate": "never"}, skip_unrouted="off")
+    def start(first: dict, **options) -> harness.Envoy:
+        proxy = harness.Envoy(emulator.host, emulator.port, {"migrate": "never"}, skip_unrouted="off", **options)
         routes_marked(proxy, first)
         started.append(proxy.start())
         return proxy
@@ -76,3 +78,15 @@ def test_a_route_on_a_removed_header_stops_matching(start_marked, emulator):
     sent = chat_sent(start_marked(first), emulator, "gemini-3.5-flash", {"accept-encoding": "gzip"})
     assert "accept-encoding" not in sent["headers"]
     assert sent["headers"]["x-route"] == "catch-all"
+
+
+def test_a_route_that_removes_accept_encoding_keeps_its_match(start_marked, emulator):
+    # What the shipped configs do: the route removes Accept-Encoding and the
+    # filter is told so (route_removes_accept_encoding). A chat forwarded
+    # unchanged then gets no header change from the filter, and Envoy sends
+    # it on the route it matched first.
+    first = {"prefix": "/", "headers": [{"name": "accept-encoding", "present_match": True}]}
+    proxy = start_marked(first, route_removes_accept_encoding=True)
+    sent = chat_sent(proxy, emulator, "gemini-3.5-flash", {"accept-encoding": "gzip"})
+    assert "accept-encoding" not in sent["headers"]
+    assert sent["headers"]["x-route"] == "first"
