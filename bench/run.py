@@ -15,7 +15,9 @@ is compared with its baseline measured in the same run, interleaved.
      - minimal: ``bench/ref-minimal``, a module that pauses POST headers,
        buffers the body and finds ``"model"`` with a byte search (the least
        a body-routing filter does; it needs the same Envoy settings);
-     - filter: gemini-router, ``{"api_style":"openai"}``.
+     - filter: gemini-router, ``{"api_style":"openai"}``, its route removing
+       ``accept-encoding`` as the shipped configs' does (with
+       ``route_removes_accept_encoding``, which the harness adds).
    The reference modules are separate cargo packages (the filter's SDK
    version and release profile), built into target/bench and loaded like
    the filter (their configuration is ignored). A fifth, the control, is a
@@ -34,8 +36,11 @@ is compared with its baseline measured in the same run, interleaved.
         proxy it: the ratio is what routing and translation cost);
      e. b from a client that asks for a compressed answer
         (``Accept-Encoding: gzip``, as the SDKs' HTTP clients do), which
-        gemini-router removes from a request it routes (it may rewrite the
-        answer); the others leave it. a to d send no ``Accept-Encoding``.
+        gemini-router's route removes (the filter may rewrite the answer);
+        the others leave it. a to d send no ``Accept-Encoding``. Scenario e
+        also runs gemini-router with the removal left to the filter (a
+        route that keeps the header, the filter's default): a request header
+        the filter changes makes Envoy match the route again.
    Scenarios b and e also run the minimal module built with its feature
    ``status``: it reads and parses the response's ``:status`` too, the least
    a filter that turns upstream errors into answers does (the floor that
@@ -113,6 +118,11 @@ SCAN_BENCH = BENCH / "scan-bench"
 # minimal module.
 FLOOR = "minimal-status"
 FLOOR_SCENARIOS = ("b", "e")
+# gemini-router removing `accept-encoding` itself (its default; the shipped
+# configs leave it to the route): loaded in ENCODING_SCENARIOS, in the same
+# rounds, to show what the route saves.
+FILTER_REMOVES = "filter-removes"
+ENCODING_SCENARIOS = ("e",)
 # Reference proxy-wasm modules: front name -> (cargo package, its .wasm, cargo
 # features), built into target/bench (a build with features into a directory
 # of its own there).
@@ -145,14 +155,15 @@ SKIP_SCENARIOS = ("a", "b")
 # fronts differ by in this run: the noise floor of every CPU ratio.
 CONTROL = "minimal-2"
 # Every front the load rounds start, in the order of the first round.
-EVERY_FRONT = [*FRONTS, CONTROL, *SKIP_FRONTS, FLOOR]
+EVERY_FRONT = [*FRONTS, CONTROL, *SKIP_FRONTS, FLOOR, FILTER_REMOVES]
 # The scenarios whose instructions per request callgrind counts (not the
 # 1 MiB one: Envoy copying it under valgrind takes minutes).
 CALLGRIND_SCENARIOS = ("a", "b", "d", "e")
 FRONT_LABELS = {"plain": "plain Envoy", "noop": "no-op module", "minimal": "minimal module", "filter": "gemini-router",
                 "skip-route": "gemini-router, skip route (shipped)", "skip-matcher": "gemini-router in match_delegate",
                 CONTROL: "minimal module, a second Envoy (control)",
-                FLOOR: "minimal module that reads `:status`"}
+                FLOOR: "minimal module that reads `:status`",
+                FILTER_REMOVES: "gemini-router, removing `accept-encoding` itself"}
 
 # What the upstream Envoy answers: a chat completion, or a generateContent
 # response for native model paths (what a translated request reaches).
@@ -507,9 +518,11 @@ def start_front(name: str, upstream_port: int, modules: dict[str, Path]):
         envoy = harness.Envoy("127.0.0.1", upstream_port, None, with_filter=True, wasm=module, name=name,
                               skip_unrouted="off")
     else:
-        # gemini-router: the built module, or the build `modules` names (bench/parts.py's variants).
+        # gemini-router: the built module, or the build `modules` names (bench/parts.py's variants),
+        # its route removing accept-encoding as the shipped configs' does, but on FILTER_REMOVES.
         envoy = harness.Envoy("127.0.0.1", upstream_port, FILTER_CONFIG, with_filter=True, name=name,
-                              wasm=modules.get(name), skip_unrouted=SKIP_FRONTS.get(name, "off"))
+                              wasm=modules.get(name), skip_unrouted=SKIP_FRONTS.get(name, "off"),
+                              route_removes_accept_encoding=name != FILTER_REMOVES)
     return envoy.start()
 
 
@@ -876,7 +889,7 @@ def run_http(bodies: Bodies, wasm: Path, seconds: int, repeats: int, connections
         Scenario("c", "chat + 1 MiB base64 image (scanned, unchanged)", "POST", CHAT_PATH, bodies.one_mib),
         Scenario("d", "chat, image model, ~1 KiB (translated to generateContent)", "POST", CHAT_PATH,
                  bodies.image_model),
-        Scenario("e", "chat as b, from a client that asks for gzip (`Accept-Encoding` removed)", "POST",
+        Scenario("e", "chat as b, from a client that asks for gzip (`Accept-Encoding` removed by the route)", "POST",
                  CHAT_PATH, bodies.small, gzip=True),
     ]
     for scenario in results.scenarios:
@@ -884,6 +897,8 @@ def run_http(bodies: Bodies, wasm: Path, seconds: int, repeats: int, connections
             scenario.fronts += SKIP_FRONTS
         if scenario.key in FLOOR_SCENARIOS:
             scenario.fronts.append(FLOOR)
+        if scenario.key in ENCODING_SCENARIOS:
+            scenario.fronts.append(FILTER_REMOVES)
     modules = build_ref_modules()
     results.module_bytes = {name: path.stat().st_size for name, path in modules.items()}
     results.module_bytes["filter"] = wasm.stat().st_size
@@ -923,9 +938,10 @@ def run_http(bodies: Bodies, wasm: Path, seconds: int, repeats: int, connections
             results.skip_counters[name] = {k.removeprefix("wasmcustom."): v
                                            for k, v in fronts[name].stats("wasmcustom.").items()}
         if cg_requests:
-            for name in [*FRONTS, FLOOR]:
+            only = {FLOOR: FLOOR_SCENARIOS, FILTER_REMOVES: ENCODING_SCENARIOS}
+            for name in [*FRONTS, FLOOR, FILTER_REMOVES]:
                 counted = [sc for sc in results.scenarios
-                           if sc.key in CALLGRIND_SCENARIOS and (name != FLOOR or sc.key in FLOOR_SCENARIOS)]
+                           if sc.key in CALLGRIND_SCENARIOS and sc.key in only.get(name, CALLGRIND_SCENARIOS)]
                 log(f"instructions: {FRONT_LABELS[name]} under callgrind, {cg_requests} requests per scenario")
                 for key, events in callgrind_front(name, upstream.port, modules, counted, cg_requests,
                                                    cache_sim=True).items():
@@ -1028,17 +1044,19 @@ def http_report(http: HttpResults) -> list[str]:
            "The *no-op module* (`bench/ref-noop`) returns Continue from every callback: what any Wasm filter costs. "
            "The *minimal module* (`bench/ref-minimal`) pauses POST headers, buffers the body and finds `\"model\"` "
            "with a byte search: the least a filter that routes on the body does. Both use the filter's SDK "
-           f"version and release profile. gemini-router's configuration `{json.dumps(FILTER_CONFIG)}`. "
+           f"version and release profile. gemini-router's configuration `{json.dumps(FILTER_CONFIG)}`, and "
+           "its route removes `accept-encoding` as the shipped configs' does (so the configuration also sets "
+           "`route_removes_accept_encoding`). "
            "Every request carries `Authorization: Bearer bench-key`; only scenario e's carry "
-           "`Accept-Encoding: gzip` (which gemini-router removes from a request it routes), here and in the "
-           "callgrind runs below alike. "
+           "`Accept-Encoding: gzip` (which gemini-router's route removes from the requests it forwards), here "
+           "and in the callgrind runs below alike. "
            "CPU = the front Envoy's user+system time per request. Each figure is the median over the rounds; "
            "each ratio is the median over the rounds of the two figures measured in the same round. "
            "The *control* is a second Envoy with the minimal module, loaded in the same rounds: two identical "
            "fronts, so its ratio to the first minimal module would be 1.00× on a quiet machine, and what it is "
            "instead is how far this run's CPU ratios can be from the truth. Scenarios a and b load two more "
-           "fronts with gemini-router, and b and e one more reference module, in the same rounds: see the "
-           "sections after the throughput table.", "",
+           "fronts with gemini-router, b and e one more reference module, and e gemini-router removing "
+           "`accept-encoding` itself, in the same rounds: see the sections after the throughput table.", "",
            "### CPU per request of the front Envoy", "",
            "| scenario | plain Envoy | no-op module | minimal module | gemini-router | gemini-router ÷ plain | "
            "gemini-router ÷ no-op | gemini-router ÷ minimal | no-op ÷ plain | minimal ÷ plain | "
@@ -1098,6 +1116,7 @@ def http_report(http: HttpResults) -> list[str]:
         out += ["gemini-router's counters after the run: " + ", ".join(f"`{k}` {v}" for k, v in shown.items()) + ".", ""]
     out += skip_report(http, med, ratio)
     out += floor_report(http, med, ratio)
+    out += encoding_report(http, med, ratio)
 
     m = http.memory
     out += ["## 2. Envoy memory after large requests, and module sizes", "",
@@ -1204,6 +1223,35 @@ def floor_report(http: HttpResults, med: Callable, ratio: Callable) -> list[str]
         else:
             cells += ["–", "–"]
         misses = [http.i1_misses.get((sc.key, f)) for f in ("filter", FLOOR)]
+        cells.append(f"{misses[0] - misses[1]:+,.0f}" if all(misses) else "–")
+        out.append(f"| {sc.key}. {sc.title} | " + " | ".join(cells) + " |")
+    return out + [""]
+
+
+def encoding_report(http: HttpResults, med: Callable, ratio: Callable) -> list[str]:
+    """gemini-router with `accept-encoding` removed by its route (shipped) and by itself."""
+    scenarios = [sc for sc in http.scenarios if sc.key in ENCODING_SCENARIOS and (sc.key, FILTER_REMOVES) in http.runs]
+    if not scenarios:
+        return []
+    out = ["### `Accept-Encoding`: removed by the route or by the filter", "",
+           "gemini-router asks the upstream for an uncompressed answer (it may rewrite an error or translate "
+           "the answer). The shipped configs remove `accept-encoding` on the filter's route "
+           "(`request_headers_to_remove`) and tell the filter so (`route_removes_accept_encoding`), as the "
+           "gemini-router front above does; *removing it itself* is the filter's default, for a route that keeps "
+           "the header. Envoy matches a request's route again after any request header change by a module of "
+           "this ABI version (0.2.1), and for a chat forwarded unchanged this removal is the only change. "
+           "Loaded in the same rounds as the fronts above; CPU, instructions and misses as above.", "",
+           "| scenario | minimal module | gemini-router (route removes) | removing it itself | "
+           "route removes ÷ minimal | removing it itself ÷ minimal | route removes ÷ removing it itself | "
+           "instructions: route removes / removing it itself | misses: route removes − removing it itself |",
+           "|---|" + "---:|" * 8]
+    for sc in scenarios:
+        cells = [f"{med(sc.key, f, 'cpu_us'):.0f} µs" for f in ("minimal", "filter", FILTER_REMOVES)]
+        cells += [ratio(sc.key, "filter", "minimal", "cpu_us"), ratio(sc.key, FILTER_REMOVES, "minimal", "cpu_us"),
+                  ratio(sc.key, "filter", FILTER_REMOVES, "cpu_us")]
+        got = [http.instructions.get((sc.key, f)) for f in ("filter", FILTER_REMOVES)]
+        cells.append(" / ".join(f"{g / 1e3:,.1f} k" for g in got) if all(got) else "–")
+        misses = [http.i1_misses.get((sc.key, f)) for f in ("filter", FILTER_REMOVES)]
         cells.append(f"{misses[0] - misses[1]:+,.0f}" if all(misses) else "–")
         out.append(f"| {sc.key}. {sc.title} | " + " | ".join(cells) + " |")
     return out + [""]
