@@ -1217,15 +1217,24 @@ def floor_report(http: HttpResults, med: Callable, ratio: Callable) -> list[str]
     for sc in scenarios:
         cells = [f"{med(sc.key, f, 'cpu_us'):.0f} µs" for f in ("minimal", FLOOR, "filter")]
         cells += [ratio(sc.key, FLOOR, "minimal", "cpu_us"), ratio(sc.key, "filter", FLOOR, "cpu_us")]
-        got = {f: http.instructions.get((sc.key, f)) for f in ("minimal", FLOOR, "filter")}
-        if all(got.values()):
-            cells += [" / ".join(f"{got[f] / 1e3:,.1f} k" for f in got), fmt_ratio(got["filter"] / got[FLOOR])]
-        else:
-            cells += ["–", "–"]
-        misses = [http.i1_misses.get((sc.key, f)) for f in ("filter", FLOOR)]
-        cells.append(f"{misses[0] - misses[1]:+,.0f}" if all(misses) else "–")
+        filter_, floor = http.instructions.get((sc.key, "filter")), http.instructions.get((sc.key, FLOOR))
+        cells += [instructions_of(http, sc.key, ("minimal", FLOOR, "filter")),
+                  fmt_ratio(filter_ / floor) if filter_ and floor else "–",
+                  misses_over(http, sc.key, "filter", FLOOR)]
         out.append(f"| {sc.key}. {sc.title} | " + " | ".join(cells) + " |")
     return out + [""]
+
+
+def instructions_of(http: HttpResults, key: str, fronts: tuple[str, ...]) -> str:
+    """The instructions per request of `fronts` in scenario `key`, joined by slashes."""
+    got = [http.instructions.get((key, f)) for f in fronts]
+    return " / ".join(f"{g / 1e3:,.1f} k" for g in got) if all(got) else "–"
+
+
+def misses_over(http: HttpResults, key: str, front: str, base: str) -> str:
+    """`front`'s first-level instruction-cache misses per request minus `base`'s, in scenario `key`."""
+    misses = [http.i1_misses.get((key, f)) for f in (front, base)]
+    return f"{misses[0] - misses[1]:+,.0f}" if all(misses) else "–"
 
 
 def encoding_report(http: HttpResults, med: Callable, ratio: Callable) -> list[str]:
@@ -1249,10 +1258,8 @@ def encoding_report(http: HttpResults, med: Callable, ratio: Callable) -> list[s
         cells = [f"{med(sc.key, f, 'cpu_us'):.0f} µs" for f in ("minimal", "filter", FILTER_REMOVES)]
         cells += [ratio(sc.key, "filter", "minimal", "cpu_us"), ratio(sc.key, FILTER_REMOVES, "minimal", "cpu_us"),
                   ratio(sc.key, "filter", FILTER_REMOVES, "cpu_us")]
-        got = [http.instructions.get((sc.key, f)) for f in ("filter", FILTER_REMOVES)]
-        cells.append(" / ".join(f"{g / 1e3:,.1f} k" for g in got) if all(got) else "–")
-        misses = [http.i1_misses.get((sc.key, f)) for f in ("filter", FILTER_REMOVES)]
-        cells.append(f"{misses[0] - misses[1]:+,.0f}" if all(misses) else "–")
+        cells += [instructions_of(http, sc.key, ("filter", FILTER_REMOVES)),
+                  misses_over(http, sc.key, "filter", FILTER_REMOVES)]
         out.append(f"| {sc.key}. {sc.title} | " + " | ".join(cells) + " |")
     return out + [""]
 
