@@ -341,7 +341,7 @@ fn is_compressed(encoding: Option<&str>) -> bool {
 /// Whether the answer `head` shows `route_removes_accept_encoding` set on
 /// a route that does not remove it: the upstream compresses only what a
 /// client asked compressed, and the filter left the header to the route.
-/// Such an error passes unannotated and such a translation fails.
+/// Such an error's body passes unread and such a translation fails.
 pub fn encoding_kept(config: &Config, head: &ResponseHead<'_>) -> bool {
     config.route_removes_accept_encoding && is_compressed(head.content_encoding)
 }
