@@ -23,10 +23,13 @@ is compared with its baseline measured in the same run, interleaved.
    the filter (their configuration is ignored). A fifth, the control, is a
    second Envoy with the minimal module: two identical fronts, whose CPU
    ratio (1.00x on a quiet machine) shows how far this run's ratios stray
-   on a shared one. Each round runs
-   wrk against all five, ``--duration`` seconds each, the order rotated
-   every round (plain no-op minimal filter control, no-op minimal filter
-   control plain, ...); ``--repeats`` rounds per scenario:
+   on a shared one. Each of ``--repeats`` rounds starts every front Envoy
+   afresh (a process's CPU per request depends by several percent on where
+   its code and data happen to lie, for as long as it runs; fresh processes
+   give each ratio that many layouts) and runs, for each scenario, wrk
+   against all five, ``--duration`` seconds each after a second's warm-up,
+   the order rotated every round (plain no-op minimal filter control,
+   no-op minimal filter control plain, ...). The scenarios:
      a. GET /v1beta/models: not a routed request, passes untouched;
      b. an OpenAI chat request for gemini-3.5-flash (~1 KiB): buffered,
         scanned, forwarded unchanged;
@@ -925,18 +928,30 @@ def run_http(bodies: Bodies, wasm: Path, seconds: int, repeats: int, connections
                                     "hwm": after["VmHWM"], "admin": admin_memory(envoy),
                                     "idle_admin": idle_admin, "idle_code": idle_code}
 
-        for scenario in results.scenarios:
-            log(f"load {scenario.key}: {scenario.title}")
-            for name in scenario.fronts:  # warm-up, not recorded
-                envoy_wrk_run(fronts[name], scenario, 1, connections)
-            for r in range(repeats):
+        # Each round runs fresh front Envoys: a process's CPU per request
+        # depends on where its code and data happen to lie (layout, cache
+        # sets), by several percent, for as long as it runs, so a ratio
+        # taken over the same two processes in every round measures their
+        # layouts as much as their filters. Fresh processes each round
+        # give each ratio that many layouts.
+        counters: dict[str, dict[str, int]] = {name: {} for name in ["filter", *SKIP_FRONTS]}
+        for r in range(repeats):
+            log(f"load, round {r + 1} of {repeats}: fresh front Envoys")
+            for name in EVERY_FRONT:
+                fronts.pop(name).stop()
+                fronts[name] = start_front(name, upstream.port, modules)
+            for scenario in results.scenarios:
+                for name in scenario.fronts:  # warm-up, not recorded
+                    envoy_wrk_run(fronts[name], scenario, 1, connections)
                 for name in rotation(scenario.fronts, r):
                     run = envoy_wrk_run(fronts[name], scenario, seconds, connections)
                     results.runs.setdefault((scenario.key, name), []).append(run)
-        results.counters = {k.removeprefix("wasmcustom."): v for k, v in fronts["filter"].stats("wasmcustom.").items()}
-        for name in SKIP_FRONTS:
-            results.skip_counters[name] = {k.removeprefix("wasmcustom."): v
-                                           for k, v in fronts[name].stats("wasmcustom.").items()}
+            for name, total in counters.items():
+                for key, value in fronts[name].stats("wasmcustom.").items():
+                    key = key.removeprefix("wasmcustom.")
+                    total[key] = total.get(key, 0) + int(value)
+        results.counters = counters["filter"]
+        results.skip_counters = {name: counters[name] for name in SKIP_FRONTS}
         if cg_requests:
             only = {FLOOR: FLOOR_SCENARIOS, FILTER_REMOVES: ENCODING_SCENARIOS}
             for name in [*FRONTS, FLOOR, FILTER_REMOVES]:
@@ -1039,8 +1054,9 @@ def http_report(http: HttpResults) -> list[str]:
     out = ["## 1. Filter overhead through Envoy, against the floor", "",
            f"Four front Envoys (`--concurrency 1`, the same but for their HTTP filters: {fronts}) in front of a "
            f"second Envoy that answers fixed JSON; wrk `-t1 -c{s['connections']}`, {s['seconds']:g} s per run; "
-           f"rounds per scenario: {s['repeats']}, each running all four and the control in an order rotated "
-           "every round. "
+           f"rounds: {s['repeats']}, each with every front Envoy started afresh (a process's CPU per request "
+           "depends by several percent on where its code and data happen to lie, for as long as it runs) and "
+           "running, for each scenario, all four and the control in an order rotated every round. "
            "The *no-op module* (`bench/ref-noop`) returns Continue from every callback: what any Wasm filter costs. "
            "The *minimal module* (`bench/ref-minimal`) pauses POST headers, buffers the body and finds `\"model\"` "
            "with a byte search: the least a filter that routes on the body does. Both use the filter's SDK "
@@ -1437,8 +1453,8 @@ def main() -> int:
     parser.add_argument("--envoy", default=str(ROOT / ".venv" / "bin" / "envoy"))
     parser.add_argument("--duration", type=int, default=2, help="seconds per load run (default 2)")
     parser.add_argument("--repeats", type=int, default=8,
-                        help="rounds per scenario, each running every front Envoy once (default 8: each order of the "
-                             "four-front rotation twice)")
+                        help="rounds, each starting every front Envoy afresh and running it once per scenario "
+                             "(default 8: each order of the four-front rotation twice)")
     parser.add_argument("--connections", type=int, default=8, help="wrk connections (default 8)")
     parser.add_argument("--mem-requests", type=int, default=16, help="8 MiB requests for the memory test")
     parser.add_argument("--samples", type=int, default=15, help="timing samples per scanner operation")
