@@ -79,9 +79,17 @@ def wasm_path() -> Path:
 
 
 def _next_base_id() -> int:
-    # Unique per process and per instance: the pid keeps parallel pytest
-    # workers (xdist) apart, the counter keeps this process's instances apart.
-    return (os.getpid() % 100_000) * 100 + next(_base_ids) % 100
+    # Unique per process and per running instance: the pid keeps parallel
+    # pytest workers (xdist) apart, the counter this process's instances; it
+    # wraps at 100, so an id a running instance holds is passed over (a
+    # long-lived one, such as the session's Envoy or the bench's upstream,
+    # would otherwise meet its own id again: Envoy refuses to start then).
+    held = {envoy.base_id for envoy in _live}
+    for _ in range(100):
+        base_id = (os.getpid() % 100_000) * 100 + next(_base_ids) % 100
+        if base_id not in held:
+            return base_id
+    raise RuntimeError("harness: 100 Envoys are running in this process; no --base-id is free")
 
 
 def configuration_value(filter_config: dict | str | None) -> str:
