@@ -922,7 +922,7 @@ def run_http(bodies: Bodies, wasm: Path, seconds: int, repeats: int, connections
             idle_admin = admin_memory(envoy)
             idle_code = anon_exec_kib(envoy.process.pid)
             hey_requests(envoy, Scenario("m", "chat, 8 MiB image", "POST", CHAT_PATH, bodies.eight_mib),
-                         mem_requests, 4)
+                         mem_requests, min(4, mem_requests))
             after = proc_status(envoy.process.pid)
             results.memory[name] = {"idle_rss": idle["VmRSS"], "idle_hwm": idle["VmHWM"], "rss": after["VmRSS"],
                                     "hwm": after["VmHWM"], "admin": admin_memory(envoy),
@@ -1136,7 +1136,7 @@ def http_report(http: HttpResults) -> list[str]:
 
     m = http.memory
     out += ["## 2. Envoy memory after large requests, and module sizes", "",
-            f"{s['mem_requests']} chat requests with an 8 MiB inline image (4 concurrent) to each front Envoy, "
+            f"{s['mem_requests']} chat requests with an 8 MiB inline image ({min(4, s['mem_requests'])} concurrent) to each front Envoy, "
             "before the load runs. From /proc/PID/status; the compiled code from /proc/PID/smaps; the heap "
             "figures from admin /memory (Envoy's heap, which does not include the Wasm VM's linear memory: V8 "
             "compiles the module with memory from it, and tcmalloc keeps what the compile freed). The last two "
