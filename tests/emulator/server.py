@@ -182,8 +182,11 @@ def _accepts_gzip(accept_encoding: str) -> bool:
     for item in accept_encoding.split(","):
         coding, _, params = item.strip().partition(";")
         if coding.strip().lower() in ("gzip", "*"):
-            q = params.strip().lower().replace(" ", "")
-            return q not in ("q=0", "q=0.", "q=0.0", "q=0.00", "q=0.000")
+            name, _, value = params.replace(" ", "").lower().partition("=")
+            try:
+                return name != "q" or float(value) > 0
+            except ValueError:
+                return True  # a weight that is not a number: as if none was given
     return False
 
 

@@ -1009,7 +1009,8 @@ def test_tiny_png_is_valid():
 @pytest.mark.parametrize(
     "accept, gzipped",
     [("gzip, deflate", True), ("br;q=1, GZIP", True), ("*", True), ("gzip;q=0", False),
-     ("gzip; q=0.0", False), ("identity", False), ("", False)],
+     ("gzip; q=0.0", False), ("gzip;Q=0.0000", False), ("gzip;q=0.5", True),
+     ("identity", False), ("", False)],
 )
 def test_answers_are_gzipped_for_a_client_that_asks(emulator, accept, gzipped):
     # An error and a success alike: what makes the filter ask for them uncompressed.
