@@ -1214,9 +1214,14 @@ def skip_report(http: HttpResults, med: Callable, ratio: Callable) -> list[str]:
     return out
 
 
+def loaded_in(http: HttpResults, keys: tuple[str, ...], front: str) -> list[Scenario]:
+    """The scenarios of `keys` in which front `front` was loaded."""
+    return [sc for sc in http.scenarios if sc.key in keys and (sc.key, front) in http.runs]
+
+
 def floor_report(http: HttpResults, med: Callable, ratio: Callable) -> list[str]:
     """gemini-router against the minimal module that also reads `:status`."""
-    scenarios = [sc for sc in http.scenarios if sc.key in FLOOR_SCENARIOS and (sc.key, FLOOR) in http.runs]
+    scenarios = loaded_in(http, FLOOR_SCENARIOS, FLOOR)
     if not scenarios:
         return []
     out = ["### The floor of a filter that also maps upstream errors", "",
@@ -1255,7 +1260,7 @@ def misses_over(http: HttpResults, key: str, front: str, base: str) -> str:
 
 def encoding_report(http: HttpResults, med: Callable, ratio: Callable) -> list[str]:
     """gemini-router with `accept-encoding` removed by its route (shipped) and by itself."""
-    scenarios = [sc for sc in http.scenarios if sc.key in ENCODING_SCENARIOS and (sc.key, FILTER_REMOVES) in http.runs]
+    scenarios = loaded_in(http, ENCODING_SCENARIOS, FILTER_REMOVES)
     if not scenarios:
         return []
     out = ["### `Accept-Encoding`: removed by the route or by the filter", "",
